@@ -1,0 +1,39 @@
+//! Herald's procedural macros. Use them through the `herald` crate, which documents them:
+//! [`herald::event`](https://docs.rs/herald/latest/herald/attr.event.html),
+//! [`herald::command`](https://docs.rs/herald/latest/herald/attr.command.html) and
+//! [`herald::aggregate`](https://docs.rs/herald/latest/herald/attr.aggregate.html).
+//!
+//! Each entry point is thin: parse (`attr`), check, expand. On failure an attribute
+//! still returns the item with the errors, so the rest of the crate keeps compiling and
+//! IDEs keep working.
+
+use proc_macro::TokenStream;
+
+mod aggregate;
+mod args;
+mod command;
+mod errors;
+mod event;
+mod fields;
+mod route;
+mod serde_derive;
+mod symbol;
+
+/// Declares an event. See `herald::event`.
+#[proc_macro_attribute]
+pub fn event(args: TokenStream, item: TokenStream) -> TokenStream {
+    event::expand(args.into(), item.into()).into()
+}
+
+/// Declares a command. See `herald::command`.
+#[proc_macro_attribute]
+pub fn command(args: TokenStream, item: TokenStream) -> TokenStream {
+    command::expand(args.into(), item.into()).into()
+}
+
+/// Declares an aggregate (on its struct) or its handlers (on an `impl` block). See
+/// `herald::aggregate`.
+#[proc_macro_attribute]
+pub fn aggregate(args: TokenStream, item: TokenStream) -> TokenStream {
+    aggregate::expand(args.into(), item.into()).into()
+}

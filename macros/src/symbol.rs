@@ -1,0 +1,10 @@
+//! The option keys the attributes accept.
+
+pub(crate) const NAME: &str = "name";
+pub(crate) const VERSION: &str = "version";
+pub(crate) const ID: &str = "id";
+pub(crate) const ROLES: &str = "roles";
+pub(crate) const SNAPSHOT_EVERY: &str = "snapshot_every";
+pub(crate) const ROUTE: &str = "route";
+pub(crate) const HANDLE: &str = "handle";
+pub(crate) const APPLY: &str = "apply";

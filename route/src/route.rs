@@ -1,0 +1,404 @@
+//! Concrete routes, templates and patterns.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::str::FromStr;
+
+use crate::error::{ErrorKind, RouteError, Syntax};
+use crate::grammar::{self, Fault, MAX_LEN, SegmentKind, Segs};
+use crate::matcher::{self, Assignment, Message, Target};
+
+fn parse(text: &str, syntax: Syntax) -> Result<Segs, RouteError> {
+    grammar::parse(text, syntax).map_err(|fault| RouteError::from_fault(syntax, text, fault))
+}
+
+fn span(text: &str, start: u16, end: u16) -> &str {
+    &text[start as usize..end as usize]
+}
+
+/// A concrete route, as a dispatched command or a stored event carries it:
+/// `user.42.created`.
+///
+/// ```
+/// use herald_route::Route;
+/// let route = Route::parse("user.42.created")?;
+/// assert_eq!(route.segments().collect::<Vec<_>>(), ["user", "42", "created"]);
+/// assert!(Route::parse("user.*").is_err());
+/// # Ok::<(), herald_route::RouteError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Route(String);
+
+impl Route {
+    /// Checks `text` as a concrete route: non-empty segments without `*`, `:`, `>`,
+    /// whitespace or control characters.
+    pub fn parse(text: &str) -> Result<Route, RouteError> {
+        parse(text, Syntax::Concrete)?;
+        Ok(Route(text.to_owned()))
+    }
+
+    /// The route's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The route's segments, in order.
+    pub fn segments(&self) -> std::str::Split<'_, char> {
+        self.0.split('.')
+    }
+
+    /// The route's text, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Route({:?})", self.0)
+    }
+}
+
+impl AsRef<str> for Route {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Route {
+    type Err = RouteError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Route::parse(s)
+    }
+}
+
+impl TryFrom<String> for Route {
+    type Error = RouteError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        parse(&s, Syntax::Concrete)?;
+        Ok(Route(s))
+    }
+}
+
+impl From<Route> for String {
+    fn from(route: Route) -> String {
+        route.0
+    }
+}
+
+/// A command or event route with `:params` filled in from the value's fields:
+/// `user.:user_id.created`.
+///
+/// ```
+/// use herald_route::Template;
+/// const CREATED: Template<'static> = Template::new("user.:user_id.created");
+/// assert_eq!(CREATED.params().collect::<Vec<_>>(), ["user_id"]);
+/// let route = CREATED.render(|_, _, out| out.push_str("42"))?;
+/// assert_eq!(route.as_str(), "user.42.created");
+/// # Ok::<(), herald_route::RouteError>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct Template<'a> {
+    text: &'a str,
+    segs: Segs,
+}
+
+impl<'a> Template<'a> {
+    /// Checks `text` as a template: literals and `:params`, no `*` or `:name?`.
+    pub fn parse(text: &'a str) -> Result<Self, RouteError> {
+        Ok(Template {
+            text,
+            segs: parse(text, Syntax::Template)?,
+        })
+    }
+
+    /// A template known to be valid, for `const` items; compilation fails with the
+    /// reason when it is not.
+    pub const fn new(text: &'a str) -> Self {
+        match grammar::parse(text, Syntax::Template) {
+            Ok(segs) => Template { text, segs },
+            Err(fault) => invalid_template(text, fault),
+        }
+    }
+
+    /// The template's text.
+    pub const fn as_str(&self) -> &'a str {
+        self.text
+    }
+
+    /// The names of its parameters, in order.
+    pub fn params(&self) -> impl Iterator<Item = &'a str> + '_ {
+        let text = self.text;
+        self.segs.segs[..self.segs.len]
+            .iter()
+            .filter(|seg| seg.kind == SegmentKind::Param)
+            .map(move |seg| {
+                let (start, end) = seg.name_span();
+                &text[start..end]
+            })
+    }
+
+    /// The route made by writing each parameter's value with `value(index, name, out)`
+    /// (`index` counts parameters from 0). A value that is empty or is not a valid
+    /// segment (a `.`, `*`, `:`, `>`, whitespace or a control character) is an error
+    /// naming the parameter: a route is never silently mangled.
+    pub fn render(
+        &self,
+        mut value: impl FnMut(usize, &str, &mut String),
+    ) -> Result<Route, RouteError> {
+        let mut out = String::with_capacity(self.text.len() + 32);
+        let mut param = 0;
+        for (i, seg) in self.segs.segs[..self.segs.len].iter().enumerate() {
+            if i > 0 {
+                out.push('.');
+            }
+            if seg.kind != SegmentKind::Param {
+                out.push_str(span(self.text, seg.start, seg.end));
+                continue;
+            }
+            let (start, end) = seg.name_span();
+            let name = &self.text[start..end];
+            let at = out.len();
+            value(param, name, &mut out);
+            param += 1;
+            let written = &out[at..];
+            let fault = if written.is_empty() {
+                Some((ErrorKind::EmptyValue, 0, 0))
+            } else {
+                grammar::concrete_fault(written.as_bytes(), 0, written.len())
+            };
+            if let Some((kind, start, end)) = fault {
+                let fault = Fault {
+                    kind,
+                    segment: i,
+                    start,
+                    end,
+                };
+                return Err(RouteError::bad_value(self.text, i, name, written, fault));
+            }
+            if out.len() > MAX_LEN {
+                let fault = Fault {
+                    kind: ErrorKind::TooLong,
+                    segment: i,
+                    start: 0,
+                    end: written.len(),
+                };
+                return Err(RouteError::bad_value(self.text, i, name, written, fault));
+            }
+        }
+        if out.len() > MAX_LEN {
+            let fault = Fault {
+                kind: ErrorKind::TooLong,
+                segment: 0,
+                start: 0,
+                end: out.len(),
+            };
+            return Err(RouteError::from_fault(Syntax::Concrete, &out, fault));
+        }
+        Ok(Route(out))
+    }
+}
+
+const fn invalid_template(text: &str, fault: Fault) -> ! {
+    let mut msg = Message::new();
+    msg.push("invalid route template `")
+        .push(text)
+        .push("`: ")
+        .push(fault.kind.summary());
+    panic!("{}", msg.as_str())
+}
+
+impl fmt::Display for Template<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text)
+    }
+}
+
+impl fmt::Debug for Template<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Template({:?})", self.text)
+    }
+}
+
+/// What a handler subscribes with: `user.:user_id.created`, `user.:id?.*`, `*.created`.
+///
+/// ```
+/// use herald_route::Pattern;
+/// let pattern = Pattern::parse("test.*")?;
+/// assert!(pattern.matches("test.created.list"));
+/// assert!(!pattern.matches("test"));
+/// let user = Pattern::parse("user.:user_id.*")?;
+/// let caps = user.captures("user.42.profile.updated").unwrap();
+/// assert_eq!(caps.get("user_id"), Some("42"));
+/// assert_eq!(caps.wildcards().collect::<Vec<_>>(), ["profile.updated"]);
+/// # Ok::<(), herald_route::RouteError>(())
+/// ```
+#[derive(Clone)]
+pub struct Pattern {
+    text: String,
+    segs: Segs,
+}
+
+impl Pattern {
+    /// Checks `text` as a pattern.
+    pub fn parse(text: &str) -> Result<Pattern, RouteError> {
+        Ok(Pattern {
+            text: text.to_owned(),
+            segs: parse(text, Syntax::Pattern)?,
+        })
+    }
+
+    /// The pattern's text.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether `route` matches, anchored at both ends. An invalid concrete route never
+    /// matches.
+    pub fn matches(&self, route: &str) -> bool {
+        self.split(route).is_some()
+    }
+
+    /// What the parameters and wildcards captured, or `None` when `route` does not match.
+    /// When a route can be split in several ways, earlier elements take as much as they
+    /// can: `*` is greedy and `:name?` is present if it can be.
+    pub fn captures<'a>(&'a self, route: &'a str) -> Option<Captures<'a>> {
+        let (route_segs, assign) = self.split(route)?;
+        Some(Captures {
+            pattern: self,
+            route,
+            route_segs,
+            assign,
+        })
+    }
+
+    /// Whether this pattern can match some route rendered from `template`.
+    pub fn can_match(&self, template: &Template<'_>) -> bool {
+        let (p, t) = (self.text.as_bytes(), template.text.as_bytes());
+        matcher::find(p, &self.segs, t, &template.segs, Target::Template).is_some()
+    }
+
+    /// The kinds of the pattern's segments with their text, in order (the text of a
+    /// parameter is its name).
+    pub fn segments(&self) -> impl Iterator<Item = (SegmentKind, &str)> + '_ {
+        self.segs.segs[..self.segs.len]
+            .iter()
+            .map(|seg| match seg.kind {
+                SegmentKind::Param | SegmentKind::OptionalParam => {
+                    let (start, end) = seg.name_span();
+                    (seg.kind, &self.text[start..end])
+                }
+                _ => (seg.kind, span(&self.text, seg.start, seg.end)),
+            })
+    }
+
+    fn split(&self, route: &str) -> Option<(Segs, Assignment)> {
+        let route_segs = grammar::parse(route, Syntax::Concrete).ok()?;
+        let assign = matcher::find(
+            self.text.as_bytes(),
+            &self.segs,
+            route.as_bytes(),
+            &route_segs,
+            Target::Concrete,
+        )?;
+        Some((route_segs, assign))
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Pattern {}
+
+impl Hash for Pattern {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.text.hash(state)
+    }
+}
+
+impl fmt::Display for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl fmt::Debug for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Pattern({:?})", self.text)
+    }
+}
+
+impl FromStr for Pattern {
+    type Err = RouteError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Pattern::parse(s)
+    }
+}
+
+/// What a pattern's parameters and wildcards captured from a route.
+#[derive(Clone)]
+pub struct Captures<'a> {
+    pattern: &'a Pattern,
+    route: &'a str,
+    route_segs: Segs,
+    assign: Assignment,
+}
+
+impl<'a> Captures<'a> {
+    /// The segment `:name` (or `:name?`) captured; `None` for an absent optional
+    /// parameter or a name the pattern does not have.
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.elements()
+            .find(|&(kind, text, _)| grammar::is_param(kind) && text == name)
+            .and_then(|(_, _, value)| value)
+    }
+
+    /// What each `*` captured, in order: the segments it took, joined by `.`.
+    pub fn wildcards(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.elements()
+            .filter(|&(kind, _, _)| kind == SegmentKind::Wildcard)
+            .filter_map(|(_, _, value)| value)
+    }
+
+    /// Each parameter that captured a segment, as `(name, value)`, in order.
+    pub fn params(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        self.elements()
+            .filter(|&(kind, _, _)| grammar::is_param(kind))
+            .filter_map(|(_, name, value)| Some((name, value?)))
+    }
+
+    /// Each pattern element with its name (or literal text) and what it took.
+    fn elements(&self) -> impl Iterator<Item = (SegmentKind, &'a str, Option<&'a str>)> + '_ {
+        self.pattern
+            .segments()
+            .zip(self.assign.iter())
+            .map(|((kind, text), &(start, end))| {
+                let value = (start < end).then(|| {
+                    let (first, last) = (
+                        self.route_segs.get(start as usize),
+                        self.route_segs.get(end as usize - 1),
+                    );
+                    &self.route[first.start as usize..last.end as usize]
+                });
+                (kind, text, value)
+            })
+    }
+}
+
+impl fmt::Debug for Captures<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Captures")
+            .field("params", &self.params().collect::<Vec<_>>())
+            .field("wildcards", &self.wildcards().collect::<Vec<_>>())
+            .finish()
+    }
+}

@@ -1,0 +1,418 @@
+//! Commands per second through `Herald::dispatch` (load, handle, append, commit) against
+//! the same work written by hand over sqlx (read the stream's last version, insert one
+//! event row with the same columns, commit), on SQLite (a file, `synchronous=FULL`) and
+//! PostgreSQL, with 1 and 8 writers on distinct streams; and the time to load an
+//! aggregate of 100 and 10,000 events, with and without a snapshot, against reading and
+//! decoding the same rows by hand. Both sides run in this process, interleaved, and the
+//! table reports their ratio.
+//!
+//! Run: `cargo bench -p herald --features postgres --bench dispatch`
+//! (PostgreSQL from `DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`).
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use herald::prelude::*;
+use herald::store::{EventStore, PostgresStore, SqliteStore};
+use sqlx::Row;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::types::Json;
+
+#[event("counter.:id.added")]
+struct Added {
+    id: u64,
+    by: i64,
+    total: i64,
+}
+
+#[command("add.:id")]
+struct Add {
+    id: u64,
+    by: i64,
+}
+
+#[aggregate(name = "counter")]
+#[derive(Default)]
+struct Counter {
+    total: i64,
+}
+
+#[aggregate]
+impl Counter {
+    #[handle]
+    fn add(&self, cmd: &Add) -> Result<Added, std::convert::Infallible> {
+        Ok(Added {
+            id: cmd.id,
+            by: cmd.by,
+            total: self.total + cmd.by,
+        })
+    }
+
+    #[apply]
+    fn added(&mut self, e: &Added) {
+        self.total = e.total;
+    }
+}
+
+#[event("snapped.:id.added")]
+struct SnapAdded {
+    id: u64,
+    by: i64,
+}
+
+#[command("snap.add.:id")]
+struct SnapAdd {
+    id: u64,
+    by: i64,
+}
+
+#[aggregate(name = "snapped", snapshot_every = 100)]
+#[derive(Default)]
+struct Snapped {
+    total: i64,
+}
+
+#[aggregate]
+impl Snapped {
+    #[handle]
+    fn add(&self, cmd: &SnapAdd) -> Result<SnapAdded, std::convert::Infallible> {
+        Ok(SnapAdded {
+            id: cmd.id,
+            by: cmd.by,
+        })
+    }
+
+    #[apply]
+    fn added(&mut self, e: &SnapAdded) {
+        self.total += e.by;
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The store under test and a pool for the hand-written side, on the same database.
+struct Db {
+    store: Arc<dyn EventStore>,
+    raw: Raw,
+}
+
+#[derive(Clone)]
+enum Raw {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+const RAW_SQLITE: &str = "CREATE TABLE raw_events (position INTEGER PRIMARY KEY AUTOINCREMENT, event_id BLOB NOT NULL UNIQUE, \
+    tenant TEXT NOT NULL, stream_type TEXT NOT NULL, stream_id TEXT NOT NULL, version INTEGER NOT NULL, route TEXT NOT NULL, \
+    name TEXT NOT NULL, schema_version INTEGER NOT NULL, payload TEXT NOT NULL, metadata TEXT NOT NULL, recorded_at INTEGER NOT NULL, \
+    UNIQUE (tenant, stream_type, stream_id, version))";
+const RAW_POSTGRES: &str = "CREATE TABLE raw_events (position BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
+    event_id UUID NOT NULL UNIQUE, tenant TEXT NOT NULL, stream_type TEXT NOT NULL, stream_id TEXT NOT NULL, \
+    version BIGINT NOT NULL, route TEXT NOT NULL, name TEXT NOT NULL, schema_version INTEGER NOT NULL, payload JSONB NOT NULL, \
+    metadata JSONB NOT NULL, recorded_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(), \
+    UNIQUE (tenant, stream_type, stream_id, version))";
+
+async fn open(backend: Backend) -> Db {
+    match backend {
+        Backend::Sqlite => {
+            let path =
+                std::env::temp_dir().join(format!("herald-bench-{}.db", Uuid::now_v7().simple()));
+            let store = SqliteStore::open(&path).await.unwrap();
+            let pool = store.pool().clone();
+            sqlx::query(RAW_SQLITE).execute(&pool).await.unwrap();
+            Db {
+                store: Arc::new(store),
+                raw: Raw::Sqlite(pool),
+            }
+        }
+        Backend::Postgres => {
+            let url = std::env::var("DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            let schema = format!("herald_bench_{}", Uuid::now_v7().simple());
+            let admin = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .execute(&admin)
+                .await
+                .unwrap();
+            let options = PgConnectOptions::from_str(&url)
+                .unwrap()
+                .options([("search_path", schema.as_str())]);
+            let store = PostgresStore::connect_with(options).await.unwrap();
+            let pool = store.pool().clone();
+            sqlx::query(RAW_POSTGRES).execute(&pool).await.unwrap();
+            Db {
+                store: Arc::new(store),
+                raw: Raw::Postgres(pool),
+            }
+        }
+    }
+}
+
+/// One command by hand: the stream's last version, one event row, commit.
+async fn raw_command(raw: &Raw, stream: &str, by: i64) {
+    let payload = serde_json::json!({ "id": stream, "by": by, "total": 0 });
+    let metadata = serde_json::json!({ "event_id": Uuid::now_v7(), "command_id": Uuid::now_v7(), "actor": "system" });
+    let route = format!("counter.{stream}.added");
+    match raw {
+        Raw::Sqlite(pool) => {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+            let version: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(MAX(version), 0) FROM raw_events WHERE tenant = ? AND stream_type = ? AND stream_id = ?",
+            )
+            .bind("default")
+            .bind("counter")
+            .bind(stream)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO raw_events (event_id, tenant, stream_type, stream_id, version, route, name, schema_version, \
+                 payload, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(Uuid::now_v7())
+            .bind("default")
+            .bind("counter")
+            .bind(stream)
+            .bind(version + 1)
+            .bind(&route)
+            .bind("Added")
+            .bind(1)
+            .bind(Json(&payload))
+            .bind(Json(&metadata))
+            .bind(0_i64)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+        }
+        Raw::Postgres(pool) => {
+            let mut tx = pool.begin().await.unwrap();
+            let version: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(MAX(version), 0) FROM raw_events WHERE tenant = $1 AND stream_type = $2 AND stream_id = $3",
+            )
+            .bind("default")
+            .bind("counter")
+            .bind(stream)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO raw_events (event_id, tenant, stream_type, stream_id, version, route, name, schema_version, \
+                 payload, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(Uuid::now_v7())
+            .bind("default")
+            .bind("counter")
+            .bind(stream)
+            .bind(version + 1)
+            .bind(&route)
+            .bind("Added")
+            .bind(1_i32)
+            .bind(Json(&payload))
+            .bind(Json(&metadata))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+        }
+    }
+}
+
+/// Commands per second with `writers` tasks, each on its own stream, for `window`.
+async fn throughput<F, Fut>(writers: usize, window: Duration, command: F) -> f64
+where
+    F: Fn(usize, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|writer| {
+            let command = command.clone();
+            tokio::spawn(async move {
+                let mut done = 0u64;
+                while started.elapsed() < window {
+                    command(writer, done).await;
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+async fn dispatch_row(
+    backend: Backend,
+    name: &str,
+    writers: usize,
+    window: Duration,
+    rounds: usize,
+) {
+    let db = open(backend).await;
+    let herald = Herald::builder()
+        .modules([module_path!()])
+        .store(db.store.clone())
+        .build()
+        .await
+        .unwrap();
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let h = herald.clone();
+        let prefix = round * 100;
+        ours.push(
+            throughput(writers, window, move |writer, i| {
+                let h = h.clone();
+                async move {
+                    h.dispatch(Add {
+                        id: (prefix + writer) as u64,
+                        by: i as i64,
+                    })
+                    .await
+                    .unwrap();
+                }
+            })
+            .await,
+        );
+        let raw = db.raw.clone();
+        theirs.push(
+            throughput(writers, window, move |writer, i| {
+                let raw = raw.clone();
+                async move { raw_command(&raw, &(prefix + writer).to_string(), i as i64).await }
+            })
+            .await,
+        );
+    }
+    let (ours, theirs) = (median(ours), median(theirs));
+    println!(
+        "| {name} | {writers} | {ours:>8.0} | {theirs:>8.0} | {:.2}x |",
+        ours / theirs
+    );
+}
+
+/// The time to load a `counter` of `n` events through Herald (without the in-memory
+/// cache) and by hand (read the rows, decode each payload, fold).
+async fn load_row(backend: Backend, name: &str, n: u64, snapshot: bool) {
+    let db = open(backend).await;
+    let herald = Herald::builder()
+        .modules([module_path!()])
+        .store(db.store.clone())
+        .build()
+        .await
+        .unwrap();
+    let mut tx = herald.begin().await.unwrap();
+    for i in 0..n {
+        if snapshot {
+            tx.dispatch(SnapAdd {
+                id: 1,
+                by: i as i64,
+            })
+            .await
+            .unwrap();
+        } else {
+            tx.dispatch(Add {
+                id: 1,
+                by: i as i64,
+            })
+            .await
+            .unwrap();
+        }
+    }
+    tx.commit().await.unwrap();
+    let cold = Herald::builder()
+        .modules([module_path!()])
+        .store(db.store.clone())
+        .cached_aggregates(0)
+        .build()
+        .await
+        .unwrap();
+    let rounds = if n > 1000 { 5 } else { 50 };
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let total = if snapshot {
+            cold.load::<Snapped>(1).await.unwrap().state().total
+        } else {
+            cold.load::<Counter>(1).await.unwrap().state().total
+        };
+        ours.push(started.elapsed().as_secs_f64());
+        assert_eq!(total, (n * (n - 1) / 2) as i64);
+        let started = Instant::now();
+        let total = raw_load(&db.raw, if snapshot { "snapped" } else { "counter" }).await;
+        theirs.push(started.elapsed().as_secs_f64());
+        assert_eq!(total, (n * (n - 1) / 2) as i64);
+    }
+    let (ours, theirs) = (median(ours) * 1e3, median(theirs) * 1e3);
+    let kind = if snapshot {
+        "snapshot every 100"
+    } else {
+        "no snapshot"
+    };
+    println!(
+        "| {name} | {n} events, {kind} | {ours:>8.3} ms | {theirs:>8.3} ms | {:.2}x |",
+        theirs / ours
+    );
+}
+
+/// Reads a whole stream by hand and folds its payloads.
+async fn raw_load(raw: &Raw, stream_type: &str) -> i64 {
+    #[derive(serde::Deserialize)]
+    struct By {
+        by: i64,
+    }
+    let payloads: Vec<Json<By>> = match raw {
+        Raw::Sqlite(pool) => sqlx::query("SELECT payload FROM herald_events WHERE tenant = ? AND stream_type = ? AND stream_id = ? AND version > ? ORDER BY version")
+            .bind("default").bind(stream_type).bind("1").bind(0_i64)
+            .fetch_all(pool).await.unwrap().iter().map(|r| r.get("payload")).collect(),
+        Raw::Postgres(pool) => sqlx::query("SELECT payload FROM herald_events WHERE tenant = $1 AND stream_type = $2 AND stream_id = $3 AND version > $4 ORDER BY version")
+            .bind("default").bind(stream_type).bind("1").bind(0_i64)
+            .fetch_all(pool).await.unwrap().iter().map(|r| r.get("payload")).collect(),
+    };
+    payloads.iter().map(|Json(p)| p.by).sum()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (window, rounds) = if quick {
+        (Duration::from_millis(500), 1)
+    } else {
+        (Duration::from_secs(2), 3)
+    };
+    println!("Commands per second (median of {rounds} interleaved rounds of {window:?} each)\n");
+    println!("| store | writers | Herald | by hand | Herald / by hand |");
+    println!("|---|---:|---:|---:|---:|");
+    for (backend, name) in [
+        (Backend::Sqlite, "SQLite"),
+        (Backend::Postgres, "PostgreSQL"),
+    ] {
+        for writers in [1, 8] {
+            dispatch_row(backend, name, writers, window, rounds).await;
+        }
+    }
+    println!("\nLoading an aggregate (median; Herald without its in-memory cache)\n");
+    println!("| store | stream | Herald | by hand | by hand / Herald |");
+    println!("|---|---|---:|---:|---:|");
+    for (backend, name) in [
+        (Backend::Sqlite, "SQLite"),
+        (Backend::Postgres, "PostgreSQL"),
+    ] {
+        for (n, snapshot) in [(100, false), (100, true), (10_000, false), (10_000, true)] {
+            load_row(backend, name, n, snapshot).await;
+        }
+    }
+}

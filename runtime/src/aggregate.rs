@@ -1,0 +1,91 @@
+//! Aggregates: state rebuilt from a stream's events, deciding which events a command
+//! produces.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::command::Command;
+use crate::event::{AnyEvent, IntoEvents};
+
+/// An error returned by a `#[handle]` method: the aggregate's domain error, boxed.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// State rebuilt from its stream's events. Implemented by
+/// [`#[aggregate]`](crate::aggregate) on the struct; the `#[aggregate] impl` block
+/// provides [`Apply`] and a [`Handle`] per command.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an aggregate",
+    note = "annotate the struct with `#[herald::aggregate]` and its methods' `impl` block with `#[herald::aggregate]`"
+)]
+pub trait Aggregate:
+    Apply + Default + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+    /// The aggregate's name, also the stream type of its streams (defaults to the type's
+    /// name).
+    const NAME: &'static str;
+    /// Store a snapshot every this many events; 0 for never.
+    const SNAPSHOT_EVERY: u32;
+    /// The state's schema version: a snapshot of another version is ignored.
+    const VERSION: u32;
+}
+
+/// How an aggregate changes with each of its events: the `#[apply]` methods of an
+/// `#[aggregate] impl` block.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no `#[aggregate] impl` block",
+    note = "add `#[herald::aggregate] impl {Self} {{ … }}` holding its `#[handle]` and `#[apply]` methods"
+)]
+pub trait Apply {
+    /// The names of the events it applies.
+    const APPLIES: &'static [&'static str];
+
+    /// Applies an event the aggregate just produced.
+    fn apply_event(&mut self, event: &dyn AnyEvent) -> Result<(), ApplyError>;
+
+    /// Applies a stored event, decoding its JSON payload.
+    fn apply_stored(&mut self, name: &str, payload: &serde_json::Value) -> Result<(), ApplyError>;
+}
+
+/// Why an event could not be applied.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApplyError {
+    /// The aggregate has no `#[apply]` method for the event.
+    #[error("has no `#[apply]` method for event `{0}`")]
+    Unhandled(String),
+    /// The stored payload does not decode into the event's type.
+    #[error("cannot decode the payload: {0}")]
+    Decode(#[from] serde_json::Error),
+    /// The stored payload's schema version cannot be brought to the current one.
+    #[error("{0}")]
+    Upcast(#[from] crate::registry::UpcastError),
+}
+
+/// What a `#[handle]` method returns: `Result<events, error>`.
+#[diagnostic::on_unimplemented(
+    message = "a `#[handle]` method must return `Result<events, error>`, not `{Self}`",
+    note = "events: an event type, `Option<E>`, `Vec<E>`, a tuple of them, `()` or `herald::Events`; error: a `std::error::Error + Send + Sync` type, `String` or `anyhow::Error`"
+)]
+pub trait HandleOutput {
+    /// The events on success.
+    type Events: IntoEvents;
+    /// The events, or the domain error boxed.
+    fn into_result(self) -> Result<Self::Events, BoxError>;
+}
+
+impl<T: IntoEvents, E: Into<BoxError>> HandleOutput for Result<T, E> {
+    type Events = T;
+    fn into_result(self) -> Result<T, BoxError> {
+        self.map_err(Into::into)
+    }
+}
+
+/// An aggregate handles command `C`: one `#[handle]` method.
+pub trait Handle<C: Command>: Aggregate {
+    /// The method's return type.
+    type Output: HandleOutput;
+    /// The handler's name, `Type::method`.
+    const HANDLER: &'static str;
+    /// Decides which events `command` produces, or rejects it.
+    fn handle(&self, command: &C) -> Self::Output;
+}

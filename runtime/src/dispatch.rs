@@ -1,0 +1,497 @@
+//! One command through the loop (DESIGN.md, "The broadcast loop"): render and authorize
+//! it, open a transaction, record its id (a repeated id returns the first result), load
+//! the aggregate, handle, append with the expected version (a conflict runs load, handle
+//! and append again from a savepoint), record the result and trace, commit.
+
+use std::future::IntoFuture;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::actor::Actor;
+use crate::command::Command;
+use crate::error::{Error, ErrorKind};
+use crate::registry::HandlerRow;
+use crate::route::Route;
+use crate::runtime::Herald;
+use crate::step::{Envelope, Step, Stepped, store_error};
+use crate::store::{BoxFuture, RecordedCommand, RecordedEvent, StoreTransaction, StreamKey};
+use crate::trace::{Operation, Outcome, Trace, TraceOutcome, Tracer};
+use crate::transaction::HeraldTransaction;
+
+/// A command on its way: add an actor, ids or an expected version, then `.await` it.
+///
+/// ```
+/// # use herald::doc_fixtures::*;
+/// use herald::Actor;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), herald::Error> {
+/// # let herald = herald().await;
+/// let opened = herald
+///     .dispatch(OpenAccount { account_id: 42 })
+///     .actor(Actor::new("ada", "acme"))
+///     .expected_version(0) // the account must not exist yet
+///     .await?;
+/// assert_eq!(opened.version(), 1);
+/// assert_eq!(opened.events()[0].route.as_str(), "account.42.opened");
+/// # Ok(()) }
+/// ```
+#[must_use = "a dispatch does nothing until it is awaited"]
+pub struct Dispatch<'a, C> {
+    target: Target<'a>,
+    command: C,
+    options: Options,
+}
+
+/// Where a dispatch runs: in a transaction of its own, or in the caller's.
+pub(crate) enum Target<'a> {
+    Runtime(&'a Herald),
+    Transaction(&'a mut HeraldTransaction),
+}
+
+#[derive(Default)]
+struct Options {
+    actor: Option<Actor>,
+    command_id: Option<Uuid>,
+    correlation_id: Option<Uuid>,
+    expected_version: Option<u64>,
+}
+
+impl<'a, C: Command> Dispatch<'a, C> {
+    pub(crate) fn new(target: Target<'a>, command: C) -> Self {
+        Dispatch {
+            target,
+            command,
+            options: Options::default(),
+        }
+    }
+
+    /// Who sends the command (default: [`Actor::system`]).
+    pub fn actor(mut self, actor: Actor) -> Self {
+        self.options.actor = Some(actor);
+        self
+    }
+
+    /// The command's id (default: a new UUID v7). Dispatching a command with an id that
+    /// was already committed runs nothing and returns the first result
+    /// ([`Dispatched::is_repeat`]); the same id with another payload is an error.
+    pub fn command_id(mut self, id: Uuid) -> Self {
+        self.options.command_id = Some(id);
+        self
+    }
+
+    /// The correlation id its events carry (default: the command id).
+    pub fn correlation_id(mut self, id: Uuid) -> Self {
+        self.options.correlation_id = Some(id);
+        self
+    }
+
+    /// The version the caller last saw of the aggregate's stream (0: it must not exist).
+    /// Another version is a conflict, returned at once and never retried.
+    pub fn expected_version(mut self, version: u64) -> Self {
+        self.options.expected_version = Some(version);
+        self
+    }
+}
+
+impl<'a, C: Command> IntoFuture for Dispatch<'a, C> {
+    type Output = Result<Dispatched, Error>;
+    type IntoFuture = BoxFuture<'a, Result<Dispatched, Error>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let Dispatch {
+            target,
+            command,
+            options,
+        } = self;
+        Box::pin(async move {
+            let mut tracer = Tracer::new(Operation::Dispatch, C::NAME);
+            let result = match target {
+                Target::Runtime(herald) => alone(herald, &command, options, &mut tracer).await,
+                Target::Transaction(tx) => within(tx, &command, options, &mut tracer).await,
+            };
+            let trace = tracer.finish(match &result {
+                Ok(_) => Outcome::Ok,
+                Err(error) => error.outcome(),
+            });
+            match result? {
+                Finished::Done(prepared, stepped) => Ok(Dispatched {
+                    command_id: prepared.envelope_ids.0,
+                    correlation_id: prepared.envelope_ids.1,
+                    route: prepared.route,
+                    stream: prepared.stream,
+                    version: stepped.version,
+                    events: stepped.events,
+                    trace,
+                    repeat: false,
+                }),
+                Finished::Repeated(dispatched) => Ok(dispatched),
+            }
+        })
+    }
+}
+
+/// A committed command: its events and the trace of every step.
+#[derive(Clone, Debug)]
+pub struct Dispatched {
+    command_id: Uuid,
+    correlation_id: Uuid,
+    route: Route,
+    stream: StreamKey,
+    version: u64,
+    events: Vec<RecordedEvent>,
+    trace: Trace,
+    repeat: bool,
+}
+
+impl Dispatched {
+    /// The command's id.
+    pub fn command_id(&self) -> Uuid {
+        self.command_id
+    }
+
+    /// The correlation id its events carry.
+    pub fn correlation_id(&self) -> Uuid {
+        self.correlation_id
+    }
+
+    /// The command's concrete route.
+    pub fn route(&self) -> &Route {
+        &self.route
+    }
+
+    /// The aggregate's stream.
+    pub fn stream(&self) -> &StreamKey {
+        &self.stream
+    }
+
+    /// The stream's version after the command.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The events the command recorded, in order.
+    pub fn events(&self) -> &[RecordedEvent] {
+        &self.events
+    }
+
+    /// The events the command recorded, owned.
+    pub fn into_events(self) -> Vec<RecordedEvent> {
+        self.events
+    }
+
+    /// Every step, timed. For a repeat, the trace of the first run.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// Whether the command id had already been committed: nothing ran, and this is the
+    /// first run's result.
+    pub fn is_repeat(&self) -> bool {
+        self.repeat
+    }
+}
+
+/// What the command's row keeps once it commits.
+#[derive(Serialize, Deserialize)]
+struct CommandResult {
+    route: String,
+    stream: StreamKey,
+    version: u64,
+    events: u64,
+    correlation_id: Uuid,
+    trace: Trace,
+}
+
+/// What step 1 found out, before any transaction.
+pub(crate) struct Prepared {
+    route: Route,
+    handler: &'static HandlerRow,
+    actor: Actor,
+    stream: StreamKey,
+    /// Command id and correlation id.
+    envelope_ids: (Uuid, Uuid),
+    payload_hash: Vec<u8>,
+    expected_version: Option<u64>,
+}
+
+enum Finished {
+    Done(Prepared, Stepped),
+    Repeated(Dispatched),
+}
+
+/// Step 1: render the route, find the handler, check the actor's roles.
+async fn prepare<C: Command>(
+    herald: &Herald,
+    command: &C,
+    options: Options,
+    tracer: &mut Tracer,
+) -> Result<Prepared, Error> {
+    let route = command.route().map_err(|source| ErrorKind::Route {
+        command: C::NAME,
+        source,
+    })?;
+    tracer.route(route.as_str());
+    let handler = herald
+        .registry()
+        .handler_of(std::any::TypeId::of::<C>())
+        .ok_or_else(|| ErrorKind::NotHandled {
+            command: C::NAME,
+            route: route.clone(),
+        })?;
+    let actor = options.actor.unwrap_or_else(Actor::system);
+    tracer
+        .time(Operation::Authorize, Some(actor.id()), async {
+            if actor.may_send(C::ROLES) {
+                return Ok(());
+            }
+            let (route, actor) = (route.clone(), actor.id().to_owned());
+            Err(Error::from(ErrorKind::Forbidden {
+                command: C::NAME,
+                route,
+                actor,
+                roles: C::ROLES,
+            }))
+        })
+        .await?;
+    let stream = StreamKey::new(actor.tenant(), handler.aggregate, command.aggregate_id())
+        .map_err(|source| ErrorKind::InvalidId {
+            command: C::NAME,
+            route: route.clone(),
+            field: C::ID_FIELD,
+            source,
+        })?;
+    let payload = serde_json::to_vec(command).map_err(|source| ErrorKind::Payload {
+        command: C::NAME,
+        source,
+    })?;
+    let payload_hash = Sha256::new()
+        .chain_update(C::NAME)
+        .chain_update([0])
+        .chain_update(payload)
+        .finalize()
+        .to_vec();
+    let command_id = options.command_id.unwrap_or_else(Uuid::now_v7);
+    let correlation_id = options.correlation_id.unwrap_or(command_id);
+    Ok(Prepared {
+        route,
+        handler,
+        actor,
+        stream,
+        envelope_ids: (command_id, correlation_id),
+        payload_hash,
+        expected_version: options.expected_version,
+    })
+}
+
+/// A dispatch in a transaction of its own.
+async fn alone<C: Command>(
+    herald: &Herald,
+    command: &C,
+    options: Options,
+    tracer: &mut Tracer,
+) -> Result<Finished, Error> {
+    let prepared = prepare(herald, command, options, tracer).await?;
+    let fail_store = |source| store_error(C::NAME, &prepared.route, source);
+    let mut tx = tracer
+        .time(Operation::Begin, None, herald.store().begin())
+        .await
+        .map_err(fail_store)?;
+    match steps(herald, &mut *tx, command, &prepared, tracer).await {
+        Ok(Ran::Done(stepped)) => {
+            tracer
+                .time(Operation::Commit, None, tx.commit())
+                .await
+                .map_err(fail_store)?;
+            herald.remember(&prepared.stream, &stepped);
+            Ok(Finished::Done(prepared, stepped))
+        }
+        Ok(Ran::Repeat(earlier)) => {
+            tracer
+                .time(Operation::Rollback, None, tx.rollback())
+                .await
+                .map_err(fail_store)?;
+            repeated::<C>(herald, &prepared, earlier).await
+        }
+        Err(error) => {
+            // The error is what the caller needs; a failed rollback shows in the trace.
+            let _ = tracer.time(Operation::Rollback, None, tx.rollback()).await;
+            Err(error)
+        }
+    }
+}
+
+/// A dispatch in the caller's transaction, undone to a savepoint if it fails.
+async fn within<C: Command>(
+    htx: &mut HeraldTransaction,
+    command: &C,
+    options: Options,
+    tracer: &mut Tracer,
+) -> Result<Finished, Error> {
+    let herald = htx.herald().clone();
+    let prepared = prepare(&herald, command, options, tracer).await?;
+    let fail_store = |source| store_error(C::NAME, &prepared.route, source);
+    let tx = htx.store_transaction();
+    let savepoint = tx.savepoint().await.map_err(fail_store)?;
+    let result = steps(&herald, &mut *tx, command, &prepared, tracer).await;
+    if !matches!(result, Ok(Ran::Done(_))) {
+        tracer
+            .time(Operation::Rollback, None, tx.rollback_to(savepoint))
+            .await
+            .map_err(fail_store)?;
+    }
+    match result? {
+        Ran::Done(stepped) => {
+            htx.remember(&prepared.stream, &stepped);
+            Ok(Finished::Done(prepared, stepped))
+        }
+        Ran::Repeat(earlier) => repeated::<C>(&herald, &prepared, earlier).await,
+    }
+}
+
+/// What steps 2 to 8 did.
+enum Ran {
+    Done(Stepped),
+    /// The command id was already committed, with the same payload.
+    Repeat(RecordedCommand),
+}
+
+/// Steps 2 to 8 in `tx`, which they leave open.
+async fn steps<C: Command>(
+    herald: &Herald,
+    tx: &mut dyn StoreTransaction,
+    command: &C,
+    prepared: &Prepared,
+    tracer: &mut Tracer,
+) -> Result<Ran, Error> {
+    let fail_store = |source| store_error(C::NAME, &prepared.route, source);
+    let (command_id, correlation_id) = prepared.envelope_ids;
+
+    // 2. The command id is a unique row: a repeat waits for and finds the first.
+    let earlier = tracer
+        .time(
+            Operation::Record,
+            None,
+            tx.record_command(command_id, &prepared.payload_hash),
+        )
+        .await
+        .map_err(fail_store)?;
+    if let Some(earlier) = earlier {
+        if earlier.payload_hash != prepared.payload_hash {
+            let route = prepared.route.clone();
+            return Err(ErrorKind::CommandIdReused {
+                command: C::NAME,
+                route,
+                command_id,
+            }
+            .into());
+        }
+        tracer.detail("repeat of a committed command".to_owned());
+        return Ok(Ran::Repeat(earlier));
+    }
+
+    // 6-7. Load, handle, append; a conflict runs them again from a savepoint, unless
+    // the caller gave the version.
+    let envelope = Envelope {
+        command_id,
+        correlation_id,
+        causation_id: command_id,
+        actor: &prepared.actor,
+    };
+    let mut attempt = 0;
+    let stepped = loop {
+        attempt += 1;
+        let savepoint = tx.savepoint().await.map_err(fail_store)?;
+        let step = Step {
+            tx: &mut *tx,
+            command,
+            route: &prepared.route,
+            stream: &prepared.stream,
+            expected: prepared.expected_version,
+            attempt,
+            envelope: &envelope,
+            tracer: &mut *tracer,
+            cache: herald.cache(),
+            registry: herald.registry(),
+        };
+        match (prepared.handler.execute)(step).await {
+            Ok(stepped) => break stepped,
+            Err(error)
+                if error.is_conflict()
+                    && prepared.expected_version.is_none()
+                    && attempt <= herald.conflict_retries() =>
+            {
+                tracing::debug!(%error, attempt, "conflict; running load, handle and append again");
+                tx.rollback_to(savepoint).await.map_err(fail_store)?;
+            }
+            Err(error) => {
+                return Err(match error.into_kind() {
+                    ErrorKind::Conflict {
+                        command,
+                        route,
+                        conflict,
+                        ..
+                    } => ErrorKind::Conflict {
+                        command,
+                        route,
+                        conflict,
+                        attempts: attempt,
+                    }
+                    .into(),
+                    other => other.into(),
+                });
+            }
+        }
+    };
+
+    // 9 (before the commit). The command's row keeps its result and trace.
+    let result = CommandResult {
+        route: prepared.route.to_string(),
+        stream: prepared.stream.clone(),
+        version: stepped.version,
+        events: stepped.events.len() as u64,
+        correlation_id,
+        trace: tracer.current(),
+    };
+    let result = serde_json::to_value(&result).map_err(|source| ErrorKind::Payload {
+        command: C::NAME,
+        source,
+    })?;
+    tx.finish_command(command_id, &result)
+        .await
+        .map_err(fail_store)?;
+    Ok(Ran::Done(stepped))
+}
+
+/// The first result of a command whose id was already committed: its events read back.
+async fn repeated<C: Command>(
+    herald: &Herald,
+    prepared: &Prepared,
+    earlier: RecordedCommand,
+) -> Result<Finished, Error> {
+    let fail_store = |source| store_error(C::NAME, &prepared.route, source);
+    let command_id = prepared.envelope_ids.0;
+    let result: CommandResult =
+        serde_json::from_value(earlier.result).map_err(|source| ErrorKind::Payload {
+            command: C::NAME,
+            source,
+        })?;
+    let first = result.version - result.events;
+    let events = herald
+        .store()
+        .read_stream(&result.stream, first)
+        .await
+        .map_err(fail_store)?;
+    let events: Vec<RecordedEvent> = events.into_iter().take(result.events as usize).collect();
+    Ok(Finished::Repeated(Dispatched {
+        command_id,
+        correlation_id: result.correlation_id,
+        route: prepared.route.clone(),
+        stream: result.stream,
+        version: result.version,
+        events,
+        trace: result.trace,
+        repeat: true,
+    }))
+}

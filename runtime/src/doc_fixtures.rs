@@ -1,0 +1,119 @@
+//! A small bank for the documentation's examples. Not public API.
+#![allow(missing_docs, reason = "fixtures for doctests only")]
+
+use crate::{Herald, aggregate, command, event};
+
+#[event("account.:account_id.opened")]
+pub struct AccountOpened {
+    pub account_id: u64,
+}
+
+#[event("account.:account_id.deposited")]
+pub struct Deposited {
+    pub account_id: u64,
+    pub amount: u64,
+}
+
+#[event("account.:account_id.withdrawn")]
+pub struct Withdrawn {
+    pub account_id: u64,
+    pub amount: u64,
+}
+
+#[command("open.account.:account_id")]
+pub struct OpenAccount {
+    pub account_id: u64,
+}
+
+#[command("deposit.:account_id")]
+pub struct Deposit {
+    pub account_id: u64,
+    pub amount: u64,
+}
+
+#[command("withdraw.:account_id")]
+pub struct Withdraw {
+    pub account_id: u64,
+    pub amount: u64,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BankError {
+    #[error("the account is already open")]
+    AlreadyOpen,
+    #[error("the account is not open")]
+    NotOpen,
+    #[error("insufficient funds: the balance is {balance}")]
+    InsufficientFunds { balance: u64 },
+}
+
+#[aggregate]
+#[derive(Default)]
+pub struct Account {
+    pub open: bool,
+    pub balance: u64,
+}
+
+#[aggregate]
+impl Account {
+    #[handle]
+    fn open(&self, cmd: &OpenAccount) -> Result<AccountOpened, BankError> {
+        if self.open {
+            return Err(BankError::AlreadyOpen);
+        }
+        Ok(AccountOpened {
+            account_id: cmd.account_id,
+        })
+    }
+
+    #[handle]
+    fn deposit(&self, cmd: &Deposit) -> Result<Deposited, BankError> {
+        if !self.open {
+            return Err(BankError::NotOpen);
+        }
+        Ok(Deposited {
+            account_id: cmd.account_id,
+            amount: cmd.amount,
+        })
+    }
+
+    #[handle]
+    fn withdraw(&self, cmd: &Withdraw) -> Result<Withdrawn, BankError> {
+        if !self.open {
+            return Err(BankError::NotOpen);
+        }
+        if cmd.amount > self.balance {
+            return Err(BankError::InsufficientFunds {
+                balance: self.balance,
+            });
+        }
+        Ok(Withdrawn {
+            account_id: cmd.account_id,
+            amount: cmd.amount,
+        })
+    }
+
+    #[apply]
+    fn opened(&mut self, _: &AccountOpened) {
+        self.open = true;
+    }
+
+    #[apply]
+    fn deposited(&mut self, e: &Deposited) {
+        self.balance += e.amount;
+    }
+
+    #[apply]
+    fn withdrawn(&mut self, e: &Withdrawn) {
+        self.balance -= e.amount;
+    }
+}
+
+/// A runtime over the fixtures, in memory.
+pub async fn herald() -> Herald {
+    Herald::builder()
+        .modules(["herald::doc_fixtures"])
+        .build()
+        .await
+        .expect("the fixtures are consistent")
+}

@@ -1,0 +1,240 @@
+//! What a dispatch returns when it fails: always typed, always with the route and the
+//! handler involved.
+
+use std::fmt;
+
+use crate::aggregate::{ApplyError, BoxError};
+use crate::registry::RegistryError;
+use crate::route::{Route, RouteError};
+use crate::store::{Conflict, StoreError, StreamKey};
+
+/// Why a dispatch (or starting a runtime) failed: one pointer wide, with the typed
+/// [`ErrorKind`] behind [`Error::kind`].
+///
+/// ```
+/// # use herald::doc_fixtures::*;
+/// use herald::ErrorKind;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// # let herald = herald().await;
+/// let err = herald.dispatch(Deposit { account_id: 9, amount: 5 }).await.unwrap_err();
+/// match err.kind() {
+///     ErrorKind::Rejected { route, handler, .. } => {
+///         assert_eq!((route.as_str(), *handler), ("deposit.9", "Account::deposit"));
+///     }
+///     other => panic!("{other}"),
+/// }
+/// assert_eq!(err.rejection(), Some(&BankError::NotOpen));
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Error {
+    kind: Box<ErrorKind>,
+}
+
+impl Error {
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// What went wrong, owned.
+    pub fn into_kind(self) -> ErrorKind {
+        *self.kind
+    }
+}
+
+impl<K: Into<ErrorKind>> From<K> for Error {
+    fn from(kind: K) -> Self {
+        Error {
+            kind: Box::new(kind.into()),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.kind.fmt(f)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&*self.kind)
+    }
+}
+
+/// What went wrong in a dispatch, with the command, route and handler concerned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The registrations the runtime was built from have problems; every one is listed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+
+    /// A command's route could not be rendered from its fields.
+    #[error("command `{command}`: {source}")]
+    Route {
+        /// The command's name.
+        command: &'static str,
+        /// What is wrong with the route.
+        source: RouteError,
+    },
+
+    /// A command's aggregate id is not a valid stream id.
+    #[error(
+        "command `{command}` (route `{route}`): invalid aggregate id in field `{field}`: {source}"
+    )]
+    InvalidId {
+        /// The command's name.
+        command: &'static str,
+        /// The command's route.
+        route: Route,
+        /// The field holding the id.
+        field: &'static str,
+        /// What is wrong with it.
+        source: StoreError,
+    },
+
+    /// No aggregate in this runtime handles the command.
+    #[error("command `{command}` (route `{route}`): no aggregate in this runtime handles it")]
+    NotHandled {
+        /// The command's name.
+        command: &'static str,
+        /// The command's route.
+        route: Route,
+    },
+
+    /// The actor has none of the roles the command requires.
+    #[error(
+        "command `{command}` (route `{route}`): actor `{actor}` has none of the roles {roles:?}"
+    )]
+    Forbidden {
+        /// The command's name.
+        command: &'static str,
+        /// The command's route.
+        route: Route,
+        /// The actor's id.
+        actor: String,
+        /// The roles the command allows.
+        roles: &'static [&'static str],
+    },
+
+    /// A handler rejected the command with a domain error; see [`Error::rejection`].
+    #[error("command `{command}` (route `{route}`) rejected by `{handler}`: {source}")]
+    Rejected {
+        /// The command's name.
+        command: &'static str,
+        /// The command's route.
+        route: Route,
+        /// The handler that rejected it.
+        handler: &'static str,
+        /// The domain error.
+        source: BoxError,
+    },
+
+    /// The stream was not at the expected version, after the configured retries (never
+    /// retried when the caller gave the version).
+    #[error("command `{command}` (route `{route}`): {conflict}")]
+    Conflict {
+        /// The command's name.
+        command: &'static str,
+        /// The command's route.
+        route: Route,
+        /// The stream and versions.
+        conflict: Conflict,
+        /// How many times the command was tried.
+        attempts: u32,
+    },
+
+    /// The aggregate could not apply an event (while loading its stream, or one its
+    /// handler produced).
+    #[error("aggregate `{aggregate}` of stream `{stream}`: event `{event}`{}: {source}", at_version(.version))]
+    Apply {
+        /// The aggregate's name.
+        aggregate: &'static str,
+        /// The stream.
+        stream: StreamKey,
+        /// The event's name.
+        event: String,
+        /// The event's version in the stream; `None` for a new event.
+        version: Option<u64>,
+        /// What went wrong.
+        source: ApplyError,
+    },
+
+    /// An event a handler produced could not be stored.
+    #[error("event `{event}` produced by `{handler}`: {source}")]
+    Event {
+        /// The event's name.
+        event: &'static str,
+        /// The handler that produced it.
+        handler: &'static str,
+        /// What went wrong: an invalid route or a payload that does not serialize.
+        source: BoxError,
+    },
+
+    /// The command does not serialize (to hash it for its id's record).
+    #[error("command `{command}` does not serialize: {source}")]
+    Payload {
+        /// The command's name.
+        command: &'static str,
+        /// What serde said.
+        source: serde_json::Error,
+    },
+
+    /// The command id was already committed with another command or payload.
+    #[error(
+        "command `{command}` (route `{route}`): command id {command_id} was already used for another command or payload; a retried command must be sent unchanged"
+    )]
+    CommandIdReused {
+        /// The command's name.
+        command: &'static str,
+        /// The command's route.
+        route: Route,
+        /// The id.
+        command_id: uuid::Uuid,
+    },
+
+    /// The event store failed.
+    #[error("{context}: {source}")]
+    Store {
+        /// What was being done: the command and route, or the aggregate being loaded.
+        context: String,
+        /// What the store said.
+        source: StoreError,
+    },
+}
+
+fn at_version(version: &Option<u64>) -> impl fmt::Display + use<'_> {
+    fmt::from_fn(move |f| match *version {
+        Some(v) => write!(f, " at version {v}"),
+        None => Ok(()),
+    })
+}
+
+impl Error {
+    /// The domain error a handler rejected the command with, when it is an `E`.
+    ///
+    /// ```
+    /// # use herald::doc_fixtures::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let herald = herald().await;
+    /// herald.dispatch(OpenAccount { account_id: 1 }).await.unwrap();
+    /// let err = herald.dispatch(Withdraw { account_id: 1, amount: 5 }).await.unwrap_err();
+    /// assert_eq!(err.rejection::<BankError>(), Some(&BankError::InsufficientFunds { balance: 0 }));
+    /// # }
+    /// ```
+    pub fn rejection<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match self.kind() {
+            ErrorKind::Rejected { source, .. } => source.downcast_ref(),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a version conflict.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self.kind(), ErrorKind::Conflict { .. })
+    }
+}

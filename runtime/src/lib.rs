@@ -1,0 +1,328 @@
+//! Herald: CQRS and event sourcing as plain annotated Rust.
+//!
+//! Declare events, commands and aggregates with [`#[event]`](event),
+//! [`#[command]`](command) and [`#[aggregate]`](aggregate); the macros check routes and
+//! signatures when your crate compiles and register everything at link time, so a
+//! [`Herald`] runtime finds it without hand-written wiring. [`Herald::dispatch`] runs a
+//! command through one loop: render and authorize, load the aggregate from its stream,
+//! handle, append with the expected version, commit, and return the events with a
+//! [`trace`] of every step.
+//!
+//! ```standalone_crate
+//! use herald::prelude::*;
+//!
+//! #[event("account.:account_id.opened")]
+//! struct AccountOpened { account_id: u64 }
+//!
+//! #[command("open.account.:account_id")]
+//! struct OpenAccount { account_id: u64 }
+//!
+//! #[aggregate(name = "account")]
+//! #[derive(Default)]
+//! struct Account { open: bool }
+//!
+//! #[aggregate]
+//! impl Account {
+//!     #[handle]
+//!     fn open(&self, cmd: &OpenAccount) -> Result<AccountOpened, String> {
+//!         if self.open { return Err("already open".into()) }
+//!         Ok(AccountOpened { account_id: cmd.account_id })
+//!     }
+//!
+//!     #[apply]
+//!     fn opened(&mut self, _: &AccountOpened) { self.open = true }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), herald::Error> {
+//! let herald = Herald::builder().build().await?;
+//! let opened = herald.dispatch(OpenAccount { account_id: 7 }).await?;
+//! assert_eq!(opened.events()[0].route.as_str(), "account.7.opened");
+//! assert!(herald.dispatch(OpenAccount { account_id: 7 }).await.is_err());
+//! # Ok(()) }
+//! ```
+
+// Generated code names `::herald`, also inside this crate (its doc fixtures).
+extern crate self as herald;
+
+mod actor;
+mod aggregate;
+mod cache;
+mod command;
+mod dispatch;
+mod error;
+mod event;
+mod registry;
+mod runtime;
+mod step;
+pub mod store;
+pub mod testing;
+pub mod trace;
+mod transaction;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+#[doc(hidden)]
+pub mod doc_fixtures;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
+pub use actor::Actor;
+pub use aggregate::{Aggregate, Apply, ApplyError, BoxError, Handle, HandleOutput};
+pub use command::Command;
+pub use dispatch::{Dispatch, Dispatched};
+pub use error::{Error, ErrorKind};
+pub use event::{AnyEvent, Event, Events, IntoEvents, RouteParam};
+pub use registry::UpcastError;
+pub use registry::{Registry, RegistryError};
+pub use runtime::{Herald, HeraldBuilder, Load, Loaded};
+pub use transaction::HeraldTransaction;
+pub use uuid::{self, Uuid};
+
+/// Routes, templates and patterns: the grammar and matcher of [`herald_route`].
+pub mod route {
+    pub use herald_route::*;
+}
+
+/// What most Herald code needs: the macros, the traits they implement and the runtime.
+pub mod prelude {
+    pub use crate::{
+        Actor, Aggregate, Command, Dispatched, Event, Events, Herald, RouteParam, Uuid,
+    };
+    pub use crate::{aggregate, command, event};
+}
+
+/// Declares an event: a fact that happened, stored for good under a route rendered from
+/// its fields.
+///
+/// `#[event("route")]` goes on a struct with named fields, or on an enum whose variants
+/// each carry `#[route("…")]`. Every `:param` of a route names a field whose type
+/// implements [`RouteParam`]. The macro derives `serde::Serialize` and
+/// `serde::Deserialize` (unless the type already derives them; `#[serde(…)]` attributes
+/// work either way, and you need not depend on `serde`), implements [`Event`] and
+/// registers the event.
+///
+/// | option | meaning | default |
+/// |---|---|---|
+/// | `name = "…"` | the name stored with each event | the type's name |
+/// | `version = N` | the payload's schema version | 1 |
+///
+/// ```
+/// use herald::prelude::*;
+///
+/// #[event("user.:user_id.created")]
+/// struct UserCreated { user_id: Uuid, email: String }
+///
+/// #[event("user.:user_id.renamed", name = "user-renamed", version = 2)]
+/// struct UserRenamed { user_id: Uuid, name: String }
+///
+/// #[event]
+/// enum Light {
+///     #[route("light.:room.on")]
+///     On { room: String },
+///     #[route("light.:room.off")]
+///     Off { room: String },
+/// }
+///
+/// let id = Uuid::nil();
+/// assert_eq!(UserCreated { user_id: id, email: "a@b".into() }.route()?.as_str(), format!("user.{id}.created"));
+/// assert_eq!(<UserRenamed as Event>::NAME, "user-renamed");
+/// assert_eq!(Light::Off { room: "hall".into() }.route()?.as_str(), "light.hall.off");
+/// assert_eq!(<Light as Event>::ROUTES, ["light.:room.on", "light.:room.off"]);
+/// # Ok::<(), herald::route::RouteError>(())
+/// ```
+///
+/// A `:param` that is not a field is a compile error that lists the fields:
+///
+/// ```compile_fail
+/// use herald::prelude::*;
+/// #[event("user.:id.created")] // error: `:id` is not a field of `UserCreated` (its field is `user_id`)
+/// struct UserCreated { user_id: u64 }
+/// ```
+///
+/// # Equivalent code without the macro
+///
+/// ```
+/// use herald::route::{Route, RouteError, Template};
+/// use herald::{Event, RouteParam};
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct UserCreated { user_id: u64, email: String }
+///
+/// impl Event for UserCreated {
+///     const NAME: &'static str = "UserCreated";
+///     const ROUTES: &'static [&'static str] = &["user.:user_id.created"];
+///     const VERSION: u32 = 1;
+///     fn route(&self) -> Result<Route, RouteError> {
+///         const TEMPLATE: Template<'static> = Template::new("user.:user_id.created");
+///         TEMPLATE.render(|_, _, out| self.user_id.write_route_segment(out))
+///     }
+/// }
+/// // …plus `IntoEvents` for `UserCreated` and a registration for `Registry::check`.
+/// ```
+pub use herald_macros::event;
+
+/// Declares a command: a request to change one aggregate, sent with
+/// [`Herald::dispatch`]. The aggregate that handles it is the one whose `#[handle]`
+/// method takes it.
+///
+/// `#[command("route")]` goes on a struct with named fields; each `:param` names a field
+/// whose type implements [`RouteParam`]. Like [`#[event]`](event) it derives serde's
+/// traits when missing, implements [`Command`] and registers the command.
+///
+/// | option | meaning | default |
+/// |---|---|---|
+/// | `id = field` | the field holding the id of the aggregate it addresses | the route's only `:param`, else a field named `id` |
+/// | `name = "…"` | the command's name | the type's name |
+/// | `roles = ["…", …]` | the roles that may send it; the actor needs one | anyone |
+///
+/// ```
+/// use herald::prelude::*;
+///
+/// #[command("create.user.:user_id")]             // id: `user_id`, the only parameter
+/// struct CreateUser { user_id: Uuid, email: String }
+///
+/// #[command("transfer.:from.:to", id = from)]    // two parameters: name the id
+/// struct Transfer { from: u64, to: u64, amount: u64 }
+///
+/// #[command("close.account", name = "close-account", roles = ["manager", "admin"])]
+/// struct CloseAccount { id: u64 }                 // no parameter: the field `id`
+///
+/// assert_eq!(Transfer { from: 1, to: 2, amount: 5 }.aggregate_id(), "1");
+/// assert_eq!(<CloseAccount as Command>::ROLES, ["manager", "admin"]);
+/// ```
+///
+/// # Equivalent code without the macro
+///
+/// ```
+/// use herald::route::{Route, RouteError, Template};
+/// use herald::{Command, RouteParam};
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Transfer { from: u64, to: u64, amount: u64 }
+///
+/// impl Command for Transfer {
+///     const NAME: &'static str = "Transfer";
+///     const ROUTE: &'static str = "transfer.:from.:to";
+///     const ROLES: &'static [&'static str] = &[];
+///     const ID_FIELD: &'static str = "from";
+///     fn route(&self) -> Result<Route, RouteError> {
+///         const TEMPLATE: Template<'static> = Template::new("transfer.:from.:to");
+///         let params: [&dyn RouteParam; 2] = [&self.from, &self.to];
+///         TEMPLATE.render(|i, _, out| params[i].write_route_segment(out))
+///     }
+///     fn aggregate_id(&self) -> String {
+///         let mut id = String::new();
+///         self.from.write_route_segment(&mut id);
+///         id
+///     }
+/// }
+/// // …plus a registration for `Registry::check`.
+/// ```
+pub use herald_macros::command;
+
+/// Declares an aggregate: state rebuilt from its stream's events that decides which
+/// events each command produces.
+///
+/// It takes two places. On the struct, `#[aggregate(…)]` names the aggregate (its
+/// streams' type), derives serde's traits when missing (for snapshots), implements
+/// [`Aggregate`] and registers it; the struct must implement `Default` (the state before
+/// the first event). On an `impl` block, bare `#[aggregate]` turns its methods into
+/// handlers:
+///
+/// - `#[handle]` on `fn(&self, command: C) -> Result<E, Err>` or `fn(&self, command: &C)`:
+///   decides the events for command `C` ([`IntoEvents`]: an event, `Option`, `Vec`, a
+///   tuple, `()` or [`Events`]) or rejects it with a domain error (any
+///   `std::error::Error + Send + Sync`, `String` or `anyhow::Error`), which the caller
+///   gets back in [`ErrorKind::Rejected`]. By value needs `C: Clone`: after a conflict the
+///   handler runs again. Handlers are pure: they read `self` and the command, nothing else.
+/// - `#[apply]` on `fn(&mut self, event: &E)`: how event `E` changes the state. Every
+///   event a handler produces needs one (an empty body is fine); so does every event
+///   found in the stream.
+///
+/// | option (on the struct) | meaning | default |
+/// |---|---|---|
+/// | `name = "…"` | the aggregate's name and its streams' type | the type's name |
+/// | `snapshot_every = N` | store a snapshot every N events | never |
+/// | `version = N` | the state's schema version: snapshots of another are ignored | 1 |
+///
+/// ```
+/// use herald::prelude::*;
+/// use herald::testing::AggregateTest;
+///
+/// #[event("counter.:id.added")]
+/// struct Added { id: u64, by: i64 }
+///
+/// #[command("add.:id")]
+/// #[derive(Clone)]
+/// struct Add { id: u64, by: i64 }
+///
+/// #[aggregate(name = "counter", snapshot_every = 100, version = 2)]
+/// #[derive(Default)]
+/// struct Counter { total: i64 }
+///
+/// #[aggregate]
+/// impl Counter {
+///     #[handle]
+///     fn add(&self, cmd: Add) -> Result<Option<Added>, String> {
+///         Ok((cmd.by != 0).then_some(Added { id: cmd.id, by: cmd.by }))
+///     }
+///
+///     #[apply]
+///     fn added(&mut self, e: &Added) { self.total += e.by }
+/// }
+///
+/// AggregateTest::<Counter>::given(Added { id: 1, by: 2 })
+///     .when(Add { id: 1, by: 3 })
+///     .then_expect_events(Added { id: 1, by: 3 })
+///     .then_state(|counter| assert_eq!(counter.total, 5));
+/// ```
+///
+/// # Equivalent code without the macro
+///
+/// ```
+/// # use herald::prelude::*;
+/// # #[event("counter.:id.added")] struct Added { id: u64, by: i64 }
+/// # #[command("add.:id")] struct Add { id: u64, by: i64 }
+/// use herald::{Aggregate, AnyEvent, Apply, ApplyError, Handle};
+///
+/// #[derive(Default, serde::Serialize, serde::Deserialize)]
+/// struct Counter { total: i64 }
+///
+/// impl Aggregate for Counter {
+///     const NAME: &'static str = "counter";
+///     const SNAPSHOT_EVERY: u32 = 0;
+///     const VERSION: u32 = 1;
+/// }
+///
+/// impl Apply for Counter {
+///     const APPLIES: &'static [&'static str] = &[<Added as Event>::NAME];
+///     fn apply_event(&mut self, event: &dyn AnyEvent) -> Result<(), ApplyError> {
+///         match event.downcast_ref::<Added>() {
+///             Some(e) => Ok(self.total += e.by),
+///             None => Err(ApplyError::Unhandled(event.name().to_owned())),
+///         }
+///     }
+///     fn apply_stored(&mut self, name: &str, payload: &serde_json::Value) -> Result<(), ApplyError> {
+///         match name {
+///             <Added as Event>::NAME => Ok(self.total += Added::deserialize(payload)?.by),
+///             _ => Err(ApplyError::Unhandled(name.to_owned())),
+///         }
+///     }
+/// }
+///
+/// impl Handle<Add> for Counter {
+///     type Output = Result<Option<Added>, String>;
+///     const HANDLER: &'static str = "Counter::add";
+///     fn handle(&self, cmd: &Add) -> Self::Output {
+///         Ok((cmd.by != 0).then_some(Added { id: cmd.id, by: cmd.by }))
+///     }
+/// }
+/// # use serde::Deserialize;
+/// // …plus registrations of the aggregate and its handler for `Herald::dispatch`.
+/// ```
+pub use herald_macros::aggregate;

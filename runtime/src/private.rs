@@ -1,0 +1,87 @@
+//! Not public API. Used by generated code.
+
+pub use inventory;
+pub use serde;
+pub use serde_json;
+
+pub use herald_route::{Template, assert_can_match};
+
+pub use crate::registry::{AggregateRow, CommandRow, EventRow, HandlerRow, UpcasterRow};
+pub use crate::step::{ExecuteFn, Step, Stepped};
+
+use crate::aggregate::Handle;
+use crate::command::Command;
+use crate::event::RouteParam;
+use crate::route::{Route, RouteError};
+use crate::store::BoxFuture;
+
+/// Renders `template` with `params`, in template order.
+pub fn render(
+    template: &Template<'static>,
+    params: &[&dyn RouteParam],
+) -> Result<Route, RouteError> {
+    template.render(|i, _, out| params[i].write_route_segment(out))
+}
+
+/// A value's text as a route parameter writes it.
+pub fn segment(value: &dyn RouteParam) -> String {
+    let mut out = String::new();
+    value.write_route_segment(&mut out);
+    out
+}
+
+/// The [`ExecuteFn`] of `A` handling `C`.
+pub fn execute<A: Handle<C>, C: Command>(
+    step: Step<'_>,
+) -> BoxFuture<'_, Result<Stepped, crate::Error>> {
+    crate::step::execute::<A, C>(step)
+}
+
+/// The names of the events `A`'s handler of `C` may produce.
+pub fn produced<A: Handle<C>, C: Command>(names: &mut Vec<&'static str>) {
+    <<A::Output as crate::HandleOutput>::Events as crate::IntoEvents>::event_names(names)
+}
+
+/// Wraps a `#[handle]` method that takes its command by value: the command is cloned,
+/// since a conflict runs the method again.
+#[diagnostic::on_unimplemented(
+    message = "a `#[handle]` method that takes `{Self}` by value needs `{Self}: Clone`",
+    note = "the command may be handled again after a conflict: derive `Clone` for `{Self}`, or take `&{Self}`"
+)]
+pub trait CommandByValue: Clone {}
+impl<C: Clone> CommandByValue for C {}
+
+/// `&self` of a by-value handler's command, cloned.
+pub fn by_value<C: CommandByValue>(command: &C) -> C {
+    command.clone()
+}
+
+/// A const `assert` that fails with `message` when `names` holds a duplicate.
+pub const fn assert_distinct(names: &[&str], message: &str) {
+    let mut i = 0;
+    while i < names.len() {
+        let mut j = i + 1;
+        while j < names.len() {
+            if str_eq(names[i], names[j]) {
+                panic!("{}", message);
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+}
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}

@@ -1,0 +1,532 @@
+//! The registrations every `#[event]`, `#[command]` and `#[aggregate]` submits at link
+//! time, and the checks that run before a runtime starts.
+
+use std::any::TypeId;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::OnceLock;
+
+use crate::event::Event;
+use crate::step::ExecuteFn;
+
+/// An `#[event]` type. Not public API: generated code builds these.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct EventRow {
+    pub name: &'static str,
+    pub type_name: &'static str,
+    pub module: &'static str,
+    pub routes: &'static [&'static str],
+    pub version: u32,
+}
+
+/// A `#[command]` type. Not public API: generated code builds these.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct CommandRow {
+    pub name: &'static str,
+    pub type_name: &'static str,
+    pub module: &'static str,
+    pub route: &'static str,
+    pub roles: &'static [&'static str],
+    pub id_field: &'static str,
+}
+
+/// An `#[aggregate]` struct. Not public API: generated code builds these.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct AggregateRow {
+    pub name: &'static str,
+    pub type_name: &'static str,
+    pub module: &'static str,
+    pub snapshot_every: u32,
+    pub version: u32,
+    pub applies: &'static [&'static str],
+}
+
+/// A `#[handle]` method. Not public API: generated code builds these.
+#[doc(hidden)]
+pub struct HandlerRow {
+    pub name: &'static str,
+    pub aggregate: &'static str,
+    pub command: &'static str,
+    pub module: &'static str,
+    pub command_type: fn() -> TypeId,
+    pub produces: fn(&mut Vec<&'static str>),
+    pub execute: ExecuteFn,
+}
+
+impl fmt::Debug for HandlerRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandlerRow")
+            .field("name", &self.name)
+            .field("command", &self.command)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An `#[upcast]` function. Not public API: generated code builds these.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct UpcasterRow {
+    pub event: &'static str,
+    pub event_type: fn() -> TypeId,
+    /// The event type's current schema version.
+    pub to: u32,
+    /// The version it reads; it returns version `from + 1`.
+    pub from: u32,
+    pub name: &'static str,
+    pub module: &'static str,
+    pub upcast: fn(serde_json::Value) -> serde_json::Value,
+}
+
+inventory::collect!(UpcasterRow);
+inventory::collect!(EventRow);
+inventory::collect!(CommandRow);
+inventory::collect!(AggregateRow);
+inventory::collect!(HandlerRow);
+
+/// The registrations a runtime is built from: every one linked into the binary, or those
+/// of chosen modules, so that several applications (or many tests) in one binary do not
+/// run each other's handlers.
+///
+/// ```
+/// use herald::Registry;
+/// let registry = Registry::modules(["herald::doc_fixtures"]);
+/// registry.check()?;
+/// assert!(registry.command_names().any(|name| name == "OpenAccount"));
+/// # Ok::<(), herald::RegistryError>(())
+/// ```
+pub struct Registry {
+    events: Vec<&'static EventRow>,
+    commands: Vec<&'static CommandRow>,
+    aggregates: Vec<&'static AggregateRow>,
+    handlers: Vec<&'static HandlerRow>,
+    /// The handler of each command type; a command handled twice maps to `None`.
+    by_command: HashMap<TypeId, Option<&'static HandlerRow>>,
+    /// Built from chosen modules rather than everything.
+    scoped: bool,
+    upcasters: Vec<&'static UpcasterRow>,
+    /// The upcaster of each event name and stored version.
+    upcaster_of: HashMap<(&'static str, u32), &'static UpcasterRow>,
+    /// The current schema version of each event name.
+    event_versions: HashMap<&'static str, u32>,
+}
+
+impl Registry {
+    /// Every registration linked into the binary.
+    pub fn all() -> Self {
+        // Herald's own documentation fixtures are linked into every binary; they only
+        // run when their module is chosen.
+        Self::filtered(|module| !in_module(module, DOC_FIXTURES), false)
+    }
+
+    /// The registrations made in the given modules or below them: `"bank"` takes
+    /// `bank` and `bank::accounts`, not `banking`.
+    pub fn modules<I: IntoIterator<Item = S>, S: AsRef<str>>(prefixes: I) -> Self {
+        let prefixes: Vec<String> = prefixes
+            .into_iter()
+            .map(|p| p.as_ref().to_owned())
+            .collect();
+        Self::filtered(|module| prefixes.iter().any(|p| in_module(module, p)), true)
+    }
+
+    fn filtered(keep: impl Fn(&str) -> bool, scoped: bool) -> Self {
+        let events: Vec<&'static EventRow> = inventory::iter::<EventRow>
+            .into_iter()
+            .filter(|r| keep(r.module))
+            .collect();
+        let commands = inventory::iter::<CommandRow>
+            .into_iter()
+            .filter(|r| keep(r.module))
+            .collect();
+        let aggregates = inventory::iter::<AggregateRow>
+            .into_iter()
+            .filter(|r| keep(r.module))
+            .collect();
+        let handlers: Vec<&'static HandlerRow> = inventory::iter::<HandlerRow>
+            .into_iter()
+            .filter(|r| keep(r.module))
+            .collect();
+        let mut by_command = HashMap::new();
+        for &handler in &handlers {
+            by_command
+                .entry((handler.command_type)())
+                .and_modify(|found| *found = None) // handled twice: ambiguous, reported by `check`
+                .or_insert(Some(handler));
+        }
+        let upcasters: Vec<&'static UpcasterRow> = inventory::iter::<UpcasterRow>
+            .into_iter()
+            .filter(|r| keep(r.module))
+            .collect();
+        let upcaster_of = upcasters
+            .iter()
+            .map(|&row| ((row.event, row.from), row))
+            .collect();
+        let event_versions = events
+            .iter()
+            .map(|row: &&'static EventRow| (row.name, row.version))
+            .collect();
+        Registry {
+            events,
+            commands,
+            aggregates,
+            handlers,
+            by_command,
+            scoped,
+            upcasters,
+            upcaster_of,
+            event_versions,
+        }
+    }
+
+    /// Every problem with these registrations, all at once, sorted: duplicate names, a
+    /// command no aggregate handles or several do, an event a handler produces that its
+    /// aggregate does not `#[apply]`.
+    pub fn check(&self) -> Result<(), RegistryError> {
+        let mut problems = Vec::new();
+        duplicates(
+            &mut problems,
+            "event",
+            self.events.iter().map(|r| (r.name, r.type_name)),
+        );
+        duplicates(
+            &mut problems,
+            "command",
+            self.commands.iter().map(|r| (r.name, r.type_name)),
+        );
+        duplicates(
+            &mut problems,
+            "aggregate",
+            self.aggregates.iter().map(|r| (r.name, r.type_name)),
+        );
+        duplicates(
+            &mut problems,
+            "handler",
+            self.handlers.iter().map(|r| (r.name, r.module)),
+        );
+
+        let mut handlers_of: BTreeMap<&str, Vec<&HandlerRow>> = BTreeMap::new();
+        for handler in &self.handlers {
+            handlers_of
+                .entry(handler.command)
+                .or_default()
+                .push(handler);
+        }
+        for command in &self.commands {
+            match handlers_of.get(command.name).map_or(0, Vec::len) {
+                0 => problems.push(format!(
+                    "command `{}` ({}) is not handled: add a `#[handle]` method taking it to an `#[aggregate] impl` block{}",
+                    command.name,
+                    command.type_name,
+                    self.scope_hint()
+                )),
+                1 => {}
+                _ => {
+                    let mut names: Vec<&str> = handlers_of[command.name].iter().map(|h| h.name).collect();
+                    names.sort_unstable();
+                    problems.push(format!(
+                        "command `{}` is handled by several aggregates ({}): a command has one handler",
+                        command.name,
+                        names.join(", ")
+                    ));
+                }
+            }
+        }
+        for handler in &self.handlers {
+            if !self.commands.iter().any(|c| c.name == handler.command) {
+                problems.push(format!(
+                    "`{}` handles command `{}`, which is not registered in this runtime{}",
+                    handler.name,
+                    handler.command,
+                    self.scope_hint()
+                ));
+            }
+            let Some(aggregate) = self.aggregates.iter().find(|a| a.name == handler.aggregate)
+            else {
+                problems.push(format!(
+                    "`{}` belongs to aggregate `{}`, which is not registered in this runtime{}",
+                    handler.name,
+                    handler.aggregate,
+                    self.scope_hint()
+                ));
+                continue;
+            };
+            let mut produced = Vec::new();
+            (handler.produces)(&mut produced);
+            produced.sort_unstable();
+            produced.dedup();
+            for event in produced
+                .into_iter()
+                .filter(|e| !aggregate.applies.contains(e))
+            {
+                problems.push(format!(
+                    "aggregate `{}` has no `#[apply]` method for event `{event}`, which `{}` produces: add one (an empty body is fine for an event that changes no state)",
+                    aggregate.name, handler.name
+                ));
+            }
+        }
+        self.check_upcasters(&mut problems);
+        if problems.is_empty() {
+            return Ok(());
+        }
+        problems.sort_unstable();
+        problems.dedup();
+        Err(RegistryError { problems })
+    }
+
+    /// Duplicate upcasters, upcasters of unknown events, and gaps in a chain.
+    fn check_upcasters(&self, problems: &mut Vec<String>) {
+        let mut by_step: BTreeMap<(&str, u32), Vec<&str>> = BTreeMap::new();
+        for row in &self.upcasters {
+            by_step
+                .entry((row.event, row.from))
+                .or_default()
+                .push(row.name);
+        }
+        for ((event, from), mut names) in by_step.into_iter().filter(|(_, names)| names.len() > 1) {
+            names.sort_unstable();
+            problems.push(format!(
+                "event `{event}` has several upcasters from version {from} ({}): keep one",
+                names.join(", ")
+            ));
+        }
+        let mut lowest: BTreeMap<&str, u32> = BTreeMap::new();
+        for row in &self.upcasters {
+            match self.event_versions.get(row.event) {
+                None => problems.push(format!(
+                    "upcaster `{}` is for event `{}`, which is not registered in this runtime{}",
+                    row.name,
+                    row.event,
+                    self.scope_hint()
+                )),
+                Some(_) => {
+                    let low = lowest.entry(row.event).or_insert(row.from);
+                    *low = (*low).min(row.from);
+                }
+            }
+        }
+        for (event, low) in lowest {
+            let current = self.event_versions[event];
+            for from in low..current {
+                if !self.upcaster_of.contains_key(&(event, from)) {
+                    problems.push(format!(
+                        "event `{event}` has upcasters from version {low} but none from version {from} to {}: add `#[upcast({event}, from = {from})]`",
+                        from + 1
+                    ));
+                }
+            }
+        }
+    }
+
+    /// `payload`, stored at schema `version` of event `name`, brought to the event's
+    /// current version through its upcasters.
+    pub(crate) fn upcast<'v>(
+        &self,
+        name: &str,
+        version: u32,
+        payload: &'v serde_json::Value,
+    ) -> Result<Cow<'v, serde_json::Value>, UpcastError> {
+        let Some(&current) = self.event_versions.get(name) else {
+            return Ok(Cow::Borrowed(payload)); // an unknown event: reported by whoever reads it
+        };
+        chain(name, version, current, payload, |from| {
+            self.upcaster_of.get(&(name, from)).copied()
+        })
+    }
+
+    fn scope_hint(&self) -> &'static str {
+        if self.scoped {
+            " (is its module among the runtime's modules?)"
+        } else {
+            ""
+        }
+    }
+
+    /// The `#[handle]` method for command type `C`.
+    pub(crate) fn handler_of(&self, command: TypeId) -> Option<&'static HandlerRow> {
+        self.by_command.get(&command).copied().flatten()
+    }
+
+    /// The names of the registered events.
+    pub fn event_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.events.iter().map(|r| r.name)
+    }
+
+    /// The names of the registered commands.
+    pub fn command_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.commands.iter().map(|r| r.name)
+    }
+
+    /// The names of the registered aggregates.
+    pub fn aggregate_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.aggregates.iter().map(|r| r.name)
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field(
+                "events",
+                &self.events.iter().map(|r| r.name).collect::<Vec<_>>(),
+            )
+            .field(
+                "commands",
+                &self.commands.iter().map(|r| r.name).collect::<Vec<_>>(),
+            )
+            .field(
+                "aggregates",
+                &self.aggregates.iter().map(|r| r.name).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+const DOC_FIXTURES: &str = "herald::doc_fixtures";
+
+fn in_module(module: &str, prefix: &str) -> bool {
+    module
+        .strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+}
+
+/// Reports each name registered more than once, with the places it comes from.
+fn duplicates<'a>(
+    problems: &mut Vec<String>,
+    what: &str,
+    rows: impl Iterator<Item = (&'a str, &'a str)>,
+) {
+    let mut by_name: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (name, origin) in rows {
+        by_name.entry(name).or_default().push(origin);
+    }
+    for (name, mut origins) in by_name.into_iter().filter(|(_, origins)| origins.len() > 1) {
+        origins.sort_unstable();
+        problems.push(format!(
+            "{what} name `{name}` is used {} times ({}): give each a unique `name = \"…\"`",
+            origins.len(),
+            origins.join(", ")
+        ));
+    }
+}
+
+/// Brings `payload` from `version` to `current`, one upcaster at a time.
+fn chain<'v>(
+    event: &str,
+    version: u32,
+    current: u32,
+    payload: &'v serde_json::Value,
+    upcaster: impl Fn(u32) -> Option<&'static UpcasterRow>,
+) -> Result<Cow<'v, serde_json::Value>, UpcastError> {
+    if version > current {
+        return Err(UpcastError {
+            event: event.to_owned(),
+            stored: version,
+            current,
+            missing: None,
+        });
+    }
+    let mut payload = Cow::Borrowed(payload);
+    for from in version..current {
+        let row = upcaster(from).ok_or_else(|| UpcastError {
+            event: event.to_owned(),
+            stored: version,
+            current,
+            missing: Some(from),
+        })?;
+        payload = Cow::Owned((row.upcast)(payload.into_owned()));
+    }
+    Ok(payload)
+}
+
+/// `payload`, stored at schema `version` of event type `E`, brought to `E::VERSION`
+/// through the upcasters registered for `E` (anywhere in the binary).
+pub(crate) fn upcast_as<E: Event>(
+    version: u32,
+    payload: &serde_json::Value,
+) -> Result<Cow<'_, serde_json::Value>, UpcastError> {
+    static BY_TYPE: OnceLock<HashMap<(TypeId, u32), &'static UpcasterRow>> = OnceLock::new();
+    let index = BY_TYPE.get_or_init(|| {
+        inventory::iter::<UpcasterRow>
+            .into_iter()
+            .map(|row| (((row.event_type)(), row.from), row))
+            .collect()
+    });
+    chain(E::NAME, version, E::VERSION, payload, |from| {
+        index.get(&(TypeId::of::<E>(), from)).copied()
+    })
+}
+
+/// An event stored at a schema version that cannot be brought to the current one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct UpcastError {
+    event: String,
+    stored: u32,
+    current: u32,
+    /// The version with no upcaster; `None` when the stored version is newer.
+    missing: Option<u32>,
+}
+
+impl fmt::Display for UpcastError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let UpcastError {
+            event,
+            stored,
+            current,
+            missing,
+        } = self;
+        match missing {
+            Some(from) => write!(
+                f,
+                "event `{event}` is stored at schema version {stored} and is at version {current} now, but nothing upcasts version {from}: add `#[upcast({event}, from = {from})]`"
+            ),
+            None => write!(
+                f,
+                "event `{event}` is stored at schema version {stored}, newer than this code's version {current}"
+            ),
+        }
+    }
+}
+
+/// Everything wrong with a runtime's registrations, found at once by [`Registry::check`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct RegistryError {
+    problems: Vec<String>,
+}
+
+impl RegistryError {
+    /// Each problem, sorted.
+    pub fn problems(&self) -> &[String] {
+        &self.problems
+    }
+}
+
+impl fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "{n} problem{} in the registered handlers:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for problem in &self.problems {
+            write!(f, "\n  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_module;
+
+    #[test]
+    fn modules_match_by_whole_path_segments() {
+        assert!(in_module("bank", "bank"));
+        assert!(in_module("bank::accounts", "bank"));
+        assert!(!in_module("banking", "bank"));
+        assert!(!in_module("app::bank", "bank"));
+    }
+}

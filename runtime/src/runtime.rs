@@ -1,0 +1,284 @@
+//! The runtime: a registry checked at start and an event store.
+
+use std::future::IntoFuture;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use crate::actor::Actor;
+use crate::aggregate::Aggregate;
+use crate::cache::AggregateCache;
+use crate::command::Command;
+use crate::dispatch::{Dispatch, Target};
+use crate::error::{Error, ErrorKind};
+use crate::event::RouteParam;
+use crate::registry::Registry;
+use crate::step::{Stepped, cached, replay};
+use crate::store::{self, BoxFuture, EventStore, MemoryStore, StreamKey};
+use crate::transaction::HeraldTransaction;
+
+/// A running Herald application: dispatch commands, load aggregates, read events.
+/// Cheap to clone; clones share the store and registry.
+///
+/// ```
+/// # use herald::doc_fixtures::*;
+/// use herald::Herald;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), herald::Error> {
+/// let herald = Herald::builder().modules(["herald::doc_fixtures"]).build().await?;
+/// herald.dispatch(OpenAccount { account_id: 7 }).await?;
+/// herald.dispatch(Deposit { account_id: 7, amount: 100 }).await?;
+/// let account = herald.load::<Account>(7).await?;
+/// assert_eq!((account.state().balance, account.version()), (100, 2));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Herald {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn EventStore>,
+    registry: Registry,
+    conflict_retries: u32,
+    cache: AggregateCache,
+}
+
+impl Herald {
+    /// Starts building a runtime.
+    pub fn builder() -> HeraldBuilder {
+        HeraldBuilder {
+            store: None,
+            modules: None,
+            conflict_retries: 10,
+            cached_aggregates: 10_000,
+        }
+    }
+
+    /// Dispatches `command`: the aggregate whose `#[handle]` method takes it decides its
+    /// events, which are appended in one transaction. Configure the dispatch on the
+    /// returned value, then `.await` it.
+    pub fn dispatch<C: Command>(&self, command: C) -> Dispatch<'_, C> {
+        Dispatch::new(Target::Runtime(self), command)
+    }
+
+    /// Loads aggregate `A` with id `id` (in the default tenant unless given another).
+    pub fn load<A: Aggregate>(&self, id: impl RouteParam) -> Load<'_, A> {
+        let mut stream_id = String::new();
+        id.write_route_segment(&mut stream_id);
+        Load {
+            herald: self,
+            stream_id,
+            tenant: Actor::DEFAULT_TENANT.to_owned(),
+            aggregate: PhantomData,
+        }
+    }
+
+    /// The event store.
+    pub fn store(&self) -> &dyn EventStore {
+        &*self.inner.store
+    }
+
+    /// The registrations this runtime runs.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    pub(crate) fn conflict_retries(&self) -> u32 {
+        self.inner.conflict_retries
+    }
+
+    pub(crate) fn cache(&self) -> &AggregateCache {
+        &self.inner.cache
+    }
+
+    /// Keeps a committed aggregate for the next command on its stream.
+    pub(crate) fn remember(&self, stream: &StreamKey, stepped: &Stepped) {
+        if let Some(state) = &stepped.state {
+            self.cache().put(stream, stepped.version, state.clone());
+        }
+    }
+
+    /// Opens a transaction of the event store: dispatch commands in it and write your own
+    /// tables through it; they commit together. See [`HeraldTransaction`].
+    pub async fn begin(&self) -> Result<HeraldTransaction, Error> {
+        let tx = self
+            .store()
+            .begin()
+            .await
+            .map_err(|source| ErrorKind::Store {
+                context: "opening a transaction".into(),
+                source,
+            })?;
+        Ok(HeraldTransaction::new(self.clone(), tx))
+    }
+}
+
+impl std::fmt::Debug for Herald {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Herald")
+            .field("registry", &self.inner.registry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`Herald`] runtime.
+#[must_use]
+pub struct HeraldBuilder {
+    store: Option<StoreChoice>,
+    modules: Option<Vec<String>>,
+    conflict_retries: u32,
+    cached_aggregates: usize,
+}
+
+enum StoreChoice {
+    Store(Arc<dyn EventStore>),
+    Url(String),
+}
+
+impl HeraldBuilder {
+    /// The event store (default: a new [`MemoryStore`]).
+    pub fn store(mut self, store: impl EventStore) -> Self {
+        self.store = Some(StoreChoice::Store(Arc::new(store)));
+        self
+    }
+
+    /// The event store a URL names, opened by [`build`](Self::build): `sqlite://app.db`
+    /// or a file path (SQLite, created if missing), `postgres://…`, `memory:`. See
+    /// [`store::connect`].
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.store = Some(StoreChoice::Url(url.into()));
+        self
+    }
+
+    /// Runs only what is registered in these modules or below them (default: every
+    /// registration in the binary). See [`Registry::modules`].
+    pub fn modules<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, modules: I) -> Self {
+        let modules = modules.into_iter().map(|m| m.as_ref().to_owned());
+        self.modules.get_or_insert_with(Vec::new).extend(modules);
+        self
+    }
+
+    /// How many times a command whose append conflicts with a concurrent writer is run
+    /// again (load, handle, append) before the conflict is returned (default: 10).
+    pub fn conflict_retries(mut self, retries: u32) -> Self {
+        self.conflict_retries = retries;
+        self
+    }
+
+    /// How many recently used aggregates to keep in memory with their stream version, so
+    /// that loading one reads only the events after it (default: 10,000; 0 keeps none).
+    /// A cached aggregate is always brought up to date from its stream, so another
+    /// process writing the same store is never missed.
+    pub fn cached_aggregates(mut self, capacity: usize) -> Self {
+        self.cached_aggregates = capacity;
+        self
+    }
+
+    /// Checks the registrations (every problem at once) and starts the runtime. A runtime
+    /// whose registrations have problems does not start.
+    pub async fn build(self) -> Result<Herald, Error> {
+        let registry = match &self.modules {
+            Some(modules) => Registry::modules(modules),
+            None => Registry::all(),
+        };
+        registry.check()?;
+        let store: Arc<dyn EventStore> = match self.store {
+            Some(StoreChoice::Store(store)) => store,
+            Some(StoreChoice::Url(url)) => store::connect(&url)
+                .await
+                .map_err(|source| ErrorKind::Store {
+                    context: format!("opening the store `{url}`"),
+                    source,
+                })?
+                .into(),
+            None => Arc::new(MemoryStore::new()),
+        };
+        let cache = AggregateCache::new(self.cached_aggregates);
+        Ok(Herald {
+            inner: Arc::new(Inner {
+                store,
+                registry,
+                conflict_retries: self.conflict_retries,
+                cache,
+            }),
+        })
+    }
+}
+
+/// An aggregate being loaded; `.await` it.
+#[must_use = "a load does nothing until it is awaited"]
+pub struct Load<'h, A> {
+    herald: &'h Herald,
+    stream_id: String,
+    tenant: String,
+    aggregate: PhantomData<fn() -> A>,
+}
+
+impl<A> Load<'_, A> {
+    /// Loads from this tenant's stream.
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = tenant.into();
+        self
+    }
+}
+
+impl<'h, A: Aggregate> IntoFuture for Load<'h, A> {
+    type Output = Result<Loaded<A>, Error>;
+    type IntoFuture = BoxFuture<'h, Result<Loaded<A>, Error>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let context = || format!("loading aggregate `{}` `{}`", A::NAME, self.stream_id);
+            let fail = |source| {
+                Error::from(ErrorKind::Store {
+                    context: context(),
+                    source,
+                })
+            };
+            let stream = StreamKey::new(self.tenant.as_str(), A::NAME, self.stream_id.as_str())
+                .map_err(fail)?;
+            let store = self.herald.store();
+            let start = match cached::<A>(self.herald.cache(), &stream) {
+                Some(cached) => Some(cached),
+                None if A::SNAPSHOT_EVERY > 0 => store
+                    .read_snapshot(&stream)
+                    .await
+                    .map_err(fail)?
+                    .and_then(|s| {
+                        (s.state_version == A::VERSION)
+                            .then(|| A::deserialize(&s.state).ok().map(|a| (a, s.version)))
+                            .flatten()
+                    }),
+                None => None,
+            };
+            let (mut state, from) = start.unwrap_or_else(|| (A::default(), 0));
+            let events = store.read_stream(&stream, from).await.map_err(fail)?;
+            let version = replay(&mut state, from, &stream, &events, self.herald.registry())?;
+            Ok(Loaded { state, version })
+        })
+    }
+}
+
+/// An aggregate's state and the version of its stream.
+#[derive(Clone, Debug)]
+pub struct Loaded<A> {
+    state: A,
+    version: u64,
+}
+
+impl<A> Loaded<A> {
+    /// The state.
+    pub fn state(&self) -> &A {
+        &self.state
+    }
+
+    /// The state, owned.
+    pub fn into_state(self) -> A {
+        self.state
+    }
+
+    /// The stream's version: how many events it holds (0 when it has none).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+}

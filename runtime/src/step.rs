@@ -1,0 +1,319 @@
+//! The part of the loop that knows the aggregate's type (steps 6 and 7): load it, handle
+//! the command, append the events with the version it was loaded at, take a snapshot.
+
+use std::any::Any;
+
+use uuid::Uuid;
+
+use crate::actor::Actor;
+use crate::aggregate::{Aggregate, ApplyError, Handle, HandleOutput};
+use crate::cache::AggregateCache;
+use crate::command::Command;
+use crate::error::{Error, ErrorKind};
+use crate::event::{AnyEvent, IntoEvents};
+use crate::registry::Registry;
+use crate::route::Route;
+use crate::store::{
+    BoxFuture, Conflict, MAX_PAYLOAD_LEN, Metadata, NewEvent, RecordedEvent, Snapshot, StoreError,
+    StoreTransaction, StreamKey,
+};
+use crate::trace::{Operation, Outcome, Tracer};
+
+/// What a command's events are recorded with.
+pub(crate) struct Envelope<'a> {
+    pub(crate) command_id: Uuid,
+    pub(crate) correlation_id: Uuid,
+    pub(crate) causation_id: Uuid,
+    pub(crate) actor: &'a Actor,
+}
+
+/// One run of steps 6 and 7. Not public API: `#[aggregate]` registers the function that
+/// runs it for each `#[handle]` method.
+#[doc(hidden)]
+pub struct Step<'a> {
+    pub(crate) tx: &'a mut dyn StoreTransaction,
+    pub(crate) command: &'a (dyn Any + Send + Sync),
+    pub(crate) route: &'a Route,
+    pub(crate) stream: &'a StreamKey,
+    /// The version the caller gave.
+    pub(crate) expected: Option<u64>,
+    /// 1 for the first run; a later run follows a conflict, so the cache is stale.
+    pub(crate) attempt: u32,
+    pub(crate) envelope: &'a Envelope<'a>,
+    pub(crate) tracer: &'a mut Tracer,
+    pub(crate) cache: &'a AggregateCache,
+    pub(crate) registry: &'a Registry,
+}
+
+/// What a [`Step`] did.
+#[doc(hidden)]
+pub struct Stepped {
+    pub(crate) events: Vec<RecordedEvent>,
+    pub(crate) version: u64,
+    /// The aggregate after the events, serialized, for the cache once committed.
+    pub(crate) state: Option<serde_json::Value>,
+}
+
+/// Runs one [`Step`]. Not public API.
+#[doc(hidden)]
+pub type ExecuteFn = for<'a> fn(Step<'a>) -> BoxFuture<'a, Result<Stepped, Error>>;
+
+/// The [`ExecuteFn`] of aggregate `A` handling `C`.
+pub(crate) fn execute<A: Handle<C>, C: Command>(
+    step: Step<'_>,
+) -> BoxFuture<'_, Result<Stepped, Error>> {
+    Box::pin(async move {
+        let Step {
+            tx,
+            command,
+            route,
+            stream,
+            expected,
+            attempt,
+            envelope,
+            tracer,
+            cache,
+            registry,
+        } = step;
+        let command: &C = command
+            .downcast_ref()
+            .expect("the registry matched the command's type");
+        let fail_store = |source| store_error(C::NAME, route, source);
+
+        // 6. Load: from the cache, else the newest snapshot, then the events after it.
+        // A cached aggregate is current unless another writer got there first, which the
+        // append finds out; so the stream is read only on a cache miss, after a conflict,
+        // or when the caller gave the version it expects.
+        let (mut state, from, source) = match cached::<A>(cache, stream) {
+            Some((state, version)) => (state, version, "cached"),
+            None => match snapshot::<A>(tx, stream).await.map_err(fail_store)? {
+                Some((state, version)) => (state, version, "snapshot"),
+                None => (A::default(), 0, ""),
+            },
+        };
+        let version = if source == "cached" && attempt == 1 && expected.is_none() {
+            tracer.time_sync(Operation::Load, Some(A::NAME), || ());
+            tracer.detail(format!("cached at version {from}"));
+            from
+        } else {
+            let tail = tracer
+                .time(Operation::Load, Some(A::NAME), tx.load_stream(stream, from))
+                .await
+                .map_err(fail_store)?;
+            let version = replay(&mut state, from, stream, &tail, registry)?;
+            tracer.detail(match source {
+                "" => format!("{} events, version {version}", tail.len()),
+                _ => format!("{source} at version {from} + {} events", tail.len()),
+            });
+            version
+        };
+        if let Some(expected) = expected.filter(|&expected| expected != version) {
+            let conflict = Conflict {
+                stream: stream.clone(),
+                expected,
+                actual: version,
+            };
+            return Err(ErrorKind::Conflict {
+                command: C::NAME,
+                route: route.clone(),
+                conflict,
+                attempts: attempt,
+            }
+            .into());
+        }
+
+        let output = tracer.time_sync(Operation::Handle, Some(A::HANDLER), || {
+            state.handle(command).into_result()
+        });
+        let produced = output.map_err(|source| {
+            tracer.fail_last(Outcome::Failed(source.to_string()));
+            ErrorKind::Rejected {
+                command: C::NAME,
+                route: route.clone(),
+                handler: A::HANDLER,
+                source,
+            }
+        })?;
+        let mut events = Vec::new();
+        produced.into_events(&mut events);
+
+        tracer
+            .time(Operation::Apply, Some(A::NAME), async {
+                events.iter().try_for_each(|event| {
+                    state
+                        .apply_event(&**event)
+                        .map_err(|source| apply_error::<A>(stream, event.name(), None, source))
+                })
+            })
+            .await?;
+
+        // 7. Append with the version the aggregate was loaded at: a concurrent writer makes
+        // it a conflict.
+        let new = events
+            .iter()
+            .map(|event| new_event(&**event, envelope, A::HANDLER))
+            .collect::<Result<Vec<_>, _>>()?;
+        let count = new.len() as u64;
+        let recorded = tracer
+            .time(
+                Operation::Append,
+                Some(A::NAME),
+                tx.append(stream, version, new),
+            )
+            .await
+            .map_err(fail_store)?;
+        let now = version + count;
+        tracer.detail(format!("{count} events, version {now}"));
+
+        let state = serde_json::to_value(&state).ok();
+        let every = u64::from(A::SNAPSHOT_EVERY);
+        if let (Some(json), true) = (&state, every > 0 && version / every < now / every) {
+            let snapshot = Snapshot {
+                version: now,
+                state_version: A::VERSION,
+                state: json.clone(),
+            };
+            tracer
+                .time(
+                    Operation::Snapshot,
+                    Some(A::NAME),
+                    tx.save_snapshot(stream, snapshot),
+                )
+                .await
+                .map_err(fail_store)?;
+            tracer.detail(format!("at version {now}"));
+        }
+        Ok(Stepped {
+            events: recorded,
+            version: now,
+            state,
+        })
+    })
+}
+
+/// The cached state of `stream` and its version.
+pub(crate) fn cached<A: Aggregate>(cache: &AggregateCache, stream: &StreamKey) -> Option<(A, u64)> {
+    let (version, state) = cache.get(stream)?;
+    Some((A::deserialize(&*state).ok()?, version))
+}
+
+/// The newest snapshot of `stream`, when it is of the aggregate's current `version` and
+/// still decodes; otherwise the stream is replayed, with a warning.
+async fn snapshot<A: Aggregate>(
+    tx: &mut dyn StoreTransaction,
+    stream: &StreamKey,
+) -> Result<Option<(A, u64)>, StoreError> {
+    if A::SNAPSHOT_EVERY == 0 {
+        return Ok(None);
+    }
+    let Some(snapshot) = tx.load_snapshot(stream).await? else {
+        return Ok(None);
+    };
+    if snapshot.state_version != A::VERSION {
+        tracing::warn!(
+            %stream, snapshot = snapshot.state_version, current = A::VERSION,
+            "ignoring a snapshot of another state version; replaying the stream"
+        );
+        return Ok(None);
+    }
+    match A::deserialize(&snapshot.state) {
+        Ok(state) => Ok(Some((state, snapshot.version))),
+        Err(error) => {
+            tracing::warn!(%stream, %error, "ignoring a snapshot that no longer decodes; replaying the stream");
+            Ok(None)
+        }
+    }
+}
+
+/// Applies `events`, which follow version `version`, to `state` (upcasting old ones);
+/// returns the version of the last.
+pub(crate) fn replay<A: Aggregate>(
+    state: &mut A,
+    mut version: u64,
+    stream: &StreamKey,
+    events: &[RecordedEvent],
+    registry: &Registry,
+) -> Result<u64, Error> {
+    for event in events {
+        let fail = |source| apply_error::<A>(stream, &event.name, Some(event.version), source);
+        let payload = registry
+            .upcast(&event.name, event.schema_version, &event.payload)
+            .map_err(|e| fail(ApplyError::Upcast(e)))?;
+        state.apply_stored(&event.name, &payload).map_err(fail)?;
+        version = event.version;
+    }
+    Ok(version)
+}
+
+fn apply_error<A: Aggregate>(
+    stream: &StreamKey,
+    event: &str,
+    version: Option<u64>,
+    source: ApplyError,
+) -> Error {
+    ErrorKind::Apply {
+        aggregate: A::NAME,
+        stream: stream.clone(),
+        event: event.to_owned(),
+        version,
+        source,
+    }
+    .into()
+}
+
+fn new_event(
+    event: &dyn AnyEvent,
+    envelope: &Envelope<'_>,
+    handler: &'static str,
+) -> Result<NewEvent, Error> {
+    let fail = |source: crate::aggregate::BoxError| ErrorKind::Event {
+        event: event.name(),
+        handler,
+        source,
+    };
+    let route = event.render_route().map_err(|e| fail(e.into()))?;
+    let payload = event.to_json().map_err(|e| fail(e.into()))?;
+    let len = serde_json::to_string(&payload)
+        .map_err(|e| fail(e.into()))?
+        .len();
+    if len > MAX_PAYLOAD_LEN {
+        return Err(fail(
+            format!("the payload is {len} bytes of JSON; at most {MAX_PAYLOAD_LEN} are allowed")
+                .into(),
+        )
+        .into());
+    }
+    let event_id = Uuid::now_v7();
+    Ok(NewEvent {
+        event_id,
+        route,
+        name: event.name().to_owned(),
+        schema_version: event.version(),
+        payload,
+        metadata: Metadata {
+            event_id,
+            command_id: envelope.command_id,
+            correlation_id: envelope.correlation_id,
+            causation_id: envelope.causation_id,
+            actor: envelope.actor.id().to_owned(),
+            tenant: envelope.actor.tenant().to_owned(),
+        },
+    })
+}
+
+/// A store failure as the dispatch's error: a conflict keeps its type.
+pub(crate) fn store_error(command: &'static str, route: &Route, source: StoreError) -> Error {
+    let kind = match source {
+        StoreError::Conflict(conflict) => ErrorKind::Conflict {
+            command,
+            route: route.clone(),
+            conflict,
+            attempts: 1,
+        },
+        source => ErrorKind::Store {
+            context: format!("command `{command}` (route `{route}`)"),
+            source,
+        },
+    };
+    kind.into()
+}

@@ -1,0 +1,498 @@
+//! The in-memory store: the reference every durable store matches. Thread-safe;
+//! transactions run concurrently, a stream has one writer at a time (a second waits, as
+//! on a row lock, and gets a conflict if the first commits), and readers of the global
+//! order stop below the oldest position an open transaction holds.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
+
+use tokio::sync::watch;
+
+use uuid::Uuid;
+
+use super::{
+    BoxFuture, Conflict, EventStore, NewEvent, Position, RecordedCommand, RecordedEvent, Savepoint,
+    Snapshot, Sql, StoreError, StoreTransaction, StreamKey,
+};
+
+/// Events in memory, lost when the process ends. For tests and examples; the durable
+/// stores keep the same promises on disk.
+///
+/// ```
+/// use herald::store::{EventStore, MemoryStore, Position};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), herald::store::StoreError> {
+/// let store = MemoryStore::new();
+/// assert!(store.read_all(Position::START, 10).await?.is_empty());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Bumped whenever a transaction ends, to wake writers waiting for a stream.
+    ended: watch::Sender<u64>,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            state: Mutex::default(),
+            ended: watch::Sender::new(0),
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Committed events by position.
+    log: BTreeMap<u64, RecordedEvent>,
+    /// Committed positions of each stream, by version - 1.
+    streams: HashMap<StreamKey, Vec<u64>>,
+    last_position: u64,
+    last_transaction: u64,
+    /// Positions taken by open transactions: readers stop below the first.
+    open: BTreeSet<u64>,
+    /// The open transaction writing each stream.
+    writers: HashMap<StreamKey, u64>,
+    /// Which transaction each waiting transaction waits for.
+    waiting: HashMap<u64, u64>,
+    /// Committed commands by id.
+    commands: HashMap<Uuid, RecordedCommand>,
+    /// The open transaction recording each command id.
+    recording: HashMap<Uuid, u64>,
+    /// The newest snapshot of each stream.
+    snapshots: HashMap<StreamKey, Snapshot>,
+}
+
+impl State {
+    /// Whether `from` waits, directly or through others, for `target`.
+    fn waits_for(&self, mut from: u64, target: u64) -> bool {
+        for _ in 0..=self.waiting.len() {
+            match self.waiting.get(&from) {
+                Some(&next) if next == target => return true,
+                Some(&next) => from = next,
+                None => return false,
+            }
+        }
+        false
+    }
+
+    /// Waits for `holder` unless that would deadlock; returns what to wait on.
+    fn wait_for(
+        &mut self,
+        me: u64,
+        holder: u64,
+        ended: &watch::Sender<u64>,
+    ) -> Option<watch::Receiver<u64>> {
+        if self.waits_for(holder, me) {
+            return None;
+        }
+        self.waiting.insert(me, holder);
+        Some(ended.subscribe())
+    }
+
+    fn committed_version(&self, stream: &StreamKey) -> u64 {
+        self.streams
+            .get(stream)
+            .map_or(0, |positions| positions.len() as u64)
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared.lock()
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves no half-done change: every change is
+        // made after its checks, so the state is still consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl EventStore for MemoryStore {
+    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn StoreTransaction>, StoreError>> {
+        let id = {
+            let mut state = self.lock();
+            state.last_transaction += 1;
+            state.last_transaction
+        };
+        let tx = MemoryTransaction {
+            shared: self.shared.clone(),
+            id,
+            appended: Vec::new(),
+            savepoints: Vec::new(),
+            commands: Vec::new(),
+            snapshots: Vec::new(),
+        };
+        Box::pin(async move { Ok(Box::new(tx) as Box<dyn StoreTransaction>) })
+    }
+
+    fn read_stream<'a>(
+        &'a self,
+        stream: &'a StreamKey,
+        after_version: u64,
+    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
+        let events = committed_stream(&self.lock(), stream, after_version);
+        Box::pin(async move { Ok(events) })
+    }
+
+    fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>> {
+        let state = self.lock();
+        let horizon = state.open.first().copied().unwrap_or(u64::MAX);
+        let events = state
+            .log
+            .range(after.parts().1 + 1..horizon)
+            .take(limit)
+            .map(|(_, e)| e.clone())
+            .collect();
+        Box::pin(async move { Ok(events) })
+    }
+
+    fn read_snapshot<'a>(
+        &'a self,
+        stream: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<Option<Snapshot>, StoreError>> {
+        let snapshot = self.lock().snapshots.get(stream).cloned();
+        Box::pin(async move { Ok(snapshot) })
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+}
+
+fn committed_stream(state: &State, stream: &StreamKey, after_version: u64) -> Vec<RecordedEvent> {
+    let positions = state.streams.get(stream).map_or(&[][..], Vec::as_slice);
+    let skip = usize::try_from(after_version)
+        .unwrap_or(usize::MAX)
+        .min(positions.len());
+    positions[skip..]
+        .iter()
+        .map(|p| state.log[p].clone())
+        .collect()
+}
+
+struct MemoryTransaction {
+    shared: Arc<Shared>,
+    id: u64,
+    /// Events appended so far, in position order.
+    appended: Vec<RecordedEvent>,
+    /// Lengths of `appended`, `commands` and `snapshots` at each savepoint.
+    savepoints: Vec<[usize; 3]>,
+    /// Commands recorded, with their result once finished.
+    commands: Vec<(Uuid, RecordedCommand)>,
+    /// Snapshots taken.
+    snapshots: Vec<(StreamKey, Snapshot)>,
+}
+
+impl MemoryTransaction {
+    /// Forgets events appended after the first `keep`, releasing their positions and
+    /// the streams no remaining event writes.
+    fn release_after(&mut self, [events, commands, snapshots]: [usize; 3]) {
+        self.snapshots.truncate(snapshots);
+        if events >= self.appended.len() && commands >= self.commands.len() {
+            return;
+        }
+        let dropped: Vec<RecordedEvent> = self
+            .appended
+            .drain(events.min(self.appended.len())..)
+            .collect();
+        let forgotten: Vec<Uuid> = self
+            .commands
+            .drain(commands.min(self.commands.len())..)
+            .map(|(id, _)| id)
+            .collect();
+        {
+            let mut state = self.shared.lock();
+            for event in &dropped {
+                state.open.remove(&event.position.parts().1);
+                if !self.appended.iter().any(|e| e.stream == event.stream)
+                    && state.writers.get(&event.stream) == Some(&self.id)
+                {
+                    state.writers.remove(&event.stream);
+                }
+            }
+            for id in &forgotten {
+                state.recording.remove(id);
+            }
+        }
+        self.shared.ended.send_modify(|n| *n += 1);
+    }
+
+    fn marks(&self) -> [usize; 3] {
+        [
+            self.appended.len(),
+            self.commands.len(),
+            self.snapshots.len(),
+        ]
+    }
+
+    fn own_version(&self, stream: &StreamKey) -> Option<u64> {
+        self.appended
+            .iter()
+            .rev()
+            .find(|e| &e.stream == stream)
+            .map(|e| e.version)
+    }
+}
+
+impl StoreTransaction for MemoryTransaction {
+    fn load_stream<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+        after_version: u64,
+    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
+        let mut events = committed_stream(&self.shared.lock(), stream, after_version);
+        events.extend(
+            self.appended
+                .iter()
+                .filter(|e| &e.stream == stream && e.version > after_version)
+                .cloned(),
+        );
+        Box::pin(async move { Ok(events) })
+    }
+
+    fn append<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+        expected: u64,
+        events: Vec<NewEvent>,
+    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
+        Box::pin(async move {
+            loop {
+                let mut ended = {
+                    let mut state = self.shared.lock();
+                    let actual = match self.own_version(stream) {
+                        Some(version) => version,
+                        None => state.committed_version(stream),
+                    };
+                    let conflict = || Conflict {
+                        stream: stream.clone(),
+                        expected,
+                        actual,
+                    };
+                    match state.writers.get(stream) {
+                        Some(&holder) if holder != self.id => {
+                            match state.wait_for(self.id, holder, &self.shared.ended) {
+                                Some(ended) => ended,
+                                None => return Err(conflict().into()), // waiting would deadlock
+                            }
+                        }
+                        _ if actual != expected => return Err(conflict().into()),
+                        _ if events.is_empty() => return Ok(Vec::new()),
+                        _ => {
+                            state.writers.insert(stream.clone(), self.id);
+                            let recorded: Vec<RecordedEvent> = events
+                                .into_iter()
+                                .zip(expected + 1..)
+                                .map(|(event, version)| {
+                                    state.last_position += 1;
+                                    let position = state.last_position;
+                                    state.open.insert(position);
+                                    recorded(event, stream, version, position)
+                                })
+                                .collect();
+                            self.appended.extend(recorded.iter().cloned());
+                            return Ok(recorded);
+                        }
+                    }
+                };
+                // Wait for the stream's writer to commit or roll back, then look again.
+                let _ = ended.changed().await;
+                self.shared.lock().waiting.remove(&self.id);
+            }
+        })
+    }
+
+    fn record_command<'a>(
+        &'a mut self,
+        id: Uuid,
+        payload_hash: &'a [u8],
+    ) -> BoxFuture<'a, Result<Option<RecordedCommand>, StoreError>> {
+        Box::pin(async move {
+            loop {
+                let mut ended =
+                    {
+                        let mut state = self.shared.lock();
+                        if let Some(done) = state.commands.get(&id) {
+                            return Ok(Some(done.clone()));
+                        }
+                        match state.recording.get(&id) {
+                            Some(&holder) if holder != self.id => {
+                                match state.wait_for(self.id, holder, &self.shared.ended) {
+                                    Some(ended) => ended,
+                                    None => return Err(StoreError::Backend(
+                                        format!(
+                                            "command {id} is recorded twice in crossed transactions"
+                                        )
+                                        .into(),
+                                    )),
+                                }
+                            }
+                            Some(_) => {
+                                return Err(StoreError::Backend(
+                                    format!("command {id} is already recorded in this transaction")
+                                        .into(),
+                                ));
+                            }
+                            None => {
+                                state.recording.insert(id, self.id);
+                                let record = RecordedCommand {
+                                    payload_hash: payload_hash.to_vec(),
+                                    result: serde_json::Value::Null,
+                                };
+                                self.commands.push((id, record));
+                                return Ok(None);
+                            }
+                        }
+                    };
+                // Wait for the transaction recording the same id to commit or roll back.
+                let _ = ended.changed().await;
+                self.shared.lock().waiting.remove(&self.id);
+            }
+        })
+    }
+
+    fn finish_command<'a>(
+        &'a mut self,
+        id: Uuid,
+        result: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let found = self
+            .commands
+            .iter_mut()
+            .find(|(recorded, _)| *recorded == id);
+        let outcome = match found {
+            Some((_, record)) => {
+                record.result = result.clone();
+                Ok(())
+            }
+            None => Err(StoreError::Backend(
+                format!("command {id} was not recorded in this transaction").into(),
+            )),
+        };
+        Box::pin(async move { outcome })
+    }
+
+    fn load_snapshot<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<Option<Snapshot>, StoreError>> {
+        let own = self
+            .snapshots
+            .iter()
+            .rev()
+            .find(|(s, _)| s == stream)
+            .map(|(_, snapshot)| snapshot.clone());
+        let snapshot = own.or_else(|| self.shared.lock().snapshots.get(stream).cloned());
+        Box::pin(async move { Ok(snapshot) })
+    }
+
+    fn save_snapshot<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+        snapshot: Snapshot,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.snapshots.push((stream.clone(), snapshot));
+        Box::pin(async move { Ok(()) })
+    }
+
+    fn sql(&mut self) -> Sql<'_> {
+        Sql::None
+    }
+
+    fn savepoint(&mut self) -> BoxFuture<'_, Result<Savepoint, StoreError>> {
+        self.savepoints.push(self.marks());
+        let savepoint = Savepoint(self.savepoints.len() - 1);
+        Box::pin(async move { Ok(savepoint) })
+    }
+
+    fn rollback_to(&mut self, savepoint: Savepoint) -> BoxFuture<'_, Result<(), StoreError>> {
+        let result = match self.savepoints.get(savepoint.0) {
+            Some(&keep) => {
+                self.savepoints.truncate(savepoint.0 + 1);
+                self.release_after(keep);
+                Ok(())
+            }
+            None => Err(StoreError::Backend(
+                format!("no savepoint {}", savepoint.0).into(),
+            )),
+        };
+        Box::pin(async move { result })
+    }
+
+    fn commit(mut self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
+        {
+            let mut state = self.shared.lock();
+            for (id, record) in self.commands.drain(..) {
+                state.recording.remove(&id);
+                state.commands.insert(id, record);
+            }
+            for (stream, snapshot) in self.snapshots.drain(..) {
+                match state.snapshots.get(&stream) {
+                    Some(kept) if kept.version >= snapshot.version => {} // keep the newest
+                    _ => {
+                        state.snapshots.insert(stream, snapshot);
+                    }
+                }
+            }
+            for event in self.appended.drain(..) {
+                let (_, position) = event.position.parts();
+                state.open.remove(&position);
+                state.writers.remove(&event.stream);
+                state
+                    .streams
+                    .entry(event.stream.clone())
+                    .or_default()
+                    .push(position);
+                state.log.insert(position, event);
+            }
+        }
+        self.shared.ended.send_modify(|n| *n += 1);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn rollback(mut self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.release_after([0; 3]);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+impl Drop for MemoryTransaction {
+    fn drop(&mut self) {
+        self.release_after([0; 3]);
+        self.shared.lock().waiting.remove(&self.id);
+    }
+}
+
+fn recorded(event: NewEvent, stream: &StreamKey, version: u64, position: u64) -> RecordedEvent {
+    RecordedEvent {
+        position: Position::from_parts(0, position),
+        event_id: event.event_id,
+        stream: stream.clone(),
+        version,
+        route: event.route,
+        name: event.name,
+        schema_version: event.schema_version,
+        payload: event.payload,
+        metadata: event.metadata,
+        recorded_at: SystemTime::now(),
+    }
+}

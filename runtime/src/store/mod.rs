@@ -1,0 +1,517 @@
+//! The event store contract every backend implements, and the records it keeps.
+//!
+//! A command runs in one [`StoreTransaction`]: it loads its aggregate's stream, appends
+//! with the version it loaded (a concurrent writer makes that a [`Conflict`]) and commits.
+//! Readers of the global order ([`EventStore::read_all`]) never skip an event that
+//! commits later with a smaller position: they read only below the oldest position still
+//! held by an open transaction.
+
+mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{Durability, SqliteStore};
+
+use crate::aggregate::BoxError;
+use crate::event::Event;
+use crate::route::Route;
+use uuid::Uuid;
+
+/// Opens the store a URL names: `memory:` (a [`MemoryStore`]), `sqlite://app.db` or
+/// `sqlite::memory:` (a [`SqliteStore`]), `postgres://…` (a [`PostgresStore`]); anything
+/// else is taken as the path of a SQLite file. Herald's tables are created or upgraded.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), herald::store::StoreError> {
+/// let store = herald::store::connect("sqlite::memory:").await?;
+/// assert_eq!(store.kind(), "sqlite");
+/// # Ok(()) }
+/// ```
+pub async fn connect(url: &str) -> Result<Box<dyn EventStore>, StoreError> {
+    let scheme = url.split_once(':').map(|(scheme, _)| scheme);
+    match scheme {
+        Some("memory") => Ok(Box::new(MemoryStore::new())),
+        #[cfg(feature = "sqlite")]
+        Some("sqlite") => Ok(Box::new(SqliteStore::connect(url).await?)),
+        #[cfg(feature = "postgres")]
+        Some("postgres" | "postgresql") => Ok(Box::new(PostgresStore::connect(url).await?)),
+        #[cfg(not(feature = "sqlite"))]
+        Some("sqlite") => Err(StoreError::Unsupported(
+            "`sqlite:` stores need herald's `sqlite` feature".into(),
+        )),
+        #[cfg(not(feature = "postgres"))]
+        Some("postgres" | "postgresql") => Err(StoreError::Unsupported(
+            "`postgres:` stores need herald's `postgres` feature".into(),
+        )),
+        #[cfg(feature = "sqlite")]
+        _ => Ok(Box::new(SqliteStore::open(url).await?)),
+        #[cfg(not(feature = "sqlite"))]
+        _ => Err(StoreError::Unsupported(format!(
+            "`{url}` names no store herald was built with"
+        ))),
+    }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(error))
+}
+
+/// A boxed future, as the store traits return (they are used as trait objects).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The largest payload an event may have, in bytes of JSON.
+pub const MAX_PAYLOAD_LEN: usize = 4 * 1024 * 1024;
+
+/// The longest tenant, stream type or stream id, in bytes.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// A stream's identity: tenant, stream type (the aggregate's name) and id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct StreamKey {
+    tenant: String,
+    stream_type: String,
+    stream_id: String,
+}
+
+impl StreamKey {
+    /// A stream key; each part must be non-empty and at most [`MAX_KEY_LEN`] bytes.
+    pub fn new(
+        tenant: impl Into<String>,
+        stream_type: impl Into<String>,
+        stream_id: impl Into<String>,
+    ) -> Result<Self, StoreError> {
+        let key = StreamKey {
+            tenant: tenant.into(),
+            stream_type: stream_type.into(),
+            stream_id: stream_id.into(),
+        };
+        for (what, part) in [
+            ("tenant", &key.tenant),
+            ("stream type", &key.stream_type),
+            ("stream id", &key.stream_id),
+        ] {
+            if part.is_empty() {
+                return Err(StoreError::InvalidStream(format!("the {what} is empty")));
+            }
+            if part.len() > MAX_KEY_LEN {
+                let len = part.len();
+                return Err(StoreError::InvalidStream(format!(
+                    "the {what} is {len} bytes; at most {MAX_KEY_LEN} are allowed"
+                )));
+            }
+        }
+        Ok(key)
+    }
+
+    /// The tenant the stream belongs to.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The stream type: the aggregate's name.
+    pub fn stream_type(&self) -> &str {
+        &self.stream_type
+    }
+
+    /// The stream id: the aggregate's id.
+    pub fn stream_id(&self) -> &str {
+        &self.stream_id
+    }
+}
+
+impl fmt::Display for StreamKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.tenant, self.stream_type, self.stream_id)
+    }
+}
+
+/// A place in the global order of events. Opaque: compare positions and hand them back
+/// to the store, nothing else.
+///
+/// It has two parts. On PostgreSQL the first is the id of the transaction that wrote the
+/// event and the second its sequence number: readers order by both and read only events
+/// of transactions older than every running one, so an event that commits late with a
+/// small sequence number is never skipped. On SQLite and in memory the first part is 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Position {
+    tx: u64,
+    seq: u64,
+}
+
+impl Position {
+    /// Before the first event.
+    pub const START: Position = Position { tx: 0, seq: 0 };
+
+    /// For store implementations: the position with these parts.
+    #[doc(hidden)]
+    pub const fn from_parts(tx: u64, seq: u64) -> Self {
+        Position { tx, seq }
+    }
+
+    /// For store implementations: the parts.
+    #[doc(hidden)]
+    pub const fn parts(self) -> (u64, u64) {
+        (self.tx, self.seq)
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.tx, self.seq)
+    }
+}
+
+/// Who caused an event and why, stored with it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// The event's own id.
+    pub event_id: Uuid,
+    /// The command that produced it.
+    pub command_id: Uuid,
+    /// Shared by every event of one request, across commands it leads to.
+    pub correlation_id: Uuid,
+    /// What directly caused it: the command, or the event a processor reacted to.
+    pub causation_id: Uuid,
+    /// The actor's id.
+    pub actor: String,
+    /// The actor's tenant.
+    pub tenant: String,
+}
+
+/// An event about to be appended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    /// Its id (UUID v7).
+    pub event_id: Uuid,
+    /// Its concrete route.
+    pub route: Route,
+    /// [`Event::NAME`].
+    pub name: String,
+    /// [`Event::VERSION`].
+    pub schema_version: u32,
+    /// The event, as JSON.
+    pub payload: serde_json::Value,
+    /// Who caused it and why.
+    pub metadata: Metadata,
+}
+
+/// An event as the store keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordedEvent {
+    /// Its place in the global order.
+    pub position: Position,
+    /// Its id (UUID v7).
+    pub event_id: Uuid,
+    /// The stream it belongs to.
+    pub stream: StreamKey,
+    /// Its version in the stream: 1 for the first event, no gaps.
+    pub version: u64,
+    /// Its concrete route.
+    #[serde(with = "route_text")]
+    pub route: Route,
+    /// [`Event::NAME`].
+    pub name: String,
+    /// [`Event::VERSION`] when it was written.
+    pub schema_version: u32,
+    /// The event, as JSON.
+    pub payload: serde_json::Value,
+    /// Who caused it and why.
+    pub metadata: Metadata,
+    /// When it was appended.
+    pub recorded_at: SystemTime,
+}
+
+impl RecordedEvent {
+    /// The payload as `E`, when it is an `E`.
+    pub fn decode<E: Event>(&self) -> Result<E, DecodeError> {
+        if self.name != E::NAME {
+            return Err(DecodeError::OtherEvent {
+                expected: E::NAME,
+                found: self.name.clone(),
+            });
+        }
+        let payload = crate::registry::upcast_as::<E>(self.schema_version, &self.payload).map_err(
+            |source| DecodeError::Upcast {
+                stream: self.stream.clone(),
+                version: self.version,
+                source,
+            },
+        )?;
+        E::deserialize(&*payload).map_err(|source| DecodeError::Payload {
+            stream: self.stream.clone(),
+            version: self.version,
+            name: self.name.clone(),
+            source,
+        })
+    }
+}
+
+/// A route as its text (the route crate has no dependencies, serde included).
+mod route_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::route::Route;
+
+    pub(super) fn serialize<S: Serializer>(
+        route: &Route,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(route.as_str())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Route, D::Error> {
+        Route::try_from(String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why a recorded event could not be read as a type.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Its schema version cannot be brought to the type's.
+    #[error("event at version {version} of stream `{stream}`: {source}")]
+    Upcast {
+        /// Its stream.
+        stream: StreamKey,
+        /// Its version.
+        version: u64,
+        /// What is missing.
+        source: crate::registry::UpcastError,
+    },
+    /// It is another event.
+    #[error("expected event `{expected}`, found `{found}`")]
+    OtherEvent {
+        /// The type's name.
+        expected: &'static str,
+        /// The recorded event's name.
+        found: String,
+    },
+    /// Its payload does not decode.
+    #[error("event `{name}` at version {version} of stream `{stream}` does not decode: {source}")]
+    Payload {
+        /// Its stream.
+        stream: StreamKey,
+        /// Its version.
+        version: u64,
+        /// Its name.
+        name: String,
+        /// What serde said.
+        source: serde_json::Error,
+    },
+}
+
+/// Two writers appended to one stream: the version found is not the one expected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("stream `{stream}` is at version {actual}, not the expected {expected}")]
+pub struct Conflict {
+    /// The stream.
+    pub stream: StreamKey,
+    /// The version the writer expected.
+    pub expected: u64,
+    /// The version the stream is at.
+    pub actual: u64,
+}
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The stream's version is not the one expected.
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
+    /// A stream key that cannot be stored.
+    #[error("invalid stream: {0}")]
+    InvalidStream(String),
+    /// The backend failed.
+    #[error("event store: {0}")]
+    Backend(#[source] BoxError),
+    /// The store named is not one this build of herald has.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// A savepoint inside a transaction; rolling back to it undoes what came after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Savepoint(pub usize);
+
+/// A command already recorded under an id: what it was and what it did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedCommand {
+    /// The hash of the command's name and payload.
+    pub payload_hash: Vec<u8>,
+    /// What the runtime stored when it committed: its result and trace.
+    pub result: serde_json::Value,
+}
+
+/// An aggregate's state at a version of its stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    /// The stream version the state includes.
+    pub version: u64,
+    /// The aggregate's `version` (its state's schema) when it was taken.
+    pub state_version: u32,
+    /// The state, as JSON.
+    pub state: serde_json::Value,
+}
+
+/// The database connection of a transaction, for writing your own tables in it.
+#[non_exhaustive]
+pub enum Sql<'t> {
+    /// The store is not a SQL database (the in-memory store).
+    None,
+    /// A SQLite store's connection.
+    #[cfg(feature = "sqlite")]
+    Sqlite(&'t mut sqlx::SqliteConnection),
+    /// A PostgreSQL store's connection.
+    #[cfg(feature = "postgres")]
+    Postgres(&'t mut sqlx::PgConnection),
+    #[doc(hidden)]
+    _Lifetime(std::marker::PhantomData<&'t ()>),
+}
+
+/// A durable, ordered log of events, read by stream and in global order.
+pub trait EventStore: Send + Sync + 'static {
+    /// Opens a transaction.
+    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn StoreTransaction>, StoreError>>;
+
+    /// A stream's committed events with a version above `after_version`, in order.
+    fn read_stream<'a>(
+        &'a self,
+        stream: &'a StreamKey,
+        after_version: u64,
+    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>>;
+
+    /// At most `limit` committed events after `after`, in global order. Never skips an
+    /// event that is still to commit with a smaller position: it stops below it.
+    fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>>;
+
+    /// The newest committed snapshot of `stream`.
+    fn read_snapshot<'a>(
+        &'a self,
+        stream: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<Option<Snapshot>, StoreError>>;
+
+    /// What kind of store this is, for messages: `memory`, `sqlite` or `postgres`.
+    fn kind(&self) -> &'static str;
+}
+
+/// A shared store is a store: one store can serve several runtimes.
+impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
+    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn StoreTransaction>, StoreError>> {
+        (**self).begin()
+    }
+
+    fn read_stream<'a>(
+        &'a self,
+        stream: &'a StreamKey,
+        after_version: u64,
+    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
+        (**self).read_stream(stream, after_version)
+    }
+
+    fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>> {
+        (**self).read_all(after, limit)
+    }
+
+    fn read_snapshot<'a>(
+        &'a self,
+        stream: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<Option<Snapshot>, StoreError>> {
+        (**self).read_snapshot(stream)
+    }
+
+    fn kind(&self) -> &'static str {
+        (**self).kind()
+    }
+}
+
+/// One transaction: what a command's loop does between begin and commit. Dropping it
+/// without committing rolls it back.
+pub trait StoreTransaction: Send {
+    /// The stream's events above `after_version`, committed or appended by this
+    /// transaction.
+    fn load_stream<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+        after_version: u64,
+    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>>;
+
+    /// Appends `events` to `stream`, which must be at version `expected`; waits for a
+    /// concurrent writer of the stream to finish and returns a [`Conflict`] if it
+    /// committed.
+    fn append<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+        expected: u64,
+        events: Vec<NewEvent>,
+    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>>;
+
+    /// Records command `id` with the hash of its payload, unless it was recorded before:
+    /// then returns that record (waiting first for a transaction that is recording the
+    /// same id right now, so that two racing dispatches run the command once).
+    fn record_command<'a>(
+        &'a mut self,
+        id: Uuid,
+        payload_hash: &'a [u8],
+    ) -> BoxFuture<'a, Result<Option<RecordedCommand>, StoreError>>;
+
+    /// Stores what command `id`, recorded in this transaction, did.
+    fn finish_command<'a>(
+        &'a mut self,
+        id: Uuid,
+        result: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The newest snapshot of `stream`.
+    fn load_snapshot<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<Option<Snapshot>, StoreError>>;
+
+    /// Replaces the snapshot of `stream`.
+    fn save_snapshot<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+        snapshot: Snapshot,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// The transaction's database connection, for your own tables.
+    fn sql(&mut self) -> Sql<'_>;
+
+    /// Marks a point to roll back to.
+    fn savepoint(&mut self) -> BoxFuture<'_, Result<Savepoint, StoreError>>;
+
+    /// Undoes everything after `savepoint` (which stays usable).
+    fn rollback_to(&mut self, savepoint: Savepoint) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Makes everything durable and visible.
+    fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>>;
+
+    /// Undoes everything.
+    fn rollback(self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>>;
+}

@@ -1,0 +1,459 @@
+//! Events in PostgreSQL, for several processes or machines sharing one store.
+//!
+//! Writers run concurrently and may commit out of order: the events of a transaction
+//! that took positions 5 and 6 can become visible after a transaction that took 7. A
+//! reader that went by position alone would read 7, move its checkpoint past 6 and never
+//! see 5 and 6. So each event also records the id of the transaction that wrote it
+//! (`tx_id`), the global order is `(tx_id, position)`, and a reader only reads events of
+//! transactions older than the oldest one still running (`pg_snapshot_xmin`): those are
+//! final, and any later writer gets a larger transaction id. The cost: a long-running
+//! writer holds readers back until it ends (it never loses them an event).
+//!
+//! Appends do not lock the stream: the unique `(tenant, stream_type, stream_id, version)`
+//! key detects a concurrent writer (the second insert waits for the first transaction,
+//! then finds the version taken), so a command costs no extra round trip to read the
+//! stream's version.
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use super::backend;
+use super::{
+    BoxFuture, Conflict, EventStore, Metadata, NewEvent, Position, RecordedCommand, RecordedEvent,
+    Savepoint, Snapshot, Sql, StoreError, StoreTransaction, StreamKey,
+};
+use crate::route::Route;
+
+/// Events in PostgreSQL.
+///
+/// ```no_run
+/// use herald::store::PostgresStore;
+/// # async fn open() -> Result<(), herald::store::StoreError> {
+/// let store = PostgresStore::connect("postgres://postgres@127.0.0.1:5432/app").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to a `postgres://` URL and creates or upgrades Herald's tables.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(PgConnectOptions::from_str(url).map_err(backend)?).await
+    }
+
+    /// Connects with your own options (a `search_path`, say) and creates or upgrades
+    /// Herald's tables.
+    pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .connect_with(options)
+            .await
+            .map_err(backend)?;
+        let mut migrator = sqlx::migrate!("./migrations/postgres");
+        migrator.dangerous_set_table_name("_herald_migrations");
+        migrator.run(&pool).await.map_err(backend)?;
+        Ok(PostgresStore { pool })
+    }
+
+    /// The connection pool, for your own queries.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+macro_rules! select_events {
+    ($rest:literal) => {
+        concat!(
+            "SELECT tx_id, position, event_id, tenant, stream_type, stream_id, version, route, name, \
+             schema_version, payload, metadata, (extract(epoch FROM recorded_at) * 1000000)::bigint AS recorded_us \
+             FROM herald_events ",
+            $rest
+        )
+    };
+}
+
+fn from_micros(micros: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or(0))
+}
+
+fn position(row: &PgRow) -> Result<Position, StoreError> {
+    let tx: i64 = row.try_get("tx_id").map_err(backend)?;
+    let seq: i64 = row.try_get("position").map_err(backend)?;
+    Ok(Position::from_parts(tx as u64, seq as u64))
+}
+
+fn event_from_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+    let route: String = row.try_get("route").map_err(backend)?;
+    let stream = StreamKey::new(
+        row.try_get::<String, _>("tenant").map_err(backend)?,
+        row.try_get::<String, _>("stream_type").map_err(backend)?,
+        row.try_get::<String, _>("stream_id").map_err(backend)?,
+    )?;
+    let Json(payload): Json<serde_json::Value> = row.try_get("payload").map_err(backend)?;
+    let Json(metadata): Json<Metadata> = row.try_get("metadata").map_err(backend)?;
+    Ok(RecordedEvent {
+        position: position(row)?,
+        event_id: row.try_get("event_id").map_err(backend)?,
+        stream,
+        version: row.try_get::<i64, _>("version").map_err(backend)? as u64,
+        route: Route::try_from(route).map_err(backend)?,
+        name: row.try_get("name").map_err(backend)?,
+        schema_version: row.try_get::<i32, _>("schema_version").map_err(backend)? as u32,
+        payload,
+        metadata,
+        recorded_at: from_micros(row.try_get("recorded_us").map_err(backend)?),
+    })
+}
+
+async fn stream_events(
+    conn: &mut sqlx::PgConnection,
+    stream: &StreamKey,
+    after_version: u64,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows = sqlx::query(select_events!(
+        "WHERE tenant = $1 AND stream_type = $2 AND stream_id = $3 AND version > $4 ORDER BY version"
+    ))
+    .bind(stream.tenant())
+    .bind(stream.stream_type())
+    .bind(stream.stream_id())
+    .bind(after_version as i64)
+    .fetch_all(conn)
+    .await
+    .map_err(backend)?;
+    rows.iter().map(event_from_row).collect()
+}
+
+async fn stream_version(
+    conn: &mut sqlx::PgConnection,
+    stream: &StreamKey,
+) -> Result<u64, StoreError> {
+    let version: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(version), 0) FROM herald_events WHERE tenant = $1 AND stream_type = $2 AND stream_id = $3",
+    )
+    .bind(stream.tenant())
+    .bind(stream.stream_type())
+    .bind(stream.stream_id())
+    .fetch_one(conn)
+    .await
+    .map_err(backend)?;
+    Ok(version as u64)
+}
+
+async fn snapshot_of(
+    conn: &mut sqlx::PgConnection,
+    stream: &StreamKey,
+) -> Result<Option<Snapshot>, StoreError> {
+    let row = sqlx::query(
+        "SELECT version, state_version, state FROM herald_snapshots \
+         WHERE tenant = $1 AND stream_type = $2 AND stream_id = $3",
+    )
+    .bind(stream.tenant())
+    .bind(stream.stream_type())
+    .bind(stream.stream_id())
+    .fetch_optional(conn)
+    .await
+    .map_err(backend)?;
+    let Some(row) = row else { return Ok(None) };
+    let Json(state): Json<serde_json::Value> = row.try_get("state").map_err(backend)?;
+    Ok(Some(Snapshot {
+        version: row.try_get::<i64, _>("version").map_err(backend)? as u64,
+        state_version: row.try_get::<i32, _>("state_version").map_err(backend)? as u32,
+        state,
+    }))
+}
+
+impl EventStore for PostgresStore {
+    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn StoreTransaction>, StoreError>> {
+        Box::pin(async move {
+            let tx = self.pool.begin().await.map_err(backend)?;
+            Ok(Box::new(PostgresTransaction { tx, savepoints: 0 }) as Box<dyn StoreTransaction>)
+        })
+    }
+
+    fn read_stream<'a>(
+        &'a self,
+        stream: &'a StreamKey,
+        after_version: u64,
+    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.pool.acquire().await.map_err(backend)?;
+            stream_events(&mut conn, stream, after_version).await
+        })
+    }
+
+    fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>> {
+        Box::pin(async move {
+            let (tx, seq) = after.parts();
+            let rows = sqlx::query(select_events!(
+                "WHERE (tx_id, position) > ($1, $2) \
+                 AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+                 ORDER BY tx_id, position LIMIT $3"
+            ))
+            .bind(tx as i64)
+            .bind(seq as i64)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+            rows.iter().map(event_from_row).collect()
+        })
+    }
+
+    fn read_snapshot<'a>(
+        &'a self,
+        stream: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<Option<Snapshot>, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.pool.acquire().await.map_err(backend)?;
+            snapshot_of(&mut conn, stream).await
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+}
+
+/// A PostgreSQL transaction (read committed).
+struct PostgresTransaction {
+    tx: Transaction<'static, Postgres>,
+    savepoints: usize,
+}
+
+impl StoreTransaction for PostgresTransaction {
+    fn load_stream<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+        after_version: u64,
+    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
+        Box::pin(stream_events(&mut self.tx, stream, after_version))
+    }
+
+    fn append<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+        expected: u64,
+        events: Vec<NewEvent>,
+    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
+        Box::pin(async move {
+            if events.is_empty() {
+                let actual = stream_version(&mut self.tx, stream).await?;
+                return match actual == expected {
+                    true => Ok(Vec::new()),
+                    false => Err(Conflict {
+                        stream: stream.clone(),
+                        expected,
+                        actual,
+                    }
+                    .into()),
+                };
+            }
+            let n = events.len();
+            let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+            let versions: Vec<i64> = (expected + 1..).take(n).map(|v| v as i64).collect();
+            let routes: Vec<&str> = events.iter().map(|e| e.route.as_str()).collect();
+            let names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();
+            let schemas: Vec<i32> = events.iter().map(|e| e.schema_version as i32).collect();
+            let payloads: Vec<Json<&serde_json::Value>> =
+                events.iter().map(|e| Json(&e.payload)).collect();
+            let metadata: Vec<Json<&Metadata>> = events.iter().map(|e| Json(&e.metadata)).collect();
+            // One statement: inserts nothing that would leave a gap (the expected version
+            // must exist), and skips versions a concurrent writer took (counted below).
+            let rows = sqlx::query(
+                "INSERT INTO herald_events (event_id, tenant, stream_type, stream_id, version, route, name, \
+                 schema_version, payload, metadata) \
+                 SELECT e.id, $2, $3, $4, e.version, e.route, e.name, e.schema, e.payload, e.metadata \
+                 FROM UNNEST($1::uuid[], $5::bigint[], $6::text[], $7::text[], $8::int[], $9::jsonb[], $10::jsonb[]) \
+                 AS e(id, version, route, name, schema, payload, metadata) \
+                 WHERE $11::bigint = 0 OR EXISTS (SELECT 1 FROM herald_events \
+                 WHERE tenant = $2 AND stream_type = $3 AND stream_id = $4 AND version = $11) \
+                 ON CONFLICT (tenant, stream_type, stream_id, version) DO NOTHING \
+                 RETURNING event_id, tx_id, position, (extract(epoch FROM recorded_at) * 1000000)::bigint AS recorded_us",
+            )
+            .bind(&ids)
+            .bind(stream.tenant())
+            .bind(stream.stream_type())
+            .bind(stream.stream_id())
+            .bind(&versions)
+            .bind(&routes)
+            .bind(&names)
+            .bind(&schemas)
+            .bind(&payloads)
+            .bind(&metadata)
+            .bind(expected as i64)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+            if rows.len() < n {
+                // Undo what went in: the stream was not at the expected version.
+                let inserted: Vec<Uuid> = rows
+                    .iter()
+                    .map(|r| r.try_get("event_id"))
+                    .collect::<Result<_, _>>()
+                    .map_err(backend)?;
+                sqlx::query("DELETE FROM herald_events WHERE event_id = ANY($1)")
+                    .bind(&inserted)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(backend)?;
+                let actual = stream_version(&mut self.tx, stream).await?;
+                return Err(Conflict {
+                    stream: stream.clone(),
+                    expected,
+                    actual,
+                }
+                .into());
+            }
+            let mut recorded = Vec::with_capacity(n);
+            for (event, version) in events.into_iter().zip(expected + 1..) {
+                let row = rows
+                    .iter()
+                    .find(|r| r.try_get::<Uuid, _>("event_id").ok() == Some(event.event_id))
+                    .ok_or_else(|| {
+                        StoreError::Backend("an inserted event was not returned".into())
+                    })?;
+                recorded.push(RecordedEvent {
+                    position: position(row)?,
+                    event_id: event.event_id,
+                    stream: stream.clone(),
+                    version,
+                    route: event.route,
+                    name: event.name,
+                    schema_version: event.schema_version,
+                    payload: event.payload,
+                    metadata: event.metadata,
+                    recorded_at: from_micros(row.try_get("recorded_us").map_err(backend)?),
+                });
+            }
+            Ok(recorded)
+        })
+    }
+
+    fn record_command<'a>(
+        &'a mut self,
+        id: Uuid,
+        payload_hash: &'a [u8],
+    ) -> BoxFuture<'a, Result<Option<RecordedCommand>, StoreError>> {
+        Box::pin(async move {
+            // A concurrent transaction inserting the same id makes this wait until it
+            // ends; if it committed, nothing is inserted and its row is read below.
+            let inserted = sqlx::query(
+                "INSERT INTO herald_commands (id, payload_hash) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(payload_hash)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+            if inserted.rows_affected() == 1 {
+                return Ok(None);
+            }
+            let row = sqlx::query("SELECT payload_hash, result FROM herald_commands WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *self.tx)
+                .await
+                .map_err(backend)?;
+            let result: Option<Json<serde_json::Value>> = row.try_get("result").map_err(backend)?;
+            Ok(Some(RecordedCommand {
+                payload_hash: row.try_get("payload_hash").map_err(backend)?,
+                result: result.map_or(serde_json::Value::Null, |Json(v)| v),
+            }))
+        })
+    }
+
+    fn finish_command<'a>(
+        &'a mut self,
+        id: Uuid,
+        result: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            sqlx::query("UPDATE herald_commands SET result = $1 WHERE id = $2")
+                .bind(Json(result))
+                .bind(id)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn load_snapshot<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<Option<Snapshot>, StoreError>> {
+        Box::pin(snapshot_of(&mut self.tx, stream))
+    }
+
+    fn save_snapshot<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+        snapshot: Snapshot,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO herald_snapshots (tenant, stream_type, stream_id, version, state_version, state) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (tenant, stream_type, stream_id) DO UPDATE SET version = excluded.version, \
+                 state_version = excluded.state_version, state = excluded.state, taken_at = excluded.taken_at \
+                 WHERE excluded.version > herald_snapshots.version",
+            )
+            .bind(stream.tenant())
+            .bind(stream.stream_type())
+            .bind(stream.stream_id())
+            .bind(snapshot.version as i64)
+            .bind(snapshot.state_version as i32)
+            .bind(Json(&snapshot.state))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn sql(&mut self) -> Sql<'_> {
+        Sql::Postgres(&mut self.tx)
+    }
+
+    fn savepoint(&mut self) -> BoxFuture<'_, Result<Savepoint, StoreError>> {
+        Box::pin(async move {
+            self.savepoints += 1;
+            let n = self.savepoints;
+            sqlx::query(AssertSqlSafe(format!("SAVEPOINT herald_{n}")))
+                .execute(&mut *self.tx)
+                .await
+                .map_err(backend)?;
+            Ok(Savepoint(n))
+        })
+    }
+
+    fn rollback_to(&mut self, savepoint: Savepoint) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let n = savepoint.0;
+            sqlx::query(AssertSqlSafe(format!("ROLLBACK TO SAVEPOINT herald_{n}")))
+                .execute(&mut *self.tx)
+                .await
+                .map_err(backend)?;
+            self.savepoints = n;
+            Ok(())
+        })
+    }
+
+    fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
+        Box::pin(async move { self.tx.commit().await.map_err(backend) })
+    }
+
+    fn rollback(self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
+        Box::pin(async move { self.tx.rollback().await.map_err(backend) })
+    }
+}

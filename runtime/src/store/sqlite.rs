@@ -1,0 +1,457 @@
+//! The embedded default: events in a SQLite file, no server.
+//!
+//! The file is opened in WAL mode with `synchronous=FULL`, so a committed event survives
+//! a power loss; [`Durability::Normal`] trades that for speed (a committed transaction
+//! may be lost on power loss, never half-written). Every transaction takes the write lock
+//! when it begins (`BEGIN IMMEDIATE`): SQLite has one writer at a time, and taking the
+//! lock up front means a transaction that read a stream can always write it, and
+//! positions are assigned in commit order. Readers never wait for the writer.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
+use uuid::Uuid;
+
+use super::{
+    BoxFuture, Conflict, EventStore, Metadata, NewEvent, Position, RecordedCommand, RecordedEvent,
+    Savepoint, Snapshot, Sql, StoreError, StoreTransaction, StreamKey, backend,
+};
+use crate::route::Route;
+
+/// How durable a commit is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous=FULL`: a committed event survives power loss (the default).
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: faster; the last commits may be lost on power loss.
+    Normal,
+}
+
+/// Events in a SQLite file: the embedded default.
+///
+/// ```no_run
+/// use herald::store::SqliteStore;
+/// # async fn open() -> Result<(), herald::store::StoreError> {
+/// let store = SqliteStore::open("app.db").await?; // created if missing, kept between runs
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens the database file at `path`, creating it (and Herald's tables) if missing.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, Durability::Full).await
+    }
+
+    /// Opens the database file at `path` with the given durability.
+    pub async fn open_with(
+        path: impl AsRef<Path>,
+        durability: Durability,
+    ) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true);
+        Self::connect_with(options, durability).await
+    }
+
+    /// Connects to a `sqlite:` URL (`sqlite://app.db`, `sqlite::memory:`).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(backend)?
+            .create_if_missing(true);
+        Self::connect_with(options, Durability::Full).await
+    }
+
+    /// Connects with your own options; Herald sets WAL, the durability, a busy timeout
+    /// and creates or upgrades its tables.
+    pub async fn connect_with(
+        options: SqliteConnectOptions,
+        durability: Durability,
+    ) -> Result<Self, StoreError> {
+        let in_memory = options.get_filename() == Path::new(":memory:");
+        let options = options
+            .journal_mode(if in_memory {
+                SqliteJournalMode::Memory
+            } else {
+                SqliteJournalMode::Wal
+            })
+            .synchronous(match durability {
+                Durability::Full => SqliteSynchronous::Full,
+                Durability::Normal => SqliteSynchronous::Normal,
+            })
+            .busy_timeout(Duration::from_secs(30));
+        // An in-memory database lives in its one connection.
+        let max = if in_memory { 1 } else { 8 };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .min_connections(u32::from(in_memory))
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(backend)?;
+        let mut migrator = sqlx::migrate!("./migrations/sqlite");
+        migrator.dangerous_set_table_name("_herald_migrations");
+        migrator.run(&pool).await.map_err(backend)?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// The connection pool, for your own queries.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+macro_rules! select_events {
+    ($rest:literal) => {
+        concat!(
+            "SELECT position, event_id, tenant, stream_type, stream_id, version, route, name, schema_version, \
+             payload, metadata, recorded_at FROM herald_events ",
+            $rest
+        )
+    };
+}
+
+fn micros(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+fn from_micros(micros: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or(0))
+}
+
+fn event_from_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
+    let route: String = row.try_get("route").map_err(backend)?;
+    let stream = StreamKey::new(
+        row.try_get::<String, _>("tenant").map_err(backend)?,
+        row.try_get::<String, _>("stream_type").map_err(backend)?,
+        row.try_get::<String, _>("stream_id").map_err(backend)?,
+    )?;
+    let Json(payload): Json<serde_json::Value> = row.try_get("payload").map_err(backend)?;
+    let Json(metadata): Json<Metadata> = row.try_get("metadata").map_err(backend)?;
+    Ok(RecordedEvent {
+        position: Position::from_parts(
+            0,
+            row.try_get::<i64, _>("position").map_err(backend)? as u64,
+        ),
+        event_id: row.try_get("event_id").map_err(backend)?,
+        stream,
+        version: row.try_get::<i64, _>("version").map_err(backend)? as u64,
+        route: Route::try_from(route).map_err(backend)?,
+        name: row.try_get("name").map_err(backend)?,
+        schema_version: row.try_get::<i64, _>("schema_version").map_err(backend)? as u32,
+        payload,
+        metadata,
+        recorded_at: from_micros(row.try_get("recorded_at").map_err(backend)?),
+    })
+}
+
+async fn stream_events(
+    conn: &mut sqlx::SqliteConnection,
+    stream: &StreamKey,
+    after_version: u64,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows = sqlx::query(select_events!(
+        "WHERE tenant = ? AND stream_type = ? AND stream_id = ? AND version > ? ORDER BY version"
+    ))
+    .bind(stream.tenant())
+    .bind(stream.stream_type())
+    .bind(stream.stream_id())
+    .bind(after_version as i64)
+    .fetch_all(conn)
+    .await
+    .map_err(backend)?;
+    rows.iter().map(event_from_row).collect()
+}
+
+async fn snapshot_of(
+    conn: &mut sqlx::SqliteConnection,
+    stream: &StreamKey,
+) -> Result<Option<Snapshot>, StoreError> {
+    let row = sqlx::query(
+        "SELECT version, state_version, state FROM herald_snapshots \
+         WHERE tenant = ? AND stream_type = ? AND stream_id = ?",
+    )
+    .bind(stream.tenant())
+    .bind(stream.stream_type())
+    .bind(stream.stream_id())
+    .fetch_optional(conn)
+    .await
+    .map_err(backend)?;
+    let Some(row) = row else { return Ok(None) };
+    let Json(state): Json<serde_json::Value> = row.try_get("state").map_err(backend)?;
+    Ok(Some(Snapshot {
+        version: row.try_get::<i64, _>("version").map_err(backend)? as u64,
+        state_version: row.try_get::<i64, _>("state_version").map_err(backend)? as u32,
+        state,
+    }))
+}
+
+impl EventStore for SqliteStore {
+    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn StoreTransaction>, StoreError>> {
+        Box::pin(async move {
+            let tx = self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(backend)?;
+            Ok(Box::new(SqliteTransaction { tx, savepoints: 0 }) as Box<dyn StoreTransaction>)
+        })
+    }
+
+    fn read_stream<'a>(
+        &'a self,
+        stream: &'a StreamKey,
+        after_version: u64,
+    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.pool.acquire().await.map_err(backend)?;
+            stream_events(&mut conn, stream, after_version).await
+        })
+    }
+
+    fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query(select_events!(
+                "WHERE position > ? ORDER BY position LIMIT ?"
+            ))
+            .bind(after.parts().1 as i64)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+            rows.iter().map(event_from_row).collect()
+        })
+    }
+
+    fn read_snapshot<'a>(
+        &'a self,
+        stream: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<Option<Snapshot>, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.pool.acquire().await.map_err(backend)?;
+            snapshot_of(&mut conn, stream).await
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+}
+
+/// A SQLite write transaction.
+struct SqliteTransaction {
+    tx: Transaction<'static, Sqlite>,
+    savepoints: usize,
+}
+
+impl StoreTransaction for SqliteTransaction {
+    fn load_stream<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+        after_version: u64,
+    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
+        Box::pin(stream_events(&mut self.tx, stream, after_version))
+    }
+
+    fn append<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+        expected: u64,
+        events: Vec<NewEvent>,
+    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
+        Box::pin(async move {
+            // Writers are serialized by the write lock, so the version read here is the
+            // one the insert follows.
+            let actual: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(MAX(version), 0) FROM herald_events \
+                 WHERE tenant = ? AND stream_type = ? AND stream_id = ?",
+            )
+            .bind(stream.tenant())
+            .bind(stream.stream_type())
+            .bind(stream.stream_id())
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+            if actual as u64 != expected {
+                return Err(Conflict {
+                    stream: stream.clone(),
+                    expected,
+                    actual: actual as u64,
+                }
+                .into());
+            }
+            // Stored in microseconds: return what a later read returns.
+            let recorded_at = from_micros(micros(SystemTime::now()));
+            let mut recorded = Vec::with_capacity(events.len());
+            for (event, version) in events.into_iter().zip(expected + 1..) {
+                let position: i64 = sqlx::query_scalar(
+                    "INSERT INTO herald_events (event_id, tenant, stream_type, stream_id, version, route, name, \
+                     schema_version, payload, metadata, recorded_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position",
+                )
+                .bind(event.event_id)
+                .bind(stream.tenant())
+                .bind(stream.stream_type())
+                .bind(stream.stream_id())
+                .bind(version as i64)
+                .bind(event.route.as_str())
+                .bind(&event.name)
+                .bind(i64::from(event.schema_version))
+                .bind(Json(&event.payload))
+                .bind(Json(&event.metadata))
+                .bind(micros(recorded_at))
+                .fetch_one(&mut *self.tx)
+                .await
+                .map_err(backend)?;
+                recorded.push(RecordedEvent {
+                    position: Position::from_parts(0, position as u64),
+                    event_id: event.event_id,
+                    stream: stream.clone(),
+                    version,
+                    route: event.route,
+                    name: event.name,
+                    schema_version: event.schema_version,
+                    payload: event.payload,
+                    metadata: event.metadata,
+                    recorded_at,
+                });
+            }
+            Ok(recorded)
+        })
+    }
+
+    fn record_command<'a>(
+        &'a mut self,
+        id: Uuid,
+        payload_hash: &'a [u8],
+    ) -> BoxFuture<'a, Result<Option<RecordedCommand>, StoreError>> {
+        Box::pin(async move {
+            let inserted = sqlx::query(
+                "INSERT INTO herald_commands (id, payload_hash, recorded_at) VALUES (?, ?, ?) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(payload_hash)
+            .bind(micros(SystemTime::now()))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+            if inserted.rows_affected() == 1 {
+                return Ok(None);
+            }
+            let row = sqlx::query("SELECT payload_hash, result FROM herald_commands WHERE id = ?")
+                .bind(id)
+                .fetch_one(&mut *self.tx)
+                .await
+                .map_err(backend)?;
+            let result: Option<Json<serde_json::Value>> = row.try_get("result").map_err(backend)?;
+            Ok(Some(RecordedCommand {
+                payload_hash: row.try_get("payload_hash").map_err(backend)?,
+                result: result.map_or(serde_json::Value::Null, |Json(v)| v),
+            }))
+        })
+    }
+
+    fn finish_command<'a>(
+        &'a mut self,
+        id: Uuid,
+        result: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            sqlx::query("UPDATE herald_commands SET result = ? WHERE id = ?")
+                .bind(Json(result))
+                .bind(id)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn load_snapshot<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<Option<Snapshot>, StoreError>> {
+        Box::pin(snapshot_of(&mut self.tx, stream))
+    }
+
+    fn save_snapshot<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+        snapshot: Snapshot,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO herald_snapshots (tenant, stream_type, stream_id, version, state_version, state, taken_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (tenant, stream_type, stream_id) DO UPDATE SET version = excluded.version, \
+                 state_version = excluded.state_version, state = excluded.state, taken_at = excluded.taken_at \
+                 WHERE excluded.version > herald_snapshots.version",
+            )
+            .bind(stream.tenant())
+            .bind(stream.stream_type())
+            .bind(stream.stream_id())
+            .bind(snapshot.version as i64)
+            .bind(i64::from(snapshot.state_version))
+            .bind(Json(&snapshot.state))
+            .bind(micros(SystemTime::now()))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn sql(&mut self) -> Sql<'_> {
+        Sql::Sqlite(&mut self.tx)
+    }
+
+    fn savepoint(&mut self) -> BoxFuture<'_, Result<Savepoint, StoreError>> {
+        Box::pin(async move {
+            self.savepoints += 1;
+            let n = self.savepoints;
+            sqlx::query(AssertSqlSafe(format!("SAVEPOINT herald_{n}")))
+                .execute(&mut *self.tx)
+                .await
+                .map_err(backend)?;
+            Ok(Savepoint(n))
+        })
+    }
+
+    fn rollback_to(&mut self, savepoint: Savepoint) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let n = savepoint.0;
+            sqlx::query(AssertSqlSafe(format!("ROLLBACK TO SAVEPOINT herald_{n}")))
+                .execute(&mut *self.tx)
+                .await
+                .map_err(backend)?;
+            self.savepoints = n;
+            Ok(())
+        })
+    }
+
+    fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
+        Box::pin(async move { self.tx.commit().await.map_err(backend) })
+    }
+
+    fn rollback(self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
+        Box::pin(async move { self.tx.rollback().await.map_err(backend) })
+    }
+}

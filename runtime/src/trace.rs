@@ -1,0 +1,341 @@
+//! Every step of a dispatch, timed: a tree of what ran, for how long, and how it ended.
+
+use std::fmt;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+
+/// What a trace node timed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Operation {
+    /// The whole dispatch of one command.
+    Dispatch,
+    /// Checking the actor's roles.
+    Authorize,
+    /// Opening the transaction.
+    Begin,
+    /// Recording the command id (a repeat finds the first run here).
+    Record,
+    /// Loading the aggregate from its stream.
+    Load,
+    /// The aggregate's `#[handle]` method.
+    Handle,
+    /// Applying the new events to the aggregate.
+    Apply,
+    /// Appending the events with the expected version.
+    Append,
+    /// Storing a snapshot of the aggregate.
+    Snapshot,
+    /// Committing.
+    Commit,
+    /// Rolling back.
+    Rollback,
+}
+
+impl Operation {
+    /// The operation's name, as in traces and `tracing` spans.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Dispatch => "dispatch",
+            Operation::Authorize => "authorize",
+            Operation::Begin => "begin",
+            Operation::Record => "record",
+            Operation::Load => "load",
+            Operation::Handle => "handle",
+            Operation::Apply => "apply",
+            Operation::Append => "append",
+            Operation::Snapshot => "snapshot",
+            Operation::Commit => "commit",
+            Operation::Rollback => "rollback",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a step ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// It succeeded.
+    Ok,
+    /// Another writer got to the stream first (the command may be tried again).
+    Conflict,
+    /// It failed with this error.
+    Failed(String),
+}
+
+/// One timed step and the steps inside it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceNode {
+    /// What was timed.
+    pub operation: Operation,
+    /// The handler that ran (`Account::deposit`), or the aggregate or command concerned.
+    pub handler: Option<String>,
+    /// The concrete route concerned.
+    pub route: Option<String>,
+    /// A detail, such as how many events were loaded.
+    pub detail: Option<String>,
+    /// When it started, counted from the start of the dispatch.
+    pub start: Duration,
+    /// How long it took.
+    pub duration: Duration,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The steps inside it, in order.
+    pub children: Vec<TraceNode>,
+}
+
+impl TraceNode {
+    /// This node and every node below it, depth first.
+    pub fn walk(&self) -> impl Iterator<Item = &TraceNode> + '_ {
+        let mut stack = vec![self];
+        std::iter::from_fn(move || {
+            let node = stack.pop()?;
+            stack.extend(node.children.iter().rev());
+            Some(node)
+        })
+    }
+}
+
+/// The trace of one dispatch: a tree rooted at the [`Operation::Dispatch`] node.
+///
+/// ```
+/// # use herald::doc_fixtures::*;
+/// use herald::trace::Operation;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), herald::Error> {
+/// # let herald = herald().await;
+/// let dispatched = herald.dispatch(OpenAccount { account_id: 1 }).await?;
+/// let trace = dispatched.trace();
+/// assert_eq!(trace.root().operation, Operation::Dispatch);
+/// assert!(trace.nodes().any(|n| n.handler.as_deref() == Some("Account::open")));
+/// println!("{trace}"); // an indented tree with durations
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Trace {
+    root: TraceNode,
+}
+
+impl Trace {
+    /// The dispatch's node.
+    pub fn root(&self) -> &TraceNode {
+        &self.root
+    }
+
+    /// Every node, depth first from the root.
+    pub fn nodes(&self) -> impl Iterator<Item = &TraceNode> + '_ {
+        self.root.walk()
+    }
+}
+
+impl fmt::Display for Trace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn line(f: &mut fmt::Formatter<'_>, node: &TraceNode, depth: usize) -> fmt::Result {
+            write!(f, "{:indent$}{}", "", node.operation, indent = depth * 2)?;
+            for part in [&node.handler, &node.route, &node.detail]
+                .into_iter()
+                .flatten()
+            {
+                write!(f, " {part}")?;
+            }
+            write!(f, "  {:.3} ms", node.duration.as_secs_f64() * 1e3)?;
+            match &node.outcome {
+                Outcome::Ok => writeln!(f)?,
+                Outcome::Conflict => writeln!(f, "  conflict")?,
+                Outcome::Failed(error) => writeln!(f, "  failed: {error}")?,
+            }
+            node.children
+                .iter()
+                .try_for_each(|child| line(f, child, depth + 1))
+        }
+        line(f, &self.root, 0)
+    }
+}
+
+/// How an error shows in a trace.
+pub(crate) trait TraceOutcome {
+    fn outcome(&self) -> Outcome;
+}
+
+/// Builds a trace as the loop runs: nodes are opened and closed like a stack, and each
+/// open node also runs inside a `tracing` span.
+pub(crate) struct Tracer {
+    origin: Instant,
+    /// Open nodes, outermost first, each with when it started.
+    open: Vec<(TraceNode, Instant)>,
+}
+
+impl Tracer {
+    pub(crate) fn new(operation: Operation, handler: &str) -> Self {
+        let origin = Instant::now();
+        let mut tracer = Tracer {
+            origin,
+            open: Vec::new(),
+        };
+        tracer.open(operation, Some(handler));
+        tracer
+    }
+
+    pub(crate) fn open(&mut self, operation: Operation, handler: Option<&str>) {
+        let now = Instant::now();
+        let node = TraceNode {
+            operation,
+            handler: handler.map(str::to_owned),
+            route: None,
+            detail: None,
+            start: now - self.origin,
+            duration: Duration::ZERO,
+            outcome: Outcome::Ok,
+            children: Vec::new(),
+        };
+        self.open.push((node, now));
+    }
+
+    /// Sets the route of the innermost open node.
+    pub(crate) fn route(&mut self, route: &str) {
+        if let Some((node, _)) = self.open.last_mut() {
+            node.route = Some(route.to_owned());
+        }
+    }
+
+    /// Closes the innermost open node; the root stays open until [`finish`](Self::finish).
+    pub(crate) fn close(&mut self, outcome: Outcome) {
+        if self.open.len() < 2 {
+            return;
+        }
+        let (mut node, started) = self.open.pop().expect("two nodes are open");
+        node.duration = started.elapsed();
+        node.outcome = outcome;
+        self.open
+            .last_mut()
+            .expect("the parent is open")
+            .0
+            .children
+            .push(node);
+    }
+
+    /// Sets the detail of the node closed last.
+    pub(crate) fn detail(&mut self, detail: String) {
+        if let Some(node) = self
+            .open
+            .last_mut()
+            .and_then(|(parent, _)| parent.children.last_mut())
+        {
+            node.detail = Some(detail);
+        }
+    }
+
+    /// Runs `step` as a node of its own, inside a `tracing` span.
+    pub(crate) async fn time<T, E: TraceOutcome>(
+        &mut self,
+        operation: Operation,
+        handler: Option<&str>,
+        step: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        self.open(operation, handler);
+        let span = tracing::debug_span!(
+            "herald",
+            op = operation.as_str(),
+            handler = handler.unwrap_or_default()
+        );
+        let result = step.instrument(span).await;
+        self.close(
+            result
+                .as_ref()
+                .map_or_else(TraceOutcome::outcome, |_| Outcome::Ok),
+        );
+        result
+    }
+
+    /// Runs `step`, which does not wait, as a node of its own.
+    pub(crate) fn time_sync<T>(
+        &mut self,
+        operation: Operation,
+        handler: Option<&str>,
+        step: impl FnOnce() -> T,
+    ) -> T {
+        self.open(operation, handler);
+        let _span = tracing::debug_span!(
+            "herald",
+            op = operation.as_str(),
+            handler = handler.unwrap_or_default()
+        )
+        .entered();
+        let result = step();
+        self.close(Outcome::Ok);
+        result
+    }
+
+    /// Marks the node closed last as failed (for a step whose failure is decided after
+    /// it returns).
+    pub(crate) fn fail_last(&mut self, outcome: Outcome) {
+        if let Some(node) = self
+            .open
+            .last_mut()
+            .and_then(|(parent, _)| parent.children.last_mut())
+        {
+            node.outcome = outcome;
+        }
+    }
+
+    /// The trace so far, with the open nodes as they are now.
+    pub(crate) fn current(&self) -> Trace {
+        let now = Instant::now();
+        let mut open = self.open.iter().rev();
+        let (last, started) = open.next().expect("the root is open");
+        let mut node = TraceNode {
+            duration: now - *started,
+            ..last.clone()
+        };
+        for (parent, started) in open {
+            let mut parent = TraceNode {
+                duration: now - *started,
+                ..parent.clone()
+            };
+            parent.children.push(node);
+            node = parent;
+        }
+        Trace { root: node }
+    }
+
+    /// Closes every open node; the root ends with `outcome`.
+    pub(crate) fn finish(mut self, outcome: Outcome) -> Trace {
+        while self.open.len() > 1 {
+            self.close(Outcome::Failed("interrupted".to_owned()));
+        }
+        let (mut root, started) = self.open.pop().expect("the root is open until finish");
+        root.duration = started.elapsed();
+        root.outcome = outcome;
+        Trace { root }
+    }
+}
+
+impl TraceOutcome for crate::Error {
+    fn outcome(&self) -> Outcome {
+        match self.kind() {
+            crate::ErrorKind::Conflict { .. } => Outcome::Conflict,
+            _ => Outcome::Failed(self.to_string()),
+        }
+    }
+}
+
+impl TraceOutcome for crate::store::StoreError {
+    fn outcome(&self) -> Outcome {
+        match self {
+            crate::store::StoreError::Conflict(_) => Outcome::Conflict,
+            other => Outcome::Failed(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! A fresh, isolated store of each backend per test: memory, a temporary SQLite file, a
+//! PostgreSQL schema of its own (on `DATABASE_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/test`). Each is removed when the test ends.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use herald::Uuid;
+use herald::store::{Durability, EventStore, MemoryStore, PostgresStore, SqliteStore};
+use sqlx::postgres::PgConnectOptions;
+
+/// The PostgreSQL the tests use.
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A store for one test, and what to remove afterwards.
+pub struct TestStore {
+    /// The store.
+    pub store: Arc<dyn EventStore>,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Nothing,
+    File(PathBuf),
+    Schema(String),
+}
+
+impl TestStore {
+    /// A new in-memory store.
+    pub fn memory() -> Self {
+        TestStore {
+            store: Arc::new(MemoryStore::new()),
+            cleanup: Cleanup::Nothing,
+        }
+    }
+
+    /// A new SQLite file (`synchronous=NORMAL`: these tests are about semantics, not
+    /// power loss).
+    pub async fn sqlite() -> Self {
+        let path = scratch_file();
+        let store = SqliteStore::open_with(&path, Durability::Normal)
+            .await
+            .expect("a scratch SQLite file");
+        TestStore {
+            store: Arc::new(store),
+            cleanup: Cleanup::File(path),
+        }
+    }
+
+    /// A new schema in the test database.
+    pub async fn postgres() -> Self {
+        let schema = format!("herald_test_{}", Uuid::now_v7().simple());
+        let admin = sqlx::PgPool::connect(&database_url())
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL at {} is not reachable (is it running?): {e}",
+                    database_url()
+                )
+            });
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let options = PgConnectOptions::from_str(&database_url())
+            .unwrap()
+            .options([("search_path", schema.as_str())]);
+        let store = PostgresStore::connect_with(options)
+            .await
+            .expect("a store in the scratch schema");
+        TestStore {
+            store: Arc::new(store),
+            cleanup: Cleanup::Schema(schema),
+        }
+    }
+
+    /// The store's kind: `memory`, `sqlite` or `postgres`.
+    pub fn kind(&self) -> &'static str {
+        self.store.kind()
+    }
+}
+
+/// A path for a scratch SQLite file.
+pub fn scratch_file() -> PathBuf {
+    let dir = std::env::temp_dir().join("herald-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{}.db", Uuid::now_v7().simple()))
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        match std::mem::replace(&mut self.cleanup, Cleanup::Nothing) {
+            Cleanup::Nothing => {}
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Cleanup::Schema(schema) => {
+                // Drop runs inside the test's runtime: use a thread with its own.
+                let _ = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    runtime.block_on(async {
+                        if let Ok(admin) = sqlx::PgPool::connect(&database_url()).await {
+                            let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
+                            admin.close().await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// Generates a module per backend (`memory`, `sqlite`, `postgres`) holding one
+/// `#[tokio::test]` per named case; each case is `async fn(&TestStore)` in `$path`.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($path:path; $($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    use $path as cases;
+                    cases::$case(&$crate::backends::TestStore::memory()).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    use $path as cases;
+                    cases::$case(&$crate::backends::TestStore::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    use $path as cases;
+                    cases::$case(&$crate::backends::TestStore::postgres().await).await;
+                }
+            )*
+        }
+    };
+}

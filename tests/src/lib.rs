@@ -1,0 +1,8 @@
+//! Herald's behaviour, tested through its public API. The tests are in `tests/`; this
+//! library holds what several of them share: a fresh store of each backend per test, and
+//! the suites written once and run on every backend.
+
+pub mod backends;
+pub mod conformance;
+pub mod dispatch_suite;
+pub mod domain;

@@ -1,0 +1,670 @@
+//! One command through the loop: what is stored, what is returned, what is refused.
+
+use herald::prelude::*;
+use herald::store::{EventStore, Metadata, NewEvent, Position, StreamKey};
+use herald::trace::{Operation, Outcome};
+
+mod bank {
+    use herald::prelude::*;
+
+    #[event("account.:id.opened")]
+    pub(crate) struct Opened {
+        pub(crate) id: String,
+    }
+
+    #[event("account.:id.deposited")]
+    pub(crate) struct Deposited {
+        pub(crate) id: String,
+        pub(crate) amount: u64,
+    }
+
+    #[event("account.:id.fee.charged")]
+    pub(crate) struct FeeCharged {
+        pub(crate) id: String,
+        pub(crate) fee: u64,
+    }
+
+    #[command("open.:id")]
+    pub(crate) struct Open {
+        pub(crate) id: String,
+    }
+
+    #[command("deposit.:id")]
+    pub(crate) struct Deposit {
+        pub(crate) id: String,
+        pub(crate) amount: u64,
+    }
+
+    #[command("audit.:id", roles = ["auditor", "manager"])]
+    pub(crate) struct Audit {
+        pub(crate) id: String,
+    }
+
+    #[command("note.:topic", id = account)]
+    pub(crate) struct Note {
+        pub(crate) account: String,
+        pub(crate) topic: String,
+    }
+
+    #[derive(Debug, PartialEq, thiserror::Error)]
+    pub(crate) enum BankError {
+        #[error("account {0} is not open")]
+        NotOpen(String),
+    }
+
+    #[aggregate(name = "account")]
+    #[derive(Debug, Default)]
+    pub(crate) struct Account {
+        pub(crate) open: bool,
+        pub(crate) balance: u64,
+    }
+
+    #[aggregate]
+    impl Account {
+        #[handle]
+        fn open(&self, cmd: &Open) -> Result<Opened, BankError> {
+            Ok(Opened { id: cmd.id.clone() })
+        }
+
+        /// Deposits pay a fee of 1 when they are large: two events from one command.
+        #[handle]
+        fn deposit(&self, cmd: &Deposit) -> Result<(Deposited, Option<FeeCharged>), BankError> {
+            if !self.open {
+                return Err(BankError::NotOpen(cmd.id.clone()));
+            }
+            let fee = (cmd.amount >= 100).then(|| FeeCharged {
+                id: cmd.id.clone(),
+                fee: 1,
+            });
+            Ok((
+                Deposited {
+                    id: cmd.id.clone(),
+                    amount: cmd.amount,
+                },
+                fee,
+            ))
+        }
+
+        #[handle]
+        fn audit(&self, _: &Audit) -> Result<(), BankError> {
+            Ok(())
+        }
+
+        #[handle]
+        fn note(&self, _: &Note) -> Result<(), BankError> {
+            Ok(())
+        }
+
+        #[apply]
+        fn opened(&mut self, _: &Opened) {
+            self.open = true;
+        }
+
+        #[apply]
+        fn deposited(&mut self, e: &Deposited) {
+            self.balance += e.amount;
+        }
+
+        #[apply]
+        fn fee_charged(&mut self, e: &FeeCharged) {
+            self.balance -= e.fee;
+        }
+    }
+}
+
+mod elsewhere {
+    use herald::prelude::*;
+
+    #[event("ping.:id.ponged")]
+    pub(crate) struct Ponged {
+        pub(crate) id: u64,
+    }
+
+    #[command("ping.:id")]
+    #[derive(Clone)]
+    pub(crate) struct Ping {
+        pub(crate) id: u64,
+    }
+
+    #[aggregate]
+    #[derive(Default)]
+    pub(crate) struct Pinger;
+
+    #[aggregate]
+    impl Pinger {
+        #[handle]
+        fn ping(&self, cmd: Ping) -> Result<Ponged, String> {
+            Ok(Ponged { id: cmd.id })
+        }
+
+        #[apply]
+        fn ponged(&mut self, _: &Ponged) {}
+    }
+}
+
+use bank::*;
+
+async fn herald() -> Herald {
+    Herald::builder()
+        .modules(["dispatch::bank"])
+        .build()
+        .await
+        .expect("the bank's registrations are consistent")
+}
+
+fn open(id: &str) -> Open {
+    Open { id: id.to_owned() }
+}
+
+fn deposit(id: &str, amount: u64) -> Deposit {
+    Deposit {
+        id: id.to_owned(),
+        amount,
+    }
+}
+
+#[tokio::test]
+async fn events_are_recorded_with_route_version_position_and_metadata() {
+    let herald = herald().await;
+    let opened = herald.dispatch(open("a1")).await.unwrap();
+    let deposited = herald.dispatch(deposit("a1", 150)).await.unwrap();
+
+    assert_eq!(opened.route().as_str(), "open.a1");
+    assert_eq!(
+        opened.stream(),
+        &StreamKey::new(Actor::DEFAULT_TENANT, "account", "a1").unwrap()
+    );
+    assert_eq!((opened.version(), deposited.version()), (1, 3));
+    let events = deposited.events();
+    assert_eq!(
+        events.iter().map(|e| e.route.as_str()).collect::<Vec<_>>(),
+        ["account.a1.deposited", "account.a1.fee.charged"]
+    );
+    assert_eq!(events.iter().map(|e| e.version).collect::<Vec<_>>(), [2, 3]);
+    assert!(
+        opened.events()[0].position < events[0].position && events[0].position < events[1].position
+    );
+    assert_eq!(events[0].name, "Deposited");
+    assert_eq!(events[0].schema_version, 1);
+    assert_eq!(events[0].decode::<Deposited>().unwrap().amount, 150);
+
+    let meta = &events[1].metadata;
+    assert_eq!(meta.event_id, events[1].event_id);
+    assert_eq!(meta.command_id, deposited.command_id());
+    assert_eq!(
+        meta.correlation_id,
+        deposited.command_id(),
+        "the correlation id defaults to the command id"
+    );
+    assert_eq!(meta.causation_id, deposited.command_id());
+    assert_eq!(
+        (meta.actor.as_str(), meta.tenant.as_str()),
+        ("system", Actor::DEFAULT_TENANT)
+    );
+    assert_ne!(events[0].event_id, events[1].event_id);
+
+    let stored = herald.store().read_all(Position::START, 10).await.unwrap();
+    assert_eq!(stored.len(), 3);
+    assert_eq!(
+        &stored[1..],
+        events,
+        "what dispatch returns is what was stored"
+    );
+    let account = herald.load::<Account>("a1").await.unwrap();
+    assert_eq!((account.state().balance, account.version()), (149, 3));
+}
+
+#[tokio::test]
+async fn the_caller_may_give_the_ids_and_the_actor() {
+    let herald = herald().await;
+    let (command_id, correlation_id) = (Uuid::now_v7(), Uuid::now_v7());
+    let ada = Actor::new("ada", "acme");
+    let opened = herald
+        .dispatch(open("a1"))
+        .command_id(command_id)
+        .correlation_id(correlation_id)
+        .actor(ada)
+        .await
+        .unwrap();
+    assert_eq!(
+        (opened.command_id(), opened.correlation_id()),
+        (command_id, correlation_id)
+    );
+    let meta: &Metadata = &opened.events()[0].metadata;
+    assert_eq!(
+        (meta.command_id, meta.correlation_id, meta.causation_id),
+        (command_id, correlation_id, command_id)
+    );
+    assert_eq!((meta.actor.as_str(), meta.tenant.as_str()), ("ada", "acme"));
+    assert_eq!(opened.stream().tenant(), "acme");
+}
+
+#[tokio::test]
+async fn a_rejected_command_stores_nothing_and_names_its_route_and_handler() {
+    let herald = herald().await;
+    let error = herald.dispatch(deposit("nope", 5)).await.unwrap_err();
+    assert_eq!(
+        error.rejection::<BankError>(),
+        Some(&BankError::NotOpen("nope".into()))
+    );
+    assert_eq!(
+        error.to_string(),
+        "command `Deposit` (route `deposit.nope`) rejected by `Account::deposit`: account nope is not open"
+    );
+    match error.kind() {
+        herald::ErrorKind::Rejected {
+            command,
+            route,
+            handler,
+            ..
+        } => {
+            assert_eq!(
+                (*command, route.as_str(), *handler),
+                ("Deposit", "deposit.nope", "Account::deposit")
+            );
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert!(
+        herald
+            .store()
+            .read_all(Position::START, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_command_without_events_changes_nothing() {
+    let herald = herald().await;
+    herald.dispatch(open("a1")).await.unwrap();
+    let auditor = Actor::new("al", Actor::DEFAULT_TENANT).with_role("auditor");
+    let audited = herald
+        .dispatch(Audit { id: "a1".into() })
+        .actor(auditor)
+        .await
+        .unwrap();
+    assert!(audited.events().is_empty());
+    assert_eq!(audited.version(), 1);
+    assert_eq!(
+        herald
+            .store()
+            .read_all(Position::START, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_expected_version_is_checked_once_and_never_retried() {
+    let herald = herald().await;
+    herald.dispatch(open("a1")).await.unwrap();
+    let error = herald
+        .dispatch(deposit("a1", 5))
+        .expected_version(0)
+        .await
+        .unwrap_err();
+    match error.kind() {
+        herald::ErrorKind::Conflict {
+            conflict, attempts, ..
+        } => {
+            assert_eq!((conflict.expected, conflict.actual, *attempts), (0, 1, 1));
+            assert_eq!(conflict.stream.stream_id(), "a1");
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert!(error.is_conflict());
+    assert_eq!(
+        herald.load::<Account>("a1").await.unwrap().version(),
+        1,
+        "nothing was stored"
+    );
+    let deposited = herald
+        .dispatch(deposit("a1", 5))
+        .expected_version(1)
+        .await
+        .unwrap();
+    assert_eq!(deposited.version(), 2);
+    let fresh = herald
+        .dispatch(open("a2"))
+        .expected_version(0)
+        .await
+        .unwrap();
+    assert_eq!(fresh.version(), 1, "0 expects a new stream");
+}
+
+#[tokio::test]
+async fn only_an_actor_with_a_listed_role_may_send_a_command_with_roles() {
+    let herald = herald().await;
+    herald.dispatch(open("a1")).await.unwrap();
+    let audit = || Audit { id: "a1".into() };
+
+    let error = herald.dispatch(audit()).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "command `Audit` (route `audit.a1`): actor `system` has none of the roles [\"auditor\", \"manager\"]"
+    );
+    let teller = Actor::new("tom", Actor::DEFAULT_TENANT).with_role("teller");
+    let error = herald.dispatch(audit()).actor(teller).await.unwrap_err();
+    assert!(
+        matches!(error.kind(), herald::ErrorKind::Forbidden { actor, .. } if actor == "tom"),
+        "{error}"
+    );
+
+    let manager = Actor::new("mia", Actor::DEFAULT_TENANT)
+        .with_role("teller")
+        .with_role("manager");
+    herald.dispatch(audit()).actor(manager).await.unwrap();
+    herald
+        .dispatch(deposit("a1", 1))
+        .actor(Actor::new("anyone", Actor::DEFAULT_TENANT))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_forbidden_command_runs_no_handler() {
+    let herald = herald().await;
+    let error = herald
+        .dispatch(Audit { id: "a9".into() })
+        .await
+        .unwrap_err();
+    let herald::ErrorKind::Forbidden { .. } = error.kind() else {
+        panic!("expected forbidden, got {error}")
+    };
+    assert!(
+        herald
+            .store()
+            .read_all(Position::START, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn tenants_have_their_own_streams() {
+    let herald = herald().await;
+    let acme = Actor::new("ada", "acme");
+    let globex = Actor::new("gil", "globex");
+    herald
+        .dispatch(open("shared-id"))
+        .actor(acme.clone())
+        .await
+        .unwrap();
+    herald
+        .dispatch(deposit("shared-id", 7))
+        .actor(acme)
+        .await
+        .unwrap();
+
+    // The same id in another tenant is another, empty stream: not open there.
+    let error = herald
+        .dispatch(deposit("shared-id", 7))
+        .actor(globex.clone())
+        .await
+        .unwrap_err();
+    assert!(error.rejection::<BankError>().is_some(), "{error}");
+    let opened = herald
+        .dispatch(open("shared-id"))
+        .actor(globex)
+        .await
+        .unwrap();
+    assert_eq!(opened.version(), 1);
+
+    let acme_account = herald
+        .load::<Account>("shared-id")
+        .tenant("acme")
+        .await
+        .unwrap();
+    let globex_account = herald
+        .load::<Account>("shared-id")
+        .tenant("globex")
+        .await
+        .unwrap();
+    assert_eq!(
+        (acme_account.version(), acme_account.state().balance),
+        (2, 7)
+    );
+    assert_eq!(
+        (globex_account.version(), globex_account.state().balance),
+        (1, 0)
+    );
+    assert_eq!(
+        herald.load::<Account>("shared-id").await.unwrap().version(),
+        0,
+        "nothing in the default tenant"
+    );
+}
+
+#[tokio::test]
+async fn a_route_value_that_is_not_a_segment_is_an_error_not_a_mangled_route() {
+    let herald = herald().await;
+    let error = herald.dispatch(open("a.b")).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "command `Open`: cannot render route `open.:id`: the value \"a.b\" of `:id` has \".\"; a value cannot contain `.`"
+    );
+    let error = herald
+        .dispatch(Note {
+            account: "a1".into(),
+            topic: "two words".into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error.kind(),
+            herald::ErrorKind::Route {
+                command: "Note",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let error = herald
+        .dispatch(Note {
+            account: String::new(),
+            topic: "t".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "command `Note` (route `note.t`): invalid aggregate id in field `account`: invalid stream: the stream id is empty"
+    );
+    assert!(
+        herald
+            .store()
+            .read_all(Position::START, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_command_whose_aggregate_is_not_in_the_runtime_is_not_handled() {
+    let herald = herald().await;
+    let error = herald
+        .dispatch(elsewhere::Ping { id: 1 })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "command `Ping` (route `ping.1`): no aggregate in this runtime handles it"
+    );
+    let both = Herald::builder()
+        .modules(["dispatch::bank", "dispatch::elsewhere"])
+        .build()
+        .await
+        .unwrap();
+    both.dispatch(elsewhere::Ping { id: 1 }).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_trace_has_a_node_per_step() {
+    let herald = herald().await;
+    herald.dispatch(open("a1")).await.unwrap();
+    let deposited = herald.dispatch(deposit("a1", 5)).await.unwrap();
+    let trace = deposited.trace();
+    let root = trace.root();
+    assert_eq!(
+        (
+            root.operation,
+            root.handler.as_deref(),
+            root.route.as_deref()
+        ),
+        (Operation::Dispatch, Some("Deposit"), Some("deposit.a1"))
+    );
+    assert_eq!(root.outcome, Outcome::Ok);
+    let steps: Vec<(Operation, Option<&str>)> = root
+        .children
+        .iter()
+        .map(|n| (n.operation, n.handler.as_deref()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (Operation::Authorize, Some("system")),
+            (Operation::Begin, None),
+            (Operation::Record, None),
+            (Operation::Load, Some("account")),
+            (Operation::Handle, Some("Account::deposit")),
+            (Operation::Apply, Some("account")),
+            (Operation::Append, Some("account")),
+            (Operation::Commit, None),
+        ]
+    );
+    assert_eq!(
+        root.children[3].detail.as_deref(),
+        Some("cached at version 1")
+    );
+    assert!(
+        root.children
+            .iter()
+            .all(|n| n.outcome == Outcome::Ok && n.start <= root.duration)
+    );
+    assert!(
+        root.children.windows(2).all(|w| w[0].start <= w[1].start),
+        "steps are in order"
+    );
+    let printed = trace.to_string();
+    assert!(
+        printed.starts_with("dispatch Deposit deposit.a1"),
+        "{printed}"
+    );
+    assert!(printed.contains("\n  handle Account::deposit"), "{printed}");
+}
+
+#[tokio::test]
+async fn a_rejection_shows_in_the_trace_of_the_error_path() {
+    let herald = herald().await;
+    // The trace of a failed dispatch is not returned (the error is); the handler's node
+    // is marked failed and the transaction rolled back, which the store shows.
+    let error = herald.dispatch(deposit("a1", 5)).await.unwrap_err();
+    assert!(error.rejection::<BankError>().is_some());
+    assert!(
+        herald
+            .store()
+            .read_all(Position::START, 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_stored_event_that_no_longer_decodes_is_an_error_naming_stream_version_and_event() {
+    let store = herald::store::MemoryStore::new();
+    let herald = Herald::builder()
+        .modules(["dispatch::bank"])
+        .store(store.clone())
+        .build()
+        .await
+        .unwrap();
+    herald.dispatch(open("a1")).await.unwrap();
+    // An old, incompatible payload written by some earlier version of the application.
+    let stream = StreamKey::new(Actor::DEFAULT_TENANT, "account", "a1").unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let mut bad = herald_tests::conformance::event(&stream, 0);
+    bad.name = "Deposited".into();
+    bad.payload = serde_json::json!({ "id": "a1", "amount": "lots" });
+    tx.append(&stream, 1, vec![bad]).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let error = herald.dispatch(deposit("a1", 5)).await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.starts_with("aggregate `account` of stream `default/account/a1`: event `Deposited` at version 2: cannot decode the payload: invalid type: string \"lots\""),
+        "{message}"
+    );
+    let error = herald.load::<Account>("a1").await.unwrap_err();
+    assert!(
+        matches!(
+            error.kind(),
+            herald::ErrorKind::Apply {
+                version: Some(2),
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_event_in_a_stream_is_an_error() {
+    let store = herald::store::MemoryStore::new();
+    let herald = Herald::builder()
+        .modules(["dispatch::bank"])
+        .store(store.clone())
+        .build()
+        .await
+        .unwrap();
+    let stream = StreamKey::new(Actor::DEFAULT_TENANT, "account", "a1").unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let event: NewEvent = herald_tests::conformance::event(&stream, 0);
+    tx.append(&stream, 0, vec![event]).await.unwrap();
+    tx.commit().await.unwrap();
+    let error = herald.load::<Account>("a1").await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "aggregate `account` of stream `default/account/a1`: event `Happened` at version 1: has no `#[apply]` method for event `Happened`"
+    );
+}
+
+#[tokio::test]
+async fn a_cached_aggregate_still_sees_what_others_appended() {
+    for cached in [10, 0] {
+        let store = herald::store::MemoryStore::new();
+        let herald = Herald::builder()
+            .modules(["dispatch::bank"])
+            .store(store.clone())
+            .cached_aggregates(cached)
+            .build()
+            .await
+            .unwrap();
+        herald.dispatch(open("a1")).await.unwrap();
+        herald.dispatch(deposit("a1", 10)).await.unwrap();
+        // Another process (or anything writing the store directly) adds an event.
+        let stream = StreamKey::new(Actor::DEFAULT_TENANT, "account", "a1").unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let mut event = herald_tests::conformance::event(&stream, 0);
+        event.name = "Deposited".into();
+        event.payload = serde_json::json!({ "id": "a1", "amount": 5 });
+        tx.append(&stream, 2, vec![event]).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let deposited = herald.dispatch(deposit("a1", 1)).await.unwrap();
+        assert_eq!(deposited.version(), 4, "cache of {cached}");
+        let account = herald.load::<Account>("a1").await.unwrap();
+        assert_eq!(
+            (account.state().balance, account.version()),
+            (16, 4),
+            "cache of {cached}"
+        );
+    }
+}

@@ -1,0 +1,186 @@
+//! Registrations are checked when a runtime starts: every problem at once, sorted; a
+//! runtime with problems does not start; a runtime of chosen modules sees only theirs.
+
+use herald::prelude::*;
+use herald::{Registry, RegistryError};
+
+/// Three mistakes compile: they are only visible across items.
+mod broken {
+    use herald::prelude::*;
+
+    #[event("a.:id.happened", name = "Happened")]
+    pub(crate) struct A {
+        pub(crate) id: u64,
+    }
+
+    #[event("b.:id.happened", name = "Happened")]
+    pub(crate) struct B {
+        pub(crate) id: u64,
+    }
+
+    #[command("forgotten.:id")]
+    pub(crate) struct Forgotten {
+        pub(crate) id: u64,
+    }
+
+    #[command("make.:id")]
+    pub(crate) struct Make {
+        pub(crate) id: u64,
+    }
+
+    #[event("thing.:id.made")]
+    pub(crate) struct Made {
+        pub(crate) id: u64,
+    }
+
+    #[aggregate]
+    #[derive(Default)]
+    pub(crate) struct Thing;
+
+    #[aggregate]
+    impl Thing {
+        #[handle]
+        fn make(&self, cmd: &Make) -> Result<(Made, Option<A>), String> {
+            Ok((Made { id: cmd.id }, None))
+        }
+
+        #[apply]
+        fn a(&mut self, _: &A) {}
+    }
+}
+
+mod fine {
+    use herald::prelude::*;
+
+    #[event("light.:room.on")]
+    pub(crate) struct On {
+        pub(crate) room: String,
+    }
+
+    #[command("switch.on.:room")]
+    pub(crate) struct SwitchOn {
+        pub(crate) room: String,
+    }
+
+    #[aggregate]
+    #[derive(Default)]
+    pub(crate) struct Light;
+
+    #[aggregate]
+    impl Light {
+        #[handle]
+        fn switch_on(&self, cmd: &SwitchOn) -> Result<On, String> {
+            Ok(On {
+                room: cmd.room.clone(),
+            })
+        }
+
+        #[apply]
+        fn on(&mut self, _: &On) {}
+    }
+}
+
+/// Handles `fine::SwitchOn` a second time.
+mod rival {
+    use herald::prelude::*;
+
+    #[aggregate]
+    #[derive(Default)]
+    pub(crate) struct Rival;
+
+    #[aggregate]
+    impl Rival {
+        #[handle]
+        fn switch_on(&self, cmd: &super::fine::SwitchOn) -> Result<super::fine::On, String> {
+            Ok(super::fine::On {
+                room: cmd.room.clone(),
+            })
+        }
+
+        #[apply]
+        fn on(&mut self, _: &super::fine::On) {}
+    }
+}
+
+const BROKEN: [&str; 3] = [
+    "aggregate `Thing` has no `#[apply]` method for event `Made`, which `Thing::make` produces: add one (an empty body is fine for an event that changes no state)",
+    "command `Forgotten` (registry::broken::Forgotten) is not handled: add a `#[handle]` method taking it to an `#[aggregate] impl` block (is its module among the runtime's modules?)",
+    "event name `Happened` is used 2 times (registry::broken::A, registry::broken::B): give each a unique `name = \"…\"`",
+];
+
+#[tokio::test]
+async fn every_problem_is_reported_at_once_and_the_runtime_does_not_start() {
+    let error = Herald::builder()
+        .modules(["registry::broken"])
+        .build()
+        .await
+        .unwrap_err();
+    let herald::ErrorKind::Registry(error) = error.kind() else {
+        panic!("expected registry problems, got {error}")
+    };
+    assert_eq!(error.problems(), BROKEN);
+    assert!(
+        error
+            .to_string()
+            .starts_with("3 problems in the registered handlers:\n  - aggregate `Thing`"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_runtime_of_everything_sees_every_problem() {
+    let error = Herald::builder().build().await.unwrap_err();
+    let herald::ErrorKind::Registry(error) = error.kind() else {
+        panic!("expected registry problems, got {error}")
+    };
+    let problems = error.problems();
+    assert_eq!(problems.len(), 4, "{error}");
+    assert!(problems.iter().any(|p| p.starts_with(
+        "command `SwitchOn` is handled by several aggregates (Light::switch_on, Rival::switch_on)"
+    )));
+    let mut sorted = problems.to_vec();
+    sorted.sort();
+    assert_eq!(problems, sorted, "sorted");
+}
+
+#[tokio::test]
+async fn a_runtime_of_chosen_modules_sees_only_theirs() {
+    let herald = Herald::builder()
+        .modules(["registry::fine"])
+        .build()
+        .await
+        .unwrap();
+    let registry = herald.registry();
+    assert_eq!(registry.event_names().collect::<Vec<_>>(), ["On"]);
+    assert_eq!(registry.command_names().collect::<Vec<_>>(), ["SwitchOn"]);
+    assert_eq!(registry.aggregate_names().collect::<Vec<_>>(), ["Light"]);
+    let on = herald
+        .dispatch(fine::SwitchOn {
+            room: "hall".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(on.events()[0].route.as_str(), "light.hall.on");
+}
+
+#[test]
+fn two_handlers_of_one_command_are_reported() {
+    let error: RegistryError = Registry::modules(["registry::fine", "registry::rival"])
+        .check()
+        .unwrap_err();
+    assert_eq!(
+        error.problems(),
+        [
+            "command `SwitchOn` is handled by several aggregates (Light::switch_on, Rival::switch_on): a command has one handler"
+        ]
+    );
+}
+
+#[test]
+fn module_prefixes_are_whole_path_segments() {
+    assert_eq!(
+        Registry::modules(["registry::fin"]).command_names().count(),
+        0
+    );
+    assert_eq!(Registry::modules(["registry"]).command_names().count(), 3);
+}

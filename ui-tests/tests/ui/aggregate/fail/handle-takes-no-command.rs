@@ -1,0 +1,34 @@
+use herald::prelude::*;
+
+#[event("door.:id.opened")]
+struct Opened {
+    id: u64,
+}
+
+#[command("open.door.:id")]
+struct Open {
+    id: u64,
+}
+
+struct Knock {
+    id: u64,
+}
+
+#[aggregate]
+#[derive(Default)]
+struct Door {
+    open: bool,
+}
+
+#[aggregate]
+impl Door {
+    #[handle]
+    fn knock(&self, cmd: &Knock) -> Result<Opened, String> {
+        Ok(Opened { id: cmd.id })
+    }
+
+    #[apply]
+    fn opened(&mut self, _: &Opened) {}
+}
+
+fn main() {}

@@ -1,0 +1,19 @@
+use herald::prelude::*;
+
+#[event("door.:id.opened")]
+struct Opened {
+    id: u64,
+}
+
+#[command("open.door.:id")]
+struct Open {
+    id: u64,
+}
+
+#[aggregate(name = "door", snapshots = 10)]
+#[derive(Default)]
+struct Door {
+    open: bool,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use herald::prelude::*;
+
+#[command("create.user.")]
+struct CreateUser {
+    id: u64,
+}
+
+fn main() {}

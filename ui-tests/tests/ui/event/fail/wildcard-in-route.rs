@@ -1,0 +1,8 @@
+use herald::prelude::*;
+
+#[event("user.*.created")]
+struct UserCreated {
+    user_id: u64,
+}
+
+fn main() {}
