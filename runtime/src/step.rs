@@ -81,9 +81,12 @@ pub(crate) fn execute<A: Handle<C>, C: Command>(
         let fail_store = |source| store_error(C::NAME, route, source);
 
         // 6. Load: from the cache, else the newest snapshot, then the events after it.
-        // A cached aggregate is current unless another writer got there first, which the
-        // append finds out; so the stream is read only on a cache miss, after a conflict,
-        // or when the caller gave the version it expects.
+        // A cached aggregate is current unless another writer got there first. If so,
+        // and the handler accepts, the append finds out (a conflict, run again); so the
+        // stream is read only on a cache miss, after a conflict, when the caller gave
+        // the version it expects, or when the handler rejects the command: a rejection
+        // must be decided on the current state, so the tail is read and, if there is
+        // one, the handler runs again.
         let (mut state, from, source) = match cached::<A>(cache, stream) {
             Some((state, version)) => (state, version, "cached"),
             None => match snapshot::<A>(tx, stream).await.map_err(fail_store)? {
@@ -91,7 +94,8 @@ pub(crate) fn execute<A: Handle<C>, C: Command>(
                 None => (A::default(), 0, ""),
             },
         };
-        let version = if source == "cached" && attempt == 1 && expected.is_none() {
+        let mut unverified = source == "cached" && attempt == 1 && expected.is_none();
+        let mut version = if unverified {
             tracer.time_sync(Operation::Load, Some(A::NAME), || ());
             tracer.detail(format!("cached at version {from}"));
             from
@@ -122,18 +126,42 @@ pub(crate) fn execute<A: Handle<C>, C: Command>(
             .into());
         }
 
-        let output = tracer.time_sync(Operation::Handle, Some(A::HANDLER), || {
-            state.handle(command).into_result()
-        });
-        let produced = output.map_err(|source| {
+        let produced = loop {
+            // Matched as a temporary: the events must not live across the awaits below.
+            let source = match tracer.time_sync(Operation::Handle, Some(A::HANDLER), || {
+                state.handle(command).into_result()
+            }) {
+                Ok(produced) => break produced,
+                Err(source) => source,
+            };
             tracer.fail_last(Outcome::Failed(source.to_string()));
-            ErrorKind::Rejected {
+            if unverified {
+                unverified = false;
+                let tail = tracer
+                    .time(
+                        Operation::Load,
+                        Some(A::NAME),
+                        tx.load_stream(stream, version),
+                    )
+                    .await
+                    .map_err(fail_store)?;
+                tracer.detail(format!(
+                    "checking a rejection on the cached state: {} newer events",
+                    tail.len()
+                ));
+                if !tail.is_empty() {
+                    version = replay(&mut state, version, stream, &tail, registry)?;
+                    continue; // decide again on the current state
+                }
+            }
+            return Err(ErrorKind::Rejected {
                 command: C::NAME,
                 route: route.clone(),
                 handler: A::HANDLER,
                 source,
             }
-        })?;
+            .into());
+        };
         let mut events = Vec::new();
         produced.into_events(&mut events);
 

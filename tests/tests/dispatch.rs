@@ -35,6 +35,18 @@ mod bank {
         pub(crate) amount: u64,
     }
 
+    #[event("account.:id.withdrawn")]
+    pub(crate) struct Withdrawn {
+        pub(crate) id: String,
+        pub(crate) amount: u64,
+    }
+
+    #[command("withdraw.:id")]
+    pub(crate) struct Withdraw {
+        pub(crate) id: String,
+        pub(crate) amount: u64,
+    }
+
     #[command("audit.:id", roles = ["auditor", "manager"])]
     pub(crate) struct Audit {
         pub(crate) id: String,
@@ -50,6 +62,8 @@ mod bank {
     pub(crate) enum BankError {
         #[error("account {0} is not open")]
         NotOpen(String),
+        #[error("insufficient funds: the balance is {0}")]
+        InsufficientFunds(u64),
     }
 
     #[aggregate(name = "account")]
@@ -86,6 +100,17 @@ mod bank {
         }
 
         #[handle]
+        fn withdraw(&self, cmd: &Withdraw) -> Result<Withdrawn, BankError> {
+            if cmd.amount > self.balance {
+                return Err(BankError::InsufficientFunds(self.balance));
+            }
+            Ok(Withdrawn {
+                id: cmd.id.clone(),
+                amount: cmd.amount,
+            })
+        }
+
+        #[handle]
         fn audit(&self, _: &Audit) -> Result<(), BankError> {
             Ok(())
         }
@@ -103,6 +128,11 @@ mod bank {
         #[apply]
         fn deposited(&mut self, e: &Deposited) {
             self.balance += e.amount;
+        }
+
+        #[apply]
+        fn withdrawn(&mut self, e: &Withdrawn) {
+            self.balance -= e.amount;
         }
 
         #[apply]
@@ -667,4 +697,42 @@ async fn a_cached_aggregate_still_sees_what_others_appended() {
             "cache of {cached}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_rejection_is_never_decided_on_a_stale_cached_aggregate() {
+    // Two runtimes on one store, as two processes on one database.
+    let store = herald::store::MemoryStore::new();
+    let runtime = || {
+        Herald::builder()
+            .modules(["dispatch::bank"])
+            .store(store.clone())
+            .build()
+    };
+    let (here, there) = (runtime().await.unwrap(), runtime().await.unwrap());
+    here.dispatch(open("a1")).await.unwrap(); // `here` caches the account: balance 0
+    there.dispatch(deposit("a1", 50)).await.unwrap();
+
+    let withdraw = |amount| Withdraw {
+        id: "a1".into(),
+        amount,
+    };
+    let withdrawn = here.dispatch(withdraw(30)).await.unwrap();
+    assert_eq!(withdrawn.version(), 3);
+    let load = withdrawn
+        .trace()
+        .nodes()
+        .filter(|n| n.operation == Operation::Load);
+    assert_eq!(
+        load.count(),
+        2,
+        "the cached state, then the stream\n{}",
+        withdrawn.trace()
+    );
+
+    // A rejection on a current cached state stays a rejection, after one look.
+    let error = here.dispatch(withdraw(30)).await.unwrap_err();
+    assert_eq!(error.rejection(), Some(&BankError::InsufficientFunds(20)));
+    let account = here.load::<Account>("a1").await.unwrap();
+    assert_eq!((account.state().balance, account.version()), (20, 3));
 }
