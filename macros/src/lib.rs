@@ -1,7 +1,8 @@
 //! Herald's procedural macros. Use them through the `herald` crate, which documents them:
 //! [`herald::event`](https://docs.rs/herald/latest/herald/attr.event.html),
-//! [`herald::command`](https://docs.rs/herald/latest/herald/attr.command.html) and
-//! [`herald::aggregate`](https://docs.rs/herald/latest/herald/attr.aggregate.html).
+//! [`herald::command`](https://docs.rs/herald/latest/herald/attr.command.html),
+//! [`herald::aggregate`](https://docs.rs/herald/latest/herald/attr.aggregate.html) and
+//! [`herald::upcast`](https://docs.rs/herald/latest/herald/attr.upcast.html).
 //!
 //! Each entry point is thin: parse (`attr`), check, expand. On failure an attribute
 //! still returns the item with the errors, so the rest of the crate keeps compiling and
@@ -18,6 +19,7 @@ mod fields;
 mod route;
 mod serde_derive;
 mod symbol;
+mod upcast;
 
 /// Declares an event. See `herald::event`.
 #[proc_macro_attribute]
@@ -36,4 +38,10 @@ pub fn command(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn aggregate(args: TokenStream, item: TokenStream) -> TokenStream {
     aggregate::expand(args.into(), item.into()).into()
+}
+
+/// Upcasts a stored event payload from an older schema version. See `herald::upcast`.
+#[proc_macro_attribute]
+pub fn upcast(args: TokenStream, item: TokenStream) -> TokenStream {
+    upcast::expand(args.into(), item.into()).into()
 }

@@ -8,3 +8,4 @@ pub(crate) const SNAPSHOT_EVERY: &str = "snapshot_every";
 pub(crate) const ROUTE: &str = "route";
 pub(crate) const HANDLE: &str = "handle";
 pub(crate) const APPLY: &str = "apply";
+pub(crate) const FROM: &str = "from";

@@ -83,6 +83,9 @@ pub use runtime::{Herald, HeraldBuilder, Load, Loaded};
 pub use transaction::HeraldTransaction;
 pub use uuid::{self, Uuid};
 
+/// JSON, as stored payloads are: what [`#[upcast]`](upcast) functions read and return.
+pub use serde_json as json;
+
 /// Routes, templates and patterns: the grammar and matcher of [`herald_route`].
 pub mod route {
     pub use herald_route::*;
@@ -93,7 +96,7 @@ pub mod prelude {
     pub use crate::{
         Actor, Aggregate, Command, Dispatched, Event, Events, Herald, RouteParam, Uuid,
     };
-    pub use crate::{aggregate, command, event};
+    pub use crate::{aggregate, command, event, upcast};
 }
 
 /// Declares an event: a fact that happened, stored for good under a route rendered from
@@ -326,3 +329,73 @@ pub use herald_macros::command;
 /// // …plus registrations of the aggregate and its handler for `Herald::dispatch`.
 /// ```
 pub use herald_macros::aggregate;
+
+/// Reads old events as the current type: a function that brings a stored payload from
+/// one schema version of an event to the next.
+///
+/// When an event's shape changes, raise its `version` and register an upcaster from each
+/// older version: `#[upcast(MyEvent, from = N)]` on `fn(json::Value) -> json::Value`
+/// rewrites a payload stored at version N into version N + 1. Whatever reads a stored
+/// event (loading an aggregate, [`RecordedEvent::decode`](store::RecordedEvent::decode))
+/// runs the chain up to the current version first; the rows themselves are never
+/// rewritten. [`Registry::check`] reports a chain with a gap when the runtime starts, and
+/// an event stored at a version no chain reaches is a typed error naming its stream,
+/// version and event.
+///
+/// ```
+/// use herald::json::{Value, json};
+/// use herald::prelude::*;
+///
+/// // Version 1 stored `{"id": 7, "name": "Ada Lovelace"}`; version 2 split the name;
+/// // version 3 added a middle name.
+/// #[event("user.:id.renamed", version = 3)]
+/// #[derive(Debug, PartialEq)]
+/// struct Renamed { id: u64, first: String, middle: Option<String>, last: String }
+///
+/// #[upcast(Renamed, from = 1)]
+/// fn split_name(mut v: Value) -> Value {
+///     let name = v["name"].take();
+///     let (first, last) = name.as_str().unwrap_or_default().split_once(' ').unwrap_or_default();
+///     json!({ "id": v["id"], "first": first, "last": last })
+/// }
+///
+/// #[upcast(Renamed, from = 2)]
+/// fn add_middle_name(mut v: Value) -> Value {
+///     v["middle"] = Value::Null;
+///     v
+/// }
+///
+/// # use herald::store::*;
+/// # let stored = |version: u32, payload: Value| RecordedEvent {
+/// #     position: Position::START, event_id: Uuid::nil(), version: 1,
+/// #     stream: StreamKey::new("t", "user", "7").unwrap(),
+/// #     route: "user.7.renamed".parse().unwrap(), name: "Renamed".into(),
+/// #     schema_version: version, payload, recorded_at: std::time::SystemTime::now(),
+/// #     metadata: Metadata { event_id: Uuid::nil(), command_id: Uuid::nil(), correlation_id: Uuid::nil(),
+/// #         causation_id: Uuid::nil(), actor: "a".into(), tenant: "t".into() },
+/// # };
+/// let old = stored(1, json!({ "id": 7, "name": "Ada Lovelace" }));
+/// assert_eq!(
+///     old.decode::<Renamed>()?,
+///     Renamed { id: 7, first: "Ada".into(), middle: None, last: "Lovelace".into() }
+/// );
+/// # Ok::<(), herald::store::DecodeError>(())
+/// ```
+///
+/// An upcaster must read an older version than the event's current one:
+///
+/// ```compile_fail
+/// use herald::prelude::*;
+/// #[event("user.:id.renamed", version = 2)]
+/// struct Renamed { id: u64, name: String }
+/// #[upcast(Renamed, from = 2)] // error: reads schema version 2, which is not older
+/// fn nothing_to_do(v: herald::json::Value) -> herald::json::Value { v }
+/// ```
+///
+/// # Equivalent code without the macro
+///
+/// The function is plain Rust and stays callable as such. The macro adds what has no
+/// public spelling: a `const` assertion that `from` is below the event's `VERSION`, and
+/// the function's registration in the link-time table the runtime reads its upcasters
+/// from (as [`#[event]`](event) registers the event).
+pub use herald_macros::upcast;

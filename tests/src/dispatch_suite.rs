@@ -9,7 +9,7 @@ use herald::store::{Snapshot, Sql, StreamKey};
 use herald::trace::Operation;
 
 use crate::backends::TestStore;
-use crate::domain::{self, Attach, Ledger, Open, Post, Posted};
+use crate::domain::{self, Attach, Ledger, Open, Post, Posted, Renamed};
 
 fn post(id: &str, amount: i64) -> Post {
     Post {
@@ -247,6 +247,86 @@ pub async fn stale_or_broken_snapshots_are_ignored(test: &TestStore) {
             "the stream was replayed: {detail}"
         );
     }
+}
+
+/// Rows written at older schema versions are read as the current type, through the
+/// upcasters, wherever they are read; the rows themselves stay as they were written. A
+/// row from a newer version than this code is a typed error naming it.
+pub async fn old_events_are_upcast_when_read(test: &TestStore) {
+    let herald = opened(test, "l9").await;
+    let stream = ledger("l9");
+    let row = |schema_version, payload| {
+        let mut event = crate::conformance::event(&stream, 0);
+        event.name = "Renamed".to_owned();
+        event.schema_version = schema_version;
+        event.payload = payload;
+        event
+    };
+    // What earlier versions of the code stored.
+    let mut tx = test.store.begin().await.unwrap();
+    let v1 = row(
+        1,
+        serde_json::json!({ "ledger_id": "l9", "title": "Ada: groceries" }),
+    );
+    let v2 = row(
+        2,
+        serde_json::json!({ "ledger_id": "l9", "owner": "Bob", "title": "rent" }),
+    );
+    tx.append(&stream, 1, vec![v1, v2]).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let rows = test.store.read_stream(&stream, 1).await.unwrap();
+    assert_eq!(rows[0].schema_version, 1, "rows are never rewritten");
+    assert_eq!(
+        rows[0].decode::<Renamed>().unwrap(),
+        Renamed {
+            ledger_id: "l9".into(),
+            owner: "Ada".into(),
+            title: "groceries".into(),
+            tags: Vec::new(),
+        }
+    );
+    assert_eq!(rows[1].decode::<Renamed>().unwrap().owner, "Bob");
+
+    // Loading, and dispatching on a runtime that has nothing cached.
+    let loaded = herald.load::<Ledger>("l9").await.unwrap();
+    assert_eq!(
+        (loaded.state().name.clone(), loaded.version()),
+        (Some(("Bob".to_owned(), "rent".to_owned())), 3)
+    );
+    let fresh = Herald::builder()
+        .modules(["herald_tests::domain"])
+        .store(test.store.clone())
+        .cached_aggregates(0)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(fresh.dispatch(post("l9", 5)).await.unwrap().version(), 4);
+
+    // A row from code newer than this.
+    let mut tx = test.store.begin().await.unwrap();
+    let v4 = row(
+        4,
+        serde_json::json!({ "ledger_id": "l9", "owner": "Cy", "title": "x", "tags": [], "color": "red" }),
+    );
+    tx.append(&stream, 4, vec![v4]).await.unwrap();
+    tx.commit().await.unwrap();
+    let error = fresh.load::<Ledger>("l9").await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "aggregate `ledger` of stream `default/ledger/l9`: event `Renamed` at version 5: event `Renamed` is stored at schema version 4, newer than this code's version 3"
+    );
+    let error = fresh.dispatch(post("l9", 1)).await.unwrap_err();
+    assert!(
+        matches!(
+            error.kind(),
+            herald::ErrorKind::Apply {
+                version: Some(5),
+                ..
+            }
+        ),
+        "{error}"
+    );
 }
 
 /// Events and the caller's own rows commit together, or not at all; a failing dispatch

@@ -1,6 +1,7 @@
 //! A small ledger for the suites: commands, events and an aggregate that snapshots.
 #![allow(missing_docs, reason = "test fixtures")]
 
+use herald::json;
 use herald::prelude::*;
 
 #[event("ledger.:ledger_id.opened")]
@@ -22,6 +23,36 @@ pub struct Attached {
     pub data: String,
 }
 
+/// At version 3. Version 1 stored `{"ledger_id", "title"}` with the owner's name in the
+/// title (`"Ada: groceries"`); version 2 split it out as `{"ledger_id", "owner", "title"}`;
+/// version 3 added `tags`.
+#[event("ledger.:ledger_id.renamed", version = 3)]
+#[derive(Debug, PartialEq)]
+pub struct Renamed {
+    pub ledger_id: String,
+    pub owner: String,
+    pub title: String,
+    pub tags: Vec<String>,
+}
+
+#[upcast(Renamed, from = 1)]
+fn owner_out_of_title(mut payload: json::Value) -> json::Value {
+    let title = payload["title"].take();
+    let (owner, title) = title
+        .as_str()
+        .and_then(|t| t.split_once(": "))
+        .unwrap_or(("", ""));
+    payload["owner"] = owner.into();
+    payload["title"] = title.into();
+    payload
+}
+
+#[upcast(Renamed, from = 2)]
+fn no_tags_yet(mut payload: json::Value) -> json::Value {
+    payload["tags"] = json::json!([]);
+    payload
+}
+
 #[command("open.ledger.:ledger_id")]
 pub struct Open {
     pub ledger_id: String,
@@ -31,6 +62,13 @@ pub struct Open {
 pub struct Post {
     pub ledger_id: String,
     pub amount: i64,
+}
+
+#[command("rename.:ledger_id")]
+pub struct Rename {
+    pub ledger_id: String,
+    pub owner: String,
+    pub title: String,
 }
 
 #[command("attach.:ledger_id")]
@@ -51,6 +89,8 @@ pub struct Ledger {
     pub open: bool,
     pub total: i64,
     pub postings: u64,
+    /// The owner and title, as the last `Renamed` left them.
+    pub name: Option<(String, String)>,
 }
 
 #[aggregate]
@@ -91,6 +131,21 @@ impl Ledger {
     fn posted(&mut self, e: &Posted) {
         self.total = e.total;
         self.postings += 1;
+    }
+
+    #[handle]
+    fn rename(&self, cmd: &Rename) -> Result<Renamed, LedgerError> {
+        Ok(Renamed {
+            ledger_id: cmd.ledger_id.clone(),
+            owner: cmd.owner.clone(),
+            title: cmd.title.clone(),
+            tags: Vec::new(),
+        })
+    }
+
+    #[apply]
+    fn renamed(&mut self, e: &Renamed) {
+        self.name = Some((e.owner.clone(), e.title.clone()));
     }
 
     #[apply]

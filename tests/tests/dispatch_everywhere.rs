@@ -6,5 +6,5 @@ herald_tests::on_every_backend!(herald_tests::dispatch_suite;
     snapshots_are_taken_every_n_events_and_used, stale_or_broken_snapshots_are_ignored,
     the_callers_transaction_binds_events_and_own_rows, an_oversized_payload_is_refused_whole,
     the_callers_expected_version_is_checked_against_the_stream, metadata_reaches_the_store,
-    eight_writers_on_one_stream_lose_nothing,
+    eight_writers_on_one_stream_lose_nothing, old_events_are_upcast_when_read,
 );

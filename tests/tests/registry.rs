@@ -102,6 +102,44 @@ mod rival {
     }
 }
 
+/// Upcasters whose chain cannot bring every old version to the current one.
+mod gappy {
+    use herald::json::Value;
+    use herald::prelude::*;
+
+    #[event("doc.:id.saved", version = 4)]
+    pub(crate) struct Saved {
+        pub(crate) id: u64,
+    }
+
+    #[upcast(Saved, from = 1)]
+    fn one_to_two(v: Value) -> Value {
+        v
+    }
+
+    #[upcast(Saved, from = 1)]
+    fn also_one_to_two(v: Value) -> Value {
+        v
+    }
+
+    #[upcast(Saved, from = 3)]
+    fn three_to_four(v: Value) -> Value {
+        v
+    }
+}
+
+#[test]
+fn a_chain_of_upcasters_with_a_gap_or_a_duplicate_is_reported() {
+    let error = Registry::modules(["registry::gappy"]).check().unwrap_err();
+    assert_eq!(
+        error.problems(),
+        [
+            "event `Saved` has several upcasters from version 1 (registry::gappy::also_one_to_two, registry::gappy::one_to_two): keep one",
+            "event `Saved` has upcasters from version 1 but none from version 2 to 3: add `#[upcast(Saved, from = 2)]`",
+        ]
+    );
+}
+
 const BROKEN: [&str; 3] = [
     "aggregate `Thing` has no `#[apply]` method for event `Made`, which `Thing::make` produces: add one (an empty body is fine for an event that changes no state)",
     "command `Forgotten` (registry::broken::Forgotten) is not handled: add a `#[handle]` method taking it to an `#[aggregate] impl` block (is its module among the runtime's modules?)",
@@ -134,7 +172,7 @@ async fn a_runtime_of_everything_sees_every_problem() {
         panic!("expected registry problems, got {error}")
     };
     let problems = error.problems();
-    assert_eq!(problems.len(), 4, "{error}");
+    assert_eq!(problems.len(), 6, "{error}");
     assert!(problems.iter().any(|p| p.starts_with(
         "command `SwitchOn` is handled by several aggregates (Light::switch_on, Rival::switch_on)"
     )));

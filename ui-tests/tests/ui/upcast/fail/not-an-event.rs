@@ -1,0 +1,18 @@
+use herald::json::Value;
+use herald::prelude::*;
+
+#[event("user.:id.renamed", version = 2)]
+struct Renamed {
+    id: u64,
+    first: String,
+    last: String,
+}
+
+struct Other;
+
+#[upcast(Other, from = 1)]
+fn split_name(v: Value) -> Value {
+    v
+}
+
+fn main() {}
