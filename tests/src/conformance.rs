@@ -5,10 +5,11 @@
 
 use std::time::{Duration, SystemTime};
 
+use herald::Uuid;
+use herald::route::{Pattern, Route};
 use herald::store::{
     EventStore, Metadata, NewEvent, Position, RecordedEvent, Snapshot, Sql, StoreError, StreamKey,
 };
-use herald::{Uuid, route::Route};
 
 use crate::backends::TestStore;
 
@@ -128,6 +129,48 @@ pub async fn append_and_read(test: &TestStore) {
         first[0].position, all[0].position,
         "append returns the stored position"
     );
+}
+
+/// The global order read a page at a time, filtered by route pattern: every matching
+/// event once, in order, and a page of none that match still moves the reader on.
+pub async fn reads_can_be_filtered_by_route_pattern(test: &TestStore) {
+    let store = &*test.store;
+    let (a, b) = (stream("a"), stream("b"));
+    for (n, s) in [(1, &a), (2, &b), (3, &b), (4, &b), (5, &a), (6, &b)] {
+        let version = store.read_stream(s, 0).await.unwrap().len() as u64;
+        commit_one(store, s, version, n).await;
+    }
+    read_all_settled(store, Position::START, 6).await;
+    let only_a = [Pattern::parse("thing.a.*").unwrap()];
+    let mut pages = Vec::new();
+    let mut at = Position::START;
+    loop {
+        let page = store.read_matching(at, 2, &only_a).await.unwrap();
+        if page.next == at {
+            assert!(page.events.is_empty());
+            break;
+        }
+        assert!(page.next > at);
+        pages.push(numbers(&page.events));
+        at = page.next;
+    }
+    assert_eq!(
+        pages,
+        [vec![1], vec![], vec![5]],
+        "pages of two events examined"
+    );
+    let everything = store.read_matching(Position::START, 10, &[]).await.unwrap();
+    assert_eq!(numbers(&everything.events), [1, 2, 3, 4, 5, 6]);
+    assert_eq!(everything.next, everything.events[5].position);
+    let either = [
+        Pattern::parse("nothing.*").unwrap(),
+        Pattern::parse("*.b.:verb").unwrap(),
+    ];
+    let page = store
+        .read_matching(Position::START, 10, &either)
+        .await
+        .unwrap();
+    assert_eq!(numbers(&page.events), [2, 3, 4, 6]);
 }
 
 /// Every field of an event comes back as it went in.

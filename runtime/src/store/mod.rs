@@ -27,7 +27,7 @@ pub use sqlite::{Durability, SqliteStore};
 
 use crate::aggregate::BoxError;
 use crate::event::Event;
-use crate::route::Route;
+use crate::route::{Pattern, Route};
 use uuid::Uuid;
 
 /// Opens the store a URL names: `memory:` (a [`MemoryStore`]), `sqlite://app.db` or
@@ -414,6 +414,58 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// What kind of store this is, for messages: `memory`, `sqlite` or `postgres`.
     fn kind(&self) -> &'static str;
+
+    /// The next page of the global order after `after`, keeping the events whose route
+    /// matches one of `patterns` (all of them when `patterns` is empty). At most `limit`
+    /// events are examined; [`Page::next`] is where the following page starts, past the
+    /// events that did not match, so that a reader with a narrow filter moves on and can
+    /// checkpoint where it is. Like [`read_all`](Self::read_all), it never skips an event
+    /// that commits later with a smaller position.
+    ///
+    /// ```
+    /// use herald::route::Pattern;
+    /// use herald::store::{EventStore, MemoryStore, Position};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = MemoryStore::new();
+    /// let users = [Pattern::parse("user.*")?];
+    /// let mut at = Position::START;
+    /// loop {
+    ///     let page = store.read_matching(at, 500, &users).await?;
+    ///     for event in &page.events { /* only `user.…` routes */ }
+    ///     if page.next == at { break } // nothing more for now
+    ///     at = page.next;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    fn read_matching<'a>(
+        &'a self,
+        after: Position,
+        limit: usize,
+        patterns: &'a [Pattern],
+    ) -> BoxFuture<'a, Result<Page, StoreError>> {
+        Box::pin(async move {
+            let events = self.read_all(after, limit).await?;
+            let next = events.last().map_or(after, |e| e.position);
+            let events = events
+                .into_iter()
+                .filter(|e| {
+                    patterns.is_empty() || patterns.iter().any(|p| p.matches(e.route.as_str()))
+                })
+                .collect();
+            Ok(Page { events, next })
+        })
+    }
+}
+
+/// A page of the global order read with [`EventStore::read_matching`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page {
+    /// The events that matched, in global order.
+    pub events: Vec<RecordedEvent>,
+    /// Where the next page starts: the position of the last event examined (matching
+    /// or not), or the position read from when there was none.
+    pub next: Position,
 }
 
 /// A shared store is a store: one store can serve several runtimes.
@@ -447,6 +499,15 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
 
     fn kind(&self) -> &'static str {
         (**self).kind()
+    }
+
+    fn read_matching<'a>(
+        &'a self,
+        after: Position,
+        limit: usize,
+        patterns: &'a [Pattern],
+    ) -> BoxFuture<'a, Result<Page, StoreError>> {
+        (**self).read_matching(after, limit, patterns)
     }
 }
 
