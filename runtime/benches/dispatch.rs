@@ -99,6 +99,36 @@ enum Backend {
 struct Db {
     store: Arc<dyn EventStore>,
     raw: Raw,
+    /// The scratch SQLite file or PostgreSQL schema, removed by [`Db::remove`].
+    scratch: String,
+}
+
+impl Db {
+    /// Removes the scratch database, so that runs leave nothing behind.
+    async fn remove(self) {
+        match self.raw {
+            Raw::Sqlite(pool) => {
+                pool.close().await;
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", self.scratch));
+                }
+            }
+            Raw::Postgres(pool) => {
+                pool.close().await;
+                let admin = sqlx::PgPool::connect(&database_url()).await.unwrap();
+                let drop = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.scratch);
+                sqlx::query(sqlx::AssertSqlSafe(drop))
+                    .execute(&admin)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 #[derive(Clone)]
@@ -128,11 +158,11 @@ async fn open(backend: Backend) -> Db {
             Db {
                 store: Arc::new(store),
                 raw: Raw::Sqlite(pool),
+                scratch: path.display().to_string(),
             }
         }
         Backend::Postgres => {
-            let url = std::env::var("DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            let url = database_url();
             let schema = format!("herald_bench_{}", Uuid::now_v7().simple());
             let admin = sqlx::PgPool::connect(&url).await.unwrap();
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
@@ -148,6 +178,7 @@ async fn open(backend: Backend) -> Db {
             Db {
                 store: Arc::new(store),
                 raw: Raw::Postgres(pool),
+                scratch: schema,
             }
         }
     }
@@ -296,6 +327,8 @@ async fn dispatch_row(
             .await,
         );
     }
+    drop(herald);
+    db.remove().await;
     let (ours, theirs) = (median(ours), median(theirs));
     println!(
         "| {name} | {writers} | {ours:>8.0} | {theirs:>8.0} | {:.2}x |",
@@ -356,6 +389,8 @@ async fn load_row(backend: Backend, name: &str, n: u64, snapshot: bool) {
         theirs.push(started.elapsed().as_secs_f64());
         assert_eq!(total, (n * (n - 1) / 2) as i64);
     }
+    drop((herald, cold));
+    db.remove().await;
     let (ours, theirs) = (median(ours) * 1e3, median(theirs) * 1e3);
     let kind = if snapshot {
         "snapshot every 100"

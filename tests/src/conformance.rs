@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime};
 use herald::Uuid;
 use herald::route::{Pattern, Route};
 use herald::store::{
-    EventStore, Metadata, NewEvent, Position, RecordedEvent, Snapshot, Sql, StoreError, StreamKey,
+    EventStore, Metadata, NewEvent, Position, RecordedEvent, Snapshot, Sql, StoreError,
+    StoreTransaction, StreamKey,
 };
 
 use crate::backends::TestStore;
@@ -305,6 +306,43 @@ pub async fn readers_never_skip_an_event_that_commits_later(test: &TestStore) {
         [2],
         "B is after A's position"
     );
+}
+
+/// A stream's events are in the global order in version order, also when the writer of
+/// the later version began first (it wrote elsewhere, then appended to the stream after
+/// another writer committed to it). On PostgreSQL a transaction's id is older than the
+/// other's here, so ordering by transaction id alone would put version 2 first.
+pub async fn a_streams_events_stay_in_order_when_an_older_writer_commits_last(test: &TestStore) {
+    let store = &*test.store;
+    let (a, s) = (stream("a"), stream("s"));
+    // Appends to `s` at whatever version it has in the transaction.
+    async fn append_to(tx: &mut dyn StoreTransaction, s: &StreamKey, n: u64) {
+        let version = tx.load_stream(s, 0).await.unwrap().len() as u64;
+        tx.append(s, version, vec![event(s, n)]).await.unwrap();
+    }
+    let mut early = store.begin().await.unwrap();
+    early.append(&a, 0, vec![event(&a, 1)]).await.unwrap();
+    tokio::join!(
+        async {
+            let mut late = store.begin().await.unwrap();
+            append_to(&mut *late, &s, 2).await;
+            late.commit().await.unwrap();
+        },
+        async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            append_to(&mut *early, &s, 3).await;
+            early.commit().await.unwrap();
+        }
+    );
+    let all = read_all_settled(store, Position::START, 3).await;
+    assert_eq!(all.len(), 3);
+    let versions: Vec<u64> = all
+        .iter()
+        .filter(|e| e.stream == s)
+        .map(|e| e.version)
+        .collect();
+    assert_eq!(versions, [1, 2], "stream `s` in the global order: {all:#?}");
+    assert!(all.windows(2).all(|w| w[0].position < w[1].position));
 }
 
 /// Rolling back to a savepoint undoes the appends after it and releases their stream.

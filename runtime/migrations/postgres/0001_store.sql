@@ -1,10 +1,12 @@
 -- Herald's event store on PostgreSQL. Writers commit in any order, so readers of the
--- global order read by (tx_id, position) and only below the oldest running transaction
--- (see `read_all`): an event that commits late with a small position is never skipped.
+-- global order read by (tx_order, position) and only below the oldest running
+-- transaction (see `read_all`): an event that commits late with a small position is
+-- never skipped. `tx_order` is the writing transaction's id, raised to that of the
+-- stream's previous event when that is larger, so a stream stays in version order.
 
 CREATE TABLE herald_events (
     position       BIGINT      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    tx_id          BIGINT      NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
+    tx_order       BIGINT      NOT NULL,
     event_id       UUID        NOT NULL UNIQUE,
     tenant         TEXT        NOT NULL,
     stream_type    TEXT        NOT NULL,
@@ -19,7 +21,7 @@ CREATE TABLE herald_events (
     UNIQUE (tenant, stream_type, stream_id, version)
 );
 
-CREATE INDEX herald_events_global_order ON herald_events (tx_id, position);
+CREATE INDEX herald_events_global_order ON herald_events (tx_order, position);
 
 CREATE TABLE herald_snapshots (
     tenant        TEXT        NOT NULL,

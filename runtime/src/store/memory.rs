@@ -156,12 +156,18 @@ impl EventStore for MemoryStore {
     ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>> {
         let state = self.lock();
         let horizon = state.open.first().copied().unwrap_or(u64::MAX);
-        let events = state
-            .log
-            .range(after.parts().1 + 1..horizon)
-            .take(limit)
-            .map(|(_, e)| e.clone())
-            .collect();
+        let from = after.parts().1.saturating_add(1);
+        // A reader may already be past the horizon: it read an event that committed
+        // while an older transaction is still open. It waits for that one.
+        let events = match from < horizon {
+            true => state
+                .log
+                .range(from..horizon)
+                .take(limit)
+                .map(|(_, e)| e.clone())
+                .collect(),
+            false => Vec::new(),
+        };
         Box::pin(async move { Ok(events) })
     }
 

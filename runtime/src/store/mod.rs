@@ -144,7 +144,8 @@ impl fmt::Display for StreamKey {
 /// to the store, nothing else.
 ///
 /// It has two parts. On PostgreSQL the first is the id of the transaction that wrote the
-/// event and the second its sequence number: readers order by both and read only events
+/// event (raised to that of the stream's previous event, so a stream stays in version
+/// order) and the second its sequence number: readers order by both and read only events
 /// of transactions older than every running one, so an event that commits late with a
 /// small sequence number is never skipped. On SQLite and in memory the first part is 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

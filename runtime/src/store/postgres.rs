@@ -3,11 +3,17 @@
 //! Writers run concurrently and may commit out of order: the events of a transaction
 //! that took positions 5 and 6 can become visible after a transaction that took 7. A
 //! reader that went by position alone would read 7, move its checkpoint past 6 and never
-//! see 5 and 6. So each event also records the id of the transaction that wrote it
-//! (`tx_id`), the global order is `(tx_id, position)`, and a reader only reads events of
-//! transactions older than the oldest one still running (`pg_snapshot_xmin`): those are
-//! final, and any later writer gets a larger transaction id. The cost: a long-running
-//! writer holds readers back until it ends (it never loses them an event).
+//! see 5 and 6. So the global order is `(tx_order, position)`, where `tx_order` is the id
+//! of the transaction that wrote the event, and a reader only reads events whose
+//! `tx_order` is older than the oldest transaction still running (`pg_snapshot_xmin`):
+//! those are final, and any later writer has a larger transaction id. The cost: a
+//! long-running writer holds readers back until it ends (it never loses them an event).
+//!
+//! Transaction ids are handed out at a transaction's first write, not at its commit, so
+//! a transaction that began early can append version 2 of a stream after a younger one
+//! committed version 1. Its `tx_order` is then raised to version 1's, which keeps the
+//! stream in version order and still never below the writer's own id, so the horizon
+//! above holds.
 //!
 //! Appends do not lock the stream: the unique `(tenant, stream_type, stream_id, version)`
 //! key detects a concurrent writer (the second insert waits for the first transaction,
@@ -71,7 +77,7 @@ impl PostgresStore {
 macro_rules! select_events {
     ($rest:literal) => {
         concat!(
-            "SELECT tx_id, position, event_id, tenant, stream_type, stream_id, version, route, name, \
+            "SELECT tx_order, position, event_id, tenant, stream_type, stream_id, version, route, name, \
              schema_version, payload, metadata, (extract(epoch FROM recorded_at) * 1000000)::bigint AS recorded_us \
              FROM herald_events ",
             $rest
@@ -84,7 +90,7 @@ fn from_micros(micros: i64) -> SystemTime {
 }
 
 fn position(row: &PgRow) -> Result<Position, StoreError> {
-    let tx: i64 = row.try_get("tx_id").map_err(backend)?;
+    let tx: i64 = row.try_get("tx_order").map_err(backend)?;
     let seq: i64 = row.try_get("position").map_err(backend)?;
     Ok(Position::from_parts(tx as u64, seq as u64))
 }
@@ -196,9 +202,9 @@ impl EventStore for PostgresStore {
         Box::pin(async move {
             let (tx, seq) = after.parts();
             let rows = sqlx::query(select_events!(
-                "WHERE (tx_id, position) > ($1, $2) \
-                 AND tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
-                 ORDER BY tx_id, position LIMIT $3"
+                "WHERE (tx_order, position) > ($1, $2) \
+                 AND tx_order < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+                 ORDER BY tx_order, position LIMIT $3"
             ))
             .bind(tx as i64)
             .bind(seq as i64)
@@ -271,15 +277,17 @@ impl StoreTransaction for PostgresTransaction {
             // One statement: inserts nothing that would leave a gap (the expected version
             // must exist), and skips versions a concurrent writer took (counted below).
             let rows = sqlx::query(
-                "INSERT INTO herald_events (event_id, tenant, stream_type, stream_id, version, route, name, \
-                 schema_version, payload, metadata) \
-                 SELECT e.id, $2, $3, $4, e.version, e.route, e.name, e.schema, e.payload, e.metadata \
+                "WITH previous AS (SELECT tx_order FROM herald_events \
+                 WHERE tenant = $2 AND stream_type = $3 AND stream_id = $4 AND version = $11) \
+                 INSERT INTO herald_events (tx_order, event_id, tenant, stream_type, stream_id, version, route, \
+                 name, schema_version, payload, metadata) \
+                 SELECT GREATEST(pg_current_xact_id()::text::bigint, (SELECT MAX(tx_order) FROM previous)), \
+                 e.id, $2, $3, $4, e.version, e.route, e.name, e.schema, e.payload, e.metadata \
                  FROM UNNEST($1::uuid[], $5::bigint[], $6::text[], $7::text[], $8::int[], $9::jsonb[], $10::jsonb[]) \
                  AS e(id, version, route, name, schema, payload, metadata) \
-                 WHERE $11::bigint = 0 OR EXISTS (SELECT 1 FROM herald_events \
-                 WHERE tenant = $2 AND stream_type = $3 AND stream_id = $4 AND version = $11) \
+                 WHERE $11::bigint = 0 OR EXISTS (SELECT 1 FROM previous) \
                  ON CONFLICT (tenant, stream_type, stream_id, version) DO NOTHING \
-                 RETURNING event_id, tx_id, position, (extract(epoch FROM recorded_at) * 1000000)::bigint AS recorded_us",
+                 RETURNING event_id, tx_order, position, (extract(epoch FROM recorded_at) * 1000000)::bigint AS recorded_us",
             )
             .bind(&ids)
             .bind(stream.tenant())
