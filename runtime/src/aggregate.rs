@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 
 use crate::command::Command;
 use crate::event::{AnyEvent, IntoEvents};
+use crate::store::{DecodeError, RecordedEvent};
 
 /// An error returned by a `#[handle]` method: the aggregate's domain error, boxed.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -42,8 +43,9 @@ pub trait Apply {
     /// Applies an event the aggregate just produced.
     fn apply_event(&mut self, event: &dyn AnyEvent) -> Result<(), ApplyError>;
 
-    /// Applies a stored event, decoding its JSON payload.
-    fn apply_stored(&mut self, name: &str, payload: &serde_json::Value) -> Result<(), ApplyError>;
+    /// Applies a stored event, decoding its payload ([`RecordedEvent::decode`], which
+    /// upcasts a payload of an older schema version first).
+    fn apply_stored(&mut self, event: &RecordedEvent) -> Result<(), ApplyError>;
 }
 
 /// Why an event could not be applied.
@@ -59,6 +61,16 @@ pub enum ApplyError {
     /// The stored payload's schema version cannot be brought to the current one.
     #[error("{0}")]
     Upcast(#[from] crate::registry::UpcastError),
+}
+
+impl From<DecodeError> for ApplyError {
+    fn from(error: DecodeError) -> Self {
+        match error {
+            DecodeError::Payload { source, .. } => ApplyError::Decode(source),
+            DecodeError::Upcast { source, .. } => ApplyError::Upcast(source),
+            DecodeError::OtherEvent { found, .. } => ApplyError::Unhandled(found),
+        }
+    }
 }
 
 /// What a `#[handle]` method returns: `Result<events, error>`.

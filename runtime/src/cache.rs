@@ -33,6 +33,11 @@ impl AggregateCache {
         }
     }
 
+    /// Whether it keeps anything.
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.capacity > 0
+    }
+
     /// The state of `stream` at some version, if cached.
     pub(crate) fn get(&self, stream: &StreamKey) -> Option<(u64, Arc<serde_json::Value>)> {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);

@@ -16,7 +16,9 @@ use crate::registry::HandlerRow;
 use crate::route::Route;
 use crate::runtime::Herald;
 use crate::step::{Envelope, Step, Stepped, store_error};
-use crate::store::{BoxFuture, RecordedCommand, RecordedEvent, StoreTransaction, StreamKey};
+use crate::store::{
+    BoxFuture, EventStore, RecordedCommand, RecordedEvent, StoreTransaction, StreamKey,
+};
 use crate::trace::{Operation, Outcome, Trace, TraceOutcome, Tracer};
 use crate::transaction::HeraldTransaction;
 
@@ -115,7 +117,7 @@ impl<'a, C: Command> IntoFuture for Dispatch<'a, C> {
                 Ok(_) => Outcome::Ok,
                 Err(error) => error.outcome(),
             });
-            match result? {
+            match result.map_err(|error| error.with_trace(trace.clone()))? {
                 Finished::Done(prepared, stepped) => Ok(Dispatched {
                     command_id: prepared.envelope_ids.0,
                     correlation_id: prepared.envelope_ids.1,
@@ -267,6 +269,9 @@ async fn prepare<C: Command>(
         source,
     })?;
     let payload_hash = Sha256::new()
+        // The tenant too: a command id is never a way into another tenant's results.
+        .chain_update(actor.tenant())
+        .chain_update([0])
         .chain_update(C::NAME)
         .chain_update([0])
         .chain_update(payload)
@@ -312,7 +317,7 @@ async fn alone<C: Command>(
                 .time(Operation::Rollback, None, tx.rollback())
                 .await
                 .map_err(fail_store)?;
-            repeated::<C>(herald, &prepared, earlier).await
+            repeated::<C>(Reader::Store(herald.store()), &prepared, earlier).await
         }
         Err(error) => {
             // The error is what the caller needs; a failed rollback shows in the trace.
@@ -335,18 +340,25 @@ async fn within<C: Command>(
     let tx = htx.store_transaction();
     let savepoint = tx.savepoint().await.map_err(fail_store)?;
     let result = steps(&herald, &mut *tx, command, &prepared, tracer).await;
-    if !matches!(result, Ok(Ran::Done(_))) {
-        tracer
-            .time(Operation::Rollback, None, tx.rollback_to(savepoint))
-            .await
-            .map_err(fail_store)?;
-    }
-    match result? {
+    let undone = match &result {
+        Ok(Ran::Done(_)) => tx.release(savepoint).await,
+        _ => {
+            tracer
+                .time(Operation::Rollback, None, tx.rollback_to(savepoint))
+                .await
+        }
+    };
+    // A failed dispatch keeps its own error (the failed rollback shows in its trace,
+    // and leaves the transaction unable to commit).
+    let ran = result?;
+    undone.map_err(fail_store)?;
+    match ran {
         Ran::Done(stepped) => {
             htx.remember(&prepared.stream, &stepped);
             Ok(Finished::Done(prepared, stepped))
         }
-        Ran::Repeat(earlier) => repeated::<C>(&herald, &prepared, earlier).await,
+        // Read in the transaction: the first run may be in it, not committed yet.
+        Ran::Repeat(earlier) => repeated::<C>(Reader::Transaction(tx), &prepared, earlier).await,
     }
 }
 
@@ -413,10 +425,12 @@ async fn steps<C: Command>(
             envelope: &envelope,
             tracer: &mut *tracer,
             cache: herald.cache(),
-            registry: herald.registry(),
         };
         match (prepared.handler.execute)(step).await {
-            Ok(stepped) => break stepped,
+            Ok(stepped) => {
+                tx.release(savepoint).await.map_err(fail_store)?;
+                break stepped;
+            }
             Err(error)
                 if error.is_conflict()
                     && prepared.expected_version.is_none()
@@ -464,9 +478,15 @@ async fn steps<C: Command>(
     Ok(Ran::Done(stepped))
 }
 
-/// The first result of a command whose id was already committed: its events read back.
+/// Where a repeated command's events are read back from.
+enum Reader<'a> {
+    Store(&'a dyn EventStore),
+    Transaction(&'a mut dyn StoreTransaction),
+}
+
+/// The first result of a command whose id was already recorded: its events read back.
 async fn repeated<C: Command>(
-    herald: &Herald,
+    reader: Reader<'_>,
     prepared: &Prepared,
     earlier: RecordedCommand,
 ) -> Result<Finished, Error> {
@@ -478,11 +498,11 @@ async fn repeated<C: Command>(
             source,
         })?;
     let first = result.version - result.events;
-    let events = herald
-        .store()
-        .read_stream(&result.stream, first)
-        .await
-        .map_err(fail_store)?;
+    let events = match reader {
+        Reader::Store(store) => store.read_stream(&result.stream, first).await,
+        Reader::Transaction(tx) => tx.load_stream(&result.stream, first).await,
+    }
+    .map_err(fail_store)?;
     let events: Vec<RecordedEvent> = events.into_iter().take(result.events as usize).collect();
     Ok(Finished::Repeated(Dispatched {
         command_id,

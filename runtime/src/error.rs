@@ -7,9 +7,10 @@ use crate::aggregate::{ApplyError, BoxError};
 use crate::registry::RegistryError;
 use crate::route::{Route, RouteError};
 use crate::store::{Conflict, StoreError, StreamKey};
+use crate::trace::Trace;
 
-/// Why a dispatch (or starting a runtime) failed: one pointer wide, with the typed
-/// [`ErrorKind`] behind [`Error::kind`].
+/// Why a dispatch (or starting a runtime) failed: two pointers wide, with the typed
+/// [`ErrorKind`] behind [`Error::kind`] and a failed dispatch's [`Error::trace`].
 ///
 /// ```
 /// # use herald::doc_fixtures::*;
@@ -30,6 +31,7 @@ use crate::store::{Conflict, StoreError, StreamKey};
 #[derive(Debug)]
 pub struct Error {
     kind: Box<ErrorKind>,
+    trace: Option<Box<Trace>>,
 }
 
 impl Error {
@@ -42,12 +44,25 @@ impl Error {
     pub fn into_kind(self) -> ErrorKind {
         *self.kind
     }
+
+    /// The trace of the dispatch that failed: every step up to the failure, timed, the
+    /// failed one marked (and a rollback that failed too). `None` for errors that are not
+    /// a dispatch's (starting a runtime, loading an aggregate).
+    pub fn trace(&self) -> Option<&Trace> {
+        self.trace.as_deref()
+    }
+
+    pub(crate) fn with_trace(mut self, trace: Trace) -> Self {
+        self.trace = Some(Box::new(trace));
+        self
+    }
 }
 
 impl<K: Into<ErrorKind>> From<K> for Error {
     fn from(kind: K) -> Self {
         Error {
             kind: Box::new(kind.into()),
+            trace: None,
         }
     }
 }
@@ -163,6 +178,20 @@ pub enum ErrorKind {
         source: ApplyError,
     },
 
+    /// The aggregate's state does not serialize to JSON, which its snapshots and the
+    /// aggregate cache need.
+    #[error(
+        "aggregate `{aggregate}` of stream `{stream}`: its state does not serialize to JSON (snapshots and the aggregate cache store it so): {source}"
+    )]
+    State {
+        /// The aggregate's name.
+        aggregate: &'static str,
+        /// The stream.
+        stream: StreamKey,
+        /// What serde said.
+        source: serde_json::Error,
+    },
+
     /// An event a handler produced could not be stored.
     #[error("event `{event}` produced by `{handler}`: {source}")]
     Event {
@@ -183,9 +212,9 @@ pub enum ErrorKind {
         source: serde_json::Error,
     },
 
-    /// The command id was already committed with another command or payload.
+    /// The command id was already committed with another command, payload or tenant.
     #[error(
-        "command `{command}` (route `{route}`): command id {command_id} was already used for another command or payload; a retried command must be sent unchanged"
+        "command `{command}` (route `{route}`): command id {command_id} was already used for another command, payload or tenant; a retried command must be sent unchanged, by the same tenant"
     )]
     CommandIdReused {
         /// The command's name.

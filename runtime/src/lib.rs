@@ -247,6 +247,12 @@ pub use herald_macros::command;
 ///   event a handler produces needs one (an empty body is fine); so does every event
 ///   found in the stream.
 ///
+/// The state is kept as JSON, in snapshots and in the runtime's cache of recently used
+/// aggregates, and stored events are applied from their JSON: whatever a handler decides
+/// on must survive a JSON round trip (a `#[serde(skip)]` field would come back reset, and
+/// a map with non-string keys does not serialize, which a dispatch reports as
+/// [`ErrorKind::State`]).
+///
 /// | option (on the struct) | meaning | default |
 /// |---|---|---|
 /// | `name = "…"` | the aggregate's name and its streams' type | the type's name |
@@ -291,6 +297,7 @@ pub use herald_macros::command;
 /// # use herald::prelude::*;
 /// # #[event("counter.:id.added")] struct Added { id: u64, by: i64 }
 /// # #[command("add.:id")] struct Add { id: u64, by: i64 }
+/// use herald::store::RecordedEvent;
 /// use herald::{Aggregate, AnyEvent, Apply, ApplyError, Handle};
 ///
 /// #[derive(Default, serde::Serialize, serde::Deserialize)]
@@ -310,10 +317,10 @@ pub use herald_macros::command;
 ///             None => Err(ApplyError::Unhandled(event.name().to_owned())),
 ///         }
 ///     }
-///     fn apply_stored(&mut self, name: &str, payload: &serde_json::Value) -> Result<(), ApplyError> {
-///         match name {
-///             <Added as Event>::NAME => Ok(self.total += Added::deserialize(payload)?.by),
-///             _ => Err(ApplyError::Unhandled(name.to_owned())),
+///     fn apply_stored(&mut self, event: &RecordedEvent) -> Result<(), ApplyError> {
+///         match event.name.as_str() {
+///             <Added as Event>::NAME => Ok(self.total += event.decode::<Added>()?.by),
+///             _ => Err(ApplyError::Unhandled(event.name.clone())),
 ///         }
 ///     }
 /// }
@@ -325,7 +332,6 @@ pub use herald_macros::command;
 ///         Ok((cmd.by != 0).then_some(Added { id: cmd.id, by: cmd.by }))
 ///     }
 /// }
-/// # use serde::Deserialize;
 /// // …plus registrations of the aggregate and its handler for `Herald::dispatch`.
 /// ```
 pub use herald_macros::aggregate;

@@ -320,22 +320,6 @@ impl Registry {
         }
     }
 
-    /// `payload`, stored at schema `version` of event `name`, brought to the event's
-    /// current version through its upcasters.
-    pub(crate) fn upcast<'v>(
-        &self,
-        name: &str,
-        version: u32,
-        payload: &'v serde_json::Value,
-    ) -> Result<Cow<'v, serde_json::Value>, UpcastError> {
-        let Some(&current) = self.event_versions.get(name) else {
-            return Ok(Cow::Borrowed(payload)); // an unknown event: reported by whoever reads it
-        };
-        chain(name, version, current, payload, |from| {
-            self.upcaster_of.get(&(name, from)).copied()
-        })
-    }
-
     fn scope_hint(&self) -> &'static str {
         if self.scoped {
             " (is its module among the runtime's modules?)"

@@ -253,7 +253,7 @@ impl<'h, A: Aggregate> IntoFuture for Load<'h, A> {
             };
             let (mut state, from) = start.unwrap_or_else(|| (A::default(), 0));
             let events = store.read_stream(&stream, from).await.map_err(fail)?;
-            let version = replay(&mut state, from, &stream, &events, self.herald.registry())?;
+            let version = replay(&mut state, from, &stream, &events)?;
             Ok(Loaded { state, version })
         })
     }

@@ -11,7 +11,6 @@ use crate::cache::AggregateCache;
 use crate::command::Command;
 use crate::error::{Error, ErrorKind};
 use crate::event::{AnyEvent, IntoEvents};
-use crate::registry::Registry;
 use crate::route::Route;
 use crate::store::{
     BoxFuture, Conflict, MAX_PAYLOAD_LEN, Metadata, NewEvent, RecordedEvent, Snapshot, StoreError,
@@ -42,7 +41,6 @@ pub struct Step<'a> {
     pub(crate) envelope: &'a Envelope<'a>,
     pub(crate) tracer: &'a mut Tracer,
     pub(crate) cache: &'a AggregateCache,
-    pub(crate) registry: &'a Registry,
 }
 
 /// What a [`Step`] did.
@@ -73,7 +71,6 @@ pub(crate) fn execute<A: Handle<C>, C: Command>(
             envelope,
             tracer,
             cache,
-            registry,
         } = step;
         let command: &C = command
             .downcast_ref()
@@ -104,7 +101,7 @@ pub(crate) fn execute<A: Handle<C>, C: Command>(
                 .time(Operation::Load, Some(A::NAME), tx.load_stream(stream, from))
                 .await
                 .map_err(fail_store)?;
-            let version = replay(&mut state, from, stream, &tail, registry)?;
+            let version = replay(&mut state, from, stream, &tail)?;
             tracer.detail(match source {
                 "" => format!("{} events, version {version}", tail.len()),
                 _ => format!("{source} at version {from} + {} events", tail.len()),
@@ -150,7 +147,7 @@ pub(crate) fn execute<A: Handle<C>, C: Command>(
                     tail.len()
                 ));
                 if !tail.is_empty() {
-                    version = replay(&mut state, version, stream, &tail, registry)?;
+                    version = replay(&mut state, version, stream, &tail)?;
                     continue; // decide again on the current state
                 }
             }
@@ -193,9 +190,21 @@ pub(crate) fn execute<A: Handle<C>, C: Command>(
         let now = version + count;
         tracer.detail(format!("{count} events, version {now}"));
 
-        let state = serde_json::to_value(&state).ok();
+        // The state as JSON, for a snapshot when one is due and for the cache: an error,
+        // not a silent loss of both, when it does not serialize.
         let every = u64::from(A::SNAPSHOT_EVERY);
-        if let (Some(json), true) = (&state, every > 0 && version / every < now / every) {
+        let snapshot_due = every > 0 && version / every < now / every;
+        let state = match snapshot_due || cache.is_enabled() {
+            true => Some(
+                serde_json::to_value(&state).map_err(|source| ErrorKind::State {
+                    aggregate: A::NAME,
+                    stream: stream.clone(),
+                    source,
+                })?,
+            ),
+            false => None,
+        };
+        if let (Some(json), true) = (&state, snapshot_due) {
             let snapshot = Snapshot {
                 version: now,
                 state_version: A::VERSION,
@@ -260,14 +269,10 @@ pub(crate) fn replay<A: Aggregate>(
     mut version: u64,
     stream: &StreamKey,
     events: &[RecordedEvent],
-    registry: &Registry,
 ) -> Result<u64, Error> {
     for event in events {
         let fail = |source| apply_error::<A>(stream, &event.name, Some(event.version), source);
-        let payload = registry
-            .upcast(&event.name, event.schema_version, &event.payload)
-            .map_err(|e| fail(ApplyError::Upcast(e)))?;
-        state.apply_stored(&event.name, &payload).map_err(fail)?;
+        state.apply_stored(event).map_err(fail)?;
         version = event.version;
     }
     Ok(version)

@@ -98,7 +98,7 @@ pub async fn racing_dispatches_of_one_command_id_run_it_once(test: &TestStore) {
 }
 
 /// The same command id with another payload is an error, and changes nothing.
-pub async fn a_command_id_reused_with_another_payload_is_an_error(test: &TestStore) {
+pub async fn a_command_id_reused_with_another_payload_or_tenant_is_an_error(test: &TestStore) {
     let herald = opened(test, "l1").await;
     let id = Uuid::now_v7();
     herald.dispatch(post("l1", 5)).command_id(id).await.unwrap();
@@ -121,6 +121,19 @@ pub async fn a_command_id_reused_with_another_payload_is_an_error(test: &TestSto
     assert!(
         matches!(error.kind(), herald::ErrorKind::CommandIdReused { .. }),
         "another command: {error}"
+    );
+    // The same command and payload from another tenant: its own stream is not touched,
+    // and the first tenant's events are not handed out.
+    let other = Actor::new("eve", "globex");
+    let error = herald
+        .dispatch(post("l1", 5))
+        .command_id(id)
+        .actor(other)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error.kind(), herald::ErrorKind::CommandIdReused { .. }),
+        "another tenant: {error}"
     );
     assert_eq!(herald.load::<Ledger>("l1").await.unwrap().state().total, 5);
 }
@@ -371,6 +384,36 @@ pub async fn the_callers_transaction_binds_events_and_own_rows(test: &TestStore)
     );
     // The rolled back dispatch was not cached: the next one sees version 2.
     assert_eq!(herald.dispatch(post("l1", 1)).await.unwrap().version(), 3);
+}
+
+/// A command id repeated inside the caller's transaction returns the first run, read in
+/// the transaction (it is not committed yet), and the same after the commit; a hundred
+/// dispatches in one transaction keep no savepoint open.
+pub async fn a_repeat_inside_the_callers_transaction_returns_the_first_run(test: &TestStore) {
+    let herald = opened(test, "l1").await;
+    let id = Uuid::now_v7();
+    let mut tx = herald.begin().await.unwrap();
+    let first = tx.dispatch(post("l1", 5)).command_id(id).await.unwrap();
+    let again = tx.dispatch(post("l1", 5)).command_id(id).await.unwrap();
+    assert!(!first.is_repeat() && again.is_repeat());
+    assert_eq!(again.events(), first.events());
+    assert_eq!(again.version(), 2);
+    let error = tx.dispatch(post("l1", 6)).command_id(id).await.unwrap_err();
+    assert!(
+        matches!(error.kind(), herald::ErrorKind::CommandIdReused { .. }),
+        "{error}"
+    );
+    for _ in 0..100 {
+        tx.dispatch(post("l1", 1)).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let after = herald.dispatch(post("l1", 5)).command_id(id).await.unwrap();
+    assert!(after.is_repeat());
+    assert_eq!(after.events(), first.events());
+    assert_eq!(
+        herald.load::<Ledger>("l1").await.unwrap().state().total,
+        105
+    );
 }
 
 async fn create_notes(tx: &mut herald::HeraldTransaction) {

@@ -593,10 +593,23 @@ async fn the_trace_has_a_node_per_step() {
 #[tokio::test]
 async fn a_rejection_shows_in_the_trace_of_the_error_path() {
     let herald = herald().await;
-    // The trace of a failed dispatch is not returned (the error is); the handler's node
-    // is marked failed and the transaction rolled back, which the store shows.
+    // The error carries the trace: the handler's node is marked failed, and the
+    // transaction was rolled back, which the store shows too.
     let error = herald.dispatch(deposit("a1", 5)).await.unwrap_err();
     assert!(error.rejection::<BankError>().is_some());
+    let trace = error.trace().expect("a dispatch's error has its trace");
+    let failed = |op| {
+        trace
+            .nodes()
+            .find(|n| n.operation == op)
+            .map(|n| n.outcome.clone())
+    };
+    assert_eq!(
+        failed(Operation::Handle),
+        Some(Outcome::Failed("account a1 is not open".into()))
+    );
+    assert_eq!(failed(Operation::Rollback), Some(Outcome::Ok));
+    assert!(matches!(trace.root().outcome, Outcome::Failed(_)));
     assert!(
         herald
             .store()
@@ -735,4 +748,199 @@ async fn a_rejection_is_never_decided_on_a_stale_cached_aggregate() {
     assert_eq!(error.rejection(), Some(&BankError::InsufficientFunds(20)));
     let account = here.load::<Account>("a1").await.unwrap();
     assert_eq!((account.state().balance, account.version()), (20, 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_memory_sqlite_store_serves_concurrent_writers_and_readers() {
+    let herald = Herald::builder()
+        .modules(["dispatch::bank"])
+        .url("sqlite::memory:")
+        .cached_aggregates(0)
+        .build()
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            let herald = herald.clone();
+            tokio::spawn(async move {
+                let id = format!("m{i}");
+                herald.dispatch(open(&id)).await.unwrap();
+                for _ in 0..20 {
+                    herald.dispatch(deposit(&id, 1)).await.unwrap();
+                    herald.load::<Account>(id.as_str()).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let account = herald.load::<Account>("m3").await.unwrap();
+    assert_eq!((account.state().balance, account.version()), (20, 21));
+}
+
+/// Events and their upcasters in one module, the aggregate in another.
+mod notes {
+    use herald::json::Value;
+    use herald::prelude::*;
+
+    /// Version 1 stored `{"id", "body"}`.
+    #[event("note.:id.written", version = 2)]
+    pub(crate) struct Written {
+        pub(crate) id: u64,
+        pub(crate) text: String,
+    }
+
+    #[upcast(Written, from = 1)]
+    fn body_is_text(mut v: Value) -> Value {
+        v["text"] = v["body"].take();
+        v
+    }
+}
+
+mod notebook {
+    use super::notes::Written;
+    use herald::prelude::*;
+
+    #[command("write.:id")]
+    pub(crate) struct Write {
+        pub(crate) id: u64,
+        pub(crate) text: String,
+    }
+
+    #[aggregate]
+    #[derive(Default)]
+    pub(crate) struct Notebook {
+        pub(crate) texts: Vec<String>,
+    }
+
+    #[aggregate]
+    impl Notebook {
+        #[handle]
+        fn write(&self, cmd: &Write) -> Result<Written, String> {
+            Ok(Written {
+                id: cmd.id,
+                text: cmd.text.clone(),
+            })
+        }
+
+        #[apply]
+        fn written(&mut self, e: &Written) {
+            self.texts.push(e.text.clone());
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_runtime_of_chosen_modules_upcasts_events_registered_elsewhere() {
+    let store = herald::store::MemoryStore::new();
+    let stream = StreamKey::new(Actor::DEFAULT_TENANT, "Notebook", "1").unwrap();
+    let mut old = herald_tests::conformance::event(&stream, 0);
+    old.name = "Written".into();
+    old.schema_version = 1;
+    old.payload = serde_json::json!({ "id": 1, "body": "from version 1" });
+    let mut tx = store.begin().await.unwrap();
+    tx.append(&stream, 0, vec![old]).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let herald = Herald::builder()
+        .modules(["dispatch::notebook"])
+        .store(store)
+        .build()
+        .await
+        .unwrap();
+    herald
+        .dispatch(notebook::Write {
+            id: 1,
+            text: "from version 2".into(),
+        })
+        .await
+        .unwrap();
+    let book = herald.load::<notebook::Notebook>(1).await.unwrap();
+    assert_eq!(book.state().texts, ["from version 1", "from version 2"]);
+}
+
+mod grid {
+    use std::collections::HashMap;
+
+    use herald::prelude::*;
+
+    #[event("grid.:id.marked")]
+    pub(crate) struct Marked {
+        pub(crate) id: u64,
+        pub(crate) x: u8,
+        pub(crate) y: u8,
+    }
+
+    #[command("mark.:id")]
+    pub(crate) struct Mark {
+        pub(crate) id: u64,
+        pub(crate) x: u8,
+        pub(crate) y: u8,
+    }
+
+    /// JSON has no map keys but strings: this state does not serialize.
+    #[aggregate]
+    #[derive(Default)]
+    pub(crate) struct Grid {
+        pub(crate) marks: HashMap<(u8, u8), u32>,
+    }
+
+    #[aggregate]
+    impl Grid {
+        #[handle]
+        fn mark(&self, cmd: &Mark) -> Result<Marked, String> {
+            Ok(Marked {
+                id: cmd.id,
+                x: cmd.x,
+                y: cmd.y,
+            })
+        }
+
+        #[apply]
+        fn marked(&mut self, e: &Marked) {
+            *self.marks.entry((e.x, e.y)).or_default() += 1;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_state_that_does_not_serialize_is_an_error_where_it_must() {
+    let mark = || grid::Mark { id: 1, x: 2, y: 3 };
+    let cached = Herald::builder()
+        .modules(["dispatch::grid"])
+        .build()
+        .await
+        .unwrap();
+    let error = cached.dispatch(mark()).await.unwrap_err();
+    assert!(
+        matches!(
+            error.kind(),
+            herald::ErrorKind::State {
+                aggregate: "Grid",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(
+        cached
+            .store()
+            .read_all(Position::START, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Without the cache (and without snapshots) nothing needs the state as JSON.
+    let uncached = Herald::builder()
+        .modules(["dispatch::grid"])
+        .cached_aggregates(0)
+        .build()
+        .await
+        .unwrap();
+    uncached.dispatch(mark()).await.unwrap();
+    uncached.dispatch(mark()).await.unwrap();
+    let grid = uncached.load::<grid::Grid>(1).await.unwrap();
+    assert_eq!(grid.state().marks[&(2, 3)], 2);
 }

@@ -55,17 +55,16 @@ fn apply(self_ty: &Type, appliers: &[Applier<'_>]) -> TokenStream {
 
             fn apply_stored(
                 &mut self,
-                name: &str,
-                payload: &::herald::__private::serde_json::Value,
+                event: &::herald::store::RecordedEvent,
             ) -> ::core::result::Result<(), ::herald::ApplyError> {
                 #(
-                    if name == <#events as ::herald::Event>::NAME {
-                        let event: #events = ::herald::__private::serde::Deserialize::deserialize(payload)?;
+                    if event.name == <#events as ::herald::Event>::NAME {
+                        let event: #events = event.decode()?;
                         Self::#methods(self, &event);
                         return ::core::result::Result::Ok(());
                     }
                 )*
-                ::core::result::Result::Err(::herald::ApplyError::Unhandled(::std::string::ToString::to_string(name)))
+                ::core::result::Result::Err(::herald::ApplyError::Unhandled(::core::clone::Clone::clone(&event.name)))
             }
         }
         #distinct
@@ -143,8 +142,7 @@ pub(crate) fn fallback(self_ty: &Type) -> TokenStream {
             }
             fn apply_stored(
                 &mut self,
-                _: &str,
-                _: &::herald::__private::serde_json::Value,
+                _: &::herald::store::RecordedEvent,
             ) -> ::core::result::Result<(), ::herald::ApplyError> {
                 ::core::unreachable!("the `#[aggregate] impl` block did not compile")
             }

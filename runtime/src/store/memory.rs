@@ -353,10 +353,9 @@ impl StoreTransaction for MemoryTransaction {
                                 }
                             }
                             Some(_) => {
-                                return Err(StoreError::Backend(
-                                    format!("command {id} is already recorded in this transaction")
-                                        .into(),
-                                ));
+                                // Recorded earlier in this transaction: as on SQL stores.
+                                let own = self.commands.iter().find(|(c, _)| *c == id);
+                                return Ok(own.map(|(_, record)| record.clone()));
                             }
                             None => {
                                 state.recording.insert(id, self.id);
@@ -438,6 +437,19 @@ impl StoreTransaction for MemoryTransaction {
                 Ok(())
             }
             None => Err(StoreError::Backend(
+                format!("no savepoint {}", savepoint.0).into(),
+            )),
+        };
+        Box::pin(async move { result })
+    }
+
+    fn release(&mut self, savepoint: Savepoint) -> BoxFuture<'_, Result<(), StoreError>> {
+        let result = match savepoint.0 < self.savepoints.len() {
+            true => {
+                self.savepoints.truncate(savepoint.0);
+                Ok(())
+            }
+            false => Err(StoreError::Backend(
                 format!("no savepoint {}", savepoint.0).into(),
             )),
         };

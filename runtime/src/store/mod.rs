@@ -571,6 +571,10 @@ pub trait StoreTransaction: Send {
     /// Undoes everything after `savepoint` (which stays usable).
     fn rollback_to(&mut self, savepoint: Savepoint) -> BoxFuture<'_, Result<(), StoreError>>;
 
+    /// Forgets `savepoint` and those after it, keeping what was done since. (PostgreSQL
+    /// slows down for every session once a transaction holds more than 64 of them.)
+    fn release(&mut self, savepoint: Savepoint) -> BoxFuture<'_, Result<(), StoreError>>;
+
     /// Makes everything durable and visible.
     fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>>;
 

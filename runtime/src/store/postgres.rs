@@ -457,6 +457,18 @@ impl StoreTransaction for PostgresTransaction {
         })
     }
 
+    fn release(&mut self, savepoint: Savepoint) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let n = savepoint.0;
+            sqlx::query(AssertSqlSafe(format!("RELEASE SAVEPOINT herald_{n}")))
+                .execute(&mut *self.tx)
+                .await
+                .map_err(backend)?;
+            self.savepoints = n - 1;
+            Ok(())
+        })
+    }
+
     fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
         Box::pin(async move { self.tx.commit().await.map_err(backend) })
     }

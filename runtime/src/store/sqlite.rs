@@ -79,7 +79,9 @@ impl SqliteStore {
         options: SqliteConnectOptions,
         durability: Durability,
     ) -> Result<Self, StoreError> {
-        let in_memory = options.get_filename() == Path::new(":memory:");
+        // sqlx names `sqlite::memory:` databases `file:sqlx-in-memory-N` (shared cache).
+        let filename = options.get_filename().to_string_lossy();
+        let in_memory = filename == ":memory:" || filename.starts_with("file:sqlx-in-memory-");
         let options = options
             .journal_mode(if in_memory {
                 SqliteJournalMode::Memory
@@ -443,6 +445,18 @@ impl StoreTransaction for SqliteTransaction {
                 .await
                 .map_err(backend)?;
             self.savepoints = n;
+            Ok(())
+        })
+    }
+
+    fn release(&mut self, savepoint: Savepoint) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let n = savepoint.0;
+            sqlx::query(AssertSqlSafe(format!("RELEASE SAVEPOINT herald_{n}")))
+                .execute(&mut *self.tx)
+                .await
+                .map_err(backend)?;
+            self.savepoints = n - 1;
             Ok(())
         })
     }
