@@ -6,7 +6,8 @@
 //! decoding the same rows by hand. Both sides run in this process, interleaved, and the
 //! table reports their ratio.
 //!
-//! Run: `cargo bench -p herald --features postgres --bench dispatch`
+//! Run: `cargo bench -p herald --features postgres --bench dispatch` (add `-- dispatch`
+//! or `-- load` for one table, `-- --quick` for short rounds)
 //! (PostgreSQL from `DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`).
 
 use std::str::FromStr;
@@ -15,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use herald::prelude::*;
 use herald::store::{EventStore, PostgresStore, SqliteStore};
-use sqlx::Row;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::types::Json;
 
@@ -372,22 +372,26 @@ async fn load_row(backend: Backend, name: &str, n: u64, snapshot: bool) {
         .build()
         .await
         .unwrap();
-    let rounds = if n > 1000 { 5 } else { 50 };
-    let mut ours = Vec::new();
-    let mut theirs = Vec::new();
-    for _ in 0..rounds {
-        let started = Instant::now();
-        let total = if snapshot {
-            cold.load::<Snapped>(1).await.unwrap().state().total
-        } else {
-            cold.load::<Counter>(1).await.unwrap().state().total
-        };
-        ours.push(started.elapsed().as_secs_f64());
-        assert_eq!(total, (n * (n - 1) / 2) as i64);
-        let started = Instant::now();
-        let total = raw_load(&db.raw, if snapshot { "snapped" } else { "counter" }).await;
-        theirs.push(started.elapsed().as_secs_f64());
-        assert_eq!(total, (n * (n - 1) / 2) as i64);
+    let rounds = if n > 1000 { 15 } else { 201 };
+    let stream_type = if snapshot { "snapped" } else { "counter" };
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Alternate which side goes first, so neither always finds the caches warm.
+        for side in [round % 2, 1 - round % 2] {
+            let started = Instant::now();
+            let total = match (side, snapshot) {
+                (0, true) => cold.load::<Snapped>(1).await.unwrap().state().total,
+                (0, false) => cold.load::<Counter>(1).await.unwrap().state().total,
+                _ => raw_load(&db.raw, stream_type).await,
+            };
+            let elapsed = started.elapsed().as_secs_f64();
+            assert_eq!(total, (n * (n - 1) / 2) as i64);
+            if side == 0 {
+                ours.push(elapsed)
+            } else {
+                theirs.push(elapsed)
+            }
+        }
     }
     drop((herald, cold));
     db.remove().await;
@@ -403,41 +407,68 @@ async fn load_row(backend: Backend, name: &str, n: u64, snapshot: bool) {
     );
 }
 
-/// Reads a whole stream by hand and folds its payloads.
+/// Reads a whole stream by hand and folds its events: what an aggregate needs of each
+/// row (its version, to know where it is, its name, to know which event it is, and its
+/// payload), each decoded straight from the stored text into the event's type.
 async fn raw_load(raw: &Raw, stream_type: &str) -> i64 {
-    #[derive(serde::Deserialize)]
-    struct By {
-        by: i64,
-    }
-    let payloads: Vec<Json<By>> = match raw {
-        Raw::Sqlite(pool) => sqlx::query("SELECT payload FROM herald_events WHERE tenant = ? AND stream_type = ? AND stream_id = ? AND version > ? ORDER BY version")
-            .bind("default").bind(stream_type).bind("1").bind(0_i64)
-            .fetch_all(pool).await.unwrap().iter().map(|r| r.get("payload")).collect(),
-        Raw::Postgres(pool) => sqlx::query("SELECT payload FROM herald_events WHERE tenant = $1 AND stream_type = $2 AND stream_id = $3 AND version > $4 ORDER BY version")
-            .bind("default").bind(stream_type).bind("1").bind(0_i64)
-            .fetch_all(pool).await.unwrap().iter().map(|r| r.get("payload")).collect(),
+    let fold = |rows: Vec<(i64, String, String)>| {
+        let mut version = 0;
+        let mut total = 0;
+        for (v, name, payload) in rows {
+            total += match name.as_str() {
+                "Added" => serde_json::from_str::<Added>(&payload).unwrap().by,
+                "SnapAdded" => serde_json::from_str::<SnapAdded>(&payload).unwrap().by,
+                other => panic!("{other}"),
+            };
+            version = v;
+        }
+        assert!(version > 0);
+        total
     };
-    payloads.iter().map(|Json(p)| p.by).sum()
+    match raw {
+        Raw::Sqlite(pool) => fold(
+            sqlx::query_as("SELECT version, name, payload FROM herald_events WHERE tenant = ? AND stream_type = ? AND stream_id = ? AND version > ? ORDER BY version")
+                .bind("default").bind(stream_type).bind("1").bind(0_i64)
+                .fetch_all(pool).await.unwrap(),
+        ),
+        Raw::Postgres(pool) => fold(
+            sqlx::query_as("SELECT version, name, payload::text FROM herald_events WHERE tenant = $1 AND stream_type = $2 AND stream_id = $3 AND version > $4 ORDER BY version")
+                .bind("default").bind(stream_type).bind("1").bind(0_i64)
+                .fetch_all(pool).await.unwrap(),
+        ),
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // `-- dispatch` or `-- load` runs one table only.
+    let only = |table: &str| {
+        !args.iter().any(|a| a == "dispatch" || a == "load") || args.iter().any(|a| a == table)
+    };
     let (window, rounds) = if quick {
         (Duration::from_millis(500), 1)
     } else {
         (Duration::from_secs(2), 3)
     };
-    println!("Commands per second (median of {rounds} interleaved rounds of {window:?} each)\n");
-    println!("| store | writers | Herald | by hand | Herald / by hand |");
-    println!("|---|---:|---:|---:|---:|");
-    for (backend, name) in [
-        (Backend::Sqlite, "SQLite"),
-        (Backend::Postgres, "PostgreSQL"),
-    ] {
-        for writers in [1, 8] {
-            dispatch_row(backend, name, writers, window, rounds).await;
+    if only("dispatch") {
+        println!(
+            "Commands per second (median of {rounds} interleaved rounds of {window:?} each)\n"
+        );
+        println!("| store | writers | Herald | by hand | Herald / by hand |");
+        println!("|---|---:|---:|---:|---:|");
+        for (backend, name) in [
+            (Backend::Sqlite, "SQLite"),
+            (Backend::Postgres, "PostgreSQL"),
+        ] {
+            for writers in [1, 8] {
+                dispatch_row(backend, name, writers, window, rounds).await;
+            }
         }
+    }
+    if !only("load") {
+        return;
     }
     println!("\nLoading an aggregate (median; Herald without its in-memory cache)\n");
     println!("| store | stream | Herald | by hand | by hand / Herald |");

@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 
 use crate::command::Command;
 use crate::event::{AnyEvent, IntoEvents};
-use crate::store::{DecodeError, RecordedEvent};
+use crate::store::{DecodeError, ReplayEvent};
 
 /// An error returned by a `#[handle]` method: the aggregate's domain error, boxed.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -43,9 +43,9 @@ pub trait Apply {
     /// Applies an event the aggregate just produced.
     fn apply_event(&mut self, event: &dyn AnyEvent) -> Result<(), ApplyError>;
 
-    /// Applies a stored event, decoding its payload ([`RecordedEvent::decode`], which
+    /// Applies a stored event, decoding its payload ([`ReplayEvent::decode`], which
     /// upcasts a payload of an older schema version first).
-    fn apply_stored(&mut self, event: &RecordedEvent) -> Result<(), ApplyError>;
+    fn apply_stored(&mut self, event: &ReplayEvent) -> Result<(), ApplyError>;
 }
 
 /// Why an event could not be applied.

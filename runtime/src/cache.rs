@@ -7,6 +7,26 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::store::StreamKey;
 
+/// Where a step looks for an aggregate: first what its own transaction left (not
+/// committed yet), then what is committed.
+#[derive(Clone, Copy)]
+pub(crate) struct Lookup<'a> {
+    pub(crate) own: Option<&'a AggregateCache>,
+    pub(crate) committed: &'a AggregateCache,
+}
+
+impl Lookup<'_> {
+    pub(crate) fn get(&self, stream: &StreamKey) -> Option<(u64, Arc<serde_json::Value>)> {
+        self.own
+            .and_then(|own| own.get(stream))
+            .or_else(|| self.committed.get(stream))
+    }
+
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.committed.is_enabled()
+    }
+}
+
 pub(crate) struct AggregateCache {
     capacity: usize,
     inner: Mutex<Inner>,
@@ -33,9 +53,26 @@ impl AggregateCache {
         }
     }
 
+    /// How many aggregates it keeps at most.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Whether it keeps anything.
     pub(crate) fn is_enabled(&self) -> bool {
         self.capacity > 0
+    }
+
+    /// Moves every entry into `other` (a transaction's, once it committed).
+    pub(crate) fn move_into(self, other: &AggregateCache) {
+        let inner = self
+            .inner
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (stream, entry) in inner.entries {
+            let state = Arc::unwrap_or_clone(entry.state);
+            other.put(&stream, entry.version, state);
+        }
     }
 
     /// The state of `stream` at some version, if cached.

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::actor::Actor;
+use crate::cache::Lookup;
 use crate::command::Command;
 use crate::error::{Error, ErrorKind};
 use crate::registry::HandlerRow;
@@ -303,13 +304,17 @@ async fn alone<C: Command>(
         .time(Operation::Begin, None, herald.store().begin())
         .await
         .map_err(fail_store)?;
-    match steps(herald, &mut *tx, command, &prepared, tracer).await {
+    let cache = Lookup {
+        own: None,
+        committed: herald.cache(),
+    };
+    match steps(herald, &mut *tx, cache, command, &prepared, tracer).await {
         Ok(Ran::Done(stepped)) => {
             tracer
                 .time(Operation::Commit, None, tx.commit())
                 .await
                 .map_err(fail_store)?;
-            herald.remember(&prepared.stream, &stepped);
+            stepped.remember(herald.cache(), &prepared.stream);
             Ok(Finished::Done(prepared, stepped))
         }
         Ok(Ran::Repeat(earlier)) => {
@@ -337,9 +342,13 @@ async fn within<C: Command>(
     let herald = htx.herald().clone();
     let prepared = prepare(&herald, command, options, tracer).await?;
     let fail_store = |source| store_error(C::NAME, &prepared.route, source);
-    let tx = htx.store_transaction();
+    let (tx, own) = htx.parts();
+    let cache = Lookup {
+        own: Some(own),
+        committed: herald.cache(),
+    };
     let savepoint = tx.savepoint().await.map_err(fail_store)?;
-    let result = steps(&herald, &mut *tx, command, &prepared, tracer).await;
+    let result = steps(&herald, &mut *tx, cache, command, &prepared, tracer).await;
     let undone = match &result {
         Ok(Ran::Done(_)) => tx.release(savepoint).await,
         _ => {
@@ -354,7 +363,7 @@ async fn within<C: Command>(
     undone.map_err(fail_store)?;
     match ran {
         Ran::Done(stepped) => {
-            htx.remember(&prepared.stream, &stepped);
+            stepped.remember(own, &prepared.stream);
             Ok(Finished::Done(prepared, stepped))
         }
         // Read in the transaction: the first run may be in it, not committed yet.
@@ -373,6 +382,7 @@ enum Ran {
 async fn steps<C: Command>(
     herald: &Herald,
     tx: &mut dyn StoreTransaction,
+    cache: Lookup<'_>,
     command: &C,
     prepared: &Prepared,
     tracer: &mut Tracer,
@@ -403,8 +413,9 @@ async fn steps<C: Command>(
         return Ok(Ran::Repeat(earlier));
     }
 
-    // 6-7. Load, handle, append; a conflict runs them again from a savepoint, unless
-    // the caller gave the version.
+    // 6-7. Load, handle, append; a conflict runs them again, unless the caller gave the
+    // version. Nothing needs undoing first: they only read until the append, and an
+    // append that conflicts writes nothing (the store contract).
     let envelope = Envelope {
         command_id,
         correlation_id,
@@ -414,7 +425,6 @@ async fn steps<C: Command>(
     let mut attempt = 0;
     let stepped = loop {
         attempt += 1;
-        let savepoint = tx.savepoint().await.map_err(fail_store)?;
         let step = Step {
             tx: &mut *tx,
             command,
@@ -424,20 +434,16 @@ async fn steps<C: Command>(
             attempt,
             envelope: &envelope,
             tracer: &mut *tracer,
-            cache: herald.cache(),
+            cache,
         };
         match (prepared.handler.execute)(step).await {
-            Ok(stepped) => {
-                tx.release(savepoint).await.map_err(fail_store)?;
-                break stepped;
-            }
+            Ok(stepped) => break stepped,
             Err(error)
                 if error.is_conflict()
                     && prepared.expected_version.is_none()
                     && attempt <= herald.conflict_retries() =>
             {
                 tracing::debug!(%error, attempt, "conflict; running load, handle and append again");
-                tx.rollback_to(savepoint).await.map_err(fail_store)?;
             }
             Err(error) => {
                 return Err(match error.into_kind() {

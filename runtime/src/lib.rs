@@ -297,7 +297,7 @@ pub use herald_macros::command;
 /// # use herald::prelude::*;
 /// # #[event("counter.:id.added")] struct Added { id: u64, by: i64 }
 /// # #[command("add.:id")] struct Add { id: u64, by: i64 }
-/// use herald::store::RecordedEvent;
+/// use herald::store::ReplayEvent;
 /// use herald::{Aggregate, AnyEvent, Apply, ApplyError, Handle};
 ///
 /// #[derive(Default, serde::Serialize, serde::Deserialize)]
@@ -317,7 +317,7 @@ pub use herald_macros::command;
 ///             None => Err(ApplyError::Unhandled(event.name().to_owned())),
 ///         }
 ///     }
-///     fn apply_stored(&mut self, event: &RecordedEvent) -> Result<(), ApplyError> {
+///     fn apply_stored(&mut self, event: &ReplayEvent) -> Result<(), ApplyError> {
 ///         match event.name.as_str() {
 ///             <Added as Event>::NAME => Ok(self.total += event.decode::<Added>()?.by),
 ///             _ => Err(ApplyError::Unhandled(event.name.clone())),

@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use crate::actor::Actor;
 use crate::aggregate::Aggregate;
-use crate::cache::AggregateCache;
+use crate::cache::{AggregateCache, Lookup};
 use crate::command::Command;
 use crate::dispatch::{Dispatch, Target};
 use crate::error::{Error, ErrorKind};
 use crate::event::RouteParam;
 use crate::registry::Registry;
-use crate::step::{Stepped, cached, replay};
-use crate::store::{self, BoxFuture, EventStore, MemoryStore, StreamKey};
+use crate::step::{cached, replay, usable_snapshot};
+use crate::store::{self, AggregateRead, BoxFuture, EventStore, MemoryStore, StreamKey};
 use crate::transaction::HeraldTransaction;
 
 /// A running Herald application: dispatch commands, load aggregates, read events.
@@ -89,13 +89,6 @@ impl Herald {
 
     pub(crate) fn cache(&self) -> &AggregateCache {
         &self.inner.cache
-    }
-
-    /// Keeps a committed aggregate for the next command on its stream.
-    pub(crate) fn remember(&self, stream: &StreamKey, stepped: &Stepped) {
-        if let Some(state) = &stepped.state {
-            self.cache().put(stream, stepped.version, state.clone());
-        }
     }
 
     /// Opens a transaction of the event store: dispatch commands in it and write your own
@@ -238,21 +231,31 @@ impl<'h, A: Aggregate> IntoFuture for Load<'h, A> {
             let stream = StreamKey::new(self.tenant.as_str(), A::NAME, self.stream_id.as_str())
                 .map_err(fail)?;
             let store = self.herald.store();
-            let start = match cached::<A>(self.herald.cache(), &stream) {
-                Some(cached) => Some(cached),
-                None if A::SNAPSHOT_EVERY > 0 => store
-                    .read_snapshot(&stream)
-                    .await
-                    .map_err(fail)?
-                    .and_then(|s| {
-                        (s.state_version == A::VERSION)
-                            .then(|| A::deserialize(&s.state).ok().map(|a| (a, s.version)))
-                            .flatten()
-                    }),
-                None => None,
+            let committed = Lookup {
+                own: None,
+                committed: self.herald.cache(),
             };
-            let (mut state, from) = start.unwrap_or_else(|| (A::default(), 0));
-            let events = store.read_stream(&stream, from).await.map_err(fail)?;
+            let (mut state, from, events) = match cached::<A>(committed, &stream) {
+                Some((state, from)) => {
+                    let events = store.replay_stream(&stream, from).await.map_err(fail)?;
+                    (state, from, events)
+                }
+                None => {
+                    let AggregateRead { snapshot, events } = store
+                        .replay_aggregate(&stream, A::SNAPSHOT_EVERY > 0)
+                        .await
+                        .map_err(fail)?;
+                    match snapshot.map(|s| usable_snapshot::<A>(s, &stream)) {
+                        None => (A::default(), 0, events),
+                        Some(Some((state, from))) => (state, from, events),
+                        // A snapshot that cannot be used: the whole stream, after all.
+                        Some(None) => {
+                            let events = store.replay_stream(&stream, 0).await.map_err(fail)?;
+                            (A::default(), 0, events)
+                        }
+                    }
+                }
+            };
             let version = replay(&mut state, from, &stream, &events)?;
             Ok(Loaded { state, version })
         })

@@ -7,14 +7,14 @@ use uuid::Uuid;
 
 use crate::actor::Actor;
 use crate::aggregate::{Aggregate, ApplyError, Handle, HandleOutput};
-use crate::cache::AggregateCache;
+use crate::cache::{AggregateCache, Lookup};
 use crate::command::Command;
 use crate::error::{Error, ErrorKind};
 use crate::event::{AnyEvent, IntoEvents};
 use crate::route::Route;
 use crate::store::{
-    BoxFuture, Conflict, MAX_PAYLOAD_LEN, Metadata, NewEvent, RecordedEvent, Snapshot, StoreError,
-    StoreTransaction, StreamKey,
+    BoxFuture, Conflict, MAX_PAYLOAD_LEN, Metadata, NewEvent, RecordedEvent, ReplayEvent, Snapshot,
+    StoreError, StoreTransaction, StreamKey,
 };
 use crate::trace::{Operation, Outcome, Tracer};
 
@@ -40,7 +40,7 @@ pub struct Step<'a> {
     pub(crate) attempt: u32,
     pub(crate) envelope: &'a Envelope<'a>,
     pub(crate) tracer: &'a mut Tracer,
-    pub(crate) cache: &'a AggregateCache,
+    pub(crate) cache: Lookup<'a>,
 }
 
 /// What a [`Step`] did.
@@ -98,7 +98,11 @@ pub(crate) fn execute<A: Handle<C>, C: Command>(
             from
         } else {
             let tail = tracer
-                .time(Operation::Load, Some(A::NAME), tx.load_stream(stream, from))
+                .time(
+                    Operation::Load,
+                    Some(A::NAME),
+                    tx.replay_stream(stream, from),
+                )
                 .await
                 .map_err(fail_store)?;
             let version = replay(&mut state, from, stream, &tail)?;
@@ -138,7 +142,7 @@ pub(crate) fn execute<A: Handle<C>, C: Command>(
                     .time(
                         Operation::Load,
                         Some(A::NAME),
-                        tx.load_stream(stream, version),
+                        tx.replay_stream(stream, version),
                     )
                     .await
                     .map_err(fail_store)?;
@@ -228,14 +232,22 @@ pub(crate) fn execute<A: Handle<C>, C: Command>(
     })
 }
 
+impl Stepped {
+    /// Keeps the aggregate in `cache`, for the next command on its stream.
+    pub(crate) fn remember(&self, cache: &AggregateCache, stream: &StreamKey) {
+        if let Some(state) = &self.state {
+            cache.put(stream, self.version, state.clone());
+        }
+    }
+}
+
 /// The cached state of `stream` and its version.
-pub(crate) fn cached<A: Aggregate>(cache: &AggregateCache, stream: &StreamKey) -> Option<(A, u64)> {
+pub(crate) fn cached<A: Aggregate>(cache: Lookup<'_>, stream: &StreamKey) -> Option<(A, u64)> {
     let (version, state) = cache.get(stream)?;
     Some((A::deserialize(&*state).ok()?, version))
 }
 
-/// The newest snapshot of `stream`, when it is of the aggregate's current `version` and
-/// still decodes; otherwise the stream is replayed, with a warning.
+/// The newest snapshot of `stream`, when it is usable (see [`usable_snapshot`]).
 async fn snapshot<A: Aggregate>(
     tx: &mut dyn StoreTransaction,
     stream: &StreamKey,
@@ -243,21 +255,28 @@ async fn snapshot<A: Aggregate>(
     if A::SNAPSHOT_EVERY == 0 {
         return Ok(None);
     }
-    let Some(snapshot) = tx.load_snapshot(stream).await? else {
-        return Ok(None);
-    };
+    let snapshot = tx.load_snapshot(stream).await?;
+    Ok(snapshot.and_then(|snapshot| usable_snapshot(snapshot, stream)))
+}
+
+/// The state a snapshot holds and its version, when it is of the aggregate's current
+/// `version` and still decodes; otherwise `None`, with a warning: the stream is replayed.
+pub(crate) fn usable_snapshot<A: Aggregate>(
+    snapshot: Snapshot,
+    stream: &StreamKey,
+) -> Option<(A, u64)> {
     if snapshot.state_version != A::VERSION {
         tracing::warn!(
             %stream, snapshot = snapshot.state_version, current = A::VERSION,
             "ignoring a snapshot of another state version; replaying the stream"
         );
-        return Ok(None);
+        return None;
     }
     match A::deserialize(&snapshot.state) {
-        Ok(state) => Ok(Some((state, snapshot.version))),
+        Ok(state) => Some((state, snapshot.version)),
         Err(error) => {
             tracing::warn!(%stream, %error, "ignoring a snapshot that no longer decodes; replaying the stream");
-            Ok(None)
+            None
         }
     }
 }
@@ -268,7 +287,7 @@ pub(crate) fn replay<A: Aggregate>(
     state: &mut A,
     mut version: u64,
     stream: &StreamKey,
-    events: &[RecordedEvent],
+    events: &[ReplayEvent],
 ) -> Result<u64, Error> {
     for event in events {
         let fail = |source| apply_error::<A>(stream, &event.name, Some(event.version), source);

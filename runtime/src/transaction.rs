@@ -1,14 +1,14 @@
 //! The caller's own transaction: dispatch commands in it and write your own tables in it,
 //! so that the events and your rows commit together, or not at all.
 
+use crate::cache::AggregateCache;
 use crate::command::Command;
 use crate::dispatch::{Dispatch, Target};
 use crate::error::{Error, ErrorKind};
 use crate::runtime::Herald;
-use crate::step::Stepped;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 use crate::store::StoreError;
-use crate::store::{Sql, StoreTransaction, StreamKey};
+use crate::store::{Sql, StoreTransaction};
 
 /// A transaction of the event store that you commit: the events of the commands
 /// dispatched in it and whatever you write through [`sql`](Self::sql) commit together.
@@ -42,17 +42,15 @@ use crate::store::{Sql, StoreTransaction, StreamKey};
 pub struct HeraldTransaction {
     herald: Herald,
     tx: Box<dyn StoreTransaction>,
-    /// Aggregates to cache once the transaction commits.
-    remembered: Vec<(StreamKey, u64, serde_json::Value)>,
+    /// The aggregates its dispatches left, for the next dispatch in it, and for the
+    /// runtime's cache once it commits.
+    own: AggregateCache,
 }
 
 impl HeraldTransaction {
     pub(crate) fn new(herald: Herald, tx: Box<dyn StoreTransaction>) -> Self {
-        HeraldTransaction {
-            herald,
-            tx,
-            remembered: Vec::new(),
-        }
+        let own = AggregateCache::new(herald.cache().capacity());
+        HeraldTransaction { herald, tx, own }
     }
 
     /// Dispatches `command` in this transaction; configure and `.await` it as
@@ -88,18 +86,12 @@ impl HeraldTransaction {
 
     /// Commits the events and your writes together.
     pub async fn commit(self) -> Result<(), Error> {
-        let HeraldTransaction {
-            herald,
-            tx,
-            remembered,
-        } = self;
+        let HeraldTransaction { herald, tx, own } = self;
         tx.commit().await.map_err(|source| ErrorKind::Store {
             context: "committing a transaction".into(),
             source,
         })?;
-        for (stream, version, state) in remembered {
-            herald.cache().put(&stream, version, state);
-        }
+        own.move_into(herald.cache());
         Ok(())
     }
 
@@ -116,15 +108,9 @@ impl HeraldTransaction {
         &self.herald
     }
 
-    pub(crate) fn store_transaction(&mut self) -> &mut dyn StoreTransaction {
-        &mut *self.tx
-    }
-
-    pub(crate) fn remember(&mut self, stream: &StreamKey, stepped: &Stepped) {
-        if let Some(state) = &stepped.state {
-            self.remembered
-                .push((stream.clone(), stepped.version, state.clone()));
-        }
+    /// The store's transaction and the aggregates its dispatches left.
+    pub(crate) fn parts(&mut self) -> (&mut dyn StoreTransaction, &AggregateCache) {
+        (&mut *self.tx, &self.own)
     }
 }
 

@@ -55,11 +55,11 @@ fn apply(self_ty: &Type, appliers: &[Applier<'_>]) -> TokenStream {
 
             fn apply_stored(
                 &mut self,
-                event: &::herald::store::RecordedEvent,
+                event: &::herald::store::ReplayEvent,
             ) -> ::core::result::Result<(), ::herald::ApplyError> {
                 #(
                     if event.name == <#events as ::herald::Event>::NAME {
-                        let event: #events = event.decode()?;
+                        let event: #events = event.decode::<#events>()?;
                         Self::#methods(self, &event);
                         return ::core::result::Result::Ok(());
                     }
@@ -142,7 +142,7 @@ pub(crate) fn fallback(self_ty: &Type) -> TokenStream {
             }
             fn apply_stored(
                 &mut self,
-                _: &::herald::store::RecordedEvent,
+                _: &::herald::store::ReplayEvent,
             ) -> ::core::result::Result<(), ::herald::ApplyError> {
                 ::core::unreachable!("the `#[aggregate] impl` block did not compile")
             }

@@ -262,6 +262,54 @@ impl RecordedEvent {
     }
 }
 
+/// A stored event as an aggregate replays it: what its `#[apply]` method needs and
+/// nothing more, with the payload as the JSON text it was stored as, so that it decodes
+/// straight into the event's type (through its upcasters when it is of an older schema
+/// version).
+#[derive(Clone, Debug)]
+pub struct ReplayEvent {
+    /// Its version in the stream.
+    pub version: u64,
+    /// [`Event::NAME`].
+    pub name: String,
+    /// [`Event::VERSION`] when it was written.
+    pub schema_version: u32,
+    /// The event as the JSON text it was stored as.
+    pub payload: String,
+}
+
+/// What [`EventStore::replay_aggregate`] read: a snapshot and the events after it.
+#[derive(Clone, Debug)]
+pub struct AggregateRead {
+    /// The newest snapshot, when one was asked for and there is one.
+    pub snapshot: Option<Snapshot>,
+    /// The events after the snapshot (all of them without one).
+    pub events: Vec<ReplayEvent>,
+}
+
+impl ReplayEvent {
+    /// The payload as `E` (whose name the caller checked).
+    pub fn decode<E: Event>(&self) -> Result<E, crate::ApplyError> {
+        if self.schema_version == E::VERSION {
+            return Ok(serde_json::from_str(&self.payload)?);
+        }
+        let payload: serde_json::Value = serde_json::from_str(&self.payload)?;
+        let payload = crate::registry::upcast_as::<E>(self.schema_version, &payload)?;
+        Ok(E::deserialize(&*payload)?)
+    }
+}
+
+impl From<&RecordedEvent> for ReplayEvent {
+    fn from(event: &RecordedEvent) -> Self {
+        ReplayEvent {
+            version: event.version,
+            name: event.name.clone(),
+            schema_version: event.schema_version,
+            payload: event.payload.to_string(),
+        }
+    }
+}
+
 /// A route as its text (the route crate has no dependencies, serde included).
 mod route_text {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -399,6 +447,40 @@ pub trait EventStore: Send + Sync + 'static {
         after_version: u64,
     ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>>;
 
+    /// A stream's committed events above `after_version` as an aggregate replays them.
+    /// The SQL stores read only the columns that takes.
+    fn replay_stream<'a>(
+        &'a self,
+        stream: &'a StreamKey,
+        after_version: u64,
+    ) -> BoxFuture<'a, Result<Vec<ReplayEvent>, StoreError>> {
+        Box::pin(async move {
+            let events = self.read_stream(stream, after_version).await?;
+            Ok(events.iter().map(ReplayEvent::from).collect())
+        })
+    }
+
+    /// What loading an aggregate reads: the newest snapshot of `stream` (when
+    /// `snapshot`), and its events after the snapshot (all of them without one) as an
+    /// aggregate replays them. The SQL stores read both on one connection.
+    fn replay_aggregate<'a>(
+        &'a self,
+        stream: &'a StreamKey,
+        snapshot: bool,
+    ) -> BoxFuture<'a, Result<AggregateRead, StoreError>> {
+        Box::pin(async move {
+            let snapshot = match snapshot {
+                true => self.read_snapshot(stream).await?,
+                false => None,
+            };
+            let after = snapshot.as_ref().map_or(0, |s| s.version);
+            Ok(AggregateRead {
+                snapshot,
+                events: self.replay_stream(stream, after).await?,
+            })
+        })
+    }
+
     /// At most `limit` committed events after `after`, in global order. Never skips an
     /// event that is still to commit with a smaller position: it stops below it.
     fn read_all(
@@ -483,6 +565,22 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
         (**self).read_stream(stream, after_version)
     }
 
+    fn replay_stream<'a>(
+        &'a self,
+        stream: &'a StreamKey,
+        after_version: u64,
+    ) -> BoxFuture<'a, Result<Vec<ReplayEvent>, StoreError>> {
+        (**self).replay_stream(stream, after_version)
+    }
+
+    fn replay_aggregate<'a>(
+        &'a self,
+        stream: &'a StreamKey,
+        snapshot: bool,
+    ) -> BoxFuture<'a, Result<AggregateRead, StoreError>> {
+        (**self).replay_aggregate(stream, snapshot)
+    }
+
     fn read_all(
         &self,
         after: Position,
@@ -523,9 +621,23 @@ pub trait StoreTransaction: Send {
         after_version: u64,
     ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>>;
 
+    /// [`load_stream`](Self::load_stream) as an aggregate replays it. The SQL stores
+    /// read only the columns that takes.
+    fn replay_stream<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+        after_version: u64,
+    ) -> BoxFuture<'a, Result<Vec<ReplayEvent>, StoreError>> {
+        Box::pin(async move {
+            let events = self.load_stream(stream, after_version).await?;
+            Ok(events.iter().map(ReplayEvent::from).collect())
+        })
+    }
+
     /// Appends `events` to `stream`, which must be at version `expected`; waits for a
     /// concurrent writer of the stream to finish and returns a [`Conflict`] if it
-    /// committed.
+    /// committed. On a conflict nothing is appended and the transaction goes on as it
+    /// was (the runtime retries a command without a savepoint on that promise).
     fn append<'a>(
         &'a mut self,
         stream: &'a StreamKey,
@@ -535,7 +647,9 @@ pub trait StoreTransaction: Send {
 
     /// Records command `id` with the hash of its payload, unless it was recorded before:
     /// then returns that record (waiting first for a transaction that is recording the
-    /// same id right now, so that two racing dispatches run the command once).
+    /// same id right now, so that two racing dispatches run the command once). The
+    /// record is kept once [`finish_command`](Self::finish_command) gave its result and
+    /// the transaction commits.
     fn record_command<'a>(
         &'a mut self,
         id: Uuid,

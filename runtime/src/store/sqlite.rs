@@ -7,6 +7,7 @@
 //! lock up front means a transaction that read a stream can always write it, and
 //! positions are assigned in commit order. Readers never wait for the writer.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,8 +21,9 @@ use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::{
-    BoxFuture, Conflict, EventStore, Metadata, NewEvent, Position, RecordedCommand, RecordedEvent,
-    Savepoint, Snapshot, Sql, StoreError, StoreTransaction, StreamKey, backend,
+    AggregateRead, BoxFuture, Conflict, EventStore, Metadata, NewEvent, Position, RecordedCommand,
+    RecordedEvent, ReplayEvent, Savepoint, Snapshot, Sql, StoreError, StoreTransaction, StreamKey,
+    backend,
 };
 use crate::route::Route;
 
@@ -178,6 +180,52 @@ async fn stream_events(
     rows.iter().map(event_from_row).collect()
 }
 
+async fn stream_version(
+    conn: &mut sqlx::SqliteConnection,
+    stream: &StreamKey,
+) -> Result<u64, StoreError> {
+    let version: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(version), 0) FROM herald_events \
+         WHERE tenant = ? AND stream_type = ? AND stream_id = ?",
+    )
+    .bind(stream.tenant())
+    .bind(stream.stream_type())
+    .bind(stream.stream_id())
+    .fetch_one(conn)
+    .await
+    .map_err(backend)?;
+    Ok(version as u64)
+}
+
+/// The columns an aggregate replays, the payload as its JSON text.
+async fn replay_events(
+    conn: &mut sqlx::SqliteConnection,
+    stream: &StreamKey,
+    after_version: u64,
+) -> Result<Vec<ReplayEvent>, StoreError> {
+    // Decoded row by row, by column index: this is the hot path of loading.
+    let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
+        "SELECT version, name, schema_version, payload FROM herald_events \
+         WHERE tenant = ? AND stream_type = ? AND stream_id = ? AND version > ? ORDER BY version",
+    )
+    .bind(stream.tenant())
+    .bind(stream.stream_type())
+    .bind(stream.stream_id())
+    .bind(after_version as i64)
+    .fetch_all(conn)
+    .await
+    .map_err(backend)?;
+    Ok(rows
+        .into_iter()
+        .map(|(version, name, schema_version, payload)| ReplayEvent {
+            version: version as u64,
+            name,
+            schema_version: schema_version as u32,
+            payload,
+        })
+        .collect())
+}
+
 async fn snapshot_of(
     conn: &mut sqlx::SqliteConnection,
     stream: &StreamKey,
@@ -209,7 +257,11 @@ impl EventStore for SqliteStore {
                 .begin_with("BEGIN IMMEDIATE")
                 .await
                 .map_err(backend)?;
-            Ok(Box::new(SqliteTransaction { tx, savepoints: 0 }) as Box<dyn StoreTransaction>)
+            Ok(Box::new(SqliteTransaction {
+                tx,
+                savepoints: 0,
+                recording: HashMap::new(),
+            }) as Box<dyn StoreTransaction>)
         })
     }
 
@@ -221,6 +273,36 @@ impl EventStore for SqliteStore {
         Box::pin(async move {
             let mut conn = self.pool.acquire().await.map_err(backend)?;
             stream_events(&mut conn, stream, after_version).await
+        })
+    }
+
+    fn replay_stream<'a>(
+        &'a self,
+        stream: &'a StreamKey,
+        after_version: u64,
+    ) -> BoxFuture<'a, Result<Vec<ReplayEvent>, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.pool.acquire().await.map_err(backend)?;
+            replay_events(&mut conn, stream, after_version).await
+        })
+    }
+
+    fn replay_aggregate<'a>(
+        &'a self,
+        stream: &'a StreamKey,
+        snapshot: bool,
+    ) -> BoxFuture<'a, Result<AggregateRead, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.pool.acquire().await.map_err(backend)?;
+            let snapshot = match snapshot {
+                true => snapshot_of(&mut conn, stream).await?,
+                false => None,
+            };
+            let after = snapshot.as_ref().map_or(0, |s| s.version);
+            Ok(AggregateRead {
+                snapshot,
+                events: replay_events(&mut conn, stream, after).await?,
+            })
         })
     }
 
@@ -261,6 +343,8 @@ impl EventStore for SqliteStore {
 struct SqliteTransaction {
     tx: Transaction<'static, Sqlite>,
     savepoints: usize,
+    /// Commands recorded and not finished yet, with their payload hash.
+    recording: HashMap<Uuid, Vec<u8>>,
 }
 
 impl StoreTransaction for SqliteTransaction {
@@ -272,6 +356,14 @@ impl StoreTransaction for SqliteTransaction {
         Box::pin(stream_events(&mut self.tx, stream, after_version))
     }
 
+    fn replay_stream<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+        after_version: u64,
+    ) -> BoxFuture<'a, Result<Vec<ReplayEvent>, StoreError>> {
+        Box::pin(replay_events(&mut self.tx, stream, after_version))
+    }
+
     fn append<'a>(
         &'a mut self,
         stream: &'a StreamKey,
@@ -279,34 +371,32 @@ impl StoreTransaction for SqliteTransaction {
         events: Vec<NewEvent>,
     ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
         Box::pin(async move {
-            // Writers are serialized by the write lock, so the version read here is the
-            // one the insert follows.
-            let actual: i64 = sqlx::query_scalar(
-                "SELECT COALESCE(MAX(version), 0) FROM herald_events \
-                 WHERE tenant = ? AND stream_type = ? AND stream_id = ?",
-            )
-            .bind(stream.tenant())
-            .bind(stream.stream_type())
-            .bind(stream.stream_id())
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(backend)?;
-            if actual as u64 != expected {
-                return Err(Conflict {
-                    stream: stream.clone(),
-                    expected,
-                    actual: actual as u64,
-                }
-                .into());
+            if events.is_empty() {
+                let actual = stream_version(&mut self.tx, stream).await?;
+                return match actual == expected {
+                    true => Ok(Vec::new()),
+                    false => Err(Conflict {
+                        stream: stream.clone(),
+                        expected,
+                        actual,
+                    }
+                    .into()),
+                };
             }
-            // Stored in microseconds: return what a later read returns.
-            let recorded_at = from_micros(micros(SystemTime::now()));
+            // Writers are serialized by the write lock, so the first insert checks the
+            // version in the same statement and the others follow it. On a conflict
+            // nothing is written. (Numbered parameters only: sqlx miscounts plain `?`
+            // mixed with `?N`.)
+            let recorded_at = from_micros(micros(SystemTime::now())); // as a later read returns it
             let mut recorded = Vec::with_capacity(events.len());
             for (event, version) in events.into_iter().zip(expected + 1..) {
-                let position: i64 = sqlx::query_scalar(
+                let position: Option<i64> = sqlx::query_scalar(
                     "INSERT INTO herald_events (event_id, tenant, stream_type, stream_id, version, route, name, \
                      schema_version, payload, metadata, recorded_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position",
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+                     WHERE (SELECT COALESCE(MAX(version), 0) FROM herald_events \
+                     WHERE tenant = ?2 AND stream_type = ?3 AND stream_id = ?4) = ?5 - 1 \
+                     RETURNING position",
                 )
                 .bind(event.event_id)
                 .bind(stream.tenant())
@@ -319,9 +409,17 @@ impl StoreTransaction for SqliteTransaction {
                 .bind(Json(&event.payload))
                 .bind(Json(&event.metadata))
                 .bind(micros(recorded_at))
-                .fetch_one(&mut *self.tx)
+                .fetch_optional(&mut *self.tx)
                 .await
                 .map_err(backend)?;
+                let Some(position) = position else {
+                    return Err(Conflict {
+                        stream: stream.clone(),
+                        expected,
+                        actual: stream_version(&mut self.tx, stream).await?,
+                    }
+                    .into());
+                };
                 recorded.push(RecordedEvent {
                     position: Position::from_parts(0, position as u64),
                     event_id: event.event_id,
@@ -345,24 +443,18 @@ impl StoreTransaction for SqliteTransaction {
         payload_hash: &'a [u8],
     ) -> BoxFuture<'a, Result<Option<RecordedCommand>, StoreError>> {
         Box::pin(async move {
-            let inserted = sqlx::query(
-                "INSERT INTO herald_commands (id, payload_hash, recorded_at) VALUES (?, ?, ?) \
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(id)
-            .bind(payload_hash)
-            .bind(micros(SystemTime::now()))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(backend)?;
-            if inserted.rows_affected() == 1 {
-                return Ok(None);
-            }
+            // Writers are serialized by the write lock: no one else can record this id
+            // until the transaction ends, so the row is written once, whole, by
+            // `finish_command` (one write instead of an insert and an update).
             let row = sqlx::query("SELECT payload_hash, result FROM herald_commands WHERE id = ?")
                 .bind(id)
-                .fetch_one(&mut *self.tx)
+                .fetch_optional(&mut *self.tx)
                 .await
                 .map_err(backend)?;
+            let Some(row) = row else {
+                self.recording.insert(id, payload_hash.to_vec());
+                return Ok(None);
+            };
             let result: Option<Json<serde_json::Value>> = row.try_get("result").map_err(backend)?;
             Ok(Some(RecordedCommand {
                 payload_hash: row.try_get("payload_hash").map_err(backend)?,
@@ -377,12 +469,21 @@ impl StoreTransaction for SqliteTransaction {
         result: &'a serde_json::Value,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            sqlx::query("UPDATE herald_commands SET result = ? WHERE id = ?")
-                .bind(Json(result))
-                .bind(id)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(backend)?;
+            let payload_hash = self.recording.remove(&id).ok_or_else(|| {
+                StoreError::Backend(
+                    format!("command {id} was not recorded in this transaction").into(),
+                )
+            })?;
+            sqlx::query(
+                "INSERT INTO herald_commands (id, payload_hash, result, recorded_at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(payload_hash)
+            .bind(Json(result))
+            .bind(micros(SystemTime::now()))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(backend)?;
             Ok(())
         })
     }
