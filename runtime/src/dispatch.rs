@@ -216,6 +216,8 @@ pub(crate) struct Prepared {
     /// Command id and correlation id.
     envelope_ids: (Uuid, Uuid),
     payload_hash: Vec<u8>,
+    /// Whether the caller gave the command id (else it is new, and cannot be a repeat).
+    id_given: bool,
     expected_version: Option<u64>,
 }
 
@@ -278,6 +280,7 @@ async fn prepare<C: Command>(
         .chain_update(payload)
         .finalize()
         .to_vec();
+    let id_given = options.command_id.is_some();
     let command_id = options.command_id.unwrap_or_else(Uuid::now_v7);
     let correlation_id = options.correlation_id.unwrap_or(command_id);
     Ok(Prepared {
@@ -287,6 +290,7 @@ async fn prepare<C: Command>(
         stream,
         envelope_ids: (command_id, correlation_id),
         payload_hash,
+        id_given,
         expected_version: options.expected_version,
     })
 }
@@ -390,15 +394,19 @@ async fn steps<C: Command>(
     let fail_store = |source| store_error(C::NAME, &prepared.route, source);
     let (command_id, correlation_id) = prepared.envelope_ids;
 
-    // 2. The command id is a unique row: a repeat waits for and finds the first.
-    let earlier = tracer
-        .time(
-            Operation::Record,
-            None,
-            tx.record_command(command_id, &prepared.payload_hash),
-        )
-        .await
-        .map_err(fail_store)?;
+    // 2. The command id is a unique row: a repeat waits for and finds the first. An id
+    // the runtime just made cannot have been used: its row is simply written at the end.
+    let earlier = match prepared.id_given {
+        true => tracer
+            .time(
+                Operation::Record,
+                None,
+                tx.record_command(command_id, &prepared.payload_hash),
+            )
+            .await
+            .map_err(fail_store)?,
+        false => None,
+    };
     if let Some(earlier) = earlier {
         if earlier.payload_hash != prepared.payload_hash {
             let route = prepared.route.clone();
@@ -478,7 +486,12 @@ async fn steps<C: Command>(
         command: C::NAME,
         source,
     })?;
-    tx.finish_command(command_id, &result)
+    tracer
+        .time(
+            Operation::Finish,
+            None,
+            tx.finish_command(command_id, &prepared.payload_hash, &result),
+        )
         .await
         .map_err(fail_store)?;
     Ok(Ran::Done(stepped))

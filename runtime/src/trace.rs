@@ -18,7 +18,8 @@ pub enum Operation {
     Authorize,
     /// Opening the transaction.
     Begin,
-    /// Recording the command id (a repeat finds the first run here).
+    /// Looking up (and claiming) a command id the caller gave: a repeat finds the first
+    /// run here.
     Record,
     /// Loading the aggregate from its stream.
     Load,
@@ -30,6 +31,8 @@ pub enum Operation {
     Append,
     /// Storing a snapshot of the aggregate.
     Snapshot,
+    /// Storing the command's row: its id, result and trace.
+    Finish,
     /// Committing.
     Commit,
     /// Rolling back.
@@ -49,6 +52,7 @@ impl Operation {
             Operation::Apply => "apply",
             Operation::Append => "append",
             Operation::Snapshot => "snapshot",
+            Operation::Finish => "finish",
             Operation::Commit => "commit",
             Operation::Rollback => "rollback",
         }
@@ -62,11 +66,12 @@ impl fmt::Display for Operation {
 }
 
 /// How a step ended.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Outcome {
     /// It succeeded.
+    #[default]
     Ok,
     /// Another writer got to the stream first (the command may be tried again).
     Conflict,
@@ -74,25 +79,58 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// One timed step and the steps inside it.
+/// One timed step and the steps inside it. Stored with each command as compact JSON
+/// (times in nanoseconds, empty fields left out).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceNode {
     /// What was timed.
+    #[serde(rename = "op")]
     pub operation: Operation,
     /// The handler that ran (`Account::deposit`), or the aggregate or command concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handler: Option<String>,
     /// The concrete route concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
     /// A detail, such as how many events were loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// When it started, counted from the start of the dispatch.
+    #[serde(with = "nanos")]
     pub start: Duration,
     /// How long it took.
+    #[serde(rename = "took", with = "nanos")]
     pub duration: Duration,
     /// How it ended.
+    #[serde(default, skip_serializing_if = "Outcome::is_ok")]
     pub outcome: Outcome,
     /// The steps inside it, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<TraceNode>,
+}
+
+/// A duration as a whole number of nanoseconds.
+mod nanos {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
+        u64::deserialize(deserializer).map(Duration::from_nanos)
+    }
+}
+
+impl Outcome {
+    /// Whether the step succeeded.
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Outcome::Ok)
+    }
 }
 
 impl TraceNode {

@@ -465,7 +465,7 @@ pub async fn command_ids_are_recorded_once(test: &TestStore) {
     let result = serde_json::json!({ "version": 3 });
     let mut tx = store.begin().await.unwrap();
     assert_eq!(tx.record_command(id, &hash).await.unwrap(), None);
-    tx.finish_command(id, &result).await.unwrap();
+    tx.finish_command(id, &hash, &result).await.unwrap();
     tx.commit().await.unwrap();
 
     let mut tx = store.begin().await.unwrap();
@@ -504,7 +504,7 @@ pub async fn a_racing_command_id_waits_for_the_first(test: &TestStore) {
         async {
             tokio::time::sleep(Duration::from_millis(100)).await;
             first
-                .finish_command(id, &serde_json::json!("done"))
+                .finish_command(id, &[1], &serde_json::json!("done"))
                 .await
                 .unwrap();
             first.commit().await.unwrap();

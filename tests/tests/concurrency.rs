@@ -163,7 +163,6 @@ async fn a_conflict_runs_load_handle_and_append_again() {
         [
             (Operation::Authorize, Outcome::Ok),
             (Operation::Begin, Outcome::Ok),
-            (Operation::Record, Outcome::Ok),
             (Operation::Load, Outcome::Ok),
             (Operation::Handle, Outcome::Ok),
             (Operation::Apply, Outcome::Ok),
@@ -172,6 +171,7 @@ async fn a_conflict_runs_load_handle_and_append_again() {
             (Operation::Handle, Outcome::Ok),
             (Operation::Apply, Outcome::Ok),
             (Operation::Append, Outcome::Ok),
+            (Operation::Finish, Outcome::Ok),
             (Operation::Commit, Outcome::Ok),
         ]
     );

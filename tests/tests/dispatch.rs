@@ -561,16 +561,16 @@ async fn the_trace_has_a_node_per_step() {
         [
             (Operation::Authorize, Some("system")),
             (Operation::Begin, None),
-            (Operation::Record, None),
             (Operation::Load, Some("account")),
             (Operation::Handle, Some("Account::deposit")),
             (Operation::Apply, Some("account")),
             (Operation::Append, Some("account")),
+            (Operation::Finish, None),
             (Operation::Commit, None),
         ]
     );
     assert_eq!(
-        root.children[3].detail.as_deref(),
+        root.children[2].detail.as_deref(),
         Some("cached at version 1")
     );
     assert!(

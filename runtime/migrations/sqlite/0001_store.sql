@@ -28,9 +28,10 @@ CREATE TABLE herald_snapshots (
     PRIMARY KEY (tenant, stream_type, stream_id)
 );
 
+-- Keyed by the command id alone, without a rowid: one b-tree to write per command.
 CREATE TABLE herald_commands (
     id           BLOB    PRIMARY KEY,
     payload_hash BLOB    NOT NULL,
     result       TEXT,
     recorded_at  INTEGER NOT NULL
-);
+) WITHOUT ROWID;

@@ -378,6 +378,7 @@ impl StoreTransaction for MemoryTransaction {
     fn finish_command<'a>(
         &'a mut self,
         id: Uuid,
+        payload_hash: &'a [u8],
         result: &'a serde_json::Value,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         let found = self
@@ -389,9 +390,17 @@ impl StoreTransaction for MemoryTransaction {
                 record.result = result.clone();
                 Ok(())
             }
-            None => Err(StoreError::Backend(
-                format!("command {id} was not recorded in this transaction").into(),
+            None if self.shared.lock().commands.contains_key(&id) => Err(StoreError::Backend(
+                format!("command {id} is recorded already").into(),
             )),
+            None => {
+                let record = RecordedCommand {
+                    payload_hash: payload_hash.to_vec(),
+                    result: result.clone(),
+                };
+                self.commands.push((id, record));
+                Ok(())
+            }
         };
         Box::pin(async move { outcome })
     }

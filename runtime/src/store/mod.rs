@@ -645,21 +645,24 @@ pub trait StoreTransaction: Send {
         events: Vec<NewEvent>,
     ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>>;
 
-    /// Records command `id` with the hash of its payload, unless it was recorded before:
-    /// then returns that record (waiting first for a transaction that is recording the
-    /// same id right now, so that two racing dispatches run the command once). The
-    /// record is kept once [`finish_command`](Self::finish_command) gave its result and
-    /// the transaction commits.
+    /// Claims command `id` (with the hash of its payload) for this transaction, unless it
+    /// was recorded before: then returns that record, waiting first for a transaction
+    /// that claimed the same id and is still running, so that two racing dispatches run
+    /// the command once. The record is kept once
+    /// [`finish_command`](Self::finish_command) wrote it and the transaction commits.
     fn record_command<'a>(
         &'a mut self,
         id: Uuid,
         payload_hash: &'a [u8],
     ) -> BoxFuture<'a, Result<Option<RecordedCommand>, StoreError>>;
 
-    /// Stores what command `id`, recorded in this transaction, did.
+    /// Writes command `id`'s record with what it did: the one claimed by
+    /// [`record_command`](Self::record_command), or a new one for an id that needed no
+    /// claim (one the runtime just made, which no one else can know).
     fn finish_command<'a>(
         &'a mut self,
         id: Uuid,
+        payload_hash: &'a [u8],
         result: &'a serde_json::Value,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 

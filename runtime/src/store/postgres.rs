@@ -450,16 +450,28 @@ impl StoreTransaction for PostgresTransaction {
     fn finish_command<'a>(
         &'a mut self,
         id: Uuid,
+        payload_hash: &'a [u8],
         result: &'a serde_json::Value,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            sqlx::query("UPDATE herald_commands SET result = $1 WHERE id = $2")
-                .bind(Json(result))
-                .bind(id)
-                .execute(&mut *self.tx)
-                .await
-                .map_err(backend)?;
-            Ok(())
+            // The claimed row, or a new one for an id no one else can know.
+            let written = sqlx::query(
+                "INSERT INTO herald_commands (id, payload_hash, result) VALUES ($1, $2, $3) \
+                 ON CONFLICT (id) DO UPDATE SET result = excluded.result \
+                 WHERE herald_commands.result IS NULL AND herald_commands.payload_hash = excluded.payload_hash",
+            )
+            .bind(id)
+            .bind(payload_hash)
+            .bind(Json(result))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+            match written.rows_affected() {
+                1 => Ok(()),
+                _ => Err(StoreError::Backend(
+                    format!("command {id} is recorded already").into(),
+                )),
+            }
         })
     }
 

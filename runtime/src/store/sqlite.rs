@@ -5,11 +5,12 @@
 //! may be lost on power loss, never half-written). Every transaction takes the write lock
 //! when it begins (`BEGIN IMMEDIATE`): SQLite has one writer at a time, and taking the
 //! lock up front means a transaction that read a stream can always write it, and
-//! positions are assigned in commit order. Readers never wait for the writer.
+//! positions are assigned in commit order. The writers of one process queue for their
+//! turn in order before they ask for the lock. Readers never wait for the writer.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::sqlite::{
@@ -18,6 +19,7 @@ use sqlx::sqlite::{
 };
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 use uuid::Uuid;
 
 use super::{
@@ -48,7 +50,13 @@ pub enum Durability {
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// SQLite has one writer at a time. The writers of this process queue here, in
+    /// order, rather than retrying the database's lock with growing sleeps.
+    writer: Arc<Mutex<()>>,
 }
+
+/// How long a writer waits for the write lock before it reports the database busy.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl SqliteStore {
     /// Opens the database file at `path`, creating it (and Herald's tables) if missing.
@@ -94,7 +102,7 @@ impl SqliteStore {
                 Durability::Full => SqliteSynchronous::Full,
                 Durability::Normal => SqliteSynchronous::Normal,
             })
-            .busy_timeout(Duration::from_secs(30));
+            .busy_timeout(BUSY_TIMEOUT);
         // An in-memory database lives in its one connection.
         let max = if in_memory { 1 } else { 8 };
         let pool = SqlitePoolOptions::new()
@@ -102,13 +110,19 @@ impl SqliteStore {
             .min_connections(u32::from(in_memory))
             .idle_timeout(None)
             .max_lifetime(None)
+            // A connection to a file in this process does not drop like a network one:
+            // no ping before each use.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(backend)?;
         let mut migrator = sqlx::migrate!("./migrations/sqlite");
         migrator.dangerous_set_table_name("_herald_migrations");
         migrator.run(&pool).await.map_err(backend)?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            writer: Arc::default(),
+        })
     }
 
     /// The connection pool, for your own queries.
@@ -252,6 +266,16 @@ async fn snapshot_of(
 impl EventStore for SqliteStore {
     fn begin(&self) -> BoxFuture<'_, Result<Box<dyn StoreTransaction>, StoreError>> {
         Box::pin(async move {
+            let writer = tokio::time::timeout(BUSY_TIMEOUT, self.writer.clone().lock_owned())
+                .await
+                .map_err(|_| {
+                    StoreError::Backend(
+                        format!(
+                            "waited {BUSY_TIMEOUT:?} for another transaction of this process to end (SQLite has one writer at a time)"
+                        )
+                        .into(),
+                    )
+                })?;
             let tx = self
                 .pool
                 .begin_with("BEGIN IMMEDIATE")
@@ -260,7 +284,7 @@ impl EventStore for SqliteStore {
             Ok(Box::new(SqliteTransaction {
                 tx,
                 savepoints: 0,
-                recording: HashMap::new(),
+                _writer: writer,
             }) as Box<dyn StoreTransaction>)
         })
     }
@@ -343,8 +367,9 @@ impl EventStore for SqliteStore {
 struct SqliteTransaction {
     tx: Transaction<'static, Sqlite>,
     savepoints: usize,
-    /// Commands recorded and not finished yet, with their payload hash.
-    recording: HashMap<Uuid, Vec<u8>>,
+    /// This process's turn to write; given up when the transaction ends (declared after
+    /// `tx`, so a dropped transaction starts its rollback first).
+    _writer: OwnedMutexGuard<()>,
 }
 
 impl StoreTransaction for SqliteTransaction {
@@ -390,13 +415,12 @@ impl StoreTransaction for SqliteTransaction {
             let recorded_at = from_micros(micros(SystemTime::now())); // as a later read returns it
             let mut recorded = Vec::with_capacity(events.len());
             for (event, version) in events.into_iter().zip(expected + 1..) {
-                let position: Option<i64> = sqlx::query_scalar(
+                let inserted = sqlx::query(
                     "INSERT INTO herald_events (event_id, tenant, stream_type, stream_id, version, route, name, \
                      schema_version, payload, metadata, recorded_at) \
                      SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
                      WHERE (SELECT COALESCE(MAX(version), 0) FROM herald_events \
-                     WHERE tenant = ?2 AND stream_type = ?3 AND stream_id = ?4) = ?5 - 1 \
-                     RETURNING position",
+                     WHERE tenant = ?2 AND stream_type = ?3 AND stream_id = ?4) = ?5 - 1",
                 )
                 .bind(event.event_id)
                 .bind(stream.tenant())
@@ -409,17 +433,18 @@ impl StoreTransaction for SqliteTransaction {
                 .bind(Json(&event.payload))
                 .bind(Json(&event.metadata))
                 .bind(micros(recorded_at))
-                .fetch_optional(&mut *self.tx)
+                .execute(&mut *self.tx)
                 .await
                 .map_err(backend)?;
-                let Some(position) = position else {
+                if inserted.rows_affected() == 0 {
                     return Err(Conflict {
                         stream: stream.clone(),
                         expected,
                         actual: stream_version(&mut self.tx, stream).await?,
                     }
                     .into());
-                };
+                }
+                let position = inserted.last_insert_rowid();
                 recorded.push(RecordedEvent {
                     position: Position::from_parts(0, position as u64),
                     event_id: event.event_id,
@@ -440,19 +465,18 @@ impl StoreTransaction for SqliteTransaction {
     fn record_command<'a>(
         &'a mut self,
         id: Uuid,
-        payload_hash: &'a [u8],
+        _payload_hash: &'a [u8],
     ) -> BoxFuture<'a, Result<Option<RecordedCommand>, StoreError>> {
         Box::pin(async move {
             // Writers are serialized by the write lock: no one else can record this id
-            // until the transaction ends, so the row is written once, whole, by
-            // `finish_command` (one write instead of an insert and an update).
+            // until the transaction ends, so there is nothing to claim, and the row is
+            // written once, whole, by `finish_command`.
             let row = sqlx::query("SELECT payload_hash, result FROM herald_commands WHERE id = ?")
                 .bind(id)
                 .fetch_optional(&mut *self.tx)
                 .await
                 .map_err(backend)?;
             let Some(row) = row else {
-                self.recording.insert(id, payload_hash.to_vec());
                 return Ok(None);
             };
             let result: Option<Json<serde_json::Value>> = row.try_get("result").map_err(backend)?;
@@ -466,14 +490,10 @@ impl StoreTransaction for SqliteTransaction {
     fn finish_command<'a>(
         &'a mut self,
         id: Uuid,
+        payload_hash: &'a [u8],
         result: &'a serde_json::Value,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let payload_hash = self.recording.remove(&id).ok_or_else(|| {
-                StoreError::Backend(
-                    format!("command {id} was not recorded in this transaction").into(),
-                )
-            })?;
             sqlx::query(
                 "INSERT INTO herald_commands (id, payload_hash, result, recorded_at) VALUES (?, ?, ?, ?)",
             )
@@ -563,10 +583,21 @@ impl StoreTransaction for SqliteTransaction {
     }
 
     fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
-        Box::pin(async move { self.tx.commit().await.map_err(backend) })
+        // The turn is given up only once the commit is done.
+        let SqliteTransaction { tx, _writer, .. } = *self;
+        Box::pin(async move {
+            let committed = tx.commit().await.map_err(backend);
+            drop(_writer);
+            committed
+        })
     }
 
     fn rollback(self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
-        Box::pin(async move { self.tx.rollback().await.map_err(backend) })
+        let SqliteTransaction { tx, _writer, .. } = *self;
+        Box::pin(async move {
+            let rolled_back = tx.rollback().await.map_err(backend);
+            drop(_writer);
+            rolled_back
+        })
     }
 }
