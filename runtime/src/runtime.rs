@@ -13,7 +13,7 @@ use crate::error::{Error, ErrorKind};
 use crate::event::RouteParam;
 use crate::registry::Registry;
 use crate::step::{cached, replay, usable_snapshot};
-use crate::store::{self, AggregateRead, BoxFuture, EventStore, MemoryStore, StreamKey};
+use crate::store::{self, BoxFuture, EventStore, MemoryStore, ReplayFrom, StreamKey};
 use crate::transaction::HeraldTransaction;
 
 /// A running Herald application: dispatch commands, load aggregates, read events.
@@ -235,28 +235,31 @@ impl<'h, A: Aggregate> IntoFuture for Load<'h, A> {
                 own: None,
                 committed: self.herald.cache(),
             };
-            let (mut state, from, events) = match cached::<A>(committed, &stream) {
+            let stream = &stream;
+            let replay_from = |from| async move { store.replay(stream, from).await.map_err(fail) };
+            let (mut state, from, events) = match cached::<A>(committed, stream) {
                 Some((state, from)) => {
-                    let events = store.replay_stream(&stream, from).await.map_err(fail)?;
-                    (state, from, events)
+                    let read = replay_from(ReplayFrom::Version(from)).await?;
+                    (state, from, read.events)
+                }
+                None if A::SNAPSHOT_EVERY == 0 => {
+                    let read = replay_from(ReplayFrom::Version(0)).await?;
+                    (A::default(), 0, read.events)
                 }
                 None => {
-                    let AggregateRead { snapshot, events } = store
-                        .replay_aggregate(&stream, A::SNAPSHOT_EVERY > 0)
-                        .await
-                        .map_err(fail)?;
-                    match snapshot.map(|s| usable_snapshot::<A>(s, &stream)) {
-                        None => (A::default(), 0, events),
-                        Some(Some((state, from))) => (state, from, events),
+                    let read = replay_from(ReplayFrom::Snapshot).await?;
+                    match read.snapshot.map(|s| usable_snapshot::<A>(s, stream)) {
+                        None => (A::default(), 0, read.events),
+                        Some(Some((state, from))) => (state, from, read.events),
                         // A snapshot that cannot be used: the whole stream, after all.
                         Some(None) => {
-                            let events = store.replay_stream(&stream, 0).await.map_err(fail)?;
-                            (A::default(), 0, events)
+                            let read = replay_from(ReplayFrom::Version(0)).await?;
+                            (A::default(), 0, read.events)
                         }
                     }
                 }
             };
-            let version = replay(&mut state, from, &stream, &events)?;
+            let version = replay(&mut state, from, stream, &events)?;
             Ok(Loaded { state, version })
         })
     }

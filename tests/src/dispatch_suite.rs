@@ -22,6 +22,17 @@ fn ledger(id: &str) -> StreamKey {
     StreamKey::new(Actor::DEFAULT_TENANT, "ledger", id).unwrap()
 }
 
+/// A runtime over the ledger that keeps no aggregate in memory: it reads the store.
+async fn uncached(test: &TestStore) -> Herald {
+    Herald::builder()
+        .modules(["herald_tests::domain"])
+        .store(test.store.clone())
+        .cached_aggregates(0)
+        .build()
+        .await
+        .unwrap()
+}
+
 async fn opened(test: &TestStore, id: &str) -> Herald {
     let herald = domain::herald(&test.store).await;
     herald
@@ -182,13 +193,7 @@ pub async fn snapshots_are_taken_every_n_events_and_used(test: &TestStore) {
     assert_eq!((snapshot.version, snapshot.state_version), (10, 1));
     assert_eq!(snapshot.state["total"], serde_json::json!(45));
 
-    let fresh = Herald::builder()
-        .modules(["herald_tests::domain"])
-        .store(test.store.clone())
-        .cached_aggregates(0)
-        .build()
-        .await
-        .unwrap();
+    let fresh = uncached(test).await;
     let posted = fresh.dispatch(post("l1", 100)).await.unwrap();
     let load = posted
         .trace()
@@ -240,13 +245,7 @@ pub async fn stale_or_broken_snapshots_are_ignored(test: &TestStore) {
         .await
         .unwrap();
         tx.commit().await.unwrap();
-        let fresh = Herald::builder()
-            .modules(["herald_tests::domain"])
-            .store(test.store.clone())
-            .cached_aggregates(0)
-            .build()
-            .await
-            .unwrap();
+        let fresh = uncached(test).await;
         assert_eq!(fresh.load::<Ledger>("l1").await.unwrap().state().total, 7);
         let posted = fresh.dispatch(post("l1", 0)).await.unwrap();
         let load = posted
@@ -307,13 +306,7 @@ pub async fn old_events_are_upcast_when_read(test: &TestStore) {
         (loaded.state().name.clone(), loaded.version()),
         (Some(("Bob".to_owned(), "rent".to_owned())), 3)
     );
-    let fresh = Herald::builder()
-        .modules(["herald_tests::domain"])
-        .store(test.store.clone())
-        .cached_aggregates(0)
-        .build()
-        .await
-        .unwrap();
+    let fresh = uncached(test).await;
     assert_eq!(fresh.dispatch(post("l9", 5)).await.unwrap().version(), 4);
 
     // A row from code newer than this.

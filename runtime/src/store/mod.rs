@@ -278,7 +278,26 @@ pub struct ReplayEvent {
     pub payload: String,
 }
 
-/// What [`EventStore::replay_aggregate`] read: a snapshot and the events after it.
+/// Where [`EventStore::replay`] starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplayFrom {
+    /// The newest snapshot, or the first event when there is none.
+    Snapshot,
+    /// After this version (0: the first event); no snapshot is read.
+    Version(u64),
+}
+
+impl ReplayFrom {
+    /// The version the events are read after, given the snapshot that was read.
+    pub fn after(self, snapshot: Option<&Snapshot>) -> u64 {
+        match self {
+            ReplayFrom::Snapshot => snapshot.map_or(0, |s| s.version),
+            ReplayFrom::Version(version) => version,
+        }
+    }
+}
+
+/// What [`EventStore::replay`] read: a snapshot and the events after it.
 #[derive(Clone, Debug)]
 pub struct AggregateRead {
     /// The newest snapshot, when one was asked for and there is one.
@@ -447,36 +466,24 @@ pub trait EventStore: Send + Sync + 'static {
         after_version: u64,
     ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>>;
 
-    /// A stream's committed events above `after_version` as an aggregate replays them.
-    /// The SQL stores read only the columns that takes.
-    fn replay_stream<'a>(
+    /// What loading an aggregate reads: from the newest snapshot of `stream` (or from
+    /// a version), the events after it as an aggregate replays them. The SQL stores read
+    /// only the columns that takes, snapshot and events on one connection.
+    fn replay<'a>(
         &'a self,
         stream: &'a StreamKey,
-        after_version: u64,
-    ) -> BoxFuture<'a, Result<Vec<ReplayEvent>, StoreError>> {
-        Box::pin(async move {
-            let events = self.read_stream(stream, after_version).await?;
-            Ok(events.iter().map(ReplayEvent::from).collect())
-        })
-    }
-
-    /// What loading an aggregate reads: the newest snapshot of `stream` (when
-    /// `snapshot`), and its events after the snapshot (all of them without one) as an
-    /// aggregate replays them. The SQL stores read both on one connection.
-    fn replay_aggregate<'a>(
-        &'a self,
-        stream: &'a StreamKey,
-        snapshot: bool,
+        from: ReplayFrom,
     ) -> BoxFuture<'a, Result<AggregateRead, StoreError>> {
         Box::pin(async move {
-            let snapshot = match snapshot {
-                true => self.read_snapshot(stream).await?,
-                false => None,
+            let snapshot = match from {
+                ReplayFrom::Snapshot => self.read_snapshot(stream).await?,
+                ReplayFrom::Version(_) => None,
             };
-            let after = snapshot.as_ref().map_or(0, |s| s.version);
+            let after = from.after(snapshot.as_ref());
+            let events = self.read_stream(stream, after).await?;
             Ok(AggregateRead {
                 snapshot,
-                events: self.replay_stream(stream, after).await?,
+                events: events.iter().map(ReplayEvent::from).collect(),
             })
         })
     }
@@ -565,20 +572,12 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
         (**self).read_stream(stream, after_version)
     }
 
-    fn replay_stream<'a>(
+    fn replay<'a>(
         &'a self,
         stream: &'a StreamKey,
-        after_version: u64,
-    ) -> BoxFuture<'a, Result<Vec<ReplayEvent>, StoreError>> {
-        (**self).replay_stream(stream, after_version)
-    }
-
-    fn replay_aggregate<'a>(
-        &'a self,
-        stream: &'a StreamKey,
-        snapshot: bool,
+        from: ReplayFrom,
     ) -> BoxFuture<'a, Result<AggregateRead, StoreError>> {
-        (**self).replay_aggregate(stream, snapshot)
+        (**self).replay(stream, from)
     }
 
     fn read_all(

@@ -31,7 +31,8 @@ use uuid::Uuid;
 use super::backend;
 use super::{
     AggregateRead, BoxFuture, Conflict, EventStore, Metadata, NewEvent, Position, RecordedCommand,
-    RecordedEvent, ReplayEvent, Savepoint, Snapshot, Sql, StoreError, StoreTransaction, StreamKey,
+    RecordedEvent, ReplayEvent, ReplayFrom, Savepoint, Snapshot, Sql, StoreError, StoreTransaction,
+    StreamKey,
 };
 use crate::route::Route;
 
@@ -223,29 +224,18 @@ impl EventStore for PostgresStore {
         })
     }
 
-    fn replay_stream<'a>(
+    fn replay<'a>(
         &'a self,
         stream: &'a StreamKey,
-        after_version: u64,
-    ) -> BoxFuture<'a, Result<Vec<ReplayEvent>, StoreError>> {
-        Box::pin(async move {
-            let mut conn = self.pool.acquire().await.map_err(backend)?;
-            replay_events(&mut conn, stream, after_version).await
-        })
-    }
-
-    fn replay_aggregate<'a>(
-        &'a self,
-        stream: &'a StreamKey,
-        snapshot: bool,
+        from: ReplayFrom,
     ) -> BoxFuture<'a, Result<AggregateRead, StoreError>> {
         Box::pin(async move {
             let mut conn = self.pool.acquire().await.map_err(backend)?;
-            let snapshot = match snapshot {
-                true => snapshot_of(&mut conn, stream).await?,
-                false => None,
+            let snapshot = match from {
+                ReplayFrom::Snapshot => snapshot_of(&mut conn, stream).await?,
+                ReplayFrom::Version(_) => None,
             };
-            let after = snapshot.as_ref().map_or(0, |s| s.version);
+            let after = from.after(snapshot.as_ref());
             Ok(AggregateRead {
                 snapshot,
                 events: replay_events(&mut conn, stream, after).await?,
