@@ -16,6 +16,7 @@ mod command;
 mod errors;
 mod event;
 mod fields;
+mod handler;
 mod route;
 mod serde_derive;
 mod symbol;
@@ -44,4 +45,16 @@ pub fn aggregate(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn upcast(args: TokenStream, item: TokenStream) -> TokenStream {
     upcast::expand(args.into(), item.into()).into()
+}
+
+/// Runs a function on commands before or after their aggregate. See `herald::hook`.
+#[proc_macro_attribute]
+pub fn hook(args: TokenStream, item: TokenStream) -> TokenStream {
+    handler::hook(args.into(), item.into()).into()
+}
+
+/// Writes events into a read model. See `herald::projector`.
+#[proc_macro_attribute]
+pub fn projector(args: TokenStream, item: TokenStream) -> TokenStream {
+    handler::projector(args.into(), item.into()).into()
 }

@@ -9,3 +9,5 @@ pub(crate) const ROUTE: &str = "route";
 pub(crate) const HANDLE: &str = "handle";
 pub(crate) const APPLY: &str = "apply";
 pub(crate) const FROM: &str = "from";
+pub(crate) const PRIORITY: &str = "priority";
+pub(crate) const CONSISTENCY: &str = "consistency";

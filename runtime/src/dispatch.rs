@@ -13,6 +13,7 @@ use crate::actor::Actor;
 use crate::cache::Lookup;
 use crate::command::Command;
 use crate::error::{Error, ErrorKind};
+use crate::handler::{When, run_hooks, run_projectors};
 use crate::registry::HandlerRow;
 use crate::route::Route;
 use crate::runtime::Herald;
@@ -105,14 +106,14 @@ impl<'a, C: Command> IntoFuture for Dispatch<'a, C> {
     fn into_future(self) -> Self::IntoFuture {
         let Dispatch {
             target,
-            command,
+            mut command,
             options,
         } = self;
         Box::pin(async move {
             let mut tracer = Tracer::new(Operation::Dispatch, C::NAME);
             let result = match target {
-                Target::Runtime(herald) => alone(herald, &command, options, &mut tracer).await,
-                Target::Transaction(tx) => within(tx, &command, options, &mut tracer).await,
+                Target::Runtime(herald) => alone(herald, &mut command, options, &mut tracer).await,
+                Target::Transaction(tx) => within(tx, &mut command, options, &mut tracer).await,
             };
             let trace = tracer.finish(match &result {
                 Ok(_) => Outcome::Ok,
@@ -298,7 +299,7 @@ async fn prepare<C: Command>(
 /// A dispatch in a transaction of its own.
 async fn alone<C: Command>(
     herald: &Herald,
-    command: &C,
+    command: &mut C,
     options: Options,
     tracer: &mut Tracer,
 ) -> Result<Finished, Error> {
@@ -339,7 +340,7 @@ async fn alone<C: Command>(
 /// A dispatch in the caller's transaction, undone to a savepoint if it fails.
 async fn within<C: Command>(
     htx: &mut HeraldTransaction,
-    command: &C,
+    command: &mut C,
     options: Options,
     tracer: &mut Tracer,
 ) -> Result<Finished, Error> {
@@ -387,7 +388,7 @@ async fn steps<C: Command>(
     herald: &Herald,
     tx: &mut dyn StoreTransaction,
     cache: Lookup<'_>,
-    command: &C,
+    command: &mut C,
     prepared: &Prepared,
     tracer: &mut Tracer,
 ) -> Result<Ran, Error> {
@@ -421,21 +422,34 @@ async fn steps<C: Command>(
         return Ok(Ran::Repeat(earlier));
     }
 
-    // 6-7. Load, handle, append; a conflict runs them again, unless the caller gave the
-    // version. Nothing needs undoing first: they only read until the append, and an
-    // append that conflicts writes nothing (the store contract).
     let envelope = Envelope {
         command_id,
         correlation_id,
         causation_id: command_id,
         actor: &prepared.actor,
     };
+    let registry = herald.registry();
+    let store = herald.store().kind();
+    let (route, stream) = (&prepared.route, &prepared.stream);
+
+    // 3-5. Before hooks, (saga steps,) after hooks: each may change the command, not
+    // its route or aggregate.
+    for when in [When::Before, When::After] {
+        run_hooks(
+            when, registry, &mut *tx, store, command, route, stream, &envelope, tracer,
+        )
+        .await?;
+    }
+
+    // 6-7. Load, handle, append; a conflict runs them again, unless the caller gave the
+    // version. Nothing needs undoing first: they only read until the append, and an
+    // append that conflicts writes nothing (the store contract).
     let mut attempt = 0;
     let stepped = loop {
         attempt += 1;
         let step = Step {
             tx: &mut *tx,
-            command,
+            command: &*command,
             route: &prepared.route,
             stream: &prepared.stream,
             expected: prepared.expected_version,
@@ -472,6 +486,19 @@ async fn steps<C: Command>(
             }
         }
     };
+
+    // 8. Strong handlers of each new event.
+    run_projectors(
+        registry,
+        &mut *tx,
+        store,
+        C::NAME,
+        route,
+        &stepped.events,
+        &envelope,
+        tracer,
+    )
+    .await?;
 
     // 9 (before the commit). The command's row keeps its result and trace.
     let result = CommandResult {

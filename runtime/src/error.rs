@@ -192,6 +192,68 @@ pub enum ErrorKind {
         source: serde_json::Error,
     },
 
+    /// A hook rejected the command, or failed.
+    #[error("command `{command}` (route `{route}`) rejected by hook `{hook}`: {source}")]
+    Hook {
+        /// The command's name.
+        command: &'static str,
+        /// The command's route.
+        route: Route,
+        /// The hook.
+        hook: &'static str,
+        /// Its error.
+        source: BoxError,
+    },
+
+    /// A hook changed the command so that its route changed: a command keeps its route.
+    #[error(
+        "command `{command}` (route `{route}`): hook `{hook}` changed its route to `{changed_to}`; a hook may change a command, not which route it has"
+    )]
+    RouteChanged {
+        /// The command's name.
+        command: &'static str,
+        /// The route before the hook.
+        route: Route,
+        /// The hook.
+        hook: &'static str,
+        /// The route after it.
+        changed_to: Route,
+    },
+
+    /// A hook changed the field that says which aggregate the command addresses.
+    #[error(
+        "command `{command}` (route `{route}`): hook `{hook}` changed its aggregate id (field `{field}`) to `{changed_to}`; a hook may change a command, not which aggregate it addresses"
+    )]
+    IdChanged {
+        /// The command's name.
+        command: &'static str,
+        /// The command's route.
+        route: Route,
+        /// The hook.
+        hook: &'static str,
+        /// The field holding the aggregate id.
+        field: &'static str,
+        /// The id after the hook.
+        changed_to: String,
+    },
+
+    /// A strong projector failed on one of the command's events.
+    #[error(
+        "command `{command}` (route `{route}`): projector `{projector}` failed on event `{event}`: {source}"
+    )]
+    Project {
+        /// The command's name.
+        command: &'static str,
+        /// The command's route.
+        route: Route,
+        /// The projector.
+        projector: &'static str,
+        /// The event's route.
+        event: Route,
+        /// Its error.
+        source: BoxError,
+    },
+
     /// An event a handler produced could not be stored.
     #[error("event `{event}` produced by `{handler}`: {source}")]
     Event {

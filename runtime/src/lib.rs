@@ -52,6 +52,7 @@ mod command;
 mod dispatch;
 mod error;
 mod event;
+mod handler;
 mod registry;
 mod runtime;
 mod step;
@@ -77,11 +78,18 @@ pub use command::Command;
 pub use dispatch::{Dispatch, Dispatched};
 pub use error::{Error, ErrorKind};
 pub use event::{AnyEvent, Event, Events, IntoEvents, RouteParam};
+pub use handler::{Consistency, Cx, HandlerOutput, Recorded, When};
 pub use registry::UpcastError;
 pub use registry::{Registry, RegistryError};
 pub use runtime::{Herald, HeraldBuilder, Load, Loaded};
 pub use transaction::HeraldTransaction;
 pub use uuid::{self, Uuid};
+
+/// The `sqlx` Herald's SQL stores are built on, for your own tables in a command's
+/// transaction ([`Cx::sqlite`], [`HeraldTransaction::sqlite`]), without a dependency of
+/// your own to keep in step.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sqlx;
 
 /// JSON, as stored payloads are: what [`#[upcast]`](upcast) functions read and return.
 pub use serde_json as json;
@@ -96,7 +104,8 @@ pub mod prelude {
     pub use crate::{
         Actor, Aggregate, Command, Dispatched, Event, Events, Herald, RouteParam, Uuid,
     };
-    pub use crate::{aggregate, command, event, upcast};
+    pub use crate::{Cx, Recorded};
+    pub use crate::{aggregate, command, event, hook, projector, upcast};
 }
 
 /// Declares an event: a fact that happened, stored for good under a route rendered from
@@ -405,3 +414,137 @@ pub use herald_macros::aggregate;
 /// the function's registration in the link-time table the runtime reads its upcasters
 /// from (as [`#[event]`](event) registers the event).
 pub use herald_macros::upcast;
+
+/// Runs a function on every command whose route matches a pattern, before or after its
+/// aggregate decides, in the command's transaction: validate, enrich, authorize, reject.
+///
+/// `#[hook(before | after, "pattern")]` goes on an `async fn` taking the command (as
+/// `&mut MyCommand` to change it, or `&MyCommand`) and a [`Cx`], returning `()` or
+/// `Result<(), E>`. An error rejects the command: nothing is stored, and the caller gets
+/// [`ErrorKind::Hook`] naming the hook. The hooks of a command run by ascending
+/// `priority`, ties by name; before hooks all run before after hooks (saga steps, when
+/// there are some, run between them). A hook may change the command but not its route or
+/// the aggregate it addresses ([`ErrorKind::RouteChanged`], [`ErrorKind::IdChanged`]).
+/// Hooks run once per dispatch: a conflict runs the aggregate again, not the hooks.
+///
+/// | option | meaning | default |
+/// |---|---|---|
+/// | `priority = N` | order among the command's hooks, lower first | 0 |
+/// | `name = "…"` | the hook's name in traces, errors and start-up checks | the function's name |
+///
+/// The pattern must be able to match the command's route: that is checked when your crate
+/// compiles.
+///
+/// ```
+/// use herald::prelude::*;
+/// # #[event("user.:user_id.created")] struct UserCreated { user_id: u64, email: String }
+/// # #[aggregate] #[derive(Default)] struct User;
+/// # #[aggregate] impl User {
+/// #     #[handle] fn create(&self, c: &CreateUser) -> Result<UserCreated, String> {
+/// #         Ok(UserCreated { user_id: c.user_id, email: c.email.clone() }) }
+/// #     #[apply] fn created(&mut self, _: &UserCreated) {}
+/// # }
+///
+/// #[command("create.user.:user_id")]
+/// struct CreateUser { user_id: u64, email: String }
+///
+/// #[hook(before, "create.*", priority = 1)]
+/// async fn lowercase_email(cmd: &mut CreateUser, _cx: &mut Cx<'_>) {
+///     cmd.email = cmd.email.to_lowercase();
+/// }
+///
+/// #[hook(before, "create.user.:id", priority = 2)]
+/// async fn needs_an_at(cmd: &mut CreateUser, _cx: &mut Cx<'_>) -> Result<(), String> {
+///     if cmd.email.contains('@') { Ok(()) } else { Err(format!("`{}` is no e-mail address", cmd.email)) }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), herald::Error> {
+/// # let herald = Herald::builder().modules([module_path!()]).build().await?;
+/// let created = herald.dispatch(CreateUser { user_id: 1, email: "Ada@Example.COM".into() }).await?;
+/// assert_eq!(created.events()[0].payload["email"], "ada@example.com");
+/// let refused = herald.dispatch(CreateUser { user_id: 2, email: "ada".into() }).await;
+/// assert!(matches!(refused.unwrap_err().kind(), herald::ErrorKind::Hook { hook: "needs_an_at", .. }));
+/// # Ok(()) }
+/// ```
+///
+/// A pattern that can never match the command's route does not compile:
+///
+/// ```compile_fail
+/// use herald::prelude::*;
+/// #[command("create.user.:user_id")] struct CreateUser { user_id: u64 }
+/// #[hook(before, "delete.user.:id")] // error: pattern `delete.user.:id` can never match `CreateUser`
+/// async fn never(_: &mut CreateUser, _: &mut Cx<'_>) {}
+/// ```
+///
+/// # Equivalent code without the macro
+///
+/// The function stays plain Rust. The macro adds the `const` check of the pattern against
+/// the command's route, and the hook's registration (its name, pattern, priority and a
+/// wrapper the runtime calls it through) in the link-time table the runtime reads.
+pub use herald_macros::hook;
+
+/// Writes the events whose route matches a pattern into a read model.
+///
+/// `#[projector("pattern")]` goes on an `async fn` taking the event as
+/// `&Recorded<MyEvent>` (typed: it runs for that event when the route matches), or any
+/// event as `&herald::store::RecordedEvent` (with any pattern, such as `"user.*"`), and a
+/// [`Cx`] whose connection ([`Cx::sqlite`], [`Cx::postgres`]) writes your tables.
+///
+/// With `consistency = strong` (the default) it runs in the command's transaction, after
+/// the events are appended (step 8 of the loop): the read model changes with the events or
+/// not at all, and an error rolls the command back and reaches the caller as
+/// [`ErrorKind::Project`]. The projectors of an event run by ascending `priority`, ties by
+/// name. `consistency = eventual` is accepted and registered; eventual projectors run from
+/// a checkpointed subscription of their own, which a later version of Herald adds.
+///
+/// | option | meaning | default |
+/// |---|---|---|
+/// | `consistency = strong \| eventual` | in the command's transaction, or after it | `strong` |
+/// | `priority = N` | order among the event's handlers, lower first | 0 |
+/// | `name = "…"` | the projector's name in traces, errors and start-up checks | the function's name |
+///
+/// A typed projector's pattern must be able to match its event's route (checked when your
+/// crate compiles); an untyped one's must match some registered event (checked when the
+/// runtime starts).
+///
+/// ```
+/// use herald::prelude::*;
+/// # #[command("create.user.:user_id")] struct CreateUser { user_id: u64, email: String }
+/// # #[aggregate] #[derive(Default)] struct User;
+/// # #[aggregate] impl User {
+/// #     #[handle] fn create(&self, c: &CreateUser) -> Result<UserCreated, String> {
+/// #         Ok(UserCreated { user_id: c.user_id, email: c.email.clone() }) }
+/// #     #[apply] fn created(&mut self, _: &UserCreated) {}
+/// # }
+///
+/// #[event("user.:user_id.created")]
+/// struct UserCreated { user_id: u64, email: String }
+///
+/// #[projector("user.:user_id.created")]
+/// async fn profile_row(e: &Recorded<UserCreated>, cx: &mut Cx<'_>) -> Result<(), herald::BoxError> {
+///     herald::sqlx::query("INSERT INTO profiles (user_id, email) VALUES (?, ?)")
+///         .bind(e.user_id as i64)
+///         .bind(&e.email)
+///         .execute(cx.sqlite()?)
+///         .await?;
+///     Ok(())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let herald = Herald::builder().modules([module_path!()]).url("sqlite::memory:").build().await?;
+/// # let mut tx = herald.begin().await?;
+/// # herald::sqlx::query("CREATE TABLE profiles (user_id INTEGER, email TEXT)").execute(tx.sqlite()?).await?;
+/// # tx.commit().await?;
+/// herald.dispatch(CreateUser { user_id: 7, email: "ada@example.com".into() }).await?;
+/// # Ok(()) }
+/// ```
+///
+/// # Equivalent code without the macro
+///
+/// The function stays plain Rust. The macro adds the `const` check of a typed projector's
+/// pattern against its event's routes, and the projector's registration (its name,
+/// pattern, consistency, priority and a wrapper that decodes the event) in the link-time
+/// table the runtime reads.
+pub use herald_macros::projector;

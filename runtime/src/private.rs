@@ -6,6 +6,7 @@ pub use serde_json;
 
 pub use herald_route::{Template, assert_can_match};
 
+pub use crate::handler::{HookFn, HookRow, ProjectFn, ProjectorRow};
 pub use crate::registry::{AggregateRow, CommandRow, EventRow, HandlerRow, UpcasterRow};
 pub use crate::step::{ExecuteFn, Step, Stepped};
 

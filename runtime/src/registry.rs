@@ -8,7 +8,10 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use crate::event::Event;
+use crate::handler::{Consistency, HookRow, ProjectorRow, When};
+use crate::route::{Pattern, Route, RouteError, RouteTable, can_match};
 use crate::step::ExecuteFn;
+use crate::store::RecordedEvent;
 
 /// An `#[event]` type. Not public API: generated code builds these.
 #[doc(hidden)]
@@ -112,6 +115,11 @@ pub struct Registry {
     upcaster_of: HashMap<(&'static str, u32), &'static UpcasterRow>,
     /// The current schema version of each event name.
     event_versions: HashMap<&'static str, u32>,
+    hooks: RouteTable<&'static HookRow>,
+    projectors: RouteTable<&'static ProjectorRow>,
+    /// Handler patterns that do not parse (only rows written by hand: the macros check
+    /// them when the crate compiles), with the handler's name.
+    bad_patterns: Vec<(&'static str, RouteError)>,
 }
 
 impl Registry {
@@ -168,6 +176,21 @@ impl Registry {
             .iter()
             .map(|row: &&'static EventRow| (row.name, row.version))
             .collect();
+        let mut bad_patterns = Vec::new();
+        let hooks = indexed(
+            inventory::iter::<HookRow>
+                .into_iter()
+                .filter(|r| keep(r.module))
+                .map(|r| (r.name, r.pattern, r)),
+            &mut bad_patterns,
+        );
+        let projectors = indexed(
+            inventory::iter::<ProjectorRow>
+                .into_iter()
+                .filter(|r| keep(r.module))
+                .map(|r| (r.name, r.pattern, r)),
+            &mut bad_patterns,
+        );
         Registry {
             events,
             commands,
@@ -178,6 +201,9 @@ impl Registry {
             upcasters,
             upcaster_of,
             event_versions,
+            hooks,
+            projectors,
+            bad_patterns,
         }
     }
 
@@ -204,8 +230,13 @@ impl Registry {
         duplicates(
             &mut problems,
             "handler",
-            self.handlers.iter().map(|r| (r.name, r.module)),
+            self.handlers
+                .iter()
+                .map(|r| (r.name, r.module))
+                .chain(self.hooks.iter().map(|(_, r)| (r.name, r.module)))
+                .chain(self.projectors.iter().map(|(_, r)| (r.name, r.module))),
         );
+        self.check_pattern_handlers(&mut problems);
 
         let mut handlers_of: BTreeMap<&str, Vec<&HandlerRow>> = BTreeMap::new();
         for handler in &self.handlers {
@@ -274,6 +305,78 @@ impl Registry {
         problems.sort_unstable();
         problems.dedup();
         Err(RegistryError { problems })
+    }
+
+    /// Hooks and projectors: a pattern that does not parse, a command or event that is
+    /// not registered here, an untyped pattern that matches no registered event.
+    fn check_pattern_handlers(&self, problems: &mut Vec<String>) {
+        for (name, error) in &self.bad_patterns {
+            problems.push(format!("`{name}`: {error}"));
+        }
+        for (_, hook) in self.hooks.iter() {
+            if !self.commands.iter().any(|c| c.name == hook.command) {
+                problems.push(format!(
+                    "hook `{}` takes command `{}`, which is not registered in this runtime{}",
+                    hook.name,
+                    hook.command,
+                    self.scope_hint()
+                ));
+            }
+        }
+        for (pattern, projector) in self.projectors.iter() {
+            match projector.event {
+                Some(event) if !self.events.iter().any(|e| e.name == event) => {
+                    problems.push(format!(
+                        "projector `{}` takes event `{event}`, which is not registered in this runtime{}",
+                        projector.name,
+                        self.scope_hint()
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    let templates = self.events.iter().flat_map(|e| e.routes.iter());
+                    if !templates
+                        .into_iter()
+                        .any(|t| can_match(pattern.as_str(), t))
+                    {
+                        problems.push(format!(
+                            "projector `{}`: pattern `{pattern}` matches no event registered in this runtime{}",
+                            projector.name,
+                            self.scope_hint()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The hooks to run `when` for a command of type `command` on `route`, in order
+    /// (ascending priority, ties by name), each with its pattern.
+    pub(crate) fn hooks_of(
+        &self,
+        when: When,
+        command: TypeId,
+        route: &Route,
+    ) -> Vec<(&'static HookRow, &Pattern)> {
+        crate::handler::hook::ordered(self.hooks.matching_entries(route.as_str()), when, command)
+    }
+
+    /// The strong projectors of `event`, in order (ascending priority, ties by name),
+    /// each with its pattern.
+    pub(crate) fn strong_projectors_of(
+        &self,
+        event: &RecordedEvent,
+    ) -> Vec<(&'static ProjectorRow, &Pattern)> {
+        let mut found: Vec<(&'static ProjectorRow, &Pattern)> = self
+            .projectors
+            .matching_entries(event.route.as_str())
+            .filter(|(_, p)| {
+                p.consistency == Consistency::Strong && p.event.is_none_or(|e| e == event.name)
+            })
+            .map(|(pattern, &p)| (p, pattern))
+            .collect();
+        found.sort_by_key(|(p, _)| (p.priority, p.name));
+        found
     }
 
     /// Duplicate upcasters, upcasters of unknown events, and gaps in a chain.
@@ -369,6 +472,21 @@ impl fmt::Debug for Registry {
 }
 
 const DOC_FIXTURES: &str = "herald::doc_fixtures";
+
+/// Handler rows indexed by their pattern; a pattern that does not parse is set aside.
+fn indexed<T>(
+    rows: impl Iterator<Item = (&'static str, &'static str, T)>,
+    bad: &mut Vec<(&'static str, RouteError)>,
+) -> RouteTable<T> {
+    let mut table = RouteTable::new();
+    for (name, pattern, row) in rows {
+        match Pattern::parse(pattern) {
+            Ok(pattern) => table.insert(pattern, row),
+            Err(error) => bad.push((name, error)),
+        }
+    }
+    table
+}
 
 fn in_module(module: &str, prefix: &str) -> bool {
     module

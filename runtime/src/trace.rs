@@ -33,6 +33,10 @@ pub enum Operation {
     Snapshot,
     /// Storing the command's row: its id, result and trace.
     Finish,
+    /// A `#[hook]` (before or after).
+    Hook,
+    /// A strong `#[projector]` writing an event into a read model.
+    Project,
     /// Committing.
     Commit,
     /// Rolling back.
@@ -53,6 +57,8 @@ impl Operation {
             Operation::Append => "append",
             Operation::Snapshot => "snapshot",
             Operation::Finish => "finish",
+            Operation::Hook => "hook",
+            Operation::Project => "project",
             Operation::Commit => "commit",
             Operation::Rollback => "rollback",
         }
@@ -264,6 +270,17 @@ impl Tracer {
             .push(node);
     }
 
+    /// Sets the route of the node closed last.
+    pub(crate) fn last_route(&mut self, route: &str) {
+        if let Some(node) = self
+            .open
+            .last_mut()
+            .and_then(|(parent, _)| parent.children.last_mut())
+        {
+            node.route = Some(route.to_owned());
+        }
+    }
+
     /// Sets the detail of the node closed last.
     pub(crate) fn detail(&mut self, detail: String) {
         if let Some(node) = self
@@ -375,5 +392,12 @@ impl TraceOutcome for crate::store::StoreError {
             crate::store::StoreError::Conflict(_) => Outcome::Conflict,
             other => Outcome::Failed(other.to_string()),
         }
+    }
+}
+
+/// A handler's own error: the node shows its cause; the dispatch's error adds the rest.
+impl TraceOutcome for crate::aggregate::BoxError {
+    fn outcome(&self) -> Outcome {
+        Outcome::Failed(self.to_string())
     }
 }

@@ -123,7 +123,7 @@ impl std::fmt::Debug for HeraldTransaction {
 }
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-fn no_sql(store: &str, wanted: &str) -> Error {
+pub(crate) fn no_sql(store: &str, wanted: &str) -> Error {
     let message = format!("this runtime's store is `{store}`, not `{wanted}`");
     ErrorKind::Store {
         context: "getting the transaction's connection".into(),

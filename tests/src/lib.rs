@@ -6,3 +6,5 @@ pub mod backends;
 pub mod conformance;
 pub mod dispatch_suite;
 pub mod domain;
+pub mod handlers_suite;
+pub mod users;

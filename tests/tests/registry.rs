@@ -140,6 +140,38 @@ fn a_chain_of_upcasters_with_a_gap_or_a_duplicate_is_reported() {
     );
 }
 
+/// Pattern handlers whose mistakes are only visible across items.
+mod strays {
+    use herald::prelude::*;
+    use herald::store::RecordedEvent;
+
+    #[event("thing.:id.done")]
+    pub(crate) struct Done {
+        pub(crate) id: u64,
+    }
+
+    #[projector("nothing.*")]
+    async fn nowhere(_e: &RecordedEvent, _cx: &mut Cx<'_>) {}
+
+    #[projector("thing.*", name = "twice")]
+    async fn one(_e: &RecordedEvent, _cx: &mut Cx<'_>) {}
+
+    #[projector("thing.:id.done", name = "twice")]
+    async fn two(_e: &Recorded<Done>, _cx: &mut Cx<'_>) {}
+}
+
+#[test]
+fn pattern_handlers_that_match_nothing_or_share_a_name_are_reported() {
+    let error = Registry::modules(["registry::strays"]).check().unwrap_err();
+    assert_eq!(
+        error.problems(),
+        [
+            "handler name `twice` is used 2 times (registry::strays, registry::strays): give each a unique `name = \"…\"`",
+            "projector `nowhere`: pattern `nothing.*` matches no event registered in this runtime (is its module among the runtime's modules?)",
+        ]
+    );
+}
+
 const BROKEN: [&str; 3] = [
     "aggregate `Thing` has no `#[apply]` method for event `Made`, which `Thing::make` produces: add one (an empty body is fine for an event that changes no state)",
     "command `Forgotten` (registry::broken::Forgotten) is not handled: add a `#[handle]` method taking it to an `#[aggregate] impl` block (is its module among the runtime's modules?)",
@@ -172,7 +204,7 @@ async fn a_runtime_of_everything_sees_every_problem() {
         panic!("expected registry problems, got {error}")
     };
     let problems = error.problems();
-    assert_eq!(problems.len(), 6, "{error}");
+    assert_eq!(problems.len(), 8, "{error}");
     assert!(problems.iter().any(|p| p.starts_with(
         "command `SwitchOn` is handled by several aggregates (Light::switch_on, Rival::switch_on)"
     )));

@@ -1,0 +1,200 @@
+//! `#[projector("pattern", consistency = strong | eventual, priority = N, name = "…")]`
+//! on `async fn(event: &Recorded<MyEvent>, cx: &mut Cx<'_>)`, or on one taking any
+//! `&RecordedEvent`.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{GenericArgument, ItemFn, LitStr, PathArguments, Type};
+
+use super::{Common, finish, name, pattern, pattern_check, signature, wrapper_ident};
+use crate::args::{self, Once};
+use crate::errors::{Errors, with_item};
+use crate::symbol::{CONSISTENCY, NAME, PRIORITY};
+
+const SHAPE: &str =
+    "async fn project(event: &Recorded<MyEvent>, cx: &mut Cx<'_>) -> Result<(), MyError>";
+const EXAMPLE: &str = "`#[projector(\"user.:user_id.created\")]`";
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let function = match syn::parse2::<syn::Item>(item.clone()) {
+        Ok(syn::Item::Fn(function)) => function,
+        Ok(other) => {
+            let error = syn::Error::new_spanned(
+                &other,
+                format!("`#[projector]` goes on a function: `{SHAPE}`"),
+            );
+            return with_item(&item, error);
+        }
+        Err(error) => return with_item(&item, error),
+    };
+    match Projector::parse(args, &function) {
+        Ok(projector) => projector.expand(),
+        Err(error) => with_item(&item, error),
+    }
+}
+
+struct Projector<'a> {
+    function: &'a ItemFn,
+    pattern: LitStr,
+    name: String,
+    priority: i32,
+    strong: bool,
+    /// The event type, or `None` for any `RecordedEvent`.
+    event: Option<&'a Type>,
+    sig: super::Signature<'a>,
+}
+
+impl<'a> Projector<'a> {
+    fn parse(args: TokenStream, function: &'a ItemFn) -> syn::Result<Self> {
+        let mut errors = Errors::default();
+        let mut common = Common::new();
+        let mut consistency = Once::new(CONSISTENCY);
+        let lit = args::parse(args, |meta| {
+            if common.parse(&meta, &mut errors)? {
+                return Ok(());
+            }
+            if !meta.path.is_ident(CONSISTENCY) {
+                return Err(args::unknown(
+                    &meta,
+                    "projector",
+                    &[CONSISTENCY, NAME, PRIORITY],
+                ));
+            }
+            // #[projector("…", consistency = eventual)]
+            let value: syn::Ident = meta.value()?.parse()?;
+            match value.to_string().as_str() {
+                "strong" => consistency.set(&mut errors, &meta, true),
+                "eventual" => consistency.set(&mut errors, &meta, false),
+                _ => errors.at(
+                    &value,
+                    "`consistency` is `strong` (in the command's transaction) or `eventual` (after it commits)",
+                ),
+            }
+            Ok(())
+        })?;
+        let pattern = pattern(lit, &mut errors, EXAMPLE);
+        let sig = signature(function, "a projector", SHAPE, &mut errors);
+        let event = sig.first.and_then(|ty| match event_type(ty) {
+            Ok(event) => Some(event),
+            Err(()) => {
+                errors.at(
+                    ty,
+                    "a projector takes the event as `&Recorded<MyEvent>`, or any event as `&herald::store::RecordedEvent`",
+                );
+                None
+            }
+        });
+        errors.check()?;
+        Ok(Projector {
+            function,
+            pattern: pattern.expect("checked"),
+            name: name(common.name.get(), &function.sig.ident),
+            priority: common.priority.get().unwrap_or(0),
+            strong: consistency.get().unwrap_or(true),
+            event: event.expect("checked"),
+            sig,
+        })
+    }
+
+    fn expand(&self) -> TokenStream {
+        let Projector {
+            function,
+            pattern,
+            name,
+            priority,
+            strong,
+            event,
+            sig,
+        } = self;
+        let ident = sig.ident;
+        let wrapper = wrapper_ident("projector", ident);
+        let consistency = if *strong {
+            quote!(::herald::Consistency::Strong)
+        } else {
+            quote!(::herald::Consistency::Eventual)
+        };
+        let (body, check, event_name) = match event {
+            Some(ty) => {
+                let call = finish(quote!(#ident(&event, cx)), sig);
+                let body = quote_spanned! {ty.span()=>
+                    let event = ::herald::Recorded::<#ty>::decode(::core::clone::Clone::clone(event))?;
+                    #call
+                };
+                let check = pattern_check(pattern, ty, quote!(<#ty as ::herald::Event>::ROUTES));
+                let name = quote_spanned!(ty.span()=> ::core::option::Option::Some(<#ty as ::herald::Event>::NAME));
+                (body, check, name)
+            }
+            None => (
+                finish(quote!(#ident(event, cx)), sig),
+                TokenStream::new(),
+                quote!(::core::option::Option::None),
+            ),
+        };
+        quote! {
+            #function
+            #check
+
+            #[doc(hidden)]
+            fn #wrapper<'a, 'c>(
+                event: &'a ::herald::store::RecordedEvent,
+                cx: &'a mut ::herald::Cx<'c>,
+            ) -> ::herald::store::BoxFuture<'a, ::core::result::Result<(), ::herald::BoxError>> {
+                ::std::boxed::Box::pin(async move { #body })
+            }
+
+            ::herald::__private::inventory::submit! {
+                ::herald::__private::ProjectorRow {
+                    name: #name,
+                    module: ::core::module_path!(),
+                    pattern: #pattern,
+                    priority: #priority,
+                    consistency: #consistency,
+                    event: #event_name,
+                    run: #wrapper,
+                }
+            }
+        }
+    }
+}
+
+/// `&Recorded<E>` → `Some(E)`; `&RecordedEvent` → `None`.
+fn event_type(ty: &Type) -> Result<Option<&Type>, ()> {
+    let Type::Reference(r) = ty else {
+        return Err(());
+    };
+    if r.mutability.is_some() {
+        return Err(());
+    }
+    let Type::Path(path) = &*r.elem else {
+        return Err(());
+    };
+    let last = path.path.segments.last().ok_or(())?;
+    match (last.ident.to_string().as_str(), &last.arguments) {
+        ("RecordedEvent", PathArguments::None) => Ok(None),
+        ("Recorded", PathArguments::AngleBracketed(args)) if args.args.len() == 1 => {
+            match &args.args[0] {
+                GenericArgument::Type(event) => Ok(Some(event)),
+                _ => Err(()),
+            }
+        }
+        _ => Err(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::event_type;
+
+    #[test]
+    fn the_event_type_comes_from_the_first_parameter() {
+        let typed: syn::Type = syn::parse_quote!(&Recorded<UserCreated>);
+        let any: syn::Type = syn::parse_quote!(&herald::store::RecordedEvent);
+        let wrong: syn::Type = syn::parse_quote!(&mut Recorded<UserCreated>);
+        let by_value: syn::Type = syn::parse_quote!(UserCreated);
+        assert!(matches!(event_type(&typed), Ok(Some(_))));
+        assert!(matches!(event_type(&any), Ok(None)));
+        assert!(event_type(&wrong).is_err());
+        assert!(event_type(&by_value).is_err());
+    }
+}

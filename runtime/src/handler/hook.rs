@@ -1,0 +1,125 @@
+//! Hooks: functions on commands whose route matches their pattern, before and after the
+//! aggregate's part of the loop (steps 3 and 5), by ascending priority, ties by name.
+
+use std::any::{Any, TypeId};
+
+use crate::aggregate::BoxError;
+use crate::command::Command;
+use crate::error::{Error, ErrorKind};
+use crate::handler::Cx;
+use crate::registry::Registry;
+use crate::route::{Pattern, Route};
+use crate::step::Envelope;
+use crate::store::{BoxFuture, StoreTransaction, StreamKey};
+use crate::trace::{Operation, Outcome, Tracer};
+
+/// When a hook runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum When {
+    /// Before the saga steps: validate, enrich, authorize, reject.
+    Before,
+    /// After the saga steps, before the aggregate decides.
+    After,
+}
+
+/// Runs one hook on a type-erased command. Not public API.
+#[doc(hidden)]
+pub type HookFn = for<'a, 'c> fn(
+    &'a mut (dyn Any + Send + Sync),
+    &'a mut Cx<'c>,
+) -> BoxFuture<'a, Result<(), BoxError>>;
+
+/// A `#[hook]` function. Not public API: generated code builds these.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct HookRow {
+    pub name: &'static str,
+    pub module: &'static str,
+    pub when: When,
+    pub pattern: &'static str,
+    pub priority: i32,
+    /// The command it takes.
+    pub command: &'static str,
+    pub command_type: fn() -> TypeId,
+    pub run: HookFn,
+}
+
+inventory::collect!(HookRow);
+
+/// Runs the `when` hooks of `command`, whose route is `route`, in order. A hook that
+/// changes the command's route or aggregate id is an error naming it.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the loop's state, passed as it is"
+)]
+pub(crate) async fn run_hooks<C: Command>(
+    when: When,
+    registry: &Registry,
+    tx: &mut dyn StoreTransaction,
+    store: &'static str,
+    command: &mut C,
+    route: &Route,
+    stream: &StreamKey,
+    envelope: &Envelope<'_>,
+    tracer: &mut Tracer,
+) -> Result<(), Error> {
+    for (hook, pattern) in registry.hooks_of(when, TypeId::of::<C>(), route) {
+        tracer
+            .time(Operation::Hook, Some(hook.name), async {
+                let mut cx = Cx::new(&mut *tx, envelope.actor, route, pattern, store);
+                let command: &mut (dyn Any + Send + Sync) = &mut *command;
+                (hook.run)(command, &mut cx).await
+            })
+            .await
+            .map_err(|source| ErrorKind::Hook {
+                command: C::NAME,
+                route: route.clone(),
+                hook: hook.name,
+                source,
+            })?;
+        let after = command.route().map_err(|source| ErrorKind::Route {
+            command: C::NAME,
+            source,
+        })?;
+        if after != *route {
+            tracer.fail_last(Outcome::Failed(format!("changed the route to `{after}`")));
+            return Err(ErrorKind::RouteChanged {
+                command: C::NAME,
+                route: route.clone(),
+                hook: hook.name,
+                changed_to: after,
+            }
+            .into());
+        }
+        let id = command.aggregate_id();
+        if id != stream.stream_id() {
+            tracer.fail_last(Outcome::Failed(format!(
+                "changed the aggregate id to `{id}`"
+            )));
+            return Err(ErrorKind::IdChanged {
+                command: C::NAME,
+                route: route.clone(),
+                hook: hook.name,
+                field: C::ID_FIELD,
+                changed_to: id,
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// The hooks a registry runs for a command type and route, in order, each with its
+/// parsed pattern.
+pub(crate) fn ordered<'r>(
+    matching: impl Iterator<Item = (&'r Pattern, &'r &'static HookRow)>,
+    when: When,
+    command: TypeId,
+) -> Vec<(&'static HookRow, &'r Pattern)> {
+    let mut hooks: Vec<(&'static HookRow, &'r Pattern)> = matching
+        .filter(|(_, hook)| hook.when == when && (hook.command_type)() == command)
+        .map(|(pattern, &hook)| (hook, pattern))
+        .collect();
+    hooks.sort_by_key(|(hook, _)| (hook.priority, hook.name));
+    hooks
+}

@@ -1,0 +1,40 @@
+//! Handlers around a command, each matched by route pattern: hooks before and after its
+//! aggregate decides (steps 3 and 5 of the loop) and strong projectors of its events
+//! (step 8), all in the command's transaction.
+
+mod context;
+pub(crate) mod hook;
+mod projector;
+
+pub use context::Cx;
+pub use hook::{HookFn, HookRow, When};
+pub use projector::{Consistency, ProjectFn, ProjectorRow, Recorded};
+
+pub(crate) use hook::run_hooks;
+pub(crate) use projector::run_projectors;
+
+use crate::aggregate::BoxError;
+
+/// What a hook or projector may return: `()`, or `Result<(), E>` for any error `E` that
+/// converts into a boxed error (`std::error::Error + Send + Sync`, `String`,
+/// `anyhow::Error`).
+#[diagnostic::on_unimplemented(
+    message = "a Herald handler returns `()` or `Result<(), E>`, not `{Self}`",
+    note = "`E` is any `std::error::Error + Send + Sync` type, `String` or `anyhow::Error`: the caller gets it back, typed, with the handler's name"
+)]
+pub trait HandlerOutput {
+    /// The outcome, the error boxed.
+    fn into_result(self) -> Result<(), BoxError>;
+}
+
+impl HandlerOutput for () {
+    fn into_result(self) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+impl<E: Into<BoxError>> HandlerOutput for Result<(), E> {
+    fn into_result(self) -> Result<(), BoxError> {
+        self.map_err(Into::into)
+    }
+}

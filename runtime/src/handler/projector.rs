@@ -1,0 +1,134 @@
+//! Projectors: functions that write an event into a read model. A strong one runs in the
+//! command's transaction (step 8 of the loop), for each new event whose route matches its
+//! pattern, by ascending priority, ties by name; an eventual one runs later, from a
+//! checkpointed subscription of its own.
+
+use std::ops::Deref;
+
+use crate::aggregate::BoxError;
+use crate::error::{Error, ErrorKind};
+use crate::event::Event;
+use crate::handler::Cx;
+use crate::registry::Registry;
+use crate::route::Route;
+use crate::step::Envelope;
+use crate::store::{BoxFuture, DecodeError, RecordedEvent, StoreTransaction};
+use crate::trace::{Operation, Tracer};
+
+/// When a projector (or processor) runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Consistency {
+    /// In the command's transaction: the read model changes with the events, or not at all.
+    Strong,
+    /// After the commit, from a checkpointed subscription of its own.
+    Eventual,
+}
+
+/// An event as a typed handler receives it: the event, and where and how it was recorded
+/// (position, stream, version, route, metadata).
+///
+/// ```
+/// use herald::prelude::*;
+/// # #[event("user.:user_id.created")] struct UserCreated { user_id: u64, email: String }
+///
+/// #[projector("user.:user_id.created")]
+/// async fn log(e: &Recorded<UserCreated>, _cx: &mut Cx<'_>) {
+///     println!("{} at version {} of {}", e.email, e.record().version, e.record().stream);
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Recorded<E> {
+    event: E,
+    record: RecordedEvent,
+}
+
+impl<E: Event> Recorded<E> {
+    /// Decodes `record` as an `E` (upcasting it when it is of an older schema version).
+    pub fn decode(record: RecordedEvent) -> Result<Self, DecodeError> {
+        Ok(Recorded {
+            event: record.decode()?,
+            record,
+        })
+    }
+}
+
+impl<E> Recorded<E> {
+    /// The event.
+    pub fn event(&self) -> &E {
+        &self.event
+    }
+
+    /// Where and how it was recorded.
+    pub fn record(&self) -> &RecordedEvent {
+        &self.record
+    }
+
+    /// The event, owned.
+    pub fn into_event(self) -> E {
+        self.event
+    }
+}
+
+impl<E> Deref for Recorded<E> {
+    type Target = E;
+    fn deref(&self) -> &E {
+        &self.event
+    }
+}
+
+/// Runs one projector on a recorded event. Not public API.
+#[doc(hidden)]
+pub type ProjectFn =
+    for<'a, 'c> fn(&'a RecordedEvent, &'a mut Cx<'c>) -> BoxFuture<'a, Result<(), BoxError>>;
+
+/// A `#[projector]` function. Not public API: generated code builds these.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ProjectorRow {
+    pub name: &'static str,
+    pub module: &'static str,
+    pub pattern: &'static str,
+    pub priority: i32,
+    pub consistency: Consistency,
+    /// The event it takes; `None` when it takes any `RecordedEvent`.
+    pub event: Option<&'static str>,
+    pub run: ProjectFn,
+}
+
+inventory::collect!(ProjectorRow);
+
+/// Step 8 for `events`, in order: every strong projector whose pattern matches each.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the loop's state, passed as it is"
+)]
+pub(crate) async fn run_projectors(
+    registry: &Registry,
+    tx: &mut dyn StoreTransaction,
+    store: &'static str,
+    command: &'static str,
+    route: &Route,
+    events: &[RecordedEvent],
+    envelope: &Envelope<'_>,
+    tracer: &mut Tracer,
+) -> Result<(), Error> {
+    for event in events {
+        for (projector, pattern) in registry.strong_projectors_of(event) {
+            let ran = tracer
+                .time(Operation::Project, Some(projector.name), async {
+                    let mut cx = Cx::new(&mut *tx, envelope.actor, &event.route, pattern, store);
+                    (projector.run)(event, &mut cx).await
+                })
+                .await;
+            tracer.last_route(event.route.as_str());
+            ran.map_err(|source| ErrorKind::Project {
+                command,
+                route: route.clone(),
+                projector: projector.name,
+                event: event.route.clone(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! Hooks and strong projectors on every store: order, enrichment, rejection, rollback,
+//! and a trace node for each handler that ran.
+
+use herald::prelude::*;
+use herald::store::Position;
+use herald::trace::{Operation, Outcome};
+
+use crate::backends::TestStore;
+use crate::users::{self, CreateUser, UserCreated};
+
+fn create(email: &str) -> CreateUser {
+    CreateUser {
+        user_id: Uuid::now_v7().simple().to_string(),
+        email: email.to_owned(),
+        trail: Vec::new(),
+    }
+}
+
+/// Before hooks by ascending priority, ties by name, then after hooks; what they change
+/// is what the aggregate decides on; then the strong projectors of the event, in order.
+pub async fn hooks_and_projectors_run_in_order_and_enrich_the_command(test: &TestStore) {
+    let herald = users::herald(&test.store).await;
+    let cmd = create("Ada@Example.com");
+    let id = cmd.user_id.clone();
+    let created = herald.dispatch(cmd).await.unwrap();
+    let event: UserCreated = created.events()[0].decode().unwrap();
+    assert_eq!(event.trail, ["first", "a_second", "b_second", "after_all"]);
+    assert_eq!(event.email, "ada@example.com", "the enriched command");
+    assert_eq!(
+        users::seen(&id),
+        [
+            "profile_row".to_owned(),
+            "mailing_list".to_owned(),
+            format!("audit user.{id}.created")
+        ],
+        "strong projectors by priority; the eventual one did not run"
+    );
+    if let Some(email) = users::profile(&*test.store, &id).await {
+        assert_eq!(email.as_deref(), Some("ada@example.com"));
+    }
+
+    let ran: Vec<(Operation, &str)> = created
+        .trace()
+        .nodes()
+        .filter(|n| matches!(n.operation, Operation::Hook | Operation::Project))
+        .map(|n| (n.operation, n.handler.as_deref().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        ran,
+        [
+            (Operation::Hook, "first"),
+            (Operation::Hook, "a_second"),
+            (Operation::Hook, "b_second"),
+            (Operation::Hook, "after_all"),
+            (Operation::Project, "profile_row"),
+            (Operation::Project, "mailing_list"),
+            (Operation::Project, "audit"),
+        ],
+        "one trace node per handler that ran"
+    );
+    let route = format!("user.{id}.created");
+    assert!(
+        created
+            .trace()
+            .nodes()
+            .filter(|n| n.operation == Operation::Project)
+            .all(|n| n.route.as_deref() == Some(route.as_str()))
+    );
+}
+
+/// A hook's error rejects the command before the aggregate: nothing is stored, the
+/// caller learns which hook, and the hooks after it did not run.
+pub async fn a_rejecting_hook_stores_nothing_and_names_itself(test: &TestStore) {
+    let herald = users::herald(&test.store).await;
+    let cmd = create("reject@example.com");
+    let id = cmd.user_id.clone();
+    let error = herald.dispatch(cmd).await.unwrap_err();
+    match error.kind() {
+        herald::ErrorKind::Hook { hook, route, .. } => {
+            assert_eq!(
+                (*hook, route.as_str()),
+                ("a_second", format!("create.user.{id}").as_str())
+            );
+        }
+        other => panic!("expected a hook's rejection, got {other}"),
+    }
+    assert!(
+        error
+            .to_string()
+            .ends_with("rejected by hook `a_second`: reject@example.com is not welcome"),
+        "{error}"
+    );
+    let trace = error.trace().unwrap();
+    assert!(
+        !trace
+            .nodes()
+            .any(|n| n.handler.as_deref() == Some("b_second"))
+    );
+    assert!(!trace.nodes().any(|n| n.operation == Operation::Handle));
+    assert!(
+        test.store
+            .read_all(Position::START, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(users::seen(&id).is_empty());
+}
+
+/// A hook may change a command, not its route.
+pub async fn a_hook_that_changes_the_route_is_an_error_naming_it(test: &TestStore) {
+    let herald = users::herald(&test.store).await;
+    let error = herald
+        .dispatch(create("move@example.com"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error.kind(), herald::ErrorKind::RouteChanged { hook: "a_second", changed_to, .. } if changed_to.as_str().ends_with("-moved")),
+        "{error}"
+    );
+    assert!(
+        test.store
+            .read_all(Position::START, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// A strong projector that fails rolls the whole command back: its events and the rows
+/// the projectors before it wrote.
+pub async fn a_failing_projector_rolls_back_the_events_and_the_read_model(test: &TestStore) {
+    let herald = users::herald(&test.store).await;
+    let cmd = create("fail@example.com");
+    let id = cmd.user_id.clone();
+    let error = herald.dispatch(cmd).await.unwrap_err();
+    match error.kind() {
+        herald::ErrorKind::Project {
+            projector, event, ..
+        } => {
+            assert_eq!(
+                (*projector, event.as_str()),
+                ("mailing_list", format!("user.{id}.created").as_str())
+            );
+        }
+        other => panic!("expected a projector's failure, got {other}"),
+    }
+    let failed = error
+        .trace()
+        .unwrap()
+        .nodes()
+        .find(|n| n.handler.as_deref() == Some("mailing_list"))
+        .unwrap();
+    assert_eq!(
+        failed.outcome,
+        Outcome::Failed("the mailing list is down".into())
+    );
+    assert_eq!(
+        users::seen(&id),
+        ["profile_row", "mailing_list"],
+        "it ran, and the ones after it did not"
+    );
+    assert!(
+        test.store
+            .read_all(Position::START, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    if let Some(email) = users::profile(&*test.store, &id).await {
+        assert_eq!(
+            email, None,
+            "the profile row was rolled back with the events"
+        );
+    }
+    // Nothing of it stayed behind: the same user can be created.
+    let mut again = create("ok@example.com");
+    again.user_id = id.clone();
+    herald.dispatch(again).await.unwrap();
+}

@@ -1,0 +1,189 @@
+//! Users, with hooks and projectors around them, for the handler suite.
+#![allow(missing_docs, reason = "test fixtures")]
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use herald::prelude::*;
+use herald::store::{RecordedEvent, Sql};
+
+#[event("user.:user_id.created")]
+pub struct UserCreated {
+    pub user_id: String,
+    pub email: String,
+    /// The hooks that saw the command, in order.
+    pub trail: Vec<String>,
+}
+
+#[command("create.user.:user_id")]
+pub struct CreateUser {
+    pub user_id: String,
+    pub email: String,
+    pub trail: Vec<String>,
+}
+
+#[aggregate]
+#[derive(Default)]
+pub struct User {
+    pub created: bool,
+}
+
+#[aggregate]
+impl User {
+    #[handle]
+    fn create(&self, cmd: &CreateUser) -> Result<UserCreated, String> {
+        if self.created {
+            return Err("the user exists".into());
+        }
+        Ok(UserCreated {
+            user_id: cmd.user_id.clone(),
+            email: cmd.email.clone(),
+            trail: cmd.trail.clone(),
+        })
+    }
+
+    #[apply]
+    fn created(&mut self, _: &UserCreated) {
+        self.created = true;
+    }
+}
+
+/// What ran, by user id, for the handlers whose effects are not in a database.
+static SEEN: Mutex<Option<HashMap<String, Vec<String>>>> = Mutex::new(None);
+
+pub fn seen(user_id: &str) -> Vec<String> {
+    let seen = SEEN.lock().unwrap_or_else(PoisonError::into_inner);
+    seen.as_ref()
+        .and_then(|s| s.get(user_id).cloned())
+        .unwrap_or_default()
+}
+
+fn saw(user_id: &str, what: &str) {
+    let mut seen = SEEN.lock().unwrap_or_else(PoisonError::into_inner);
+    seen.get_or_insert_with(HashMap::new)
+        .entry(user_id.to_owned())
+        .or_default()
+        .push(what.to_owned());
+}
+
+// Hooks, declared out of order: priority decides, then the name.
+
+#[hook(after, "create.user.:user_id")]
+async fn after_all(cmd: &mut CreateUser, _cx: &mut Cx<'_>) {
+    cmd.trail.push("after_all".into());
+}
+
+#[hook(before, "create.*", priority = 2)]
+async fn b_second(cmd: &mut CreateUser, _cx: &mut Cx<'_>) {
+    cmd.trail.push("b_second".into());
+}
+
+#[hook(before, "create.user.:id", priority = 2)]
+async fn a_second(cmd: &mut CreateUser, cx: &mut Cx<'_>) -> Result<(), String> {
+    assert_eq!(cx.param("id"), Some(cmd.user_id.as_str()));
+    cmd.trail.push("a_second".into());
+    if cmd.email.starts_with("reject@") {
+        return Err(format!("{} is not welcome", cmd.email));
+    }
+    if cmd.email.starts_with("move@") {
+        cmd.user_id.push_str("-moved");
+    }
+    Ok(())
+}
+
+#[hook(before, "create.user.:user_id", priority = -1, name = "first")]
+async fn lowercase(cmd: &mut CreateUser, _cx: &mut Cx<'_>) {
+    cmd.email = cmd.email.to_lowercase();
+    cmd.trail.push("first".into());
+}
+
+/// Writes the profile table in the command's transaction (on the SQL stores).
+#[projector("user.:user_id.created")]
+async fn profile_row(e: &Recorded<UserCreated>, cx: &mut Cx<'_>) -> Result<(), herald::BoxError> {
+    // A stream belongs to its tenant: a projector sees its command's tenant's events.
+    assert_eq!(cx.actor().tenant(), e.record().stream.tenant());
+    saw(&e.user_id, "profile_row");
+    match cx.sql() {
+        Sql::Sqlite(conn) => {
+            sqlx::query("INSERT INTO profiles (user_id, email) VALUES (?, ?)")
+                .bind(&e.user_id)
+                .bind(&e.email)
+                .execute(conn)
+                .await?;
+        }
+        Sql::Postgres(conn) => {
+            sqlx::query("INSERT INTO profiles (user_id, email) VALUES ($1, $2)")
+                .bind(&e.user_id)
+                .bind(&e.email)
+                .execute(conn)
+                .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Runs after `profile_row` and fails for some addresses: the whole command rolls back.
+#[projector("user.:user_id.created", priority = 5)]
+async fn mailing_list(e: &Recorded<UserCreated>, _cx: &mut Cx<'_>) -> Result<(), String> {
+    saw(&e.user_id, "mailing_list");
+    match e.email.starts_with("fail@") {
+        true => Err("the mailing list is down".into()),
+        false => Ok(()),
+    }
+}
+
+/// Any event of a user, untyped.
+#[projector("user.*", priority = 9)]
+async fn audit(e: &RecordedEvent, _cx: &mut Cx<'_>) {
+    let user_id = e.payload["user_id"].as_str().unwrap_or_default().to_owned();
+    saw(&user_id, &format!("audit {}", e.route));
+}
+
+/// Accepted and registered; not run in the command's transaction.
+#[projector("user.:user_id.created", consistency = eventual)]
+async fn later(e: &Recorded<UserCreated>, _cx: &mut Cx<'_>) {
+    saw(&e.user_id, "later");
+}
+
+/// A runtime of the users on `store`, with its profile table.
+pub async fn herald(store: &std::sync::Arc<dyn herald::store::EventStore>) -> Herald {
+    let herald = Herald::builder()
+        .modules(["herald_tests::users"])
+        .store(store.clone())
+        .build()
+        .await
+        .expect("the users' registrations are consistent");
+    let mut tx = herald.begin().await.unwrap();
+    let create =
+        "CREATE TABLE IF NOT EXISTS profiles (user_id TEXT PRIMARY KEY, email TEXT NOT NULL)";
+    match tx.sql() {
+        Sql::Sqlite(conn) => drop(sqlx::query(create).execute(conn).await.unwrap()),
+        Sql::Postgres(conn) => drop(sqlx::query(create).execute(conn).await.unwrap()),
+        _ => {}
+    }
+    tx.commit().await.unwrap();
+    herald
+}
+
+/// The e-mail in the profile table, read outside any command; `None` on the memory store.
+pub async fn profile(
+    store: &dyn herald::store::EventStore,
+    user_id: &str,
+) -> Option<Option<String>> {
+    let mut tx = store.begin().await.unwrap();
+    let email = match tx.sql() {
+        Sql::Sqlite(conn) => sqlx::query_scalar("SELECT email FROM profiles WHERE user_id = ?")
+            .bind(user_id)
+            .fetch_optional(conn)
+            .await
+            .unwrap(),
+        Sql::Postgres(conn) => sqlx::query_scalar("SELECT email FROM profiles WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(conn)
+            .await
+            .unwrap(),
+        _ => return None,
+    };
+    Some(email)
+}

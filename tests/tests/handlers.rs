@@ -1,0 +1,8 @@
+//! Hooks and strong projectors, on the in-memory store, a SQLite file and PostgreSQL.
+
+herald_tests::on_every_backend!(herald_tests::handlers_suite;
+    hooks_and_projectors_run_in_order_and_enrich_the_command,
+    a_rejecting_hook_stores_nothing_and_names_itself,
+    a_hook_that_changes_the_route_is_an_error_naming_it,
+    a_failing_projector_rolls_back_the_events_and_the_read_model,
+);
