@@ -56,5 +56,11 @@ pub fn hook(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Writes events into a read model. See `herald::projector`.
 #[proc_macro_attribute]
 pub fn projector(args: TokenStream, item: TokenStream) -> TokenStream {
-    handler::projector(args.into(), item.into()).into()
+    handler::event_handler(handler::Kind::Projector, args.into(), item.into()).into()
+}
+
+/// Dispatches follow-up commands for events. See `herald::processor`.
+#[proc_macro_attribute]
+pub fn processor(args: TokenStream, item: TokenStream) -> TokenStream {
+    handler::event_handler(handler::Kind::Processor, args.into(), item.into()).into()
 }

@@ -13,7 +13,7 @@ use crate::actor::Actor;
 use crate::cache::Lookup;
 use crate::command::Command;
 use crate::error::{Error, ErrorKind};
-use crate::handler::{When, run_hooks, run_projectors};
+use crate::handler::{Nest, Scene, When, react, run_hooks};
 use crate::registry::HandlerRow;
 use crate::route::Route;
 use crate::runtime::Herald;
@@ -219,6 +219,13 @@ pub(crate) struct Prepared {
     payload_hash: Vec<u8>,
     /// Whether the caller gave the command id (else it is new, and cannot be a repeat).
     id_given: bool,
+    /// What its events are caused by: the command itself, or the event a processor
+    /// reacted to.
+    causation_id: Uuid,
+    /// The routes of the commands it is nested in and its own, outermost first.
+    chain: Vec<Route>,
+    /// The level of its `dispatch` node in the trace (0: the root).
+    trace_level: usize,
     expected_version: Option<u64>,
 }
 
@@ -285,6 +292,7 @@ async fn prepare<C: Command>(
     let command_id = options.command_id.unwrap_or_else(Uuid::now_v7);
     let correlation_id = options.correlation_id.unwrap_or(command_id);
     Ok(Prepared {
+        chain: vec![route.clone()],
         route,
         handler,
         actor,
@@ -292,6 +300,8 @@ async fn prepare<C: Command>(
         envelope_ids: (command_id, correlation_id),
         payload_hash,
         id_given,
+        causation_id: command_id,
+        trace_level: 0,
         expected_version: options.expected_version,
     })
 }
@@ -425,7 +435,7 @@ async fn steps<C: Command>(
     let envelope = Envelope {
         command_id,
         correlation_id,
-        causation_id: command_id,
+        causation_id: prepared.causation_id,
         actor: &prepared.actor,
     };
     let registry = herald.registry();
@@ -487,18 +497,17 @@ async fn steps<C: Command>(
         }
     };
 
-    // 8. Strong handlers of each new event.
-    run_projectors(
-        registry,
-        &mut *tx,
-        store,
-        C::NAME,
+    // 8. The strong projectors and processors of each new event.
+    let scene = Scene {
+        herald,
+        cache,
+        actor: &prepared.actor,
+        correlation_id,
+        command: C::NAME,
         route,
-        &stepped.events,
-        &envelope,
-        tracer,
-    )
-    .await?;
+        chain: &prepared.chain,
+    };
+    react(&scene, &mut *tx, &stepped.events, tracer).await?;
 
     // 9 (before the commit). The command's row keeps its result and trace.
     let result = CommandResult {
@@ -507,7 +516,7 @@ async fn steps<C: Command>(
         version: stepped.version,
         events: stepped.events.len() as u64,
         correlation_id,
-        trace: tracer.current(),
+        trace: tracer.current_at(prepared.trace_level),
     };
     let result = serde_json::to_value(&result).map_err(|source| ErrorKind::Payload {
         command: C::NAME,
@@ -560,4 +569,58 @@ async fn repeated<C: Command>(
         trace: result.trace,
         repeat: true,
     }))
+}
+
+/// A processor's command: steps 1 to 8 in its parent's transaction, as the same actor,
+/// with the command id the processor's event, name and index give it, caused by that
+/// event. A command id already recorded (the processor ran on this event before) runs
+/// nothing again.
+pub(crate) async fn nested<C: Command>(mut command: C, nest: Nest<'_>) -> Result<(), Error> {
+    let Nest {
+        herald,
+        tx,
+        cache,
+        actor,
+        correlation_id,
+        event,
+        command_id,
+        chain,
+        tracer,
+    } = nest;
+    let trace_level = tracer.depth();
+    tracer.open(Operation::Dispatch, Some(C::NAME));
+    let result = async {
+        let options = Options {
+            actor: Some(actor.clone()),
+            command_id: Some(command_id),
+            correlation_id: Some(correlation_id),
+            expected_version: None,
+        };
+        let mut prepared = prepare(herald, &command, options, tracer).await?;
+        prepared.causation_id = event.event_id;
+        prepared.chain = chain.iter().chain([&prepared.route]).cloned().collect();
+        prepared.trace_level = trace_level;
+        let limit = herald.max_nesting();
+        if prepared.chain.len() > limit + 1 {
+            return Err(Error::from(ErrorKind::Nesting {
+                chain: prepared.chain,
+                limit,
+            }));
+        }
+        match steps(herald, &mut *tx, cache, &mut command, &prepared, tracer).await? {
+            Ran::Done(stepped) => {
+                if let Some(own) = cache.own {
+                    stepped.remember(own, &prepared.stream);
+                }
+            }
+            Ran::Repeat(_) => tracer.detail("ran before, for the same event".to_owned()),
+        }
+        Ok(())
+    }
+    .await;
+    tracer.close(match &result {
+        Ok(()) => Outcome::Ok,
+        Err(error) => error.outcome(),
+    });
+    result
 }

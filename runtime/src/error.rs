@@ -254,6 +254,36 @@ pub enum ErrorKind {
         source: BoxError,
     },
 
+    /// A strong processor failed on one of the command's events.
+    #[error(
+        "command `{command}` (route `{route}`): processor `{processor}` failed on event `{event}`: {source}"
+    )]
+    Process {
+        /// The command's name.
+        command: &'static str,
+        /// The command's route.
+        route: Route,
+        /// The processor.
+        processor: &'static str,
+        /// The event's route.
+        event: Route,
+        /// Its error.
+        source: BoxError,
+    },
+
+    /// Processors nested commands deeper than the runtime allows: most likely a cycle.
+    #[error(
+        "commands nested {} deep, more than the {limit} allowed (a cycle of processors?): {}",
+        chain.len() - 1,
+        chain.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(" → ")
+    )]
+    Nesting {
+        /// The routes of the commands, outermost first.
+        chain: Vec<Route>,
+        /// How deep commands may nest ([`HeraldBuilder::max_nesting`](crate::HeraldBuilder::max_nesting)).
+        limit: usize,
+    },
+
     /// An event a handler produced could not be stored.
     #[error("event `{event}` produced by `{handler}`: {source}")]
     Event {

@@ -78,7 +78,7 @@ pub use command::Command;
 pub use dispatch::{Dispatch, Dispatched};
 pub use error::{Error, ErrorKind};
 pub use event::{AnyEvent, Event, Events, IntoEvents, RouteParam};
-pub use handler::{Consistency, Cx, HandlerOutput, Recorded, When};
+pub use handler::{Consistency, Cx, HandlerOutput, IntoCommands, ProcessorOutput, Recorded, When};
 pub use registry::UpcastError;
 pub use registry::{Registry, RegistryError};
 pub use runtime::{Herald, HeraldBuilder, Load, Loaded};
@@ -105,7 +105,7 @@ pub mod prelude {
         Actor, Aggregate, Command, Dispatched, Event, Events, Herald, RouteParam, Uuid,
     };
     pub use crate::{Cx, Recorded};
-    pub use crate::{aggregate, command, event, hook, projector, upcast};
+    pub use crate::{aggregate, command, event, hook, processor, projector, upcast};
 }
 
 /// Declares an event: a fact that happened, stored for good under a route rendered from
@@ -548,3 +548,69 @@ pub use herald_macros::hook;
 /// pattern, consistency, priority and a wrapper that decodes the event) in the link-time
 /// table the runtime reads.
 pub use herald_macros::projector;
+
+/// Reacts to the events whose route matches a pattern by dispatching follow-up commands.
+///
+/// `#[processor("pattern")]` goes on an `async fn` taking the event as
+/// `&Recorded<MyEvent>` (or any event as `&herald::store::RecordedEvent`) and a [`Cx`],
+/// returning `Result<commands, E>`: a command, `Option`, `Vec` or a tuple of them, or `()`
+/// ([`IntoCommands`]); the command types are part of its signature, so the runtime checks
+/// at start that they are registered.
+///
+/// With `consistency = strong` (the default) its commands run nested in the command's
+/// transaction, after the events are appended (step 8 of the loop, together with the
+/// strong projectors, by ascending `priority`, ties by name): each goes through the loop
+/// again as the same actor, its events caused by the event the processor reacted to and
+/// sharing the correlation id. Each command's id is derived from that event, the
+/// processor's name and the command's index, so running the processor on the same event
+/// again never doubles a command. Any failure rolls everything back and reaches the caller.
+/// Nesting is bounded ([`HeraldBuilder::max_nesting`]): a cycle of processors is
+/// [`ErrorKind::Nesting`], not a hang. `consistency = eventual` is accepted and
+/// registered, and runs in a later version of Herald.
+///
+/// | option | meaning | default |
+/// |---|---|---|
+/// | `consistency = strong \| eventual` | nested in the command's transaction, or after it | `strong` |
+/// | `priority = N` | order among the event's handlers, lower first | 0 |
+/// | `name = "…"` | the processor's name (it also derives its commands' ids) | the function's name |
+///
+/// ```
+/// use herald::prelude::*;
+///
+/// #[event("user.:user_id.created")] struct UserCreated { user_id: u64 }
+/// #[event("friends.:user_id.listed")] struct FriendsListed { user_id: u64 }
+/// #[command("create.user.:user_id")] struct CreateUser { user_id: u64 }
+/// #[command("list.friends.:user_id")] struct ListFriends { user_id: u64 }
+/// # #[aggregate] #[derive(Default)] struct User;
+/// # #[aggregate] impl User {
+/// #     #[handle] fn create(&self, c: &CreateUser) -> Result<UserCreated, String> { Ok(UserCreated { user_id: c.user_id }) }
+/// #     #[apply] fn created(&mut self, _: &UserCreated) {}
+/// # }
+/// # #[aggregate] #[derive(Default)] struct Friends;
+/// # #[aggregate] impl Friends {
+/// #     #[handle] fn list(&self, c: &ListFriends) -> Result<FriendsListed, String> { Ok(FriendsListed { user_id: c.user_id }) }
+/// #     #[apply] fn listed(&mut self, _: &FriendsListed) {}
+/// # }
+///
+/// #[processor("user.:user_id.created")]
+/// async fn friend_list(e: &Recorded<UserCreated>, _cx: &mut Cx<'_>) -> Result<ListFriends, String> {
+///     Ok(ListFriends { user_id: e.user_id })
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let herald = Herald::builder().modules([module_path!()]).build().await?;
+/// let created = herald.dispatch(CreateUser { user_id: 7 }).await?;
+/// let friends = herald.store().read_all(herald::store::Position::START, 10).await?;
+/// assert_eq!(friends[1].route.as_str(), "friends.7.listed");
+/// assert_eq!(friends[1].metadata.causation_id, created.events()[0].event_id);
+/// # Ok(()) }
+/// ```
+///
+/// # Equivalent code without the macro
+///
+/// The function stays plain Rust. The macro adds the `const` check of a typed processor's
+/// pattern against its event's routes, and the processor's registration (its name,
+/// pattern, consistency, priority, the names of its commands and a wrapper that decodes
+/// the event) in the link-time table the runtime reads.
+pub use herald_macros::processor;

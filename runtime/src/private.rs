@@ -6,7 +6,10 @@ pub use serde_json;
 
 pub use herald_route::{Template, assert_can_match};
 
-pub use crate::handler::{HookFn, HookRow, ProjectFn, ProjectorRow};
+pub use crate::handler::{
+    AnyCommand, HookFn, HookRow, Nest, ProcessFn, ProcessorOutput, ProcessorRow, ProjectFn,
+    ProjectorRow,
+};
 pub use crate::registry::{AggregateRow, CommandRow, EventRow, HandlerRow, UpcasterRow};
 pub use crate::step::{ExecuteFn, Step, Stepped};
 
@@ -85,4 +88,9 @@ const fn str_eq(a: &str, b: &str) -> bool {
         i += 1;
     }
     true
+}
+
+/// The names of the commands `T` may hold.
+pub fn command_names<T: crate::IntoCommands>(names: &mut Vec<&'static str>) {
+    T::command_names(names)
 }

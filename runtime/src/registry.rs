@@ -8,7 +8,8 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use crate::event::Event;
-use crate::handler::{Consistency, HookRow, ProjectorRow, When};
+use crate::handler::reaction::Reaction;
+use crate::handler::{Consistency, HookRow, ProcessorRow, ProjectorRow, When};
 use crate::route::{Pattern, Route, RouteError, RouteTable, can_match};
 use crate::step::ExecuteFn;
 use crate::store::RecordedEvent;
@@ -117,6 +118,7 @@ pub struct Registry {
     event_versions: HashMap<&'static str, u32>,
     hooks: RouteTable<&'static HookRow>,
     projectors: RouteTable<&'static ProjectorRow>,
+    processors: RouteTable<&'static ProcessorRow>,
     /// Handler patterns that do not parse (only rows written by hand: the macros check
     /// them when the crate compiles), with the handler's name.
     bad_patterns: Vec<(&'static str, RouteError)>,
@@ -191,6 +193,13 @@ impl Registry {
                 .map(|r| (r.name, r.pattern, r)),
             &mut bad_patterns,
         );
+        let processors = indexed(
+            inventory::iter::<ProcessorRow>
+                .into_iter()
+                .filter(|r| keep(r.module))
+                .map(|r| (r.name, r.pattern, r)),
+            &mut bad_patterns,
+        );
         Registry {
             events,
             commands,
@@ -203,6 +212,7 @@ impl Registry {
             event_versions,
             hooks,
             projectors,
+            processors,
             bad_patterns,
         }
     }
@@ -234,7 +244,8 @@ impl Registry {
                 .iter()
                 .map(|r| (r.name, r.module))
                 .chain(self.hooks.iter().map(|(_, r)| (r.name, r.module)))
-                .chain(self.projectors.iter().map(|(_, r)| (r.name, r.module))),
+                .chain(self.projectors.iter().map(|(_, r)| (r.name, r.module)))
+                .chain(self.processors.iter().map(|(_, r)| (r.name, r.module))),
         );
         self.check_pattern_handlers(&mut problems);
 
@@ -307,8 +318,9 @@ impl Registry {
         Err(RegistryError { problems })
     }
 
-    /// Hooks and projectors: a pattern that does not parse, a command or event that is
-    /// not registered here, an untyped pattern that matches no registered event.
+    /// Hooks, projectors and processors: a pattern that does not parse, a command or
+    /// event that is not registered here, an untyped pattern that matches no registered
+    /// event.
     fn check_pattern_handlers(&self, problems: &mut Vec<String>) {
         for (name, error) in &self.bad_patterns {
             problems.push(format!("`{name}`: {error}"));
@@ -323,12 +335,20 @@ impl Registry {
                 ));
             }
         }
-        for (pattern, projector) in self.projectors.iter() {
-            match projector.event {
+        let event_handlers = self
+            .projectors
+            .iter()
+            .map(|(pattern, p)| ("projector", p.name, pattern, p.event))
+            .chain(
+                self.processors
+                    .iter()
+                    .map(|(pattern, p)| ("processor", p.name, pattern, p.event)),
+            );
+        for (kind, name, pattern, event) in event_handlers {
+            match event {
                 Some(event) if !self.events.iter().any(|e| e.name == event) => {
                     problems.push(format!(
-                        "projector `{}` takes event `{event}`, which is not registered in this runtime{}",
-                        projector.name,
+                        "{kind} `{name}` takes event `{event}`, which is not registered in this runtime{}",
                         self.scope_hint()
                     ));
                 }
@@ -340,11 +360,23 @@ impl Registry {
                         .any(|t| can_match(pattern.as_str(), t))
                     {
                         problems.push(format!(
-                            "projector `{}`: pattern `{pattern}` matches no event registered in this runtime{}",
-                            projector.name,
+                            "{kind} `{name}`: pattern `{pattern}` matches no event registered in this runtime{}",
                             self.scope_hint()
                         ));
                     }
+                }
+            }
+        }
+        for (_, processor) in self.processors.iter() {
+            let mut commands = Vec::new();
+            (processor.commands)(&mut commands);
+            for command in commands {
+                if !self.commands.iter().any(|c| c.name == command) {
+                    problems.push(format!(
+                        "processor `{}` returns command `{command}`, which is not registered in this runtime{}",
+                        processor.name,
+                        self.scope_hint()
+                    ));
                 }
             }
         }
@@ -361,21 +393,26 @@ impl Registry {
         crate::handler::hook::ordered(self.hooks.matching_entries(route.as_str()), when, command)
     }
 
-    /// The strong projectors of `event`, in order (ascending priority, ties by name),
-    /// each with its pattern.
-    pub(crate) fn strong_projectors_of(
-        &self,
-        event: &RecordedEvent,
-    ) -> Vec<(&'static ProjectorRow, &Pattern)> {
-        let mut found: Vec<(&'static ProjectorRow, &Pattern)> = self
+    /// The strong projectors and processors of `event`, together, in order (ascending
+    /// priority, ties by name), each with its pattern.
+    pub(crate) fn strong_reactions_of(&self, event: &RecordedEvent) -> Vec<Reaction<'_>> {
+        let takes = |consistency: Consistency, takes: Option<&str>| {
+            consistency == Consistency::Strong && takes.is_none_or(|e| e == event.name)
+        };
+        let route = event.route.as_str();
+        let mut found: Vec<Reaction<'_>> = self
             .projectors
-            .matching_entries(event.route.as_str())
-            .filter(|(_, p)| {
-                p.consistency == Consistency::Strong && p.event.is_none_or(|e| e == event.name)
-            })
-            .map(|(pattern, &p)| (p, pattern))
+            .matching_entries(route)
+            .filter(|(_, p)| takes(p.consistency, p.event))
+            .map(|(pattern, &p)| Reaction::Project(p, pattern))
+            .chain(
+                self.processors
+                    .matching_entries(route)
+                    .filter(|(_, p)| takes(p.consistency, p.event))
+                    .map(|(pattern, &p)| Reaction::Process(p, pattern)),
+            )
             .collect();
-        found.sort_by_key(|(p, _)| (p.priority, p.name));
+        found.sort_by_key(Reaction::order);
         found
     }
 

@@ -40,6 +40,7 @@ struct Inner {
     store: Arc<dyn EventStore>,
     registry: Registry,
     conflict_retries: u32,
+    max_nesting: usize,
     cache: AggregateCache,
 }
 
@@ -50,6 +51,7 @@ impl Herald {
             store: None,
             modules: None,
             conflict_retries: 10,
+            max_nesting: 8,
             cached_aggregates: 10_000,
         }
     }
@@ -87,6 +89,10 @@ impl Herald {
         self.inner.conflict_retries
     }
 
+    pub(crate) fn max_nesting(&self) -> usize {
+        self.inner.max_nesting
+    }
+
     pub(crate) fn cache(&self) -> &AggregateCache {
         &self.inner.cache
     }
@@ -120,6 +126,7 @@ pub struct HeraldBuilder {
     store: Option<StoreChoice>,
     modules: Option<Vec<String>>,
     conflict_retries: u32,
+    max_nesting: usize,
     cached_aggregates: usize,
 }
 
@@ -158,6 +165,14 @@ impl HeraldBuilder {
         self
     }
 
+    /// How deep processors may nest commands: a processor's command is one level below
+    /// the command whose event it reacted to (default: 8). Deeper is reported as
+    /// [`ErrorKind::Nesting`], which is what a cycle of processors ends in.
+    pub fn max_nesting(mut self, levels: usize) -> Self {
+        self.max_nesting = levels;
+        self
+    }
+
     /// How many recently used aggregates to keep in memory with their stream version, so
     /// that loading one reads only the events after it (default: 10,000; 0 keeps none).
     /// A cached aggregate is always brought up to date from its stream, so another
@@ -192,6 +207,7 @@ impl HeraldBuilder {
                 store,
                 registry,
                 conflict_retries: self.conflict_retries,
+                max_nesting: self.max_nesting,
                 cache,
             }),
         })

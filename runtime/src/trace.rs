@@ -37,6 +37,8 @@ pub enum Operation {
     Hook,
     /// A strong `#[projector]` writing an event into a read model.
     Project,
+    /// A strong `#[processor]` deciding follow-up commands (each a nested `Dispatch`).
+    Process,
     /// Committing.
     Commit,
     /// Rolling back.
@@ -59,6 +61,7 @@ impl Operation {
             Operation::Finish => "finish",
             Operation::Hook => "hook",
             Operation::Project => "project",
+            Operation::Process => "process",
             Operation::Commit => "commit",
             Operation::Rollback => "rollback",
         }
@@ -345,10 +348,16 @@ impl Tracer {
         }
     }
 
-    /// The trace so far, with the open nodes as they are now.
-    pub(crate) fn current(&self) -> Trace {
+    /// How many nodes are open: the level of the next one opened.
+    pub(crate) fn depth(&self) -> usize {
+        self.open.len()
+    }
+
+    /// The trace so far below the open node at `level` (0: the root), with the open
+    /// nodes as they are now.
+    pub(crate) fn current_at(&self, level: usize) -> Trace {
         let now = Instant::now();
-        let mut open = self.open.iter().rev();
+        let mut open = self.open[level..].iter().rev();
         let (last, started) = open.next().expect("the root is open");
         let mut node = TraceNode {
             duration: now - *started,

@@ -6,6 +6,7 @@ use herald::store::Position;
 use herald::trace::{Operation, Outcome};
 
 use crate::backends::TestStore;
+use crate::conformance::read_all_settled;
 use crate::users::{self, CreateUser, UserCreated};
 
 fn create(email: &str) -> CreateUser {
@@ -30,6 +31,7 @@ pub async fn hooks_and_projectors_run_in_order_and_enrich_the_command(test: &Tes
         users::seen(&id),
         [
             "profile_row".to_owned(),
+            "friend_list".to_owned(),
             "mailing_list".to_owned(),
             format!("audit user.{id}.created")
         ],
@@ -42,7 +44,12 @@ pub async fn hooks_and_projectors_run_in_order_and_enrich_the_command(test: &Tes
     let ran: Vec<(Operation, &str)> = created
         .trace()
         .nodes()
-        .filter(|n| matches!(n.operation, Operation::Hook | Operation::Project))
+        .filter(|n| {
+            matches!(
+                n.operation,
+                Operation::Hook | Operation::Project | Operation::Process
+            )
+        })
         .map(|n| (n.operation, n.handler.as_deref().unwrap_or_default()))
         .collect();
     assert_eq!(
@@ -53,6 +60,7 @@ pub async fn hooks_and_projectors_run_in_order_and_enrich_the_command(test: &Tes
             (Operation::Hook, "b_second"),
             (Operation::Hook, "after_all"),
             (Operation::Project, "profile_row"),
+            (Operation::Process, "friend_list"),
             (Operation::Project, "mailing_list"),
             (Operation::Project, "audit"),
         ],
@@ -157,7 +165,7 @@ pub async fn a_failing_projector_rolls_back_the_events_and_the_read_model(test: 
     );
     assert_eq!(
         users::seen(&id),
-        ["profile_row", "mailing_list"],
+        ["profile_row", "friend_list", "mailing_list"],
         "it ran, and the ones after it did not"
     );
     assert!(
@@ -177,4 +185,91 @@ pub async fn a_failing_projector_rolls_back_the_events_and_the_read_model(test: 
     let mut again = create("ok@example.com");
     again.user_id = id.clone();
     herald.dispatch(again).await.unwrap();
+}
+
+/// A strong processor's command runs nested in the command's transaction: its events are
+/// caused by the event the processor reacted to, share the correlation id and the actor,
+/// and its command id is derived from that event, so it never runs twice.
+pub async fn a_processors_command_runs_nested_caused_by_the_event(test: &TestStore) {
+    let herald = users::herald(&test.store).await;
+    let cmd = create("ada@example.com");
+    let id = cmd.user_id.clone();
+    let ada = Actor::new("ada", "acme");
+    let created = herald.dispatch(cmd).actor(ada.clone()).await.unwrap();
+    let all = read_all_settled(&*test.store, Position::START, 2).await;
+    assert_eq!(
+        all.len(),
+        2,
+        "the user and the friend list, committed together"
+    );
+    let (user, friends) = (&all[0], &all[1]);
+    assert_eq!(user.event_id, created.events()[0].event_id);
+    assert_eq!(friends.route.as_str(), format!("friends.{id}.listed"));
+    assert_eq!(friends.stream.tenant(), "acme");
+    assert_eq!(friends.metadata.causation_id, user.event_id);
+    assert_eq!(friends.metadata.correlation_id, created.correlation_id());
+    assert_eq!(friends.metadata.actor, "ada");
+    assert_ne!(friends.metadata.command_id, created.command_id());
+
+    // The nested dispatch is in the trace, under the processor's event's command.
+    let nested = created
+        .trace()
+        .nodes()
+        .filter(|n| n.operation == Operation::Dispatch)
+        .map(|n| n.handler.as_deref().unwrap_or_default())
+        .collect::<Vec<_>>();
+    assert_eq!(nested, ["CreateUser", "ListFriends"]);
+
+    // The derived command id is recorded: the same command again is a repeat.
+    let again = herald
+        .dispatch(users::ListFriends {
+            user_id: id.clone(),
+            refuse: false,
+        })
+        .command_id(friends.metadata.command_id)
+        .actor(ada)
+        .await
+        .unwrap();
+    assert!(again.is_repeat());
+    assert_eq!(again.events(), std::slice::from_ref(friends));
+    let list = herald
+        .load::<users::FriendList>(id.as_str())
+        .tenant("acme")
+        .await
+        .unwrap();
+    assert_eq!(list.version(), 1, "no second friend list");
+}
+
+/// A nested command that fails rolls back everything: its parent's events too.
+pub async fn a_failing_nested_command_rolls_back_its_parent(test: &TestStore) {
+    let herald = users::herald(&test.store).await;
+    let cmd = create("refuse@example.com");
+    let id = cmd.user_id.clone();
+    let error = herald.dispatch(cmd).await.unwrap_err();
+    match error.kind() {
+        herald::ErrorKind::Rejected {
+            command, handler, ..
+        } => {
+            assert_eq!((*command, *handler), ("ListFriends", "FriendList::list"));
+        }
+        other => panic!("expected the nested command's rejection, got {other}"),
+    }
+    assert!(
+        test.store
+            .read_all(Position::START, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    if let Some(email) = users::profile(&*test.store, &id).await {
+        assert_eq!(email, None);
+    }
+    // A processor may also decide there is nothing to do.
+    herald.dispatch(create("lonely@example.com")).await.unwrap();
+    assert_eq!(
+        read_all_settled(&*test.store, Position::START, 1)
+            .await
+            .len(),
+        1
+    );
 }

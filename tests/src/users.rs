@@ -146,6 +146,55 @@ async fn later(e: &Recorded<UserCreated>, _cx: &mut Cx<'_>) {
     saw(&e.user_id, "later");
 }
 
+#[event("friends.:user_id.listed")]
+pub struct FriendsListed {
+    pub user_id: String,
+}
+
+#[command("list.friends.:user_id")]
+pub struct ListFriends {
+    pub user_id: String,
+    /// Makes the friend list refuse: the user's creation rolls back with it.
+    pub refuse: bool,
+}
+
+#[aggregate(name = "friends")]
+#[derive(Default)]
+pub struct FriendList {
+    pub listed: bool,
+}
+
+#[aggregate]
+impl FriendList {
+    #[handle]
+    fn list(&self, cmd: &ListFriends) -> Result<FriendsListed, String> {
+        if cmd.refuse {
+            return Err("no friend list today".into());
+        }
+        Ok(FriendsListed {
+            user_id: cmd.user_id.clone(),
+        })
+    }
+
+    #[apply]
+    fn listed(&mut self, _: &FriendsListed) {
+        self.listed = true;
+    }
+}
+
+/// Every new user gets a friend list (a second aggregate), in the same transaction.
+#[processor("user.:user_id.created", priority = 3)]
+async fn friend_list(
+    e: &Recorded<UserCreated>,
+    _cx: &mut Cx<'_>,
+) -> Result<Option<ListFriends>, String> {
+    saw(&e.user_id, "friend_list");
+    Ok((!e.email.starts_with("lonely@")).then(|| ListFriends {
+        user_id: e.user_id.clone(),
+        refuse: e.email.starts_with("refuse@"),
+    }))
+}
+
 /// A runtime of the users on `store`, with its profile table.
 pub async fn herald(store: &std::sync::Arc<dyn herald::store::EventStore>) -> Herald {
     let herald = Herald::builder()

@@ -944,3 +944,82 @@ async fn a_state_that_does_not_serialize_is_an_error_where_it_must() {
     let grid = uncached.load::<grid::Grid>(1).await.unwrap();
     assert_eq!(grid.state().marks[&(2, 3)], 2);
 }
+
+/// A processor whose command leads back to its own event.
+mod echo {
+    use herald::prelude::*;
+
+    #[event("echo.:id.heard")]
+    pub(crate) struct Heard {
+        pub(crate) id: u64,
+        pub(crate) n: u32,
+    }
+
+    #[command("shout.:id")]
+    pub(crate) struct Shout {
+        pub(crate) id: u64,
+        pub(crate) n: u32,
+    }
+
+    #[aggregate]
+    #[derive(Default)]
+    pub(crate) struct Canyon;
+
+    #[aggregate]
+    impl Canyon {
+        #[handle]
+        fn shout(&self, cmd: &Shout) -> Result<Heard, String> {
+            Ok(Heard {
+                id: cmd.id,
+                n: cmd.n,
+            })
+        }
+
+        #[apply]
+        fn heard(&mut self, _: &Heard) {}
+    }
+
+    #[processor("echo.:id.heard")]
+    async fn echo(e: &Recorded<Heard>, _cx: &mut Cx<'_>) -> Result<Shout, String> {
+        Ok(Shout {
+            id: e.id,
+            n: e.n + 1,
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_cycle_of_processors_is_an_error_not_a_hang() {
+    for limit in [8, 2] {
+        let herald = Herald::builder()
+            .modules(["dispatch::echo"])
+            .max_nesting(limit)
+            .build()
+            .await
+            .unwrap();
+        let error = herald
+            .dispatch(echo::Shout { id: 1, n: 0 })
+            .await
+            .unwrap_err();
+        let herald::ErrorKind::Nesting { chain, limit: said } = error.kind() else {
+            panic!("expected a nesting error, got {error}");
+        };
+        assert_eq!((chain.len(), *said), (limit + 2, limit));
+        assert!(chain.iter().all(|r| r.as_str() == "shout.1"));
+        assert!(
+            error.to_string().starts_with(&format!(
+                "commands nested {} deep, more than the {limit} allowed (a cycle of processors?): `shout.1` → `shout.1`",
+                limit + 1
+            )),
+            "{error}"
+        );
+        assert!(
+            herald
+                .store()
+                .read_all(Position::START, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

@@ -5,4 +5,6 @@ herald_tests::on_every_backend!(herald_tests::handlers_suite;
     a_rejecting_hook_stores_nothing_and_names_itself,
     a_hook_that_changes_the_route_is_an_error_naming_it,
     a_failing_projector_rolls_back_the_events_and_the_read_model,
+    a_processors_command_runs_nested_caused_by_the_event,
+    a_failing_nested_command_rolls_back_its_parent,
 );

@@ -52,6 +52,16 @@ pub(crate) fn command(command: &Command<'_>) -> syn::Result<TokenStream> {
             }
         }
 
+        #[automatically_derived]
+        impl ::herald::IntoCommands for #ident {
+            fn command_names(names: &mut ::std::vec::Vec<&'static str>) {
+                names.push(<Self as ::herald::Command>::NAME);
+            }
+            fn into_commands(self, out: &mut ::std::vec::Vec<::std::boxed::Box<dyn ::herald::__private::AnyCommand>>) {
+                out.push(::std::boxed::Box::new(self));
+            }
+        }
+
         ::herald::__private::inventory::submit! {
             ::herald::__private::CommandRow {
                 name: <#ident as ::herald::Command>::NAME,

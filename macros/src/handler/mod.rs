@@ -1,4 +1,5 @@
-//! `#[hook(…)]` and `#[projector(…)]`: async functions registered with a route pattern.
+//! `#[hook(…)]`, `#[projector(…)]` and `#[processor(…)]`: async functions registered
+//! with a route pattern.
 //! What they share: the pattern, the `name` and `priority` options, and the checks of
 //! the signature.
 
@@ -6,7 +7,7 @@ mod hook;
 mod projector;
 
 pub(crate) use hook::expand as hook;
-pub(crate) use projector::expand as projector;
+pub(crate) use projector::{Kind, expand as event_handler};
 
 use herald_route::Pattern;
 use proc_macro2::TokenStream;

@@ -1,6 +1,7 @@
-//! `#[projector("pattern", consistency = strong | eventual, priority = N, name = "…")]`
-//! on `async fn(event: &Recorded<MyEvent>, cx: &mut Cx<'_>)`, or on one taking any
-//! `&RecordedEvent`.
+//! `#[projector(…)]` and `#[processor(…)]`: `("pattern", consistency = strong |
+//! eventual, priority = N, name = "…")` on `async fn(event: &Recorded<MyEvent>, cx: &mut
+//! Cx<'_>)`, or on one taking any `&RecordedEvent`. A projector returns `()` or
+//! `Result<(), E>`; a processor returns `Result<commands, E>`.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -12,29 +13,57 @@ use crate::args::{self, Once};
 use crate::errors::{Errors, with_item};
 use crate::symbol::{CONSISTENCY, NAME, PRIORITY};
 
-const SHAPE: &str =
-    "async fn project(event: &Recorded<MyEvent>, cx: &mut Cx<'_>) -> Result<(), MyError>";
-const EXAMPLE: &str = "`#[projector(\"user.:user_id.created\")]`";
+/// Which of the two.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Projector,
+    Processor,
+}
 
-pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+impl Kind {
+    fn word(self) -> &'static str {
+        match self {
+            Kind::Projector => "projector",
+            Kind::Processor => "processor",
+        }
+    }
+
+    fn shape(self) -> &'static str {
+        match self {
+            Kind::Projector => {
+                "async fn project(event: &Recorded<MyEvent>, cx: &mut Cx<'_>) -> Result<(), MyError>"
+            }
+            Kind::Processor => {
+                "async fn process(event: &Recorded<MyEvent>, cx: &mut Cx<'_>) -> Result<Vec<MyCommand>, MyError>"
+            }
+        }
+    }
+}
+
+pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
     let function = match syn::parse2::<syn::Item>(item.clone()) {
         Ok(syn::Item::Fn(function)) => function,
         Ok(other) => {
             let error = syn::Error::new_spanned(
                 &other,
-                format!("`#[projector]` goes on a function: `{SHAPE}`"),
+                format!(
+                    "`#[{}]` goes on a function: `{}`",
+                    kind.word(),
+                    kind.shape()
+                ),
             );
             return with_item(&item, error);
         }
         Err(error) => return with_item(&item, error),
     };
-    match Projector::parse(args, &function) {
+    match Projector::parse(kind, args, &function) {
         Ok(projector) => projector.expand(),
         Err(error) => with_item(&item, error),
     }
 }
 
 struct Projector<'a> {
+    kind: Kind,
     function: &'a ItemFn,
     pattern: LitStr,
     name: String,
@@ -46,7 +75,7 @@ struct Projector<'a> {
 }
 
 impl<'a> Projector<'a> {
-    fn parse(args: TokenStream, function: &'a ItemFn) -> syn::Result<Self> {
+    fn parse(kind: Kind, args: TokenStream, function: &'a ItemFn) -> syn::Result<Self> {
         let mut errors = Errors::default();
         let mut common = Common::new();
         let mut consistency = Once::new(CONSISTENCY);
@@ -73,20 +102,35 @@ impl<'a> Projector<'a> {
             }
             Ok(())
         })?;
-        let pattern = pattern(lit, &mut errors, EXAMPLE);
-        let sig = signature(function, "a projector", SHAPE, &mut errors);
+        let example = format!("`#[{}(\"user.:user_id.created\")]`", kind.word());
+        let pattern = pattern(lit, &mut errors, &example);
+        let what = format!("a {}", kind.word());
+        let sig = signature(function, &what, kind.shape(), &mut errors);
+        if kind == Kind::Processor && sig.output.is_none() {
+            errors.at(
+                sig.ident,
+                format!(
+                    "a processor returns the commands it dispatches: `{}`",
+                    kind.shape()
+                ),
+            );
+        }
         let event = sig.first.and_then(|ty| match event_type(ty) {
             Ok(event) => Some(event),
             Err(()) => {
                 errors.at(
                     ty,
-                    "a projector takes the event as `&Recorded<MyEvent>`, or any event as `&herald::store::RecordedEvent`",
+                    format!(
+                        "a {} takes the event as `&Recorded<MyEvent>`, or any event as `&herald::store::RecordedEvent`",
+                        kind.word()
+                    ),
                 );
                 None
             }
         });
         errors.check()?;
         Ok(Projector {
+            kind,
             function,
             pattern: pattern.expect("checked"),
             name: name(common.name.get(), &function.sig.ident),
@@ -99,6 +143,7 @@ impl<'a> Projector<'a> {
 
     fn expand(&self) -> TokenStream {
         let Projector {
+            kind,
             function,
             pattern,
             name,
@@ -108,15 +153,25 @@ impl<'a> Projector<'a> {
             sig,
         } = self;
         let ident = sig.ident;
-        let wrapper = wrapper_ident("projector", ident);
+        let wrapper = wrapper_ident(kind.word(), ident);
         let consistency = if *strong {
             quote!(::herald::Consistency::Strong)
         } else {
             quote!(::herald::Consistency::Eventual)
         };
+        let call = match event {
+            Some(_) => quote!(#ident(&event, cx)),
+            None => quote!(#ident(event, cx)),
+        };
+        let call = match kind {
+            Kind::Projector => finish(call, sig),
+            Kind::Processor => {
+                let span = sig.output.map_or_else(|| ident.span(), |ty| ty.span());
+                quote_spanned!(span=> ::herald::ProcessorOutput::into_commands(#call.await))
+            }
+        };
         let (body, check, event_name) = match event {
             Some(ty) => {
-                let call = finish(quote!(#ident(&event, cx)), sig);
                 let body = quote_spanned! {ty.span()=>
                     let event = ::herald::Recorded::<#ty>::decode(::core::clone::Clone::clone(event))?;
                     #call
@@ -126,10 +181,28 @@ impl<'a> Projector<'a> {
                 (body, check, name)
             }
             None => (
-                finish(quote!(#ident(event, cx)), sig),
+                call,
                 TokenStream::new(),
                 quote!(::core::option::Option::None),
             ),
+        };
+        let (returns, row, commands) = match kind {
+            Kind::Projector => (
+                quote!(()),
+                quote!(::herald::__private::ProjectorRow),
+                TokenStream::new(),
+            ),
+            Kind::Processor => {
+                let output = sig.output.expect("checked");
+                let commands = quote_spanned! {output.span()=>
+                    commands: ::herald::__private::command_names::<<#output as ::herald::ProcessorOutput>::Commands>,
+                };
+                (
+                    quote!(::std::vec::Vec<::std::boxed::Box<dyn ::herald::__private::AnyCommand>>),
+                    quote!(::herald::__private::ProcessorRow),
+                    commands,
+                )
+            }
         };
         quote! {
             #function
@@ -139,18 +212,19 @@ impl<'a> Projector<'a> {
             fn #wrapper<'a, 'c>(
                 event: &'a ::herald::store::RecordedEvent,
                 cx: &'a mut ::herald::Cx<'c>,
-            ) -> ::herald::store::BoxFuture<'a, ::core::result::Result<(), ::herald::BoxError>> {
+            ) -> ::herald::store::BoxFuture<'a, ::core::result::Result<#returns, ::herald::BoxError>> {
                 ::std::boxed::Box::pin(async move { #body })
             }
 
             ::herald::__private::inventory::submit! {
-                ::herald::__private::ProjectorRow {
+                #row {
                     name: #name,
                     module: ::core::module_path!(),
                     pattern: #pattern,
                     priority: #priority,
                     consistency: #consistency,
                     event: #event_name,
+                    #commands
                     run: #wrapper,
                 }
             }

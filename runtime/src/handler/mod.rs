@@ -1,17 +1,20 @@
 //! Handlers around a command, each matched by route pattern: hooks before and after its
-//! aggregate decides (steps 3 and 5 of the loop) and strong projectors of its events
-//! (step 8), all in the command's transaction.
+//! aggregate decides (steps 3 and 5 of the loop), and the strong projectors and
+//! processors of its events (step 8), all in the command's transaction.
 
 mod context;
 pub(crate) mod hook;
+mod processor;
 mod projector;
+pub(crate) mod reaction;
 
 pub use context::Cx;
 pub use hook::{HookFn, HookRow, When};
+pub use processor::{AnyCommand, IntoCommands, Nest, ProcessFn, ProcessorOutput, ProcessorRow};
 pub use projector::{Consistency, ProjectFn, ProjectorRow, Recorded};
 
 pub(crate) use hook::run_hooks;
-pub(crate) use projector::run_projectors;
+pub(crate) use reaction::{Scene, react};
 
 use crate::aggregate::BoxError;
 

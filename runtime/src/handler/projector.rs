@@ -6,14 +6,9 @@
 use std::ops::Deref;
 
 use crate::aggregate::BoxError;
-use crate::error::{Error, ErrorKind};
 use crate::event::Event;
 use crate::handler::Cx;
-use crate::registry::Registry;
-use crate::route::Route;
-use crate::step::Envelope;
-use crate::store::{BoxFuture, DecodeError, RecordedEvent, StoreTransaction};
-use crate::trace::{Operation, Tracer};
+use crate::store::{BoxFuture, DecodeError, RecordedEvent};
 
 /// When a projector (or processor) runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -96,39 +91,3 @@ pub struct ProjectorRow {
 }
 
 inventory::collect!(ProjectorRow);
-
-/// Step 8 for `events`, in order: every strong projector whose pattern matches each.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the loop's state, passed as it is"
-)]
-pub(crate) async fn run_projectors(
-    registry: &Registry,
-    tx: &mut dyn StoreTransaction,
-    store: &'static str,
-    command: &'static str,
-    route: &Route,
-    events: &[RecordedEvent],
-    envelope: &Envelope<'_>,
-    tracer: &mut Tracer,
-) -> Result<(), Error> {
-    for event in events {
-        for (projector, pattern) in registry.strong_projectors_of(event) {
-            let ran = tracer
-                .time(Operation::Project, Some(projector.name), async {
-                    let mut cx = Cx::new(&mut *tx, envelope.actor, &event.route, pattern, store);
-                    (projector.run)(event, &mut cx).await
-                })
-                .await;
-            tracer.last_route(event.route.as_str());
-            ran.map_err(|source| ErrorKind::Project {
-                command,
-                route: route.clone(),
-                projector: projector.name,
-                event: event.route.clone(),
-                source,
-            })?;
-        }
-    }
-    Ok(())
-}

@@ -1,0 +1,18 @@
+use herald::prelude::*;
+
+#[event("user.:user_id.created")]
+struct UserCreated {
+    user_id: u64,
+}
+
+#[command("welcome.:user_id")]
+struct Welcome {
+    user_id: u64,
+}
+
+#[processor("user.:id.created")]
+async fn process(e: &Recorded<UserCreated>, _cx: &mut Cx<'_>) -> Result<u64, String> {
+    Ok(e.user_id)
+}
+
+fn main() {}
