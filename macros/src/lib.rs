@@ -64,3 +64,9 @@ pub fn projector(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn processor(args: TokenStream, item: TokenStream) -> TokenStream {
     handler::event_handler(handler::Kind::Processor, args.into(), item.into()).into()
 }
+
+/// Derives side events from events. See `herald::dispatcher`.
+#[proc_macro_attribute]
+pub fn dispatcher(args: TokenStream, item: TokenStream) -> TokenStream {
+    handler::event_handler(handler::Kind::Dispatcher, args.into(), item.into()).into()
+}

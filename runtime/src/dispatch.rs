@@ -497,17 +497,18 @@ async fn steps<C: Command>(
         }
     };
 
-    // 8. The strong projectors and processors of each new event.
+    // 8. The strong projectors, processors and dispatchers of each new event.
     let scene = Scene {
         herald,
         cache,
         actor: &prepared.actor,
+        command_id,
         correlation_id,
         command: C::NAME,
         route,
         chain: &prepared.chain,
     };
-    react(&scene, &mut *tx, &stepped.events, tracer).await?;
+    react(&scene, &mut *tx, &stepped.events, Vec::new(), tracer).await?;
 
     // 9 (before the commit). The command's row keeps its result and trace.
     let result = CommandResult {

@@ -271,9 +271,27 @@ pub enum ErrorKind {
         source: BoxError,
     },
 
-    /// Processors nested commands deeper than the runtime allows: most likely a cycle.
+    /// A dispatcher failed on one of the command's events.
     #[error(
-        "commands nested {} deep, more than the {limit} allowed (a cycle of processors?): {}",
+        "command `{command}` (route `{route}`): dispatcher `{dispatcher}` failed on event `{event}`: {source}"
+    )]
+    Dispatch {
+        /// The command's name.
+        command: &'static str,
+        /// The command's route.
+        route: Route,
+        /// The dispatcher.
+        dispatcher: &'static str,
+        /// The event's route.
+        event: Route,
+        /// Its error.
+        source: BoxError,
+    },
+
+    /// Processors nested commands (or dispatchers side events) deeper than the runtime
+    /// allows: most likely a cycle.
+    #[error(
+        "commands and side events nested {} deep, more than the {limit} allowed (a cycle of processors or dispatchers?): {}",
         chain.len() - 1,
         chain.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(" → ")
     )]

@@ -126,7 +126,7 @@ impl std::fmt::Debug for Events {
 /// a tuple of these, `()` for none, or [`Events`].
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a list of events",
-    note = "a `#[handle]` method returns `Result<T, Error>` where `T` is an event type, `Option<T>`, `Vec<T>`, a tuple of these, `()` or `herald::Events`"
+    note = "a `#[handle]` method or a `#[dispatcher]` returns `Result<T, Error>` where `T` is an event type, `Option<T>`, `Vec<T>`, a tuple of these, `()` or `herald::Events`"
 )]
 pub trait IntoEvents {
     /// Adds the names of the event types this can hold (none for [`Events`], whose

@@ -78,7 +78,9 @@ pub use command::Command;
 pub use dispatch::{Dispatch, Dispatched};
 pub use error::{Error, ErrorKind};
 pub use event::{AnyEvent, Event, Events, IntoEvents, RouteParam};
-pub use handler::{Consistency, Cx, HandlerOutput, IntoCommands, ProcessorOutput, Recorded, When};
+pub use handler::{
+    Consistency, Cx, DispatcherOutput, HandlerOutput, IntoCommands, ProcessorOutput, Recorded, When,
+};
 pub use registry::UpcastError;
 pub use registry::{Registry, RegistryError};
 pub use runtime::{Herald, HeraldBuilder, Load, Loaded};
@@ -105,7 +107,7 @@ pub mod prelude {
         Actor, Aggregate, Command, Dispatched, Event, Events, Herald, RouteParam, Uuid,
     };
     pub use crate::{Cx, Recorded};
-    pub use crate::{aggregate, command, event, hook, processor, projector, upcast};
+    pub use crate::{aggregate, command, dispatcher, event, hook, processor, projector, upcast};
 }
 
 /// Declares an event: a fact that happened, stored for good under a route rendered from
@@ -614,3 +616,58 @@ pub use herald_macros::projector;
 /// pattern, consistency, priority, the names of its commands and a wrapper that decodes
 /// the event) in the link-time table the runtime reads.
 pub use herald_macros::processor;
+
+/// Derives side events from the events whose route matches a pattern, without a command.
+///
+/// `#[dispatcher("pattern")]` goes on an `async fn` taking the event as
+/// `&Recorded<MyEvent>` (or any event as `&herald::store::RecordedEvent`) and a [`Cx`],
+/// returning `Result<events, E>` (an event, `Option`, `Vec`, a tuple of them, `()` or
+/// [`Events`]). It runs in the command's transaction, in step 8 of the loop with the strong
+/// projectors and processors (by ascending `priority`, ties by name), and skips hooks and
+/// aggregates: its side events are appended, caused by the event and sharing the command's
+/// id, correlation id and actor, to a stream of their own (type `dispatched:<name>`, with
+/// the tenant and id of the event's stream). So they are in the global order, and the
+/// strong handlers of their routes run on them too, but they never change an aggregate's
+/// state. A failure rolls everything back ([`ErrorKind::Dispatch`]).
+///
+/// | option | meaning | default |
+/// |---|---|---|
+/// | `priority = N` | order among the event's handlers, lower first | 0 |
+/// | `name = "…"` | the dispatcher's name, and its side events' stream type | the function's name |
+///
+/// ```
+/// use herald::prelude::*;
+///
+/// #[event("user.:user_id.created")] struct UserCreated { user_id: u64, email: String }
+/// #[event("mail.:user_id.queued")] struct MailQueued { user_id: u64, to: String }
+/// #[command("create.user.:user_id")] struct CreateUser { user_id: u64, email: String }
+/// # #[aggregate] #[derive(Default)] struct User;
+/// # #[aggregate] impl User {
+/// #     #[handle] fn create(&self, c: &CreateUser) -> Result<UserCreated, String> {
+/// #         Ok(UserCreated { user_id: c.user_id, email: c.email.clone() }) }
+/// #     #[apply] fn created(&mut self, _: &UserCreated) {}
+/// # }
+///
+/// #[dispatcher("user.:user_id.created")]
+/// async fn welcome_mail(e: &Recorded<UserCreated>, _cx: &mut Cx<'_>) -> Result<MailQueued, String> {
+///     Ok(MailQueued { user_id: e.user_id, to: e.email.clone() })
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let herald = Herald::builder().modules([module_path!()]).build().await?;
+/// herald.dispatch(CreateUser { user_id: 7, email: "ada@example.com".into() }).await?;
+/// let all = herald.store().read_all(herald::store::Position::START, 10).await?;
+/// assert_eq!(all[1].route.as_str(), "mail.7.queued");
+/// assert_eq!(all[1].stream.stream_type(), "dispatched:welcome_mail");
+/// assert_eq!(all[1].metadata.causation_id, all[0].event_id);
+/// # Ok(()) }
+/// ```
+///
+/// # Equivalent code without the macro
+///
+/// The function stays plain Rust. The macro adds the `const` check of a typed
+/// dispatcher's pattern against its event's routes, and the dispatcher's registration (its
+/// name, pattern, priority, the names of its events and a wrapper that decodes the event)
+/// in the link-time table the runtime reads.
+pub use herald_macros::dispatcher;

@@ -7,8 +7,8 @@ pub use serde_json;
 pub use herald_route::{Template, assert_can_match};
 
 pub use crate::handler::{
-    AnyCommand, HookFn, HookRow, Nest, ProcessFn, ProcessorOutput, ProcessorRow, ProjectFn,
-    ProjectorRow,
+    AnyCommand, DispatchFn, DispatcherRow, HookFn, HookRow, Nest, ProcessFn, ProcessorOutput,
+    ProcessorRow, ProjectFn, ProjectorRow,
 };
 pub use crate::registry::{AggregateRow, CommandRow, EventRow, HandlerRow, UpcasterRow};
 pub use crate::step::{ExecuteFn, Step, Stepped};
@@ -93,4 +93,9 @@ const fn str_eq(a: &str, b: &str) -> bool {
 /// The names of the commands `T` may hold.
 pub fn command_names<T: crate::IntoCommands>(names: &mut Vec<&'static str>) {
     T::command_names(names)
+}
+
+/// The names of the events `T` may hold.
+pub fn event_names<T: crate::IntoEvents>(names: &mut Vec<&'static str>) {
+    T::event_names(names)
 }

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use crate::event::Event;
 use crate::handler::reaction::Reaction;
-use crate::handler::{Consistency, HookRow, ProcessorRow, ProjectorRow, When};
+use crate::handler::{Consistency, DispatcherRow, HookRow, ProcessorRow, ProjectorRow, When};
 use crate::route::{Pattern, Route, RouteError, RouteTable, can_match};
 use crate::step::ExecuteFn;
 use crate::store::RecordedEvent;
@@ -119,6 +119,7 @@ pub struct Registry {
     hooks: RouteTable<&'static HookRow>,
     projectors: RouteTable<&'static ProjectorRow>,
     processors: RouteTable<&'static ProcessorRow>,
+    dispatchers: RouteTable<&'static DispatcherRow>,
     /// Handler patterns that do not parse (only rows written by hand: the macros check
     /// them when the crate compiles), with the handler's name.
     bad_patterns: Vec<(&'static str, RouteError)>,
@@ -200,6 +201,13 @@ impl Registry {
                 .map(|r| (r.name, r.pattern, r)),
             &mut bad_patterns,
         );
+        let dispatchers = indexed(
+            inventory::iter::<DispatcherRow>
+                .into_iter()
+                .filter(|r| keep(r.module))
+                .map(|r| (r.name, r.pattern, r)),
+            &mut bad_patterns,
+        );
         Registry {
             events,
             commands,
@@ -213,6 +221,7 @@ impl Registry {
             hooks,
             projectors,
             processors,
+            dispatchers,
             bad_patterns,
         }
     }
@@ -245,7 +254,8 @@ impl Registry {
                 .map(|r| (r.name, r.module))
                 .chain(self.hooks.iter().map(|(_, r)| (r.name, r.module)))
                 .chain(self.projectors.iter().map(|(_, r)| (r.name, r.module)))
-                .chain(self.processors.iter().map(|(_, r)| (r.name, r.module))),
+                .chain(self.processors.iter().map(|(_, r)| (r.name, r.module)))
+                .chain(self.dispatchers.iter().map(|(_, r)| (r.name, r.module))),
         );
         self.check_pattern_handlers(&mut problems);
 
@@ -343,6 +353,11 @@ impl Registry {
                 self.processors
                     .iter()
                     .map(|(pattern, p)| ("processor", p.name, pattern, p.event)),
+            )
+            .chain(
+                self.dispatchers
+                    .iter()
+                    .map(|(pattern, d)| ("dispatcher", d.name, pattern, d.event)),
             );
         for (kind, name, pattern, event) in event_handlers {
             match event {
@@ -364,6 +379,19 @@ impl Registry {
                             self.scope_hint()
                         ));
                     }
+                }
+            }
+        }
+        for (_, dispatcher) in self.dispatchers.iter() {
+            let mut events = Vec::new();
+            (dispatcher.events)(&mut events);
+            for event in events {
+                if !self.events.iter().any(|e| e.name == event) {
+                    problems.push(format!(
+                        "dispatcher `{}` returns event `{event}`, which is not registered in this runtime{}",
+                        dispatcher.name,
+                        self.scope_hint()
+                    ));
                 }
             }
         }
@@ -410,6 +438,12 @@ impl Registry {
                     .matching_entries(route)
                     .filter(|(_, p)| takes(p.consistency, p.event))
                     .map(|(pattern, &p)| Reaction::Process(p, pattern)),
+            )
+            .chain(
+                self.dispatchers
+                    .matching_entries(route)
+                    .filter(|(_, d)| takes(Consistency::Strong, d.event))
+                    .map(|(pattern, &d)| Reaction::Dispatch(d, pattern)),
             )
             .collect();
         found.sort_by_key(Reaction::order);

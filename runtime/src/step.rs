@@ -313,7 +313,7 @@ fn apply_error<A: Aggregate>(
     .into()
 }
 
-fn new_event(
+pub(crate) fn new_event(
     event: &dyn AnyEvent,
     envelope: &Envelope<'_>,
     handler: &'static str,

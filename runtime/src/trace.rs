@@ -39,6 +39,8 @@ pub enum Operation {
     Project,
     /// A strong `#[processor]` deciding follow-up commands (each a nested `Dispatch`).
     Process,
+    /// A `#[dispatcher]` deriving side events from an event.
+    Dispatcher,
     /// Committing.
     Commit,
     /// Rolling back.
@@ -62,6 +64,7 @@ impl Operation {
             Operation::Hook => "hook",
             Operation::Project => "project",
             Operation::Process => "process",
+            Operation::Dispatcher => "dispatcher",
             Operation::Commit => "commit",
             Operation::Rollback => "rollback",
         }

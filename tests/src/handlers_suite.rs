@@ -32,6 +32,8 @@ pub async fn hooks_and_projectors_run_in_order_and_enrich_the_command(test: &Tes
         [
             "profile_row".to_owned(),
             "friend_list".to_owned(),
+            "welcome_mail".to_owned(),
+            "outbox".to_owned(),
             "mailing_list".to_owned(),
             format!("audit user.{id}.created")
         ],
@@ -47,7 +49,7 @@ pub async fn hooks_and_projectors_run_in_order_and_enrich_the_command(test: &Tes
         .filter(|n| {
             matches!(
                 n.operation,
-                Operation::Hook | Operation::Project | Operation::Process
+                Operation::Hook | Operation::Project | Operation::Process | Operation::Dispatcher
             )
         })
         .map(|n| (n.operation, n.handler.as_deref().unwrap_or_default()))
@@ -61,18 +63,32 @@ pub async fn hooks_and_projectors_run_in_order_and_enrich_the_command(test: &Tes
             (Operation::Hook, "after_all"),
             (Operation::Project, "profile_row"),
             (Operation::Process, "friend_list"),
+            (Operation::Dispatcher, "welcome_mail"),
+            (Operation::Project, "outbox"),
             (Operation::Project, "mailing_list"),
             (Operation::Project, "audit"),
         ],
         "one trace node per handler that ran"
     );
-    let route = format!("user.{id}.created");
-    assert!(
-        created
-            .trace()
-            .nodes()
-            .filter(|n| n.operation == Operation::Project)
-            .all(|n| n.route.as_deref() == Some(route.as_str()))
+    // Each projector's node names the route of the event it projected.
+    let routes: Vec<(&str, &str)> = created
+        .trace()
+        .nodes()
+        .filter(|n| n.operation == Operation::Project)
+        .map(|n| {
+            let handler = n.handler.as_deref().unwrap_or_default();
+            (handler, n.route.as_deref().unwrap_or_default())
+        })
+        .collect();
+    let (user, mail) = (format!("user.{id}.created"), format!("mail.{id}.queued"));
+    assert_eq!(
+        routes,
+        [
+            ("profile_row", user.as_str()),
+            ("outbox", mail.as_str()),
+            ("mailing_list", user.as_str()),
+            ("audit", user.as_str()),
+        ]
     );
 }
 
@@ -165,7 +181,13 @@ pub async fn a_failing_projector_rolls_back_the_events_and_the_read_model(test: 
     );
     assert_eq!(
         users::seen(&id),
-        ["profile_row", "friend_list", "mailing_list"],
+        [
+            "profile_row",
+            "friend_list",
+            "welcome_mail",
+            "outbox",
+            "mailing_list"
+        ],
         "it ran, and the ones after it did not"
     );
     assert!(
@@ -196,11 +218,11 @@ pub async fn a_processors_command_runs_nested_caused_by_the_event(test: &TestSto
     let id = cmd.user_id.clone();
     let ada = Actor::new("ada", "acme");
     let created = herald.dispatch(cmd).actor(ada.clone()).await.unwrap();
-    let all = read_all_settled(&*test.store, Position::START, 2).await;
+    let all = read_all_settled(&*test.store, Position::START, 3).await;
     assert_eq!(
         all.len(),
-        2,
-        "the user and the friend list, committed together"
+        3,
+        "the user, the friend list and the welcome mail, committed together"
     );
     let (user, friends) = (&all[0], &all[1]);
     assert_eq!(user.event_id, created.events()[0].event_id);
@@ -267,9 +289,43 @@ pub async fn a_failing_nested_command_rolls_back_its_parent(test: &TestStore) {
     // A processor may also decide there is nothing to do.
     herald.dispatch(create("lonely@example.com")).await.unwrap();
     assert_eq!(
-        read_all_settled(&*test.store, Position::START, 1)
+        read_all_settled(&*test.store, Position::START, 2)
             .await
             .len(),
-        1
+        2
+    );
+}
+
+/// A dispatcher's side event is appended in the command's transaction to a stream of its
+/// own, caused by the event, seen by the strong handlers of its route, and never part of
+/// an aggregate's state.
+pub async fn a_dispatchers_side_event_is_in_the_global_order_not_in_an_aggregate(test: &TestStore) {
+    let herald = users::herald(&test.store).await;
+    let cmd = create("ada@example.com");
+    let id = cmd.user_id.clone();
+    let created = herald.dispatch(cmd).await.unwrap();
+    let all = read_all_settled(&*test.store, Position::START, 3).await;
+    let mail = all
+        .iter()
+        .find(|e| e.route.as_str() == format!("mail.{id}.queued"))
+        .expect("the side event is in the global order");
+    assert_eq!(mail.stream.stream_type(), "dispatched:welcome_mail");
+    assert_eq!(mail.stream.stream_id(), id);
+    assert_eq!(mail.version, 1);
+    assert_eq!(mail.metadata.causation_id, created.events()[0].event_id);
+    assert_eq!(mail.metadata.command_id, created.command_id());
+    assert_eq!(
+        mail.decode::<users::WelcomeQueued>().unwrap().to,
+        "ada@example.com"
+    );
+    assert!(
+        users::seen(&id).contains(&"outbox".to_owned()),
+        "a projector saw it"
+    );
+    let user = herald.load::<users::User>(id.as_str()).await.unwrap();
+    assert_eq!(
+        (user.state().created, user.version()),
+        (true, 1),
+        "not in the user's stream"
     );
 }

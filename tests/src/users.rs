@@ -195,6 +195,31 @@ async fn friend_list(
     }))
 }
 
+#[event("mail.:user_id.queued")]
+pub struct WelcomeQueued {
+    pub user_id: String,
+    pub to: String,
+}
+
+/// A side event for each new user: no command, no aggregate.
+#[dispatcher("user.:user_id.created", priority = 4)]
+async fn welcome_mail(
+    e: &Recorded<UserCreated>,
+    _cx: &mut Cx<'_>,
+) -> Result<WelcomeQueued, String> {
+    saw(&e.user_id, "welcome_mail");
+    Ok(WelcomeQueued {
+        user_id: e.user_id.clone(),
+        to: e.email.clone(),
+    })
+}
+
+/// Side events reach strong handlers too.
+#[projector("mail.:user_id.queued")]
+async fn outbox(e: &Recorded<WelcomeQueued>, _cx: &mut Cx<'_>) {
+    saw(&e.user_id, "outbox");
+}
+
 /// A runtime of the users on `store`, with its profile table.
 pub async fn herald(store: &std::sync::Arc<dyn herald::store::EventStore>) -> Herald {
     let herald = Herald::builder()

@@ -1008,7 +1008,7 @@ async fn a_cycle_of_processors_is_an_error_not_a_hang() {
         assert!(chain.iter().all(|r| r.as_str() == "shout.1"));
         assert!(
             error.to_string().starts_with(&format!(
-                "commands nested {} deep, more than the {limit} allowed (a cycle of processors?): `shout.1` → `shout.1`",
+                "commands and side events nested {} deep, more than the {limit} allowed (a cycle of processors or dispatchers?): `shout.1` → `shout.1`",
                 limit + 1
             )),
             "{error}"

@@ -7,4 +7,5 @@ herald_tests::on_every_backend!(herald_tests::handlers_suite;
     a_failing_projector_rolls_back_the_events_and_the_read_model,
     a_processors_command_runs_nested_caused_by_the_event,
     a_failing_nested_command_rolls_back_its_parent,
+    a_dispatchers_side_event_is_in_the_global_order_not_in_an_aggregate,
 );

@@ -13,11 +13,12 @@ use crate::args::{self, Once};
 use crate::errors::{Errors, with_item};
 use crate::symbol::{CONSISTENCY, NAME, PRIORITY};
 
-/// Which of the two.
+/// Which of the three.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     Projector,
     Processor,
+    Dispatcher,
 }
 
 impl Kind {
@@ -25,6 +26,7 @@ impl Kind {
         match self {
             Kind::Projector => "projector",
             Kind::Processor => "processor",
+            Kind::Dispatcher => "dispatcher",
         }
     }
 
@@ -35,6 +37,9 @@ impl Kind {
             }
             Kind::Processor => {
                 "async fn process(event: &Recorded<MyEvent>, cx: &mut Cx<'_>) -> Result<Vec<MyCommand>, MyError>"
+            }
+            Kind::Dispatcher => {
+                "async fn derive(event: &Recorded<MyEvent>, cx: &mut Cx<'_>) -> Result<MySideEvent, MyError>"
             }
         }
     }
@@ -83,10 +88,14 @@ impl<'a> Projector<'a> {
             if common.parse(&meta, &mut errors)? {
                 return Ok(());
             }
+            if kind == Kind::Dispatcher {
+                // A dispatcher always runs in the command's transaction.
+                return Err(args::unknown(&meta, kind.word(), &[NAME, PRIORITY]));
+            }
             if !meta.path.is_ident(CONSISTENCY) {
                 return Err(args::unknown(
                     &meta,
-                    "projector",
+                    kind.word(),
                     &[CONSISTENCY, NAME, PRIORITY],
                 ));
             }
@@ -106,13 +115,14 @@ impl<'a> Projector<'a> {
         let pattern = pattern(lit, &mut errors, &example);
         let what = format!("a {}", kind.word());
         let sig = signature(function, &what, kind.shape(), &mut errors);
-        if kind == Kind::Processor && sig.output.is_none() {
+        if kind != Kind::Projector && sig.output.is_none() {
+            let what = match kind {
+                Kind::Processor => "the commands it dispatches",
+                _ => "the side events it derives",
+            };
             errors.at(
                 sig.ident,
-                format!(
-                    "a processor returns the commands it dispatches: `{}`",
-                    kind.shape()
-                ),
+                format!("a {} returns {what}: `{}`", kind.word(), kind.shape()),
             );
         }
         let event = sig.first.and_then(|ty| match event_type(ty) {
@@ -154,10 +164,10 @@ impl<'a> Projector<'a> {
         } = self;
         let ident = sig.ident;
         let wrapper = wrapper_ident(kind.word(), ident);
-        let consistency = if *strong {
-            quote!(::herald::Consistency::Strong)
-        } else {
-            quote!(::herald::Consistency::Eventual)
+        let consistency = match (kind, strong) {
+            (Kind::Dispatcher, _) => TokenStream::new(),
+            (_, true) => quote!(consistency: ::herald::Consistency::Strong,),
+            (_, false) => quote!(consistency: ::herald::Consistency::Eventual,),
         };
         let call = match event {
             Some(_) => quote!(#ident(&event, cx)),
@@ -168,6 +178,10 @@ impl<'a> Projector<'a> {
             Kind::Processor => {
                 let span = sig.output.map_or_else(|| ident.span(), |ty| ty.span());
                 quote_spanned!(span=> ::herald::ProcessorOutput::into_commands(#call.await))
+            }
+            Kind::Dispatcher => {
+                let span = sig.output.map_or_else(|| ident.span(), |ty| ty.span());
+                quote_spanned!(span=> ::herald::DispatcherOutput::into_events(#call.await))
             }
         };
         let (body, check, event_name) = match event {
@@ -203,6 +217,17 @@ impl<'a> Projector<'a> {
                     commands,
                 )
             }
+            Kind::Dispatcher => {
+                let output = sig.output.expect("checked");
+                let events = quote_spanned! {output.span()=>
+                    events: ::herald::__private::event_names::<<#output as ::herald::DispatcherOutput>::Events>,
+                };
+                (
+                    quote!(::std::vec::Vec<::std::boxed::Box<dyn ::herald::AnyEvent>>),
+                    quote!(::herald::__private::DispatcherRow),
+                    events,
+                )
+            }
         };
         quote! {
             #function
@@ -222,7 +247,7 @@ impl<'a> Projector<'a> {
                     module: ::core::module_path!(),
                     pattern: #pattern,
                     priority: #priority,
-                    consistency: #consistency,
+                    #consistency
                     event: #event_name,
                     #commands
                     run: #wrapper,

@@ -3,12 +3,14 @@
 //! processors of its events (step 8), all in the command's transaction.
 
 mod context;
+pub(crate) mod dispatcher;
 pub(crate) mod hook;
 mod processor;
 mod projector;
 pub(crate) mod reaction;
 
 pub use context::Cx;
+pub use dispatcher::{DispatchFn, DispatcherOutput, DispatcherRow};
 pub use hook::{HookFn, HookRow, When};
 pub use processor::{AnyCommand, IntoCommands, Nest, ProcessFn, ProcessorOutput, ProcessorRow};
 pub use projector::{Consistency, ProjectFn, ProjectorRow, Recorded};

@@ -1,16 +1,20 @@
-//! Step 8 of the loop: for each new event, the strong projectors and processors whose
-//! pattern matches it, together, by ascending priority, ties by name.
+//! Step 8 of the loop: for each new event, the strong projectors, processors and
+//! dispatchers whose pattern matches it, together, by ascending priority, ties by name;
+//! then the same for the side events the dispatchers appended.
 
 use uuid::Uuid;
 
 use crate::actor::Actor;
 use crate::cache::Lookup;
 use crate::error::{Error, ErrorKind};
+use crate::event::AnyEvent;
+use crate::handler::dispatcher::side_stream_type;
 use crate::handler::processor::{Nest, derived_id};
-use crate::handler::{Cx, ProcessorRow, ProjectorRow};
+use crate::handler::{Cx, DispatcherRow, ProcessorRow, ProjectorRow};
 use crate::route::{Pattern, Route};
 use crate::runtime::Herald;
-use crate::store::{RecordedEvent, StoreTransaction};
+use crate::step::{Envelope, new_event, store_error};
+use crate::store::{BoxFuture, RecordedEvent, StoreTransaction, StreamKey};
 use crate::trace::{Operation, Tracer};
 
 /// A strong handler of an event.
@@ -18,6 +22,7 @@ use crate::trace::{Operation, Tracer};
 pub(crate) enum Reaction<'r> {
     Project(&'static ProjectorRow, &'r Pattern),
     Process(&'static ProcessorRow, &'r Pattern),
+    Dispatch(&'static DispatcherRow, &'r Pattern),
 }
 
 impl Reaction<'_> {
@@ -25,6 +30,7 @@ impl Reaction<'_> {
         match self {
             Reaction::Project(p, _) => (p.priority, p.name),
             Reaction::Process(p, _) => (p.priority, p.name),
+            Reaction::Dispatch(d, _) => (d.priority, d.name),
         }
     }
 }
@@ -34,6 +40,7 @@ pub(crate) struct Scene<'a> {
     pub(crate) herald: &'a Herald,
     pub(crate) cache: Lookup<'a>,
     pub(crate) actor: &'a Actor,
+    pub(crate) command_id: Uuid,
     pub(crate) correlation_id: Uuid,
     /// The command's name and route, for errors.
     pub(crate) command: &'static str,
@@ -42,15 +49,38 @@ pub(crate) struct Scene<'a> {
     pub(crate) chain: &'a [Route],
 }
 
-/// Runs the strong handlers of `events`, in order.
-pub(crate) async fn react(
+/// Runs the strong handlers of `events`, in order; `side` holds the routes of the side
+/// events that led to these, when they are side events themselves.
+pub(crate) fn react<'a>(
+    scene: &'a Scene<'a>,
+    tx: &'a mut dyn StoreTransaction,
+    events: &'a [RecordedEvent],
+    side: Vec<Route>,
+    tracer: &'a mut Tracer,
+) -> BoxFuture<'a, Result<(), Error>> {
+    Box::pin(async move {
+        let limit = scene.herald.max_nesting();
+        if scene.chain.len() + side.len() > limit + 1 {
+            let chain = scene.chain.iter().chain(&side).cloned().collect();
+            return Err(ErrorKind::Nesting { chain, limit }.into());
+        }
+        for event in events {
+            react_to(scene, &mut *tx, event, &side, &mut *tracer).await?;
+        }
+        Ok(())
+    })
+}
+
+/// Runs the strong handlers of one event.
+async fn react_to(
     scene: &Scene<'_>,
     tx: &mut dyn StoreTransaction,
-    events: &[RecordedEvent],
+    event: &RecordedEvent,
+    side: &[Route],
     tracer: &mut Tracer,
 ) -> Result<(), Error> {
     let store = scene.herald.store().kind();
-    for event in events {
+    {
         for reaction in scene.herald.registry().strong_reactions_of(event) {
             match reaction {
                 Reaction::Project(projector, pattern) => {
@@ -101,8 +131,74 @@ pub(crate) async fn react(
                         command.run_nested(nest).await?;
                     }
                 }
+                Reaction::Dispatch(dispatcher, pattern) => {
+                    let produced = tracer
+                        .time(Operation::Dispatcher, Some(dispatcher.name), async {
+                            let mut cx =
+                                Cx::new(&mut *tx, scene.actor, &event.route, pattern, store);
+                            (dispatcher.run)(event, &mut cx).await
+                        })
+                        .await;
+                    tracer.last_route(event.route.as_str());
+                    let produced = produced.map_err(|source| ErrorKind::Dispatch {
+                        command: scene.command,
+                        route: scene.route.clone(),
+                        dispatcher: dispatcher.name,
+                        event: event.route.clone(),
+                        source,
+                    })?;
+                    if produced.is_empty() {
+                        continue;
+                    }
+                    let recorded =
+                        append_side_events(scene, &mut *tx, event, dispatcher, produced, tracer)
+                            .await?;
+                    let mut deeper = side.to_vec();
+                    deeper.push(event.route.clone());
+                    react(scene, &mut *tx, &recorded, deeper, &mut *tracer).await?;
+                }
             }
         }
     }
     Ok(())
+}
+
+/// Appends a dispatcher's side events to its stream for `event`'s stream.
+async fn append_side_events(
+    scene: &Scene<'_>,
+    tx: &mut dyn StoreTransaction,
+    event: &RecordedEvent,
+    dispatcher: &'static DispatcherRow,
+    produced: Vec<Box<dyn AnyEvent>>,
+    tracer: &mut Tracer,
+) -> Result<Vec<RecordedEvent>, Error> {
+    let fail_store = |source| store_error(scene.command, scene.route, source);
+    let envelope = Envelope {
+        command_id: scene.command_id,
+        correlation_id: scene.correlation_id,
+        causation_id: event.event_id,
+        actor: scene.actor,
+    };
+    let new = produced
+        .iter()
+        .map(|side| new_event(&**side, &envelope, dispatcher.name))
+        .collect::<Result<Vec<_>, _>>()?;
+    let stream = StreamKey::new(
+        event.stream.tenant(),
+        side_stream_type(dispatcher.name),
+        event.stream.stream_id(),
+    )
+    .map_err(fail_store)?;
+    // Its writers are serialized by the source stream's: no conflict to retry.
+    let version = tx.stream_version(&stream).await.map_err(fail_store)?;
+    let recorded = tracer
+        .time(
+            Operation::Append,
+            Some(dispatcher.name),
+            tx.append(&stream, version, new),
+        )
+        .await
+        .map_err(fail_store)?;
+    tracer.detail(format!("{} side events to `{stream}`", recorded.len()));
+    Ok(recorded)
 }

@@ -275,6 +275,16 @@ impl StoreTransaction for MemoryTransaction {
         Box::pin(async move { Ok(events) })
     }
 
+    fn stream_version<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        let version = self
+            .own_version(stream)
+            .unwrap_or_else(|| self.shared.lock().committed_version(stream));
+        Box::pin(async move { Ok(version) })
+    }
+
     fn append<'a>(
         &'a mut self,
         stream: &'a StreamKey,

@@ -633,6 +633,12 @@ pub trait StoreTransaction: Send {
         })
     }
 
+    /// The version of `stream` as this transaction sees it (0: no events).
+    fn stream_version<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<u64, StoreError>>;
+
     /// Appends `events` to `stream`, which must be at version `expected`; waits for a
     /// concurrent writer of the stream to finish and returns a [`Conflict`] if it
     /// committed. On a conflict nothing is appended and the transaction goes on as it

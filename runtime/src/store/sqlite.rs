@@ -378,6 +378,13 @@ impl StoreTransaction for SqliteTransaction {
         Box::pin(replay_events(&mut self.tx, stream, after_version))
     }
 
+    fn stream_version<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(stream_version(&mut self.tx, stream))
+    }
+
     fn append<'a>(
         &'a mut self,
         stream: &'a StreamKey,
