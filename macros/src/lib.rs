@@ -70,3 +70,9 @@ pub fn processor(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn dispatcher(args: TokenStream, item: TokenStream) -> TokenStream {
     handler::event_handler(handler::Kind::Dispatcher, args.into(), item.into()).into()
 }
+
+/// A side effect outside the database, with its compensation. See `herald::saga_step`.
+#[proc_macro_attribute]
+pub fn saga_step(args: TokenStream, item: TokenStream) -> TokenStream {
+    handler::saga_step(args.into(), item.into()).into()
+}

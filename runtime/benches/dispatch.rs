@@ -109,8 +109,11 @@ impl Db {
         match self.raw {
             Raw::Sqlite(pool) => {
                 pool.close().await;
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", self.scratch));
+                let sagas = self.scratch.replace(".db", ".sagas.db");
+                for file in [&self.scratch, &sagas] {
+                    for suffix in ["", "-wal", "-shm"] {
+                        let _ = std::fs::remove_file(format!("{file}{suffix}"));
+                    }
                 }
             }
             Raw::Postgres(pool) => {

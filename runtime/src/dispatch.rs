@@ -13,6 +13,7 @@ use crate::actor::Actor;
 use crate::cache::Lookup;
 use crate::command::Command;
 use crate::error::{Error, ErrorKind};
+use crate::handler::saga::{Saga, run_saga};
 use crate::handler::{Nest, Scene, When, react, run_hooks};
 use crate::registry::HandlerRow;
 use crate::route::Route;
@@ -323,12 +324,18 @@ async fn alone<C: Command>(
         own: None,
         committed: herald.cache(),
     };
-    match steps(herald, &mut *tx, cache, command, &prepared, tracer).await {
+    let mut saga = Saga::default();
+    match steps(
+        herald, &mut *tx, cache, command, &prepared, tracer, &mut saga,
+    )
+    .await
+    {
         Ok(Ran::Done(stepped)) => {
-            tracer
-                .time(Operation::Commit, None, tx.commit())
-                .await
-                .map_err(fail_store)?;
+            let committed = tracer.time(Operation::Commit, None, tx.commit()).await;
+            if let Err(source) = committed {
+                return Err(undo(herald, saga, fail_store(source), tracer).await);
+            }
+            saga.settle_done(herald.store()).await;
             stepped.remember(herald.cache(), &prepared.stream);
             Ok(Finished::Done(prepared, stepped))
         }
@@ -342,9 +349,21 @@ async fn alone<C: Command>(
         Err(error) => {
             // The error is what the caller needs; a failed rollback shows in the trace.
             let _ = tracer.time(Operation::Rollback, None, tx.rollback()).await;
-            Err(error)
+            Err(undo(herald, saga, error, tracer).await)
         }
     }
+}
+
+/// After a dispatch failed: reverses its completed saga steps, last first; what could not
+/// be reversed joins the error.
+async fn undo(herald: &Herald, saga: Saga, error: Error, tracer: &mut Tracer) -> Error {
+    if saga.is_empty() {
+        return error;
+    }
+    let unreversed = saga
+        .reverse(herald.store(), herald.saga_retry(), tracer)
+        .await;
+    error.with_unreversed(unreversed)
 }
 
 /// A dispatch in the caller's transaction, undone to a savepoint if it fails.
@@ -357,13 +376,17 @@ async fn within<C: Command>(
     let herald = htx.herald().clone();
     let prepared = prepare(&herald, command, options, tracer).await?;
     let fail_store = |source| store_error(C::NAME, &prepared.route, source);
-    let (tx, own) = htx.parts();
+    let (tx, own, pending) = htx.parts();
     let cache = Lookup {
         own: Some(own),
         committed: herald.cache(),
     };
     let savepoint = tx.savepoint().await.map_err(fail_store)?;
-    let result = steps(&herald, &mut *tx, cache, command, &prepared, tracer).await;
+    let mut saga = Saga::default();
+    let result = steps(
+        &herald, &mut *tx, cache, command, &prepared, tracer, &mut saga,
+    )
+    .await;
     let undone = match &result {
         Ok(Ran::Done(_)) => tx.release(savepoint).await,
         _ => {
@@ -373,8 +396,13 @@ async fn within<C: Command>(
         }
     };
     // A failed dispatch keeps its own error (the failed rollback shows in its trace,
-    // and leaves the transaction unable to commit).
-    let ran = result?;
+    // and leaves the transaction unable to commit), and its saga is reversed now.
+    let ran = match result {
+        Ok(ran) => ran,
+        Err(error) => return Err(undo(&herald, saga, error, tracer).await),
+    };
+    // The rest of the saga waits for the transaction: done on commit, reversed otherwise.
+    pending.append(saga);
     undone.map_err(fail_store)?;
     match ran {
         Ran::Done(stepped) => {
@@ -401,6 +429,7 @@ async fn steps<C: Command>(
     command: &mut C,
     prepared: &Prepared,
     tracer: &mut Tracer,
+    saga: &mut Saga,
 ) -> Result<Ran, Error> {
     let fail_store = |source| store_error(C::NAME, &prepared.route, source);
     let (command_id, correlation_id) = prepared.envelope_ids;
@@ -442,14 +471,14 @@ async fn steps<C: Command>(
     let store = herald.store().kind();
     let (route, stream) = (&prepared.route, &prepared.stream);
 
-    // 3-5. Before hooks, (saga steps,) after hooks: each may change the command, not
-    // its route or aggregate.
-    for when in [When::Before, When::After] {
-        run_hooks(
-            when, registry, &mut *tx, store, command, route, stream, &envelope, tracer,
-        )
-        .await?;
-    }
+    // 3-5. Before hooks, saga steps (outside the transaction, logged), after hooks.
+    // Hooks may change the command, not its route or aggregate.
+    #[rustfmt::skip]
+    run_hooks(When::Before, registry, &mut *tx, store, command, route, stream, &envelope, saga, tracer).await?;
+    #[rustfmt::skip]
+    run_saga(registry, herald.store(), herald.saga_retry(), herald.owner(), &*command, command_id, route, &prepared.actor, saga, tracer).await?;
+    #[rustfmt::skip]
+    run_hooks(When::After, registry, &mut *tx, store, command, route, stream, &envelope, saga, tracer).await?;
 
     // 6-7. Load, handle, append; a conflict runs them again, unless the caller gave the
     // version. Nothing needs undoing first: they only read until the append, and an
@@ -508,7 +537,7 @@ async fn steps<C: Command>(
         route,
         chain: &prepared.chain,
     };
-    react(&scene, &mut *tx, &stepped.events, Vec::new(), tracer).await?;
+    react(&scene, &mut *tx, &stepped.events, Vec::new(), tracer, saga).await?;
 
     // 9 (before the commit). The command's row keeps its result and trace.
     let result = CommandResult {
@@ -587,6 +616,7 @@ pub(crate) async fn nested<C: Command>(mut command: C, nest: Nest<'_>) -> Result
         command_id,
         chain,
         tracer,
+        saga,
     } = nest;
     let trace_level = tracer.depth();
     tracer.open(Operation::Dispatch, Some(C::NAME));
@@ -608,7 +638,17 @@ pub(crate) async fn nested<C: Command>(mut command: C, nest: Nest<'_>) -> Result
                 limit,
             }));
         }
-        match steps(herald, &mut *tx, cache, &mut command, &prepared, tracer).await? {
+        match steps(
+            herald,
+            &mut *tx,
+            cache,
+            &mut command,
+            &prepared,
+            tracer,
+            saga,
+        )
+        .await?
+        {
             Ran::Done(stepped) => {
                 if let Some(own) = cache.own {
                     stepped.remember(own, &prepared.stream);

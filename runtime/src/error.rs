@@ -32,6 +32,8 @@ use crate::trace::Trace;
 pub struct Error {
     kind: Box<ErrorKind>,
     trace: Option<Box<Trace>>,
+    /// Saga steps of the failed dispatch that could not be reversed.
+    unreversed: Vec<String>,
 }
 
 impl Error {
@@ -52,6 +54,18 @@ impl Error {
         self.trace.as_deref()
     }
 
+    /// The saga steps of the failed dispatch that could not be reversed, after their
+    /// retries (empty when every completed step was reversed). They stay in the saga log,
+    /// marked `stuck`.
+    pub fn unreversed(&self) -> &[String] {
+        &self.unreversed
+    }
+
+    pub(crate) fn with_unreversed(mut self, unreversed: Vec<String>) -> Self {
+        self.unreversed = unreversed;
+        self
+    }
+
     pub(crate) fn with_trace(mut self, trace: Trace) -> Self {
         self.trace = Some(Box::new(trace));
         self
@@ -63,13 +77,18 @@ impl<K: Into<ErrorKind>> From<K> for Error {
         Error {
             kind: Box::new(kind.into()),
             trace: None,
+            unreversed: Vec::new(),
         }
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.kind.fmt(f)
+        self.kind.fmt(f)?;
+        if !self.unreversed.is_empty() {
+            write!(f, "; and {}", self.unreversed.join("; "))?;
+        }
+        Ok(())
     }
 }
 
@@ -203,6 +222,31 @@ pub enum ErrorKind {
         hook: &'static str,
         /// Its error.
         source: BoxError,
+    },
+
+    /// A saga step failed, after its retries; the steps before it were reversed.
+    #[error(
+        "command `{command}` (route `{route}`): saga step `{step}` failed after {attempts} attempts: {source}"
+    )]
+    Saga {
+        /// The command's name.
+        command: &'static str,
+        /// The command's route.
+        route: Route,
+        /// The saga step.
+        step: &'static str,
+        /// How many times it was tried.
+        attempts: u32,
+        /// Its last error.
+        source: BoxError,
+    },
+
+    /// A transaction was rolled back, and some saga steps of its dispatches could not be
+    /// reversed (they stay in the saga log, marked `stuck`).
+    #[error("the transaction was rolled back, but {}", steps.join("; "))]
+    Unreversed {
+        /// What could not be reversed.
+        steps: Vec<String>,
     },
 
     /// A hook changed the command so that its route changed: a command keeps its route.

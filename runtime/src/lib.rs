@@ -79,7 +79,8 @@ pub use dispatch::{Dispatch, Dispatched};
 pub use error::{Error, ErrorKind};
 pub use event::{AnyEvent, Event, Events, IntoEvents, RouteParam};
 pub use handler::{
-    Consistency, Cx, DispatcherOutput, HandlerOutput, IntoCommands, ProcessorOutput, Recorded, When,
+    Consistency, Cx, DispatcherOutput, HandlerOutput, IntoCommands, ProcessorOutput, Recorded,
+    Recovery, RetryPolicy, SagaCx, SagaOutput, When,
 };
 pub use registry::UpcastError;
 pub use registry::{Registry, RegistryError};
@@ -106,8 +107,10 @@ pub mod prelude {
     pub use crate::{
         Actor, Aggregate, Command, Dispatched, Event, Events, Herald, RouteParam, Uuid,
     };
-    pub use crate::{Cx, Recorded};
-    pub use crate::{aggregate, command, dispatcher, event, hook, processor, projector, upcast};
+    pub use crate::{Cx, Recorded, SagaCx};
+    pub use crate::{
+        aggregate, command, dispatcher, event, hook, processor, projector, saga_step, upcast,
+    };
 }
 
 /// Declares an event: a fact that happened, stored for good under a route rendered from
@@ -671,3 +674,80 @@ pub use herald_macros::processor;
 /// name, pattern, priority, the names of its events and a wrapper that decodes the event)
 /// in the link-time table the runtime reads.
 pub use herald_macros::dispatcher;
+
+/// A side effect outside the database (a third party's API), with the compensation that
+/// undoes it.
+///
+/// `#[saga_step("pattern", reverse = compensation)]` goes on an `async fn` taking the
+/// command (`&MyCommand`) and a [`SagaCx`], returning `Result<Output, E>` where the output
+/// serializes (a reference number, say). `compensation` is an `async fn(&MyCommand,
+/// Option<Output>, &SagaCx<'_>)` returning `()` or `Result<(), E>`.
+///
+/// Saga steps run between the before and the after hooks (step 4 of the loop), by
+/// ascending `priority`, ties by name, outside the command's transaction: the saga log
+/// gets a row before each step and its output after it, where writing it never waits on
+/// that transaction (on SQLite a file of its own beside the events', `app.sagas.db`).
+/// A step and a compensation are tried again as [`HeraldBuilder::saga_retry`] says
+/// before they count as failed. If the step fails, or anything after it (a hook, the
+/// aggregate, a projector, the commit), the completed steps are reversed, last first, and
+/// the caller gets the error ([`ErrorKind::Saga`] for the step's own), with whatever could
+/// not be reversed in [`Error::unreversed`]. After hooks read a step's output with
+/// [`Cx::saga_output`]. A process that dies mid-saga settles it when a runtime starts
+/// again: a saga whose command committed is done, the others' started steps are reversed
+/// (with the output, if the step had returned one) — see [`Herald::recovery`].
+///
+/// | option | meaning | default |
+/// |---|---|---|
+/// | `reverse = path` | the compensation (required) | — |
+/// | `priority = N` | order among the command's saga steps, lower first | 0 |
+/// | `name = "…"` | the step's name, in the saga log: keep it stable | the function's name |
+///
+/// ```
+/// use herald::prelude::*;
+/// # #[event("user.:user_id.created")] struct UserCreated { user_id: u64, crm: u64 }
+/// # #[aggregate] #[derive(Default)] struct User;
+/// # #[aggregate] impl User {
+/// #     #[handle] fn create(&self, c: &CreateUser) -> Result<UserCreated, String> {
+/// #         if c.email.is_empty() { return Err("no e-mail".into()) }
+/// #         Ok(UserCreated { user_id: c.user_id, crm: c.crm.unwrap_or(0) }) }
+/// #     #[apply] fn created(&mut self, _: &UserCreated) {}
+/// # }
+/// # static CRM: std::sync::Mutex<Vec<u64>> = std::sync::Mutex::new(Vec::new());
+///
+/// #[command("create.user.:user_id")]
+/// struct CreateUser { user_id: u64, email: String, crm: Option<u64> }
+///
+/// #[saga_step("create.user.:id", reverse = unregister)]
+/// async fn register(cmd: &CreateUser, _cx: &SagaCx<'_>) -> Result<u64, String> {
+///     CRM.lock().unwrap().push(cmd.user_id); // the third party's call
+///     Ok(1000 + cmd.user_id)                 // its reference
+/// }
+///
+/// async fn unregister(cmd: &CreateUser, reference: Option<u64>, _cx: &SagaCx<'_>) {
+///     CRM.lock().unwrap().retain(|id| *id != cmd.user_id);
+/// }
+///
+/// #[hook(after, "create.user.:id")]
+/// async fn keep_reference(cmd: &mut CreateUser, cx: &mut Cx<'_>) -> Result<(), herald::BoxError> {
+///     cmd.crm = cx.saga_output::<u64>("register").transpose()?;
+///     Ok(())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let herald = Herald::builder().modules([module_path!()]).build().await?;
+/// let created = herald.dispatch(CreateUser { user_id: 1, email: "a@b".into(), crm: None }).await?;
+/// assert_eq!(created.events()[0].payload["crm"], 1001);
+/// // The aggregate refuses the next one: its registration is undone.
+/// assert!(herald.dispatch(CreateUser { user_id: 2, email: "".into(), crm: None }).await.is_err());
+/// assert_eq!(*CRM.lock().unwrap(), [1]);
+/// # Ok(()) }
+/// ```
+///
+/// # Equivalent code without the macro
+///
+/// Both functions stay plain Rust. The macro adds the `const` check of the pattern against
+/// the command's route, and the step's registration (its name, pattern, priority, and
+/// wrappers that log its output as JSON and decode command and output for the
+/// compensation) in the link-time table the runtime reads.
+pub use herald_macros::saga_step;

@@ -8,7 +8,7 @@ pub use herald_route::{Template, assert_can_match};
 
 pub use crate::handler::{
     AnyCommand, DispatchFn, DispatcherRow, HookFn, HookRow, Nest, ProcessFn, ProcessorOutput,
-    ProcessorRow, ProjectFn, ProjectorRow,
+    ProcessorRow, ProjectFn, ProjectorRow, SagaReverseFn, SagaRunFn, SagaStepRow,
 };
 pub use crate::registry::{AggregateRow, CommandRow, EventRow, HandlerRow, UpcasterRow};
 pub use crate::step::{ExecuteFn, Step, Stepped};

@@ -9,7 +9,9 @@ use std::sync::OnceLock;
 
 use crate::event::Event;
 use crate::handler::reaction::Reaction;
-use crate::handler::{Consistency, DispatcherRow, HookRow, ProcessorRow, ProjectorRow, When};
+use crate::handler::{
+    Consistency, DispatcherRow, HookRow, ProcessorRow, ProjectorRow, SagaStepRow, When,
+};
 use crate::route::{Pattern, Route, RouteError, RouteTable, can_match};
 use crate::step::ExecuteFn;
 use crate::store::RecordedEvent;
@@ -120,6 +122,7 @@ pub struct Registry {
     projectors: RouteTable<&'static ProjectorRow>,
     processors: RouteTable<&'static ProcessorRow>,
     dispatchers: RouteTable<&'static DispatcherRow>,
+    saga_steps: RouteTable<&'static SagaStepRow>,
     /// Handler patterns that do not parse (only rows written by hand: the macros check
     /// them when the crate compiles), with the handler's name.
     bad_patterns: Vec<(&'static str, RouteError)>,
@@ -201,6 +204,13 @@ impl Registry {
                 .map(|r| (r.name, r.pattern, r)),
             &mut bad_patterns,
         );
+        let saga_steps = indexed(
+            inventory::iter::<SagaStepRow>
+                .into_iter()
+                .filter(|r| keep(r.module))
+                .map(|r| (r.name, r.pattern, r)),
+            &mut bad_patterns,
+        );
         let dispatchers = indexed(
             inventory::iter::<DispatcherRow>
                 .into_iter()
@@ -222,6 +232,7 @@ impl Registry {
             projectors,
             processors,
             dispatchers,
+            saga_steps,
             bad_patterns,
         }
     }
@@ -255,7 +266,8 @@ impl Registry {
                 .chain(self.hooks.iter().map(|(_, r)| (r.name, r.module)))
                 .chain(self.projectors.iter().map(|(_, r)| (r.name, r.module)))
                 .chain(self.processors.iter().map(|(_, r)| (r.name, r.module)))
-                .chain(self.dispatchers.iter().map(|(_, r)| (r.name, r.module))),
+                .chain(self.dispatchers.iter().map(|(_, r)| (r.name, r.module)))
+                .chain(self.saga_steps.iter().map(|(_, r)| (r.name, r.module))),
         );
         self.check_pattern_handlers(&mut problems);
 
@@ -334,6 +346,16 @@ impl Registry {
     fn check_pattern_handlers(&self, problems: &mut Vec<String>) {
         for (name, error) in &self.bad_patterns {
             problems.push(format!("`{name}`: {error}"));
+        }
+        for (_, step) in self.saga_steps.iter() {
+            if !self.commands.iter().any(|c| c.name == step.command) {
+                problems.push(format!(
+                    "saga step `{}` takes command `{}`, which is not registered in this runtime{}",
+                    step.name,
+                    step.command,
+                    self.scope_hint()
+                ));
+            }
         }
         for (_, hook) in self.hooks.iter() {
             if !self.commands.iter().any(|c| c.name == hook.command) {
@@ -419,6 +441,31 @@ impl Registry {
         route: &Route,
     ) -> Vec<(&'static HookRow, &Pattern)> {
         crate::handler::hook::ordered(self.hooks.matching_entries(route.as_str()), when, command)
+    }
+
+    /// The saga steps of a command type on `route`, in order (ascending priority, ties by
+    /// name), each with its pattern.
+    pub(crate) fn saga_steps_of(
+        &self,
+        command: TypeId,
+        route: &Route,
+    ) -> Vec<(&'static SagaStepRow, &Pattern)> {
+        let mut steps: Vec<(&'static SagaStepRow, &Pattern)> = self
+            .saga_steps
+            .matching_entries(route.as_str())
+            .filter(|(_, s)| (s.command_type)() == command)
+            .map(|(pattern, &s)| (s, pattern))
+            .collect();
+        steps.sort_by_key(|(s, _)| (s.priority, s.name));
+        steps
+    }
+
+    /// The saga step called `name`.
+    pub(crate) fn saga_step_named(&self, name: &str) -> Option<&'static SagaStepRow> {
+        self.saga_steps
+            .iter()
+            .map(|(_, &s)| s)
+            .find(|s| s.name == name)
     }
 
     /// The strong projectors and processors of `event`, together, in order (ascending

@@ -3,6 +3,7 @@
 use std::future::IntoFuture;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::actor::Actor;
 use crate::aggregate::Aggregate;
@@ -11,10 +12,13 @@ use crate::command::Command;
 use crate::dispatch::{Dispatch, Target};
 use crate::error::{Error, ErrorKind};
 use crate::event::RouteParam;
+use crate::handler::saga::recover;
+use crate::handler::{Recovery, RetryPolicy};
 use crate::registry::Registry;
 use crate::step::{cached, replay, usable_snapshot};
 use crate::store::{self, BoxFuture, EventStore, MemoryStore, ReplayFrom, StreamKey};
 use crate::transaction::HeraldTransaction;
+use uuid::Uuid;
 
 /// A running Herald application: dispatch commands, load aggregates, read events.
 /// Cheap to clone; clones share the store and registry.
@@ -42,6 +46,10 @@ struct Inner {
     conflict_retries: u32,
     max_nesting: usize,
     cache: AggregateCache,
+    saga_retry: RetryPolicy,
+    /// This runtime, as the owner of the sagas it runs.
+    owner: Uuid,
+    recovery: Recovery,
 }
 
 impl Herald {
@@ -53,6 +61,8 @@ impl Herald {
             conflict_retries: 10,
             max_nesting: 8,
             cached_aggregates: 10_000,
+            saga_retry: RetryPolicy::default(),
+            saga_lease: Duration::from_secs(30),
         }
     }
 
@@ -93,6 +103,20 @@ impl Herald {
         self.inner.max_nesting
     }
 
+    pub(crate) fn saga_retry(&self) -> RetryPolicy {
+        self.inner.saga_retry
+    }
+
+    pub(crate) fn owner(&self) -> Uuid {
+        self.inner.owner
+    }
+
+    /// What starting this runtime found in the saga log: the sagas of processes that
+    /// stopped mid-saga, settled (see [`HeraldBuilder::saga_lease`]).
+    pub fn recovery(&self) -> &Recovery {
+        &self.inner.recovery
+    }
+
     pub(crate) fn cache(&self) -> &AggregateCache {
         &self.inner.cache
     }
@@ -112,6 +136,25 @@ impl Herald {
     }
 }
 
+impl Herald {
+    /// Says this runtime is alive in the saga log every `every`, for as long as it lives.
+    fn keep_alive(&self, every: Duration) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let inner = Arc::downgrade(&self.inner);
+        handle.spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(inner) = inner.upgrade() else { return };
+                if let Err(error) = inner.store.sagas().heartbeat(inner.owner).await {
+                    tracing::warn!(%error, "could not say this runtime is alive in the saga log");
+                }
+            }
+        });
+    }
+}
+
 impl std::fmt::Debug for Herald {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Herald")
@@ -128,6 +171,8 @@ pub struct HeraldBuilder {
     conflict_retries: u32,
     max_nesting: usize,
     cached_aggregates: usize,
+    saga_retry: RetryPolicy,
+    saga_lease: Duration,
 }
 
 enum StoreChoice {
@@ -173,6 +218,23 @@ impl HeraldBuilder {
         self
     }
 
+    /// How often a saga step, or a compensation, is tried before it counts as failed,
+    /// and how long to wait between tries (default: 3 tries, 100 ms doubling).
+    pub fn saga_retry(mut self, policy: RetryPolicy) -> Self {
+        self.saga_retry = policy;
+        self
+    }
+
+    /// How long a runtime may go without saying it is alive before another one, starting,
+    /// takes its unsettled sagas as those of a stopped process and settles them (default:
+    /// 30 s). A running runtime says so every third of it. When a runtime starts, a saga
+    /// whose command committed is done, and one whose command did not commit has its
+    /// started steps reversed, last first.
+    pub fn saga_lease(mut self, lease: Duration) -> Self {
+        self.saga_lease = lease;
+        self
+    }
+
     /// How many recently used aggregates to keep in memory with their stream version, so
     /// that loading one reads only the events after it (default: 10,000; 0 keeps none).
     /// A cached aggregate is always brought up to date from its stream, so another
@@ -202,15 +264,22 @@ impl HeraldBuilder {
             None => Arc::new(MemoryStore::new()),
         };
         let cache = AggregateCache::new(self.cached_aggregates);
-        Ok(Herald {
+        let owner = Uuid::now_v7();
+        let recovery = recover(&registry, &*store, self.saga_retry, owner, self.saga_lease).await?;
+        let herald = Herald {
             inner: Arc::new(Inner {
                 store,
                 registry,
                 conflict_retries: self.conflict_retries,
                 max_nesting: self.max_nesting,
                 cache,
+                saga_retry: self.saga_retry,
+                owner,
+                recovery,
             }),
-        })
+        };
+        herald.keep_alive(self.saga_lease / 3);
+        Ok(herald)
     }
 }
 

@@ -35,6 +35,10 @@ pub enum Operation {
     Finish,
     /// A `#[hook]` (before or after).
     Hook,
+    /// A `#[saga_step]`, with its retries.
+    Saga,
+    /// A saga step's compensation, after the command failed.
+    Reverse,
     /// A strong `#[projector]` writing an event into a read model.
     Project,
     /// A strong `#[processor]` deciding follow-up commands (each a nested `Dispatch`).
@@ -62,6 +66,8 @@ impl Operation {
             Operation::Snapshot => "snapshot",
             Operation::Finish => "finish",
             Operation::Hook => "hook",
+            Operation::Saga => "saga",
+            Operation::Reverse => "reverse",
             Operation::Project => "project",
             Operation::Process => "process",
             Operation::Dispatcher => "dispatcher",

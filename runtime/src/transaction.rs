@@ -5,10 +5,12 @@ use crate::cache::AggregateCache;
 use crate::command::Command;
 use crate::dispatch::{Dispatch, Target};
 use crate::error::{Error, ErrorKind};
+use crate::handler::saga::Saga;
 use crate::runtime::Herald;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 use crate::store::StoreError;
 use crate::store::{Sql, StoreTransaction};
+use crate::trace::{Operation, Tracer};
 
 /// A transaction of the event store that you commit: the events of the commands
 /// dispatched in it and whatever you write through [`sql`](Self::sql) commit together.
@@ -41,16 +43,24 @@ use crate::store::{Sql, StoreTransaction};
 /// ```
 pub struct HeraldTransaction {
     herald: Herald,
-    tx: Box<dyn StoreTransaction>,
+    /// `None` once it ended (committed or rolled back).
+    tx: Option<Box<dyn StoreTransaction>>,
     /// The aggregates its dispatches left, for the next dispatch in it, and for the
     /// runtime's cache once it commits.
     own: AggregateCache,
+    /// The saga steps its dispatches completed: done on commit, reversed otherwise.
+    saga: Saga,
 }
 
 impl HeraldTransaction {
     pub(crate) fn new(herald: Herald, tx: Box<dyn StoreTransaction>) -> Self {
         let own = AggregateCache::new(herald.cache().capacity());
-        HeraldTransaction { herald, tx, own }
+        HeraldTransaction {
+            herald,
+            tx: Some(tx),
+            own,
+            saga: Saga::default(),
+        }
     }
 
     /// Dispatches `command` in this transaction; configure and `.await` it as
@@ -61,14 +71,14 @@ impl HeraldTransaction {
 
     /// The database connection, for your own tables.
     pub fn sql(&mut self) -> Sql<'_> {
-        self.tx.sql()
+        self.store_transaction().sql()
     }
 
     /// The SQLite connection, or an error naming the store when it is another.
     #[cfg(feature = "sqlite")]
     pub fn sqlite(&mut self) -> Result<&mut sqlx::SqliteConnection, Error> {
         let kind = self.herald.store().kind();
-        match self.tx.sql() {
+        match self.store_transaction().sql() {
             Sql::Sqlite(conn) => Ok(conn),
             _ => Err(no_sql(kind, "sqlite")),
         }
@@ -78,39 +88,100 @@ impl HeraldTransaction {
     #[cfg(feature = "postgres")]
     pub fn postgres(&mut self) -> Result<&mut sqlx::PgConnection, Error> {
         let kind = self.herald.store().kind();
-        match self.tx.sql() {
+        match self.store_transaction().sql() {
             Sql::Postgres(conn) => Ok(conn),
             _ => Err(no_sql(kind, "postgres")),
         }
     }
 
-    /// Commits the events and your writes together.
-    pub async fn commit(self) -> Result<(), Error> {
-        let HeraldTransaction { herald, tx, own } = self;
-        tx.commit().await.map_err(|source| ErrorKind::Store {
+    /// Commits the events and your writes together. The saga steps of its dispatches
+    /// are done; if the commit fails, they are reversed, last first.
+    pub async fn commit(mut self) -> Result<(), Error> {
+        let saga = std::mem::take(&mut self.saga);
+        let tx = self.tx.take().expect("a transaction ends once");
+        let committed = tx.commit().await.map_err(|source| ErrorKind::Store {
             context: "committing a transaction".into(),
             source,
-        })?;
-        own.move_into(herald.cache());
+        });
+        if let Err(error) = committed {
+            let unreversed = self.reverse(saga).await;
+            return Err(Error::from(error).with_unreversed(unreversed));
+        }
+        saga.settle_done(self.herald.store()).await;
+        let own = std::mem::replace(&mut self.own, AggregateCache::new(0));
+        own.move_into(self.herald.cache());
         Ok(())
     }
 
-    /// Undoes everything done in the transaction.
-    pub async fn rollback(self) -> Result<(), Error> {
+    /// Undoes everything done in the transaction, and reverses the saga steps of its
+    /// dispatches, last first.
+    pub async fn rollback(mut self) -> Result<(), Error> {
+        let saga = std::mem::take(&mut self.saga);
+        let tx = self.tx.take().expect("a transaction ends once");
         let context = "rolling back a transaction".into();
-        self.tx
+        let rolled_back = tx
             .rollback()
             .await
-            .map_err(|source| ErrorKind::Store { context, source }.into())
+            .map_err(|source| Error::from(ErrorKind::Store { context, source }));
+        let unreversed = self.reverse(saga).await;
+        match (rolled_back, unreversed.is_empty()) {
+            (Err(error), _) => Err(error.with_unreversed(unreversed)),
+            (Ok(()), true) => Ok(()),
+            (Ok(()), false) => Err(ErrorKind::Unreversed { steps: unreversed }.into()),
+        }
+    }
+
+    /// Reverses `saga`; what could not be reversed.
+    async fn reverse(&self, saga: Saga) -> Vec<String> {
+        if saga.is_empty() {
+            return Vec::new();
+        }
+        let mut tracer = Tracer::new(Operation::Rollback, "transaction");
+        saga.reverse(self.herald.store(), self.herald.saga_retry(), &mut tracer)
+            .await
     }
 
     pub(crate) fn herald(&self) -> &Herald {
         &self.herald
     }
 
-    /// The store's transaction and the aggregates its dispatches left.
-    pub(crate) fn parts(&mut self) -> (&mut dyn StoreTransaction, &AggregateCache) {
-        (&mut *self.tx, &self.own)
+    fn store_transaction(&mut self) -> &mut dyn StoreTransaction {
+        self.tx
+            .as_deref_mut()
+            .expect("a transaction is used until it ends")
+    }
+
+    /// The store's transaction, the aggregates its dispatches left and their saga.
+    pub(crate) fn parts(&mut self) -> (&mut dyn StoreTransaction, &AggregateCache, &mut Saga) {
+        let tx = self
+            .tx
+            .as_deref_mut()
+            .expect("a transaction is used until it ends");
+        (tx, &self.own, &mut self.saga)
+    }
+}
+
+/// Dropped without a commit: the transaction rolls back, and its saga steps are reversed
+/// in the background (or, without a Tokio runtime, when the next runtime starts).
+impl Drop for HeraldTransaction {
+    fn drop(&mut self) {
+        let saga = std::mem::take(&mut self.saga);
+        if saga.is_empty() {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let herald = self.herald.clone();
+        handle.spawn(async move {
+            let mut tracer = Tracer::new(Operation::Rollback, "transaction");
+            let unreversed = saga
+                .reverse(herald.store(), herald.saga_retry(), &mut tracer)
+                .await;
+            for problem in unreversed {
+                tracing::error!("{problem}");
+            }
+        });
     }
 }
 

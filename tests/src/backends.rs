@@ -92,15 +92,22 @@ pub fn scratch_file() -> PathBuf {
     dir.join(format!("{}.db", Uuid::now_v7().simple()))
 }
 
+/// Removes a SQLite database, its journal files and its saga log (`x.sagas.db`).
+pub fn remove_sqlite_files(path: &std::path::Path) {
+    let events = path.display().to_string();
+    let sagas = format!("{}.sagas.db", events.strip_suffix(".db").unwrap_or(&events));
+    for file in [events, sagas] {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{file}{suffix}"));
+        }
+    }
+}
+
 impl Drop for TestStore {
     fn drop(&mut self) {
         match std::mem::replace(&mut self.cleanup, Cleanup::Nothing) {
             Cleanup::Nothing => {}
-            Cleanup::File(path) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                }
-            }
+            Cleanup::File(path) => remove_sqlite_files(&path),
             Cleanup::Schema(schema) => {
                 // Drop runs inside the test's runtime: use a thread with its own.
                 let _ = std::thread::spawn(move || {

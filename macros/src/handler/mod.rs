@@ -5,9 +5,11 @@
 
 mod hook;
 mod projector;
+mod saga;
 
 pub(crate) use hook::expand as hook;
 pub(crate) use projector::{Kind, expand as event_handler};
+pub(crate) use saga::expand as saga_step;
 
 use herald_route::Pattern;
 use proc_macro2::TokenStream;

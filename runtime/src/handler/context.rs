@@ -1,6 +1,9 @@
 //! [`Cx`]: what a handler sees of the command it runs for.
 
+use serde::de::DeserializeOwned;
+
 use crate::actor::Actor;
+use crate::handler::saga::Saga;
 use crate::route::{Pattern, Route};
 use crate::store::{Sql, StoreTransaction};
 
@@ -20,6 +23,8 @@ use crate::store::{Sql, StoreTransaction};
 /// ```
 pub struct Cx<'a> {
     tx: &'a mut dyn StoreTransaction,
+    /// The saga so far, for the after hooks.
+    saga: Option<&'a Saga>,
     actor: &'a Actor,
     route: &'a Route,
     pattern: &'a Pattern,
@@ -36,11 +41,27 @@ impl<'a> Cx<'a> {
     ) -> Self {
         Cx {
             tx,
+            saga: None,
             actor,
             route,
             pattern,
             store,
         }
+    }
+
+    /// With the saga so far, for after hooks.
+    pub(crate) fn with_saga(mut self, saga: &'a Saga) -> Self {
+        self.saga = Some(saga);
+        self
+    }
+
+    /// What saga step `step` returned in this dispatch (to an after hook or a handler
+    /// that runs after the saga), decoded as `T`; `None` when it did not run.
+    pub fn saga_output<T: DeserializeOwned>(
+        &self,
+        step: &str,
+    ) -> Option<Result<T, serde_json::Error>> {
+        self.saga?.output(step)
     }
 
     /// Who sent the command.

@@ -7,6 +7,7 @@ use crate::aggregate::BoxError;
 use crate::command::Command;
 use crate::error::{Error, ErrorKind};
 use crate::handler::Cx;
+use crate::handler::saga::Saga;
 use crate::registry::Registry;
 use crate::route::{Pattern, Route};
 use crate::step::Envelope;
@@ -61,12 +62,14 @@ pub(crate) async fn run_hooks<C: Command>(
     route: &Route,
     stream: &StreamKey,
     envelope: &Envelope<'_>,
+    saga: &Saga,
     tracer: &mut Tracer,
 ) -> Result<(), Error> {
     for (hook, pattern) in registry.hooks_of(when, TypeId::of::<C>(), route) {
         tracer
             .time(Operation::Hook, Some(hook.name), async {
-                let mut cx = Cx::new(&mut *tx, envelope.actor, route, pattern, store);
+                let mut cx =
+                    Cx::new(&mut *tx, envelope.actor, route, pattern, store).with_saga(saga);
                 let command: &mut (dyn Any + Send + Sync) = &mut *command;
                 (hook.run)(command, &mut cx).await
             })

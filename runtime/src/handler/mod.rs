@@ -8,12 +8,14 @@ pub(crate) mod hook;
 mod processor;
 mod projector;
 pub(crate) mod reaction;
+pub(crate) mod saga;
 
 pub use context::Cx;
 pub use dispatcher::{DispatchFn, DispatcherOutput, DispatcherRow};
 pub use hook::{HookFn, HookRow, When};
 pub use processor::{AnyCommand, IntoCommands, Nest, ProcessFn, ProcessorOutput, ProcessorRow};
 pub use projector::{Consistency, ProjectFn, ProjectorRow, Recorded};
+pub use saga::{Recovery, RetryPolicy, SagaCx, SagaOutput, SagaReverseFn, SagaRunFn, SagaStepRow};
 
 pub(crate) use hook::run_hooks;
 pub(crate) use reaction::{Scene, react};

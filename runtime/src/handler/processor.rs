@@ -11,6 +11,7 @@ use crate::aggregate::BoxError;
 use crate::cache::Lookup;
 use crate::command::Command;
 use crate::error::Error;
+use crate::handler::saga::Saga;
 use crate::handler::{Consistency, Cx};
 use crate::route::Route;
 use crate::runtime::Herald;
@@ -156,6 +157,8 @@ pub struct Nest<'a> {
     /// The routes of the commands it is nested in, outermost first.
     pub(crate) chain: &'a [Route],
     pub(crate) tracer: &'a mut Tracer,
+    /// The saga of the whole dispatch: the nested command's steps join it.
+    pub(crate) saga: &'a mut Saga,
 }
 
 /// The id of the `index`th command `processor` returned for `event`: the same every time

@@ -10,6 +10,7 @@ use crate::error::{Error, ErrorKind};
 use crate::event::AnyEvent;
 use crate::handler::dispatcher::side_stream_type;
 use crate::handler::processor::{Nest, derived_id};
+use crate::handler::saga::Saga;
 use crate::handler::{Cx, DispatcherRow, ProcessorRow, ProjectorRow};
 use crate::route::{Pattern, Route};
 use crate::runtime::Herald;
@@ -57,6 +58,7 @@ pub(crate) fn react<'a>(
     events: &'a [RecordedEvent],
     side: Vec<Route>,
     tracer: &'a mut Tracer,
+    saga: &'a mut Saga,
 ) -> BoxFuture<'a, Result<(), Error>> {
     Box::pin(async move {
         let limit = scene.herald.max_nesting();
@@ -65,7 +67,7 @@ pub(crate) fn react<'a>(
             return Err(ErrorKind::Nesting { chain, limit }.into());
         }
         for event in events {
-            react_to(scene, &mut *tx, event, &side, &mut *tracer).await?;
+            react_to(scene, &mut *tx, event, &side, &mut *tracer, &mut *saga).await?;
         }
         Ok(())
     })
@@ -78,6 +80,7 @@ async fn react_to(
     event: &RecordedEvent,
     side: &[Route],
     tracer: &mut Tracer,
+    saga: &mut Saga,
 ) -> Result<(), Error> {
     let store = scene.herald.store().kind();
     {
@@ -127,6 +130,7 @@ async fn react_to(
                             command_id: derived_id(event.event_id, processor.name, index),
                             chain: scene.chain,
                             tracer: &mut *tracer,
+                            saga: &mut *saga,
                         };
                         command.run_nested(nest).await?;
                     }
@@ -155,7 +159,7 @@ async fn react_to(
                             .await?;
                     let mut deeper = side.to_vec();
                     deeper.push(event.route.clone());
-                    react(scene, &mut *tx, &recorded, deeper, &mut *tracer).await?;
+                    react(scene, &mut *tx, &recorded, deeper, &mut *tracer, &mut *saga).await?;
                 }
             }
         }

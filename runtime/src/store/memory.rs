@@ -9,6 +9,8 @@ use std::time::SystemTime;
 
 use tokio::sync::watch;
 
+use super::saga::{MemorySagaLog, SagaLog};
+
 use uuid::Uuid;
 
 use super::{
@@ -34,6 +36,7 @@ pub struct MemoryStore {
 
 struct Shared {
     state: Mutex<State>,
+    sagas: MemorySagaLog,
     /// Bumped whenever a transaction ends, to wake writers waiting for a stream.
     ended: watch::Sender<u64>,
 }
@@ -42,6 +45,7 @@ impl Default for Shared {
     fn default() -> Self {
         Shared {
             state: Mutex::default(),
+            sagas: MemorySagaLog::default(),
             ended: watch::Sender::new(0),
         }
     }
@@ -181,6 +185,15 @@ impl EventStore for MemoryStore {
 
     fn kind(&self) -> &'static str {
         "memory"
+    }
+
+    fn read_command(&self, id: Uuid) -> BoxFuture<'_, Result<Option<RecordedCommand>, StoreError>> {
+        let record = self.lock().commands.get(&id).cloned();
+        Box::pin(async move { Ok(record) })
+    }
+
+    fn sagas(&self) -> &dyn SagaLog {
+        &self.shared.sagas
     }
 }
 

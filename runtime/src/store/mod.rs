@@ -9,6 +9,7 @@
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+pub(crate) mod saga;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+pub use saga::{SagaLog, SagaOutcome, SagaStep};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Durability, SqliteStore};
 
@@ -505,6 +507,12 @@ pub trait EventStore: Send + Sync + 'static {
     /// What kind of store this is, for messages: `memory`, `sqlite` or `postgres`.
     fn kind(&self) -> &'static str;
 
+    /// The committed record of command `id`, if there is one.
+    fn read_command(&self, id: Uuid) -> BoxFuture<'_, Result<Option<RecordedCommand>, StoreError>>;
+
+    /// The saga log, written outside the commands' transactions.
+    fn sagas(&self) -> &dyn SagaLog;
+
     /// The next page of the global order after `after`, keeping the events whose route
     /// matches one of `patterns` (all of them when `patterns` is empty). At most `limit`
     /// events are examined; [`Page::next`] is where the following page starts, past the
@@ -597,6 +605,14 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
 
     fn kind(&self) -> &'static str {
         (**self).kind()
+    }
+
+    fn read_command(&self, id: Uuid) -> BoxFuture<'_, Result<Option<RecordedCommand>, StoreError>> {
+        (**self).read_command(id)
+    }
+
+    fn sagas(&self) -> &dyn SagaLog {
+        (**self).sagas()
     }
 
     fn read_matching<'a>(

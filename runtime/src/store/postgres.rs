@@ -47,7 +47,11 @@ use crate::route::Route;
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// The saga log, on the same pool: its own connections, outside the commands'.
+    sagas: PgSagaLog,
 }
+
+super::saga::sql_saga_log!(PgSagaLog, PgPool, sqlx::postgres::PgRow);
 
 impl PostgresStore {
     /// Connects to a `postgres://` URL and creates or upgrades Herald's tables.
@@ -66,7 +70,10 @@ impl PostgresStore {
         let mut migrator = sqlx::migrate!("./migrations/postgres");
         migrator.dangerous_set_table_name("_herald_migrations");
         migrator.run(&pool).await.map_err(backend)?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            sagas: PgSagaLog { pool: pool.clone() },
+            pool,
+        })
     }
 
     /// The connection pool, for your own queries.
@@ -277,6 +284,29 @@ impl EventStore for PostgresStore {
 
     fn kind(&self) -> &'static str {
         "postgres"
+    }
+
+    fn read_command(&self, id: Uuid) -> BoxFuture<'_, Result<Option<RecordedCommand>, StoreError>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT payload_hash, result FROM herald_commands WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+            row.map(|row| {
+                let result: Option<Json<serde_json::Value>> =
+                    row.try_get("result").map_err(backend)?;
+                Ok(RecordedCommand {
+                    payload_hash: row.try_get("payload_hash").map_err(backend)?,
+                    result: result.map_or(serde_json::Value::Null, |Json(v)| v),
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn sagas(&self) -> &dyn super::SagaLog {
+        &self.sagas
     }
 }
 

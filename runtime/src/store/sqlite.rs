@@ -53,6 +53,49 @@ pub struct SqliteStore {
     /// SQLite has one writer at a time. The writers of this process queue here, in
     /// order, rather than retrying the database's lock with growing sleeps.
     writer: Arc<Mutex<()>>,
+    /// The saga log, in a file of its own: a connection to the events' file would wait
+    /// for the write lock a command holds while its saga runs.
+    sagas: SqliteSagaLog,
+}
+
+super::saga::sql_saga_log!(SqliteSagaLog, SqlitePool, SqliteRow);
+
+/// The saga log beside the events' file `app.db`: `app.sagas.db` (in memory for an
+/// in-memory store).
+async fn saga_log(
+    events: &str,
+    in_memory: bool,
+    durability: Durability,
+) -> Result<SqliteSagaLog, StoreError> {
+    let options = match in_memory {
+        true => SqliteConnectOptions::from_str("sqlite::memory:").map_err(backend)?,
+        false => {
+            let path = events.strip_suffix(".db").unwrap_or(events);
+            SqliteConnectOptions::new()
+                .filename(format!("{path}.sagas.db"))
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+        }
+    };
+    let options = options
+        .synchronous(match durability {
+            Durability::Full => SqliteSynchronous::Full,
+            Durability::Normal => SqliteSynchronous::Normal,
+        })
+        .busy_timeout(BUSY_TIMEOUT);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(if in_memory { 1 } else { 2 })
+        .min_connections(u32::from(in_memory))
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await
+        .map_err(backend)?;
+    let mut migrator = sqlx::migrate!("./migrations/sqlite-sagas");
+    migrator.dangerous_set_table_name("_herald_migrations");
+    migrator.run(&pool).await.map_err(backend)?;
+    Ok(SqliteSagaLog { pool })
 }
 
 /// How long a writer waits for the write lock before it reports the database busy.
@@ -90,7 +133,7 @@ impl SqliteStore {
         durability: Durability,
     ) -> Result<Self, StoreError> {
         // sqlx names `sqlite::memory:` databases `file:sqlx-in-memory-N` (shared cache).
-        let filename = options.get_filename().to_string_lossy();
+        let filename = options.get_filename().to_string_lossy().into_owned();
         let in_memory = filename == ":memory:" || filename.starts_with("file:sqlx-in-memory-");
         let options = options
             .journal_mode(if in_memory {
@@ -119,9 +162,11 @@ impl SqliteStore {
         let mut migrator = sqlx::migrate!("./migrations/sqlite");
         migrator.dangerous_set_table_name("_herald_migrations");
         migrator.run(&pool).await.map_err(backend)?;
+        let sagas = saga_log(&filename, in_memory, durability).await?;
         Ok(SqliteStore {
             pool,
             writer: Arc::default(),
+            sagas,
         })
     }
 
@@ -349,6 +394,29 @@ impl EventStore for SqliteStore {
 
     fn kind(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn read_command(&self, id: Uuid) -> BoxFuture<'_, Result<Option<RecordedCommand>, StoreError>> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT payload_hash, result FROM herald_commands WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+            row.map(|row| {
+                let result: Option<Json<serde_json::Value>> =
+                    row.try_get("result").map_err(backend)?;
+                Ok(RecordedCommand {
+                    payload_hash: row.try_get("payload_hash").map_err(backend)?,
+                    result: result.map_or(serde_json::Value::Null, |Json(v)| v),
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn sagas(&self) -> &dyn super::SagaLog {
+        &self.sagas
     }
 }
 
