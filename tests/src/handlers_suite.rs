@@ -14,6 +14,7 @@ fn create(email: &str) -> CreateUser {
         user_id: Uuid::now_v7().simple().to_string(),
         email: email.to_owned(),
         trail: Vec::new(),
+        crm: None,
     }
 }
 
@@ -327,5 +328,122 @@ pub async fn a_dispatchers_side_event_is_in_the_global_order_not_in_an_aggregate
         (user.state().created, user.version()),
         (true, 1),
         "not in the user's stream"
+    );
+}
+
+/// Saga steps run between the before and after hooks, in order, outside the transaction;
+/// an after hook reads their output; the saga log is settled once the command commits.
+pub async fn saga_steps_run_between_the_hooks_and_the_saga_is_settled(test: &TestStore) {
+    let herald = users::herald(&test.store).await;
+    let cmd = create("ada@example.com");
+    let id = cmd.user_id.clone();
+    let created = herald.dispatch(cmd).await.unwrap();
+    assert_eq!(users::saga(&id), ["register", "reserve, attempt 1"]);
+    let event: UserCreated = created.events()[0].decode().unwrap();
+    assert_eq!(
+        event.crm,
+        Some(4242),
+        "the after hook read the step's output"
+    );
+    let order: Vec<&str> = created
+        .trace()
+        .root()
+        .children
+        .iter()
+        .filter(|n| matches!(n.operation, Operation::Hook | Operation::Saga))
+        .map(|n| n.handler.as_deref().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "first",
+            "a_second",
+            "b_second",
+            "register_crm",
+            "reserve_address",
+            "after_all"
+        ]
+    );
+    // Settled: nothing for a runtime that starts later to take over.
+    let orphans = test
+        .store
+        .sagas()
+        .claim_orphans(Uuid::now_v7(), std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(
+        orphans.iter().all(|s| s.command_id != created.command_id()),
+        "{orphans:?}"
+    );
+}
+
+/// When anything after the saga fails, its completed steps are reversed, last first.
+pub async fn a_failure_after_the_saga_reverses_its_steps_last_first(test: &TestStore) {
+    let herald = users::herald(&test.store).await;
+    let cmd = create("fail@example.com");
+    let id = cmd.user_id.clone();
+    let error = herald.dispatch(cmd).await.unwrap_err();
+    assert!(
+        matches!(error.kind(), herald::ErrorKind::Project { .. }),
+        "{error}"
+    );
+    assert!(error.unreversed().is_empty());
+    assert_eq!(
+        users::saga(&id),
+        [
+            "register",
+            "reserve, attempt 1",
+            "release",
+            "unregister Some(4242)"
+        ]
+    );
+    let reversed: Vec<&str> = error
+        .trace()
+        .unwrap()
+        .nodes()
+        .filter(|n| n.operation == Operation::Reverse)
+        .map(|n| n.handler.as_deref().unwrap_or_default())
+        .collect();
+    assert_eq!(reversed, ["reserve_address", "register_crm"]);
+}
+
+/// A failing step is tried again as the policy says; when it still fails, the steps
+/// before it are reversed and the caller learns which step, after how many attempts.
+pub async fn a_failing_step_is_retried_then_the_steps_before_it_are_reversed(test: &TestStore) {
+    let herald = users::herald(&test.store).await;
+    let cmd = create("taken@example.com");
+    let id = cmd.user_id.clone();
+    let error = herald.dispatch(cmd).await.unwrap_err();
+    match error.kind() {
+        herald::ErrorKind::Saga { step, attempts, .. } => {
+            assert_eq!((*step, *attempts), ("reserve_address", 3))
+        }
+        other => panic!("expected the saga step's failure, got {other}"),
+    }
+    assert_eq!(
+        users::saga(&id),
+        [
+            "register",
+            "reserve, attempt 1",
+            "reserve, attempt 2",
+            "reserve, attempt 3",
+            "unregister Some(4242)"
+        ]
+    );
+    assert!(
+        test.store
+            .read_all(Position::START, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A step that fails once and then succeeds.
+    let cmd = create("flaky@example.com");
+    let id = cmd.user_id.clone();
+    herald.dispatch(cmd).await.unwrap();
+    assert_eq!(
+        users::saga(&id),
+        ["register", "reserve, attempt 1", "reserve, attempt 2"]
     );
 }

@@ -13,6 +13,8 @@ pub struct UserCreated {
     pub email: String,
     /// The hooks that saw the command, in order.
     pub trail: Vec<String>,
+    /// The CRM's reference, from the saga.
+    pub crm: Option<u64>,
 }
 
 #[command("create.user.:user_id")]
@@ -20,6 +22,7 @@ pub struct CreateUser {
     pub user_id: String,
     pub email: String,
     pub trail: Vec<String>,
+    pub crm: Option<u64>,
 }
 
 #[aggregate]
@@ -39,6 +42,7 @@ impl User {
             user_id: cmd.user_id.clone(),
             email: cmd.email.clone(),
             trail: cmd.trail.clone(),
+            crm: cmd.crm,
         })
     }
 
@@ -69,8 +73,54 @@ fn saw(user_id: &str, what: &str) {
 // Hooks, declared out of order: priority decides, then the name.
 
 #[hook(after, "create.user.:user_id")]
-async fn after_all(cmd: &mut CreateUser, _cx: &mut Cx<'_>) {
+async fn after_all(cmd: &mut CreateUser, cx: &mut Cx<'_>) -> Result<(), herald::BoxError> {
     cmd.trail.push("after_all".into());
+    cmd.crm = cx.saga_output::<u64>("register_crm").transpose()?;
+    Ok(())
+}
+
+/// What the "third parties" of the saga did, by user id.
+static SAGA: Mutex<Option<HashMap<String, Vec<String>>>> = Mutex::new(None);
+
+pub fn saga(user_id: &str) -> Vec<String> {
+    let saga = SAGA.lock().unwrap_or_else(PoisonError::into_inner);
+    saga.as_ref()
+        .and_then(|s| s.get(user_id).cloned())
+        .unwrap_or_default()
+}
+
+fn third_party(user_id: &str, what: String) {
+    let mut saga = SAGA.lock().unwrap_or_else(PoisonError::into_inner);
+    saga.get_or_insert_with(HashMap::new)
+        .entry(user_id.to_owned())
+        .or_default()
+        .push(what);
+}
+
+/// Registers the user with a CRM; its reference comes back.
+#[saga_step("create.user.:user_id", reverse = unregister_crm, priority = 1)]
+async fn register_crm(cmd: &CreateUser, cx: &SagaCx<'_>) -> Result<u64, String> {
+    assert_eq!(cx.param("user_id"), Some(cmd.user_id.as_str()));
+    third_party(&cmd.user_id, "register".into());
+    Ok(4242)
+}
+
+async fn unregister_crm(cmd: &CreateUser, reference: Option<u64>, _cx: &SagaCx<'_>) {
+    third_party(&cmd.user_id, format!("unregister {reference:?}"));
+}
+
+/// Reserves the e-mail address elsewhere: down for `taken@…`, flaky for `flaky@…`.
+#[saga_step("create.*", reverse = release_address, priority = 2)]
+async fn reserve_address(cmd: &CreateUser, cx: &SagaCx<'_>) -> Result<(), String> {
+    third_party(&cmd.user_id, format!("reserve, attempt {}", cx.attempt()));
+    if cmd.email.starts_with("taken@") || (cmd.email.starts_with("flaky@") && cx.attempt() == 1) {
+        return Err(format!("{} is taken", cmd.email));
+    }
+    Ok(())
+}
+
+async fn release_address(cmd: &CreateUser, _: Option<()>, _cx: &SagaCx<'_>) {
+    third_party(&cmd.user_id, "release".into());
 }
 
 #[hook(before, "create.*", priority = 2)]
@@ -225,6 +275,11 @@ pub async fn herald(store: &std::sync::Arc<dyn herald::store::EventStore>) -> He
     let herald = Herald::builder()
         .modules(["herald_tests::users"])
         .store(store.clone())
+        .saga_retry(herald::RetryPolicy {
+            attempts: 3,
+            base: std::time::Duration::from_millis(1),
+            cap: std::time::Duration::from_millis(5),
+        })
         .build()
         .await
         .expect("the users' registrations are consistent");

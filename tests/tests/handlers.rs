@@ -8,4 +8,7 @@ herald_tests::on_every_backend!(herald_tests::handlers_suite;
     a_processors_command_runs_nested_caused_by_the_event,
     a_failing_nested_command_rolls_back_its_parent,
     a_dispatchers_side_event_is_in_the_global_order_not_in_an_aggregate,
+    saga_steps_run_between_the_hooks_and_the_saga_is_settled,
+    a_failure_after_the_saga_reverses_its_steps_last_first,
+    a_failing_step_is_retried_then_the_steps_before_it_are_reversed,
 );

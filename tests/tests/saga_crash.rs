@@ -1,0 +1,244 @@
+//! A process that dies mid-saga has its saga settled when a runtime starts again: the
+//! started steps are reversed when the command did not commit, and the saga is done when
+//! it did. The process is real: this test binary runs itself as a child, which is killed
+//! while its saga step runs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use herald::prelude::*;
+use herald::store::{EventStore, Position, PostgresStore, SagaStep, SqliteStore};
+use herald_tests::backends::{database_url, remove_sqlite_files, scratch_file};
+use sqlx::postgres::PgConnectOptions;
+
+mod crash {
+    use std::time::Duration;
+
+    use herald::prelude::*;
+
+    #[event("job.:id.done")]
+    pub(crate) struct Done {
+        pub(crate) id: u64,
+    }
+
+    #[command("run.job.:id")]
+    pub(crate) struct RunJob {
+        pub(crate) id: u64,
+        /// Where the saga step leaves its marks.
+        pub(crate) dir: String,
+    }
+
+    #[aggregate]
+    #[derive(Default)]
+    pub(crate) struct Job;
+
+    #[aggregate]
+    impl Job {
+        #[handle]
+        fn run(&self, cmd: &RunJob) -> Result<Done, String> {
+            Ok(Done { id: cmd.id })
+        }
+
+        #[apply]
+        fn done(&mut self, _: &Done) {}
+    }
+
+    /// Books a machine (a mark in the directory), then hangs: the process is killed here.
+    #[saga_step("run.job.:id", reverse = release_machine)]
+    async fn book_machine(cmd: &RunJob, _cx: &SagaCx<'_>) -> Result<(), String> {
+        std::fs::write(format!("{}/booked", cmd.dir), "").map_err(|e| e.to_string())?;
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(())
+    }
+
+    async fn release_machine(cmd: &RunJob, output: Option<()>, _cx: &SagaCx<'_>) {
+        let what = if output.is_some() {
+            "after it returned"
+        } else {
+            "while it ran"
+        };
+        std::fs::write(format!("{}/released", cmd.dir), what).unwrap();
+    }
+}
+
+/// Where the child's store is: a SQLite file, or a PostgreSQL schema.
+#[derive(Clone, Debug)]
+enum Place {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Place {
+    fn encode(&self) -> String {
+        match self {
+            Place::Sqlite(path) => format!("sqlite:{}", path.display()),
+            Place::Postgres(schema) => format!("postgres:{schema}"),
+        }
+    }
+
+    fn decode(text: &str) -> Place {
+        match text.split_once(':') {
+            Some(("sqlite", path)) => Place::Sqlite(PathBuf::from(path)),
+            Some(("postgres", schema)) => Place::Postgres(schema.to_owned()),
+            _ => panic!("not a place: {text}"),
+        }
+    }
+
+    async fn store(&self) -> Arc<dyn EventStore> {
+        match self {
+            Place::Sqlite(path) => Arc::new(SqliteStore::open(path).await.unwrap()),
+            Place::Postgres(schema) => {
+                let options = PgConnectOptions::from_str(&database_url())
+                    .unwrap()
+                    .options([("search_path", schema.as_str())]);
+                Arc::new(PostgresStore::connect_with(options).await.unwrap())
+            }
+        }
+    }
+}
+
+async fn runtime(place: &Place, lease: Duration) -> Herald {
+    Herald::builder()
+        .modules(["saga_crash::crash"])
+        .store(place.store().await)
+        .saga_lease(lease)
+        .build()
+        .await
+        .unwrap()
+}
+
+/// The child: dispatches a job whose saga step hangs until the parent kills it.
+#[tokio::test]
+#[ignore = "run by the crash tests as their child process"]
+async fn child() {
+    let (Ok(place), Ok(dir)) = (
+        std::env::var("HERALD_CHILD_PLACE"),
+        std::env::var("HERALD_CHILD_DIR"),
+    ) else {
+        return;
+    };
+    let herald = runtime(&Place::decode(&place), Duration::from_secs(30)).await;
+    let _ = herald.dispatch(crash::RunJob { id: 1, dir }).await;
+    unreachable!("the parent kills this process while the saga step runs");
+}
+
+fn wait_for(file: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !file.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+async fn killed_mid_saga_then_restarted(place: Place) {
+    let dir = std::env::temp_dir().join(format!("herald-crash-{}", Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The tables exist before the child starts.
+    drop(runtime(&place, Duration::from_secs(30)).await);
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child", "--ignored", "--nocapture"])
+        .env("HERALD_CHILD_PLACE", place.encode())
+        .env("HERALD_CHILD_DIR", dir.display().to_string())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&dir.join("booked"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // A runtime that starts while the dead one's lease runs leaves its saga alone.
+    let early = runtime(&place, Duration::from_secs(30)).await;
+    assert_eq!(early.recovery().reversed, 0);
+    assert!(!dir.join("released").exists());
+    drop(early);
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let herald = runtime(&place, Duration::from_millis(200)).await;
+    assert_eq!((herald.recovery().reversed, herald.recovery().done), (1, 0));
+    assert!(
+        herald.recovery().stuck.is_empty(),
+        "{:?}",
+        herald.recovery().stuck
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("released")).unwrap(),
+        "while it ran"
+    );
+    assert!(
+        herald
+            .store()
+            .read_all(Position::START, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the command never committed"
+    );
+    let again = runtime(&place, Duration::from_millis(200)).await;
+    assert_eq!(
+        again.recovery(),
+        &herald::Recovery::default(),
+        "settled once"
+    );
+
+    // A saga whose command committed, left unsettled by a process that died: done.
+    let command_id = Uuid::now_v7();
+    let mut tx = herald.store().begin().await.unwrap();
+    tx.finish_command(command_id, &[1], &serde_json::json!("ran"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let step = SagaStep {
+        command_id,
+        step: 0,
+        name: "book_machine".into(),
+        payload: serde_json::json!({ "id": 3, "dir": dir.display().to_string() }),
+        route: "run.job.3".into(),
+        actor: serde_json::to_value(Actor::system()).unwrap(),
+        output: Some(serde_json::json!(null)),
+    };
+    let dead = Uuid::now_v7();
+    herald.store().sagas().started(&step, dead).await.unwrap();
+    std::fs::remove_file(dir.join("released")).unwrap();
+    let restarted = runtime(&place, Duration::from_millis(200)).await;
+    assert_eq!(
+        (restarted.recovery().done, restarted.recovery().reversed),
+        (1, 0)
+    );
+    assert!(
+        !dir.join("released").exists(),
+        "a committed command's steps stand"
+    );
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_a_process_killed_mid_saga_has_its_steps_reversed_at_restart() {
+    let path = scratch_file();
+    killed_mid_saga_then_restarted(Place::Sqlite(path.clone())).await;
+    remove_sqlite_files(&path);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_process_killed_mid_saga_has_its_steps_reversed_at_restart() {
+    let schema = format!("herald_test_{}", Uuid::now_v7().simple());
+    let admin = sqlx::PgPool::connect(&database_url()).await.unwrap();
+    let create = format!("CREATE SCHEMA {schema}");
+    sqlx::query(sqlx::AssertSqlSafe(create))
+        .execute(&admin)
+        .await
+        .unwrap();
+    killed_mid_saga_then_restarted(Place::Postgres(schema.clone())).await;
+    let drop = format!("DROP SCHEMA {schema} CASCADE");
+    sqlx::query(sqlx::AssertSqlSafe(drop))
+        .execute(&admin)
+        .await
+        .unwrap();
+}
