@@ -10,3 +10,4 @@
 
 pub mod bank;
 pub mod calculator;
+pub mod signup;

@@ -1,0 +1,95 @@
+//! Signs up users on a SQLite file kept between runs (`signup.db`) and prints each
+//! command's trace: hooks, the saga step, the aggregate, the projector, the processor's
+//! nested command and the dispatcher's side event. `--fail` makes the profile projector
+//! fail, to watch the saga's compensation and see that nothing was stored.
+//!
+//! ```text
+//! cargo run -p herald-examples --bin signup
+//! cargo run -p herald-examples --bin signup -- --fail
+//! ```
+
+use std::sync::atomic::Ordering;
+
+use herald::Herald;
+use herald::store::Position;
+use herald_examples::signup::{CRM, CreateUser, FAIL_PROJECTION, create_tables};
+
+#[tokio::main]
+async fn main() -> Result<(), herald::BoxError> {
+    let fail = std::env::args().any(|a| a == "--fail");
+    FAIL_PROJECTION.store(fail, Ordering::Relaxed);
+    let herald = Herald::builder()
+        .modules(["herald_examples::signup"])
+        .url("signup.db")
+        .build()
+        .await?;
+    create_tables(&herald).await?;
+    let before = herald
+        .store()
+        .read_all(Position::START, 100_000)
+        .await?
+        .len();
+    let signed_up = herald
+        .store()
+        .read_all(Position::START, 100_000)
+        .await?
+        .iter()
+        .filter(|e| e.route.as_str().starts_with("user."))
+        .count();
+    let user_id = format!("u{}", signed_up + 1);
+    let email = format!("Ada.{}@Example.com", signed_up + 1);
+
+    println!(
+        "create.user.{user_id} <{email}>{}\n",
+        if fail { " (with --fail)" } else { "" }
+    );
+    match herald
+        .dispatch(CreateUser {
+            user_id: user_id.clone(),
+            email,
+            crm_reference: None,
+        })
+        .await
+    {
+        Ok(done) => {
+            println!("{}", done.trace());
+            let after = herald.store().read_all(Position::START, 100_000).await?;
+            println!("stored:");
+            for event in &after[before..] {
+                println!(
+                    "  {:<28} in {}  {}",
+                    event.route, event.stream, event.payload
+                );
+            }
+        }
+        Err(error) => {
+            println!("refused: {error}\n");
+            if let Some(trace) = error.trace() {
+                println!("{trace}");
+            }
+            let after = herald
+                .store()
+                .read_all(Position::START, 100_000)
+                .await?
+                .len();
+            println!("stored: nothing ({} events before, {after} after)", before);
+        }
+    }
+    println!(
+        "CRM registrations in this process: {:?}",
+        CRM.lock().unwrap()
+    );
+
+    // The same address again is refused by the before hook.
+    let again = herald
+        .dispatch(CreateUser {
+            user_id: format!("{user_id}-again"),
+            email: "ada.1@example.com".into(),
+            crm_reference: None,
+        })
+        .await;
+    if let Err(error) = again {
+        println!("\nsigning up ada.1@example.com again: {error}");
+    }
+    Ok(())
+}
