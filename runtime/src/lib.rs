@@ -53,6 +53,7 @@ mod dispatch;
 mod error;
 mod event;
 mod handler;
+mod pipeline;
 mod registry;
 mod runtime;
 mod step;
@@ -82,6 +83,7 @@ pub use handler::{
     Consistency, Cx, DispatcherOutput, HandlerOutput, IntoCommands, ProcessorOutput, Recorded,
     Recovery, RetryPolicy, SagaCx, SagaOutput, When,
 };
+pub use pipeline::{Pipeline, Progress, Ran, StepOutcome};
 pub use registry::UpcastError;
 pub use registry::{Registry, RegistryError};
 pub use runtime::{Herald, HeraldBuilder, Load, Loaded};

@@ -14,6 +14,7 @@ use crate::error::{Error, ErrorKind};
 use crate::event::RouteParam;
 use crate::handler::saga::recover;
 use crate::handler::{Recovery, RetryPolicy};
+use crate::pipeline::Pipeline;
 use crate::registry::Registry;
 use crate::step::{cached, replay, usable_snapshot};
 use crate::store::{self, BoxFuture, EventStore, MemoryStore, ReplayFrom, StreamKey};
@@ -71,6 +72,12 @@ impl Herald {
     /// returned value, then `.await` it.
     pub fn dispatch<C: Command>(&self, command: C) -> Dispatch<'_, C> {
         Dispatch::new(Target::Runtime(self), command)
+    }
+
+    /// Declares a pipeline: commands dispatched one after the other, each in its own
+    /// transaction and built from what the steps before it did. See [`Pipeline`].
+    pub fn pipeline(&self, name: impl Into<String>) -> Pipeline<'_> {
+        Pipeline::new(self, name.into())
     }
 
     /// Loads aggregate `A` with id `id` (in the default tenant unless given another).

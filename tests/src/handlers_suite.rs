@@ -447,3 +447,50 @@ pub async fn a_failing_step_is_retried_then_the_steps_before_it_are_reversed(tes
         ["register", "reserve, attempt 1", "reserve, attempt 2"]
     );
 }
+
+/// A pipeline dispatches its commands one after the other, each in its own transaction,
+/// built from what came before; the first failure ends it, and what committed stays.
+pub async fn a_pipeline_commits_step_by_step_and_stops_at_the_first_failure(test: &TestStore) {
+    let herald = users::herald(&test.store).await;
+    let cmd = create("lonely@example.com"); // no friend list from the processor
+    let id = cmd.user_id.clone();
+    let (first, second) = (id.clone(), id.clone());
+    let ran = herald
+        .pipeline("sign up")
+        .actor(Actor::new("ops", Actor::DEFAULT_TENANT))
+        .then(move |_| cmd)
+        .then_if(
+            |_| false,
+            move |_| users::ListFriends {
+                user_id: first,
+                refuse: false,
+            },
+        )
+        .then(move |done| users::ListFriends {
+            user_id: second,
+            refuse: done.last().unwrap().version() == 1, // refuses: the step fails
+        })
+        .then(|_| create("never@example.com"))
+        .await;
+    assert_eq!(ran.name(), "sign up");
+    assert_eq!(ran.committed(), 1);
+    assert!(!ran.is_complete());
+    let steps = ran.steps();
+    let committed = steps[0].committed().expect("the user committed");
+    assert_eq!(committed.events()[0].metadata.actor, "ops");
+    assert!(matches!(steps[1], herald::StepOutcome::Skipped));
+    assert!(
+        matches!(
+            ran.error().unwrap().kind(),
+            herald::ErrorKind::Rejected {
+                command: "ListFriends",
+                ..
+            }
+        ),
+        "{:?}",
+        ran.error()
+    );
+    assert!(matches!(steps[3], herald::StepOutcome::NotRun));
+    let user = herald.load::<users::User>(id.as_str()).await.unwrap();
+    assert_eq!(user.version(), 1, "the first step stays committed");
+}

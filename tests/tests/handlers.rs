@@ -11,4 +11,5 @@ herald_tests::on_every_backend!(herald_tests::handlers_suite;
     saga_steps_run_between_the_hooks_and_the_saga_is_settled,
     a_failure_after_the_saga_reverses_its_steps_last_first,
     a_failing_step_is_retried_then_the_steps_before_it_are_reversed,
+    a_pipeline_commits_step_by_step_and_stops_at_the_first_failure,
 );
