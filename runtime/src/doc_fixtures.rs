@@ -1,7 +1,7 @@
 //! A small bank for the documentation's examples. Not public API.
 #![allow(missing_docs, reason = "fixtures for doctests only")]
 
-use crate::{Herald, aggregate, command, event};
+use crate::{Cx, Herald, Recorded, aggregate, command, event, hook, processor};
 
 #[event("account.:account_id.opened")]
 pub struct AccountOpened {
@@ -107,6 +107,27 @@ impl Account {
     fn withdrawn(&mut self, e: &Withdrawn) {
         self.balance -= e.amount;
     }
+}
+
+#[event("account.:account_id.closed")]
+pub struct AccountClosed {
+    pub account_id: u64,
+}
+
+#[hook(before, "deposit.:account_id")]
+async fn positive_deposits(cmd: &mut Deposit, _cx: &mut Cx<'_>) -> Result<(), String> {
+    match cmd.amount {
+        0 => Err("a deposit must be positive".into()),
+        _ => Ok(()),
+    }
+}
+
+/// Eventual: registered, and not run in the fixtures' dispatches.
+#[processor("account.:account_id.closed", consistency = eventual)]
+async fn reopen(e: &Recorded<AccountClosed>, _cx: &mut Cx<'_>) -> Result<OpenAccount, String> {
+    Ok(OpenAccount {
+        account_id: e.account_id,
+    })
 }
 
 /// A runtime over the fixtures, in memory.

@@ -460,6 +460,30 @@ impl Registry {
         steps
     }
 
+    /// The hook called `name`, with its pattern.
+    pub(crate) fn hook_named(&self, name: &str) -> Option<(&'static HookRow, &Pattern)> {
+        self.hooks
+            .iter()
+            .find(|(_, h)| h.name == name)
+            .map(|(p, &h)| (h, p))
+    }
+
+    /// The projector called `name`, with its pattern.
+    pub(crate) fn projector_named(&self, name: &str) -> Option<(&'static ProjectorRow, &Pattern)> {
+        self.projectors
+            .iter()
+            .find(|(_, h)| h.name == name)
+            .map(|(p, &h)| (h, p))
+    }
+
+    /// The processor called `name`, with its pattern.
+    pub(crate) fn processor_named(&self, name: &str) -> Option<(&'static ProcessorRow, &Pattern)> {
+        self.processors
+            .iter()
+            .find(|(_, h)| h.name == name)
+            .map(|(p, &h)| (h, p))
+    }
+
     /// The saga step called `name`.
     pub(crate) fn saga_step_named(&self, name: &str) -> Option<&'static SagaStepRow> {
         self.saga_steps

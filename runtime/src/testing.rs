@@ -1,5 +1,6 @@
 //! Given/when/then tests for aggregates, without a store: given these events, when this
-//! command, then these events or this error.
+//! command, then these events or this error; and [`HandlerTest`] for hooks, projectors
+//! and processors, run one at a time by name.
 //!
 //! ```
 //! # use herald::doc_fixtures::*;
@@ -15,6 +16,10 @@
 //! ```
 
 use std::fmt::Debug;
+
+mod handlers;
+
+pub use handlers::{HandlerTest, HookOutcome, ProcessorOutcome};
 
 use crate::aggregate::{Aggregate, BoxError, Handle, HandleOutput};
 use crate::command::Command;

@@ -116,3 +116,95 @@ fn expecting_no_events_fails_on_events() {
         .when(Open { id: 1 })
         .then_expect_no_events();
 }
+
+mod handlers {
+    use std::sync::Arc;
+
+    use herald::store::{EventStore, SqliteStore};
+    use herald::testing::HandlerTest;
+    use herald_tests::users::{self, CreateUser, FriendsListed, ListFriends, UserCreated};
+
+    fn create(id: &str, email: &str) -> CreateUser {
+        CreateUser {
+            user_id: id.into(),
+            email: email.into(),
+            trail: Vec::new(),
+            crm: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn hooks_projectors_and_processors_are_tested_one_at_a_time_by_name() {
+        let store: Arc<dyn EventStore> =
+            Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
+        let test = HandlerTest::on(users::herald(&store).await);
+
+        test.hook("first", create("h1", "ADA@Example.com"))
+            .await
+            .unwrap()
+            .then_command(|cmd| {
+                assert_eq!(
+                    (cmd.email.as_str(), &cmd.trail[..]),
+                    ("ada@example.com", &["first".to_owned()][..])
+                )
+            });
+        test.hook("a_second", create("h1", "reject@example.com"))
+            .await
+            .unwrap()
+            .then_rejected_with("reject@example.com is not welcome");
+
+        let created = UserCreated {
+            user_id: "h1".into(),
+            email: "ada@example.com".into(),
+            trail: Vec::new(),
+            crm: None,
+        };
+        test.projector("profile_row", created)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            users::profile(&*store, "h1").await,
+            Some(Some("ada@example.com".to_owned())),
+            "the projector's row, committed"
+        );
+
+        let created = UserCreated {
+            user_id: "h2".into(),
+            email: "bob@example.com".into(),
+            trail: Vec::new(),
+            crm: None,
+        };
+        test.processor("friend_list", created)
+            .await
+            .unwrap()
+            .then_expect_commands(ListFriends {
+                user_id: "h2".into(),
+                refuse: false,
+            });
+
+        // A handler's pattern must match what it is given, and its name must exist.
+        let error = test
+            .projector(
+                "profile_row",
+                FriendsListed {
+                    user_id: "h3".into(),
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("its pattern `user.:user_id.created` does not match `friends.h3.listed`"),
+            "{error}"
+        );
+        let Err(error) = test.hook("nope", create("h4", "a@b")).await else {
+            panic!("a hook that does not exist ran");
+        };
+        assert!(
+            error.to_string().contains("no hook named `nope`"),
+            "{error}"
+        );
+    }
+}

@@ -128,6 +128,8 @@ impl<T: IntoCommands, E: Into<BoxError>> ProcessorOutput for Result<T, E> {
 pub trait AnyCommand: Send + Sync {
     /// [`Command::NAME`].
     fn name(&self) -> &'static str;
+    /// The command as JSON (for tests that compare commands).
+    fn to_json(&self) -> Result<serde_json::Value, serde_json::Error>;
     /// Runs the command nested in its parent's transaction.
     fn run_nested<'a>(self: Box<Self>, nest: Nest<'a>) -> BoxFuture<'a, Result<(), Error>>;
 }
@@ -135,6 +137,10 @@ pub trait AnyCommand: Send + Sync {
 impl<C: Command> AnyCommand for C {
     fn name(&self) -> &'static str {
         C::NAME
+    }
+
+    fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::to_value(self)
     }
 
     fn run_nested<'a>(self: Box<Self>, nest: Nest<'a>) -> BoxFuture<'a, Result<(), Error>> {
