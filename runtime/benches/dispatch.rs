@@ -10,13 +10,13 @@
 //! or `-- load` for one table, `-- --quick` for short rounds)
 //! (PostgreSQL from `DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`).
 
-use std::str::FromStr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use herald::prelude::*;
-use herald::store::{EventStore, PostgresStore, SqliteStore};
-use sqlx::postgres::PgConnectOptions;
+
+mod common;
+use common::{Backend, Raw, median, open, throughput};
+
 use sqlx::types::Json;
 
 #[event("counter.:id.added")]
@@ -89,104 +89,6 @@ impl Snapped {
     }
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// The store under test and a pool for the hand-written side, on the same database.
-struct Db {
-    store: Arc<dyn EventStore>,
-    raw: Raw,
-    /// The scratch SQLite file or PostgreSQL schema, removed by [`Db::remove`].
-    scratch: String,
-}
-
-impl Db {
-    /// Removes the scratch database, so that runs leave nothing behind.
-    async fn remove(self) {
-        match self.raw {
-            Raw::Sqlite(pool) => {
-                pool.close().await;
-                let sagas = self.scratch.replace(".db", ".sagas.db");
-                for file in [&self.scratch, &sagas] {
-                    for suffix in ["", "-wal", "-shm"] {
-                        let _ = std::fs::remove_file(format!("{file}{suffix}"));
-                    }
-                }
-            }
-            Raw::Postgres(pool) => {
-                pool.close().await;
-                let admin = sqlx::PgPool::connect(&database_url()).await.unwrap();
-                let drop = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.scratch);
-                sqlx::query(sqlx::AssertSqlSafe(drop))
-                    .execute(&admin)
-                    .await
-                    .unwrap();
-            }
-        }
-    }
-}
-
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-#[derive(Clone)]
-enum Raw {
-    Sqlite(sqlx::SqlitePool),
-    Postgres(sqlx::PgPool),
-}
-
-const RAW_SQLITE: &str = "CREATE TABLE raw_events (position INTEGER PRIMARY KEY AUTOINCREMENT, event_id BLOB NOT NULL UNIQUE, \
-    tenant TEXT NOT NULL, stream_type TEXT NOT NULL, stream_id TEXT NOT NULL, version INTEGER NOT NULL, route TEXT NOT NULL, \
-    name TEXT NOT NULL, schema_version INTEGER NOT NULL, payload TEXT NOT NULL, metadata TEXT NOT NULL, recorded_at INTEGER NOT NULL, \
-    UNIQUE (tenant, stream_type, stream_id, version))";
-const RAW_POSTGRES: &str = "CREATE TABLE raw_events (position BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
-    event_id UUID NOT NULL UNIQUE, tenant TEXT NOT NULL, stream_type TEXT NOT NULL, stream_id TEXT NOT NULL, \
-    version BIGINT NOT NULL, route TEXT NOT NULL, name TEXT NOT NULL, schema_version INTEGER NOT NULL, payload JSONB NOT NULL, \
-    metadata JSONB NOT NULL, recorded_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(), \
-    UNIQUE (tenant, stream_type, stream_id, version))";
-
-async fn open(backend: Backend) -> Db {
-    match backend {
-        Backend::Sqlite => {
-            let path =
-                std::env::temp_dir().join(format!("herald-bench-{}.db", Uuid::now_v7().simple()));
-            let store = SqliteStore::open(&path).await.unwrap();
-            let pool = store.pool().clone();
-            sqlx::query(RAW_SQLITE).execute(&pool).await.unwrap();
-            Db {
-                store: Arc::new(store),
-                raw: Raw::Sqlite(pool),
-                scratch: path.display().to_string(),
-            }
-        }
-        Backend::Postgres => {
-            let url = database_url();
-            let schema = format!("herald_bench_{}", Uuid::now_v7().simple());
-            let admin = sqlx::PgPool::connect(&url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                .execute(&admin)
-                .await
-                .unwrap();
-            let options = PgConnectOptions::from_str(&url)
-                .unwrap()
-                .options([("search_path", schema.as_str())]);
-            let store = PostgresStore::connect_with(options).await.unwrap();
-            let pool = store.pool().clone();
-            sqlx::query(RAW_POSTGRES).execute(&pool).await.unwrap();
-            Db {
-                store: Arc::new(store),
-                raw: Raw::Postgres(pool),
-                scratch: schema,
-            }
-        }
-    }
-}
-
 /// One command by hand: the stream's last version, one event row, commit.
 async fn raw_command(raw: &Raw, stream: &str, by: i64) {
     let payload = serde_json::json!({ "id": stream, "by": by, "total": 0 });
@@ -255,38 +157,6 @@ async fn raw_command(raw: &Raw, stream: &str, by: i64) {
             tx.commit().await.unwrap();
         }
     }
-}
-
-/// Commands per second with `writers` tasks, each on its own stream, for `window`.
-async fn throughput<F, Fut>(writers: usize, window: Duration, command: F) -> f64
-where
-    F: Fn(usize, u64) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..writers)
-        .map(|writer| {
-            let command = command.clone();
-            tokio::spawn(async move {
-                let mut done = 0u64;
-                while started.elapsed() < window {
-                    command(writer, done).await;
-                    done += 1;
-                }
-                done
-            })
-        })
-        .collect();
-    let mut total = 0;
-    for task in tasks {
-        total += task.await.unwrap();
-    }
-    total as f64 / started.elapsed().as_secs_f64()
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 async fn dispatch_row(
