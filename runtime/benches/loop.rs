@@ -111,20 +111,14 @@ async fn row(cx: &mut Cx<'_>, table: &str, id: u64, n: u64) -> Result<(), herald
     let (id, n) = (id as i64, n as i64);
     let insert = format!("INSERT INTO {table} (id, n) VALUES ($1, $2)");
     match cx.sql() {
-        Sql::Sqlite(conn) => drop(
-            sqlx::query(sqlx::AssertSqlSafe(insert))
-                .bind(id)
-                .bind(n)
-                .execute(conn)
-                .await?,
-        ),
-        Sql::Postgres(conn) => drop(
-            sqlx::query(sqlx::AssertSqlSafe(insert))
-                .bind(id)
-                .bind(n)
-                .execute(conn)
-                .await?,
-        ),
+        Sql::Sqlite(conn) => {
+            let query = sqlx::query(sqlx::AssertSqlSafe(insert));
+            query.bind(id).bind(n).execute(conn).await?;
+        }
+        Sql::Postgres(conn) => {
+            let query = sqlx::query(sqlx::AssertSqlSafe(insert));
+            query.bind(id).bind(n).execute(conn).await?;
+        }
         _ => {}
     }
     Ok(())
