@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::actor::Actor;
-use crate::cache::Lookup;
+use crate::cache::{AggregateCache, Lookup};
 use crate::command::Command;
 use crate::error::{Error, ErrorKind};
 use crate::handler::saga::{Saga, run_saga};
@@ -207,6 +207,10 @@ struct CommandResult {
     events: u64,
     correlation_id: Uuid,
     trace: Trace,
+    /// The run of its saga that committed with it, for recovery to tell it apart from a
+    /// run of a process that died.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    saga: Option<Uuid>,
 }
 
 /// What step 1 found out, before any transaction.
@@ -320,11 +324,14 @@ async fn alone<C: Command>(
         .time(Operation::Begin, None, herald.store().begin())
         .await
         .map_err(fail_store)?;
+    // The aggregates of this dispatch (its nested commands see them), for the runtime's
+    // cache once it commits.
+    let own = AggregateCache::new(herald.cache().capacity());
     let cache = Lookup {
-        own: None,
+        own: Some(&own),
         committed: herald.cache(),
     };
-    let mut saga = Saga::default();
+    let mut saga = Saga::new(herald);
     match steps(
         herald, &mut *tx, cache, command, &prepared, tracer, &mut saga,
     )
@@ -333,10 +340,15 @@ async fn alone<C: Command>(
         Ok(Ran::Done(stepped)) => {
             let committed = tracer.time(Operation::Commit, None, tx.commit()).await;
             if let Err(source) = committed {
-                return Err(undo(herald, saga, fail_store(source), tracer).await);
+                // The connection may have failed after the database committed: look.
+                let id = prepared.envelope_ids.0;
+                if !matches!(herald.store().read_command(id).await, Ok(Some(_))) {
+                    return Err(undo(herald, saga, fail_store(source), tracer).await);
+                }
+                tracing::warn!(%source, command_id = %id, "the commit reported an error, but the command is recorded: it committed");
             }
             saga.settle_done(herald.store()).await;
-            stepped.remember(herald.cache(), &prepared.stream);
+            own.move_into(herald.cache());
             Ok(Finished::Done(prepared, stepped))
         }
         Ok(Ran::Repeat(earlier)) => {
@@ -382,7 +394,7 @@ async fn within<C: Command>(
         committed: herald.cache(),
     };
     let savepoint = tx.savepoint().await.map_err(fail_store)?;
-    let mut saga = Saga::default();
+    let mut saga = Saga::new(&herald);
     let result = steps(
         &herald, &mut *tx, cache, command, &prepared, tracer, &mut saga,
     )
@@ -399,7 +411,16 @@ async fn within<C: Command>(
     // and leaves the transaction unable to commit), and its saga is reversed now.
     let ran = match result {
         Ok(ran) => ran,
-        Err(error) => return Err(undo(&herald, saga, error, tracer).await),
+        Err(error) => {
+            if let Err(failed) = &undone {
+                // Its writes could not be undone: the transaction must not commit them.
+                htx.poison(format!(
+                    "a failed dispatch of `{}` could not be undone: {failed}",
+                    C::NAME
+                ));
+            }
+            return Err(undo(&herald, saga, error, tracer).await);
+        }
     };
     // The rest of the saga waits for the transaction: done on commit, reversed otherwise.
     pending.append(saga);
@@ -476,7 +497,7 @@ async fn steps<C: Command>(
     #[rustfmt::skip]
     run_hooks(When::Before, registry, &mut *tx, store, command, route, stream, &envelope, saga, tracer).await?;
     #[rustfmt::skip]
-    run_saga(registry, herald.store(), herald.saga_retry(), herald.owner(), &*command, command_id, route, &prepared.actor, saga, tracer).await?;
+    let saga_id = run_saga(registry, herald.store(), herald.saga_retry(), herald.owner(), &*command, command_id, route, &prepared.actor, saga, tracer).await?;
     #[rustfmt::skip]
     run_hooks(When::After, registry, &mut *tx, store, command, route, stream, &envelope, saga, tracer).await?;
 
@@ -526,6 +547,11 @@ async fn steps<C: Command>(
         }
     };
 
+    // A processor's command on this aggregate sees it as it is now.
+    if let Some(own) = cache.own {
+        stepped.remember(own, &prepared.stream);
+    }
+
     // 8. The strong projectors, processors and dispatchers of each new event.
     let scene = Scene {
         herald,
@@ -547,6 +573,7 @@ async fn steps<C: Command>(
         events: stepped.events.len() as u64,
         correlation_id,
         trace: tracer.current_at(prepared.trace_level),
+        saga: saga_id,
     };
     let result = serde_json::to_value(&result).map_err(|source| ErrorKind::Payload {
         command: C::NAME,

@@ -144,18 +144,31 @@ impl Herald {
 }
 
 impl Herald {
-    /// Says this runtime is alive in the saga log every `every`, for as long as it lives.
-    fn keep_alive(&self, every: Duration) {
+    /// For as long as this runtime lives: says it is alive in the saga log every third of
+    /// `lease`, and every `lease` settles the sagas of runtimes that stopped since.
+    fn keep_alive(&self, lease: Duration) {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
         let inner = Arc::downgrade(&self.inner);
         handle.spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
+            for beat in 1u64.. {
+                tokio::time::sleep(lease / 3).await;
                 let Some(inner) = inner.upgrade() else { return };
                 if let Err(error) = inner.store.sagas().heartbeat(inner.owner).await {
                     tracing::warn!(%error, "could not say this runtime is alive in the saga log");
+                }
+                if beat % 3 == 0 {
+                    let (store, policy) = (&*inner.store, inner.saga_retry);
+                    match recover(&inner.registry, store, policy, inner.owner, lease).await {
+                        Ok(found) if found != Recovery::default() => {
+                            tracing::info!(?found, "settled the sagas of a runtime that stopped");
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            tracing::warn!(%error, "could not settle the sagas of stopped runtimes")
+                        }
+                    }
                 }
             }
         });
@@ -285,7 +298,7 @@ impl HeraldBuilder {
                 recovery,
             }),
         };
-        herald.keep_alive(self.saga_lease / 3);
+        herald.keep_alive(self.saga_lease);
         Ok(herald)
     }
 }

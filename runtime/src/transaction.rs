@@ -7,9 +7,7 @@ use crate::dispatch::{Dispatch, Target};
 use crate::error::{Error, ErrorKind};
 use crate::handler::saga::Saga;
 use crate::runtime::Herald;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-use crate::store::StoreError;
-use crate::store::{Sql, StoreTransaction};
+use crate::store::{Sql, StoreError, StoreTransaction};
 use crate::trace::{Operation, Tracer};
 
 /// A transaction of the event store that you commit: the events of the commands
@@ -50,6 +48,8 @@ pub struct HeraldTransaction {
     own: AggregateCache,
     /// The saga steps its dispatches completed: done on commit, reversed otherwise.
     saga: Saga,
+    /// Why it must not commit: a failed dispatch's writes could not be undone.
+    poisoned: Option<String>,
 }
 
 impl HeraldTransaction {
@@ -60,6 +60,7 @@ impl HeraldTransaction {
             tx: Some(tx),
             own,
             saga: Saga::default(),
+            poisoned: None,
         }
     }
 
@@ -99,6 +100,15 @@ impl HeraldTransaction {
     pub async fn commit(mut self) -> Result<(), Error> {
         let saga = std::mem::take(&mut self.saga);
         let tx = self.tx.take().expect("a transaction ends once");
+        if let Some(why) = self.poisoned.take() {
+            let _ = tx.rollback().await;
+            let unreversed = self.reverse(saga).await;
+            let error = ErrorKind::Store {
+                context: "committing a transaction".into(),
+                source: StoreError::Unsupported(format!("it was rolled back instead: {why}")),
+            };
+            return Err(Error::from(error).with_unreversed(unreversed));
+        }
         let committed = tx.commit().await.map_err(|source| ErrorKind::Store {
             context: "committing a transaction".into(),
             source,
@@ -139,6 +149,10 @@ impl HeraldTransaction {
         let mut tracer = Tracer::new(Operation::Rollback, "transaction");
         saga.reverse(self.herald.store(), self.herald.saga_retry(), &mut tracer)
             .await
+    }
+
+    pub(crate) fn poison(&mut self, why: String) {
+        self.poisoned.get_or_insert(why);
     }
 
     pub(crate) fn herald(&self) -> &Herald {

@@ -494,3 +494,70 @@ pub async fn a_pipeline_commits_step_by_step_and_stops_at_the_first_failure(test
     let user = herald.load::<users::User>(id.as_str()).await.unwrap();
     assert_eq!(user.version(), 1, "the first step stays committed");
 }
+
+/// A command id sent again after a failure runs its saga again: a new run in the log.
+pub async fn a_command_sent_again_after_a_failure_runs_its_saga_again(test: &TestStore) {
+    let herald = users::herald(&test.store).await;
+    let cmd = create("once@example.com"); // the mailing list fails the first time only
+    let id = cmd.user_id.clone();
+    let command_id = Uuid::now_v7();
+    let again = CreateUser {
+        user_id: id.clone(),
+        email: cmd.email.clone(),
+        trail: Vec::new(),
+        crm: None,
+    };
+    let error = herald
+        .dispatch(cmd)
+        .command_id(command_id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error.kind(), herald::ErrorKind::Project { .. }),
+        "{error}"
+    );
+    let created = herald.dispatch(again).command_id(command_id).await.unwrap();
+    assert!(!created.is_repeat());
+    assert_eq!(
+        users::saga(&id),
+        [
+            "register",
+            "reserve, attempt 1",
+            "release",
+            "unregister Some(4242)",
+            "register",
+            "reserve, attempt 1"
+        ]
+    );
+}
+
+/// A dispatch dropped mid-way (a timeout, a client gone) reverses the saga steps it
+/// completed.
+pub async fn a_dispatch_dropped_mid_way_reverses_its_saga(test: &TestStore) {
+    let herald = users::herald(&test.store).await;
+    let cmd = create("slow@example.com"); // an after hook that takes its time
+    let id = cmd.user_id.clone();
+    let dispatch = herald.dispatch(cmd);
+    let timed_out = tokio::time::timeout(std::time::Duration::from_millis(300), dispatch).await;
+    assert!(timed_out.is_err());
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while users::saga(&id).len() < 4 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        users::saga(&id),
+        [
+            "register",
+            "reserve, attempt 1",
+            "release",
+            "unregister Some(4242)"
+        ]
+    );
+    assert!(
+        test.store
+            .read_all(Position::START, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -12,4 +12,6 @@ herald_tests::on_every_backend!(herald_tests::handlers_suite;
     a_failure_after_the_saga_reverses_its_steps_last_first,
     a_failing_step_is_retried_then_the_steps_before_it_are_reversed,
     a_pipeline_commits_step_by_step_and_stops_at_the_first_failure,
+    a_command_sent_again_after_a_failure_runs_its_saga_again,
+    a_dispatch_dropped_mid_way_reverses_its_saga,
 );

@@ -187,33 +187,45 @@ async fn killed_mid_saga_then_restarted(place: Place) {
         "settled once"
     );
 
-    // A saga whose command committed, left unsettled by a process that died: done.
-    let command_id = Uuid::now_v7();
+    // Two runs of one command's saga left by processes that died: the one the command
+    // committed with is done; the other (the id was sent again after it) is reversed.
+    let (command_id, committed, abandoned) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let mut tx = herald.store().begin().await.unwrap();
-    tx.finish_command(command_id, &[1], &serde_json::json!("ran"))
+    tx.finish_command(command_id, &[1], &serde_json::json!({ "saga": committed }))
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let step = SagaStep {
-        command_id,
-        step: 0,
-        name: "book_machine".into(),
-        payload: serde_json::json!({ "id": 3, "dir": dir.display().to_string() }),
-        route: "run.job.3".into(),
-        actor: serde_json::to_value(Actor::system()).unwrap(),
-        output: Some(serde_json::json!(null)),
-    };
-    let dead = Uuid::now_v7();
-    herald.store().sagas().started(&step, dead).await.unwrap();
     std::fs::remove_file(dir.join("released")).unwrap();
+    let dead = Uuid::now_v7();
+    for saga_id in [abandoned, committed] {
+        let step = SagaStep {
+            saga_id,
+            command_id,
+            step: 0,
+            name: "book_machine".into(),
+            payload: serde_json::json!({ "id": 3, "dir": dir.display().to_string() }),
+            route: "run.job.3".into(),
+            actor: serde_json::to_value(Actor::system()).unwrap(),
+            output: None,
+        };
+        herald.store().sagas().started(&step, dead).await.unwrap();
+        let output = serde_json::json!(null);
+        herald
+            .store()
+            .sagas()
+            .completed(saga_id, 0, &output)
+            .await
+            .unwrap();
+    }
     let restarted = runtime(&place, Duration::from_millis(200)).await;
     assert_eq!(
         (restarted.recovery().done, restarted.recovery().reversed),
-        (1, 0)
+        (1, 1)
     );
-    assert!(
-        !dir.join("released").exists(),
-        "a committed command's steps stand"
+    assert_eq!(
+        std::fs::read_to_string(dir.join("released")).unwrap(),
+        "after it returned",
+        "the abandoned run's step is reversed, with its output"
     );
 
     std::fs::remove_dir_all(&dir).unwrap();

@@ -140,7 +140,7 @@ impl<'a> Step<'a> {
             fn #run<'a, 'c>(
                 command: &'a (dyn ::core::any::Any + ::core::marker::Send + ::core::marker::Sync),
                 cx: &'a ::herald::SagaCx<'c>,
-            ) -> ::herald::store::BoxFuture<'a, ::core::result::Result<::herald::json::Value, ::herald::BoxError>> {
+            ) -> ::herald::store::BoxFuture<'a, ::core::result::Result<::core::result::Result<::herald::json::Value, ::herald::BoxError>, ::herald::BoxError>> {
                 let command = command
                     .downcast_ref::<#command>()
                     .expect("the runtime runs a saga step on its own command type");

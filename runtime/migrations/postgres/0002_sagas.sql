@@ -2,6 +2,7 @@
 -- transactions. Times are microseconds since the Unix epoch.
 
 CREATE TABLE herald_saga_steps (
+    saga_id    UUID    NOT NULL, -- one run of a command's saga
     command_id UUID    NOT NULL,
     step       BIGINT  NOT NULL,
     name       TEXT    NOT NULL,
@@ -12,7 +13,7 @@ CREATE TABLE herald_saga_steps (
     status     TEXT    NOT NULL, -- started, completed, done, reversed, stuck
     owner      UUID    NOT NULL,
     updated_at BIGINT  NOT NULL,
-    PRIMARY KEY (command_id, step)
+    PRIMARY KEY (saga_id, step)
 );
 
 CREATE INDEX herald_saga_steps_unsettled ON herald_saga_steps (status)

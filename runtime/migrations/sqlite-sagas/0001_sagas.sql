@@ -3,6 +3,7 @@
 -- microseconds since the Unix epoch.
 
 CREATE TABLE herald_saga_steps (
+    saga_id    BLOB    NOT NULL, -- one run of a command's saga
     command_id BLOB    NOT NULL,
     step       INTEGER NOT NULL,
     name       TEXT    NOT NULL,
@@ -13,7 +14,7 @@ CREATE TABLE herald_saga_steps (
     status     TEXT    NOT NULL, -- started, completed, done, reversed, stuck
     owner      BLOB    NOT NULL,
     updated_at INTEGER NOT NULL,
-    PRIMARY KEY (command_id, step)
+    PRIMARY KEY (saga_id, step)
 );
 
 CREATE INDEX herald_saga_steps_unsettled ON herald_saga_steps (status)

@@ -15,7 +15,7 @@ use crate::handler::{Cx, DispatcherRow, ProcessorRow, ProjectorRow};
 use crate::route::{Pattern, Route};
 use crate::runtime::Herald;
 use crate::step::{Envelope, new_event, store_error};
-use crate::store::{BoxFuture, RecordedEvent, StoreTransaction, StreamKey};
+use crate::store::{BoxFuture, RecordedEvent, StoreError, StoreTransaction, StreamKey};
 use crate::trace::{Operation, Tracer};
 
 /// A strong handler of an event.
@@ -193,16 +193,24 @@ async fn append_side_events(
         event.stream.stream_id(),
     )
     .map_err(fail_store)?;
-    // Its writers are serialized by the source stream's: no conflict to retry.
-    let version = tx.stream_version(&stream).await.map_err(fail_store)?;
-    let recorded = tracer
-        .time(
-            Operation::Append,
-            Some(dispatcher.name),
-            tx.append(&stream, version, new),
-        )
-        .await
-        .map_err(fail_store)?;
+    // Two source streams of different types with one id share the side stream: a
+    // concurrent writer of it is waited for, then its version read again.
+    let mut attempts = 0;
+    let recorded = loop {
+        attempts += 1;
+        let version = tx.stream_version(&stream).await.map_err(fail_store)?;
+        let appended = tracer
+            .time(
+                Operation::Append,
+                Some(dispatcher.name),
+                tx.append(&stream, version, new.clone()),
+            )
+            .await;
+        match appended {
+            Err(StoreError::Conflict(_)) if attempts <= scene.herald.conflict_retries() => continue,
+            other => break other.map_err(fail_store)?,
+        }
+    };
     tracer.detail(format!("{} side events to `{stream}`", recorded.len()));
     Ok(recorded)
 }

@@ -17,6 +17,7 @@ use crate::command::Command;
 use crate::error::{Error, ErrorKind};
 use crate::registry::Registry;
 use crate::route::{Pattern, Route};
+use crate::runtime::Herald;
 use crate::store::{BoxFuture, EventStore, SagaOutcome, SagaStep};
 use crate::trace::{Operation, Tracer};
 
@@ -59,12 +60,15 @@ impl<'a> SagaCx<'a> {
     }
 }
 
-/// Runs a saga step on a type-erased command; returns its output as JSON. Not public API.
+/// Runs a saga step on a type-erased command. The outer error is the step's (it is tried
+/// again); the inner one says its output did not serialize (the step happened: it is not
+/// tried again, it is reversed without its output). Not public API.
 #[doc(hidden)]
-pub type SagaRunFn = for<'a, 'c> fn(
-    &'a (dyn Any + Send + Sync),
-    &'a SagaCx<'c>,
-) -> BoxFuture<'a, Result<serde_json::Value, BoxError>>;
+pub type SagaRunFn =
+    for<'a, 'c> fn(
+        &'a (dyn Any + Send + Sync),
+        &'a SagaCx<'c>,
+    ) -> BoxFuture<'a, Result<Result<serde_json::Value, BoxError>, BoxError>>;
 
 /// Runs a step's compensation on the command's JSON and the step's output, if it
 /// returned one. Not public API.
@@ -100,16 +104,17 @@ inventory::collect!(SagaStepRow);
 pub trait SagaOutput {
     /// The output on success.
     type Output: serde::Serialize + DeserializeOwned + Send + Sync;
-    /// The output as JSON, or the error boxed.
-    fn into_json(self) -> Result<serde_json::Value, BoxError>;
+    /// The step's error boxed, or its output as JSON (or why that failed).
+    fn into_json(self) -> Result<Result<serde_json::Value, BoxError>, BoxError>;
 }
 
 impl<T: serde::Serialize + DeserializeOwned + Send + Sync, E: Into<BoxError>> SagaOutput
     for Result<T, E>
 {
     type Output = T;
-    fn into_json(self) -> Result<serde_json::Value, BoxError> {
-        Ok(serde_json::to_value(self.map_err(Into::into)?)?)
+    fn into_json(self) -> Result<Result<serde_json::Value, BoxError>, BoxError> {
+        let output = self.map_err(Into::into)?;
+        Ok(serde_json::to_value(output).map_err(Into::into))
     }
 }
 
@@ -170,22 +175,36 @@ struct Completed {
     row: &'static SagaStepRow,
     command_id: Uuid,
     payload: serde_json::Value,
-    output: serde_json::Value,
+    /// `None` when the output did not serialize.
+    output: Option<serde_json::Value>,
     route: Route,
     actor: Actor,
 }
 
 /// The saga of one dispatch (its nested commands' included): the steps it completed,
-/// and the commands whose saga log must be settled.
+/// in order, and its runs in the saga log. Dropped unsettled (a dispatch cancelled
+/// mid-way), it reverses its steps in the background.
 #[derive(Debug, Default)]
 pub(crate) struct Saga {
     completed: Vec<Completed>,
-    commands: Vec<Uuid>,
+    /// The saga ids of its commands' runs, to settle.
+    runs: Vec<Uuid>,
     /// The outputs so far, by step name, for the after hooks.
     outputs: Vec<(&'static str, serde_json::Value)>,
+    /// What reverses it if it is dropped unsettled.
+    herald: Option<Herald>,
 }
 
 impl Saga {
+    pub(crate) fn new(herald: &Herald) -> Self {
+        Saga {
+            completed: Vec::new(),
+            runs: Vec::new(),
+            outputs: Vec::new(),
+            herald: Some(herald.clone()),
+        }
+    }
+
     /// What step `name` returned in this dispatch, decoded.
     pub(crate) fn output<T: DeserializeOwned>(
         &self,
@@ -196,22 +215,23 @@ impl Saga {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.commands.is_empty()
+        self.runs.is_empty()
     }
 
     /// Moves `other`'s steps after this one's.
-    pub(crate) fn append(&mut self, other: Saga) {
-        self.completed.extend(other.completed);
-        self.commands.extend(other.commands);
-        self.outputs.extend(other.outputs);
+    pub(crate) fn append(&mut self, mut other: Saga) {
+        self.completed.append(&mut other.completed);
+        self.runs.append(&mut other.runs);
+        self.outputs.append(&mut other.outputs);
     }
 
     /// The command committed: its saga is done.
-    pub(crate) async fn settle_done(self, store: &dyn EventStore) {
-        for id in self.commands {
+    pub(crate) async fn settle_done(mut self, store: &dyn EventStore) {
+        self.completed.clear();
+        for id in std::mem::take(&mut self.runs) {
             if let Err(error) = store.sagas().settle(id, SagaOutcome::Done).await {
-                // The command's row committed, so a restart settles it as done.
-                tracing::warn!(%error, command_id = %id, "could not mark a saga done; it is settled at the next start");
+                // The command's row committed with this saga's id: recovery marks it done.
+                tracing::warn!(%error, saga_id = %id, "could not mark a saga done; a later start settles it");
             }
         }
     }
@@ -219,14 +239,15 @@ impl Saga {
     /// The command did not commit: reverses the completed steps, last first. Returns
     /// what could not be reversed.
     pub(crate) async fn reverse(
-        self,
+        mut self,
         store: &dyn EventStore,
         policy: RetryPolicy,
         tracer: &mut Tracer,
     ) -> Vec<String> {
+        let completed = std::mem::take(&mut self.completed);
+        let runs = std::mem::take(&mut self.runs);
         let mut stuck = Vec::new();
-        let mut stuck_commands = Vec::new();
-        for done in self.completed.into_iter().rev() {
+        for done in completed.into_iter().rev() {
             let reversed = tracer
                 .time(Operation::Reverse, Some(done.row.name), async {
                     let pattern = Pattern::parse(done.row.pattern).ok();
@@ -239,7 +260,7 @@ impl Saga {
                             command_id: done.command_id,
                             attempt,
                         };
-                        (done.row.reverse)(&done.payload, Some(&done.output), &cx).await
+                        (done.row.reverse)(&done.payload, done.output.as_ref(), &cx).await
                     })
                     .await
                     .map_err(|(error, _)| error)
@@ -250,26 +271,54 @@ impl Saga {
                     "saga step `{}` of command {} was not reversed: {error}",
                     done.row.name, done.command_id
                 ));
-                stuck_commands.push(done.command_id);
             }
         }
-        for id in self.commands {
-            let outcome = match stuck_commands.contains(&id) {
-                true => SagaOutcome::Stuck,
-                false => SagaOutcome::Reversed,
+        // A step that could not be reversed leaves its whole run stuck, for a person.
+        for id in runs {
+            let outcome = match stuck.is_empty() {
+                true => SagaOutcome::Reversed,
+                false => SagaOutcome::Stuck,
             };
             if let Err(error) = store.sagas().settle(id, outcome).await {
-                stuck.push(format!(
-                    "the saga log of command {id} was not settled: {error}"
-                ));
+                stuck.push(format!("the saga log of run {id} was not settled: {error}"));
             }
         }
         stuck
     }
 }
 
+impl Drop for Saga {
+    fn drop(&mut self) {
+        if self.completed.is_empty() && self.runs.is_empty() {
+            return;
+        }
+        let (Some(herald), Ok(handle)) =
+            (self.herald.take(), tokio::runtime::Handle::try_current())
+        else {
+            return; // the saga log keeps it for recovery
+        };
+        let saga = Saga {
+            completed: std::mem::take(&mut self.completed),
+            runs: std::mem::take(&mut self.runs),
+            outputs: Vec::new(),
+            herald: None,
+        };
+        tracing::warn!("a dispatch was dropped mid-way: reversing its saga steps");
+        handle.spawn(async move {
+            let mut tracer = Tracer::new(Operation::Rollback, "dropped dispatch");
+            for problem in saga
+                .reverse(herald.store(), herald.saga_retry(), &mut tracer)
+                .await
+            {
+                tracing::error!("{problem}");
+            }
+        });
+    }
+}
+
 /// Step 4: the saga steps of `command`, in order; each logged before and after, outside
-/// the transaction, and retried as `policy` says.
+/// the transaction, and retried as `policy` says. Returns the saga's run id, if any step
+/// ran, for the command's result.
 #[allow(
     clippy::too_many_arguments,
     reason = "the loop's state, passed as it is"
@@ -285,10 +334,10 @@ pub(crate) async fn run_saga<C: Command>(
     actor: &Actor,
     saga: &mut Saga,
     tracer: &mut Tracer,
-) -> Result<(), Error> {
+) -> Result<Option<Uuid>, Error> {
     let steps = registry.saga_steps_of(TypeId::of::<C>(), route);
     if steps.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let payload = serde_json::to_value(command).map_err(|source| ErrorKind::Payload {
         command: C::NAME,
@@ -302,9 +351,11 @@ pub(crate) async fn run_saga<C: Command>(
         context: format!("the saga log of command `{}` (route `{route}`)", C::NAME),
         source,
     };
-    saga.commands.push(command_id);
+    let saga_id = Uuid::now_v7();
+    saga.runs.push(saga_id);
     for (index, (row, pattern)) in steps.into_iter().enumerate() {
         let entry = SagaStep {
+            saga_id,
             command_id,
             step: index as u32,
             name: row.name.to_owned(),
@@ -318,6 +369,15 @@ pub(crate) async fn run_saga<C: Command>(
             .started(&entry, owner)
             .await
             .map_err(log_error)?;
+        let failed = |source, attempts| {
+            Error::from(ErrorKind::Saga {
+                command: C::NAME,
+                route: route.clone(),
+                step: row.name,
+                attempts,
+                source,
+            })
+        };
         let ran = tracer
             .time(Operation::Saga, Some(row.name), async {
                 retried(policy, move |attempt| async move {
@@ -331,34 +391,28 @@ pub(crate) async fn run_saga<C: Command>(
                     (row.run)(command, &cx).await
                 })
                 .await
-                .map_err(|(error, attempts)| {
-                    Error::from(ErrorKind::Saga {
-                        command: C::NAME,
-                        route: route.clone(),
-                        step: row.name,
-                        attempts,
-                        source: error,
-                    })
-                })
+                .map_err(|(error, attempts)| failed(error, attempts))
             })
             .await;
         let output = ran?;
-        store
-            .sagas()
-            .completed(command_id, index as u32, &output)
-            .await
-            .map_err(log_error)?;
-        saga.outputs.push((row.name, output.clone()));
+        // It happened: from here on it is reversed if the command does not commit.
         saga.completed.push(Completed {
             row,
             command_id,
             payload: payload.clone(),
-            output,
+            output: output.as_ref().ok().cloned(),
             route: route.clone(),
             actor: actor.clone(),
         });
+        let output = output.map_err(|source| failed(source, 1))?;
+        store
+            .sagas()
+            .completed(saga_id, index as u32, &output)
+            .await
+            .map_err(log_error)?;
+        saga.outputs.push((row.name, output));
     }
-    Ok(())
+    Ok(Some(saga_id))
 }
 
 /// What starting a runtime found in the saga log: sagas of processes that died.
@@ -372,9 +426,10 @@ pub struct Recovery {
     pub stuck: Vec<String>,
 }
 
-/// Settles the sagas of processes that died: those whose command committed are done, the
-/// others have their started steps reversed, last first (a step that only started is
-/// reversed without an output: it may or may not have happened).
+/// Settles the sagas of processes that died, the newest first: a saga whose command
+/// committed with it is done; the others have their started steps reversed, last first
+/// (a step that only started is reversed without an output: it may or may not have
+/// happened).
 pub(crate) async fn recover(
     registry: &Registry,
     store: &dyn EventStore,
@@ -393,23 +448,23 @@ pub(crate) async fn recover(
         .await
         .map_err(fail)?;
     let mut recovery = Recovery::default();
-    let mut by_command: Vec<(Uuid, Vec<SagaStep>)> = Vec::new();
+    let mut runs: Vec<(Uuid, Vec<SagaStep>)> = Vec::new();
     for step in orphans {
-        match by_command.last_mut() {
-            Some((id, steps)) if *id == step.command_id => steps.push(step),
-            _ => by_command.push((step.command_id, vec![step])),
+        match runs.last_mut() {
+            Some((id, steps)) if *id == step.saga_id => steps.push(step),
+            _ => runs.push((step.saga_id, vec![step])),
         }
     }
-    for (command_id, steps) in by_command {
-        if store
-            .read_command(command_id)
-            .await
-            .map_err(fail)?
-            .is_some()
-        {
+    for (saga_id, steps) in runs.into_iter().rev() {
+        let command_id = steps[0].command_id;
+        let committed = store.read_command(command_id).await.map_err(fail)?;
+        let with_this_saga = committed.is_some_and(|c| {
+            c.result.get("saga").and_then(|s| s.as_str()) == Some(saga_id.to_string().as_str())
+        });
+        if with_this_saga {
             store
                 .sagas()
-                .settle(command_id, SagaOutcome::Done)
+                .settle(saga_id, SagaOutcome::Done)
                 .await
                 .map_err(fail)?;
             recovery.done += 1;
@@ -417,43 +472,8 @@ pub(crate) async fn recover(
         }
         let mut stuck = false;
         for step in steps.iter().rev() {
-            let Some(row) = registry.saga_step_named(&step.name) else {
-                recovery.stuck.push(format!(
-                    "saga step `{}` of command {command_id} is not registered in this runtime: it was not reversed",
-                    step.name
-                ));
-                stuck = true;
-                continue;
-            };
-            let (Ok(route), Ok(actor)) = (
-                Route::parse(&step.route),
-                serde_json::from_value::<Actor>(step.actor.clone()),
-            ) else {
-                recovery.stuck.push(format!(
-                    "saga step `{}` of command {command_id}: its log row does not decode",
-                    step.name
-                ));
-                stuck = true;
-                continue;
-            };
-            let pattern = Pattern::parse(row.pattern).ok();
-            let (actor, route, pattern) = (&actor, &route, pattern.as_ref());
-            let reversed = retried(policy, move |attempt| async move {
-                let cx = SagaCx {
-                    actor,
-                    route,
-                    pattern,
-                    command_id,
-                    attempt,
-                };
-                (row.reverse)(&step.payload, step.output.as_ref(), &cx).await
-            })
-            .await;
-            if let Err((error, _)) = reversed {
-                recovery.stuck.push(format!(
-                    "saga step `{}` of command {command_id} was not reversed: {error}",
-                    step.name
-                ));
+            if let Err(problem) = reverse_logged(registry, policy, step).await {
+                recovery.stuck.push(problem);
                 stuck = true;
             }
         }
@@ -462,11 +482,7 @@ pub(crate) async fn recover(
         } else {
             SagaOutcome::Reversed
         };
-        store
-            .sagas()
-            .settle(command_id, outcome)
-            .await
-            .map_err(fail)?;
+        store.sagas().settle(saga_id, outcome).await.map_err(fail)?;
         if !stuck {
             recovery.reversed += 1;
         }
@@ -475,4 +491,47 @@ pub(crate) async fn recover(
         tracing::error!("{problem}");
     }
     Ok(recovery)
+}
+
+/// Reverses a step from its log row.
+async fn reverse_logged(
+    registry: &Registry,
+    policy: RetryPolicy,
+    step: &SagaStep,
+) -> Result<(), String> {
+    let command_id = step.command_id;
+    let row = registry.saga_step_named(&step.name).ok_or_else(|| {
+        format!(
+            "saga step `{}` of command {command_id} is not registered in this runtime: it was not reversed",
+            step.name
+        )
+    })?;
+    let (Ok(route), Ok(actor)) = (
+        Route::parse(&step.route),
+        serde_json::from_value::<Actor>(step.actor.clone()),
+    ) else {
+        return Err(format!(
+            "saga step `{}` of command {command_id}: its log row does not decode",
+            step.name
+        ));
+    };
+    let pattern = Pattern::parse(row.pattern).ok();
+    let (actor, route, pattern) = (&actor, &route, pattern.as_ref());
+    retried(policy, move |attempt| async move {
+        let cx = SagaCx {
+            actor,
+            route,
+            pattern,
+            command_id,
+            attempt,
+        };
+        (row.reverse)(&step.payload, step.output.as_ref(), &cx).await
+    })
+    .await
+    .map_err(|(error, _)| {
+        format!(
+            "saga step `{}` of command {command_id} was not reversed: {error}",
+            step.name
+        )
+    })
 }

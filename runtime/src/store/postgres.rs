@@ -47,7 +47,7 @@ use crate::route::Route;
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
-    /// The saga log, on the same pool: its own connections, outside the commands'.
+    /// The saga log, on a pool of its own, outside the commands' transactions.
     sagas: PgSagaLog,
 }
 
@@ -64,14 +64,21 @@ impl PostgresStore {
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(backend)?;
         let mut migrator = sqlx::migrate!("./migrations/postgres");
         migrator.dangerous_set_table_name("_herald_migrations");
         migrator.run(&pool).await.map_err(backend)?;
+        // The saga log has connections of its own: a command holding one of the pool's
+        // while its saga runs must never wait for another to log a step.
+        let sagas = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(backend)?;
         Ok(PostgresStore {
-            sagas: PgSagaLog { pool: pool.clone() },
+            sagas: PgSagaLog { pool: sagas },
             pool,
         })
     }

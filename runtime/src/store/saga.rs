@@ -12,6 +12,8 @@ use super::{BoxFuture, StoreError};
 /// One step of a saga, as the log keeps it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SagaStep {
+    /// This run of the command's saga (a command id sent again runs a new saga).
+    pub saga_id: Uuid,
     /// The command the saga runs for.
     pub command_id: Uuid,
     /// The step's place in the command's saga, from 0.
@@ -58,26 +60,22 @@ pub trait SagaLog: Send + Sync {
         owner: Uuid,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
-    /// Logs what step `step` of command `command_id`'s saga returned.
+    /// Logs what step `step` of saga `saga_id` returned.
     fn completed<'a>(
         &'a self,
-        command_id: Uuid,
+        saga_id: Uuid,
         step: u32,
         output: &'a serde_json::Value,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
-    /// Logs how command `command_id`'s saga ended.
-    fn settle(
-        &self,
-        command_id: Uuid,
-        outcome: SagaOutcome,
-    ) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Logs how saga `saga_id` ended.
+    fn settle(&self, saga_id: Uuid, outcome: SagaOutcome) -> BoxFuture<'_, Result<(), StoreError>>;
 
     /// Says that `owner` is alive.
     fn heartbeat(&self, owner: Uuid) -> BoxFuture<'_, Result<(), StoreError>>;
 
     /// The steps of the unsettled sagas whose owner has not said it is alive within
-    /// `lease` (it died), claimed for `owner`, in order.
+    /// `lease` (it died), claimed for `owner`, in the order they started.
     fn claim_orphans(
         &self,
         owner: Uuid,
@@ -112,9 +110,10 @@ macro_rules! sql_saga_log {
             ) -> $crate::store::BoxFuture<'a, Result<(), $crate::store::StoreError>> {
                 Box::pin(async move {
                     sqlx::query(
-                        "INSERT INTO herald_saga_steps (command_id, step, name, payload, route, actor, status, owner, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, 'started', $7, $8)",
+                        "INSERT INTO herald_saga_steps (saga_id, command_id, step, name, payload, route, actor, status, owner, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'started', $8, $9)",
                     )
+                    .bind(step.saga_id)
                     .bind(step.command_id)
                     .bind(i64::from(step.step))
                     .bind(&step.name)
@@ -132,18 +131,18 @@ macro_rules! sql_saga_log {
 
             fn completed<'a>(
                 &'a self,
-                command_id: ::uuid::Uuid,
+                saga_id: ::uuid::Uuid,
                 step: u32,
                 output: &'a serde_json::Value,
             ) -> $crate::store::BoxFuture<'a, Result<(), $crate::store::StoreError>> {
                 Box::pin(async move {
                     sqlx::query(
                         "UPDATE herald_saga_steps SET status = 'completed', output = $1, updated_at = $2 \
-                         WHERE command_id = $3 AND step = $4",
+                         WHERE saga_id = $3 AND step = $4",
                     )
                     .bind(sqlx::types::Json(output))
                     .bind($crate::store::saga::now_micros())
-                    .bind(command_id)
+                    .bind(saga_id)
                     .bind(i64::from(step))
                     .execute(&self.pool)
                     .await
@@ -154,14 +153,14 @@ macro_rules! sql_saga_log {
 
             fn settle(
                 &self,
-                command_id: ::uuid::Uuid,
+                saga_id: ::uuid::Uuid,
                 outcome: $crate::store::saga::SagaOutcome,
             ) -> $crate::store::BoxFuture<'_, Result<(), $crate::store::StoreError>> {
                 Box::pin(async move {
-                    sqlx::query("UPDATE herald_saga_steps SET status = $1, updated_at = $2 WHERE command_id = $3")
+                    sqlx::query("UPDATE herald_saga_steps SET status = $1, updated_at = $2 WHERE saga_id = $3")
                         .bind(outcome.as_str())
                         .bind($crate::store::saga::now_micros())
-                        .bind(command_id)
+                        .bind(saga_id)
                         .execute(&self.pool)
                         .await
                         .map_err($crate::store::backend)?;
@@ -203,7 +202,7 @@ macro_rules! sql_saga_log {
                         "UPDATE herald_saga_steps SET owner = $1, updated_at = $2 \
                          WHERE status IN ('started', 'completed') \
                          AND owner NOT IN (SELECT owner FROM herald_saga_owners WHERE heartbeat >= $3) \
-                         RETURNING command_id, step, name, payload, route, actor, output",
+                         RETURNING saga_id, command_id, step, name, payload, route, actor, output",
                     )
                     .bind(owner)
                     .bind(now)
@@ -219,6 +218,7 @@ macro_rules! sql_saga_log {
                             let output: Option<sqlx::types::Json<serde_json::Value>> =
                                 row.try_get("output")?;
                             Ok($crate::store::saga::SagaStep {
+                                saga_id: row.try_get("saga_id")?,
                                 command_id: row.try_get("command_id")?,
                                 step: u32::try_from(row.try_get::<i64, _>("step")?).unwrap_or(u32::MAX),
                                 name: row.try_get("name")?,
@@ -230,7 +230,7 @@ macro_rules! sql_saga_log {
                         })
                         .collect::<Result<Vec<_>, sqlx::Error>>()
                         .map_err($crate::store::backend)?;
-                    steps.sort_by_key(|s| (s.command_id, s.step));
+                    steps.sort_by_key(|s| (s.saga_id, s.step));
                     Ok(steps)
                 })
             }
@@ -274,13 +274,13 @@ impl SagaLog for MemorySagaLog {
 
     fn completed<'a>(
         &'a self,
-        command_id: Uuid,
+        saga_id: Uuid,
         step: u32,
         output: &'a serde_json::Value,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         self.with(|s| {
             for (row, status, _) in &mut s.steps {
-                if row.command_id == command_id && row.step == step {
+                if row.saga_id == saga_id && row.step == step {
                     row.output = Some(output.clone());
                     *status = "completed";
                 }
@@ -289,14 +289,10 @@ impl SagaLog for MemorySagaLog {
         Box::pin(async { Ok(()) })
     }
 
-    fn settle(
-        &self,
-        command_id: Uuid,
-        outcome: SagaOutcome,
-    ) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn settle(&self, saga_id: Uuid, outcome: SagaOutcome) -> BoxFuture<'_, Result<(), StoreError>> {
         self.with(|s| {
             for (row, status, _) in &mut s.steps {
-                if row.command_id == command_id {
+                if row.saga_id == saga_id {
                     *status = outcome.as_str();
                 }
             }
@@ -327,7 +323,7 @@ impl SagaLog for MemorySagaLog {
                 s.steps[i].2 = owner;
                 claimed.push(s.steps[i].0.clone());
             }
-            claimed.sort_by_key(|s| (s.command_id, s.step));
+            claimed.sort_by_key(|s| (s.saga_id, s.step));
             claimed
         });
         Box::pin(async move { Ok(claimed) })
