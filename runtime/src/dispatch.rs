@@ -656,6 +656,10 @@ pub(crate) async fn nested<C: Command>(mut command: C, nest: Nest<'_>) -> Result
         };
         let mut prepared = prepare(herald, &command, options, tracer).await?;
         prepared.causation_id = event.event_id;
+        // The event was appended in this very transaction, so no command derived from it
+        // can be recorded yet: nothing to look up (its row is written at the end, which
+        // is what makes a later run of the processor on this event a repeat).
+        prepared.id_given = false;
         prepared.chain = chain.iter().chain([&prepared.route]).cloned().collect();
         prepared.trace_level = trace_level;
         let limit = herald.max_nesting();
