@@ -109,15 +109,7 @@ impl HandlerTest {
             .registry()
             .projector_named(name)
             .ok_or_else(|| not_found("projector", name))?;
-        let recorded = self.record(event)?;
-        if !pattern.matches(recorded.route.as_str()) {
-            return Err(mismatch(
-                "projector",
-                name,
-                pattern.as_str(),
-                &recorded.route,
-            ));
-        }
+        let recorded = self.record_for("projector", name, pattern, event)?;
         let mut tx = self.herald.begin().await?;
         let (store_tx, _, _) = tx.parts();
         let store = self.herald.store().kind();
@@ -142,15 +134,7 @@ impl HandlerTest {
             .registry()
             .processor_named(name)
             .ok_or_else(|| not_found("processor", name))?;
-        let recorded = self.record(event)?;
-        if !pattern.matches(recorded.route.as_str()) {
-            return Err(mismatch(
-                "processor",
-                name,
-                pattern.as_str(),
-                &recorded.route,
-            ));
-        }
+        let recorded = self.record_for("processor", name, pattern, event)?;
         let mut tx = self.herald.begin().await?;
         let (store_tx, _, _) = tx.parts();
         let store = self.herald.store().kind();
@@ -167,6 +151,21 @@ impl HandlerTest {
             processor: processor.name,
             result,
         })
+    }
+
+    /// `event` recorded for handler `name`, whose pattern must match it.
+    fn record_for<E: Event>(
+        &self,
+        what: &str,
+        name: &str,
+        pattern: &crate::route::Pattern,
+        event: E,
+    ) -> Result<RecordedEvent, Error> {
+        let recorded = self.record(event)?;
+        match pattern.matches(recorded.route.as_str()) {
+            true => Ok(recorded),
+            false => Err(mismatch(what, name, pattern.as_str(), &recorded.route)),
+        }
     }
 
     /// `event` as the store would give it to a handler: the first event of a stream of
