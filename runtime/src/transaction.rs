@@ -79,20 +79,14 @@ impl HeraldTransaction {
     #[cfg(feature = "sqlite")]
     pub fn sqlite(&mut self) -> Result<&mut sqlx::SqliteConnection, Error> {
         let kind = self.herald.store().kind();
-        match self.store_transaction().sql() {
-            Sql::Sqlite(conn) => Ok(conn),
-            _ => Err(no_sql(kind, "sqlite")),
-        }
+        self.store_transaction().sql().into_sqlite(kind)
     }
 
     /// The PostgreSQL connection, or an error naming the store when it is another.
     #[cfg(feature = "postgres")]
     pub fn postgres(&mut self) -> Result<&mut sqlx::PgConnection, Error> {
         let kind = self.herald.store().kind();
-        match self.store_transaction().sql() {
-            Sql::Postgres(conn) => Ok(conn),
-            _ => Err(no_sql(kind, "postgres")),
-        }
+        self.store_transaction().sql().into_postgres(kind)
     }
 
     /// Commits the events and your writes together. The saga steps of its dispatches
@@ -205,14 +199,4 @@ impl std::fmt::Debug for HeraldTransaction {
             .field("store", &self.herald.store().kind())
             .finish_non_exhaustive()
     }
-}
-
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn no_sql(store: &str, wanted: &str) -> Error {
-    let message = format!("this runtime's store is `{store}`, not `{wanted}`");
-    ErrorKind::Store {
-        context: "getting the transaction's connection".into(),
-        source: StoreError::Unsupported(message),
-    }
-    .into()
 }

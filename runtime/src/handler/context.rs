@@ -90,22 +90,14 @@ impl<'a> Cx<'a> {
     /// when it is another.
     #[cfg(feature = "sqlite")]
     pub fn sqlite(&mut self) -> Result<&mut sqlx::SqliteConnection, crate::Error> {
-        let store = self.store;
-        match self.tx.sql() {
-            Sql::Sqlite(conn) => Ok(conn),
-            _ => Err(crate::transaction::no_sql(store, "sqlite")),
-        }
+        self.tx.sql().into_sqlite(self.store)
     }
 
     /// The PostgreSQL connection of the command's transaction, or an error naming the
     /// store when it is another.
     #[cfg(feature = "postgres")]
     pub fn postgres(&mut self) -> Result<&mut sqlx::PgConnection, crate::Error> {
-        let store = self.store;
-        match self.tx.sql() {
-            Sql::Postgres(conn) => Ok(conn),
-            _ => Err(crate::transaction::no_sql(store, "postgres")),
-        }
+        self.tx.sql().into_postgres(self.store)
     }
 }
 

@@ -456,6 +456,42 @@ pub enum Sql<'t> {
     _Lifetime(std::marker::PhantomData<&'t ()>),
 }
 
+impl<'t> Sql<'t> {
+    /// The SQLite connection, or an error naming `store` when it is another kind.
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn into_sqlite(
+        self,
+        store: &str,
+    ) -> Result<&'t mut sqlx::SqliteConnection, crate::Error> {
+        match self {
+            Sql::Sqlite(conn) => Ok(conn),
+            _ => Err(no_sql(store, "sqlite")),
+        }
+    }
+
+    /// The PostgreSQL connection, or an error naming `store` when it is another kind.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn into_postgres(
+        self,
+        store: &str,
+    ) -> Result<&'t mut sqlx::PgConnection, crate::Error> {
+        match self {
+            Sql::Postgres(conn) => Ok(conn),
+            _ => Err(no_sql(store, "postgres")),
+        }
+    }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn no_sql(store: &str, wanted: &str) -> crate::Error {
+    let message = format!("this runtime's store is `{store}`, not `{wanted}`");
+    crate::ErrorKind::Store {
+        context: "getting the transaction's connection".into(),
+        source: StoreError::Unsupported(message),
+    }
+    .into()
+}
+
 /// A durable, ordered log of events, read by stream and in global order.
 pub trait EventStore: Send + Sync + 'static {
     /// Opens a transaction.

@@ -196,6 +196,24 @@ async fn replay_events(
         .collect())
 }
 
+/// The record of command `id`, if there is one.
+async fn command_of(
+    conn: &mut sqlx::PgConnection,
+    id: Uuid,
+) -> Result<Option<RecordedCommand>, StoreError> {
+    let row = sqlx::query("SELECT payload_hash, result FROM herald_commands WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(backend)?;
+    let Some(row) = row else { return Ok(None) };
+    let result: Option<Json<serde_json::Value>> = row.try_get("result").map_err(backend)?;
+    Ok(Some(RecordedCommand {
+        payload_hash: row.try_get("payload_hash").map_err(backend)?,
+        result: result.map_or(serde_json::Value::Null, |Json(v)| v),
+    }))
+}
+
 async fn snapshot_of(
     conn: &mut sqlx::PgConnection,
     stream: &StreamKey,
@@ -295,20 +313,8 @@ impl EventStore for PostgresStore {
 
     fn read_command(&self, id: Uuid) -> BoxFuture<'_, Result<Option<RecordedCommand>, StoreError>> {
         Box::pin(async move {
-            let row = sqlx::query("SELECT payload_hash, result FROM herald_commands WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend)?;
-            row.map(|row| {
-                let result: Option<Json<serde_json::Value>> =
-                    row.try_get("result").map_err(backend)?;
-                Ok(RecordedCommand {
-                    payload_hash: row.try_get("payload_hash").map_err(backend)?,
-                    result: result.map_or(serde_json::Value::Null, |Json(v)| v),
-                })
-            })
-            .transpose()
+            let mut conn = self.pool.acquire().await.map_err(backend)?;
+            command_of(&mut conn, id).await
         })
     }
 
@@ -468,16 +474,10 @@ impl StoreTransaction for PostgresTransaction {
             if inserted.rows_affected() == 1 {
                 return Ok(None);
             }
-            let row = sqlx::query("SELECT payload_hash, result FROM herald_commands WHERE id = $1")
-                .bind(id)
-                .fetch_one(&mut *self.tx)
-                .await
-                .map_err(backend)?;
-            let result: Option<Json<serde_json::Value>> = row.try_get("result").map_err(backend)?;
-            Ok(Some(RecordedCommand {
-                payload_hash: row.try_get("payload_hash").map_err(backend)?,
-                result: result.map_or(serde_json::Value::Null, |Json(v)| v),
-            }))
+            let found = command_of(&mut self.tx, id).await?;
+            found.map(Some).ok_or_else(|| {
+                StoreError::Backend(format!("command {id} was recorded and is not there").into())
+            })
         })
     }
 

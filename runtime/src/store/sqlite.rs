@@ -285,6 +285,24 @@ async fn replay_events(
         .collect())
 }
 
+/// The record of command `id`, if there is one.
+async fn command_of(
+    conn: &mut sqlx::SqliteConnection,
+    id: Uuid,
+) -> Result<Option<RecordedCommand>, StoreError> {
+    let row = sqlx::query("SELECT payload_hash, result FROM herald_commands WHERE id = ?")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(backend)?;
+    let Some(row) = row else { return Ok(None) };
+    let result: Option<Json<serde_json::Value>> = row.try_get("result").map_err(backend)?;
+    Ok(Some(RecordedCommand {
+        payload_hash: row.try_get("payload_hash").map_err(backend)?,
+        result: result.map_or(serde_json::Value::Null, |Json(v)| v),
+    }))
+}
+
 async fn snapshot_of(
     conn: &mut sqlx::SqliteConnection,
     stream: &StreamKey,
@@ -398,20 +416,8 @@ impl EventStore for SqliteStore {
 
     fn read_command(&self, id: Uuid) -> BoxFuture<'_, Result<Option<RecordedCommand>, StoreError>> {
         Box::pin(async move {
-            let row = sqlx::query("SELECT payload_hash, result FROM herald_commands WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend)?;
-            row.map(|row| {
-                let result: Option<Json<serde_json::Value>> =
-                    row.try_get("result").map_err(backend)?;
-                Ok(RecordedCommand {
-                    payload_hash: row.try_get("payload_hash").map_err(backend)?,
-                    result: result.map_or(serde_json::Value::Null, |Json(v)| v),
-                })
-            })
-            .transpose()
+            let mut conn = self.pool.acquire().await.map_err(backend)?;
+            command_of(&mut conn, id).await
         })
     }
 
@@ -535,19 +541,7 @@ impl StoreTransaction for SqliteTransaction {
             // Writers are serialized by the write lock: no one else can record this id
             // until the transaction ends, so there is nothing to claim, and the row is
             // written once, whole, by `finish_command`.
-            let row = sqlx::query("SELECT payload_hash, result FROM herald_commands WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&mut *self.tx)
-                .await
-                .map_err(backend)?;
-            let Some(row) = row else {
-                return Ok(None);
-            };
-            let result: Option<Json<serde_json::Value>> = row.try_get("result").map_err(backend)?;
-            Ok(Some(RecordedCommand {
-                payload_hash: row.try_get("payload_hash").map_err(backend)?,
-                result: result.map_or(serde_json::Value::Null, |Json(v)| v),
-            }))
+            command_of(&mut self.tx, id).await
         })
     }
 
