@@ -426,10 +426,8 @@ async fn within<C: Command>(
     pending.append(saga);
     undone.map_err(fail_store)?;
     match ran {
-        Ran::Done(stepped) => {
-            stepped.remember(own, &prepared.stream);
-            Ok(Finished::Done(prepared, stepped))
-        }
+        // `steps` kept the aggregate in the transaction's cache.
+        Ran::Done(stepped) => Ok(Finished::Done(prepared, stepped)),
         // Read in the transaction: the first run may be in it, not committed yet.
         Ran::Repeat(earlier) => repeated::<C>(Reader::Transaction(tx), &prepared, earlier).await,
     }
@@ -669,7 +667,8 @@ pub(crate) async fn nested<C: Command>(mut command: C, nest: Nest<'_>) -> Result
                 limit,
             }));
         }
-        match steps(
+        // `steps` keeps the aggregate in the dispatch's cache.
+        let ran = steps(
             herald,
             &mut *tx,
             cache,
@@ -677,15 +676,9 @@ pub(crate) async fn nested<C: Command>(mut command: C, nest: Nest<'_>) -> Result
             &prepared,
             tracer,
             saga,
-        )
-        .await?
-        {
-            Ran::Done(stepped) => {
-                if let Some(own) = cache.own {
-                    stepped.remember(own, &prepared.stream);
-                }
-            }
-            Ran::Repeat(_) => tracer.detail("ran before, for the same event".to_owned()),
+        );
+        if let Ran::Repeat(_) = ran.await? {
+            tracer.detail("ran before, for the same event".to_owned());
         }
         Ok(())
     }

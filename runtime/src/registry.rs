@@ -440,7 +440,14 @@ impl Registry {
         command: TypeId,
         route: &Route,
     ) -> Vec<(&'static HookRow, &Pattern)> {
-        crate::handler::hook::ordered(self.hooks.matching_entries(route.as_str()), when, command)
+        let mut hooks: Vec<(&'static HookRow, &Pattern)> = self
+            .hooks
+            .matching_entries(route.as_str())
+            .filter(|(_, h)| h.when == when && (h.command_type)() == command)
+            .map(|(pattern, &h)| (h, pattern))
+            .collect();
+        hooks.sort_by_key(|(h, _)| (h.priority, h.name));
+        hooks
     }
 
     /// The saga steps of a command type on `route`, in order (ascending priority, ties by

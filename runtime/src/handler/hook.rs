@@ -9,7 +9,7 @@ use crate::error::{Error, ErrorKind};
 use crate::handler::Cx;
 use crate::handler::saga::Saga;
 use crate::registry::Registry;
-use crate::route::{Pattern, Route};
+use crate::route::Route;
 use crate::step::Envelope;
 use crate::store::{BoxFuture, StoreTransaction, StreamKey};
 use crate::trace::{Operation, Outcome, Tracer};
@@ -110,19 +110,4 @@ pub(crate) async fn run_hooks<C: Command>(
         }
     }
     Ok(())
-}
-
-/// The hooks a registry runs for a command type and route, in order, each with its
-/// parsed pattern.
-pub(crate) fn ordered<'r>(
-    matching: impl Iterator<Item = (&'r Pattern, &'r &'static HookRow)>,
-    when: When,
-    command: TypeId,
-) -> Vec<(&'static HookRow, &'r Pattern)> {
-    let mut hooks: Vec<(&'static HookRow, &'r Pattern)> = matching
-        .filter(|(_, hook)| hook.when == when && (hook.command_type)() == command)
-        .map(|(pattern, &hook)| (hook, pattern))
-        .collect();
-    hooks.sort_by_key(|(hook, _)| (hook.priority, hook.name));
-    hooks
 }

@@ -4,7 +4,7 @@
 
 mod context;
 pub(crate) mod dispatcher;
-pub(crate) mod hook;
+mod hook;
 mod processor;
 mod projector;
 pub(crate) mod reaction;
