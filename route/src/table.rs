@@ -96,7 +96,12 @@ impl<T> RouteTable<T> {
     /// Every `(pattern, value)` whose pattern matches `route`, in insertion order.
     pub fn matching_entries(&self, route: &str) -> impl Iterator<Item = (&Pattern, &T)> + '_ {
         let mut found = Vec::new();
-        if let Ok(segs) = grammar::parse(route, Syntax::Concrete) {
+        // An empty table (no handler of a kind) needs no parse of the route.
+        let segs = match self.entries.is_empty() {
+            true => None,
+            false => grammar::parse(route, Syntax::Concrete).ok(),
+        };
+        if let Some(segs) = segs {
             let mut walk = Walk {
                 table: self,
                 route,
