@@ -173,6 +173,8 @@ where
 #[derive(Debug)]
 struct Completed {
     row: &'static SagaStepRow,
+    /// The run it belongs to.
+    saga_id: Uuid,
     command_id: Uuid,
     payload: serde_json::Value,
     /// `None` when the output did not serialize.
@@ -247,6 +249,7 @@ impl Saga {
         let completed = std::mem::take(&mut self.completed);
         let runs = std::mem::take(&mut self.runs);
         let mut stuck = Vec::new();
+        let mut stuck_runs = Vec::new();
         for done in completed.into_iter().rev() {
             let reversed = tracer
                 .time(Operation::Reverse, Some(done.row.name), async {
@@ -271,13 +274,14 @@ impl Saga {
                     "saga step `{}` of command {} was not reversed: {error}",
                     done.row.name, done.command_id
                 ));
+                stuck_runs.push(done.saga_id);
             }
         }
-        // A step that could not be reversed leaves its whole run stuck, for a person.
+        // A step that could not be reversed leaves its run stuck, for a person.
         for id in runs {
-            let outcome = match stuck.is_empty() {
-                true => SagaOutcome::Reversed,
-                false => SagaOutcome::Stuck,
+            let outcome = match stuck_runs.contains(&id) {
+                true => SagaOutcome::Stuck,
+                false => SagaOutcome::Reversed,
             };
             if let Err(error) = store.sagas().settle(id, outcome).await {
                 stuck.push(format!("the saga log of run {id} was not settled: {error}"));
@@ -398,6 +402,7 @@ pub(crate) async fn run_saga<C: Command>(
         // It happened: from here on it is reversed if the command does not commit.
         saga.completed.push(Completed {
             row,
+            saga_id,
             command_id,
             payload: payload.clone(),
             output: output.as_ref().ok().cloned(),
