@@ -11,4 +11,5 @@ pub(crate) const APPLY: &str = "apply";
 pub(crate) const FROM: &str = "from";
 pub(crate) const PRIORITY: &str = "priority";
 pub(crate) const CONSISTENCY: &str = "consistency";
+pub(crate) const ORDERED: &str = "ordered";
 pub(crate) const REVERSE: &str = "reverse";

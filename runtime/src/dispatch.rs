@@ -61,6 +61,8 @@ struct Options {
     command_id: Option<Uuid>,
     correlation_id: Option<Uuid>,
     expected_version: Option<u64>,
+    /// Eventual consumers to wait for after the commit, and for how long at most.
+    wait_for: Option<(Vec<String>, std::time::Duration)>,
 }
 
 impl<'a, C: Command> Dispatch<'a, C> {
@@ -92,6 +94,21 @@ impl<'a, C: Command> Dispatch<'a, C> {
         self
     }
 
+    /// After the commit, waits until these eventual consumers have processed the
+    /// command's events, so that the caller can read what they write (see
+    /// [`Consumers::wait_for`](crate::Consumers::wait_for)); waiting longer than `timeout`
+    /// is an error (the command stays committed). Only for a dispatch in a transaction of
+    /// its own: inside [`HeraldTransaction`] nothing is committed yet to wait for.
+    pub fn wait_for<I, S>(mut self, consumers: I, timeout: std::time::Duration) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let consumers = consumers.into_iter().map(Into::into).collect();
+        self.options.wait_for = Some((consumers, timeout));
+        self
+    }
+
     /// The version the caller last saw of the aggregate's stream (0: it must not exist).
     /// Another version is a conflict, returned at once and never retried.
     pub fn expected_version(mut self, version: u64) -> Self {
@@ -112,16 +129,32 @@ impl<'a, C: Command> IntoFuture for Dispatch<'a, C> {
         } = self;
         Box::pin(async move {
             let mut tracer = Tracer::new(Operation::Dispatch, C::NAME);
-            let result = match target {
-                Target::Runtime(herald) => alone(herald, &mut command, options, &mut tracer).await,
-                Target::Transaction(tx) => within(tx, &mut command, options, &mut tracer).await,
+            let mut options = options;
+            let wait_for = options.wait_for.take();
+            let (herald, result) = match target {
+                Target::Runtime(herald) => (
+                    Some(herald),
+                    alone(herald, &mut command, options, &mut tracer).await,
+                ),
+                Target::Transaction(_) if wait_for.is_some() => {
+                    let error = ErrorKind::Store {
+                        context: format!("dispatching `{}` in a transaction", C::NAME),
+                        source: crate::store::StoreError::Unsupported(
+                            "`wait_for` waits for a commit: call `herald.consumers().wait_for(…)` after committing the transaction".into(),
+                        ),
+                    };
+                    (None, Err(error.into()))
+                }
+                Target::Transaction(tx) => {
+                    (None, within(tx, &mut command, options, &mut tracer).await)
+                }
             };
             let trace = tracer.finish(match &result {
                 Ok(_) => Outcome::Ok,
                 Err(error) => error.outcome(),
             });
-            match result.map_err(|error| error.with_trace(trace.clone()))? {
-                Finished::Done(prepared, stepped) => Ok(Dispatched {
+            let dispatched = match result.map_err(|error| error.with_trace(trace.clone()))? {
+                Finished::Done(prepared, stepped) => Dispatched {
                     command_id: prepared.envelope_ids.0,
                     correlation_id: prepared.envelope_ids.1,
                     route: prepared.route,
@@ -130,9 +163,16 @@ impl<'a, C: Command> IntoFuture for Dispatch<'a, C> {
                     events: stepped.events,
                     trace,
                     repeat: false,
-                }),
-                Finished::Repeated(dispatched) => Ok(dispatched),
+                },
+                Finished::Repeated(dispatched) => dispatched,
+            };
+            if let (Some(herald), Some((names, timeout))) = (herald, wait_for) {
+                herald
+                    .consumers()
+                    .wait_for(dispatched.events(), &names, timeout)
+                    .await?;
             }
+            Ok(dispatched)
         })
     }
 }
@@ -642,6 +682,7 @@ pub(crate) async fn nested<C: Command>(mut command: C, nest: Nest<'_>) -> Result
         chain,
         tracer,
         saga,
+        may_repeat,
     } = nest;
     let trace_level = tracer.depth();
     tracer.open(Operation::Dispatch, Some(C::NAME));
@@ -651,13 +692,15 @@ pub(crate) async fn nested<C: Command>(mut command: C, nest: Nest<'_>) -> Result
             command_id: Some(command_id),
             correlation_id: Some(correlation_id),
             expected_version: None,
+            wait_for: None,
         };
         let mut prepared = prepare(herald, &command, options, tracer).await?;
         prepared.causation_id = event.event_id;
-        // The event was appended in this very transaction, so no command derived from it
-        // can be recorded yet: nothing to look up (its row is written at the end, which
-        // is what makes a later run of the processor on this event a repeat).
-        prepared.id_given = false;
+        // A strong processor's event was appended in this very transaction, so no command
+        // derived from it can be recorded yet: nothing to look up (its row is written at
+        // the end, which is what makes a later run of the processor on this event a
+        // repeat). An eventual processor's event may be handled again.
+        prepared.id_given = may_repeat;
         prepared.chain = chain.iter().chain([&prepared.route]).cloned().collect();
         prepared.trace_level = trace_level;
         let limit = herald.max_nesting();

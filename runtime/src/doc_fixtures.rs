@@ -130,6 +130,13 @@ async fn reopen(e: &Recorded<AccountClosed>, _cx: &mut Cx<'_>) -> Result<OpenAcc
     })
 }
 
+/// Eventual: a statement line for every account event, written after its command commits
+/// (on a store with SQL it would insert a row through `cx`).
+#[crate::projector("account.*", consistency = eventual)]
+async fn statements(e: &crate::store::RecordedEvent, _cx: &mut Cx<'_>) {
+    tracing::debug!(route = %e.route, "statement line");
+}
+
 /// A runtime over the fixtures, in memory.
 pub async fn herald() -> Herald {
     Herald::builder()

@@ -8,6 +8,7 @@ use crate::registry::RegistryError;
 use crate::route::{Route, RouteError};
 use crate::store::{Conflict, StoreError, StreamKey};
 use crate::trace::Trace;
+use uuid::Uuid;
 
 /// Why a dispatch (or starting a runtime) failed: two pointers wide, with the typed
 /// [`ErrorKind`] behind [`Error::kind`] and a failed dispatch's [`Error::trace`].
@@ -378,6 +379,50 @@ pub enum ErrorKind {
         /// The id.
         command_id: uuid::Uuid,
     },
+
+    /// An eventual handler failed on an event (after the command committed).
+    #[error("consumer `{consumer}` failed on event `{event}` ({event_id}): {source}")]
+    Consumer {
+        /// The consumer (its handler's name).
+        consumer: String,
+        /// The event's route.
+        event: Route,
+        /// The event's id.
+        event_id: Uuid,
+        /// The handler's error, or that of a command it dispatched.
+        source: BoxError,
+    },
+
+    /// An eventual consumer parked one of the events waited for: it did not take effect.
+    #[error(
+        "consumer `{consumer}` parked event `{event}` ({event_id}) after {attempts} tries: {error}"
+    )]
+    Parked {
+        /// The consumer.
+        consumer: String,
+        /// The event's route.
+        event: String,
+        /// The event's id.
+        event_id: Uuid,
+        /// How many times it was tried.
+        attempts: u32,
+        /// Why it was parked.
+        error: String,
+    },
+
+    /// Waiting for eventual consumers took longer than allowed.
+    #[error("consumer `{consumer}` had not processed the events within {waited:?}")]
+    Timeout {
+        /// The consumer waited for.
+        consumer: String,
+        /// How long it was waited for.
+        waited: std::time::Duration,
+    },
+
+    /// Something was asked of a consumer this runtime does not have, or of an event it
+    /// has not parked.
+    #[error("{0}")]
+    NoSuchConsumer(String),
 
     /// The event store failed.
     #[error("{context}: {source}")]

@@ -49,12 +49,14 @@ mod actor;
 mod aggregate;
 mod cache;
 mod command;
+mod consumer;
 mod dispatch;
 mod error;
 mod event;
 mod handler;
 mod pipeline;
 mod registry;
+mod retry;
 mod runtime;
 mod step;
 pub mod store;
@@ -76,16 +78,18 @@ pub struct ReadmeDoctests;
 pub use actor::Actor;
 pub use aggregate::{Aggregate, Apply, ApplyError, BoxError, Handle, HandleOutput};
 pub use command::Command;
+pub use consumer::{ConsumerStatus, Consumers};
 pub use dispatch::{Dispatch, Dispatched};
 pub use error::{Error, ErrorKind};
 pub use event::{AnyEvent, Event, Events, IntoEvents, RouteParam};
 pub use handler::{
     Consistency, Cx, DispatcherOutput, HandlerOutput, IntoCommands, ProcessorOutput, Recorded,
-    Recovery, RetryPolicy, SagaCx, SagaOutput, When,
+    Recovery, SagaCx, SagaOutput, When,
 };
 pub use pipeline::{Pipeline, Progress, Ran, StepOutcome};
 pub use registry::UpcastError;
 pub use registry::{Registry, RegistryError};
+pub use retry::RetryPolicy;
 pub use runtime::{Herald, HeraldBuilder, Load, Loaded};
 pub use transaction::HeraldTransaction;
 pub use uuid::{self, Uuid};
@@ -394,7 +398,7 @@ pub use herald_macros::aggregate;
 /// #     route: "user.7.renamed".parse().unwrap(), name: "Renamed".into(),
 /// #     schema_version: version, payload, recorded_at: std::time::SystemTime::now(),
 /// #     metadata: Metadata { event_id: Uuid::nil(), command_id: Uuid::nil(), correlation_id: Uuid::nil(),
-/// #         causation_id: Uuid::nil(), actor: "a".into(), tenant: "t".into() },
+/// #         causation_id: Uuid::nil(), actor: "a".into(), tenant: "t".into(), roles: vec![] },
 /// # };
 /// let old = stored(1, json!({ "id": 7, "name": "Ada Lovelace" }));
 /// assert_eq!(
@@ -502,12 +506,21 @@ pub use herald_macros::hook;
 /// the events are appended (step 8 of the loop): the read model changes with the events or
 /// not at all, and an error rolls the command back and reaches the caller as
 /// [`ErrorKind::Project`]. The projectors of an event run by ascending `priority`, ties by
-/// name. `consistency = eventual` is accepted and registered; eventual projectors run from
-/// a checkpointed subscription of their own, which a later version of Herald adds.
+/// name.
+///
+/// With `consistency = eventual` it is a consumer of its own: after the commit a worker
+/// of the runtime runs it on each event it takes, in the global order, in a transaction
+/// that also moves its checkpoint, so that what it writes to the same database takes
+/// effect exactly once, even across crashes (anything else it does happens at least once:
+/// make it idempotent). A failing event is tried again with backoff
+/// ([`HeraldBuilder::consumer_retry`]), then parked as a dead letter; with `ordered`
+/// (the default) the later events of its stream wait behind it, while other streams flow
+/// on. See [`Consumers`] for dead letters and for waiting until it caught up.
 ///
 /// | option | meaning | default |
 /// |---|---|---|
 /// | `consistency = strong \| eventual` | in the command's transaction, or after it | `strong` |
+/// | `ordered = true \| false` | eventual only: a parked event holds back its stream's later events | `true` |
 /// | `priority = N` | order among the event's handlers, lower first | 0 |
 /// | `name = "…"` | the projector's name in traces, errors and start-up checks | the function's name |
 ///
@@ -572,12 +585,16 @@ pub use herald_macros::projector;
 /// processor's name and the command's index, so running the processor on the same event
 /// again never doubles a command. Any failure rolls everything back and reaches the caller.
 /// Nesting is bounded ([`HeraldBuilder::max_nesting`]): a cycle of processors is
-/// [`ErrorKind::Nesting`], not a hang. `consistency = eventual` is accepted and
-/// registered, and runs in a later version of Herald.
+/// [`ErrorKind::Nesting`], not a hang.
+///
+/// With `consistency = eventual` it runs after the commit, as a consumer of its own (see
+/// [`projector`]): its commands run in the consumer's transaction, with the checkpoint, as
+/// the event's actor (roles included), caused by the event, with the same derived ids.
 ///
 /// | option | meaning | default |
 /// |---|---|---|
 /// | `consistency = strong \| eventual` | nested in the command's transaction, or after it | `strong` |
+/// | `ordered = true \| false` | eventual only: a parked event holds back its stream's later events | `true` |
 /// | `priority = N` | order among the event's handlers, lower first | 0 |
 /// | `name = "…"` | the processor's name (it also derives its commands' ids) | the function's name |
 ///

@@ -528,6 +528,39 @@ impl Registry {
         found
     }
 
+    /// The eventual projector or processor called `name`.
+    pub(crate) fn eventual_named(&self, name: &str) -> Option<Reaction<'_>> {
+        let eventual = |consistency: Consistency| consistency == Consistency::Eventual;
+        match (self.projector_named(name), self.processor_named(name)) {
+            (Some((p, pattern)), _) if eventual(p.consistency) => {
+                Some(Reaction::Project(p, pattern))
+            }
+            (_, Some((p, pattern))) if eventual(p.consistency) => {
+                Some(Reaction::Process(p, pattern))
+            }
+            _ => None,
+        }
+    }
+
+    /// The eventual projectors and processors: the consumers of the global order, by name.
+    pub(crate) fn eventual_handlers(&self) -> Vec<Reaction<'_>> {
+        let eventual = |consistency: Consistency| consistency == Consistency::Eventual;
+        let mut found: Vec<Reaction<'_>> = self
+            .projectors
+            .iter()
+            .filter(|(_, p)| eventual(p.consistency))
+            .map(|(pattern, &p)| Reaction::Project(p, pattern))
+            .chain(
+                self.processors
+                    .iter()
+                    .filter(|(_, p)| eventual(p.consistency))
+                    .map(|(pattern, &p)| Reaction::Process(p, pattern)),
+            )
+            .collect();
+        found.sort_by_key(|r| r.order().1);
+        found
+    }
+
     /// Duplicate upcasters, upcasters of unknown events, and gaps in a chain.
     fn check_upcasters(&self, problems: &mut Vec<String>) {
         let mut by_step: BTreeMap<(&str, u32), Vec<&str>> = BTreeMap::new();

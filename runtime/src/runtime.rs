@@ -9,13 +9,15 @@ use crate::actor::Actor;
 use crate::aggregate::Aggregate;
 use crate::cache::{AggregateCache, Lookup};
 use crate::command::Command;
+use crate::consumer::{ConsumerSettings, Consumers, Workers};
 use crate::dispatch::{Dispatch, Target};
 use crate::error::{Error, ErrorKind};
 use crate::event::RouteParam;
+use crate::handler::Recovery;
 use crate::handler::saga::recover;
-use crate::handler::{Recovery, RetryPolicy};
 use crate::pipeline::Pipeline;
 use crate::registry::Registry;
+use crate::retry::RetryPolicy;
 use crate::step::{cached, replay, usable_snapshot};
 use crate::store::{self, BoxFuture, EventStore, MemoryStore, ReplayFrom, StreamKey};
 use crate::transaction::HeraldTransaction;
@@ -51,6 +53,18 @@ struct Inner {
     /// This runtime, as the owner of the sagas it runs.
     owner: Uuid,
     recovery: Recovery,
+    /// The workers of its eventual consumers (set once, right after it is built).
+    workers: std::sync::OnceLock<Workers>,
+}
+
+/// A [`Herald`] that does not keep the runtime alive: what its background tasks hold.
+#[derive(Clone)]
+pub(crate) struct WeakHerald(std::sync::Weak<Inner>);
+
+impl WeakHerald {
+    pub(crate) fn upgrade(&self) -> Option<Herald> {
+        self.0.upgrade().map(|inner| Herald { inner })
+    }
 }
 
 impl Herald {
@@ -64,6 +78,7 @@ impl Herald {
             cached_aggregates: 10_000,
             saga_retry: RetryPolicy::default(),
             saga_lease: Duration::from_secs(30),
+            consumers: ConsumerSettings::default(),
         }
     }
 
@@ -126,6 +141,27 @@ impl Herald {
 
     pub(crate) fn cache(&self) -> &AggregateCache {
         &self.inner.cache
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakHerald {
+        WeakHerald(Arc::downgrade(&self.inner))
+    }
+
+    pub(crate) fn workers(&self) -> &Workers {
+        self.inner.workers.get_or_init(Workers::default)
+    }
+
+    /// The eventual consumers: where they are, their dead letters, waiting for them.
+    pub fn consumers(&self) -> Consumers<'_> {
+        Consumers::new(self)
+    }
+
+    /// Stops the workers of the eventual consumers and waits for them: a batch in flight
+    /// commits or rolls back first, so no event is half-applied and every checkpoint is
+    /// where its handler's writes are. Commands can still be dispatched; their events
+    /// wait for the next runtime's workers.
+    pub async fn shutdown(&self) {
+        self.workers().stop().await;
     }
 
     /// Opens a transaction of the event store: dispatch commands in it and write your own
@@ -193,6 +229,7 @@ pub struct HeraldBuilder {
     cached_aggregates: usize,
     saga_retry: RetryPolicy,
     saga_lease: Duration,
+    consumers: ConsumerSettings,
 }
 
 enum StoreChoice {
@@ -264,6 +301,38 @@ impl HeraldBuilder {
         self
     }
 
+    /// Whether this runtime runs workers for its eventual projectors and processors
+    /// (default: yes, when built inside a Tokio runtime). A process that only dispatches
+    /// can leave them to others sharing its store.
+    pub fn run_consumers(mut self, run: bool) -> Self {
+        self.consumers.run = run;
+        self
+    }
+
+    /// How often an eventual handler is tried on an event before the event is parked as
+    /// a dead letter, and the waits between (default: 5 tries, 100 ms doubling up to 30
+    /// s, spread by 20%).
+    pub fn consumer_retry(mut self, policy: RetryPolicy) -> Self {
+        self.consumers.retry = policy;
+        self
+    }
+
+    /// The longest a consumer's worker waits before it looks for new events when it hears
+    /// of no commit (default: 1 s; it starts at 10 ms and doubles while idle). Commits in
+    /// this process, and on PostgreSQL in any process, wake it at once; this bounds how
+    /// long a missed notice can delay an event.
+    pub fn consumer_poll(mut self, longest: Duration) -> Self {
+        self.consumers.poll_max = longest.max(self.consumers.poll_min);
+        self
+    }
+
+    /// How many events a consumer's worker reads and handles in one transaction (default:
+    /// 25, at least 1).
+    pub fn consumer_batch(mut self, events: usize) -> Self {
+        self.consumers.batch = events.max(1);
+        self
+    }
+
     /// Checks the registrations (every problem at once) and starts the runtime. A runtime
     /// whose registrations have problems does not start.
     pub async fn build(self) -> Result<Herald, Error> {
@@ -296,9 +365,12 @@ impl HeraldBuilder {
                 saga_retry: self.saga_retry,
                 owner,
                 recovery,
+                workers: std::sync::OnceLock::new(),
             }),
         };
         herald.keep_alive(self.saga_lease);
+        let workers = Workers::start(&herald, self.consumers);
+        let _ = herald.inner.workers.set(workers);
         Ok(herald)
     }
 }

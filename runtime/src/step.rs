@@ -349,6 +349,7 @@ pub(crate) fn new_event(
             causation_id: envelope.causation_id,
             actor: envelope.actor.id().to_owned(),
             tenant: envelope.actor.tenant().to_owned(),
+            roles: envelope.actor.roles().to_vec(),
         },
     })
 }

@@ -37,6 +37,7 @@ pub fn event(stream: &StreamKey, n: u64) -> NewEvent {
             causation_id: command_id,
             actor: "tester".to_owned(),
             tenant: stream.tenant().to_owned(),
+            roles: Vec::new(),
         },
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod backends;
 pub mod conformance;
+pub mod consumers_suite;
 pub mod dispatch_suite;
 pub mod domain;
 pub mod handlers_suite;

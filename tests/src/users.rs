@@ -198,7 +198,7 @@ async fn audit(e: &RecordedEvent, _cx: &mut Cx<'_>) {
     saw(&user_id, &format!("audit {}", e.route));
 }
 
-/// Accepted and registered; not run in the command's transaction.
+/// Run by a worker after the command commits, not in its transaction.
 #[projector("user.:user_id.created", consistency = eventual)]
 async fn later(e: &Recorded<UserCreated>, _cx: &mut Cx<'_>) {
     saw(&e.user_id, "later");
@@ -283,11 +283,11 @@ pub async fn herald(store: &std::sync::Arc<dyn herald::store::EventStore>) -> He
     let herald = Herald::builder()
         .modules(["herald_tests::users"])
         .store(store.clone())
-        .saga_retry(herald::RetryPolicy {
-            attempts: 3,
-            base: std::time::Duration::from_millis(1),
-            cap: std::time::Duration::from_millis(5),
-        })
+        .saga_retry(
+            herald::RetryPolicy::new(3)
+                .base(std::time::Duration::from_millis(1))
+                .cap(std::time::Duration::from_millis(5)),
+        )
         .build()
         .await
         .expect("the users' registrations are consistent");

@@ -11,7 +11,7 @@ use syn::{GenericArgument, ItemFn, LitStr, PathArguments, Type};
 use super::{Common, finish, name, pattern, pattern_check, signature, wrapper_ident};
 use crate::args::{self, Once};
 use crate::errors::{Errors, with_item};
-use crate::symbol::{CONSISTENCY, NAME, PRIORITY};
+use crate::symbol::{CONSISTENCY, NAME, ORDERED, PRIORITY};
 
 /// Which of the three.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -74,6 +74,8 @@ struct Projector<'a> {
     name: String,
     priority: i32,
     strong: bool,
+    /// Whether a parked event holds back the later events of its stream (eventual only).
+    ordered: bool,
     /// The event type, or `None` for any `RecordedEvent`.
     event: Option<&'a Type>,
     sig: super::Signature<'a>,
@@ -84,6 +86,7 @@ impl<'a> Projector<'a> {
         let mut errors = Errors::default();
         let mut common = Common::new();
         let mut consistency = Once::new(CONSISTENCY);
+        let mut ordered = Once::new(ORDERED);
         let lit = args::parse(args, |meta| {
             if common.parse(&meta, &mut errors)? {
                 return Ok(());
@@ -92,11 +95,17 @@ impl<'a> Projector<'a> {
                 // A dispatcher always runs in the command's transaction.
                 return Err(args::unknown(&meta, kind.word(), &[NAME, PRIORITY]));
             }
+            if meta.path.is_ident(ORDERED) {
+                // #[projector("…", consistency = eventual, ordered = false)]
+                let value: syn::LitBool = meta.value()?.parse()?;
+                ordered.set(&mut errors, &meta, (value.value, meta.path.span()));
+                return Ok(());
+            }
             if !meta.path.is_ident(CONSISTENCY) {
                 return Err(args::unknown(
                     &meta,
                     kind.word(),
-                    &[CONSISTENCY, NAME, PRIORITY],
+                    &[CONSISTENCY, NAME, ORDERED, PRIORITY],
                 ));
             }
             // #[projector("…", consistency = eventual)]
@@ -138,6 +147,18 @@ impl<'a> Projector<'a> {
                 None
             }
         });
+        let strong = consistency.get().unwrap_or(true);
+        let ordered = match ordered.get() {
+            Some((_, span)) if strong => {
+                errors.push(syn::Error::new(
+                    span,
+                    "`ordered` is for `consistency = eventual` handlers: a strong one runs in the command's transaction and parks nothing",
+                ));
+                true
+            }
+            Some((ordered, _)) => ordered,
+            None => true,
+        };
         errors.check()?;
         Ok(Projector {
             kind,
@@ -145,7 +166,8 @@ impl<'a> Projector<'a> {
             pattern: pattern.expect("checked"),
             name: name(common.name.get(), &function.sig.ident),
             priority: common.priority.get().unwrap_or(0),
-            strong: consistency.get().unwrap_or(true),
+            strong,
+            ordered,
             event: event.expect("checked"),
             sig,
         })
@@ -159,6 +181,7 @@ impl<'a> Projector<'a> {
             name,
             priority,
             strong,
+            ordered,
             event,
             sig,
         } = self;
@@ -166,8 +189,8 @@ impl<'a> Projector<'a> {
         let wrapper = wrapper_ident(kind.word(), ident);
         let consistency = match (kind, strong) {
             (Kind::Dispatcher, _) => TokenStream::new(),
-            (_, true) => quote!(consistency: ::herald::Consistency::Strong,),
-            (_, false) => quote!(consistency: ::herald::Consistency::Eventual,),
+            (_, true) => quote!(consistency: ::herald::Consistency::Strong, ordered: true,),
+            (_, false) => quote!(consistency: ::herald::Consistency::Eventual, ordered: #ordered,),
         };
         let call = match event {
             Some(_) => quote!(#ident(&event, cx)),

@@ -5,7 +5,7 @@
 mod context;
 pub(crate) mod dispatcher;
 mod hook;
-mod processor;
+pub(crate) mod processor;
 mod projector;
 pub(crate) mod reaction;
 pub(crate) mod saga;
@@ -15,7 +15,7 @@ pub use dispatcher::{DispatchFn, DispatcherOutput, DispatcherRow};
 pub use hook::{HookFn, HookRow, When};
 pub use processor::{AnyCommand, IntoCommands, Nest, ProcessFn, ProcessorOutput, ProcessorRow};
 pub use projector::{Consistency, ProjectFn, ProjectorRow, Recorded};
-pub use saga::{Recovery, RetryPolicy, SagaCx, SagaOutput, SagaReverseFn, SagaRunFn, SagaStepRow};
+pub use saga::{Recovery, SagaCx, SagaOutput, SagaReverseFn, SagaRunFn, SagaStepRow};
 
 pub(crate) use hook::run_hooks;
 pub(crate) use reaction::{Scene, react};

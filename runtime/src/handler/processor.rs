@@ -34,6 +34,8 @@ pub struct ProcessorRow {
     pub pattern: &'static str,
     pub priority: i32,
     pub consistency: Consistency,
+    /// Eventual only: whether a parked event holds back the later events of its stream.
+    pub ordered: bool,
     /// The event it takes; `None` when it takes any `RecordedEvent`.
     pub event: Option<&'static str>,
     /// The names of the commands it may return.
@@ -165,6 +167,9 @@ pub struct Nest<'a> {
     pub(crate) tracer: &'a mut Tracer,
     /// The saga of the whole dispatch: the nested command's steps join it.
     pub(crate) saga: &'a mut Saga,
+    /// Whether the command may have run before (an eventual processor's event handled
+    /// again): its id is looked up first. A strong processor's event is brand new.
+    pub(crate) may_repeat: bool,
 }
 
 /// The id of the `index`th command `processor` returned for `event`: the same every time

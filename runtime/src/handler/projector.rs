@@ -85,6 +85,8 @@ pub struct ProjectorRow {
     pub pattern: &'static str,
     pub priority: i32,
     pub consistency: Consistency,
+    /// Eventual only: whether a parked event holds back the later events of its stream.
+    pub ordered: bool,
     /// The event it takes; `None` when it takes any `RecordedEvent`.
     pub event: Option<&'static str>,
     pub run: ProjectFn,

@@ -26,13 +26,38 @@ pub(crate) enum Reaction<'r> {
     Dispatch(&'static DispatcherRow, &'r Pattern),
 }
 
-impl Reaction<'_> {
+impl<'r> Reaction<'r> {
     pub(crate) fn order(&self) -> (i32, &'static str) {
         match self {
             Reaction::Project(p, _) => (p.priority, p.name),
             Reaction::Process(p, _) => (p.priority, p.name),
             Reaction::Dispatch(d, _) => (d.priority, d.name),
         }
+    }
+
+    pub(crate) fn name(&self) -> &'static str {
+        self.order().1
+    }
+
+    pub(crate) fn pattern(&self) -> &'r Pattern {
+        match self {
+            Reaction::Project(_, p) | Reaction::Process(_, p) | Reaction::Dispatch(_, p) => p,
+        }
+    }
+
+    /// The event type it takes, or `None` for any.
+    fn event(&self) -> Option<&'static str> {
+        match self {
+            Reaction::Project(p, _) => p.event,
+            Reaction::Process(p, _) => p.event,
+            Reaction::Dispatch(d, _) => d.event,
+        }
+    }
+
+    /// Whether it runs on `event`: its pattern matches the route, and it takes the type.
+    pub(crate) fn takes(&self, event: &RecordedEvent) -> bool {
+        self.event().is_none_or(|name| name == event.name)
+            && self.pattern().matches(event.route.as_str())
     }
 }
 
@@ -131,6 +156,7 @@ async fn react_to(
                             chain: scene.chain,
                             tracer: &mut *tracer,
                             saga: &mut *saga,
+                            may_repeat: false,
                         };
                         command.run_nested(nest).await?;
                     }

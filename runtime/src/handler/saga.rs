@@ -16,6 +16,7 @@ use crate::aggregate::BoxError;
 use crate::command::Command;
 use crate::error::{Error, ErrorKind};
 use crate::registry::Registry;
+use crate::retry::{RetryPolicy, retried};
 use crate::route::{Pattern, Route};
 use crate::runtime::Herald;
 use crate::store::{BoxFuture, EventStore, SagaOutcome, SagaStep};
@@ -118,57 +119,6 @@ impl<T: serde::Serialize + DeserializeOwned + Send + Sync, E: Into<BoxError>> Sa
     }
 }
 
-/// How often a saga step or a compensation is tried before it counts as failed, and how
-/// long to wait between tries: `base`, doubling, at most `cap`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Tries in all (at least 1).
-    pub attempts: u32,
-    /// The wait after the first failure.
-    pub base: Duration,
-    /// The longest wait.
-    pub cap: Duration,
-}
-
-impl Default for RetryPolicy {
-    /// 3 tries, waiting 100 ms then 200 ms.
-    fn default() -> Self {
-        RetryPolicy {
-            attempts: 3,
-            base: Duration::from_millis(100),
-            cap: Duration::from_secs(5),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The wait after failed try `attempt` (from 1).
-    fn wait(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.base.saturating_mul(factor).min(self.cap)
-    }
-}
-
-/// Tries `op` as `policy` says; the last error and how many tries it took.
-async fn retried<T, F, Fut>(policy: RetryPolicy, mut op: F) -> Result<T, (BoxError, u32)>
-where
-    F: FnMut(u32) -> Fut,
-    Fut: std::future::Future<Output = Result<T, BoxError>>,
-{
-    let mut attempt = 1;
-    loop {
-        match op(attempt).await {
-            Ok(value) => return Ok(value),
-            Err(error) if attempt >= policy.attempts.max(1) => return Err((error, attempt)),
-            Err(error) => {
-                tracing::debug!(%error, attempt, "saga step failed; trying again");
-                tokio::time::sleep(policy.wait(attempt)).await;
-                attempt += 1;
-            }
-        }
-    }
-}
-
 /// A completed saga step, to reverse if the command does not commit.
 #[derive(Debug)]
 struct Completed {
@@ -255,7 +205,7 @@ impl Saga {
                 .time(Operation::Reverse, Some(done.row.name), async {
                     let pattern = Pattern::parse(done.row.pattern).ok();
                     let (done, pattern) = (&done, pattern.as_ref());
-                    retried(policy, move |attempt| async move {
+                    retried(policy, "saga step", move |attempt| async move {
                         let cx = SagaCx {
                             actor: &done.actor,
                             route: &done.route,
@@ -384,7 +334,7 @@ pub(crate) async fn run_saga<C: Command>(
         };
         let ran = tracer
             .time(Operation::Saga, Some(row.name), async {
-                retried(policy, move |attempt| async move {
+                retried(policy, "saga step", move |attempt| async move {
                     let cx = SagaCx {
                         actor,
                         route,
@@ -522,7 +472,7 @@ async fn reverse_logged(
     };
     let pattern = Pattern::parse(row.pattern).ok();
     let (actor, route, pattern) = (&actor, &route, pattern.as_ref());
-    retried(policy, move |attempt| async move {
+    retried(policy, "saga step", move |attempt| async move {
         let cx = SagaCx {
             actor,
             route,

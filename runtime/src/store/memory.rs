@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use tokio::sync::watch;
 
+use super::consumer::{Checkpoint, ConsumerLog, DeadLetter};
 use super::saga::{MemorySagaLog, SagaLog};
 
 use uuid::Uuid;
@@ -39,6 +40,8 @@ struct Shared {
     sagas: MemorySagaLog,
     /// Bumped whenever a transaction ends, to wake writers waiting for a stream.
     ended: watch::Sender<u64>,
+    /// Bumped whenever a transaction with events commits, to wake consumers.
+    committed: watch::Sender<u64>,
 }
 
 impl Default for Shared {
@@ -47,6 +50,7 @@ impl Default for Shared {
             state: Mutex::default(),
             sagas: MemorySagaLog::default(),
             ended: watch::Sender::new(0),
+            committed: watch::Sender::new(0),
         }
     }
 }
@@ -71,6 +75,12 @@ struct State {
     recording: HashMap<Uuid, u64>,
     /// The newest snapshot of each stream.
     snapshots: HashMap<StreamKey, Snapshot>,
+    /// Each consumer's checkpoint and when it moved.
+    checkpoints: HashMap<String, (Position, SystemTime)>,
+    /// Parked events, by consumer and event id.
+    dead_letters: HashMap<(String, Uuid), DeadLetter>,
+    /// The open transaction that claimed each consumer.
+    claims: HashMap<String, u64>,
 }
 
 impl State {
@@ -140,6 +150,7 @@ impl EventStore for MemoryStore {
             savepoints: Vec::new(),
             commands: Vec::new(),
             snapshots: Vec::new(),
+            consumer_changes: Vec::new(),
         };
         Box::pin(async move { Ok(Box::new(tx) as Box<dyn StoreTransaction>) })
     }
@@ -195,6 +206,70 @@ impl EventStore for MemoryStore {
     fn sagas(&self) -> &dyn SagaLog {
         &self.shared.sagas
     }
+
+    fn consumers(&self) -> &dyn ConsumerLog {
+        self
+    }
+}
+
+impl ConsumerLog for MemoryStore {
+    fn checkpoints(&self) -> BoxFuture<'_, Result<Vec<Checkpoint>, StoreError>> {
+        let mut checkpoints: Vec<Checkpoint> = self
+            .lock()
+            .checkpoints
+            .iter()
+            .map(|(consumer, &(position, updated_at))| Checkpoint {
+                consumer: consumer.clone(),
+                position,
+                updated_at,
+            })
+            .collect();
+        checkpoints.sort_by(|a, b| a.consumer.cmp(&b.consumer));
+        Box::pin(async move { Ok(checkpoints) })
+    }
+
+    fn dead_letters<'a>(
+        &'a self,
+        consumer: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<DeadLetter>, StoreError>> {
+        let mut letters: Vec<DeadLetter> = self
+            .lock()
+            .dead_letters
+            .values()
+            .filter(|letter| letter.consumer == consumer)
+            .cloned()
+            .collect();
+        letters.sort_by_key(|letter| letter.position);
+        Box::pin(async move { Ok(letters) })
+    }
+
+    fn event(&self, event_id: Uuid) -> BoxFuture<'_, Result<Option<RecordedEvent>, StoreError>> {
+        let event = self
+            .lock()
+            .log
+            .values()
+            .find(|e| e.event_id == event_id)
+            .cloned();
+        Box::pin(async move { Ok(event) })
+    }
+
+    fn count_after(&self, position: Position) -> BoxFuture<'_, Result<u64, StoreError>> {
+        let state = self.lock();
+        let from = position.parts().1.saturating_add(1);
+        let count = state.log.range(from..).count() as u64;
+        Box::pin(async move { Ok(count) })
+    }
+
+    fn commits(&self) -> watch::Receiver<u64> {
+        self.shared.committed.subscribe()
+    }
+}
+
+/// A change to a consumer's checkpoint or dead letters, made at commit.
+enum ConsumerChange {
+    Checkpoint(String, Position),
+    Park(DeadLetter),
+    Unpark(String, Uuid),
 }
 
 fn committed_stream(state: &State, stream: &StreamKey, after_version: u64) -> Vec<RecordedEvent> {
@@ -213,19 +288,23 @@ struct MemoryTransaction {
     id: u64,
     /// Events appended so far, in position order.
     appended: Vec<RecordedEvent>,
-    /// Lengths of `appended`, `commands` and `snapshots` at each savepoint.
-    savepoints: Vec<[usize; 3]>,
+    /// Lengths of `appended`, `commands`, `snapshots` and `consumer_changes` at each
+    /// savepoint.
+    savepoints: Vec<[usize; 4]>,
     /// Commands recorded, with their result once finished.
     commands: Vec<(Uuid, RecordedCommand)>,
     /// Snapshots taken.
     snapshots: Vec<(StreamKey, Snapshot)>,
+    /// Checkpoints moved and events parked or unparked, in order.
+    consumer_changes: Vec<ConsumerChange>,
 }
 
 impl MemoryTransaction {
     /// Forgets events appended after the first `keep`, releasing their positions and
     /// the streams no remaining event writes.
-    fn release_after(&mut self, [events, commands, snapshots]: [usize; 3]) {
+    fn release_after(&mut self, [events, commands, snapshots, consumers]: [usize; 4]) {
         self.snapshots.truncate(snapshots);
+        self.consumer_changes.truncate(consumers);
         if events >= self.appended.len() && commands >= self.commands.len() {
             return;
         }
@@ -255,12 +334,24 @@ impl MemoryTransaction {
         self.shared.ended.send_modify(|n| *n += 1);
     }
 
-    fn marks(&self) -> [usize; 3] {
+    fn marks(&self) -> [usize; 4] {
         [
             self.appended.len(),
             self.commands.len(),
             self.snapshots.len(),
+            self.consumer_changes.len(),
         ]
+    }
+
+    /// Gives up the consumers this transaction claimed.
+    fn unclaim(&self) {
+        let mut state = self.shared.lock();
+        let before = state.claims.len();
+        state.claims.retain(|_, holder| *holder != self.id);
+        if state.claims.len() != before {
+            drop(state);
+            self.shared.ended.send_modify(|n| *n += 1);
+        }
     }
 
     fn own_version(&self, stream: &StreamKey) -> Option<u64> {
@@ -451,6 +542,86 @@ impl StoreTransaction for MemoryTransaction {
         Box::pin(async move { Ok(()) })
     }
 
+    fn claim_consumer<'a>(
+        &'a mut self,
+        consumer: &'a str,
+    ) -> BoxFuture<'a, Result<Position, StoreError>> {
+        Box::pin(async move {
+            loop {
+                let mut ended = {
+                    let mut state = self.shared.lock();
+                    match state.claims.get(consumer) {
+                        Some(&holder) if holder != self.id => {
+                            match state.wait_for(self.id, holder, &self.shared.ended) {
+                                Some(ended) => ended,
+                                None => {
+                                    return Err(StoreError::Backend(
+                                        format!("consumer `{consumer}` is claimed by crossed transactions").into(),
+                                    ));
+                                }
+                            }
+                        }
+                        _ => {
+                            state.claims.insert(consumer.to_owned(), self.id);
+                            let own = self.consumer_changes.iter().rev().find_map(|c| match c {
+                                ConsumerChange::Checkpoint(name, at) if name == consumer => {
+                                    Some(*at)
+                                }
+                                _ => None,
+                            });
+                            let committed = state.checkpoints.get(consumer).map(|(at, _)| *at);
+                            return Ok(own.or(committed).unwrap_or(Position::START));
+                        }
+                    }
+                };
+                // Wait for the transaction holding the consumer to end, then look again.
+                let _ = ended.changed().await;
+                self.shared.lock().waiting.remove(&self.id);
+            }
+        })
+    }
+
+    fn save_checkpoint<'a>(
+        &'a mut self,
+        consumer: &'a str,
+        position: Position,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.consumer_changes
+            .push(ConsumerChange::Checkpoint(consumer.to_owned(), position));
+        Box::pin(async move { Ok(()) })
+    }
+
+    fn park<'a>(&'a mut self, letter: &'a DeadLetter) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.consumer_changes
+            .push(ConsumerChange::Park(letter.clone()));
+        Box::pin(async move { Ok(()) })
+    }
+
+    fn unpark<'a>(
+        &'a mut self,
+        consumer: &'a str,
+        event_id: Uuid,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let mut parked = self
+            .shared
+            .lock()
+            .dead_letters
+            .contains_key(&(consumer.to_owned(), event_id));
+        // As this transaction sees it: its own parks and unparks come after.
+        for change in &self.consumer_changes {
+            match change {
+                ConsumerChange::Park(l) if l.consumer == consumer && l.event_id == event_id => {
+                    parked = true
+                }
+                ConsumerChange::Unpark(c, id) if c == consumer && *id == event_id => parked = false,
+                _ => {}
+            }
+        }
+        self.consumer_changes
+            .push(ConsumerChange::Unpark(consumer.to_owned(), event_id));
+        Box::pin(async move { Ok(parked) })
+    }
+
     fn sql(&mut self) -> Sql<'_> {
         Sql::None
     }
@@ -503,6 +674,25 @@ impl StoreTransaction for MemoryTransaction {
                     }
                 }
             }
+            let now = SystemTime::now();
+            for change in self.consumer_changes.drain(..) {
+                match change {
+                    ConsumerChange::Checkpoint(consumer, at) => {
+                        state.checkpoints.insert(consumer, (at, now));
+                    }
+                    ConsumerChange::Park(letter) => {
+                        let key = (letter.consumer.clone(), letter.event_id);
+                        state.dead_letters.insert(key, letter);
+                    }
+                    ConsumerChange::Unpark(consumer, event_id) => {
+                        state.dead_letters.remove(&(consumer, event_id));
+                    }
+                }
+            }
+            state.claims.retain(|_, holder| *holder != self.id);
+            if !self.appended.is_empty() {
+                self.shared.committed.send_modify(|n| *n += 1);
+            }
             for event in self.appended.drain(..) {
                 let (_, position) = event.position.parts();
                 state.open.remove(&position);
@@ -520,14 +710,16 @@ impl StoreTransaction for MemoryTransaction {
     }
 
     fn rollback(mut self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
-        self.release_after([0; 3]);
+        self.release_after([0; 4]);
+        self.unclaim();
         Box::pin(async { Ok(()) })
     }
 }
 
 impl Drop for MemoryTransaction {
     fn drop(&mut self) {
-        self.release_after([0; 3]);
+        self.release_after([0; 4]);
+        self.unclaim();
         self.shared.lock().waiting.remove(&self.id);
     }
 }

@@ -6,6 +6,7 @@
 //! commits later with a smaller position: they read only below the oldest position still
 //! held by an open transaction.
 
+mod consumer;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -20,6 +21,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+pub use consumer::{Checkpoint, ConsumerLog, DeadLetter};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
@@ -194,6 +196,9 @@ pub struct Metadata {
     pub actor: String,
     /// The actor's tenant.
     pub tenant: String,
+    /// The actor's roles: an eventual processor's commands are sent as the same actor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
 }
 
 /// An event about to be appended.
@@ -549,6 +554,9 @@ pub trait EventStore: Send + Sync + 'static {
     /// The saga log, written outside the commands' transactions.
     fn sagas(&self) -> &dyn SagaLog;
 
+    /// The consumers' checkpoints and dead letters, and the signal of new commits.
+    fn consumers(&self) -> &dyn ConsumerLog;
+
     /// The next page of the global order after `after`, keeping the events whose route
     /// matches one of `patterns` (all of them when `patterns` is empty). At most `limit`
     /// events are examined; [`Page::next`] is where the following page starts, past the
@@ -651,6 +659,10 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
         (**self).sagas()
     }
 
+    fn consumers(&self) -> &dyn ConsumerLog {
+        (**self).consumers()
+    }
+
     fn read_matching<'a>(
         &'a self,
         after: Position,
@@ -735,6 +747,31 @@ pub trait StoreTransaction: Send {
         stream: &'a StreamKey,
         snapshot: Snapshot,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Claims consumer `consumer` for this transaction and returns its checkpoint
+    /// ([`Position::START`] for a new one): a transaction of another worker claiming it
+    /// waits until this one ends, and then sees where this one left it.
+    fn claim_consumer<'a>(
+        &'a mut self,
+        consumer: &'a str,
+    ) -> BoxFuture<'a, Result<Position, StoreError>>;
+
+    /// Moves the checkpoint of `consumer`, claimed by this transaction, to `position`.
+    fn save_checkpoint<'a>(
+        &'a mut self,
+        consumer: &'a str,
+        position: Position,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Parks an event for a consumer (replacing the letter it may have already).
+    fn park<'a>(&'a mut self, letter: &'a DeadLetter) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Takes an event out of a consumer's dead letters; whether it was there.
+    fn unpark<'a>(
+        &'a mut self,
+        consumer: &'a str,
+        event_id: Uuid,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
 
     /// The transaction's database connection, for your own tables.
     fn sql(&mut self) -> Sql<'_>;

@@ -21,18 +21,20 @@
 //! stream's version.
 
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::backend;
 use super::{
-    AggregateRead, BoxFuture, Conflict, EventStore, Metadata, NewEvent, Position, RecordedCommand,
-    RecordedEvent, ReplayEvent, ReplayFrom, Savepoint, Snapshot, Sql, StoreError, StoreTransaction,
-    StreamKey,
+    AggregateRead, BoxFuture, Conflict, DeadLetter, EventStore, Metadata, NewEvent, Position,
+    RecordedCommand, RecordedEvent, ReplayEvent, ReplayFrom, Savepoint, Snapshot, Sql, StoreError,
+    StoreTransaction, StreamKey,
 };
 use crate::route::Route;
 
@@ -49,6 +51,12 @@ pub struct PostgresStore {
     pool: PgPool,
     /// The saga log, on a pool of its own, outside the commands' transactions.
     sagas: PgSagaLog,
+    /// The schema Herald's tables are in: commit notices name it.
+    schema: String,
+    /// Bumped when events commit, in this process or (heard through `LISTEN`) another.
+    committed: Arc<watch::Sender<u64>>,
+    /// The task listening for other processes' commits, while anyone watches.
+    listening: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 super::saga::sql_saga_log!(PgSagaLog, PgPool, sqlx::postgres::PgRow);
@@ -77,9 +85,16 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(backend)?;
+        let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+            .fetch_one(&pool)
+            .await
+            .map_err(backend)?;
         Ok(PostgresStore {
             sagas: PgSagaLog { pool: sagas },
             pool,
+            schema,
+            committed: Arc::new(watch::Sender::new(0)),
+            listening: Arc::default(),
         })
     }
 
@@ -99,6 +114,9 @@ macro_rules! select_events {
         )
     };
 }
+
+// After `select_events!`, which it uses.
+mod consumer;
 
 fn from_micros(micros: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or(0))
@@ -241,7 +259,12 @@ impl EventStore for PostgresStore {
     fn begin(&self) -> BoxFuture<'_, Result<Box<dyn StoreTransaction>, StoreError>> {
         Box::pin(async move {
             let tx = self.pool.begin().await.map_err(backend)?;
-            Ok(Box::new(PostgresTransaction { tx, savepoints: 0 }) as Box<dyn StoreTransaction>)
+            Ok(Box::new(PostgresTransaction {
+                tx,
+                savepoints: 0,
+                appended: false,
+                committed: self.committed.clone(),
+            }) as Box<dyn StoreTransaction>)
         })
     }
 
@@ -321,12 +344,20 @@ impl EventStore for PostgresStore {
     fn sagas(&self) -> &dyn super::SagaLog {
         &self.sagas
     }
+
+    fn consumers(&self) -> &dyn super::ConsumerLog {
+        self
+    }
 }
 
 /// A PostgreSQL transaction (read committed).
 struct PostgresTransaction {
     tx: Transaction<'static, Postgres>,
     savepoints: usize,
+    /// Whether it appended events: its commit wakes this process's consumers at once
+    /// (other processes hear of it through `NOTIFY`).
+    appended: bool,
+    committed: Arc<watch::Sender<u64>>,
 }
 
 impl StoreTransaction for PostgresTransaction {
@@ -430,6 +461,7 @@ impl StoreTransaction for PostgresTransaction {
                 }
                 .into());
             }
+            self.appended = true;
             let mut recorded = Vec::with_capacity(n);
             for (event, version) in events.into_iter().zip(expected + 1..) {
                 let row = rows
@@ -542,6 +574,33 @@ impl StoreTransaction for PostgresTransaction {
         })
     }
 
+    fn claim_consumer<'a>(
+        &'a mut self,
+        consumer: &'a str,
+    ) -> BoxFuture<'a, Result<Position, StoreError>> {
+        Box::pin(consumer::claim(&mut self.tx, consumer))
+    }
+
+    fn save_checkpoint<'a>(
+        &'a mut self,
+        consumer: &'a str,
+        position: Position,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(consumer::save_checkpoint(&mut self.tx, consumer, position))
+    }
+
+    fn park<'a>(&'a mut self, letter: &'a DeadLetter) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(consumer::park(&mut self.tx, letter))
+    }
+
+    fn unpark<'a>(
+        &'a mut self,
+        consumer: &'a str,
+        event_id: Uuid,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(consumer::unpark(&mut self.tx, consumer, event_id))
+    }
+
     fn sql(&mut self) -> Sql<'_> {
         Sql::Postgres(&mut self.tx)
     }
@@ -583,7 +642,13 @@ impl StoreTransaction for PostgresTransaction {
     }
 
     fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
-        Box::pin(async move { self.tx.commit().await.map_err(backend) })
+        Box::pin(async move {
+            let committed = self.tx.commit().await.map_err(backend);
+            if self.appended && committed.is_ok() {
+                self.committed.send_modify(|n| *n += 1);
+            }
+            committed
+        })
     }
 
     fn rollback(self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>> {

@@ -19,13 +19,13 @@ use sqlx::sqlite::{
 };
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 use uuid::Uuid;
 
 use super::{
-    AggregateRead, BoxFuture, Conflict, EventStore, Metadata, NewEvent, Position, RecordedCommand,
-    RecordedEvent, ReplayEvent, ReplayFrom, Savepoint, Snapshot, Sql, StoreError, StoreTransaction,
-    StreamKey, backend,
+    AggregateRead, BoxFuture, Conflict, DeadLetter, EventStore, Metadata, NewEvent, Position,
+    RecordedCommand, RecordedEvent, ReplayEvent, ReplayFrom, Savepoint, Snapshot, Sql, StoreError,
+    StoreTransaction, StreamKey, backend,
 };
 use crate::route::Route;
 
@@ -56,6 +56,8 @@ pub struct SqliteStore {
     /// The saga log, in a file of its own: a connection to the events' file would wait
     /// for the write lock a command holds while its saga runs.
     sagas: SqliteSagaLog,
+    /// Bumped when a transaction with events commits, to wake this process's consumers.
+    committed: Arc<watch::Sender<u64>>,
 }
 
 super::saga::sql_saga_log!(SqliteSagaLog, SqlitePool, SqliteRow);
@@ -167,6 +169,7 @@ impl SqliteStore {
             pool,
             writer: Arc::default(),
             sagas,
+            committed: Arc::new(watch::Sender::new(0)),
         })
     }
 
@@ -185,6 +188,9 @@ macro_rules! select_events {
         )
     };
 }
+
+// After `select_events!`, which it uses.
+mod consumer;
 
 fn micros(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH)
@@ -347,6 +353,8 @@ impl EventStore for SqliteStore {
             Ok(Box::new(SqliteTransaction {
                 tx,
                 savepoints: 0,
+                appended: false,
+                committed: self.committed.clone(),
                 _writer: writer,
             }) as Box<dyn StoreTransaction>)
         })
@@ -424,12 +432,19 @@ impl EventStore for SqliteStore {
     fn sagas(&self) -> &dyn super::SagaLog {
         &self.sagas
     }
+
+    fn consumers(&self) -> &dyn super::ConsumerLog {
+        self
+    }
 }
 
 /// A SQLite write transaction.
 struct SqliteTransaction {
     tx: Transaction<'static, Sqlite>,
     savepoints: usize,
+    /// Whether it appended events: its commit wakes the consumers.
+    appended: bool,
+    committed: Arc<watch::Sender<u64>>,
     /// This process's turn to write; given up when the transaction ends (declared after
     /// `tx`, so a dropped transaction starts its rollback first).
     _writer: OwnedMutexGuard<()>,
@@ -514,6 +529,7 @@ impl StoreTransaction for SqliteTransaction {
                     }
                     .into());
                 }
+                self.appended = true;
                 let position = inserted.last_insert_rowid();
                 recorded.push(RecordedEvent {
                     position: Position::from_parts(0, position as u64),
@@ -600,6 +616,33 @@ impl StoreTransaction for SqliteTransaction {
         })
     }
 
+    fn claim_consumer<'a>(
+        &'a mut self,
+        consumer: &'a str,
+    ) -> BoxFuture<'a, Result<Position, StoreError>> {
+        Box::pin(consumer::claim(&mut self.tx, consumer))
+    }
+
+    fn save_checkpoint<'a>(
+        &'a mut self,
+        consumer: &'a str,
+        position: Position,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(consumer::save_checkpoint(&mut self.tx, consumer, position))
+    }
+
+    fn park<'a>(&'a mut self, letter: &'a DeadLetter) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(consumer::park(&mut self.tx, letter))
+    }
+
+    fn unpark<'a>(
+        &'a mut self,
+        consumer: &'a str,
+        event_id: Uuid,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(consumer::unpark(&mut self.tx, consumer, event_id))
+    }
+
     fn sql(&mut self) -> Sql<'_> {
         Sql::Sqlite(&mut self.tx)
     }
@@ -642,10 +685,19 @@ impl StoreTransaction for SqliteTransaction {
 
     fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
         // The turn is given up only once the commit is done.
-        let SqliteTransaction { tx, _writer, .. } = *self;
+        let SqliteTransaction {
+            tx,
+            _writer,
+            appended,
+            committed: signal,
+            ..
+        } = *self;
         Box::pin(async move {
             let committed = tx.commit().await.map_err(backend);
             drop(_writer);
+            if appended && committed.is_ok() {
+                signal.send_modify(|n| *n += 1);
+            }
             committed
         })
     }

@@ -198,6 +198,7 @@ impl HandlerTest {
                 causation_id: id,
                 actor: self.actor.id().to_owned(),
                 tenant: self.actor.tenant().to_owned(),
+                roles: self.actor.roles().to_vec(),
             },
             recorded_at: SystemTime::now(),
         })

@@ -1,0 +1,105 @@
+//! One eventual handler on one event, in a consumer's transaction.
+
+use tracing::Instrument;
+
+use crate::actor::Actor;
+use crate::cache::{AggregateCache, Lookup};
+use crate::error::{Error, ErrorKind};
+use crate::handler::processor::derived_id;
+use crate::handler::reaction::Reaction;
+use crate::handler::saga::Saga;
+use crate::handler::{Cx, Nest};
+use crate::runtime::Herald;
+use crate::store::{RecordedEvent, StoreTransaction};
+use crate::trace::{Operation, Outcome, Tracer};
+
+/// Runs `handler` on `event` in `tx`. A processor's commands run in `tx` too, as the
+/// event's actor, caused by it, with ids derived from it (so that running the processor
+/// on the event again never doubles them). Returns the saga steps its commands
+/// completed, to settle once `tx` commits; on an error they are already reversed.
+pub(crate) async fn handle(
+    herald: &Herald,
+    tx: &mut dyn StoreTransaction,
+    handler: Reaction<'_>,
+    event: &RecordedEvent,
+) -> Result<Saga, Error> {
+    let span =
+        tracing::info_span!("herald.consume", consumer = handler.name(), route = %event.route);
+    run(herald, tx, handler, event).instrument(span).await
+}
+
+async fn run(
+    herald: &Herald,
+    tx: &mut dyn StoreTransaction,
+    handler: Reaction<'_>,
+    event: &RecordedEvent,
+) -> Result<Saga, Error> {
+    let name = handler.name();
+    let metadata = &event.metadata;
+    let mut actor = Actor::new(metadata.actor.as_str(), metadata.tenant.as_str());
+    for role in &metadata.roles {
+        actor = actor.with_role(role.as_str());
+    }
+    let store = herald.store().kind();
+    let failed = |source| {
+        Error::from(ErrorKind::Consumer {
+            consumer: name.to_owned(),
+            event: event.route.clone(),
+            event_id: event.event_id,
+            source,
+        })
+    };
+    let mut saga = Saga::new(herald);
+    let ran = match handler {
+        Reaction::Project(projector, pattern) => {
+            let mut cx = Cx::new(&mut *tx, &actor, &event.route, pattern, store);
+            (projector.run)(event, &mut cx).await.map_err(failed)
+        }
+        Reaction::Process(processor, pattern) => {
+            let commands = {
+                let mut cx = Cx::new(&mut *tx, &actor, &event.route, pattern, store);
+                (processor.run)(event, &mut cx).await.map_err(failed)?
+            };
+            let own = AggregateCache::new(herald.cache().capacity());
+            let mut tracer = Tracer::new(Operation::Process, name);
+            let mut ran = Ok(());
+            for (index, command) in commands.into_iter().enumerate() {
+                let nest = Nest {
+                    herald,
+                    tx: &mut *tx,
+                    // Aggregates read fresh: the transaction may roll back to before them.
+                    cache: Lookup {
+                        own: Some(&own),
+                        committed: herald.cache(),
+                    },
+                    actor: &actor,
+                    correlation_id: metadata.correlation_id,
+                    event,
+                    command_id: derived_id(event.event_id, name, index),
+                    chain: &[],
+                    tracer: &mut tracer,
+                    saga: &mut saga,
+                    may_repeat: true,
+                };
+                if let Err(error) = command.run_nested(nest).await {
+                    ran = Err(failed(Box::new(error)));
+                    break;
+                }
+            }
+            ran
+        }
+        Reaction::Dispatch(..) => unreachable!("dispatchers are never eventual"),
+    };
+    match ran {
+        Ok(()) => Ok(saga),
+        Err(error) if saga.is_empty() => Err(error),
+        Err(error) => {
+            let mut tracer = Tracer::new(Operation::Rollback, name);
+            let unreversed = saga
+                .reverse(herald.store(), herald.saga_retry(), &mut tracer)
+                .await;
+            drop(tracer.finish(Outcome::Ok));
+            Err(error.with_unreversed(unreversed))
+        }
+    }
+}

@@ -1,0 +1,448 @@
+//! Eventual handlers. Every `consistency = eventual` projector and processor is a
+//! consumer: a named reader of the global order with a checkpoint in the store, run by a
+//! worker of the runtime after the commands commit.
+//!
+//! A batch of events is one transaction that holds the consumer's checkpoint: a projector
+//! writing to the same database writes its rows and the checkpoint together, so each event
+//! takes effect exactly once, across crashes. A processor's commands run in that
+//! transaction too, with ids derived from the event, so they are never doubled. Anything
+//! else a handler does (a call to another system) happens at least once, and must be
+//! idempotent. A failing event is tried again with backoff, then parked as a dead letter;
+//! later events of its stream are parked behind it (unless the handler says `ordered =
+//! false`) while other streams flow on.
+
+mod handle;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::error::{Error, ErrorKind};
+use crate::handler::reaction::Reaction;
+use crate::retry::RetryPolicy;
+use crate::runtime::Herald;
+use crate::store::{DeadLetter, Position, RecordedEvent, StoreError};
+use worker::{Worker, checkpoint_of, letter};
+
+/// How the runtime's consumers run (see [`HeraldBuilder`](crate::HeraldBuilder)).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConsumerSettings {
+    /// Whether this runtime runs workers for its consumers.
+    pub(crate) run: bool,
+    pub(crate) retry: RetryPolicy,
+    /// Events read per batch (one transaction).
+    pub(crate) batch: usize,
+    /// The shortest and longest wait between looks when no commit is heard of.
+    pub(crate) poll_min: Duration,
+    pub(crate) poll_max: Duration,
+}
+
+impl Default for ConsumerSettings {
+    fn default() -> Self {
+        ConsumerSettings {
+            run: true,
+            retry: RetryPolicy::new(5)
+                .base(Duration::from_millis(100))
+                .cap(Duration::from_secs(30))
+                .jitter(0.2),
+            // PostgreSQL keeps at most 64 subtransactions per transaction in memory; each
+            // event is one (a savepoint), its processor's commands one more each.
+            batch: 25,
+            poll_min: Duration::from_millis(10),
+            poll_max: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What a worker tells the rest of the runtime.
+#[derive(Clone, Debug)]
+pub(crate) struct Progress {
+    position: Position,
+    /// The last batch's error, until a batch succeeds.
+    error: Option<String>,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            position: Position::START,
+            error: None,
+        }
+    }
+}
+
+/// The runtime's workers: one per consumer, and how to stop them.
+#[derive(Default)]
+pub(crate) struct Workers {
+    stop: Option<watch::Sender<bool>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    progress: HashMap<&'static str, Arc<watch::Sender<Progress>>>,
+}
+
+impl Workers {
+    /// Starts a worker for each consumer of `herald`, unless its settings say not to or
+    /// there is no Tokio runtime to run them on.
+    pub(crate) fn start(herald: &Herald, settings: ConsumerSettings) -> Workers {
+        let Ok(tokio) = tokio::runtime::Handle::try_current() else {
+            return Workers::default();
+        };
+        if !settings.run {
+            return Workers::default();
+        }
+        let (stop, _) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let mut progress = HashMap::new();
+        for handler in herald.registry().eventual_handlers() {
+            let name = handler.name();
+            let sender = Arc::new(watch::Sender::new(Progress::default()));
+            progress.insert(name, sender.clone());
+            let worker = Worker {
+                herald: herald.downgrade(),
+                name,
+                ordered: ordered(handler),
+                settings,
+                progress: sender,
+                position: None,
+                failing: None,
+            };
+            let commits = herald.store().consumers().commits();
+            tasks.push(tokio.spawn(worker.run(stop.subscribe(), commits)));
+        }
+        Workers {
+            stop: Some(stop),
+            tasks: Mutex::new(tasks),
+            progress,
+        }
+    }
+
+    /// Asks the workers to stop and waits for them: a batch in flight commits or rolls
+    /// back first.
+    pub(crate) async fn stop(&self) {
+        if let Some(stop) = &self.stop {
+            stop.send_replace(true);
+        }
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        if let Some(stop) = &self.stop {
+            stop.send_replace(true);
+        }
+    }
+}
+
+fn ordered(handler: Reaction<'_>) -> bool {
+    match handler {
+        Reaction::Project(p, _) => p.ordered,
+        Reaction::Process(p, _) => p.ordered,
+        Reaction::Dispatch(..) => true,
+    }
+}
+
+/// A consumer as [`Consumers::list`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConsumerStatus {
+    /// Its name: the handler's.
+    pub name: &'static str,
+    /// `projector` or `processor`.
+    pub kind: &'static str,
+    /// The last event it is done with.
+    pub position: Position,
+    /// How many committed events come after it (not all need be its own).
+    pub lag: u64,
+    /// How many events it has parked.
+    pub parked: usize,
+    /// Whether a worker of this runtime runs it.
+    pub running: bool,
+    /// The error of its worker's last batch, while it keeps failing (the store is
+    /// unreachable, say); a handler's errors park events instead.
+    pub error: Option<String>,
+}
+
+/// The eventual consumers of a runtime: where they are, their dead letters, and waiting
+/// for them. Get one with [`Herald::consumers`].
+///
+/// ```
+/// # use herald::doc_fixtures::*;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), herald::Error> {
+/// let herald = herald::Herald::builder().modules(["herald::doc_fixtures"]).build().await?;
+/// let opened = herald.dispatch(OpenAccount { account_id: 1 }).await?;
+/// let consumers = herald.consumers();
+/// consumers.wait_for(opened.events(), ["statements"], std::time::Duration::from_secs(5)).await?;
+/// let statements = consumers.list().await?.into_iter().find(|c| c.name == "statements").unwrap();
+/// assert_eq!((statements.lag, statements.parked), (0, 0));
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Consumers<'h> {
+    herald: &'h Herald,
+}
+
+impl<'h> Consumers<'h> {
+    pub(crate) fn new(herald: &'h Herald) -> Self {
+        Consumers { herald }
+    }
+
+    /// Every consumer of this runtime's registrations, by name.
+    pub async fn list(&self) -> Result<Vec<ConsumerStatus>, Error> {
+        let log = self.herald.store().consumers();
+        let checkpoints = log
+            .checkpoints()
+            .await
+            .map_err(store("listing consumers"))?;
+        let mut found = Vec::new();
+        for handler in self.herald.registry().eventual_handlers() {
+            let name = handler.name();
+            let position = checkpoints
+                .iter()
+                .find(|c| c.consumer == name)
+                .map_or(Position::START, |c| c.position);
+            let lag = log
+                .count_after(position)
+                .await
+                .map_err(store("counting lag"))?;
+            let parked = log
+                .dead_letters(name)
+                .await
+                .map_err(store("listing dead letters"))?;
+            let progress = self.herald.workers().progress.get(name);
+            found.push(ConsumerStatus {
+                name,
+                kind: match handler {
+                    Reaction::Process(..) => "processor",
+                    _ => "projector",
+                },
+                position,
+                lag,
+                parked: parked.len(),
+                running: progress.is_some(),
+                error: progress.and_then(|p| p.borrow().error.clone()),
+            });
+        }
+        Ok(found)
+    }
+
+    /// The events `consumer` parked, in global order.
+    pub async fn dead_letters(&self, consumer: &str) -> Result<Vec<DeadLetter>, Error> {
+        self.handler(consumer)?;
+        let log = self.herald.store().consumers();
+        log.dead_letters(consumer)
+            .await
+            .map_err(store("listing dead letters"))
+    }
+
+    /// Runs `consumer`'s handler on a parked event now. If it succeeds the event leaves
+    /// the dead letters, and so do the events of its stream parked behind it, each run in
+    /// order (the first that fails stays parked, with the rest behind it). If it fails the
+    /// letter keeps the new error and count, and the error is returned.
+    pub async fn retry(&self, consumer: &str, event_id: Uuid) -> Result<(), Error> {
+        self.settle(consumer, event_id, true).await
+    }
+
+    /// Gives up on a parked event: it leaves the dead letters without running, and the
+    /// events of its stream parked behind it run in order, as after a
+    /// [`retry`](Self::retry).
+    pub async fn skip(&self, consumer: &str, event_id: Uuid) -> Result<(), Error> {
+        self.settle(consumer, event_id, false).await
+    }
+
+    /// Waits until every consumer named is past all of `events` (those of a
+    /// [`Dispatched`](crate::Dispatched), say), so that what they write can be read. An
+    /// event a consumer parked is an error ([`ErrorKind::Parked`]), as is a wait longer
+    /// than `timeout` ([`ErrorKind::Timeout`]).
+    pub async fn wait_for<I, S>(
+        &self,
+        events: &[RecordedEvent],
+        consumers: I,
+        timeout: Duration,
+    ) -> Result<(), Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let Some(last) = events.iter().map(|e| e.position).max() else {
+            return Ok(());
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        for consumer in consumers {
+            let consumer = consumer.as_ref();
+            self.handler(consumer)?;
+            let mut progress = self
+                .herald
+                .workers()
+                .progress
+                .get(consumer)
+                .map(|p| p.subscribe());
+            let mut poll = Duration::from_millis(5);
+            loop {
+                if checkpoint_of(self.herald, consumer).await? >= last {
+                    break;
+                }
+                let waited = async {
+                    match &mut progress {
+                        // A worker of this runtime: it says when it moves.
+                        Some(progress) => {
+                            let _ = progress.changed().await;
+                        }
+                        // Another process's: look again a little later each time.
+                        None => {
+                            tokio::time::sleep(poll).await;
+                            poll = (poll * 2).min(Duration::from_millis(200));
+                        }
+                    }
+                };
+                if tokio::time::timeout_at(deadline, waited).await.is_err() {
+                    return Err(ErrorKind::Timeout {
+                        consumer: consumer.to_owned(),
+                        waited: timeout,
+                    }
+                    .into());
+                }
+            }
+            let letters = self.dead_letters(consumer).await?;
+            let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+            if let Some(letter) = letters.into_iter().find(|l| ids.contains(&l.event_id)) {
+                return Err(ErrorKind::Parked {
+                    consumer: consumer.to_owned(),
+                    event: letter.route,
+                    event_id: letter.event_id,
+                    attempts: letter.attempts,
+                    error: letter.error,
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The consumer called `name`, or an error naming the ones there are.
+    fn handler(&self, name: &str) -> Result<Reaction<'h>, Error> {
+        self.herald.registry().eventual_named(name).ok_or_else(|| {
+            let known: Vec<&str> = self
+                .herald
+                .registry()
+                .eventual_handlers()
+                .iter()
+                .map(Reaction::name)
+                .collect();
+            ErrorKind::NoSuchConsumer(format!(
+                "no eventual projector or processor is called `{name}` in this runtime (there are: {})",
+                known.join(", ")
+            ))
+            .into()
+        })
+    }
+
+    /// Retries (`run`) or skips a parked event, then releases the events parked behind it.
+    async fn settle(&self, consumer: &str, event_id: Uuid, run: bool) -> Result<(), Error> {
+        let handler = self.handler(consumer)?;
+        let herald = self.herald;
+        let store = herald.store();
+        let letters = self.dead_letters(consumer).await?;
+        let Some(first) = letters.iter().find(|l| l.event_id == event_id) else {
+            return Err(ErrorKind::NoSuchConsumer(format!(
+                "consumer `{consumer}` has not parked event {event_id}"
+            ))
+            .into());
+        };
+        if let Some(head) = first.behind {
+            return Err(ErrorKind::NoSuchConsumer(format!(
+                "event {event_id} waits behind event {head} of its stream: retry or skip that one first"
+            ))
+            .into());
+        }
+        let behind: Vec<&DeadLetter> = letters
+            .iter()
+            .filter(|l| l.behind == Some(event_id))
+            .collect();
+        let fail_store = |source: StoreError| {
+            Error::from(ErrorKind::Store {
+                context: format!("consumer `{consumer}`: settling event {event_id}"),
+                source,
+            })
+        };
+        // One transaction, holding the consumer: its worker waits meanwhile.
+        let mut tx = store.begin().await.map_err(fail_store)?;
+        tx.claim_consumer(consumer).await.map_err(fail_store)?;
+        let mut sagas = Vec::new();
+        let mut first_error = None;
+        let mut head: Option<Uuid> = None;
+        for (index, parked) in std::iter::once(first).chain(behind).enumerate() {
+            if let Some(head) = head {
+                // An earlier one failed again: this one stays parked, behind it.
+                let waiting = DeadLetter {
+                    behind: Some(head),
+                    error: format!("waits behind event {head} of its stream, which is parked"),
+                    ..parked.clone()
+                };
+                tx.park(&waiting).await.map_err(fail_store)?;
+                continue;
+            }
+            if index == 0 && !run {
+                tx.unpark(consumer, parked.event_id)
+                    .await
+                    .map_err(fail_store)?;
+                continue;
+            }
+            let event = store
+                .consumers()
+                .event(parked.event_id)
+                .await
+                .map_err(fail_store)?
+                .ok_or_else(|| {
+                    fail_store(StoreError::Backend(
+                        format!("parked event {} is not in the store", parked.event_id).into(),
+                    ))
+                })?;
+            let savepoint = tx.savepoint().await.map_err(fail_store)?;
+            match handle::handle(herald, &mut *tx, handler, &event).await {
+                Ok(saga) => {
+                    tx.release(savepoint).await.map_err(fail_store)?;
+                    tx.unpark(consumer, parked.event_id)
+                        .await
+                        .map_err(fail_store)?;
+                    sagas.push(saga);
+                }
+                Err(error) => {
+                    tx.rollback_to(savepoint).await.map_err(fail_store)?;
+                    let tried = parked.attempts + 1;
+                    let since = parked.first_failed_at;
+                    let again = letter(consumer, &event, error.to_string(), tried, None, since);
+                    tx.park(&again).await.map_err(fail_store)?;
+                    head = Some(parked.event_id);
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        tx.commit().await.map_err(fail_store)?;
+        for saga in sagas {
+            saga.settle_done(store).await;
+        }
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
+
+fn store(context: &'static str) -> impl Fn(StoreError) -> Error {
+    move |source| {
+        ErrorKind::Store {
+            context: context.to_owned(),
+            source,
+        }
+        .into()
+    }
+}

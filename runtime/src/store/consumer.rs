@@ -1,0 +1,69 @@
+//! What the store keeps for the consumers of the global order: a checkpoint each, and
+//! the events they parked (dead letters). Both are written in the consumer's own
+//! transaction, beside what its handler writes, so that a crash never separates them.
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::{BoxFuture, Position, RecordedEvent, StoreError, StreamKey};
+
+/// Where a consumer is in the global order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The consumer's name (its handler's).
+    pub consumer: String,
+    /// The last event it is done with (processed, skipped as not its own, or parked).
+    pub position: Position,
+    /// When it last moved.
+    pub updated_at: SystemTime,
+}
+
+/// An event a consumer gave up on, parked until someone retries or skips it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The consumer that parked it.
+    pub consumer: String,
+    /// The parked event.
+    pub event_id: Uuid,
+    /// Its place in the global order.
+    pub position: Position,
+    /// Its stream.
+    pub stream: StreamKey,
+    /// Its concrete route.
+    pub route: String,
+    /// The last error, or why it waits (behind another event of its stream).
+    pub error: String,
+    /// How many times the handler ran on it (0 when it was parked behind another).
+    pub attempts: u32,
+    /// The earlier parked event of the same stream that it waits behind, if any.
+    pub behind: Option<Uuid>,
+    /// When it was first tried (or parked).
+    pub first_failed_at: SystemTime,
+    /// When it was last tried (or parked).
+    pub last_failed_at: SystemTime,
+}
+
+/// What the store knows of its consumers, read outside any transaction.
+pub trait ConsumerLog: Send + Sync {
+    /// Every consumer's checkpoint, by name.
+    fn checkpoints(&self) -> BoxFuture<'_, Result<Vec<Checkpoint>, StoreError>>;
+
+    /// The events `consumer` parked, in global order.
+    fn dead_letters<'a>(
+        &'a self,
+        consumer: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<DeadLetter>, StoreError>>;
+
+    /// The committed event with this id.
+    fn event(&self, event_id: Uuid) -> BoxFuture<'_, Result<Option<RecordedEvent>, StoreError>>;
+
+    /// How many committed events come after `position` in the global order.
+    fn count_after(&self, position: Position) -> BoxFuture<'_, Result<u64, StoreError>>;
+
+    /// A signal that changes whenever events commit: in this process, and on PostgreSQL
+    /// in any process sharing the database.
+    fn commits(&self) -> watch::Receiver<u64>;
+}

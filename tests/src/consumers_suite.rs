@@ -1,0 +1,520 @@
+//! Eventual consumers on every store: catching up after the commit, retries, dead
+//! letters parked per stream, retry and skip, processors, stopping and resuming.
+#![allow(missing_docs, reason = "test fixtures")]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use herald::prelude::*;
+use herald::store::{EventStore, RecordedEvent, Sql, StreamKey};
+use herald::{ErrorKind, RetryPolicy};
+
+use crate::backends::TestStore;
+
+#[event("note.:note_id.posted")]
+pub struct Posted {
+    pub note_id: String,
+    pub n: u32,
+}
+
+#[command("post.note.:note_id")]
+pub struct Post {
+    pub note_id: String,
+    pub n: u32,
+}
+
+#[aggregate(name = "note")]
+#[derive(Default)]
+pub struct Note;
+
+#[aggregate]
+impl Note {
+    #[handle]
+    fn post(&self, cmd: &Post) -> Result<Posted, std::convert::Infallible> {
+        Ok(Posted {
+            note_id: cmd.note_id.clone(),
+            n: cmd.n,
+        })
+    }
+
+    #[apply]
+    fn posted(&mut self, _: &Posted) {}
+}
+
+#[event("tally.:note_id.counted")]
+pub struct Counted {
+    pub note_id: String,
+    pub n: u32,
+}
+
+#[command("count.tally.:note_id", roles = ["counter"])]
+pub struct Count {
+    pub note_id: String,
+    pub n: u32,
+}
+
+#[aggregate(name = "tally")]
+#[derive(Default)]
+pub struct Tally;
+
+#[aggregate]
+impl Tally {
+    #[handle]
+    fn count(&self, cmd: &Count) -> Result<Counted, std::convert::Infallible> {
+        Ok(Counted {
+            note_id: cmd.note_id.clone(),
+            n: cmd.n,
+        })
+    }
+
+    #[apply]
+    fn counted(&mut self, _: &Counted) {}
+}
+
+/// What each consumer applied, by note id, in order; and how often each was tried.
+#[derive(Default)]
+struct Book {
+    applied: HashMap<(String, &'static str), Vec<u32>>,
+    tries: HashMap<(String, u32), u32>,
+    /// Notes whose events fail this many times before they succeed.
+    failing: HashMap<String, u32>,
+}
+
+static BOOK: Mutex<Option<Book>> = Mutex::new(None);
+
+fn book<T>(f: impl FnOnce(&mut Book) -> T) -> T {
+    let mut book = BOOK.lock().unwrap_or_else(PoisonError::into_inner);
+    f(book.get_or_insert_with(Book::default))
+}
+
+/// What `consumer` applied for `note`, in order.
+pub fn applied(note: &str, consumer: &'static str) -> Vec<u32> {
+    book(|b| b.applied.get(&(note.to_owned(), consumer)).cloned()).unwrap_or_default()
+}
+
+/// Makes the events of `note` fail `times` tries before they succeed.
+pub fn fail(note: &str, times: u32) {
+    book(|b| b.failing.insert(note.to_owned(), times));
+}
+
+/// How many times `notes` (the ordered projector) was tried on event `n` of `note`.
+pub fn tries(note: &str, n: u32) -> u32 {
+    book(|b| b.tries.get(&(note.to_owned(), n)).copied()).unwrap_or(0)
+}
+
+/// The ordered projector: a row per event on SQL stores (in its transaction, with its
+/// checkpoint), and a line in the book.
+#[projector("note.:note_id.posted", consistency = eventual)]
+async fn notes(e: &Recorded<Posted>, cx: &mut Cx<'_>) -> Result<(), String> {
+    let failing = book(|b| {
+        let tried = b.tries.entry((e.note_id.clone(), e.n)).or_default();
+        *tried += 1;
+        *tried <= b.failing.get(&e.note_id).copied().unwrap_or(0)
+    });
+    if failing {
+        return Err(format!("note {} is not ready", e.note_id));
+    }
+    let insert = "INSERT INTO note_rows (note_id, n) VALUES ($1, $2)";
+    let written = match cx.sql() {
+        Sql::Sqlite(conn) => sqlx::query(insert)
+            .bind(&e.note_id)
+            .bind(e.n)
+            .execute(conn)
+            .await
+            .map(drop),
+        Sql::Postgres(conn) => sqlx::query(insert)
+            .bind(&e.note_id)
+            .bind(e.n as i32)
+            .execute(conn)
+            .await
+            .map(drop),
+        _ => Ok(()),
+    };
+    written.map_err(|e| e.to_string())?;
+    book(|b| {
+        b.applied
+            .entry((e.note_id.clone(), "notes"))
+            .or_default()
+            .push(e.n)
+    });
+    Ok(())
+}
+
+/// The same, without holding back a stream behind a parked event.
+#[projector("note.:note_id.posted", consistency = eventual, ordered = false)]
+async fn loose_notes(e: &Recorded<Posted>, _cx: &mut Cx<'_>) -> Result<(), String> {
+    if book(|b| b.failing.get(&e.note_id).copied().unwrap_or(0)) == u32::MAX {
+        return Err("never".into());
+    }
+    book(|b| {
+        b.applied
+            .entry((e.note_id.clone(), "loose_notes"))
+            .or_default()
+            .push(e.n)
+    });
+    Ok(())
+}
+
+/// Counts every note event in a tally, as the actor that posted it.
+#[processor("note.:note_id.posted", consistency = eventual)]
+async fn tally(e: &Recorded<Posted>, _cx: &mut Cx<'_>) -> Result<Count, String> {
+    Ok(Count {
+        note_id: e.note_id.clone(),
+        n: e.n,
+    })
+}
+
+/// Any event at all, untyped.
+#[projector("*", consistency = eventual)]
+async fn everything(e: &RecordedEvent, _cx: &mut Cx<'_>) {
+    if let Some(note) = e.payload.get("note_id").and_then(|n| n.as_str()) {
+        let what = e.route.as_str().split('.').next().unwrap_or_default();
+        let n = u32::from(what == "tally");
+        book(|b| {
+            b.applied
+                .entry((note.to_owned(), "everything"))
+                .or_default()
+                .push(n)
+        });
+    }
+}
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn note() -> String {
+    Uuid::now_v7().simple().to_string()
+}
+
+fn poster() -> Actor {
+    Actor::new("ada", "default").with_role("counter")
+}
+
+/// A runtime over these fixtures: tries each event 3 times, a millisecond apart.
+pub async fn herald(store: &Arc<dyn EventStore>) -> Herald {
+    let herald = builder(store).build().await.expect("consistent fixtures");
+    let mut tx = herald.begin().await.unwrap();
+    let create = "CREATE TABLE IF NOT EXISTS note_rows (note_id TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (note_id, n))";
+    match tx.sql() {
+        Sql::Sqlite(conn) => drop(sqlx::query(create).execute(conn).await.unwrap()),
+        Sql::Postgres(conn) => drop(sqlx::query(create).execute(conn).await.unwrap()),
+        _ => {}
+    }
+    tx.commit().await.unwrap();
+    herald
+}
+
+fn builder(store: &Arc<dyn EventStore>) -> herald::HeraldBuilder {
+    Herald::builder()
+        .modules(["herald_tests::consumers_suite"])
+        .store(store.clone())
+        .consumer_retry(
+            RetryPolicy::new(3)
+                .base(Duration::from_millis(1))
+                .cap(Duration::from_millis(5)),
+        )
+}
+
+async fn post(herald: &Herald, note: &str, n: u32) -> Dispatched {
+    let post = Post {
+        note_id: note.to_owned(),
+        n,
+    };
+    herald.dispatch(post).actor(poster()).await.unwrap()
+}
+
+/// The rows `notes` wrote for `note`, on SQL stores (`None` in memory).
+async fn rows(herald: &Herald, note: &str) -> Option<Vec<u32>> {
+    let mut tx = herald.begin().await.unwrap();
+    let select = "SELECT n FROM note_rows WHERE note_id = $1 ORDER BY n";
+    let rows: Option<Vec<i64>> = match tx.sql() {
+        Sql::Sqlite(conn) => Some(
+            sqlx::query_scalar(select)
+                .bind(note)
+                .fetch_all(conn)
+                .await
+                .unwrap(),
+        ),
+        Sql::Postgres(conn) => {
+            let rows: Vec<i32> = sqlx::query_scalar(select)
+                .bind(note)
+                .fetch_all(conn)
+                .await
+                .unwrap();
+            Some(rows.into_iter().map(i64::from).collect())
+        }
+        _ => None,
+    };
+    tx.rollback().await.unwrap();
+    rows.map(|rows| rows.into_iter().map(|n| n as u32).collect())
+}
+
+/// Eventual projectors run after the commit, in order; waiting for them makes their
+/// writes readable; they checkpoint past every event, their own or not.
+pub async fn eventual_projectors_catch_up_after_the_commit(test: &TestStore) {
+    let herald = herald(&test.store).await;
+    let note = note();
+    for n in 1..=3 {
+        let posted = herald
+            .dispatch(Post {
+                note_id: note.clone(),
+                n,
+            })
+            .actor(poster())
+            .wait_for(["notes", "loose_notes"], WAIT)
+            .await
+            .unwrap();
+        assert_eq!(posted.events().len(), 1);
+    }
+    assert_eq!(applied(&note, "notes"), [1, 2, 3]);
+    assert_eq!(applied(&note, "loose_notes"), [1, 2, 3]);
+    if let Some(rows) = rows(&herald, &note).await {
+        assert_eq!(rows, [1, 2, 3], "the rows, written with the checkpoint");
+    }
+    let last = post(&herald, &note, 4).await;
+    let consumers = herald.consumers();
+    consumers
+        .wait_for(
+            last.events(),
+            ["notes", "loose_notes", "tally", "everything"],
+            WAIT,
+        )
+        .await
+        .unwrap();
+    let list = consumers.list().await.unwrap();
+    let names: Vec<&str> = list.iter().map(|c| c.name).collect();
+    assert_eq!(names, ["everything", "loose_notes", "notes", "tally"]);
+    let notes = list.iter().find(|c| c.name == "notes").unwrap();
+    assert!(
+        notes.running && notes.parked == 0 && notes.error.is_none(),
+        "{notes:?}"
+    );
+    assert_eq!(notes.kind, "projector");
+    assert!(notes.position >= last.events()[0].position);
+}
+
+/// A failing event is tried again with backoff; once it succeeds nothing is parked.
+pub async fn a_failing_event_is_tried_again_until_it_succeeds(test: &TestStore) {
+    let herald = herald(&test.store).await;
+    let note = note();
+    fail(&note, 2); // the third try succeeds
+    let posted = post(&herald, &note, 1).await;
+    herald
+        .consumers()
+        .wait_for(posted.events(), ["notes"], WAIT)
+        .await
+        .unwrap();
+    assert_eq!(tries(&note, 1), 3);
+    assert_eq!(applied(&note, "notes"), [1]);
+    assert!(
+        herald
+            .consumers()
+            .dead_letters("notes")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// After its last try an event is parked with its error; later events of its stream are
+/// parked behind it while other streams flow on; a retry runs them all, in order.
+pub async fn a_parked_event_holds_back_its_stream_until_retried(test: &TestStore) {
+    let herald = herald(&test.store).await;
+    let (stuck, free) = (note(), note());
+    fail(&stuck, 5);
+    let first = post(&herald, &stuck, 1).await;
+    let second = post(&herald, &stuck, 2).await;
+    let other = post(&herald, &free, 1).await;
+    let consumers = herald.consumers();
+    consumers
+        .wait_for(other.events(), ["notes"], WAIT)
+        .await
+        .unwrap();
+    assert_eq!(applied(&free, "notes"), [1], "another stream flows on");
+    assert!(applied(&stuck, "notes").is_empty());
+    assert_eq!(tries(&stuck, 1), 3, "tried as often as the policy says");
+    assert_eq!(
+        tries(&stuck, 2),
+        0,
+        "never tried while the one before it is parked"
+    );
+
+    let error = consumers
+        .wait_for(first.events(), ["notes"], WAIT)
+        .await
+        .unwrap_err();
+    match error.kind() {
+        ErrorKind::Parked {
+            consumer,
+            attempts,
+            error,
+            ..
+        } => {
+            assert_eq!((consumer.as_str(), *attempts), ("notes", 3));
+            assert!(error.contains("is not ready"), "{error}");
+        }
+        other => panic!("expected a parked event, got {other:?}"),
+    }
+    let letters = consumers.dead_letters("notes").await.unwrap();
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    let first_id = first.events()[0].event_id;
+    assert_eq!(letters[0].event_id, first_id);
+    assert_eq!((letters[0].attempts, letters[0].behind), (3, None));
+    assert!(letters[0].error.contains("is not ready"));
+    assert_eq!(letters[1].event_id, second.events()[0].event_id);
+    assert_eq!(letters[1].behind, Some(first_id));
+    // The unordered projector did not wait.
+    assert_eq!(applied(&stuck, "loose_notes"), [1, 2]);
+
+    // Retrying the one behind first is refused: order is kept.
+    let refused = consumers
+        .retry("notes", letters[1].event_id)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("waits behind"), "{refused}");
+    // Still failing: the retry returns the error, and the letter counts the try.
+    let again = consumers.retry("notes", first_id).await.unwrap_err();
+    assert!(
+        matches!(again.kind(), ErrorKind::Consumer { .. }),
+        "{again}"
+    );
+    let letters = consumers.dead_letters("notes").await.unwrap();
+    assert_eq!((letters.len(), letters[0].attempts), (2, 4));
+    // Fixed: the retry runs it and the one behind it, in order.
+    fail(&stuck, 0);
+    consumers.retry("notes", first_id).await.unwrap();
+    assert_eq!(applied(&stuck, "notes"), [1, 2]);
+    assert!(consumers.dead_letters("notes").await.unwrap().is_empty());
+    if let Some(rows) = rows(&herald, &stuck).await {
+        assert_eq!(rows, [1, 2]);
+    }
+    // And later events of the stream flow again.
+    let third = post(&herald, &stuck, 3).await;
+    consumers
+        .wait_for(third.events(), ["notes"], WAIT)
+        .await
+        .unwrap();
+    assert_eq!(applied(&stuck, "notes"), [1, 2, 3]);
+}
+
+/// Skipping a parked event gives up on it and runs the events behind it.
+pub async fn skipping_a_parked_event_releases_the_ones_behind_it(test: &TestStore) {
+    let herald = herald(&test.store).await;
+    let note = note();
+    fail(&note, 3); // every try of the first event fails
+    let first = post(&herald, &note, 1).await;
+    let consumers = herald.consumers();
+    let parked = consumers.wait_for(first.events(), ["notes"], WAIT).await;
+    assert!(matches!(
+        parked.unwrap_err().kind(),
+        ErrorKind::Parked { .. }
+    ));
+    fail(&note, 0);
+    let second = post(&herald, &note, 2).await;
+    let parked = consumers.wait_for(second.events(), ["notes"], WAIT).await;
+    assert!(matches!(
+        parked.unwrap_err().kind(),
+        ErrorKind::Parked { .. }
+    ));
+    consumers
+        .skip("notes", first.events()[0].event_id)
+        .await
+        .unwrap();
+    assert_eq!(applied(&note, "notes"), [2], "the first never applied");
+    assert!(consumers.dead_letters("notes").await.unwrap().is_empty());
+    let unknown = consumers.skip("notes", first.events()[0].event_id).await;
+    assert!(unknown.unwrap_err().to_string().contains("has not parked"));
+    let nobody = consumers.dead_letters("nobody").await.unwrap_err();
+    assert!(
+        nobody.to_string().contains("notes"),
+        "names the consumers there are: {nobody}"
+    );
+}
+
+/// An eventual processor's command runs as the event's actor (roles included), caused
+/// by the event, with its correlation id, once.
+pub async fn an_eventual_processor_dispatches_its_command_once(test: &TestStore) {
+    let herald = herald(&test.store).await;
+    let note = note();
+    let posted = post(&herald, &note, 7).await;
+    herald
+        .consumers()
+        .wait_for(posted.events(), ["tally"], WAIT)
+        .await
+        .unwrap();
+    let source = &posted.events()[0];
+    let tally = StreamKey::new("default", "tally", note.as_str()).unwrap();
+    let counted = test.store.read_stream(&tally, 0).await.unwrap();
+    assert_eq!(counted.len(), 1, "one command for the event");
+    let counted = &counted[0];
+    assert_eq!(counted.metadata.causation_id, source.event_id);
+    assert_eq!(
+        counted.metadata.correlation_id,
+        source.metadata.correlation_id
+    );
+    assert_eq!(counted.metadata.actor, "ada");
+    assert_eq!(
+        counted.metadata.roles,
+        ["counter"],
+        "as the actor, with its role"
+    );
+    let event: Counted = counted.decode().unwrap();
+    assert_eq!(event.n, 7);
+    // The untyped projector saw the note's event and the tally's, in the global order.
+    herald
+        .consumers()
+        .wait_for(std::slice::from_ref(counted), ["everything"], WAIT)
+        .await
+        .unwrap();
+    assert_eq!(applied(&note, "everything"), [0, 1]);
+}
+
+/// Stopped workers finish their batch; a runtime started later resumes from the
+/// checkpoints, and runs nothing twice.
+pub async fn a_stopped_runtime_resumes_from_its_checkpoints(test: &TestStore) {
+    let note = note();
+    let first = herald(&test.store).await;
+    let one = post(&first, &note, 1).await;
+    first
+        .consumers()
+        .wait_for(one.events(), ["notes"], WAIT)
+        .await
+        .unwrap();
+    first.shutdown().await;
+    let two = post(&first, &note, 2).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(applied(&note, "notes"), [1], "stopped: the second waits");
+    let status = first.consumers().list().await.unwrap();
+    let notes = status.iter().find(|c| c.name == "notes").unwrap();
+    assert!(notes.lag >= 1, "{notes:?}");
+
+    // A runtime that does not run consumers leaves them to others.
+    let idle = builder(&test.store)
+        .run_consumers(false)
+        .build()
+        .await
+        .unwrap();
+    let waited = idle
+        .consumers()
+        .wait_for(two.events(), ["notes"], Duration::from_millis(200))
+        .await;
+    assert!(matches!(
+        waited.unwrap_err().kind(),
+        ErrorKind::Timeout { .. }
+    ));
+
+    let second = herald(&test.store).await;
+    second
+        .consumers()
+        .wait_for(two.events(), ["notes"], WAIT)
+        .await
+        .unwrap();
+    assert_eq!(
+        applied(&note, "notes"),
+        [1, 2],
+        "resumed; the first not again"
+    );
+    if let Some(rows) = rows(&second, &note).await {
+        assert_eq!(rows, [1, 2]);
+    }
+}

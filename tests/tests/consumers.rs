@@ -1,0 +1,10 @@
+//! Eventual consumers, on the in-memory store, a SQLite file and PostgreSQL.
+
+herald_tests::on_every_backend!(herald_tests::consumers_suite;
+    eventual_projectors_catch_up_after_the_commit,
+    a_failing_event_is_tried_again_until_it_succeeds,
+    a_parked_event_holds_back_its_stream_until_retried,
+    skipping_a_parked_event_releases_the_ones_behind_it,
+    an_eventual_processor_dispatches_its_command_once,
+    a_stopped_runtime_resumes_from_its_checkpoints,
+);
