@@ -79,6 +79,19 @@ impl TestStore {
         }
     }
 
+    /// A second store on the same PostgreSQL schema, as another process would open it
+    /// (`None` for the other backends).
+    pub async fn reopen(&self) -> Option<Arc<dyn EventStore>> {
+        let Cleanup::Schema(schema) = &self.cleanup else {
+            return None;
+        };
+        let options = PgConnectOptions::from_str(&database_url())
+            .unwrap()
+            .options([("search_path", schema.as_str())]);
+        let store = PostgresStore::connect_with(options).await.unwrap();
+        Some(Arc::new(store))
+    }
+
     /// The store's kind: `memory`, `sqlite` or `postgres`.
     pub fn kind(&self) -> &'static str {
         self.store.kind()
@@ -103,28 +116,31 @@ pub fn remove_sqlite_files(path: &std::path::Path) {
     }
 }
 
+/// Drops a scratch schema of the test database. Callable from drop code inside a Tokio
+/// runtime: it uses a thread with a runtime of its own.
+pub fn drop_schema(schema: String) {
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            if let Ok(admin) = sqlx::PgPool::connect(&database_url()).await {
+                let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+                let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
+                admin.close().await;
+            }
+        });
+    })
+    .join();
+}
+
 impl Drop for TestStore {
     fn drop(&mut self) {
         match std::mem::replace(&mut self.cleanup, Cleanup::Nothing) {
             Cleanup::Nothing => {}
             Cleanup::File(path) => remove_sqlite_files(&path),
-            Cleanup::Schema(schema) => {
-                // Drop runs inside the test's runtime: use a thread with its own.
-                let _ = std::thread::spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .unwrap();
-                    runtime.block_on(async {
-                        if let Ok(admin) = sqlx::PgPool::connect(&database_url()).await {
-                            let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-                            let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&admin).await;
-                            admin.close().await;
-                        }
-                    });
-                })
-                .join();
-            }
+            Cleanup::Schema(schema) => drop_schema(schema),
         }
     }
 }

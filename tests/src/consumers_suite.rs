@@ -518,3 +518,34 @@ pub async fn a_stopped_runtime_resumes_from_its_checkpoints(test: &TestStore) {
         assert_eq!(rows, [1, 2]);
     }
 }
+
+/// On PostgreSQL a commit in another process wakes the workers at once (`NOTIFY`): here
+/// a second store on the same schema stands for the other process, and the workers poll
+/// only once a minute, so only the notice can wake them in time.
+pub async fn a_commit_elsewhere_wakes_the_workers(test: &TestStore) {
+    let Some(elsewhere) = test.reopen().await else {
+        return; // one process's store: nothing else can commit
+    };
+    let workers = builder(&test.store)
+        .consumer_poll(Duration::from_secs(60))
+        .build()
+        .await
+        .unwrap();
+    let note = note();
+    // Idle, the workers wait 10 ms, then twice as long each time: 1.5 s in, they are in a
+    // wait that ends near 2.5 s, so only the notice can wake them within the half second
+    // allowed below.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let other = builder(&elsewhere)
+        .run_consumers(false)
+        .build()
+        .await
+        .unwrap();
+    let posted = post(&other, &note, 1).await;
+    workers
+        .consumers()
+        .wait_for(posted.events(), ["loose_notes"], Duration::from_millis(500))
+        .await
+        .unwrap();
+    assert_eq!(applied(&note, "loose_notes"), [1]);
+}

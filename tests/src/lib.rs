@@ -8,4 +8,5 @@ pub mod consumers_suite;
 pub mod dispatch_suite;
 pub mod domain;
 pub mod handlers_suite;
+pub mod process;
 pub mod users;

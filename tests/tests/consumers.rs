@@ -7,4 +7,5 @@ herald_tests::on_every_backend!(herald_tests::consumers_suite;
     skipping_a_parked_event_releases_the_ones_behind_it,
     an_eventual_processor_dispatches_its_command_once,
     a_stopped_runtime_resumes_from_its_checkpoints,
+    a_commit_elsewhere_wakes_the_workers,
 );

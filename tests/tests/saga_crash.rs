@@ -3,16 +3,12 @@
 //! it did. The process is real: this test binary runs itself as a child, which is killed
 //! while its saga step runs.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::str::FromStr;
-use std::sync::Arc;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use herald::prelude::*;
-use herald::store::{EventStore, Position, PostgresStore, SagaStep, SqliteStore};
-use herald_tests::backends::{database_url, remove_sqlite_files, scratch_file};
-use sqlx::postgres::PgConnectOptions;
+use herald::store::{Position, SagaStep};
+use herald_tests::process::Place;
 
 mod crash {
     use std::time::Duration;
@@ -64,42 +60,6 @@ mod crash {
     }
 }
 
-/// Where the child's store is: a SQLite file, or a PostgreSQL schema.
-#[derive(Clone, Debug)]
-enum Place {
-    Sqlite(PathBuf),
-    Postgres(String),
-}
-
-impl Place {
-    fn encode(&self) -> String {
-        match self {
-            Place::Sqlite(path) => format!("sqlite:{}", path.display()),
-            Place::Postgres(schema) => format!("postgres:{schema}"),
-        }
-    }
-
-    fn decode(text: &str) -> Place {
-        match text.split_once(':') {
-            Some(("sqlite", path)) => Place::Sqlite(PathBuf::from(path)),
-            Some(("postgres", schema)) => Place::Postgres(schema.to_owned()),
-            _ => panic!("not a place: {text}"),
-        }
-    }
-
-    async fn store(&self) -> Arc<dyn EventStore> {
-        match self {
-            Place::Sqlite(path) => Arc::new(SqliteStore::open(path).await.unwrap()),
-            Place::Postgres(schema) => {
-                let options = PgConnectOptions::from_str(&database_url())
-                    .unwrap()
-                    .options([("search_path", schema.as_str())]);
-                Arc::new(PostgresStore::connect_with(options).await.unwrap())
-            }
-        }
-    }
-}
-
 async fn runtime(place: &Place, lease: Duration) -> Herald {
     Herald::builder()
         .modules(["saga_crash::crash"])
@@ -114,13 +74,10 @@ async fn runtime(place: &Place, lease: Duration) -> Herald {
 #[tokio::test]
 #[ignore = "run by the crash tests as their child process"]
 async fn child() {
-    let (Ok(place), Ok(dir)) = (
-        std::env::var("HERALD_CHILD_PLACE"),
-        std::env::var("HERALD_CHILD_DIR"),
-    ) else {
+    let (Some(place), Ok(dir)) = (Place::of_child(), std::env::var("HERALD_CHILD_DIR")) else {
         return;
     };
-    let herald = runtime(&Place::decode(&place), Duration::from_secs(30)).await;
+    let herald = runtime(&place, Duration::from_secs(30)).await;
     let _ = herald.dispatch(crash::RunJob { id: 1, dir }).await;
     unreachable!("the parent kills this process while the saga step runs");
 }
@@ -142,13 +99,7 @@ async fn killed_mid_saga_then_restarted(place: Place) {
     std::fs::create_dir_all(&dir).unwrap();
     // The tables exist before the child starts.
     drop(runtime(&place, Duration::from_secs(30)).await);
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--ignored", "--nocapture"])
-        .env("HERALD_CHILD_PLACE", place.encode())
-        .env("HERALD_CHILD_DIR", dir.display().to_string())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = place.spawn("child", &[("HERALD_CHILD_DIR", dir.display().to_string())]);
     wait_for(&dir.join("booked"));
     child.kill().unwrap();
     child.wait().unwrap();
@@ -233,24 +184,10 @@ async fn killed_mid_saga_then_restarted(place: Place) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_sqlite_a_process_killed_mid_saga_has_its_steps_reversed_at_restart() {
-    let path = scratch_file();
-    killed_mid_saga_then_restarted(Place::Sqlite(path.clone())).await;
-    remove_sqlite_files(&path);
+    killed_mid_saga_then_restarted(Place::sqlite()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgres_a_process_killed_mid_saga_has_its_steps_reversed_at_restart() {
-    let schema = format!("herald_test_{}", Uuid::now_v7().simple());
-    let admin = sqlx::PgPool::connect(&database_url()).await.unwrap();
-    let create = format!("CREATE SCHEMA {schema}");
-    sqlx::query(sqlx::AssertSqlSafe(create))
-        .execute(&admin)
-        .await
-        .unwrap();
-    killed_mid_saga_then_restarted(Place::Postgres(schema.clone())).await;
-    let drop = format!("DROP SCHEMA {schema} CASCADE");
-    sqlx::query(sqlx::AssertSqlSafe(drop))
-        .execute(&admin)
-        .await
-        .unwrap();
+    killed_mid_saga_then_restarted(Place::postgres().await).await;
 }

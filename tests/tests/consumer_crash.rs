@@ -1,0 +1,230 @@
+//! An eventual projector's writes take effect exactly once across crashes: a worker
+//! process is killed (SIGKILL) in the middle of catching up, a new one finishes, and the
+//! projection equals one built from scratch from the events. On PostgreSQL two worker
+//! processes run the same consumer at once and one is killed: nothing is applied twice.
+//! The processes are real: this test binary runs itself as the children.
+
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use herald::prelude::*;
+use herald::store::{Position, Sql};
+use herald_tests::process::Place;
+
+mod tally {
+    use std::time::Duration;
+
+    use herald::prelude::*;
+    use herald::store::Sql;
+
+    #[event("meter.:id.read")]
+    pub(crate) struct Read {
+        pub(crate) id: u32,
+        pub(crate) n: i64,
+    }
+
+    #[command("read.meter.:id")]
+    pub(crate) struct TakeReading {
+        pub(crate) id: u32,
+        pub(crate) n: i64,
+    }
+
+    #[aggregate]
+    #[derive(Default)]
+    pub(crate) struct Meter;
+
+    #[aggregate]
+    impl Meter {
+        #[handle]
+        fn take(&self, cmd: &TakeReading) -> Result<Read, String> {
+            Ok(Read {
+                id: cmd.id,
+                n: cmd.n,
+            })
+        }
+
+        #[apply]
+        fn read(&mut self, _: &Read) {}
+    }
+
+    /// Adds each reading to a running total: applied twice, the total would be wrong. The
+    /// pause makes the catch-up last long enough to be killed in the middle.
+    #[projector("meter.:id.read", consistency = eventual)]
+    async fn totals(e: &Recorded<Read>, cx: &mut Cx<'_>) -> Result<(), herald::BoxError> {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let add =
+            "UPDATE meter_totals SET total = total + $1, readings = readings + 1 WHERE id = 1";
+        match cx.sql() {
+            Sql::Sqlite(conn) => {
+                sqlx::query(add).bind(e.n).execute(conn).await?;
+            }
+            Sql::Postgres(conn) => {
+                sqlx::query(add).bind(e.n).execute(conn).await?;
+            }
+            _ => return Err("these tests need a SQL store".into()),
+        }
+        Ok(())
+    }
+}
+
+const EVENTS: i64 = 300;
+
+async fn runtime(place: &Place, workers: bool) -> Herald {
+    let herald = Herald::builder()
+        .modules(["consumer_crash::tally"])
+        .store(place.store().await)
+        .run_consumers(workers)
+        .consumer_batch(10)
+        .build()
+        .await
+        .unwrap();
+    let mut tx = herald.begin().await.unwrap();
+    let create = "CREATE TABLE IF NOT EXISTS meter_totals (id INTEGER PRIMARY KEY, total BIGINT NOT NULL, readings BIGINT NOT NULL)";
+    let seed =
+        "INSERT INTO meter_totals (id, total, readings) VALUES (1, 0, 0) ON CONFLICT DO NOTHING";
+    match tx.sql() {
+        Sql::Sqlite(conn) => {
+            sqlx::query(create).execute(&mut *conn).await.unwrap();
+            sqlx::query(seed).execute(conn).await.unwrap();
+        }
+        Sql::Postgres(conn) => {
+            sqlx::query(create).execute(&mut *conn).await.unwrap();
+            sqlx::query(seed).execute(conn).await.unwrap();
+        }
+        _ => unreachable!(),
+    }
+    tx.commit().await.unwrap();
+    herald
+}
+
+/// A child: runs the consumer's worker until it is killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by the crash tests as their child process"]
+async fn worker() {
+    let Some(place) = Place::of_child() else {
+        return;
+    };
+    let _herald = runtime(&place, true).await;
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+}
+
+/// The consumer's committed position.
+async fn position(herald: &Herald) -> Position {
+    let checkpoints = herald.store().consumers().checkpoints().await.unwrap();
+    checkpoints
+        .iter()
+        .find(|c| c.consumer == "totals")
+        .map_or(Position::START, |c| c.position)
+}
+
+/// Waits until the consumer has passed `at`.
+async fn reached(herald: &Herald, at: Position) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while position(herald).await < at {
+        assert!(Instant::now() < deadline, "the consumer never passed {at}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn kill(mut child: Child) {
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+/// The totals table: (total, readings).
+async fn projection(herald: &Herald) -> (i64, i64) {
+    let mut tx = herald.begin().await.unwrap();
+    let select = "SELECT total, readings FROM meter_totals WHERE id = 1";
+    let row: (i64, i64) = match tx.sql() {
+        Sql::Sqlite(conn) => sqlx::query_as(select).fetch_one(conn).await.unwrap(),
+        Sql::Postgres(conn) => sqlx::query_as(select).fetch_one(conn).await.unwrap(),
+        _ => unreachable!(),
+    };
+    tx.rollback().await.unwrap();
+    row
+}
+
+/// The projection built from scratch: every reading, from the events.
+async fn from_scratch(herald: &Herald) -> (i64, i64) {
+    let events = herald
+        .store()
+        .read_all(Position::START, EVENTS as usize + 10)
+        .await
+        .unwrap();
+    let readings: Vec<tally::Read> = events.iter().map(|e| e.decode().unwrap()).collect();
+    (readings.iter().map(|r| r.n).sum(), readings.len() as i64)
+}
+
+/// Dispatches the readings without running the consumer; the last position.
+async fn readings(place: &Place) -> (Herald, Position) {
+    let herald = runtime(place, false).await;
+    let mut last = Position::START;
+    for id in 0..EVENTS {
+        let reading = tally::TakeReading {
+            id: (id % 7) as u32,
+            n: id * 3 + 1,
+        };
+        last = herald.dispatch(reading).await.unwrap().events()[0].position;
+    }
+    (herald, last)
+}
+
+async fn killed_mid_catch_up_then_restarted(place: Place) {
+    let (herald, last) = readings(&place).await;
+    let all = herald.store().read_all(Position::START, 200).await.unwrap();
+    let child = place.spawn("worker", &[]);
+    reached(&herald, all[100].position).await;
+    kill(child);
+    let at_kill = position(&herald).await;
+    assert!(at_kill < last, "killed before it was done");
+    let (total, readings) = projection(&herald).await;
+    let done = all.iter().filter(|e| e.position <= at_kill).count() as i64;
+    assert_eq!(readings, done, "the rows and the checkpoint moved together");
+    assert!(total > 0);
+
+    let restarted = runtime(&place, true).await;
+    reached(&restarted, last).await;
+    assert_eq!(projection(&restarted).await, from_scratch(&restarted).await);
+    assert!(
+        restarted
+            .consumers()
+            .dead_letters("totals")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_a_worker_killed_mid_catch_up_applies_each_event_once() {
+    killed_mid_catch_up_then_restarted(Place::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_worker_killed_mid_catch_up_applies_each_event_once() {
+    killed_mid_catch_up_then_restarted(Place::postgres().await).await;
+}
+
+/// Two worker processes run the same consumer; one is killed mid-run; the other
+/// finishes; each event took effect once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_two_worker_processes_share_a_consumer_and_survive_a_kill() {
+    let place = Place::postgres().await;
+    let (herald, last) = readings(&place).await;
+    let all = herald.store().read_all(Position::START, 200).await.unwrap();
+    let first = place.spawn("worker", &[]);
+    let second = place.spawn("worker", &[]);
+    reached(&herald, all[80].position).await;
+    kill(first);
+    reached(&herald, last).await;
+    kill(second);
+    assert_eq!(projection(&herald).await, from_scratch(&herald).await);
+    assert!(
+        herald
+            .consumers()
+            .dead_letters("totals")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
