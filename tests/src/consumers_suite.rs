@@ -549,3 +549,89 @@ pub async fn a_commit_elsewhere_wakes_the_workers(test: &TestStore) {
         .unwrap();
     assert_eq!(applied(&note, "loose_notes"), [1]);
 }
+
+/// A transaction that appended first and commits last is not skipped: the consumer waits
+/// for it, then takes the events in the global order. (SQLite has one writer at a time,
+/// so its transactions cannot commit out of order.)
+pub async fn an_event_committed_late_is_not_skipped(test: &TestStore) {
+    if test.kind() == "sqlite" {
+        return;
+    }
+    let herald = herald(&test.store).await;
+    let (early, late) = (note(), note());
+    let mut slow = herald.begin().await.unwrap();
+    let first = slow
+        .dispatch(Post {
+            note_id: early.clone(),
+            n: 1,
+        })
+        .actor(poster())
+        .await
+        .unwrap();
+    let second = post(&herald, &late, 1).await;
+    // The later commit is not taken while the earlier transaction is open.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        applied(&late, "loose_notes").is_empty(),
+        "it waits for the open transaction"
+    );
+    slow.commit().await.unwrap();
+    let consumers = herald.consumers();
+    consumers
+        .wait_for(first.events(), ["loose_notes"], WAIT)
+        .await
+        .unwrap();
+    consumers
+        .wait_for(second.events(), ["loose_notes"], WAIT)
+        .await
+        .unwrap();
+    assert_eq!(applied(&early, "loose_notes"), [1]);
+    assert_eq!(applied(&late, "loose_notes"), [1]);
+}
+
+/// When an event fails after others of its batch were handled, the batch is undone and
+/// the events before it run again on their own: their rows are written once (their other
+/// effects, like the book here, at least once), and the failing event is tried again.
+pub async fn a_failure_mid_batch_keeps_the_events_before_it_once(test: &TestStore) {
+    let herald = herald(&test.store).await;
+    let (fine, flaky) = (note(), note());
+    fail(&flaky, 1);
+    let mut tx = herald.begin().await.unwrap();
+    for note in [&fine, &flaky] {
+        let post = Post {
+            note_id: note.clone(),
+            n: 1,
+        };
+        tx.dispatch(post).actor(poster()).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let events = test
+        .store
+        .read_all(herald::store::Position::START, 1000)
+        .await
+        .unwrap();
+    let last = events
+        .into_iter()
+        .filter(|e| e.route.as_str().contains(&flaky))
+        .collect::<Vec<_>>();
+    herald
+        .consumers()
+        .wait_for(&last, ["notes"], WAIT)
+        .await
+        .unwrap();
+    assert_eq!(tries(&flaky, 1), 2);
+    assert_eq!(tries(&fine, 1), 2, "run again once its batch was undone");
+    if let (Some(fine_rows), Some(flaky_rows)) =
+        (rows(&herald, &fine).await, rows(&herald, &flaky).await)
+    {
+        assert_eq!((fine_rows, flaky_rows), (vec![1], vec![1]), "each row once");
+    }
+    assert!(
+        herald
+            .consumers()
+            .dead_letters("notes")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -8,4 +8,6 @@ herald_tests::on_every_backend!(herald_tests::consumers_suite;
     an_eventual_processor_dispatches_its_command_once,
     a_stopped_runtime_resumes_from_its_checkpoints,
     a_commit_elsewhere_wakes_the_workers,
+    an_event_committed_late_is_not_skipped,
+    a_failure_mid_batch_keeps_the_events_before_it_once,
 );

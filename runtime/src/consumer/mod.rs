@@ -50,8 +50,8 @@ impl Default for ConsumerSettings {
                 .base(Duration::from_millis(100))
                 .cap(Duration::from_secs(30))
                 .jitter(0.2),
-            // PostgreSQL keeps at most 64 subtransactions per transaction in memory; each
-            // event is one (a savepoint), its processor's commands one more each.
+            // A processor's commands each take a savepoint, and PostgreSQL keeps at most 64
+            // subtransactions per transaction in memory.
             batch: 25,
             poll_min: Duration::from_millis(10),
             poll_max: Duration::from_secs(1),
@@ -109,6 +109,8 @@ impl Workers {
                 progress: sender,
                 position: None,
                 failing: None,
+                parked: None,
+                stop_before: None,
             };
             let commits = herald.store().consumers().commits();
             tasks.push(tokio.spawn(worker.run(stop.subscribe(), commits)));

@@ -36,6 +36,11 @@ pub(crate) struct Worker {
     pub(crate) position: Option<Position>,
     /// The event the handler keeps failing on: its id, the tries so far, the first when.
     pub(crate) failing: Option<(Uuid, u32, SystemTime)>,
+    /// The first parked event of each stream with one (ordered consumers), once read.
+    pub(crate) parked: Option<HashMap<StreamKey, Uuid>>,
+    /// How many events the next batch may take: those before one that failed after
+    /// others in its batch had written.
+    pub(crate) stop_before: Option<usize>,
 }
 
 impl Worker {
@@ -94,117 +99,101 @@ impl Worker {
         }
     }
 
-    /// One batch: read, claim, handle, checkpoint, commit.
+    /// One batch: read, claim, handle, checkpoint, commit. The batch runs without a
+    /// savepoint per event: when a handler fails after others wrote in the transaction,
+    /// it is rolled back, and the events before the failing one are run again as a batch
+    /// of their own; the failing event then runs alone, tried again with backoff, and
+    /// parked after its last try.
     async fn step(&mut self, herald: &Herald) -> Result<Next, Error> {
         let store = herald.store();
+        let name = self.name;
         let fail_store = |context: &str| {
-            let context = format!("consumer `{}`: {context}", self.name);
+            let context = format!("consumer `{name}`: {context}");
             move |source: StoreError| Error::from(ErrorKind::Store { context, source })
         };
         let handler = herald
             .registry()
-            .eventual_named(self.name)
+            .eventual_named(name)
             .expect("workers run registered consumers");
         let from = match self.position {
             Some(position) => position,
-            None => checkpoint_of(herald, self.name).await?,
+            None => checkpoint_of(herald, name).await?,
         };
-        let events = store
+        let mut events = store
             .read_all(from, self.settings.batch)
             .await
             .map_err(fail_store("reading events"))?;
+        if let Some(before) = self.stop_before.take() {
+            events.truncate(before);
+        }
         if events.is_empty() {
             self.position = Some(from);
             return Ok(Next::Idle);
         }
+        if self
+            .failing
+            .as_ref()
+            .is_some_and(|f| f.0 != events[0].event_id)
+        {
+            self.failing = None; // someone else got past it
+        }
         let mut tx = store.begin().await.map_err(fail_store("beginning"))?;
         let claimed = tx
-            .claim_consumer(self.name)
+            .claim_consumer(name)
             .await
             .map_err(fail_store("claiming its checkpoint"))?;
         if claimed != from {
-            // Another worker (a dead-letter retry, another process) moved it meanwhile.
+            // Another worker (another process, say) moved it, and may have parked events.
             self.position = Some(claimed);
+            self.parked = None;
             return Ok(Next::Busy);
         }
-        let mut parked = match self.ordered {
-            true => parked_streams(herald, self.name).await?,
-            false => HashMap::new(),
-        };
+        if self.ordered && self.parked.is_none() {
+            self.parked = Some(parked_streams(herald, name).await?);
+        }
         let mut done = from;
         let mut sagas: Vec<Saga> = Vec::new();
-        let mut next = Next::Busy;
-        for event in &events {
+        let mut wrote = false;
+        for (index, event) in events.iter().enumerate() {
             if !handler.takes(event) {
                 done = event.position;
                 continue;
             }
-            if let Some(&head) = parked.get(&event.stream) {
-                let letter = letter(
-                    self.name,
-                    event,
-                    format!("waits behind event {head} of its stream, which is parked"),
-                    0,
-                    Some(head),
-                    SystemTime::now(),
-                );
+            if let Some(head) = self.parked_head(herald, &event.stream).await? {
+                let why = format!("waits behind event {head} of its stream, which is parked");
+                let letter = letter(name, event, why, 0, Some(head), SystemTime::now());
                 tx.park(&letter)
                     .await
                     .map_err(fail_store("parking an event"))?;
-                done = event.position;
+                (done, wrote) = (event.position, true);
                 continue;
             }
-            let savepoint = tx.savepoint().await.map_err(fail_store("savepoint"))?;
             match handle(herald, &mut *tx, handler, event).await {
                 Ok(saga) => {
-                    tx.release(savepoint)
-                        .await
-                        .map_err(fail_store("releasing a savepoint"))?;
                     sagas.push(saga);
+                    (done, wrote) = (event.position, true);
                     self.failing = None;
-                    done = event.position;
+                }
+                Err(_) if wrote => {
+                    // Undo the batch; next time, the events before this one alone.
+                    drop(tx);
+                    reverse(herald, name, sagas).await;
+                    self.stop_before = Some(index);
+                    return Ok(Next::Busy);
                 }
                 Err(error) => {
-                    tx.rollback_to(savepoint)
-                        .await
-                        .map_err(fail_store("rolling back a failed event"))?;
-                    let (attempts, first) = match self.failing {
-                        Some((id, n, first)) if id == event.event_id => (n + 1, first),
-                        _ => (1, SystemTime::now()),
-                    };
-                    let policy = self.settings.retry;
-                    if attempts < policy.attempts.max(1) {
-                        tracing::warn!(consumer = self.name, %error, attempts, "event failed; trying again");
-                        self.failing = Some((event.event_id, attempts, first));
-                        next = Next::Retry(policy.wait(attempts));
-                        break;
-                    }
-                    tracing::error!(consumer = self.name, %error, attempts, "event failed its last try; parked");
-                    self.failing = None;
-                    let letter = letter(self.name, event, error.to_string(), attempts, None, first);
-                    tx.park(&letter)
-                        .await
-                        .map_err(fail_store("parking an event"))?;
-                    if self.ordered {
-                        parked.insert(event.stream.clone(), event.event_id);
-                    }
-                    done = event.position;
+                    drop(tx);
+                    return self.failed(herald, event, from, error).await;
                 }
             }
         }
         if done != from {
-            tx.save_checkpoint(self.name, done)
+            tx.save_checkpoint(name, done)
                 .await
                 .map_err(fail_store("saving its checkpoint"))?;
         }
         if let Err(source) = tx.commit().await {
-            for saga in sagas {
-                let mut tracer =
-                    crate::trace::Tracer::new(crate::trace::Operation::Rollback, self.name);
-                for problem in saga.reverse(store, herald.saga_retry(), &mut tracer).await {
-                    tracing::error!(consumer = self.name, "{problem}");
-                }
-            }
+            reverse(herald, name, sagas).await;
             return Err(fail_store("committing")(source));
         }
         for saga in sagas {
@@ -212,7 +201,93 @@ impl Worker {
         }
         self.position = Some(done);
         self.progress.send_modify(|p| p.position = done);
-        Ok(next)
+        Ok(Next::Busy)
+    }
+
+    /// The handler failed on `event`, the first of its batch: try it again later, or
+    /// after the last try park it, with the checkpoint moved past it.
+    async fn failed(
+        &mut self,
+        herald: &Herald,
+        event: &RecordedEvent,
+        from: Position,
+        error: Error,
+    ) -> Result<Next, Error> {
+        let name = self.name;
+        let (attempts, first) = match self.failing {
+            Some((id, n, first)) if id == event.event_id => (n + 1, first),
+            _ => (1, SystemTime::now()),
+        };
+        let policy = self.settings.retry;
+        if attempts < policy.attempts.max(1) {
+            tracing::warn!(consumer = name, %error, attempts, "event failed; trying again");
+            self.failing = Some((event.event_id, attempts, first));
+            return Ok(Next::Retry(policy.wait(attempts)));
+        }
+        tracing::error!(consumer = name, %error, attempts, "event failed its last try; parked");
+        self.failing = None;
+        let fail_store = |source: StoreError| {
+            Error::from(ErrorKind::Store {
+                context: format!("consumer `{name}`: parking event {}", event.event_id),
+                source,
+            })
+        };
+        let mut tx = herald.store().begin().await.map_err(fail_store)?;
+        if tx.claim_consumer(name).await.map_err(fail_store)? != from {
+            self.position = None;
+            self.parked = None;
+            return Ok(Next::Busy);
+        }
+        let letter = letter(name, event, error.to_string(), attempts, None, first);
+        tx.park(&letter).await.map_err(fail_store)?;
+        tx.save_checkpoint(name, event.position)
+            .await
+            .map_err(fail_store)?;
+        tx.commit().await.map_err(fail_store)?;
+        if self.ordered {
+            let parked = self.parked.get_or_insert_with(HashMap::new);
+            parked.insert(event.stream.clone(), event.event_id);
+        }
+        self.position = Some(event.position);
+        self.progress.send_modify(|p| p.position = event.position);
+        Ok(Next::Busy)
+    }
+
+    /// The parked event `stream` waits behind, if any. The worker remembers the streams
+    /// it parked; one that another runtime may since have retried or skipped is looked up.
+    async fn parked_head(
+        &mut self,
+        herald: &Herald,
+        stream: &StreamKey,
+    ) -> Result<Option<Uuid>, Error> {
+        let Some(parked) = &mut self.parked else {
+            return Ok(None);
+        };
+        if !parked.contains_key(stream) {
+            return Ok(None);
+        }
+        let still = parked_streams(herald, self.name).await?;
+        match still.get(stream) {
+            Some(&now) => {
+                parked.insert(stream.clone(), now);
+                Ok(Some(now))
+            }
+            None => {
+                parked.remove(stream);
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Reverses the saga steps of a rolled-back batch's processors, last first.
+async fn reverse(herald: &Herald, consumer: &str, sagas: Vec<Saga>) {
+    let mut tracer = crate::trace::Tracer::new(crate::trace::Operation::Rollback, consumer);
+    for saga in sagas.into_iter().rev() {
+        let store = herald.store();
+        for problem in saga.reverse(store, herald.saga_retry(), &mut tracer).await {
+            tracing::error!(consumer, "{problem}");
+        }
     }
 }
 
