@@ -116,6 +116,15 @@ pub enum ErrorKind {
         source: RouteError,
     },
 
+    /// A pattern given at run time (a live subscription's, say) does not parse.
+    #[error("pattern `{pattern}`: {source}")]
+    Pattern {
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong with it.
+        source: RouteError,
+    },
+
     /// A command's aggregate id is not a valid stream id.
     #[error(
         "command `{command}` (route `{route}`): invalid aggregate id in field `{field}`: {source}"

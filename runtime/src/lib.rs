@@ -78,7 +78,7 @@ pub struct ReadmeDoctests;
 pub use actor::Actor;
 pub use aggregate::{Aggregate, Apply, ApplyError, BoxError, Handle, HandleOutput};
 pub use command::Command;
-pub use consumer::{ConsumerStatus, Consumers};
+pub use consumer::{ConsumerStatus, Consumers, Live, LiveEvents};
 pub use dispatch::{Dispatch, Dispatched};
 pub use error::{Error, ErrorKind};
 pub use event::{AnyEvent, Event, Events, IntoEvents, RouteParam};

@@ -9,7 +9,7 @@ use crate::actor::Actor;
 use crate::aggregate::Aggregate;
 use crate::cache::{AggregateCache, Lookup};
 use crate::command::Command;
-use crate::consumer::{ConsumerSettings, Consumers, Workers};
+use crate::consumer::{ConsumerSettings, Consumers, Tail, Workers};
 use crate::dispatch::{Dispatch, Target};
 use crate::error::{Error, ErrorKind};
 use crate::event::RouteParam;
@@ -55,6 +55,8 @@ struct Inner {
     recovery: Recovery,
     /// The workers of its eventual consumers (set once, right after it is built).
     workers: std::sync::OnceLock<Workers>,
+    /// The tail of the global order its live subscribers share.
+    tail: Tail,
 }
 
 /// A [`Herald`] that does not keep the runtime alive: what its background tasks hold.
@@ -145,6 +147,10 @@ impl Herald {
 
     pub(crate) fn downgrade(&self) -> WeakHerald {
         WeakHerald(Arc::downgrade(&self.inner))
+    }
+
+    pub(crate) fn tail(&self) -> &Tail {
+        &self.inner.tail
     }
 
     pub(crate) fn workers(&self) -> &Workers {
@@ -366,6 +372,7 @@ impl HeraldBuilder {
                 owner,
                 recovery,
                 workers: std::sync::OnceLock::new(),
+                tail: Tail::default(),
             }),
         };
         herald.keep_alive(self.saga_lease);

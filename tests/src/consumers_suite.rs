@@ -635,3 +635,53 @@ pub async fn a_failure_mid_batch_keeps_the_events_before_it_once(test: &TestStor
             .is_empty()
     );
 }
+
+/// A live subscriber gets the matching events committed after it subscribed, in order;
+/// one that falls behind is told how many it skipped.
+pub async fn a_live_subscriber_sees_new_events_and_is_told_what_it_skipped(test: &TestStore) {
+    let herald = herald(&test.store).await;
+    let before = note();
+    post(&herald, &before, 1).await;
+    let bad = herald.live("note..posted").await.unwrap_err();
+    assert!(bad.to_string().contains("note..posted"), "{bad}");
+
+    let mut live = herald.live("note.*").await.unwrap();
+    let note = note();
+    for n in 1..=3 {
+        post(&herald, &note, n).await;
+    }
+    for n in 1..=3 {
+        let next = tokio::time::timeout(WAIT, live.next()).await.unwrap();
+        match next {
+            Some(herald::Live::Event(event)) => {
+                assert_eq!(event.route.as_str(), format!("note.{note}.posted"));
+                let posted: Posted = event.decode().unwrap();
+                assert_eq!(posted.n, n, "in order, none from before it subscribed");
+            }
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+    assert_eq!(live.skipped(), 0);
+
+    if test.kind() != "memory" {
+        return; // falling behind is the same on every store; memory is quick to fill
+    }
+    // More notes than a subscriber may fall behind, with their tallies.
+    for n in 0..1100 {
+        post(&herald, &note, 10 + n).await;
+    }
+    let mut skipped = 0;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while skipped == 0 {
+        match tokio::time::timeout_at(deadline, live.next())
+            .await
+            .unwrap()
+        {
+            Some(herald::Live::Skipped(missed)) => skipped = missed,
+            Some(herald::Live::Event(_)) => {}
+            None => panic!("the feed ended"),
+        }
+    }
+    assert!(skipped > 0);
+    assert_eq!(live.skipped(), skipped);
+}

@@ -10,4 +10,5 @@ herald_tests::on_every_backend!(herald_tests::consumers_suite;
     a_commit_elsewhere_wakes_the_workers,
     an_event_committed_late_is_not_skipped,
     a_failure_mid_batch_keeps_the_events_before_it_once,
+    a_live_subscriber_sees_new_events_and_is_told_what_it_skipped,
 );

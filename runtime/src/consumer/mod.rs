@@ -12,7 +12,11 @@
 //! false`) while other streams flow on.
 
 mod handle;
+mod live;
 mod worker;
+
+pub(crate) use live::Tail;
+pub use live::{Live, LiveEvents};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -60,6 +60,10 @@ pub trait ConsumerLog: Send + Sync {
     /// The committed event with this id.
     fn event(&self, event_id: Uuid) -> BoxFuture<'_, Result<Option<RecordedEvent>, StoreError>>;
 
+    /// The position of the last event a reader of the global order can read now: where
+    /// a reader that wants only new events starts.
+    fn head(&self) -> BoxFuture<'_, Result<Position, StoreError>>;
+
     /// How many committed events come after `position` in the global order.
     fn count_after(&self, position: Position) -> BoxFuture<'_, Result<u64, StoreError>>;
 

@@ -253,6 +253,14 @@ impl ConsumerLog for MemoryStore {
         Box::pin(async move { Ok(event) })
     }
 
+    fn head(&self) -> BoxFuture<'_, Result<Position, StoreError>> {
+        let state = self.lock();
+        let horizon = state.open.first().copied().unwrap_or(u64::MAX);
+        let last = state.log.range(..horizon).next_back().map(|(&p, _)| p);
+        let head = Position::from_parts(0, last.unwrap_or(0));
+        Box::pin(async move { Ok(head) })
+    }
+
     fn count_after(&self, position: Position) -> BoxFuture<'_, Result<u64, StoreError>> {
         let state = self.lock();
         let from = position.parts().1.saturating_add(1);

@@ -70,6 +70,21 @@ impl ConsumerLog for PostgresStore {
         })
     }
 
+    fn head(&self) -> BoxFuture<'_, Result<Position, StoreError>> {
+        Box::pin(async move {
+            // As `read_all` reads: below the oldest running transaction.
+            let row = sqlx::query(
+                "SELECT tx_order, position FROM herald_events \
+                 WHERE tx_order < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+                 ORDER BY tx_order DESC, position DESC LIMIT 1",
+            )
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+            row.as_ref().map_or(Ok(Position::START), position)
+        })
+    }
+
     fn count_after(&self, after: Position) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async move {
             let (tx, seq) = after.parts();

@@ -58,6 +58,16 @@ impl ConsumerLog for SqliteStore {
         })
     }
 
+    fn head(&self) -> BoxFuture<'_, Result<Position, StoreError>> {
+        Box::pin(async move {
+            let last: Option<i64> = sqlx::query_scalar("SELECT MAX(position) FROM herald_events")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(backend)?;
+            Ok(Position::from_parts(0, last.unwrap_or(0) as u64))
+        })
+    }
+
     fn count_after(&self, position: Position) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(async move {
             let count: i64 =
