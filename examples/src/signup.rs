@@ -12,6 +12,10 @@
 //!    a `mail.:user_id.queued` side event.
 //!
 //! Everything commits together, or nothing does and the CRM registration is cancelled.
+//!
+//! 6. After the commit, an eventual projector counts sign-ups per e-mail domain, from
+//!    a checkpointed subscription of its own: it catches up with every committed user,
+//!    and its failures never undo a sign-up.
 
 use std::sync::Mutex;
 
@@ -190,11 +194,34 @@ async fn welcome_mail(
     })
 }
 
-/// The profiles read model's table.
+/// 6. Sign-ups per domain, after the commit: written with the projector's checkpoint, so
+/// each user counts once even if the process stops half-way.
+#[projector("user.:user_id.created", consistency = eventual)]
+async fn signups_by_domain(
+    e: &Recorded<UserCreated>,
+    cx: &mut Cx<'_>,
+) -> Result<(), herald::BoxError> {
+    let domain = e.email.rsplit('@').next().unwrap_or_default();
+    herald::sqlx::query(
+        "INSERT INTO signups_by_domain (domain, users) VALUES (?, 1) \
+         ON CONFLICT (domain) DO UPDATE SET users = users + 1",
+    )
+    .bind(domain)
+    .execute(cx.sqlite()?)
+    .await?;
+    Ok(())
+}
+
+/// The read models' tables.
 pub async fn create_tables(herald: &Herald) -> Result<(), herald::BoxError> {
     let mut tx = herald.begin().await?;
     herald::sqlx::query(
         "CREATE TABLE IF NOT EXISTS profiles (user_id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, crm_reference TEXT NOT NULL)",
+    )
+    .execute(tx.sqlite()?)
+    .await?;
+    herald::sqlx::query(
+        "CREATE TABLE IF NOT EXISTS signups_by_domain (domain TEXT PRIMARY KEY, users INTEGER NOT NULL)",
     )
     .execute(tx.sqlite()?)
     .await?;

@@ -1,7 +1,8 @@
 //! Signs up users on a SQLite file kept between runs (`signup.db`) and prints each
 //! command's trace: hooks, the saga step, the aggregate, the projector, the processor's
-//! nested command and the dispatcher's side event. `--fail` makes the profile projector
-//! fail, to watch the saga's compensation and see that nothing was stored.
+//! nested command and the dispatcher's side event; then the eventual projector catching
+//! up after the commit. `--fail` makes the profile projector fail, to watch the saga's
+//! compensation and see that nothing was stored.
 //!
 //! ```text
 //! cargo run -p herald-examples --bin signup
@@ -11,16 +12,18 @@
 use std::sync::atomic::Ordering;
 
 use herald::Herald;
-use herald::store::Position;
+use herald::store::{Position, SqliteStore};
 use herald_examples::signup::{CRM, CreateUser, FAIL_PROJECTION, create_tables};
 
 #[tokio::main]
 async fn main() -> Result<(), herald::BoxError> {
     let fail = std::env::args().any(|a| a == "--fail");
     FAIL_PROJECTION.store(fail, Ordering::Relaxed);
+    let store = SqliteStore::open("signup.db").await?;
+    let reads = store.pool().clone(); // for reading the read models
     let herald = Herald::builder()
         .modules(["herald_examples::signup"])
-        .url("signup.db")
+        .store(store)
         .build()
         .await?;
     create_tables(&herald).await?;
@@ -61,6 +64,25 @@ async fn main() -> Result<(), herald::BoxError> {
                     event.route, event.stream, event.payload
                 );
             }
+            // The eventual projector runs after the commit, in a worker of this runtime.
+            let consumers = herald.consumers();
+            let status = consumers.list().await?;
+            for consumer in &status {
+                println!(
+                    "\neventual {} `{}`, right after the commit: {} events behind",
+                    consumer.kind, consumer.name, consumer.lag
+                );
+            }
+            let timeout = std::time::Duration::from_secs(10);
+            consumers
+                .wait_for(done.events(), ["signups_by_domain"], timeout)
+                .await?;
+            let by_domain: Vec<(String, i64)> = herald::sqlx::query_as(
+                "SELECT domain, users FROM signups_by_domain ORDER BY domain",
+            )
+            .fetch_all(&reads)
+            .await?;
+            println!("caught up: sign-ups by domain {by_domain:?}");
         }
         Err(error) => {
             println!("refused: {error}\n");
@@ -91,5 +113,6 @@ async fn main() -> Result<(), herald::BoxError> {
     if let Err(error) = again {
         println!("\nsigning up ada.1@example.com again: {error}");
     }
+    herald.shutdown().await;
     Ok(())
 }
