@@ -54,6 +54,8 @@ mod dispatch;
 mod error;
 mod event;
 mod handler;
+#[cfg(feature = "nats")]
+pub mod nats;
 mod pipeline;
 mod registry;
 mod retry;

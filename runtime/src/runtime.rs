@@ -57,6 +57,7 @@ struct Inner {
     workers: std::sync::OnceLock<Workers>,
     /// The tail of the global order its live subscribers share.
     tail: Tail,
+    consumer_settings: ConsumerSettings,
 }
 
 /// A [`Herald`] that does not keep the runtime alive: what its background tasks hold.
@@ -147,6 +148,10 @@ impl Herald {
 
     pub(crate) fn downgrade(&self) -> WeakHerald {
         WeakHerald(Arc::downgrade(&self.inner))
+    }
+
+    pub(crate) fn consumer_settings(&self) -> ConsumerSettings {
+        self.inner.consumer_settings
     }
 
     pub(crate) fn tail(&self) -> &Tail {
@@ -373,6 +378,7 @@ impl HeraldBuilder {
                 recovery,
                 workers: std::sync::OnceLock::new(),
                 tail: Tail::default(),
+                consumer_settings: self.consumers,
             }),
         };
         herald.keep_alive(self.saga_lease);

@@ -4,14 +4,20 @@
 //! up after the commit. `--fail` makes the profile projector fail, to watch the saga's
 //! compensation and see that nothing was stored.
 //!
+//! `--nats` then relays every committed event to NATS JetStream (stream `SIGNUP`,
+//! subjects `signup.<route>`, the server on `NATS_URL`, default `127.0.0.1:4222`), for
+//! `signup-worker` to consume on another machine.
+//!
 //! ```text
 //! cargo run -p herald-examples --bin signup
 //! cargo run -p herald-examples --bin signup -- --fail
+//! cargo run -p herald-examples --bin signup -- --nats
 //! ```
 
 use std::sync::atomic::Ordering;
 
 use herald::Herald;
+use herald::nats::{Nats, Relay};
 use herald::store::{Position, SqliteStore};
 use herald_examples::signup::{CRM, CreateUser, FAIL_PROJECTION, create_tables};
 
@@ -113,6 +119,28 @@ async fn main() -> Result<(), herald::BoxError> {
     if let Err(error) = again {
         println!("\nsigning up ada.1@example.com again: {error}");
     }
+    if std::env::args().any(|a| a == "--nats") {
+        relay(&herald).await?;
+    }
     herald.shutdown().await;
+    Ok(())
+}
+
+/// Publishes every committed event to JetStream, then stops once it has caught up.
+async fn relay(herald: &Herald) -> Result<(), herald::BoxError> {
+    let url = std::env::var("NATS_URL").unwrap_or_else(|_| "127.0.0.1:4222".into());
+    let nats = Nats::connect(&url, "SIGNUP", "signup").await?;
+    let relay = Relay::start(herald, &nats).await?;
+    let head = herald.store().consumers().head().await?;
+    loop {
+        let checkpoints = herald.store().consumers().checkpoints().await?;
+        let relayed = checkpoints.iter().find(|c| c.consumer == "relay:SIGNUP");
+        if relayed.is_some_and(|c| c.position >= head) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    relay.stop().await;
+    println!("\nrelayed every event to NATS at {url}: stream SIGNUP, subjects signup.<route>");
     Ok(())
 }

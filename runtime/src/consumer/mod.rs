@@ -31,7 +31,9 @@ use crate::handler::reaction::Reaction;
 use crate::retry::RetryPolicy;
 use crate::runtime::Herald;
 use crate::store::{DeadLetter, Position, RecordedEvent, StoreError};
-use worker::{Worker, checkpoint_of, letter};
+pub(crate) use handle::handle;
+use worker::Worker;
+pub(crate) use worker::{checkpoint_of, letter};
 
 /// How the runtime's consumers run (see [`HeraldBuilder`](crate::HeraldBuilder)).
 #[derive(Clone, Copy, Debug)]
@@ -147,7 +149,8 @@ impl Drop for Workers {
     }
 }
 
-fn ordered(handler: Reaction<'_>) -> bool {
+/// Whether a parked event of `handler` holds back the later events of its stream.
+pub(crate) fn ordered(handler: Reaction<'_>) -> bool {
     match handler {
         Reaction::Project(p, _) => p.ordered,
         Reaction::Process(p, _) => p.ordered,

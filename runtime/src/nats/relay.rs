@@ -1,0 +1,171 @@
+//! The outbox relay: every committed event, in the global order, published to a
+//! JetStream stream, its checkpoint in the event store.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::{Nats, nats_error, subject::subject};
+use crate::consumer::checkpoint_of;
+use crate::error::{Error, ErrorKind};
+use crate::runtime::{Herald, WeakHerald};
+use crate::store::Position;
+
+/// Publishes every committed event of a runtime's store to JetStream, in the global
+/// order, on the subject `prefix.route`, with the event id as `Nats-Msg-Id` so that an
+/// event published again (after a crash between publishing and moving the checkpoint)
+/// is dropped by the server as a duplicate within the stream's duplicate window. Its
+/// checkpoint is kept in the event store (as consumer `relay:<stream>`), so it resumes
+/// where it stopped.
+///
+/// ```no_run
+/// # async fn run(herald: herald::Herald) -> Result<(), herald::Error> {
+/// use herald::nats::{Nats, Relay};
+///
+/// let nats = Nats::connect("127.0.0.1:4222", "SIGNUP", "signup").await?;
+/// let relay = Relay::start(&herald, &nats).await?;
+/// // … dispatch commands: their events reach `signup.<route>` …
+/// relay.stop().await;
+/// # Ok(()) }
+/// ```
+pub struct Relay {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Relay {
+    /// Makes sure the stream exists (see [`Nats::stream`]), then relays in the background
+    /// until [`stop`](Self::stop)ped or the runtime is dropped.
+    pub async fn start(herald: &Herald, nats: &Nats) -> Result<Relay, Error> {
+        nats.stream().await?;
+        let (stop, stopped) = watch::channel(false);
+        let relay = Relaying {
+            herald: herald.downgrade(),
+            nats: nats.clone(),
+            name: format!("relay:{}", nats.stream_name),
+            position: None,
+        };
+        let task = tokio::spawn(relay.run(stopped, herald.store().consumers().commits()));
+        Ok(Relay { stop, task })
+    }
+
+    /// Stops after the batch in flight: its events are published and its checkpoint
+    /// saved, or the checkpoint stays where it was.
+    pub async fn stop(self) {
+        self.stop.send_replace(true);
+        let _ = self.task.await;
+    }
+}
+
+struct Relaying {
+    herald: WeakHerald,
+    nats: Nats,
+    name: String,
+    position: Option<Position>,
+}
+
+impl Relaying {
+    async fn run(mut self, mut stop: watch::Receiver<bool>, mut commits: watch::Receiver<u64>) {
+        let mut wait = Duration::from_millis(10);
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let Some(herald) = self.herald.upgrade() else {
+                return;
+            };
+            commits.mark_unchanged();
+            let relayed = self.batch(&herald).await;
+            drop(herald);
+            let wake_on_commit = match relayed {
+                Ok(0) => true,
+                Ok(_) => {
+                    wait = Duration::from_millis(10);
+                    continue;
+                }
+                Err(error) => {
+                    tracing::error!(relay = self.name, %error, "relaying to NATS failed; trying again");
+                    self.position = None;
+                    false
+                }
+            };
+            tokio::select! {
+                _ = commits.changed(), if wake_on_commit => {}
+                () = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return,
+            }
+            wait = (wait * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// Publishes the next batch and moves the checkpoint past it; how many it published.
+    async fn batch(&mut self, herald: &Herald) -> Result<usize, Error> {
+        let store = herald.store();
+        let fail_store = |source| {
+            Error::from(ErrorKind::Store {
+                context: format!("{}: the event store", self.name),
+                source,
+            })
+        };
+        let from = match self.position {
+            Some(position) => position,
+            None => checkpoint_of(herald, &self.name).await?,
+        };
+        let events = store.read_all(from, 100).await.map_err(fail_store)?;
+        let Some(last) = events.last().map(|e| e.position) else {
+            self.position = Some(from);
+            return Ok(0);
+        };
+        // Published first, outside any transaction (on SQLite one would hold the write
+        // lock while waiting for the server), each acknowledged before the checkpoint
+        // moves: a crash in between publishes them again, and the server drops them.
+        let mut acks = Vec::with_capacity(events.len());
+        for event in &events {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", event.event_id.to_string().as_str());
+            let payload = serde_json::to_vec(event).map_err(|e| nats_error(&self.name, e))?;
+            let subject = subject(&self.nats.prefix, event.route.as_str());
+            let ack = self
+                .nats
+                .jetstream
+                .publish_with_headers(subject, headers, payload.into())
+                .await
+                .map_err(|e| nats_error(&self.name, e))?;
+            acks.push(ack);
+        }
+        for ack in acks {
+            ack.await.map_err(|e| nats_error(&self.name, e))?;
+        }
+        let mut tx = store.begin().await.map_err(fail_store)?;
+        if tx.claim_consumer(&self.name).await.map_err(fail_store)? != from {
+            // Another relay moved it meanwhile: what this one sent again was dropped.
+            self.position = None;
+            return Ok(events.len());
+        }
+        tx.save_checkpoint(&self.name, last)
+            .await
+            .map_err(fail_store)?;
+        tx.commit().await.map_err(fail_store)?;
+        self.position = Some(last);
+        Ok(events.len())
+    }
+}
+
+impl Nats {
+    /// Creates the stream if it does not exist: every subject under the prefix, with the
+    /// duplicate window set explicitly (JetStream's default is two minutes).
+    pub async fn stream(&self) -> Result<jetstream::stream::Stream, Error> {
+        let config = jetstream::stream::Config {
+            name: self.stream_name.clone(),
+            subjects: vec![format!("{}.>", self.prefix)],
+            duplicate_window: self.duplicate_window,
+            ..Default::default()
+        };
+        self.jetstream
+            .get_or_create_stream(config)
+            .await
+            .map_err(|e| nats_error(&self.stream_name, e))
+    }
+}

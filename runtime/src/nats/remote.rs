@@ -1,0 +1,230 @@
+//! Eventual handlers run on another machine, from durable JetStream consumers.
+
+use std::time::SystemTime;
+
+use async_nats::jetstream::AckKind;
+use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
+use futures_util::StreamExt;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::{Nats, nats_error, subject::filters};
+use crate::consumer::{handle, letter, ordered};
+use crate::error::{Error, ErrorKind};
+use crate::runtime::{Herald, WeakHerald};
+use crate::store::{RecordedEvent, StoreError};
+
+/// Runs a runtime's eventual projectors and processors from JetStream, one durable
+/// consumer per handler (named `herald-<handler>`), on the runtime's own store: each
+/// event is handled in a transaction that also moves the handler's checkpoint there, then
+/// acknowledged, so an event delivered again after a crash is recognised and not applied
+/// twice. Events come one at a time, in order. A failing one is delivered again after
+/// the runtime's backoff ([`HeraldBuilder::consumer_retry`](crate::HeraldBuilder::consumer_retry)),
+/// then parked in the runtime's dead letters (listed by [`Consumers`](crate::Consumers);
+/// those of an ordered handler hold back the later events of their stream). Build the
+/// runtime with [`run_consumers(false)`](crate::HeraldBuilder::run_consumers): its events
+/// come from NATS, not from its store.
+pub struct RemoteWorkers {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RemoteWorkers {
+    /// Creates (or finds) the stream and a durable consumer per eventual handler of
+    /// `herald`, and starts consuming.
+    pub async fn start(herald: &Herald, nats: &Nats) -> Result<RemoteWorkers, Error> {
+        let stream = nats.stream().await?;
+        let (stop, _) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for handler in herald.registry().eventual_handlers() {
+            let name = handler.name();
+            let durable = durable_name(name);
+            let config = pull::Config {
+                durable_name: Some(durable.clone()),
+                filter_subjects: filters(&nats.prefix, handler.pattern()),
+                ack_policy: AckPolicy::Explicit,
+                // One at a time, so a failing event is delivered again before the next.
+                max_ack_pending: 1,
+                ..Default::default()
+            };
+            let consumer: PullConsumer = stream
+                .get_or_create_consumer(&durable, config)
+                .await
+                .map_err(|e| nats_error(&durable, e))?;
+            let remote = Remote {
+                herald: herald.downgrade(),
+                name,
+            };
+            tasks.push(tokio::spawn(remote.run(consumer, stop.subscribe())));
+        }
+        Ok(RemoteWorkers { stop, tasks })
+    }
+
+    /// Stops after the events in flight are handled (or rolled back, to be delivered
+    /// again).
+    pub async fn stop(self) {
+        self.stop.send_replace(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// A durable consumer name for a handler: NATS allows no `.`, `*`, `>` or whitespace.
+fn durable_name(handler: &str) -> String {
+    let name: String = handler
+        .chars()
+        .map(|c| match c {
+            c if c.is_ascii_alphanumeric() || c == '_' || c == '-' => c,
+            _ => '_',
+        })
+        .collect();
+    format!("herald-{name}")
+}
+
+struct Remote {
+    herald: WeakHerald,
+    name: &'static str,
+}
+
+impl Remote {
+    async fn run(self, consumer: PullConsumer, mut stop: watch::Receiver<bool>) {
+        loop {
+            let mut messages = match consumer.messages().await {
+                Ok(messages) => messages,
+                Err(error) => {
+                    tracing::error!(consumer = self.name, %error, "could not consume from NATS; trying again");
+                    tokio::select! {
+                        () = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
+                        _ = stop.changed() => return,
+                    }
+                }
+            };
+            loop {
+                let message = tokio::select! {
+                    message = messages.next() => message,
+                    _ = stop.changed() => return,
+                };
+                let Some(herald) = self.herald.upgrade() else {
+                    return;
+                };
+                match message {
+                    Some(Ok(message)) => {
+                        if let Err(error) = self.handle_message(&herald, &message).await {
+                            tracing::error!(consumer = self.name, %error, "handling an event from NATS failed");
+                        }
+                    }
+                    Some(Err(error)) => {
+                        tracing::warn!(consumer = self.name, %error, "NATS delivery failed");
+                    }
+                    None => break, // the subscription ended: open it again
+                }
+            }
+        }
+    }
+
+    async fn handle_message(
+        &self,
+        herald: &Herald,
+        message: &async_nats::jetstream::Message,
+    ) -> Result<(), Error> {
+        let name = self.name;
+        let ack = |kind: AckKind| async move {
+            message
+                .ack_with(kind)
+                .await
+                .map_err(|e| nats_error(name, e))
+        };
+        let event: RecordedEvent = match serde_json::from_slice(&message.payload) {
+            Ok(event) => event,
+            Err(error) => {
+                // Not an event of Herald's: never deliver it again, and say so.
+                ack(AckKind::Term).await?;
+                return Err(nats_error(
+                    name,
+                    format!(
+                        "a message on `{}` is not an event: {error}",
+                        message.subject
+                    ),
+                ));
+            }
+        };
+        let handler = herald
+            .registry()
+            .eventual_named(name)
+            .expect("remote workers run registered consumers");
+        if !handler.takes(&event) {
+            return ack(AckKind::Ack).await; // the subject filter is broader than the pattern
+        }
+        let store = herald.store();
+        let fail_store = |source: StoreError| {
+            Error::from(ErrorKind::Store {
+                context: format!("consumer `{name}`: event {}", event.event_id),
+                source,
+            })
+        };
+        let mut tx = store.begin().await.map_err(fail_store)?;
+        let at = tx.claim_consumer(name).await.map_err(fail_store)?;
+        if event.position <= at {
+            return ack(AckKind::Ack).await; // handled before the last acknowledgement was lost
+        }
+        let letters = store
+            .consumers()
+            .dead_letters(name)
+            .await
+            .map_err(fail_store)?;
+        let ordered = ordered(handler);
+        let head = letters.iter().find(|l| ordered && l.stream == event.stream);
+        if let Some(head) = head {
+            let why = format!(
+                "waits behind event {} of its stream, which is parked",
+                head.event_id
+            );
+            let letter = letter(name, &event, why, 0, Some(head.event_id), SystemTime::now());
+            tx.park(&letter).await.map_err(fail_store)?;
+            tx.save_checkpoint(name, event.position)
+                .await
+                .map_err(fail_store)?;
+            tx.commit().await.map_err(fail_store)?;
+            return ack(AckKind::Ack).await;
+        }
+        match handle(herald, &mut *tx, handler, &event).await {
+            Ok(saga) => {
+                tx.save_checkpoint(name, event.position)
+                    .await
+                    .map_err(fail_store)?;
+                tx.commit().await.map_err(fail_store)?;
+                saga.settle_done(store).await;
+                ack(AckKind::Ack).await
+            }
+            Err(error) => {
+                drop(tx);
+                let tries = message
+                    .info()
+                    .map_or(1, |info| info.delivered.max(1) as u32);
+                let policy = herald.consumer_settings().retry;
+                if tries < policy.attempts.max(1) {
+                    tracing::warn!(consumer = name, %error, tries, "event from NATS failed; it comes again");
+                    return ack(AckKind::Nak(Some(policy.wait(tries)))).await;
+                }
+                tracing::error!(consumer = name, %error, tries, "event from NATS failed its last try; parked");
+                let mut tx = store.begin().await.map_err(fail_store)?;
+                tx.claim_consumer(name).await.map_err(fail_store)?;
+                let letter = letter(
+                    name,
+                    &event,
+                    error.to_string(),
+                    tries,
+                    None,
+                    SystemTime::now(),
+                );
+                tx.park(&letter).await.map_err(fail_store)?;
+                tx.save_checkpoint(name, event.position)
+                    .await
+                    .map_err(fail_store)?;
+                tx.commit().await.map_err(fail_store)?;
+                ack(AckKind::Ack).await
+            }
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! Events carried to other machines by NATS JetStream (the server on `NATS_URL`, default
+//! `127.0.0.1:4222`): the relay publishes every committed event once, in order, with its
+//! id as `Nats-Msg-Id`, and resumes from its checkpoint; remote workers run eventual
+//! handlers from durable consumers on a store of their own. Each test has its own stream
+//! and subject prefix, deleted at the end.
+
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use herald::nats::{Nats, Relay, RemoteWorkers};
+use herald::prelude::*;
+use herald::store::{EventStore, MemoryStore, Position, RecordedEvent};
+use herald_tests::backends::TestStore;
+
+mod shop {
+    use std::sync::{Mutex, PoisonError};
+
+    use herald::prelude::*;
+
+    #[event("order.:id.placed")]
+    pub(crate) struct Placed {
+        pub(crate) id: u64,
+    }
+
+    #[event("order.:id.shipped")]
+    pub(crate) struct Shipped {
+        pub(crate) id: u64,
+    }
+
+    #[command("place.order.:id")]
+    pub(crate) struct Place {
+        pub(crate) id: u64,
+    }
+
+    #[command("ship.order.:id")]
+    pub(crate) struct Ship {
+        pub(crate) id: u64,
+    }
+
+    #[aggregate]
+    #[derive(Default)]
+    pub(crate) struct Order;
+
+    #[aggregate]
+    impl Order {
+        #[handle]
+        fn place(&self, cmd: &Place) -> Result<Placed, String> {
+            Ok(Placed { id: cmd.id })
+        }
+
+        #[handle]
+        fn ship(&self, cmd: &Ship) -> Result<Shipped, String> {
+            Ok(Shipped { id: cmd.id })
+        }
+
+        #[apply]
+        fn placed(&mut self, _: &Placed) {}
+
+        #[apply]
+        fn shipped(&mut self, _: &Shipped) {}
+    }
+
+    /// What the remote projector saw: (test run, route).
+    pub(crate) static SEEN: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
+
+    /// Runs on the remote machine: only shipped orders.
+    #[projector("order.:id.shipped", consistency = eventual)]
+    async fn shipments(e: &Recorded<Shipped>, _cx: &mut Cx<'_>) {
+        let run = e.id / 1_000_000;
+        SEEN.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((run, e.record().route.to_string()));
+    }
+}
+
+fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "127.0.0.1:4222".to_owned())
+}
+
+/// A stream and prefix of this test's own.
+async fn nats() -> Nats {
+    let name = format!("herald_test_{}", Uuid::now_v7().simple());
+    Nats::connect(&nats_url(), &name, &name)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "NATS at {} is not reachable (is it running?): {e}",
+                nats_url()
+            )
+        })
+        .duplicate_window(Duration::from_secs(300))
+}
+
+async fn delete(nats: &Nats) {
+    let name = nats.prefix().to_owned();
+    let _ = nats.jetstream().delete_stream(&name).await;
+}
+
+/// The messages in the stream: (subject, Nats-Msg-Id, event).
+async fn stored(nats: &Nats) -> Vec<(String, String, RecordedEvent)> {
+    let stream = nats.stream().await.unwrap();
+    let count = stream.get_info().await.unwrap().state.messages;
+    let mut found = Vec::new();
+    for sequence in 1..=count {
+        let message = stream.get_raw_message(sequence).await.unwrap();
+        let id = message
+            .headers
+            .get("Nats-Msg-Id")
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        let event: RecordedEvent = serde_json::from_slice(&message.payload).unwrap();
+        found.push((message.subject.to_string(), id, event));
+    }
+    found
+}
+
+async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn source(store: &Arc<dyn EventStore>) -> Herald {
+    Herald::builder()
+        .modules(["nats::shop"])
+        .store(store.clone())
+        .run_consumers(false) // the shipments projector runs on the remote side
+        .build()
+        .await
+        .unwrap()
+}
+
+/// Every committed event once, in order, on `prefix.route`, with its id as message id;
+/// a restarted relay resumes from its checkpoint; one that publishes again (its
+/// checkpoint lost) is de-duplicated by the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_publishes_each_event_once_in_order_and_resumes() {
+    let test = TestStore::sqlite().await;
+    let herald = source(&test.store).await;
+    let nats = nats().await;
+    for id in 1..=3 {
+        herald.dispatch(shop::Place { id }).await.unwrap();
+    }
+    let relay = Relay::start(&herald, &nats).await.unwrap();
+    herald.dispatch(shop::Ship { id: 2 }).await.unwrap();
+    until("4 messages", async || stored(&nats).await.len() == 4).await;
+    relay.stop().await;
+
+    let events = test.store.read_all(Position::START, 100).await.unwrap();
+    let messages = stored(&nats).await;
+    let expected: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                format!("{}.{}", nats.prefix(), e.route),
+                e.event_id.to_string(),
+            )
+        })
+        .collect();
+    let got: Vec<(String, String)> = messages
+        .iter()
+        .map(|(s, id, _)| (s.clone(), id.clone()))
+        .collect();
+    assert_eq!(got, expected, "in the global order, each once");
+    assert_eq!(messages[3].2, events[3], "the whole recorded event");
+
+    // Stopped, then started again: only what was committed since.
+    herald.dispatch(shop::Ship { id: 3 }).await.unwrap();
+    let relay = Relay::start(&herald, &nats).await.unwrap();
+    until("5 messages", async || stored(&nats).await.len() == 5).await;
+    relay.stop().await;
+
+    // A relay whose checkpoint was lost publishes everything again: the server keeps one.
+    let mut tx = test.store.begin().await.unwrap();
+    let name = format!("relay:{}", nats.prefix());
+    tx.claim_consumer(&name).await.unwrap();
+    tx.save_checkpoint(&name, Position::START).await.unwrap();
+    tx.commit().await.unwrap();
+    let relay = Relay::start(&herald, &nats).await.unwrap();
+    let last = test
+        .store
+        .read_all(Position::START, 100)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .position;
+    until("the relay to catch up again", async || {
+        let checkpoints = test.store.consumers().checkpoints().await.unwrap();
+        checkpoints
+            .iter()
+            .any(|c| c.consumer == name && c.position == last)
+    })
+    .await;
+    relay.stop().await;
+    assert_eq!(
+        stored(&nats).await.len(),
+        5,
+        "republished events were dropped as duplicates"
+    );
+    delete(&nats).await;
+}
+
+/// A remote runtime, on a store of its own, runs its eventual projector from JetStream:
+/// only the events it takes, in order, once, and resumes after a stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_workers_run_eventual_handlers_from_jetstream() {
+    let test = TestStore::postgres().await;
+    let herald = source(&test.store).await;
+    let nats = nats().await;
+    let relay = Relay::start(&herald, &nats).await.unwrap();
+    let run = u64::from(Uuid::now_v7().as_fields().1) + 1; // tells this run's orders apart
+    let order = |n: u64| run * 1_000_000 + n;
+
+    let remote_store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+    let remote = Herald::builder()
+        .modules(["nats::shop"])
+        .store(remote_store.clone())
+        .run_consumers(false)
+        .build()
+        .await
+        .unwrap();
+    let workers = RemoteWorkers::start(&remote, &nats).await.unwrap();
+    for n in 1..=3 {
+        herald.dispatch(shop::Place { id: order(n) }).await.unwrap();
+        herald.dispatch(shop::Ship { id: order(n) }).await.unwrap();
+    }
+    let seen = || -> Vec<String> {
+        let seen = shop::SEEN.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.iter()
+            .filter(|(r, _)| *r == run)
+            .map(|(_, route)| route.clone())
+            .collect()
+    };
+    until("3 shipments", async || seen().len() == 3).await;
+    let expected: Vec<String> = (1..=3)
+        .map(|n| format!("order.{}.shipped", order(n)))
+        .collect();
+    assert_eq!(seen(), expected, "only shipments, in order");
+    workers.stop().await;
+
+    // Stopped: what is committed meanwhile waits in JetStream, and comes once restarted.
+    herald.dispatch(shop::Ship { id: order(4) }).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(seen().len(), 3);
+    let workers = RemoteWorkers::start(&remote, &nats).await.unwrap();
+    until("the fourth shipment", async || seen().len() == 4).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(seen().len(), 4, "none twice");
+    let checkpoints = remote_store.consumers().checkpoints().await.unwrap();
+    assert!(
+        checkpoints.iter().any(|c| c.consumer == "shipments"),
+        "kept in the remote store"
+    );
+    workers.stop().await;
+    relay.stop().await;
+    delete(&nats).await;
+}
+
+/// A durable consumer per handler exists, named after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_remote_handler_has_a_durable_consumer() {
+    let nats = nats().await;
+    let remote = source(&(Arc::new(MemoryStore::new()) as Arc<dyn EventStore>)).await;
+    let workers = RemoteWorkers::start(&remote, &nats).await.unwrap();
+    let stream = nats.stream().await.unwrap();
+    let names: Vec<String> = stream
+        .consumer_names()
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .map(|n| n.unwrap())
+        .collect();
+    assert_eq!(names, ["herald-shipments"]);
+    workers.stop().await;
+    delete(&nats).await;
+}
