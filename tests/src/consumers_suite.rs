@@ -532,10 +532,10 @@ pub async fn a_commit_elsewhere_wakes_the_workers(test: &TestStore) {
         .await
         .unwrap();
     let note = note();
-    // Idle, the workers wait 10 ms, then twice as long each time: 1.5 s in, they are in a
-    // wait that ends near 2.5 s, so only the notice can wake them within the half second
+    // Idle, the workers wait 10 ms, then twice as long each time: 3 s in, they are in a
+    // wait from about 2.5 s to 5 s, so only the notice can wake them within the 1.5 s
     // allowed below.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
     let other = builder(&elsewhere)
         .run_consumers(false)
         .build()
@@ -544,7 +544,7 @@ pub async fn a_commit_elsewhere_wakes_the_workers(test: &TestStore) {
     let posted = post(&other, &note, 1).await;
     workers
         .consumers()
-        .wait_for(posted.events(), ["loose_notes"], Duration::from_millis(500))
+        .wait_for(posted.events(), ["loose_notes"], Duration::from_millis(1500))
         .await
         .unwrap();
     assert_eq!(applied(&note, "loose_notes"), [1]);
