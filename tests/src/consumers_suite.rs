@@ -544,7 +544,11 @@ pub async fn a_commit_elsewhere_wakes_the_workers(test: &TestStore) {
     let posted = post(&other, &note, 1).await;
     workers
         .consumers()
-        .wait_for(posted.events(), ["loose_notes"], Duration::from_millis(1500))
+        .wait_for(
+            posted.events(),
+            ["loose_notes"],
+            Duration::from_millis(1500),
+        )
         .await
         .unwrap();
     assert_eq!(applied(&note, "loose_notes"), [1]);
