@@ -196,19 +196,27 @@ async fn welcome_mail(
 
 /// 6. Sign-ups per domain, after the commit: written with the projector's checkpoint, so
 /// each user counts once even if the process stops half-way.
-#[projector("user.:user_id.created", consistency = eventual)]
+/// It declares its table and writes it through `cx.table`, so that it can be rebuilt
+/// aside (`signup -- --rebuild`) and swapped in.
+#[projector(
+    "user.:user_id.created",
+    consistency = eventual,
+    tables = ["signups_by_domain"]
+)]
 async fn signups_by_domain(
     e: &Recorded<UserCreated>,
     cx: &mut Cx<'_>,
 ) -> Result<(), herald::BoxError> {
     let domain = e.email.rsplit('@').next().unwrap_or_default();
-    herald::sqlx::query(
-        "INSERT INTO signups_by_domain (domain, users) VALUES (?, 1) \
+    let upsert = format!(
+        "INSERT INTO {} (domain, users) VALUES (?, 1) \
          ON CONFLICT (domain) DO UPDATE SET users = users + 1",
-    )
-    .bind(domain)
-    .execute(cx.sqlite()?)
-    .await?;
+        cx.table("signups_by_domain")
+    );
+    herald::sqlx::query(herald::sqlx::AssertSqlSafe(upsert))
+        .bind(domain)
+        .execute(cx.sqlite()?)
+        .await?;
     Ok(())
 }
 

@@ -80,7 +80,9 @@ pub struct ReadmeDoctests;
 pub use actor::Actor;
 pub use aggregate::{Aggregate, Apply, ApplyError, BoxError, Handle, HandleOutput};
 pub use command::Command;
-pub use consumer::{ConsumerStatus, Consumers, Live, LiveEvents};
+pub use consumer::{
+    ConsumerStatus, Consumers, Live, LiveEvents, Rebuild, RebuildProgress, Rebuilt,
+};
 pub use dispatch::{Dispatch, Dispatched};
 pub use error::{Error, ErrorKind};
 pub use event::{AnyEvent, Event, Events, IntoEvents, RouteParam};

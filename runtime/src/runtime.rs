@@ -382,7 +382,7 @@ impl HeraldBuilder {
             }),
         };
         herald.keep_alive(self.saga_lease);
-        let workers = Workers::start(&herald, self.consumers);
+        let workers = Workers::start(&herald);
         let _ = herald.inner.workers.set(workers);
         Ok(herald)
     }

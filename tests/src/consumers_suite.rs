@@ -156,6 +156,32 @@ async fn loose_notes(e: &Recorded<Posted>, _cx: &mut Cx<'_>) -> Result<(), Strin
     Ok(())
 }
 
+/// Posts per note, in a table it declares, so that it can be rebuilt.
+#[projector("note.:note_id.posted", consistency = eventual, tables = ["note_counts"])]
+async fn note_counts(e: &Recorded<Posted>, cx: &mut Cx<'_>) -> Result<(), String> {
+    if book(|b| b.failing.get(&e.note_id).copied().unwrap_or(0)) == u32::MAX {
+        return Err(format!("note {} cannot be counted", e.note_id));
+    }
+    let upsert = format!(
+        "INSERT INTO {} (note_id, posts) VALUES ($1, 1) ON CONFLICT (note_id) DO UPDATE SET posts = {0}.posts + 1",
+        cx.table("note_counts")
+    );
+    let written = match cx.sql() {
+        Sql::Sqlite(conn) => sqlx::query(sqlx::AssertSqlSafe(upsert))
+            .bind(&e.note_id)
+            .execute(conn)
+            .await
+            .map(drop),
+        Sql::Postgres(conn) => sqlx::query(sqlx::AssertSqlSafe(upsert))
+            .bind(&e.note_id)
+            .execute(conn)
+            .await
+            .map(drop),
+        _ => Ok(()),
+    };
+    written.map_err(|e| e.to_string())
+}
+
 /// Counts every note event in a tally, as the actor that posted it.
 #[processor("note.:note_id.posted", consistency = eventual)]
 async fn tally(e: &Recorded<Posted>, _cx: &mut Cx<'_>) -> Result<Count, String> {
@@ -195,10 +221,14 @@ pub async fn herald(store: &Arc<dyn EventStore>) -> Herald {
     let herald = builder(store).build().await.expect("consistent fixtures");
     let mut tx = herald.begin().await.unwrap();
     let create = "CREATE TABLE IF NOT EXISTS note_rows (note_id TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (note_id, n))";
-    match tx.sql() {
-        Sql::Sqlite(conn) => drop(sqlx::query(create).execute(conn).await.unwrap()),
-        Sql::Postgres(conn) => drop(sqlx::query(create).execute(conn).await.unwrap()),
-        _ => {}
+    let counts =
+        "CREATE TABLE IF NOT EXISTS note_counts (note_id TEXT PRIMARY KEY, posts INTEGER NOT NULL)";
+    for create in [create, counts] {
+        match tx.sql() {
+            Sql::Sqlite(conn) => drop(sqlx::query(create).execute(conn).await.unwrap()),
+            Sql::Postgres(conn) => drop(sqlx::query(create).execute(conn).await.unwrap()),
+            _ => {}
+        }
     }
     tx.commit().await.unwrap();
     herald
@@ -283,7 +313,10 @@ pub async fn eventual_projectors_catch_up_after_the_commit(test: &TestStore) {
         .unwrap();
     let list = consumers.list().await.unwrap();
     let names: Vec<&str> = list.iter().map(|c| c.name).collect();
-    assert_eq!(names, ["everything", "loose_notes", "notes", "tally"]);
+    assert_eq!(
+        names,
+        ["everything", "loose_notes", "note_counts", "notes", "tally"]
+    );
     let notes = list.iter().find(|c| c.name == "notes").unwrap();
     assert!(
         notes.running && notes.parked == 0 && notes.error.is_none(),
@@ -688,4 +721,166 @@ pub async fn a_live_subscriber_sees_new_events_and_is_told_what_it_skipped(test:
     }
     assert!(skipped > 0);
     assert_eq!(live.skipped(), skipped);
+}
+
+/// The posts `note_counts` counted for `note` (`None` in memory or when absent).
+async fn count(herald: &Herald, note: &str) -> Option<i64> {
+    let mut tx = herald.begin().await.unwrap();
+    let select = "SELECT posts FROM note_counts WHERE note_id = $1";
+    let posts: Option<i64> = match tx.sql() {
+        Sql::Sqlite(conn) => sqlx::query_scalar(select)
+            .bind(note)
+            .fetch_optional(conn)
+            .await
+            .unwrap(),
+        Sql::Postgres(conn) => {
+            let posts: Option<i32> = sqlx::query_scalar(select)
+                .bind(note)
+                .fetch_optional(conn)
+                .await
+                .unwrap();
+            posts.map(i64::from)
+        }
+        _ => None,
+    };
+    tx.rollback().await.unwrap();
+    posts
+}
+
+async fn sql(herald: &Herald, statement: &str) {
+    let mut tx = herald.begin().await.unwrap();
+    match tx.sql() {
+        Sql::Sqlite(conn) => drop(
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(conn)
+                .await
+                .unwrap(),
+        ),
+        Sql::Postgres(conn) => drop(
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(conn)
+                .await
+                .unwrap(),
+        ),
+        _ => {}
+    }
+    tx.commit().await.unwrap();
+}
+
+/// A rebuild fills fresh copies of the projector's tables from every event, reporting its
+/// progress, then swaps them in with the checkpoint; the worker goes on from there. A
+/// failing event stops it and leaves the tables as they were; `only` narrows it.
+pub async fn a_rebuild_fills_the_tables_aside_then_swaps_them_in(test: &TestStore) {
+    let herald = herald(&test.store).await;
+    let (a, b) = (note(), note());
+    post(&herald, &a, 1).await;
+    post(&herald, &a, 2).await;
+    let last = post(&herald, &b, 1).await;
+    let consumers = herald.consumers();
+    consumers
+        .wait_for(last.events(), ["note_counts"], WAIT)
+        .await
+        .unwrap();
+    if test.kind() == "memory" {
+        let refused = consumers.rebuild("note_counts").await.unwrap_err();
+        assert!(
+            refused.to_string().contains("needs a SQL store"),
+            "{refused}"
+        );
+        return;
+    }
+    assert_eq!(
+        (count(&herald, &a).await, count(&herald, &b).await),
+        (Some(2), Some(1))
+    );
+    // A bug wrote nonsense; the rebuild puts it right.
+    sql(&herald, "UPDATE note_counts SET posts = 99").await;
+    let mut reports = Vec::new();
+    let rebuilt = consumers
+        .rebuild("note_counts")
+        .on_progress(|p| reports.push(p.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (count(&herald, &a).await, count(&herald, &b).await),
+        (Some(2), Some(1))
+    );
+    assert_eq!(
+        rebuilt.handled, 3,
+        "the three posts; the tallies are read past"
+    );
+    let report = reports.last().expect("progress was reported");
+    assert_eq!(report.done, rebuilt.events);
+    assert!(report.done >= report.total.min(rebuilt.events) && report.rate() > 0.0);
+    assert_eq!(report.eta(), Some(Duration::ZERO));
+    // The worker goes on into the new table.
+    let more = post(&herald, &a, 3).await;
+    consumers
+        .wait_for(more.events(), ["note_counts"], WAIT)
+        .await
+        .unwrap();
+    assert_eq!(count(&herald, &a).await, Some(3));
+
+    // Only some events: b's count is gone.
+    consumers
+        .rebuild("note_counts")
+        .only([format!("note.{a}.*")])
+        .await
+        .unwrap();
+    assert_eq!(
+        (count(&herald, &a).await, count(&herald, &b).await),
+        (Some(3), None)
+    );
+
+    // A failing event stops the rebuild; the tables are as they were.
+    fail(&b, u32::MAX);
+    let stopped = consumers.rebuild("note_counts").await.unwrap_err();
+    assert!(
+        stopped.to_string().contains("cannot be counted"),
+        "{stopped}"
+    );
+    assert_eq!(
+        (count(&herald, &a).await, count(&herald, &b).await),
+        (Some(3), None)
+    );
+    fail(&b, 0);
+
+    let no_tables = consumers.rebuild("notes").await.unwrap_err();
+    assert!(
+        no_tables.to_string().contains("declare the tables"),
+        "{no_tables}"
+    );
+    let processor = consumers.rebuild("tally").await.unwrap_err();
+    assert!(
+        processor.to_string().contains("only an eventual projector"),
+        "{processor}"
+    );
+}
+
+/// Resetting a consumer runs it again on every later event.
+pub async fn a_reset_consumer_runs_again_from_there(test: &TestStore) {
+    let herald = herald(&test.store).await;
+    let note = note();
+    let first = post(&herald, &note, 1).await;
+    let second = post(&herald, &note, 2).await;
+    let consumers = herald.consumers();
+    consumers
+        .wait_for(second.events(), ["loose_notes"], WAIT)
+        .await
+        .unwrap();
+    assert_eq!(applied(&note, "loose_notes"), [1, 2]);
+    consumers
+        .reset("loose_notes", first.events()[0].position)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while applied(&note, "loose_notes").len() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "never replayed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        applied(&note, "loose_notes"),
+        [1, 2, 2],
+        "only the events after the position"
+    );
 }

@@ -11,4 +11,6 @@ herald_tests::on_every_backend!(herald_tests::consumers_suite;
     an_event_committed_late_is_not_skipped,
     a_failure_mid_batch_keeps_the_events_before_it_once,
     a_live_subscriber_sees_new_events_and_is_told_what_it_skipped,
+    a_rebuild_fills_the_tables_aside_then_swaps_them_in,
+    a_reset_consumer_runs_again_from_there,
 );

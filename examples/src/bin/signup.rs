@@ -4,13 +4,15 @@
 //! up after the commit. `--fail` makes the profile projector fail, to watch the saga's
 //! compensation and see that nothing was stored.
 //!
-//! `--nats` then relays every committed event to NATS JetStream (stream `SIGNUP`,
+//! `--rebuild` then rebuilds the eventual projector's table from every event, aside,
+//! with a progress bar, and swaps it in. `--nats` then relays every committed event to NATS JetStream (stream `SIGNUP`,
 //! subjects `signup.<route>`, the server on `NATS_URL`, default `127.0.0.1:4222`), for
 //! `signup-worker` to consume on another machine.
 //!
 //! ```text
 //! cargo run -p herald-examples --bin signup
 //! cargo run -p herald-examples --bin signup -- --fail
+//! cargo run -p herald-examples --bin signup -- --rebuild
 //! cargo run -p herald-examples --bin signup -- --nats
 //! ```
 
@@ -119,10 +121,46 @@ async fn main() -> Result<(), herald::BoxError> {
     if let Err(error) = again {
         println!("\nsigning up ada.1@example.com again: {error}");
     }
+    if std::env::args().any(|a| a == "--rebuild") {
+        rebuild(&herald).await?;
+    }
     if std::env::args().any(|a| a == "--nats") {
         relay(&herald).await?;
     }
     herald.shutdown().await;
+    Ok(())
+}
+
+/// Rebuilds `signups_by_domain` aside from every event, with a progress bar, and swaps
+/// it in.
+async fn rebuild(herald: &Herald) -> Result<(), herald::BoxError> {
+    use std::io::Write;
+    println!();
+    let rebuilt = herald
+        .consumers()
+        .rebuild("signups_by_domain")
+        .on_progress(|p| {
+            let width = 30;
+            let filled = (p.done * width / p.total.max(1)).min(width) as usize;
+            let eta = p
+                .eta()
+                .map_or("?".into(), |eta| format!("{:.1} s", eta.as_secs_f64()));
+            eprint!(
+                "\rrebuilding signups_by_domain [{}{}] {}/{} events, {:.0}/s, ETA {eta}   ",
+                "#".repeat(filled),
+                " ".repeat(width as usize - filled),
+                p.done,
+                p.total,
+                p.rate()
+            );
+            let _ = std::io::stderr().flush();
+        })
+        .await?;
+    eprintln!();
+    println!(
+        "rebuilt signups_by_domain: {} events read, {} users counted, swapped in at {}",
+        rebuilt.events, rebuilt.handled, rebuilt.position
+    );
     Ok(())
 }
 

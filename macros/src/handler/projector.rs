@@ -11,7 +11,7 @@ use syn::{GenericArgument, ItemFn, LitStr, PathArguments, Type};
 use super::{Common, finish, name, pattern, pattern_check, signature, wrapper_ident};
 use crate::args::{self, Once};
 use crate::errors::{Errors, with_item};
-use crate::symbol::{CONSISTENCY, NAME, ORDERED, PRIORITY};
+use crate::symbol::{CONSISTENCY, NAME, ORDERED, PRIORITY, TABLES};
 
 /// Which of the three.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -76,6 +76,8 @@ struct Projector<'a> {
     strong: bool,
     /// Whether a parked event holds back the later events of its stream (eventual only).
     ordered: bool,
+    /// The tables an eventual projector writes, which a rebuild fills aside.
+    tables: Vec<LitStr>,
     /// The event type, or `None` for any `RecordedEvent`.
     event: Option<&'a Type>,
     sig: super::Signature<'a>,
@@ -87,6 +89,7 @@ impl<'a> Projector<'a> {
         let mut common = Common::new();
         let mut consistency = Once::new(CONSISTENCY);
         let mut ordered = Once::new(ORDERED);
+        let mut tables = Once::new(TABLES);
         let lit = args::parse(args, |meta| {
             if common.parse(&meta, &mut errors)? {
                 return Ok(());
@@ -95,6 +98,13 @@ impl<'a> Projector<'a> {
                 // A dispatcher always runs in the command's transaction.
                 return Err(args::unknown(&meta, kind.word(), &[NAME, PRIORITY]));
             }
+            if meta.path.is_ident(TABLES) && kind == Kind::Projector {
+                // #[projector("…", consistency = eventual, tables = ["profiles"])]
+                let list: syn::ExprArray = meta.value()?.parse()?;
+                let list = table_list(&list, &mut errors);
+                tables.set(&mut errors, &meta, (list, meta.path.span()));
+                return Ok(());
+            }
             if meta.path.is_ident(ORDERED) {
                 // #[projector("…", consistency = eventual, ordered = false)]
                 let value: syn::LitBool = meta.value()?.parse()?;
@@ -102,11 +112,11 @@ impl<'a> Projector<'a> {
                 return Ok(());
             }
             if !meta.path.is_ident(CONSISTENCY) {
-                return Err(args::unknown(
-                    &meta,
-                    kind.word(),
-                    &[CONSISTENCY, NAME, ORDERED, PRIORITY],
-                ));
+                let known: &[&str] = match kind {
+                    Kind::Projector => &[CONSISTENCY, NAME, ORDERED, PRIORITY, TABLES],
+                    _ => &[CONSISTENCY, NAME, ORDERED, PRIORITY],
+                };
+                return Err(args::unknown(&meta, kind.word(), known));
             }
             // #[projector("…", consistency = eventual)]
             let value: syn::Ident = meta.value()?.parse()?;
@@ -159,6 +169,17 @@ impl<'a> Projector<'a> {
             Some((ordered, _)) => ordered,
             None => true,
         };
+        let tables = match tables.get() {
+            Some((_, span)) if strong => {
+                errors.push(syn::Error::new(
+                    span,
+                    "`tables` is for `consistency = eventual` projectors, which can be rebuilt from the events; a strong one's tables change with the commands",
+                ));
+                Vec::new()
+            }
+            Some((tables, _)) => tables,
+            None => Vec::new(),
+        };
         errors.check()?;
         Ok(Projector {
             kind,
@@ -168,6 +189,7 @@ impl<'a> Projector<'a> {
             priority: common.priority.get().unwrap_or(0),
             strong,
             ordered,
+            tables,
             event: event.expect("checked"),
             sig,
         })
@@ -182,6 +204,7 @@ impl<'a> Projector<'a> {
             priority,
             strong,
             ordered,
+            tables,
             event,
             sig,
         } = self;
@@ -227,7 +250,7 @@ impl<'a> Projector<'a> {
             Kind::Projector => (
                 quote!(()),
                 quote!(::herald::__private::ProjectorRow),
-                TokenStream::new(),
+                quote!(tables: &[#(#tables),*],),
             ),
             Kind::Processor => {
                 let output = sig.output.expect("checked");
@@ -302,6 +325,44 @@ fn event_type(ty: &Type) -> Result<Option<&Type>, ()> {
         }
         _ => Err(()),
     }
+}
+
+/// `tables = ["a", "b"]`: SQL identifiers (letters, digits, `_`), each once.
+fn table_list(list: &syn::ExprArray, errors: &mut Errors) -> Vec<LitStr> {
+    if list.elems.is_empty() {
+        errors.at(
+            list,
+            "`tables` lists at least one table; leave it out if the projector writes none",
+        );
+    }
+    let mut tables: Vec<LitStr> = Vec::new();
+    for elem in &list.elems {
+        let syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(table),
+            ..
+        }) = elem
+        else {
+            errors.at(
+                elem,
+                "tables are string literals: `tables = [\"profiles\"]`",
+            );
+            continue;
+        };
+        let name = table.value();
+        let identifier = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !identifier {
+            errors.at(table, format!("`{name}` is not a plain SQL table name (letters, digits and `_`, not starting with a digit)"));
+        } else if tables.iter().any(|t| t.value() == name) {
+            errors.at(table, format!("table `{name}` is listed twice"));
+        } else {
+            tables.push(table.clone());
+        }
+    }
+    tables
 }
 
 #[cfg(test)]

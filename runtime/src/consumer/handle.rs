@@ -25,7 +25,21 @@ pub(crate) async fn handle(
 ) -> Result<Saga, Error> {
     let span =
         tracing::info_span!("herald.consume", consumer = handler.name(), route = %event.route);
-    run(herald, tx, handler, event).instrument(span).await
+    run(herald, tx, handler, event, false)
+        .instrument(span)
+        .await
+}
+
+/// [`handle`] for a rebuild: a projector writes the copies of its declared tables.
+pub(crate) async fn handle_rebuilding(
+    herald: &Herald,
+    tx: &mut dyn StoreTransaction,
+    handler: Reaction<'_>,
+    event: &RecordedEvent,
+) -> Result<Saga, Error> {
+    let span =
+        tracing::info_span!("herald.rebuild", consumer = handler.name(), route = %event.route);
+    run(herald, tx, handler, event, true).instrument(span).await
 }
 
 async fn run(
@@ -33,6 +47,7 @@ async fn run(
     tx: &mut dyn StoreTransaction,
     handler: Reaction<'_>,
     event: &RecordedEvent,
+    rebuilding: bool,
 ) -> Result<Saga, Error> {
     let name = handler.name();
     let metadata = &event.metadata;
@@ -53,6 +68,9 @@ async fn run(
     let ran = match handler {
         Reaction::Project(projector, pattern) => {
             let mut cx = Cx::new(&mut *tx, &actor, &event.route, pattern, store);
+            if rebuilding {
+                cx = cx.rebuilding(projector.tables);
+            }
             (projector.run)(event, &mut cx).await.map_err(failed)
         }
         Reaction::Process(processor, pattern) => {

@@ -13,10 +13,12 @@
 
 mod handle;
 mod live;
+mod rebuild;
 mod worker;
 
 pub(crate) use live::Tail;
 pub use live::{Live, LiveEvents};
+pub use rebuild::{Rebuild, RebuildProgress, Rebuilt};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -88,12 +90,15 @@ pub(crate) struct Workers {
     stop: Option<watch::Sender<bool>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     progress: HashMap<&'static str, Arc<watch::Sender<Progress>>>,
+    /// Tells a worker that its checkpoint was moved under it (a reset, a rebuild).
+    moved: HashMap<&'static str, watch::Sender<()>>,
 }
 
 impl Workers {
     /// Starts a worker for each consumer of `herald`, unless its settings say not to or
     /// there is no Tokio runtime to run them on.
-    pub(crate) fn start(herald: &Herald, settings: ConsumerSettings) -> Workers {
+    pub(crate) fn start(herald: &Herald) -> Workers {
+        let settings = herald.consumer_settings();
         let Ok(tokio) = tokio::runtime::Handle::try_current() else {
             return Workers::default();
         };
@@ -103,16 +108,20 @@ impl Workers {
         let (stop, _) = watch::channel(false);
         let mut tasks = Vec::new();
         let mut progress = HashMap::new();
+        let mut moved = HashMap::new();
         for handler in herald.registry().eventual_handlers() {
             let name = handler.name();
             let sender = Arc::new(watch::Sender::new(Progress::default()));
             progress.insert(name, sender.clone());
+            let (nudge, nudged) = watch::channel(());
+            moved.insert(name, nudge);
             let worker = Worker {
                 herald: herald.downgrade(),
                 name,
                 ordered: ordered(handler),
                 settings,
                 progress: sender,
+                moved: nudged,
                 position: None,
                 failing: None,
                 parked: None,
@@ -125,6 +134,14 @@ impl Workers {
             stop: Some(stop),
             tasks: Mutex::new(tasks),
             progress,
+            moved,
+        }
+    }
+
+    /// Tells consumer `name`'s worker, if it runs here, that its checkpoint moved.
+    pub(crate) fn moved(&self, name: &str) {
+        if let Some(nudge) = self.moved.get(name) {
+            nudge.send_replace(());
         }
     }
 
@@ -416,7 +433,7 @@ impl<'h> Consumers<'h> {
                     ))
                 })?;
             let savepoint = tx.savepoint().await.map_err(fail_store)?;
-            match handle::handle(herald, &mut *tx, handler, &event).await {
+            match handle(herald, &mut *tx, handler, &event).await {
                 Ok(saga) => {
                     tx.release(savepoint).await.map_err(fail_store)?;
                     tx.unpark(consumer, parked.event_id)
@@ -436,6 +453,7 @@ impl<'h> Consumers<'h> {
             }
         }
         tx.commit().await.map_err(fail_store)?;
+        herald.workers().moved(consumer);
         for saga in sagas {
             saga.settle_done(store).await;
         }

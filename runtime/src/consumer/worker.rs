@@ -32,6 +32,8 @@ pub(crate) struct Worker {
     pub(crate) ordered: bool,
     pub(crate) settings: ConsumerSettings,
     pub(crate) progress: Arc<watch::Sender<Progress>>,
+    /// Changes when its checkpoint was moved under it: what it remembers is stale.
+    pub(crate) moved: watch::Receiver<()>,
     /// Where it is, once read.
     pub(crate) position: Option<Position>,
     /// The event the handler keeps failing on: its id, the tries so far, the first when.
@@ -59,6 +61,10 @@ impl Worker {
             let Some(herald) = self.herald.upgrade() else {
                 return;
             };
+            if self.moved.has_changed().unwrap_or(false) {
+                self.moved.mark_unchanged();
+                (self.position, self.parked, self.failing) = (None, None, None);
+            }
             commits.mark_unchanged();
             let next = self.step(&herald).await;
             drop(herald);
@@ -94,6 +100,10 @@ impl Worker {
                     }
                 }
                 () = tokio::time::sleep(wait) => {}
+                _ = self.moved.changed() => {
+                    // `changed` marked it seen: forget here what the top of the loop would.
+                    (self.position, self.parked, self.failing) = (None, None, None);
+                }
                 _ = stop.changed() => return,
             }
         }

@@ -29,6 +29,13 @@ pub struct Cx<'a> {
     route: &'a Route,
     pattern: &'a Pattern,
     store: &'static str,
+    /// While an eventual projector is rebuilt: its declared tables, filled aside.
+    rebuilding: &'static [&'static str],
+}
+
+/// What the copy of a table filled by a rebuild is called, until it replaces the table.
+pub(crate) fn rebuild_table(table: &str) -> String {
+    format!("{table}__rebuild")
 }
 
 impl<'a> Cx<'a> {
@@ -46,6 +53,39 @@ impl<'a> Cx<'a> {
             route,
             pattern,
             store,
+            rebuilding: &[],
+        }
+    }
+
+    /// Writing a rebuild: `tables` are filled aside.
+    pub(crate) fn rebuilding(mut self, tables: &'static [&'static str]) -> Self {
+        self.rebuilding = tables;
+        self
+    }
+
+    /// The name to write table `name` under: `name` itself, except while the eventual
+    /// projector that declares it (`tables = ["name"]`) is being rebuilt
+    /// ([`Consumers::rebuild`](crate::Consumers::rebuild)), when it is the copy being
+    /// filled aside, which then replaces the table at once.
+    ///
+    /// ```
+    /// use herald::prelude::*;
+    /// # #[event("user.:user_id.created")] struct UserCreated { user_id: u64, email: String }
+    ///
+    /// #[projector("user.:user_id.created", consistency = eventual, tables = ["emails"])]
+    /// async fn emails(e: &Recorded<UserCreated>, cx: &mut Cx<'_>) -> Result<(), herald::BoxError> {
+    ///     let insert = format!("INSERT INTO {} (email) VALUES ($1)", cx.table("emails"));
+    ///     herald::sqlx::query(herald::sqlx::AssertSqlSafe(insert))
+    ///         .bind(&e.email)
+    ///         .execute(cx.sqlite()?)
+    ///         .await?;
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn table<'n>(&self, name: &'n str) -> std::borrow::Cow<'n, str> {
+        match self.rebuilding.contains(&name) {
+            true => rebuild_table(name).into(),
+            false => name.into(),
         }
     }
 
@@ -108,6 +148,7 @@ impl std::fmt::Debug for Cx<'_> {
             .field("route", &self.route)
             .field("pattern", &self.pattern)
             .field("store", &self.store)
+            .field("rebuilding", &!self.rebuilding.is_empty())
             .finish()
     }
 }

@@ -17,6 +17,7 @@ pub use processor::{AnyCommand, IntoCommands, Nest, ProcessFn, ProcessorOutput, 
 pub use projector::{Consistency, ProjectFn, ProjectorRow, Recorded};
 pub use saga::{Recovery, SagaCx, SagaOutput, SagaReverseFn, SagaRunFn, SagaStepRow};
 
+pub(crate) use context::rebuild_table;
 pub(crate) use hook::run_hooks;
 pub(crate) use reaction::{Scene, react};
 

@@ -1,0 +1,377 @@
+//! Rebuilding an eventual projector: its declared tables filled aside from the whole
+//! global order, then swapped in at once with its checkpoint, so readers never see a
+//! half-built projection; and resetting a consumer to replay from a position.
+
+// Without a SQL store built in, a rebuild can only refuse.
+#![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(unused))]
+
+use std::future::IntoFuture;
+use std::time::{Duration, Instant};
+
+use super::Consumers;
+use super::handle::handle_rebuilding;
+use crate::error::{Error, ErrorKind};
+use crate::handler::reaction::Reaction;
+use crate::handler::rebuild_table;
+use crate::route::Pattern;
+use crate::runtime::Herald;
+use crate::store::{BoxFuture, Position, Sql, StoreError, StoreTransaction};
+
+/// How a rebuild is going, reported after each batch.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RebuildProgress {
+    /// Events read so far (handled, or not the projector's).
+    pub done: u64,
+    /// Events to read, as counted when the rebuild started (more may commit meanwhile).
+    pub total: u64,
+    /// Time since the rebuild started.
+    pub elapsed: Duration,
+}
+
+impl RebuildProgress {
+    /// Events read per second so far.
+    pub fn rate(&self) -> f64 {
+        self.done as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The time left at the rate so far, once there is one.
+    pub fn eta(&self) -> Option<Duration> {
+        let rate = self.rate();
+        (self.done > 0 && rate > 0.0)
+            .then(|| Duration::from_secs_f64(self.total.saturating_sub(self.done) as f64 / rate))
+    }
+}
+
+/// What a rebuild did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Rebuilt {
+    /// Events read.
+    pub events: u64,
+    /// Events the projector handled.
+    pub handled: u64,
+    /// Where the projector's checkpoint is now: the last event read.
+    pub position: Position,
+}
+
+type OnProgress<'h> = Box<dyn FnMut(&RebuildProgress) + Send + 'h>;
+
+/// A rebuild of an eventual projector, configured then awaited; see
+/// [`Consumers::rebuild`].
+#[must_use = "a rebuild does nothing until it is awaited"]
+pub struct Rebuild<'h> {
+    herald: &'h Herald,
+    name: String,
+    only: Vec<String>,
+    progress: Option<OnProgress<'h>>,
+}
+
+impl<'h> Rebuild<'h> {
+    /// Handles only the events whose routes match one of `patterns` (besides the
+    /// projector's own pattern); the others are read past.
+    pub fn only<I, S>(mut self, patterns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.only.extend(patterns.into_iter().map(Into::into));
+        self
+    }
+
+    /// Called after each batch with the events done, the total, the rate and the time left.
+    pub fn on_progress(mut self, report: impl FnMut(&RebuildProgress) + Send + 'h) -> Self {
+        self.progress = Some(Box::new(report));
+        self
+    }
+}
+
+impl<'h> IntoFuture for Rebuild<'h> {
+    type Output = Result<Rebuilt, Error>;
+    type IntoFuture = BoxFuture<'h, Result<Rebuilt, Error>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(rebuild(self))
+    }
+}
+
+impl<'h> Consumers<'h> {
+    /// Rebuilds eventual projector `name` from the whole global order into fresh copies of
+    /// the tables it declares (`tables = [...]`, which it writes through
+    /// [`Cx::table`](crate::Cx::table)), then swaps them in, in one transaction that also
+    /// moves its checkpoint: readers see the old tables until then, the new ones after,
+    /// never a half-built one. Its worker waits during the swap, then goes on from there.
+    /// An event the projector fails on stops the rebuild with that error and leaves the
+    /// tables as they were. Needs a SQL store.
+    ///
+    /// ```no_run
+    /// # async fn run(herald: herald::Herald) -> Result<(), herald::Error> {
+    /// let rebuilt = herald
+    ///     .consumers()
+    ///     .rebuild("profiles")
+    ///     .on_progress(|p| eprintln!("{}/{} events, {:.0}/s", p.done, p.total, p.rate()))
+    ///     .await?;
+    /// println!("{} events handled", rebuilt.handled);
+    /// # Ok(()) }
+    /// ```
+    pub fn rebuild(&self, name: &str) -> Rebuild<'h> {
+        Rebuild {
+            herald: self.herald,
+            name: name.to_owned(),
+            only: Vec::new(),
+            progress: None,
+        }
+    }
+
+    /// Moves consumer `name`'s checkpoint back (or on) to `position`
+    /// ([`Position::START`] for the beginning), so that its worker runs it again on every
+    /// later event, and drops its dead letters of those events. For handlers whose
+    /// effects can be applied again (a processor's commands are never doubled); to redo a
+    /// projection, [`rebuild`](Self::rebuild) it.
+    pub async fn reset(&self, name: &str, position: Position) -> Result<(), Error> {
+        self.handler(name)?;
+        let store = self.herald.store();
+        let fail = |source| store_error(name, "resetting", source);
+        let letters = store.consumers().dead_letters(name).await.map_err(fail)?;
+        let mut tx = store.begin().await.map_err(fail)?;
+        tx.claim_consumer(name).await.map_err(fail)?;
+        for letter in letters.iter().filter(|l| l.position > position) {
+            tx.unpark(name, letter.event_id).await.map_err(fail)?;
+        }
+        tx.save_checkpoint(name, position).await.map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        self.herald.workers().moved(name);
+        Ok(())
+    }
+}
+
+async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
+    let Rebuild {
+        herald,
+        name,
+        only,
+        mut progress,
+    } = rebuild;
+    let consumers = herald.consumers();
+    let handler = consumers.handler(&name)?;
+    let Reaction::Project(projector, _) = handler else {
+        return Err(refused(&name, "only an eventual projector can be rebuilt"));
+    };
+    if projector.tables.is_empty() {
+        return Err(refused(
+            &name,
+            "declare the tables it writes (`tables = [\"…\"]`) and write them through `cx.table(\"…\")`, so that a rebuild can fill them aside",
+        ));
+    }
+    let only = only
+        .iter()
+        .map(|p| {
+            Pattern::parse(p).map_err(|source| {
+                Error::from(ErrorKind::Pattern {
+                    pattern: p.clone(),
+                    source,
+                })
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let takes = |event: &crate::store::RecordedEvent| {
+        handler.takes(event)
+            && (only.is_empty() || only.iter().any(|p| p.matches(event.route.as_str())))
+    };
+    let store = herald.store();
+    let fail = |context: &'static str| move |source| store_error(projector.name, context, source);
+
+    // The copies, empty.
+    let mut tx = store.begin().await.map_err(fail("beginning"))?;
+    for table in projector.tables {
+        copy_table(&mut *tx, table, &name).await?;
+    }
+    tx.commit().await.map_err(fail("creating the copies"))?;
+
+    let started = Instant::now();
+    let total = store
+        .consumers()
+        .count_after(Position::START)
+        .await
+        .map_err(fail("counting events"))?;
+    let mut report = Rebuilt {
+        events: 0,
+        handled: 0,
+        position: Position::START,
+    };
+    // Batches in transactions of their own, then the rest in the one that swaps.
+    loop {
+        let events = store
+            .read_all(report.position, 500)
+            .await
+            .map_err(fail("reading events"))?;
+        if events.is_empty() {
+            break;
+        }
+        let mut tx = store.begin().await.map_err(fail("beginning"))?;
+        for event in &events {
+            if takes(event) {
+                // A projector dispatches nothing: there is no saga to settle.
+                handle_rebuilding(herald, &mut *tx, handler, event)
+                    .await
+                    .map_err(|error| abandon(&name, error))?;
+                report.handled += 1;
+            }
+            report.events += 1;
+            report.position = event.position;
+        }
+        tx.commit().await.map_err(fail("committing a batch"))?;
+        if let Some(progress) = &mut progress {
+            progress(&RebuildProgress {
+                done: report.events,
+                total: total.max(report.events),
+                elapsed: started.elapsed(),
+            });
+        }
+    }
+
+    // The swap: the consumer is claimed (its worker waits), the copies replace the tables
+    // and the checkpoint moves to the last event they hold, together. What committed
+    // since the last batch was read, the worker handles next, into the new tables.
+    let mut tx = store.begin().await.map_err(fail("beginning the swap"))?;
+    tx.claim_consumer(&name).await.map_err(fail("claiming"))?;
+    for table in projector.tables {
+        swap_table(&mut *tx, table, &name).await?;
+    }
+    let letters = store
+        .consumers()
+        .dead_letters(&name)
+        .await
+        .map_err(fail("listing"))?;
+    for letter in letters.iter().filter(|l| l.position <= report.position) {
+        tx.unpark(&name, letter.event_id)
+            .await
+            .map_err(fail("unparking"))?;
+    }
+    tx.save_checkpoint(&name, report.position)
+        .await
+        .map_err(fail("moving the checkpoint"))?;
+    tx.commit().await.map_err(fail("committing the swap"))?;
+    herald.workers().moved(&name);
+    Ok(report)
+}
+
+/// Creates an empty copy of `table` beside it (dropping one a stopped rebuild left).
+async fn copy_table(tx: &mut dyn StoreTransaction, table: &str, name: &str) -> Result<(), Error> {
+    let copy = rebuild_table(table);
+    let fail = |source: sqlx_error::Error| sql_error(name, table, source);
+    match tx.sql() {
+        #[cfg(feature = "sqlite")]
+        Sql::Sqlite(conn) => {
+            let drop = format!("DROP TABLE IF EXISTS \"{copy}\"");
+            sqlx::query(sqlx::AssertSqlSafe(drop))
+                .execute(&mut *conn)
+                .await
+                .map_err(fail)?;
+            let sql: Option<String> = sqlx::query_scalar(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+            )
+            .bind(table)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(fail)?;
+            let Some(sql) = sql else {
+                return Err(refused(
+                    name,
+                    &format!("its table `{table}` does not exist"),
+                ));
+            };
+            // `CREATE TABLE name (…)`: the same columns and constraints, another name.
+            let columns = sql.find('(').map_or("", |at| &sql[at..]);
+            let create = format!("CREATE TABLE \"{copy}\" {columns}");
+            sqlx::query(sqlx::AssertSqlSafe(create))
+                .execute(conn)
+                .await
+                .map_err(fail)?;
+        }
+        #[cfg(feature = "postgres")]
+        Sql::Postgres(conn) => {
+            let drop = format!("DROP TABLE IF EXISTS \"{copy}\"");
+            sqlx::query(sqlx::AssertSqlSafe(drop))
+                .execute(&mut *conn)
+                .await
+                .map_err(fail)?;
+            let create = format!("CREATE TABLE \"{copy}\" (LIKE \"{table}\" INCLUDING ALL)");
+            sqlx::query(sqlx::AssertSqlSafe(create))
+                .execute(conn)
+                .await
+                .map_err(fail)?;
+        }
+        _ => {
+            return Err(refused(
+                name,
+                "rebuilding needs a SQL store, to build the tables aside",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Replaces `table` by its filled copy.
+async fn swap_table(tx: &mut dyn StoreTransaction, table: &str, name: &str) -> Result<(), Error> {
+    let copy = rebuild_table(table);
+    let statements = [
+        format!("DROP TABLE \"{table}\""),
+        format!("ALTER TABLE \"{copy}\" RENAME TO \"{table}\""),
+    ];
+    let fail = |source: sqlx_error::Error| sql_error(name, table, source);
+    for statement in statements {
+        match tx.sql() {
+            #[cfg(feature = "sqlite")]
+            Sql::Sqlite(conn) => {
+                sqlx::query(sqlx::AssertSqlSafe(statement))
+                    .execute(conn)
+                    .await
+                    .map_err(fail)?;
+            }
+            #[cfg(feature = "postgres")]
+            Sql::Postgres(conn) => {
+                sqlx::query(sqlx::AssertSqlSafe(statement))
+                    .execute(conn)
+                    .await
+                    .map_err(fail)?;
+            }
+            _ => return Err(refused(name, "rebuilding needs a SQL store")),
+        }
+    }
+    Ok(())
+}
+
+/// `sqlx`'s error, where a SQL store is built in.
+mod sqlx_error {
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(super) type Error = sqlx::Error;
+    #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+    pub(super) type Error = std::convert::Infallible;
+}
+
+fn sql_error(name: &str, table: &str, source: sqlx_error::Error) -> Error {
+    store_error(
+        name,
+        "building its tables aside",
+        StoreError::Backend(format!("table `{table}`: {source}").into()),
+    )
+}
+
+fn store_error(name: &str, context: &str, source: StoreError) -> Error {
+    ErrorKind::Store {
+        context: format!("consumer `{name}`: {context}"),
+        source,
+    }
+    .into()
+}
+
+fn refused(name: &str, why: &str) -> Error {
+    ErrorKind::NoSuchConsumer(format!("consumer `{name}` cannot be rebuilt: {why}")).into()
+}
+
+/// A rebuild stopped by a failing event: the tables stay as they were.
+fn abandon(name: &str, error: Error) -> Error {
+    tracing::error!(consumer = name, %error, "rebuild stopped; the tables are as they were");
+    error
+}
