@@ -51,6 +51,17 @@ impl TestStore {
         }
     }
 
+    /// A new `sqlite::memory:` database: one connection holds it.
+    pub async fn sqlite_in_memory() -> Self {
+        let store = SqliteStore::connect("sqlite::memory:")
+            .await
+            .expect("an in-memory SQLite database");
+        TestStore {
+            store: Arc::new(store),
+            cleanup: Cleanup::Nothing,
+        }
+    }
+
     /// A new schema in the test database.
     pub async fn postgres() -> Self {
         let schema = format!("herald_test_{}", Uuid::now_v7().simple());

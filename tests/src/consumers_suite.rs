@@ -221,9 +221,10 @@ pub async fn herald(store: &Arc<dyn EventStore>) -> Herald {
     let herald = builder(store).build().await.expect("consistent fixtures");
     let mut tx = herald.begin().await.unwrap();
     let create = "CREATE TABLE IF NOT EXISTS note_rows (note_id TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (note_id, n))";
-    let counts =
-        "CREATE TABLE IF NOT EXISTS note_counts (note_id TEXT PRIMARY KEY, posts INTEGER NOT NULL)";
-    for create in [create, counts] {
+    // A `serial` column and an index of its own: a rebuild keeps both.
+    let counts = "CREATE TABLE IF NOT EXISTS note_counts (id SERIAL, note_id TEXT PRIMARY KEY, posts INTEGER NOT NULL)";
+    let index = "CREATE INDEX IF NOT EXISTS note_counts_by_posts ON note_counts (posts)";
+    for create in [create, counts, index] {
         match tx.sql() {
             Sql::Sqlite(conn) => drop(sqlx::query(create).execute(conn).await.unwrap()),
             Sql::Postgres(conn) => drop(sqlx::query(create).execute(conn).await.unwrap()),
@@ -845,6 +846,29 @@ pub async fn a_rebuild_fills_the_tables_aside_then_swaps_them_in(test: &TestStor
     );
     fail(&b, 0);
 
+    // The swapped-in table kept its index, under its name.
+    let mut tx = herald.begin().await.unwrap();
+    let indexes: Vec<String> = match tx.sql() {
+        Sql::Sqlite(conn) => sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'note_counts' AND sql IS NOT NULL",
+        )
+        .fetch_all(conn)
+        .await
+        .unwrap(),
+        Sql::Postgres(conn) => sqlx::query_scalar(
+            "SELECT indexname::text FROM pg_indexes WHERE tablename = 'note_counts' AND schemaname = current_schema() AND indexdef LIKE '%(posts)%'",
+        )
+        .fetch_all(conn)
+        .await
+        .unwrap(),
+        _ => unreachable!(),
+    };
+    tx.rollback().await.unwrap();
+    assert_eq!(indexes.len(), 1, "{indexes:?}");
+    if test.kind() == "sqlite" {
+        assert_eq!(indexes, ["note_counts_by_posts"]);
+    }
+
     let no_tables = consumers.rebuild("notes").await.unwrap_err();
     assert!(
         no_tables.to_string().contains("declare the tables"),
@@ -883,4 +907,34 @@ pub async fn a_reset_consumer_runs_again_from_there(test: &TestStore) {
         [1, 2, 2],
         "only the events after the position"
     );
+}
+
+/// A failing event that comes after events not its handler's, in one batch, counts its
+/// tries and is parked after the last (it is not tried for ever).
+pub async fn a_failing_event_after_others_not_its_own_is_parked(test: &TestStore) {
+    let herald = herald(&test.store).await;
+    let note = note();
+    fail(&note, 99);
+    let mut tx = herald.begin().await.unwrap();
+    // A tally event (not `notes`' own), then the failing note, in one commit.
+    let count = Count {
+        note_id: note.clone(),
+        n: 0,
+    };
+    tx.dispatch(count).actor(poster()).await.unwrap();
+    let post = Post {
+        note_id: note.clone(),
+        n: 1,
+    };
+    let posted = tx.dispatch(post).actor(poster()).await.unwrap();
+    tx.commit().await.unwrap();
+    let parked = herald
+        .consumers()
+        .wait_for(posted.events(), ["notes"], WAIT)
+        .await;
+    assert!(matches!(
+        parked.unwrap_err().kind(),
+        ErrorKind::Parked { attempts: 3, .. }
+    ));
+    assert_eq!(tries(&note, 1), 3);
 }

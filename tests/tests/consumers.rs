@@ -13,4 +13,24 @@ herald_tests::on_every_backend!(herald_tests::consumers_suite;
     a_live_subscriber_sees_new_events_and_is_told_what_it_skipped,
     a_rebuild_fills_the_tables_aside_then_swaps_them_in,
     a_reset_consumer_runs_again_from_there,
+    a_failing_event_after_others_not_its_own_is_parked,
 );
+
+/// `sqlite::memory:` keeps its database in one connection: a worker must read what it
+/// needs in its transaction, never through the pool the transaction holds.
+mod sqlite_in_one_connection {
+    use herald_tests::backends::TestStore;
+    use herald_tests::consumers_suite as cases;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_parked_event_holds_back_its_stream_until_retried() {
+        let test = TestStore::sqlite_in_memory().await;
+        cases::a_parked_event_holds_back_its_stream_until_retried(&test).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn skipping_a_parked_event_releases_the_ones_behind_it() {
+        let test = TestStore::sqlite_in_memory().await;
+        cases::skipping_a_parked_event_releases_the_ones_behind_it(&test).await;
+    }
+}

@@ -27,8 +27,15 @@ impl Tail {
         &self,
         herald: &Herald,
     ) -> Result<broadcast::Receiver<Arc<RecordedEvent>>, Error> {
-        if let Some(sender) = &*self.sender.lock().unwrap_or_else(PoisonError::into_inner) {
-            return Ok(sender.subscribe());
+        // A tail with no subscriber left stops; a new subscriber starts another.
+        let running = |slot: &Option<broadcast::Sender<_>>| {
+            slot.as_ref()
+                .filter(|sender| sender.receiver_count() > 0)
+                .map(broadcast::Sender::subscribe)
+        };
+        if let Some(receiver) = running(&self.sender.lock().unwrap_or_else(PoisonError::into_inner))
+        {
+            return Ok(receiver);
         }
         let head = herald
             .store()
@@ -40,8 +47,8 @@ impl Tail {
                 source,
             })?;
         let mut slot = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(sender) = &*slot {
-            return Ok(sender.subscribe()); // started meanwhile
+        if let Some(receiver) = running(&slot) {
+            return Ok(receiver); // started meanwhile
         }
         let (sender, receiver) = broadcast::channel(LIVE_BUFFER);
         tokio::spawn(tail(herald.downgrade(), sender.clone(), head));
@@ -58,6 +65,9 @@ async fn tail(herald: WeakHerald, sender: broadcast::Sender<Arc<RecordedEvent>>,
         None => return,
     };
     loop {
+        if sender.receiver_count() == 0 {
+            return; // nobody listens any more
+        }
         let Some(runtime) = herald.upgrade() else {
             return;
         };

@@ -316,18 +316,20 @@ impl<'h> Consumers<'h> {
                 if checkpoint_of(self.herald, consumer).await? >= last {
                     break;
                 }
+                // A worker of this runtime says when it moves; another process's is looked
+                // at again a little later each time.
                 let waited = async {
-                    match &mut progress {
-                        // A worker of this runtime: it says when it moves.
-                        Some(progress) => {
-                            let _ = progress.changed().await;
+                    let moved = async {
+                        match &mut progress {
+                            Some(progress) => drop(progress.changed().await),
+                            None => std::future::pending().await,
                         }
-                        // Another process's: look again a little later each time.
-                        None => {
-                            tokio::time::sleep(poll).await;
-                            poll = (poll * 2).min(Duration::from_millis(200));
-                        }
+                    };
+                    tokio::select! {
+                        () = moved => {}
+                        () = tokio::time::sleep(poll) => {}
                     }
+                    poll = (poll * 2).min(Duration::from_millis(200));
                 };
                 if tokio::time::timeout_at(deadline, waited).await.is_err() {
                     return Err(ErrorKind::Timeout {
@@ -376,32 +378,50 @@ impl<'h> Consumers<'h> {
         let handler = self.handler(consumer)?;
         let herald = self.herald;
         let store = herald.store();
-        let letters = self.dead_letters(consumer).await?;
-        let Some(first) = letters.iter().find(|l| l.event_id == event_id) else {
-            return Err(ErrorKind::NoSuchConsumer(format!(
-                "consumer `{consumer}` has not parked event {event_id}"
-            ))
-            .into());
-        };
-        if let Some(head) = first.behind {
-            return Err(ErrorKind::NoSuchConsumer(format!(
-                "event {event_id} waits behind event {head} of its stream: retry or skip that one first"
-            ))
-            .into());
-        }
-        let behind: Vec<&DeadLetter> = letters
-            .iter()
-            .filter(|l| l.behind == Some(event_id))
-            .collect();
         let fail_store = |source: StoreError| {
             Error::from(ErrorKind::Store {
                 context: format!("consumer `{consumer}`: settling event {event_id}"),
                 source,
             })
         };
-        // One transaction, holding the consumer: its worker waits meanwhile.
+        // The events it may run, read before the transaction (a read through the pool in
+        // it could wait for the connection it holds): those parked on the event's stream.
+        let before = self.dead_letters(consumer).await?;
+        let stream = before
+            .iter()
+            .find(|l| l.event_id == event_id)
+            .map(|l| &l.stream);
+        let mut events = HashMap::new();
+        for letter in before.iter().filter(|l| Some(&l.stream) == stream) {
+            let event = store.consumers().event(letter.event_id).await;
+            if let Some(event) = event.map_err(fail_store)? {
+                events.insert(letter.event_id, event);
+            }
+        }
+        // One transaction, holding the consumer: its worker waits meanwhile, and the dead
+        // letters read in it are the ones to settle.
         let mut tx = store.begin().await.map_err(fail_store)?;
         tx.claim_consumer(consumer).await.map_err(fail_store)?;
+        let letters = tx.dead_letters(consumer).await.map_err(fail_store)?;
+        let Some(first) = letters.iter().find(|l| l.event_id == event_id) else {
+            return Err(ErrorKind::NoSuchConsumer(format!(
+                "consumer `{consumer}` has not parked event {event_id}"
+            ))
+            .into());
+        };
+        if let Some(head) = first
+            .behind
+            .filter(|h| letters.iter().any(|l| l.event_id == *h))
+        {
+            return Err(ErrorKind::NoSuchConsumer(format!(
+                "event {event_id} waits behind event {head} of its stream: retry or skip that one first"
+            ))
+            .into());
+        }
+        // An ordered consumer's later letters of the stream wait behind this one.
+        let behind = letters.iter().filter(|l| {
+            ordered(handler) && l.stream == first.stream && l.position > first.position
+        });
         let mut sagas = Vec::new();
         let mut first_error = None;
         let mut head: Option<Uuid> = None;
@@ -422,18 +442,18 @@ impl<'h> Consumers<'h> {
                     .map_err(fail_store)?;
                 continue;
             }
-            let event = store
-                .consumers()
-                .event(parked.event_id)
-                .await
-                .map_err(fail_store)?
-                .ok_or_else(|| {
-                    fail_store(StoreError::Backend(
-                        format!("parked event {} is not in the store", parked.event_id).into(),
-                    ))
-                })?;
+            let Some(event) = events.get(&parked.event_id) else {
+                return Err(fail_store(StoreError::Backend(
+                    format!(
+                        "parked event {} is not in this runtime's store (parked by a remote worker? \
+                         its events come from NATS); or it was parked meanwhile: try again",
+                        parked.event_id
+                    )
+                    .into(),
+                )));
+            };
             let savepoint = tx.savepoint().await.map_err(fail_store)?;
-            match handle(herald, &mut *tx, handler, &event).await {
+            match handle(herald, &mut *tx, handler, event).await {
                 Ok(saga) => {
                     tx.release(savepoint).await.map_err(fail_store)?;
                     tx.unpark(consumer, parked.event_id)
@@ -445,14 +465,17 @@ impl<'h> Consumers<'h> {
                     tx.rollback_to(savepoint).await.map_err(fail_store)?;
                     let tried = parked.attempts + 1;
                     let since = parked.first_failed_at;
-                    let again = letter(consumer, &event, error.to_string(), tried, None, since);
+                    let again = letter(consumer, event, error.to_string(), tried, None, since);
                     tx.park(&again).await.map_err(fail_store)?;
                     head = Some(parked.event_id);
                     first_error.get_or_insert(error);
                 }
             }
         }
-        tx.commit().await.map_err(fail_store)?;
+        if let Err(source) = tx.commit().await {
+            worker::reverse(herald, consumer, sagas).await;
+            return Err(fail_store(source));
+        }
         herald.workers().moved(consumer);
         for saga in sagas {
             saga.settle_done(store).await;

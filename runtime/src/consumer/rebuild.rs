@@ -132,9 +132,9 @@ impl<'h> Consumers<'h> {
         self.handler(name)?;
         let store = self.herald.store();
         let fail = |source| store_error(name, "resetting", source);
-        let letters = store.consumers().dead_letters(name).await.map_err(fail)?;
         let mut tx = store.begin().await.map_err(fail)?;
         tx.claim_consumer(name).await.map_err(fail)?;
+        let letters = tx.dead_letters(name).await.map_err(fail)?;
         for letter in letters.iter().filter(|l| l.position > position) {
             tx.unpark(name, letter.event_id).await.map_err(fail)?;
         }
@@ -238,12 +238,10 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
     for table in projector.tables {
         swap_table(&mut *tx, table, &name).await?;
     }
-    let letters = store
-        .consumers()
-        .dead_letters(&name)
-        .await
-        .map_err(fail("listing"))?;
-    for letter in letters.iter().filter(|l| l.position <= report.position) {
+    // Every event up to the checkpoint was handled by the rebuild, and the worker runs
+    // those after it again: no letter stands.
+    let letters = tx.dead_letters(&name).await.map_err(fail("listing"))?;
+    for letter in &letters {
         tx.unpark(&name, letter.event_id)
             .await
             .map_err(fail("unparking"))?;
@@ -256,7 +254,8 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
     Ok(report)
 }
 
-/// Creates an empty copy of `table` beside it (dropping one a stopped rebuild left).
+/// Creates an empty copy of `table` beside it (dropping one a stopped rebuild left):
+/// the same columns, constraints and indexes.
 async fn copy_table(tx: &mut dyn StoreTransaction, table: &str, name: &str) -> Result<(), Error> {
     let copy = rebuild_table(table);
     let fail = |source: sqlx_error::Error| sql_error(name, table, source);
@@ -285,9 +284,17 @@ async fn copy_table(tx: &mut dyn StoreTransaction, table: &str, name: &str) -> R
             let columns = sql.find('(').map_or("", |at| &sql[at..]);
             let create = format!("CREATE TABLE \"{copy}\" {columns}");
             sqlx::query(sqlx::AssertSqlSafe(create))
-                .execute(conn)
+                .execute(&mut *conn)
                 .await
                 .map_err(fail)?;
+            // Its indexes, on the copy, under names of their own until the swap.
+            for (index, sql) in sqlite_indexes(conn, table).await.map_err(fail)? {
+                let create = index_sql(&sql, &rebuild_table(&index), &copy);
+                sqlx::query(sqlx::AssertSqlSafe(create))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(fail)?;
+            }
         }
         #[cfg(feature = "postgres")]
         Sql::Postgres(conn) => {
@@ -315,31 +322,97 @@ async fn copy_table(tx: &mut dyn StoreTransaction, table: &str, name: &str) -> R
 /// Replaces `table` by its filled copy.
 async fn swap_table(tx: &mut dyn StoreTransaction, table: &str, name: &str) -> Result<(), Error> {
     let copy = rebuild_table(table);
-    let statements = [
-        format!("DROP TABLE \"{table}\""),
-        format!("ALTER TABLE \"{copy}\" RENAME TO \"{table}\""),
-    ];
     let fail = |source: sqlx_error::Error| sql_error(name, table, source);
-    for statement in statements {
-        match tx.sql() {
-            #[cfg(feature = "sqlite")]
-            Sql::Sqlite(conn) => {
+    let drop = format!("DROP TABLE \"{table}\"");
+    let rename = format!("ALTER TABLE \"{copy}\" RENAME TO \"{table}\"");
+    match tx.sql() {
+        #[cfg(feature = "sqlite")]
+        Sql::Sqlite(conn) => {
+            let indexes = sqlite_indexes(conn, table).await.map_err(fail)?;
+            for statement in [drop, rename] {
                 sqlx::query(sqlx::AssertSqlSafe(statement))
-                    .execute(conn)
+                    .execute(&mut *conn)
                     .await
                     .map_err(fail)?;
             }
-            #[cfg(feature = "postgres")]
-            Sql::Postgres(conn) => {
-                sqlx::query(sqlx::AssertSqlSafe(statement))
-                    .execute(conn)
+            // The copy's indexes take the names of the table's.
+            for (index, sql) in indexes {
+                let drop = format!("DROP INDEX IF EXISTS \"{}\"", rebuild_table(&index));
+                sqlx::query(sqlx::AssertSqlSafe(drop))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(fail)?;
+                let create = index_sql(&sql, &index, table);
+                sqlx::query(sqlx::AssertSqlSafe(create))
+                    .execute(&mut *conn)
                     .await
                     .map_err(fail)?;
             }
-            _ => return Err(refused(name, "rebuilding needs a SQL store")),
         }
+        #[cfg(feature = "postgres")]
+        Sql::Postgres(conn) => {
+            // A `serial` column's sequence belongs to the old table, and the copy's
+            // default uses it: it goes to the copy before the old table is dropped.
+            let owned: Vec<(String, String)> = sqlx::query_as(
+                "SELECT s.relname::text, a.attname::text FROM pg_depend d \
+                 JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' \
+                 JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
+                 WHERE d.refobjid = $1::regclass AND d.deptype = 'a'",
+            )
+            .bind(format!("\"{table}\""))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(fail)?;
+            for (sequence, column) in owned {
+                let give =
+                    format!("ALTER SEQUENCE \"{sequence}\" OWNED BY \"{copy}\".\"{column}\"");
+                sqlx::query(sqlx::AssertSqlSafe(give))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(fail)?;
+            }
+            for statement in [drop, rename] {
+                sqlx::query(sqlx::AssertSqlSafe(statement))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(fail)?;
+            }
+        }
+        _ => return Err(refused(name, "rebuilding needs a SQL store")),
     }
     Ok(())
+}
+
+/// The indexes created on `table` by statements of their own (not its constraints'):
+/// name and `CREATE INDEX` text.
+#[cfg(feature = "sqlite")]
+async fn sqlite_indexes(
+    conn: &mut sqlx::SqliteConnection,
+    table: &str,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+    )
+    .bind(table)
+    .fetch_all(conn)
+    .await
+}
+
+/// `CREATE [UNIQUE] INDEX … ON … (…)` for another index name and table.
+#[cfg(feature = "sqlite")]
+fn index_sql(sql: &str, index: &str, table: &str) -> String {
+    let unique = sql
+        .trim_start()
+        .to_ascii_uppercase()
+        .starts_with("CREATE UNIQUE");
+    let upper = sql.to_ascii_uppercase();
+    // What follows the table name: `(columns) [WHERE …]`.
+    let rest = upper
+        .find(" ON ")
+        .and_then(|on| sql[on..].find('(').map(|at| &sql[on + at..]))
+        .unwrap_or("");
+    let unique = if unique { "UNIQUE " } else { "" };
+    format!("CREATE {unique}INDEX \"{index}\" ON \"{table}\" {rest}")
 }
 
 /// `sqlx`'s error, where a SQL store is built in.

@@ -14,7 +14,7 @@ use super::{ConsumerSettings, Progress};
 use crate::error::{Error, ErrorKind};
 use crate::handler::saga::Saga;
 use crate::runtime::{Herald, WeakHerald};
-use crate::store::{DeadLetter, Position, RecordedEvent, StoreError, StreamKey};
+use crate::store::{DeadLetter, Position, RecordedEvent, StoreError, StoreTransaction, StreamKey};
 
 /// What a step found to do next.
 enum Next {
@@ -24,6 +24,33 @@ enum Next {
     Idle,
     /// The handler failed on an event and is to try it again after this long.
     Retry(Duration),
+}
+
+/// An event a handler failed on, to try again.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Failing {
+    event_id: Uuid,
+    position: Position,
+    tries: u32,
+    first: SystemTime,
+}
+
+impl Failing {
+    /// One more try of `event` (the first, unless `earlier` is about it).
+    fn again(earlier: Option<Failing>, event: &RecordedEvent) -> Failing {
+        match earlier {
+            Some(f) if f.event_id == event.event_id => Failing {
+                tries: f.tries + 1,
+                ..f
+            },
+            _ => Failing {
+                event_id: event.event_id,
+                position: event.position,
+                tries: 1,
+                first: SystemTime::now(),
+            },
+        }
+    }
 }
 
 pub(crate) struct Worker {
@@ -36,8 +63,8 @@ pub(crate) struct Worker {
     pub(crate) moved: watch::Receiver<()>,
     /// Where it is, once read.
     pub(crate) position: Option<Position>,
-    /// The event the handler keeps failing on: its id, the tries so far, the first when.
-    pub(crate) failing: Option<(Uuid, u32, SystemTime)>,
+    /// The event the handler keeps failing on, and its tries so far.
+    pub(crate) failing: Option<Failing>,
     /// The first parked event of each stream with one (ordered consumers), once read.
     pub(crate) parked: Option<HashMap<StreamKey, Uuid>>,
     /// How many events the next batch may take: those before one that failed after
@@ -140,11 +167,7 @@ impl Worker {
             self.position = Some(from);
             return Ok(Next::Idle);
         }
-        if self
-            .failing
-            .as_ref()
-            .is_some_and(|f| f.0 != events[0].event_id)
-        {
+        if self.failing.is_some_and(|f| f.position <= from) {
             self.failing = None; // someone else got past it
         }
         let mut tx = store.begin().await.map_err(fail_store("beginning"))?;
@@ -156,37 +179,40 @@ impl Worker {
             // Another worker (another process, say) moved it, and may have parked events.
             self.position = Some(claimed);
             self.parked = None;
+            self.progress.send_modify(|p| p.position = claimed);
             return Ok(Next::Busy);
         }
         if self.ordered && self.parked.is_none() {
-            self.parked = Some(parked_streams(herald, name).await?);
+            self.parked = Some(parked_streams(&mut *tx, name).await?);
         }
         let mut done = from;
         let mut sagas: Vec<Saga> = Vec::new();
-        let mut wrote = false;
         for (index, event) in events.iter().enumerate() {
             if !handler.takes(event) {
                 done = event.position;
                 continue;
             }
-            if let Some(head) = self.parked_head(herald, &event.stream).await? {
+            if let Some(head) = self.parked_head(&mut *tx, &event.stream).await? {
                 let why = format!("waits behind event {head} of its stream, which is parked");
                 let letter = letter(name, event, why, 0, Some(head), SystemTime::now());
                 tx.park(&letter)
                     .await
                     .map_err(fail_store("parking an event"))?;
-                (done, wrote) = (event.position, true);
+                done = event.position;
                 continue;
             }
             match handle(herald, &mut *tx, handler, event).await {
                 Ok(saga) => {
                     sagas.push(saga);
-                    (done, wrote) = (event.position, true);
+                    done = event.position;
                     self.failing = None;
                 }
-                Err(_) if wrote => {
-                    // Undo the batch; next time, the events before this one alone.
+                Err(_) if index > 0 => {
+                    // Undo the batch (this was one try); next time, the events before
+                    // this one alone, so that this one comes first in its batch, where it
+                    // can be parked.
                     drop(tx);
+                    self.failing = Some(Failing::again(self.failing, event));
                     reverse(herald, name, sagas).await;
                     self.stop_before = Some(index);
                     return Ok(Next::Busy);
@@ -224,14 +250,12 @@ impl Worker {
         error: Error,
     ) -> Result<Next, Error> {
         let name = self.name;
-        let (attempts, first) = match self.failing {
-            Some((id, n, first)) if id == event.event_id => (n + 1, first),
-            _ => (1, SystemTime::now()),
-        };
+        let failing = Failing::again(self.failing, event);
+        let (attempts, first) = (failing.tries, failing.first);
         let policy = self.settings.retry;
         if attempts < policy.attempts.max(1) {
             tracing::warn!(consumer = name, %error, attempts, "event failed; trying again");
-            self.failing = Some((event.event_id, attempts, first));
+            self.failing = Some(failing);
             return Ok(Next::Retry(policy.wait(attempts)));
         }
         tracing::error!(consumer = name, %error, attempts, "event failed its last try; parked");
@@ -267,7 +291,7 @@ impl Worker {
     /// it parked; one that another runtime may since have retried or skipped is looked up.
     async fn parked_head(
         &mut self,
-        herald: &Herald,
+        tx: &mut dyn StoreTransaction,
         stream: &StreamKey,
     ) -> Result<Option<Uuid>, Error> {
         let Some(parked) = &mut self.parked else {
@@ -276,7 +300,7 @@ impl Worker {
         if !parked.contains_key(stream) {
             return Ok(None);
         }
-        let still = parked_streams(herald, self.name).await?;
+        let still = parked_streams(tx, self.name).await?;
         match still.get(stream) {
             Some(&now) => {
                 parked.insert(stream.clone(), now);
@@ -291,7 +315,7 @@ impl Worker {
 }
 
 /// Reverses the saga steps of a rolled-back batch's processors, last first.
-async fn reverse(herald: &Herald, consumer: &str, sagas: Vec<Saga>) {
+pub(crate) async fn reverse(herald: &Herald, consumer: &str, sagas: Vec<Saga>) {
     let mut tracer = crate::trace::Tracer::new(crate::trace::Operation::Rollback, consumer);
     for saga in sagas.into_iter().rev() {
         let store = herald.store();
@@ -318,11 +342,14 @@ pub(crate) async fn checkpoint_of(herald: &Herald, name: &str) -> Result<Positio
         .map_or(Position::START, |c| c.position))
 }
 
-/// The first parked event of each stream the consumer has parked events of.
-async fn parked_streams(herald: &Herald, name: &str) -> Result<HashMap<StreamKey, Uuid>, Error> {
-    let letters = herald
-        .store()
-        .consumers()
+/// The first parked event of each stream the consumer has parked events of, read in its
+/// transaction (a read through the pool could wait for the connection the transaction
+/// holds: `sqlite::memory:` has one).
+async fn parked_streams(
+    tx: &mut dyn StoreTransaction,
+    name: &str,
+) -> Result<HashMap<StreamKey, Uuid>, Error> {
+    let letters = tx
         .dead_letters(name)
         .await
         .map_err(|source| ErrorKind::Store {

@@ -30,6 +30,9 @@ use crate::store::Position;
 /// relay.stop().await;
 /// # Ok(()) }
 /// ```
+///
+/// Dropping the value stops the relay too; keep it for as long as it is to run.
+#[must_use = "the relay stops when this is dropped"]
 pub struct Relay {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
@@ -119,9 +122,10 @@ impl Relaying {
             return Ok(0);
         };
         // Published first, outside any transaction (on SQLite one would hold the write
-        // lock while waiting for the server), each acknowledged before the checkpoint
-        // moves: a crash in between publishes them again, and the server drops them.
-        let mut acks = Vec::with_capacity(events.len());
+        // lock while waiting for the server), each acknowledged before the next is sent,
+        // so that a failed publish can never let a later event into the stream before it;
+        // and all before the checkpoint moves: a crash in between publishes them again,
+        // and the server drops them as duplicates.
         for event in &events {
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("Nats-Msg-Id", event.event_id.to_string().as_str());
@@ -133,9 +137,6 @@ impl Relaying {
                 .publish_with_headers(subject, headers, payload.into())
                 .await
                 .map_err(|e| nats_error(&self.name, e))?;
-            acks.push(ack);
-        }
-        for ack in acks {
             ack.await.map_err(|e| nats_error(&self.name, e))?;
         }
         let mut tx = store.begin().await.map_err(fail_store)?;

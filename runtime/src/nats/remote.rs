@@ -23,7 +23,14 @@ use crate::store::{RecordedEvent, StoreError};
 /// then parked in the runtime's dead letters (listed by [`Consumers`](crate::Consumers);
 /// those of an ordered handler hold back the later events of their stream). Build the
 /// runtime with [`run_consumers(false)`](crate::HeraldBuilder::run_consumers): its events
-/// come from NATS, not from its store.
+/// come from NATS, not from its store. Dropping the value stops the workers too.
+///
+/// A dead letter such a worker parked can be listed, and skipped when no later event of
+/// its stream waits behind it, but not retried through
+/// [`Consumers::retry`](crate::Consumers::retry) (the event is not in this runtime's
+/// store). A handler's subject filters are set when its durable consumer is created; a
+/// changed pattern needs the consumer deleted first.
+#[must_use = "the workers stop when this is dropped"]
 pub struct RemoteWorkers {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -168,11 +175,7 @@ impl Remote {
         if event.position <= at {
             return ack(AckKind::Ack).await; // handled before the last acknowledgement was lost
         }
-        let letters = store
-            .consumers()
-            .dead_letters(name)
-            .await
-            .map_err(fail_store)?;
+        let letters = tx.dead_letters(name).await.map_err(fail_store)?;
         let ordered = ordered(handler);
         let head = letters.iter().find(|l| ordered && l.stream == event.stream);
         if let Some(head) = head {

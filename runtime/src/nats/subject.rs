@@ -49,20 +49,44 @@ pub(crate) fn filters(prefix: &str, pattern: &Pattern) -> Vec<String> {
             }
         }
     }
-    // Two filters may now be the same (`a.:x?` with `a` alone and `a.*`): NATS refuses
-    // overlapping filters, so drop repeats and those another covers.
+    // NATS refuses filters that overlap: drop repeats and those another covers, and if
+    // some still overlap (`:x?.b.:y?` gives `*.b` and `b.*`, which share `b.b`), take one
+    // broader filter.
     filters.sort();
     filters.dedup();
     let covered: Vec<bool> = filters
         .iter()
         .map(|f| filters.iter().any(|g| g != f && covers(g, f)))
         .collect();
-    filters
+    let filters: Vec<String> = filters
         .into_iter()
         .zip(covered)
         .filter(|(_, covered)| !covered)
         .map(|(f, _)| f)
-        .collect()
+        .collect();
+    let overlapping = filters
+        .iter()
+        .enumerate()
+        .any(|(i, f)| filters[i + 1..].iter().any(|g| overlap(f, g)));
+    match overlapping {
+        true => vec![format!("{prefix}.>")],
+        false => filters,
+    }
+}
+
+/// Whether some subject is selected by both filters.
+fn overlap(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.split('.').collect(), b.split('.').collect());
+    for index in 0.. {
+        match (a.get(index), b.get(index)) {
+            (Some(&">"), Some(_)) | (Some(_), Some(&">")) => return true,
+            (None, None) => return true,
+            (None, _) | (_, None) => return false,
+            (Some(&x), Some(&y)) if x == y || x == "*" || y == "*" => {}
+            _ => return false,
+        }
+    }
+    unreachable!("the loop returns")
 }
 
 fn push(filter: &mut String, token: &str) {
@@ -119,6 +143,13 @@ mod tests {
             ["app.user.*.created", "app.user.created"]
         );
         assert_eq!(of("user.:id?"), ["app.user", "app.user.*"]);
+    }
+
+    #[test]
+    fn filters_that_would_overlap_become_one_broad_filter() {
+        assert_eq!(of("a.:x?.b.:y?"), ["app.>"]);
+        assert!(overlap("app.*.b", "app.b.*"));
+        assert!(!overlap("app.user", "app.user.*"));
     }
 
     #[test]

@@ -605,6 +605,35 @@ impl StoreTransaction for MemoryTransaction {
         Box::pin(async move { Ok(()) })
     }
 
+    fn dead_letters<'a>(
+        &'a mut self,
+        consumer: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<DeadLetter>, StoreError>> {
+        let mut letters: Vec<DeadLetter> = self
+            .shared
+            .lock()
+            .dead_letters
+            .values()
+            .filter(|letter| letter.consumer == consumer)
+            .cloned()
+            .collect();
+        // This transaction's own parks and unparks come after.
+        for change in &self.consumer_changes {
+            match change {
+                ConsumerChange::Park(letter) if letter.consumer == consumer => {
+                    letters.retain(|l| l.event_id != letter.event_id);
+                    letters.push(letter.clone());
+                }
+                ConsumerChange::Unpark(c, id) if c == consumer => {
+                    letters.retain(|l| l.event_id != *id);
+                }
+                _ => {}
+            }
+        }
+        letters.sort_by_key(|letter| letter.position);
+        Box::pin(async move { Ok(letters) })
+    }
+
     fn unpark<'a>(
         &'a mut self,
         consumer: &'a str,

@@ -766,6 +766,12 @@ pub trait StoreTransaction: Send {
     /// Parks an event for a consumer (replacing the letter it may have already).
     fn park<'a>(&'a mut self, letter: &'a DeadLetter) -> BoxFuture<'a, Result<(), StoreError>>;
 
+    /// The events `consumer` parked, in global order, as this transaction sees them.
+    fn dead_letters<'a>(
+        &'a mut self,
+        consumer: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<DeadLetter>, StoreError>>;
+
     /// Takes an event out of a consumer's dead letters; whether it was there.
     fn unpark<'a>(
         &'a mut self,

@@ -635,6 +635,13 @@ impl StoreTransaction for SqliteTransaction {
         Box::pin(consumer::park(&mut self.tx, letter))
     }
 
+    fn dead_letters<'a>(
+        &'a mut self,
+        consumer: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<DeadLetter>, StoreError>> {
+        Box::pin(consumer::dead_letters(&mut self.tx, consumer))
+    }
+
     fn unpark<'a>(
         &'a mut self,
         consumer: &'a str,

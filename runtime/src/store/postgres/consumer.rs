@@ -44,18 +44,8 @@ impl ConsumerLog for PostgresStore {
         consumer: &'a str,
     ) -> BoxFuture<'a, Result<Vec<DeadLetter>, StoreError>> {
         Box::pin(async move {
-            let rows = sqlx::query(
-                "SELECT consumer, event_id, tx_order, position, tenant, stream_type, stream_id, route, \
-                 error, attempts, behind, \
-                 (extract(epoch FROM first_failed_at) * 1000000)::bigint AS first_us, \
-                 (extract(epoch FROM last_failed_at) * 1000000)::bigint AS last_us \
-                 FROM herald_dead_letters WHERE consumer = $1 ORDER BY tx_order, position",
-            )
-            .bind(consumer)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-            rows.iter().map(letter_from_row).collect()
+            let mut conn = self.pool.acquire().await.map_err(backend)?;
+            dead_letters(&mut conn, consumer).await
         })
     }
 
@@ -159,6 +149,24 @@ async fn listen(pool: sqlx::PgPool, schema: String, committed: Arc<watch::Sender
             }
         }
     }
+}
+
+pub(super) async fn dead_letters(
+    conn: &mut PgConnection,
+    consumer: &str,
+) -> Result<Vec<DeadLetter>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT consumer, event_id, tx_order, position, tenant, stream_type, stream_id, route, \
+         error, attempts, behind, \
+         (extract(epoch FROM first_failed_at) * 1000000)::bigint AS first_us, \
+         (extract(epoch FROM last_failed_at) * 1000000)::bigint AS last_us \
+         FROM herald_dead_letters WHERE consumer = $1 ORDER BY tx_order, position",
+    )
+    .bind(consumer)
+    .fetch_all(conn)
+    .await
+    .map_err(backend)?;
+    rows.iter().map(letter_from_row).collect()
 }
 
 fn letter_from_row(row: &PgRow) -> Result<DeadLetter, StoreError> {

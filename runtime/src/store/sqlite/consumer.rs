@@ -36,14 +36,8 @@ impl ConsumerLog for SqliteStore {
         consumer: &'a str,
     ) -> BoxFuture<'a, Result<Vec<DeadLetter>, StoreError>> {
         Box::pin(async move {
-            let rows = sqlx::query(
-                "SELECT * FROM herald_dead_letters WHERE consumer = ? ORDER BY position",
-            )
-            .bind(consumer)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-            rows.iter().map(letter_from_row).collect()
+            let mut conn = self.pool.acquire().await.map_err(backend)?;
+            dead_letters(&mut conn, consumer).await
         })
     }
 
@@ -83,6 +77,19 @@ impl ConsumerLog for SqliteStore {
     fn commits(&self) -> watch::Receiver<u64> {
         self.committed.subscribe()
     }
+}
+
+pub(super) async fn dead_letters(
+    conn: &mut SqliteConnection,
+    consumer: &str,
+) -> Result<Vec<DeadLetter>, StoreError> {
+    let rows =
+        sqlx::query("SELECT * FROM herald_dead_letters WHERE consumer = ? ORDER BY position")
+            .bind(consumer)
+            .fetch_all(conn)
+            .await
+            .map_err(backend)?;
+    rows.iter().map(letter_from_row).collect()
 }
 
 fn letter_from_row(row: &SqliteRow) -> Result<DeadLetter, StoreError> {
