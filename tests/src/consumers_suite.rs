@@ -219,19 +219,13 @@ fn poster() -> Actor {
 /// A runtime over these fixtures: tries each event 3 times, a millisecond apart.
 pub async fn herald(store: &Arc<dyn EventStore>) -> Herald {
     let herald = builder(store).build().await.expect("consistent fixtures");
-    let mut tx = herald.begin().await.unwrap();
     let create = "CREATE TABLE IF NOT EXISTS note_rows (note_id TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (note_id, n))";
     // A `serial` column and an index of its own: a rebuild keeps both.
     let counts = "CREATE TABLE IF NOT EXISTS note_counts (id SERIAL, note_id TEXT PRIMARY KEY, posts INTEGER NOT NULL)";
     let index = "CREATE INDEX IF NOT EXISTS note_counts_by_posts ON note_counts (posts)";
     for create in [create, counts, index] {
-        match tx.sql() {
-            Sql::Sqlite(conn) => drop(sqlx::query(create).execute(conn).await.unwrap()),
-            Sql::Postgres(conn) => drop(sqlx::query(create).execute(conn).await.unwrap()),
-            _ => {}
-        }
+        sql(&herald, create).await;
     }
-    tx.commit().await.unwrap();
     herald
 }
 
@@ -748,6 +742,7 @@ async fn count(herald: &Herald, note: &str) -> Option<i64> {
     posts
 }
 
+/// Runs `statement` on a SQL store (nothing in memory).
 async fn sql(herald: &Herald, statement: &str) {
     let mut tx = herald.begin().await.unwrap();
     match tx.sql() {

@@ -23,23 +23,24 @@ pub(crate) async fn handle(
     handler: Reaction<'_>,
     event: &RecordedEvent,
 ) -> Result<Saga, Error> {
-    let span =
-        tracing::info_span!("herald.consume", consumer = handler.name(), route = %event.route);
-    run(herald, tx, handler, event, false)
-        .instrument(span)
-        .await
+    handle_as(herald, tx, handler, event, false).await
 }
 
-/// [`handle`] for a rebuild: a projector writes the copies of its declared tables.
-pub(crate) async fn handle_rebuilding(
+/// [`handle`], or for a rebuild (`rebuilding`): a projector then writes the copies of
+/// its declared tables.
+pub(crate) async fn handle_as(
     herald: &Herald,
     tx: &mut dyn StoreTransaction,
     handler: Reaction<'_>,
     event: &RecordedEvent,
+    rebuilding: bool,
 ) -> Result<Saga, Error> {
-    let span =
-        tracing::info_span!("herald.rebuild", consumer = handler.name(), route = %event.route);
-    run(herald, tx, handler, event, true).instrument(span).await
+    let span = tracing::info_span!(
+        "herald.consume", consumer = handler.name(), route = %event.route, rebuilding
+    );
+    run(herald, tx, handler, event, rebuilding)
+        .instrument(span)
+        .await
 }
 
 async fn run(

@@ -9,7 +9,7 @@ use std::future::IntoFuture;
 use std::time::{Duration, Instant};
 
 use super::Consumers;
-use super::handle::handle_rebuilding;
+use super::handle::handle_as;
 use crate::error::{Error, ErrorKind};
 use crate::handler::reaction::Reaction;
 use crate::handler::rebuild_table;
@@ -212,7 +212,7 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
         for event in &events {
             if takes(event) {
                 // A projector dispatches nothing: there is no saga to settle.
-                handle_rebuilding(herald, &mut *tx, handler, event)
+                handle_as(herald, &mut *tx, handler, event, true)
                     .await
                     .map_err(|error| abandon(&name, error))?;
                 report.handled += 1;

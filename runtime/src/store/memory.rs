@@ -110,6 +110,18 @@ impl State {
         Some(ended.subscribe())
     }
 
+    /// The committed dead letters of `consumer`, in global order.
+    fn letters_of(&self, consumer: &str) -> Vec<DeadLetter> {
+        let mut letters: Vec<DeadLetter> = self
+            .dead_letters
+            .values()
+            .filter(|letter| letter.consumer == consumer)
+            .cloned()
+            .collect();
+        letters.sort_by_key(|letter| letter.position);
+        letters
+    }
+
     fn committed_version(&self, stream: &StreamKey) -> u64 {
         self.streams
             .get(stream)
@@ -232,14 +244,7 @@ impl ConsumerLog for MemoryStore {
         &'a self,
         consumer: &'a str,
     ) -> BoxFuture<'a, Result<Vec<DeadLetter>, StoreError>> {
-        let mut letters: Vec<DeadLetter> = self
-            .lock()
-            .dead_letters
-            .values()
-            .filter(|letter| letter.consumer == consumer)
-            .cloned()
-            .collect();
-        letters.sort_by_key(|letter| letter.position);
+        let letters = self.lock().letters_of(consumer);
         Box::pin(async move { Ok(letters) })
     }
 
@@ -609,14 +614,7 @@ impl StoreTransaction for MemoryTransaction {
         &'a mut self,
         consumer: &'a str,
     ) -> BoxFuture<'a, Result<Vec<DeadLetter>, StoreError>> {
-        let mut letters: Vec<DeadLetter> = self
-            .shared
-            .lock()
-            .dead_letters
-            .values()
-            .filter(|letter| letter.consumer == consumer)
-            .cloned()
-            .collect();
+        let mut letters = self.shared.lock().letters_of(consumer);
         // This transaction's own parks and unparks come after.
         for change in &self.consumer_changes {
             match change {
