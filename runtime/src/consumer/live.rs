@@ -91,6 +91,17 @@ async fn tail(herald: WeakHerald, sender: broadcast::Sender<Arc<RecordedEvent>>,
 }
 
 /// What a [`LiveEvents`] subscriber gets next.
+///
+/// ```
+/// use herald::Live;
+/// fn show(next: Live) -> String {
+///     match next {
+///         Live::Event(event) => format!("{}", event.route),
+///         Live::Skipped(missed) => format!("fell behind: {missed} events skipped, reloading"),
+///     }
+/// }
+/// assert_eq!(show(Live::Skipped(3)), "fell behind: 3 events skipped, reloading");
+/// ```
 #[derive(Clone, Debug)]
 pub enum Live {
     /// An event whose route matches the subscription.

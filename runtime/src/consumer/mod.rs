@@ -176,6 +176,21 @@ pub(crate) fn ordered(handler: Reaction<'_>) -> bool {
 }
 
 /// A consumer as [`Consumers::list`] reports it.
+///
+/// ```
+/// # use herald::doc_fixtures::*;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), herald::Error> {
+/// # let herald = herald().await;
+/// for consumer in herald.consumers().list().await? {
+///     println!(
+///         "{} {}: {} behind, {} parked{}",
+///         consumer.kind, consumer.name, consumer.lag, consumer.parked,
+///         consumer.error.map(|e| format!(", failing: {e}")).unwrap_or_default()
+///     );
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConsumerStatus {

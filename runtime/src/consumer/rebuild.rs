@@ -17,7 +17,14 @@ use crate::route::Pattern;
 use crate::runtime::Herald;
 use crate::store::{BoxFuture, Position, Sql, StoreError, StoreTransaction};
 
-/// How a rebuild is going, reported after each batch.
+/// How a rebuild is going, reported after each batch (see [`Rebuild::on_progress`]).
+///
+/// ```
+/// fn line(p: &herald::RebuildProgress) -> String {
+///     let eta = p.eta().map_or("?".into(), |eta| format!("{:.0} s", eta.as_secs_f64()));
+///     format!("{}/{} events, {:.0}/s, {eta} left", p.done, p.total, p.rate())
+/// }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct RebuildProgress {
@@ -43,7 +50,7 @@ impl RebuildProgress {
     }
 }
 
-/// What a rebuild did.
+/// What a rebuild did (see [`Consumers::rebuild`], whose example prints one).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Rebuilt {
@@ -58,7 +65,7 @@ pub struct Rebuilt {
 type OnProgress<'h> = Box<dyn FnMut(&RebuildProgress) + Send + 'h>;
 
 /// A rebuild of an eventual projector, configured then awaited; see
-/// [`Consumers::rebuild`].
+/// [`Consumers::rebuild`] for an example.
 #[must_use = "a rebuild does nothing until it is awaited"]
 pub struct Rebuild<'h> {
     herald: &'h Herald,

@@ -25,6 +25,24 @@ use crate::store::{RecordedEvent, StoreError};
 /// runtime with [`run_consumers(false)`](crate::HeraldBuilder::run_consumers): its events
 /// come from NATS, not from its store. Dropping the value stops the workers too.
 ///
+/// ```no_run
+/// # async fn run() -> Result<(), herald::Error> {
+/// use herald::Herald;
+/// use herald::nats::{Nats, RemoteWorkers};
+///
+/// let herald = Herald::builder()
+///     .modules(["my_app::read_models"])
+///     .url("read-models.db") // this machine's own store
+///     .run_consumers(false)
+///     .build()
+///     .await?;
+/// let nats = Nats::connect("127.0.0.1:4222", "APP", "app").await?;
+/// let workers = RemoteWorkers::start(&herald, &nats).await?;
+/// // … until it is time to stop:
+/// workers.stop().await;
+/// # Ok(()) }
+/// ```
+///
 /// A dead letter such a worker parked can be listed, and skipped when no later event of
 /// its stream waits behind it, but not retried through
 /// [`Consumers::retry`](crate::Consumers::retry) (the event is not in this runtime's

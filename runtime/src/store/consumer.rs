@@ -11,6 +11,17 @@ use uuid::Uuid;
 use super::{BoxFuture, Position, RecordedEvent, StoreError, StreamKey};
 
 /// Where a consumer is in the global order.
+///
+/// ```
+/// use herald::store::{EventStore, MemoryStore};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), herald::store::StoreError> {
+/// let store = MemoryStore::new();
+/// for checkpoint in store.consumers().checkpoints().await? {
+///     println!("{} at {}", checkpoint.consumer, checkpoint.position);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Checkpoint {
     /// The consumer's name (its handler's).
@@ -21,7 +32,22 @@ pub struct Checkpoint {
     pub updated_at: SystemTime,
 }
 
-/// An event a consumer gave up on, parked until someone retries or skips it.
+/// An event a consumer gave up on, parked until someone retries or skips it (see
+/// [`Consumers`](crate::Consumers)).
+///
+/// ```
+/// # use herald::doc_fixtures::*;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), herald::Error> {
+/// # let herald = herald().await;
+/// for letter in herald.consumers().dead_letters("statements").await? {
+///     match letter.behind {
+///         Some(head) => println!("{} waits behind {head}", letter.route),
+///         None => println!("{} failed {} times: {}", letter.route, letter.attempts, letter.error),
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadLetter {
     /// The consumer that parked it.
@@ -47,6 +73,17 @@ pub struct DeadLetter {
 }
 
 /// What the store knows of its consumers, read outside any transaction.
+///
+/// ```
+/// use herald::store::{EventStore, MemoryStore, Position};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), herald::store::StoreError> {
+/// let store = MemoryStore::new();
+/// let log = store.consumers();
+/// assert_eq!(log.head().await?, Position::START);
+/// assert_eq!(log.count_after(Position::START).await?, 0);
+/// # Ok(()) }
+/// ```
 pub trait ConsumerLog: Send + Sync {
     /// Every consumer's checkpoint, by name.
     fn checkpoints(&self) -> BoxFuture<'_, Result<Vec<Checkpoint>, StoreError>>;
