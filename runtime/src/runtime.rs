@@ -115,6 +115,10 @@ impl Herald {
         &*self.inner.store
     }
 
+    pub(crate) fn shared_store(&self) -> Arc<dyn EventStore> {
+        self.inner.store.clone()
+    }
+
     /// The registrations this runtime runs.
     pub fn registry(&self) -> &Registry {
         &self.inner.registry
@@ -334,6 +338,15 @@ impl HeraldBuilder {
     /// long a missed notice can delay an event.
     pub fn consumer_poll(mut self, longest: Duration) -> Self {
         self.consumers.poll_max = longest.max(self.consumers.poll_min);
+        self
+    }
+
+    /// How long a runtime's hold on each consumer lasts (default: 30 s). One runtime at a
+    /// time runs a consumer: its worker renews the lease every third of it, and when it
+    /// stops renewing (its process died) another runtime's worker takes over once the
+    /// lease runs out. A worker that stops gracefully gives its leases up at once.
+    pub fn consumer_lease(mut self, lease: Duration) -> Self {
+        self.consumers.lease = lease.max(Duration::from_millis(3));
         self
     }
 

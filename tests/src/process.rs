@@ -77,7 +77,7 @@ impl Place {
 
     /// Runs the ignored test `test` of the current test binary as a child process on
     /// this place, with `env` set.
-    pub fn spawn(&self, test: &str, env: &[(&str, String)]) -> Child {
+    pub fn spawn(&self, test: &str, env: &[(&str, String)]) -> ChildProcess {
         let mut command = Command::new(std::env::current_exe().unwrap());
         command
             .args(["--exact", test, "--ignored", "--nocapture"])
@@ -86,7 +86,7 @@ impl Place {
         for (key, value) in env {
             command.env(key, value);
         }
-        command.spawn().unwrap()
+        ChildProcess(command.spawn().unwrap())
     }
 }
 
@@ -96,5 +96,30 @@ impl Drop for Place {
             Place::Sqlite(path) => remove_sqlite_files(path),
             Place::Postgres(schema) => drop_schema(schema.clone()),
         }
+    }
+}
+
+/// A child process, killed (SIGKILL) when dropped, so that a failing test leaves none
+/// running.
+#[derive(Debug)]
+pub struct ChildProcess(Child);
+
+impl ChildProcess {
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Kills it (SIGKILL) and waits for it to end.
+    pub fn kill(mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

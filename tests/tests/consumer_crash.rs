@@ -4,12 +4,11 @@
 //! processes run the same consumer at once and one is killed: nothing is applied twice.
 //! The processes are real: this test binary runs itself as the children.
 
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use herald::prelude::*;
 use herald::store::{Position, Sql};
-use herald_tests::process::Place;
+use herald_tests::process::{ChildProcess, Place};
 
 mod tally {
     use std::time::Duration;
@@ -54,12 +53,18 @@ mod tally {
         tokio::time::sleep(Duration::from_millis(2)).await;
         let add =
             "UPDATE meter_totals SET total = total + $1, readings = readings + 1 WHERE id = 1";
+        // Which process handled how many: one at a time runs the consumer.
+        let by = "INSERT INTO meter_processes (pid, readings) VALUES ($1, 1) \
+                  ON CONFLICT (pid) DO UPDATE SET readings = meter_processes.readings + 1";
+        let pid = i64::from(std::process::id());
         match cx.sql() {
             Sql::Sqlite(conn) => {
-                sqlx::query(add).bind(e.n).execute(conn).await?;
+                sqlx::query(add).bind(e.n).execute(&mut *conn).await?;
+                sqlx::query(by).bind(pid).execute(conn).await?;
             }
             Sql::Postgres(conn) => {
-                sqlx::query(add).bind(e.n).execute(conn).await?;
+                sqlx::query(add).bind(e.n).execute(&mut *conn).await?;
+                sqlx::query(by).bind(pid).execute(conn).await?;
             }
             _ => return Err("these tests need a SQL store".into()),
         }
@@ -75,6 +80,8 @@ async fn runtime(place: &Place, workers: bool) -> Herald {
         .store(place.store().await)
         .run_consumers(workers)
         .consumer_batch(10)
+        // A killed worker's hold on the consumer runs out quickly.
+        .consumer_lease(Duration::from_millis(600))
         .build()
         .await
         .unwrap();
@@ -82,16 +89,13 @@ async fn runtime(place: &Place, workers: bool) -> Herald {
     let create = "CREATE TABLE IF NOT EXISTS meter_totals (id INTEGER PRIMARY KEY, total BIGINT NOT NULL, readings BIGINT NOT NULL)";
     let seed =
         "INSERT INTO meter_totals (id, total, readings) VALUES (1, 0, 0) ON CONFLICT DO NOTHING";
-    match tx.sql() {
-        Sql::Sqlite(conn) => {
-            sqlx::query(create).execute(&mut *conn).await.unwrap();
-            sqlx::query(seed).execute(conn).await.unwrap();
+    let processes = "CREATE TABLE IF NOT EXISTS meter_processes (pid BIGINT PRIMARY KEY, readings BIGINT NOT NULL)";
+    for statement in [create, seed, processes] {
+        match tx.sql() {
+            Sql::Sqlite(conn) => drop(sqlx::query(statement).execute(conn).await.unwrap()),
+            Sql::Postgres(conn) => drop(sqlx::query(statement).execute(conn).await.unwrap()),
+            _ => unreachable!(),
         }
-        Sql::Postgres(conn) => {
-            sqlx::query(create).execute(&mut *conn).await.unwrap();
-            sqlx::query(seed).execute(conn).await.unwrap();
-        }
-        _ => unreachable!(),
     }
     tx.commit().await.unwrap();
     herald
@@ -126,9 +130,8 @@ async fn reached(herald: &Herald, at: Position) {
     }
 }
 
-fn kill(mut child: Child) {
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+fn kill(child: ChildProcess) {
+    child.kill(); // SIGKILL
 }
 
 /// The totals table: (total, readings).
@@ -142,6 +145,19 @@ async fn projection(herald: &Herald) -> (i64, i64) {
     };
     tx.rollback().await.unwrap();
     row
+}
+
+/// How many readings each process handled, by pid.
+async fn by_process(herald: &Herald) -> Vec<(i64, i64)> {
+    let mut tx = herald.begin().await.unwrap();
+    let select = "SELECT pid, readings FROM meter_processes ORDER BY pid";
+    let rows: Vec<(i64, i64)> = match tx.sql() {
+        Sql::Sqlite(conn) => sqlx::query_as(select).fetch_all(conn).await.unwrap(),
+        Sql::Postgres(conn) => sqlx::query_as(select).fetch_all(conn).await.unwrap(),
+        _ => unreachable!(),
+    };
+    tx.rollback().await.unwrap();
+    rows
 }
 
 /// The projection built from scratch: every reading, from the events.
@@ -205,20 +221,28 @@ async fn on_postgres_a_worker_killed_mid_catch_up_applies_each_event_once() {
     killed_mid_catch_up_then_restarted(Place::postgres().await).await;
 }
 
-/// Two worker processes run the same consumer; one is killed mid-run; the other
-/// finishes; each event took effect once.
+/// Two worker processes for one consumer: the one holding its lease runs it, the other
+/// stands by; the holder is killed mid-run; the other takes over once the lease runs
+/// out and finishes; each event took effect once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_postgres_two_worker_processes_share_a_consumer_and_survive_a_kill() {
+async fn on_postgres_a_second_worker_process_takes_over_a_killed_ones_lease() {
     let place = Place::postgres().await;
     let (herald, last) = readings(&place).await;
     let all = herald.store().read_all(Position::START, 200).await.unwrap();
     let first = place.spawn("worker", &[]);
+    let first_pid = i64::from(first.id());
+    reached(&herald, all[20].position).await; // the first holds the lease
     let second = place.spawn("worker", &[]);
     reached(&herald, all[80].position).await;
+    let before = by_process(&herald).await;
+    assert_eq!(before.len(), 1, "one process at a time: {before:?}");
+    assert_eq!(before[0].0, first_pid);
     kill(first);
     reached(&herald, last).await;
     kill(second);
     assert_eq!(projection(&herald).await, from_scratch(&herald).await);
+    let after = by_process(&herald).await;
+    assert_eq!(after.len(), 2, "the second took over: {after:?}");
     assert!(
         herald
             .consumers()

@@ -48,6 +48,8 @@ pub(crate) struct ConsumerSettings {
     /// The shortest and longest wait between looks when no commit is heard of.
     pub(crate) poll_min: Duration,
     pub(crate) poll_max: Duration,
+    /// How long a runtime's hold on a consumer lasts without being renewed.
+    pub(crate) lease: Duration,
 }
 
 impl Default for ConsumerSettings {
@@ -63,6 +65,7 @@ impl Default for ConsumerSettings {
             batch: 25,
             poll_min: Duration::from_millis(10),
             poll_max: Duration::from_secs(1),
+            lease: Duration::from_secs(30),
         }
     }
 }
@@ -126,6 +129,8 @@ impl Workers {
                 failing: None,
                 parked: None,
                 stop_before: None,
+                leased_at: None,
+                lessee: (herald.shared_store(), herald.owner()),
             };
             let commits = herald.store().consumers().commits();
             tasks.push(tokio.spawn(worker.run(stop.subscribe(), commits)));

@@ -22,6 +22,8 @@ enum Next {
     Busy,
     /// Nothing after the checkpoint: wait for a commit.
     Idle,
+    /// Another runtime holds the consumer's lease: look again later.
+    Standby,
     /// The handler failed on an event and is to try it again after this long.
     Retry(Duration),
 }
@@ -70,6 +72,10 @@ pub(crate) struct Worker {
     /// How many events the next batch may take: those before one that failed after
     /// others in its batch had written.
     pub(crate) stop_before: Option<usize>,
+    /// When this runtime last took or renewed the consumer's lease, while it holds it.
+    pub(crate) leased_at: Option<std::time::Instant>,
+    /// The store and the runtime's owner id, to give the lease up with.
+    pub(crate) lessee: (Arc<dyn crate::store::EventStore>, Uuid),
 }
 
 impl Worker {
@@ -83,9 +89,11 @@ impl Worker {
         let mut idle = self.settings.poll_min;
         loop {
             if *stop.borrow() {
+                self.release().await;
                 return;
             }
             let Some(herald) = self.herald.upgrade() else {
+                self.release().await;
                 return;
             };
             if self.moved.has_changed().unwrap_or(false) {
@@ -93,7 +101,11 @@ impl Worker {
                 (self.position, self.parked, self.failing) = (None, None, None);
             }
             commits.mark_unchanged();
-            let next = self.step(&herald).await;
+            let next = match self.lease(&herald).await {
+                Ok(true) => self.step(&herald).await,
+                Ok(false) => Ok(Next::Standby),
+                Err(error) => Err(error),
+            };
             drop(herald);
             let (wait, wake_on_commit) = match next {
                 Ok(Next::Busy) => {
@@ -108,6 +120,8 @@ impl Worker {
                     (wait, true)
                 }
                 Ok(Next::Retry(wait)) => (wait, false),
+                // The holder renews every third of the lease: look again as often.
+                Ok(Next::Standby) => (self.settings.lease / 3, false),
                 Err(error) => {
                     // Nobody awaits a worker: the error is logged, kept for
                     // `Consumers::list`, and the batch tried again later.
@@ -131,7 +145,48 @@ impl Worker {
                     // `changed` marked it seen: forget here what the top of the loop would.
                     (self.position, self.parked, self.failing) = (None, None, None);
                 }
-                _ = stop.changed() => return,
+                _ = stop.changed() => {
+                    self.release().await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Takes or renews the consumer's lease (every third of it); whether this runtime
+    /// holds it. Another runtime's worker takes over once this one stops renewing; the
+    /// checkpoint row each batch locks keeps a holder that stalled past its lease from
+    /// doing anything twice.
+    async fn lease(&mut self, herald: &Herald) -> Result<bool, Error> {
+        let ttl = self.settings.lease;
+        if self.leased_at.is_some_and(|at| at.elapsed() < ttl / 3) {
+            return Ok(true);
+        }
+        let held = herald
+            .store()
+            .consumers()
+            .lease(self.name, herald.owner(), ttl)
+            .await
+            .map_err(|source| ErrorKind::Store {
+                context: format!("consumer `{}`: taking its lease", self.name),
+                source,
+            })?;
+        if held && self.leased_at.is_none() {
+            // Newly taken: another runtime may have moved things since.
+            (self.position, self.parked, self.failing) = (None, None, None);
+        }
+        self.leased_at = held.then(std::time::Instant::now);
+        Ok(held)
+    }
+
+    /// Gives up the lease, so that another runtime takes over at once (also when the
+    /// runtime is gone: the worker keeps the store and the owner for this).
+    async fn release(&mut self) {
+        if self.leased_at.take().is_some() {
+            let (store, owner) = &self.lessee;
+            let released = store.consumers().release(self.name, *owner);
+            if let Err(error) = released.await {
+                tracing::warn!(consumer = self.name, %error, "could not give up the lease; it expires");
             }
         }
     }

@@ -104,6 +104,24 @@ pub trait ConsumerLog: Send + Sync {
     /// How many committed events come after `position` in the global order.
     fn count_after(&self, position: Position) -> BoxFuture<'_, Result<u64, StoreError>>;
 
+    /// Takes or renews the lease on `consumer` for `owner` for `ttl`, unless another
+    /// owner holds one that has not expired; whether `owner` holds it now. A lease says
+    /// which runtime runs a consumer: one at a time, another taking over once the holder
+    /// stops renewing.
+    fn lease<'a>(
+        &'a self,
+        consumer: &'a str,
+        owner: Uuid,
+        ttl: std::time::Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Gives up `owner`'s lease on `consumer`, so that another runtime takes it at once.
+    fn release<'a>(
+        &'a self,
+        consumer: &'a str,
+        owner: Uuid,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
     /// A signal that changes whenever events commit: in this process, and on PostgreSQL
     /// in any process sharing the database.
     fn commits(&self) -> watch::Receiver<u64>;

@@ -81,6 +81,8 @@ struct State {
     dead_letters: HashMap<(String, Uuid), DeadLetter>,
     /// The open transaction that claimed each consumer.
     claims: HashMap<String, u64>,
+    /// Each consumer's lease: its owner and until when.
+    leases: HashMap<String, (Uuid, std::time::Instant)>,
 }
 
 impl State {
@@ -271,6 +273,40 @@ impl ConsumerLog for MemoryStore {
         let from = position.parts().1.saturating_add(1);
         let count = state.log.range(from..).count() as u64;
         Box::pin(async move { Ok(count) })
+    }
+
+    fn lease<'a>(
+        &'a self,
+        consumer: &'a str,
+        owner: Uuid,
+        ttl: std::time::Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let now = std::time::Instant::now();
+        let mut state = self.lock();
+        let held = match state.leases.get(consumer) {
+            Some(&(holder, until)) if holder != owner && until > now => false,
+            _ => {
+                state.leases.insert(consumer.to_owned(), (owner, now + ttl));
+                true
+            }
+        };
+        Box::pin(async move { Ok(held) })
+    }
+
+    fn release<'a>(
+        &'a self,
+        consumer: &'a str,
+        owner: Uuid,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let mut state = self.lock();
+        if state
+            .leases
+            .get(consumer)
+            .is_some_and(|(holder, _)| *holder == owner)
+        {
+            state.leases.remove(consumer);
+        }
+        Box::pin(async move { Ok(()) })
     }
 
     fn commits(&self) -> watch::Receiver<u64> {

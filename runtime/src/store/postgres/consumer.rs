@@ -90,6 +90,47 @@ impl ConsumerLog for PostgresStore {
         })
     }
 
+    fn lease<'a>(
+        &'a self,
+        consumer: &'a str,
+        owner: Uuid,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            // The database's clock: the processes may be on machines whose clocks differ.
+            let taken = sqlx::query(
+                "INSERT INTO herald_consumer_leases (consumer, owner, expires_at) \
+                 VALUES ($1, $2, clock_timestamp() + $3 * interval '1 microsecond') \
+                 ON CONFLICT (consumer) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at \
+                 WHERE herald_consumer_leases.owner = excluded.owner \
+                 OR herald_consumer_leases.expires_at < clock_timestamp()",
+            )
+            .bind(consumer)
+            .bind(owner)
+            .bind(i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX) as f64)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+            Ok(taken.rows_affected() > 0)
+        })
+    }
+
+    fn release<'a>(
+        &'a self,
+        consumer: &'a str,
+        owner: Uuid,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM herald_consumer_leases WHERE consumer = $1 AND owner = $2")
+                .bind(consumer)
+                .bind(owner)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+
     fn commits(&self) -> watch::Receiver<u64> {
         let receiver = self.committed.subscribe();
         let mut listening = self

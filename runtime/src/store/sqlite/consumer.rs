@@ -74,6 +74,48 @@ impl ConsumerLog for SqliteStore {
         })
     }
 
+    fn lease<'a>(
+        &'a self,
+        consumer: &'a str,
+        owner: Uuid,
+        ttl: std::time::Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            // The processes sharing a SQLite file share a machine, and its clock.
+            let now = micros(SystemTime::now());
+            let until = now.saturating_add(i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX));
+            let taken = sqlx::query(
+                "INSERT INTO herald_consumer_leases (consumer, owner, expires_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (consumer) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at \
+                 WHERE herald_consumer_leases.owner = excluded.owner OR herald_consumer_leases.expires_at < ?4",
+            )
+            .bind(consumer)
+            .bind(owner)
+            .bind(until)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+            Ok(taken.rows_affected() > 0)
+        })
+    }
+
+    fn release<'a>(
+        &'a self,
+        consumer: &'a str,
+        owner: Uuid,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM herald_consumer_leases WHERE consumer = ? AND owner = ?")
+                .bind(consumer)
+                .bind(owner)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+
     fn commits(&self) -> watch::Receiver<u64> {
         self.committed.subscribe()
     }
