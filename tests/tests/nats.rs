@@ -64,13 +64,24 @@ mod shop {
     /// What the remote projector saw: (test run, route).
     pub(crate) static SEEN: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
 
+    /// Orders whose shipments the remote projector cannot record.
+    pub(crate) static BROKEN: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
     /// Runs on the remote machine: only shipped orders.
     #[projector("order.:id.shipped", consistency = eventual)]
-    async fn shipments(e: &Recorded<Shipped>, _cx: &mut Cx<'_>) {
+    async fn shipments(e: &Recorded<Shipped>, _cx: &mut Cx<'_>) -> Result<(), String> {
+        if BROKEN
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&e.id)
+        {
+            return Err(format!("order {} cannot be recorded", e.id));
+        }
         let run = e.id / 1_000_000;
         SEEN.lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push((run, e.record().route.to_string()));
+        Ok(())
     }
 }
 
@@ -276,5 +287,58 @@ async fn each_remote_handler_has_a_durable_consumer() {
         .collect();
     assert_eq!(names, ["herald-shipments"]);
     workers.stop().await;
+    delete(&nats).await;
+}
+
+/// A remote handler that keeps failing on an event: it comes again after the backoff,
+/// then is parked in the remote runtime's dead letters, with the later events of its
+/// stream behind it, while other streams flow on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_remote_event_is_tried_again_then_parked() {
+    let test = TestStore::sqlite().await;
+    let herald = source(&test.store).await;
+    let nats = nats().await;
+    let relay = Relay::start(&herald, &nats).await.unwrap();
+    let run = u64::from(Uuid::now_v7().as_fields().1) + 1;
+    let (broken, fine) = (run * 1_000_000 + 1, run * 1_000_000 + 2);
+    shop::BROKEN
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(broken);
+    let remote_store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+    let remote = Herald::builder()
+        .modules(["nats::shop"])
+        .store(remote_store.clone())
+        .run_consumers(false)
+        .consumer_retry(herald::RetryPolicy::new(3).base(Duration::from_millis(5)))
+        .build()
+        .await
+        .unwrap();
+    let workers = RemoteWorkers::start(&remote, &nats).await.unwrap();
+    let first = herald.dispatch(shop::Ship { id: broken }).await.unwrap();
+    let second = herald.dispatch(shop::Ship { id: broken }).await.unwrap();
+    herald.dispatch(shop::Ship { id: fine }).await.unwrap();
+    let seen = || -> Vec<String> {
+        let seen = shop::SEEN.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.iter()
+            .filter(|(r, _)| *r == run)
+            .map(|(_, route)| route.clone())
+            .collect()
+    };
+    until("the fine shipment", async || seen().len() == 1).await;
+    assert_eq!(
+        seen(),
+        [format!("order.{fine}.shipped")],
+        "another stream flows on"
+    );
+    let letters = remote.consumers().dead_letters("shipments").await.unwrap();
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    assert_eq!(letters[0].event_id, first.events()[0].event_id);
+    assert_eq!(letters[0].attempts, 3, "tried as often as the policy says");
+    assert!(letters[0].error.contains("cannot be recorded"));
+    assert_eq!(letters[1].event_id, second.events()[0].event_id);
+    assert_eq!(letters[1].behind, Some(letters[0].event_id));
+    workers.stop().await;
+    relay.stop().await;
     delete(&nats).await;
 }
