@@ -134,6 +134,28 @@ async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     }
 }
 
+/// What the remote projector recorded in test run `run`, in order.
+fn seen_in(run: u64) -> Vec<String> {
+    let seen = shop::SEEN.lock().unwrap_or_else(PoisonError::into_inner);
+    seen.iter()
+        .filter(|(r, _)| *r == run)
+        .map(|(_, route)| route.clone())
+        .collect()
+}
+
+/// A runtime on another machine: its own store, its events from NATS, a failing event
+/// tried three times, 5 ms apart at first.
+async fn remote(store: &Arc<dyn EventStore>) -> Herald {
+    Herald::builder()
+        .modules(["nats::shop"])
+        .store(store.clone())
+        .run_consumers(false)
+        .consumer_retry(herald::RetryPolicy::new(3).base(Duration::from_millis(5)))
+        .build()
+        .await
+        .unwrap()
+}
+
 async fn source(store: &Arc<dyn EventStore>) -> Herald {
     Herald::builder()
         .modules(["nats::shop"])
@@ -227,25 +249,13 @@ async fn remote_workers_run_eventual_handlers_from_jetstream() {
     let order = |n: u64| run * 1_000_000 + n;
 
     let remote_store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
-    let remote = Herald::builder()
-        .modules(["nats::shop"])
-        .store(remote_store.clone())
-        .run_consumers(false)
-        .build()
-        .await
-        .unwrap();
+    let remote = remote(&remote_store).await;
     let workers = RemoteWorkers::start(&remote, &nats).await.unwrap();
     for n in 1..=3 {
         herald.dispatch(shop::Place { id: order(n) }).await.unwrap();
         herald.dispatch(shop::Ship { id: order(n) }).await.unwrap();
     }
-    let seen = || -> Vec<String> {
-        let seen = shop::SEEN.lock().unwrap_or_else(PoisonError::into_inner);
-        seen.iter()
-            .filter(|(r, _)| *r == run)
-            .map(|(_, route)| route.clone())
-            .collect()
-    };
+    let seen = || seen_in(run);
     until("3 shipments", async || seen().len() == 3).await;
     let expected: Vec<String> = (1..=3)
         .map(|n| format!("order.{}.shipped", order(n)))
@@ -306,25 +316,12 @@ async fn a_failing_remote_event_is_tried_again_then_parked() {
         .unwrap_or_else(PoisonError::into_inner)
         .push(broken);
     let remote_store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
-    let remote = Herald::builder()
-        .modules(["nats::shop"])
-        .store(remote_store.clone())
-        .run_consumers(false)
-        .consumer_retry(herald::RetryPolicy::new(3).base(Duration::from_millis(5)))
-        .build()
-        .await
-        .unwrap();
+    let remote = remote(&remote_store).await;
     let workers = RemoteWorkers::start(&remote, &nats).await.unwrap();
     let first = herald.dispatch(shop::Ship { id: broken }).await.unwrap();
     let second = herald.dispatch(shop::Ship { id: broken }).await.unwrap();
     herald.dispatch(shop::Ship { id: fine }).await.unwrap();
-    let seen = || -> Vec<String> {
-        let seen = shop::SEEN.lock().unwrap_or_else(PoisonError::into_inner);
-        seen.iter()
-            .filter(|(r, _)| *r == run)
-            .map(|(_, route)| route.clone())
-            .collect()
-    };
+    let seen = || seen_in(run);
     until("the fine shipment", async || seen().len() == 1).await;
     assert_eq!(
         seen(),
