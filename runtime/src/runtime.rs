@@ -346,7 +346,8 @@ impl HeraldBuilder {
     /// stops renewing (its process died) another runtime's worker takes over once the
     /// lease runs out. A worker that stops gracefully gives its leases up at once.
     pub fn consumer_lease(mut self, lease: Duration) -> Self {
-        self.consumers.lease = lease.max(Duration::from_millis(3));
+        // At most a day: the databases add it to their clock.
+        self.consumers.lease = lease.clamp(Duration::from_millis(3), Duration::from_secs(86_400));
         self
     }
 

@@ -933,3 +933,47 @@ pub async fn a_failing_event_after_others_not_its_own_is_parked(test: &TestStore
     ));
     assert_eq!(tries(&note, 1), 3);
 }
+
+/// An event that keeps failing after another of its batch was handled: the undone batch
+/// was its first try, and it is parked after the last of the tries the policy allows.
+pub async fn a_failing_event_after_a_handled_one_is_tried_as_often_as_allowed(test: &TestStore) {
+    let herald = herald(&test.store).await;
+    let (fine, broken) = (note(), note());
+    fail(&broken, 99);
+    let mut tx = herald.begin().await.unwrap();
+    for note in [&fine, &broken] {
+        let post = Post {
+            note_id: note.clone(),
+            n: 1,
+        };
+        tx.dispatch(post).actor(poster()).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let events = test
+        .store
+        .read_all(herald::store::Position::START, 1000)
+        .await
+        .unwrap();
+    let last: Vec<_> = events
+        .into_iter()
+        .filter(|e| e.route.as_str().contains(&broken))
+        .collect();
+    let parked = herald.consumers().wait_for(&last, ["notes"], WAIT).await;
+    assert!(matches!(
+        parked.unwrap_err().kind(),
+        ErrorKind::Parked { attempts: 3, .. }
+    ));
+    assert_eq!(
+        tries(&broken, 1),
+        3,
+        "three tries in all, the undone batch's included"
+    );
+    assert_eq!(
+        applied(&fine, "notes"),
+        [1, 1],
+        "its neighbour ran again (the book is not transactional)"
+    );
+    if let Some(rows) = rows(&herald, &fine).await {
+        assert_eq!(rows, [1], "but its row is written once");
+    }
+}

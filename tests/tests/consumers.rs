@@ -14,6 +14,7 @@ herald_tests::on_every_backend!(herald_tests::consumers_suite;
     a_rebuild_fills_the_tables_aside_then_swaps_them_in,
     a_reset_consumer_runs_again_from_there,
     a_failing_event_after_others_not_its_own_is_parked,
+    a_failing_event_after_a_handled_one_is_tried_as_often_as_allowed,
 );
 
 /// `sqlite::memory:` keeps its database in one connection: a worker must read what it

@@ -130,6 +130,7 @@ impl Workers {
                 parked: None,
                 stop_before: None,
                 leased_at: None,
+                retry_at: None,
                 lessee: (herald.shared_store(), herald.owner()),
             };
             let commits = herald.store().consumers().commits();

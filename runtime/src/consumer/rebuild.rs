@@ -412,12 +412,9 @@ fn index_sql(sql: &str, index: &str, table: &str) -> String {
         .trim_start()
         .to_ascii_uppercase()
         .starts_with("CREATE UNIQUE");
-    let upper = sql.to_ascii_uppercase();
-    // What follows the table name: `(columns) [WHERE …]`.
-    let rest = upper
-        .find(" ON ")
-        .and_then(|on| sql[on..].find('(').map(|at| &sql[on + at..]))
-        .unwrap_or("");
+    // What follows the table name, from the first parenthesis: `(columns) [WHERE …]`
+    // (an index name is an identifier of the projector's tables, without one).
+    let rest = sql.find('(').map_or("", |at| &sql[at..]);
     let unique = if unique { "UNIQUE " } else { "" };
     format!("CREATE {unique}INDEX \"{index}\" ON \"{table}\" {rest}")
 }

@@ -24,6 +24,8 @@ enum Next {
     Idle,
     /// Another runtime holds the consumer's lease: look again later.
     Standby,
+    /// The failing event's next try is not due yet.
+    Waiting,
     /// The handler failed on an event and is to try it again after this long.
     Retry(Duration),
 }
@@ -74,6 +76,8 @@ pub(crate) struct Worker {
     pub(crate) stop_before: Option<usize>,
     /// When this runtime last took or renewed the consumer's lease, while it holds it.
     pub(crate) leased_at: Option<std::time::Instant>,
+    /// Not before when the failing event is tried again.
+    pub(crate) retry_at: Option<tokio::time::Instant>,
     /// The store and the runtime's owner id, to give the lease up with.
     pub(crate) lessee: (Arc<dyn crate::store::EventStore>, Uuid),
 }
@@ -101,8 +105,14 @@ impl Worker {
                 (self.position, self.parked, self.failing) = (None, None, None);
             }
             commits.mark_unchanged();
+            let due = self.retry_at.filter(|at| *at > tokio::time::Instant::now());
             let next = match self.lease(&herald).await {
-                Ok(true) => self.step(&herald).await,
+                // Backing off: the lease was renewed, the try waits.
+                Ok(true) if due.is_some() => Ok(Next::Waiting),
+                Ok(true) => {
+                    self.retry_at = None;
+                    self.step(&herald).await
+                }
                 Ok(false) => Ok(Next::Standby),
                 Err(error) => Err(error),
             };
@@ -119,7 +129,16 @@ impl Worker {
                     idle = (idle * 2).min(self.settings.poll_max);
                     (wait, true)
                 }
-                Ok(Next::Retry(wait)) => (wait, false),
+                Ok(Next::Retry(wait)) => {
+                    self.retry_at = Some(tokio::time::Instant::now() + wait);
+                    (wait, false)
+                }
+                Ok(Next::Waiting) => {
+                    let left = self.retry_at.map_or(Duration::ZERO, |at| {
+                        at.saturating_duration_since(tokio::time::Instant::now())
+                    });
+                    (left, false)
+                }
                 // The holder renews every third of the lease: look again as often.
                 Ok(Next::Standby) => (self.settings.lease / 3, false),
                 Err(error) => {
@@ -134,6 +153,8 @@ impl Worker {
                     (wait, false)
                 }
             };
+            // Awake at least every third of the lease, to renew it.
+            let wait = wait.min(self.settings.lease / 3);
             tokio::select! {
                 changed = commits.changed(), if wake_on_commit => {
                     if changed.is_ok() {
@@ -162,6 +183,7 @@ impl Worker {
         if self.leased_at.is_some_and(|at| at.elapsed() < ttl / 3) {
             return Ok(true);
         }
+        let asked = std::time::Instant::now();
         let held = herald
             .store()
             .consumers()
@@ -175,19 +197,20 @@ impl Worker {
             // Newly taken: another runtime may have moved things since.
             (self.position, self.parked, self.failing) = (None, None, None);
         }
-        self.leased_at = held.then(std::time::Instant::now);
+        self.leased_at = held.then_some(asked);
         Ok(held)
     }
 
     /// Gives up the lease, so that another runtime takes over at once (also when the
     /// runtime is gone: the worker keeps the store and the owner for this).
     async fn release(&mut self) {
-        if self.leased_at.take().is_some() {
-            let (store, owner) = &self.lessee;
-            let released = store.consumers().release(self.name, *owner);
-            if let Err(error) = released.await {
-                tracing::warn!(consumer = self.name, %error, "could not give up the lease; it expires");
-            }
+        // Also when it thinks it holds none: a lease it took but did not hear of is its
+        // too, and giving up only ever removes this runtime's own.
+        self.leased_at = None;
+        let (store, owner) = &self.lessee;
+        let released = store.consumers().release(self.name, *owner);
+        if let Err(error) = released.await {
+            tracing::warn!(consumer = self.name, %error, "could not give up the lease; it expires");
         }
     }
 
@@ -260,7 +283,9 @@ impl Worker {
                 Ok(saga) => {
                     sagas.push(saga);
                     done = event.position;
-                    self.failing = None;
+                    if self.failing.is_some_and(|f| f.event_id == event.event_id) {
+                        self.failing = None;
+                    }
                 }
                 Err(_) if index > 0 => {
                     // Undo the batch (this was one try); next time, the events before
@@ -314,7 +339,6 @@ impl Worker {
             return Ok(Next::Retry(policy.wait(attempts)));
         }
         tracing::error!(consumer = name, %error, attempts, "event failed its last try; parked");
-        self.failing = None;
         let fail_store = |source: StoreError| {
             Error::from(ErrorKind::Store {
                 context: format!("consumer `{name}`: parking event {}", event.event_id),
@@ -333,6 +357,7 @@ impl Worker {
             .await
             .map_err(fail_store)?;
         tx.commit().await.map_err(fail_store)?;
+        self.failing = None;
         if self.ordered {
             let parked = self.parked.get_or_insert_with(HashMap::new);
             parked.insert(event.stream.clone(), event.event_id);

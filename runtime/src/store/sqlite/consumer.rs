@@ -81,6 +81,9 @@ impl ConsumerLog for SqliteStore {
         ttl: std::time::Duration,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
+            // In turn with this process's other writers, rather than against them in
+            // SQLite's busy handler.
+            let _turn = self.writer.lock().await;
             // The processes sharing a SQLite file share a machine, and its clock.
             let now = micros(SystemTime::now());
             let until = now.saturating_add(i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX));
@@ -106,6 +109,7 @@ impl ConsumerLog for SqliteStore {
         owner: Uuid,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
+            let _turn = self.writer.lock().await;
             sqlx::query("DELETE FROM herald_consumer_leases WHERE consumer = ? AND owner = ?")
                 .bind(consumer)
                 .bind(owner)
