@@ -59,7 +59,12 @@ pub struct PostgresStore {
     listening: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
-super::saga::sql_saga_log!(PgSagaLog, PgPool, sqlx::postgres::PgRow);
+super::saga::sql_saga_log!(
+    PgSagaLog,
+    PgPool,
+    sqlx::postgres::PgRow,
+    "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
+);
 
 impl PostgresStore {
     /// Connects to a `postgres://` URL and creates or upgrades Herald's tables.

@@ -95,7 +95,10 @@ pub(crate) fn now_micros() -> i64 {
 /// same on SQLite and PostgreSQL.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 macro_rules! sql_saga_log {
-    ($log:ident, $pool:ty, $row:ty) => {
+    // `$now`: the database's clock in microseconds since the Unix epoch, as SQL: owners'
+    // heartbeats and the test for a dead one read it, so that machines whose clocks
+    // differ agree on who is alive.
+    ($log:ident, $pool:ty, $row:ty, $now:literal) => {
         /// The saga log of a SQL store.
         #[derive(Clone, Debug)]
         pub(crate) struct $log {
@@ -173,12 +176,12 @@ macro_rules! sql_saga_log {
                 owner: ::uuid::Uuid,
             ) -> $crate::store::BoxFuture<'_, Result<(), $crate::store::StoreError>> {
                 Box::pin(async move {
-                    sqlx::query(
-                        "INSERT INTO herald_saga_owners (owner, heartbeat) VALUES ($1, $2) \
-                         ON CONFLICT (owner) DO UPDATE SET heartbeat = excluded.heartbeat",
-                    )
+                    sqlx::query(concat!(
+                        "INSERT INTO herald_saga_owners (owner, heartbeat) VALUES ($1, ",
+                        $now,
+                        ") ON CONFLICT (owner) DO UPDATE SET heartbeat = excluded.heartbeat"
+                    ))
                     .bind(owner)
-                    .bind($crate::store::saga::now_micros())
                     .execute(&self.pool)
                     .await
                     .map_err($crate::store::backend)?;
@@ -197,16 +200,18 @@ macro_rules! sql_saga_log {
                 Box::pin(async move {
                     use sqlx::Row;
                     let now = $crate::store::saga::now_micros();
-                    let alive = now - i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
-                    let rows: Vec<$row> = sqlx::query(
+                    let lease = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
+                    let rows: Vec<$row> = sqlx::query(concat!(
                         "UPDATE herald_saga_steps SET owner = $1, updated_at = $2 \
                          WHERE status IN ('started', 'completed') \
-                         AND owner NOT IN (SELECT owner FROM herald_saga_owners WHERE heartbeat >= $3) \
-                         RETURNING saga_id, command_id, step, name, payload, route, actor, output",
-                    )
+                         AND owner NOT IN (SELECT owner FROM herald_saga_owners WHERE heartbeat >= ",
+                        $now,
+                        " - $3) \
+                         RETURNING saga_id, command_id, step, name, payload, route, actor, output"
+                    ))
                     .bind(owner)
                     .bind(now)
-                    .bind(alive)
+                    .bind(lease)
                     .fetch_all(&self.pool)
                     .await
                     .map_err($crate::store::backend)?;

@@ -60,7 +60,12 @@ pub struct SqliteStore {
     committed: Arc<watch::Sender<u64>>,
 }
 
-super::saga::sql_saga_log!(SqliteSagaLog, SqlitePool, SqliteRow);
+super::saga::sql_saga_log!(
+    SqliteSagaLog,
+    SqlitePool,
+    SqliteRow,
+    "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)"
+);
 
 /// The saga log beside the events' file `app.db`: `app.sagas.db` (in memory for an
 /// in-memory store).
