@@ -35,7 +35,9 @@ use crate::runtime::Herald;
 use crate::store::{DeadLetter, Position, RecordedEvent, StoreError};
 pub(crate) use handle::handle;
 use worker::Worker;
-pub(crate) use worker::{checkpoint_of, letter};
+#[cfg(feature = "nats")]
+pub(crate) use worker::letter_behind;
+pub(crate) use worker::{checkpoint_of, letter, waits_behind};
 
 /// How the runtime's consumers run (see [`HeraldBuilder`](crate::HeraldBuilder)).
 #[derive(Clone, Copy, Debug)]
@@ -70,21 +72,12 @@ impl Default for ConsumerSettings {
     }
 }
 
-/// What a worker tells the rest of the runtime.
-#[derive(Clone, Debug)]
+/// What a worker tells the rest of the runtime; each change also says that its
+/// checkpoint may have moved.
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Progress {
-    position: Position,
     /// The last batch's error, until a batch succeeds.
     error: Option<String>,
-}
-
-impl Default for Progress {
-    fn default() -> Self {
-        Progress {
-            position: Position::START,
-            error: None,
-        }
-    }
 }
 
 /// The runtime's workers: one per consumer, and how to stop them.
@@ -245,10 +238,10 @@ impl<'h> Consumers<'h> {
     /// Every consumer of this runtime's registrations, by name.
     pub async fn list(&self) -> Result<Vec<ConsumerStatus>, Error> {
         let log = self.herald.store().consumers();
-        let checkpoints = log
-            .checkpoints()
-            .await
-            .map_err(store("listing consumers"))?;
+        let checkpoints = log.checkpoints().await.map_err(|source| ErrorKind::Store {
+            context: "listing consumers".into(),
+            source,
+        })?;
         let mut found = Vec::new();
         for handler in self.herald.registry().eventual_handlers() {
             let name = handler.name();
@@ -259,11 +252,11 @@ impl<'h> Consumers<'h> {
             let lag = log
                 .count_after(position)
                 .await
-                .map_err(store("counting lag"))?;
+                .map_err(store_error(name, "counting its lag"))?;
             let parked = log
                 .dead_letters(name)
                 .await
-                .map_err(store("listing dead letters"))?;
+                .map_err(store_error(name, "listing its dead letters"))?;
             let progress = self.herald.workers().progress.get(name);
             found.push(ConsumerStatus {
                 name,
@@ -287,7 +280,7 @@ impl<'h> Consumers<'h> {
         let log = self.herald.store().consumers();
         log.dead_letters(consumer)
             .await
-            .map_err(store("listing dead letters"))
+            .map_err(store_error(consumer, "listing its dead letters"))
     }
 
     /// Runs `consumer`'s handler on a parked event now. If it succeeds the event leaves
@@ -399,12 +392,7 @@ impl<'h> Consumers<'h> {
         let handler = self.handler(consumer)?;
         let herald = self.herald;
         let store = herald.store();
-        let fail_store = |source: StoreError| {
-            Error::from(ErrorKind::Store {
-                context: format!("consumer `{consumer}`: settling event {event_id}"),
-                source,
-            })
-        };
+        let fail_store = store_error(consumer, &format!("settling event {event_id}"));
         // The events it may run, read before the transaction (a read through the pool in
         // it could wait for the connection it holds): those parked on the event's stream.
         let before = self.dead_letters(consumer).await?;
@@ -415,15 +403,15 @@ impl<'h> Consumers<'h> {
         let mut events = HashMap::new();
         for letter in before.iter().filter(|l| Some(&l.stream) == stream) {
             let event = store.consumers().event(letter.event_id).await;
-            if let Some(event) = event.map_err(fail_store)? {
+            if let Some(event) = event.map_err(&fail_store)? {
                 events.insert(letter.event_id, event);
             }
         }
         // One transaction, holding the consumer: its worker waits meanwhile, and the dead
         // letters read in it are the ones to settle.
-        let mut tx = store.begin().await.map_err(fail_store)?;
-        tx.claim_consumer(consumer).await.map_err(fail_store)?;
-        let letters = tx.dead_letters(consumer).await.map_err(fail_store)?;
+        let mut tx = store.begin().await.map_err(&fail_store)?;
+        tx.claim_consumer(consumer).await.map_err(&fail_store)?;
+        let letters = tx.dead_letters(consumer).await.map_err(&fail_store)?;
         let Some(first) = letters.iter().find(|l| l.event_id == event_id) else {
             return Err(ErrorKind::NoSuchConsumer(format!(
                 "consumer `{consumer}` has not parked event {event_id}"
@@ -451,16 +439,16 @@ impl<'h> Consumers<'h> {
                 // An earlier one failed again: this one stays parked, behind it.
                 let waiting = DeadLetter {
                     behind: Some(head),
-                    error: format!("waits behind event {head} of its stream, which is parked"),
+                    error: waits_behind(head),
                     ..parked.clone()
                 };
-                tx.park(&waiting).await.map_err(fail_store)?;
+                tx.park(&waiting).await.map_err(&fail_store)?;
                 continue;
             }
             if index == 0 && !run {
                 tx.unpark(consumer, parked.event_id)
                     .await
-                    .map_err(fail_store)?;
+                    .map_err(&fail_store)?;
                 continue;
             }
             let Some(event) = events.get(&parked.event_id) else {
@@ -473,21 +461,21 @@ impl<'h> Consumers<'h> {
                     .into(),
                 )));
             };
-            let savepoint = tx.savepoint().await.map_err(fail_store)?;
+            let savepoint = tx.savepoint().await.map_err(&fail_store)?;
             match handle(herald, &mut *tx, handler, event).await {
                 Ok(saga) => {
-                    tx.release(savepoint).await.map_err(fail_store)?;
+                    tx.release(savepoint).await.map_err(&fail_store)?;
                     tx.unpark(consumer, parked.event_id)
                         .await
-                        .map_err(fail_store)?;
+                        .map_err(&fail_store)?;
                     sagas.push(saga);
                 }
                 Err(error) => {
-                    tx.rollback_to(savepoint).await.map_err(fail_store)?;
+                    tx.rollback_to(savepoint).await.map_err(&fail_store)?;
                     let tried = parked.attempts + 1;
                     let since = parked.first_failed_at;
                     let again = letter(consumer, event, error.to_string(), tried, None, since);
-                    tx.park(&again).await.map_err(fail_store)?;
+                    tx.park(&again).await.map_err(&fail_store)?;
                     head = Some(parked.event_id);
                     first_error.get_or_insert(error);
                 }
@@ -508,10 +496,12 @@ impl<'h> Consumers<'h> {
     }
 }
 
-fn store(context: &'static str) -> impl Fn(StoreError) -> Error {
+/// A store failure while working on consumer `consumer`, saying what was being done.
+pub(crate) fn store_error(consumer: &str, doing: &str) -> impl Fn(StoreError) -> Error + use<> {
+    let context = format!("consumer `{consumer}`: {doing}");
     move |source| {
         ErrorKind::Store {
-            context: context.to_owned(),
+            context: context.clone(),
             source,
         }
         .into()

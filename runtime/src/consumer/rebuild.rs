@@ -8,8 +8,8 @@
 use std::future::IntoFuture;
 use std::time::{Duration, Instant};
 
-use super::Consumers;
 use super::handle::handle_as;
+use super::{Consumers, store_error};
 use crate::error::{Error, ErrorKind};
 use crate::handler::reaction::Reaction;
 use crate::handler::rebuild_table;
@@ -138,15 +138,15 @@ impl<'h> Consumers<'h> {
     pub async fn reset(&self, name: &str, position: Position) -> Result<(), Error> {
         self.handler(name)?;
         let store = self.herald.store();
-        let fail = |source| store_error(name, "resetting", source);
-        let mut tx = store.begin().await.map_err(fail)?;
-        tx.claim_consumer(name).await.map_err(fail)?;
-        let letters = tx.dead_letters(name).await.map_err(fail)?;
+        let fail = store_error(name, "resetting");
+        let mut tx = store.begin().await.map_err(&fail)?;
+        tx.claim_consumer(name).await.map_err(&fail)?;
+        let letters = tx.dead_letters(name).await.map_err(&fail)?;
         for letter in letters.iter().filter(|l| l.position > position) {
-            tx.unpark(name, letter.event_id).await.map_err(fail)?;
+            tx.unpark(name, letter.event_id).await.map_err(&fail)?;
         }
-        tx.save_checkpoint(name, position).await.map_err(fail)?;
-        tx.commit().await.map_err(fail)?;
+        tx.save_checkpoint(name, position).await.map_err(&fail)?;
+        tx.commit().await.map_err(&fail)?;
         self.herald.workers().moved(name);
         Ok(())
     }
@@ -186,7 +186,7 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
             && (only.is_empty() || only.iter().any(|p| p.matches(event.route.as_str())))
     };
     let store = herald.store();
-    let fail = |context: &'static str| move |source| store_error(projector.name, context, source);
+    let fail = |doing: &str| store_error(projector.name, doing);
 
     // The copies, empty.
     let mut tx = store.begin().await.map_err(fail("beginning"))?;
@@ -273,14 +273,14 @@ async fn copy_table(tx: &mut dyn StoreTransaction, table: &str, name: &str) -> R
             sqlx::query(sqlx::AssertSqlSafe(drop))
                 .execute(&mut *conn)
                 .await
-                .map_err(fail)?;
+                .map_err(&fail)?;
             let sql: Option<String> = sqlx::query_scalar(
                 "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
             )
             .bind(table)
             .fetch_optional(&mut *conn)
             .await
-            .map_err(fail)?;
+            .map_err(&fail)?;
             let Some(sql) = sql else {
                 return Err(refused(
                     name,
@@ -293,14 +293,14 @@ async fn copy_table(tx: &mut dyn StoreTransaction, table: &str, name: &str) -> R
             sqlx::query(sqlx::AssertSqlSafe(create))
                 .execute(&mut *conn)
                 .await
-                .map_err(fail)?;
+                .map_err(&fail)?;
             // Its indexes, on the copy, under names of their own until the swap.
-            for (index, sql) in sqlite_indexes(conn, table).await.map_err(fail)? {
+            for (index, sql) in sqlite_indexes(conn, table).await.map_err(&fail)? {
                 let create = index_sql(&sql, &rebuild_table(&index), &copy);
                 sqlx::query(sqlx::AssertSqlSafe(create))
                     .execute(&mut *conn)
                     .await
-                    .map_err(fail)?;
+                    .map_err(&fail)?;
             }
         }
         #[cfg(feature = "postgres")]
@@ -309,12 +309,12 @@ async fn copy_table(tx: &mut dyn StoreTransaction, table: &str, name: &str) -> R
             sqlx::query(sqlx::AssertSqlSafe(drop))
                 .execute(&mut *conn)
                 .await
-                .map_err(fail)?;
+                .map_err(&fail)?;
             let create = format!("CREATE TABLE \"{copy}\" (LIKE \"{table}\" INCLUDING ALL)");
             sqlx::query(sqlx::AssertSqlSafe(create))
                 .execute(conn)
                 .await
-                .map_err(fail)?;
+                .map_err(&fail)?;
         }
         _ => {
             return Err(refused(
@@ -335,12 +335,12 @@ async fn swap_table(tx: &mut dyn StoreTransaction, table: &str, name: &str) -> R
     match tx.sql() {
         #[cfg(feature = "sqlite")]
         Sql::Sqlite(conn) => {
-            let indexes = sqlite_indexes(conn, table).await.map_err(fail)?;
+            let indexes = sqlite_indexes(conn, table).await.map_err(&fail)?;
             for statement in [drop, rename] {
                 sqlx::query(sqlx::AssertSqlSafe(statement))
                     .execute(&mut *conn)
                     .await
-                    .map_err(fail)?;
+                    .map_err(&fail)?;
             }
             // The copy's indexes take the names of the table's.
             for (index, sql) in indexes {
@@ -348,12 +348,12 @@ async fn swap_table(tx: &mut dyn StoreTransaction, table: &str, name: &str) -> R
                 sqlx::query(sqlx::AssertSqlSafe(drop))
                     .execute(&mut *conn)
                     .await
-                    .map_err(fail)?;
+                    .map_err(&fail)?;
                 let create = index_sql(&sql, &index, table);
                 sqlx::query(sqlx::AssertSqlSafe(create))
                     .execute(&mut *conn)
                     .await
-                    .map_err(fail)?;
+                    .map_err(&fail)?;
             }
         }
         #[cfg(feature = "postgres")]
@@ -369,20 +369,20 @@ async fn swap_table(tx: &mut dyn StoreTransaction, table: &str, name: &str) -> R
             .bind(format!("\"{table}\""))
             .fetch_all(&mut *conn)
             .await
-            .map_err(fail)?;
+            .map_err(&fail)?;
             for (sequence, column) in owned {
                 let give =
                     format!("ALTER SEQUENCE \"{sequence}\" OWNED BY \"{copy}\".\"{column}\"");
                 sqlx::query(sqlx::AssertSqlSafe(give))
                     .execute(&mut *conn)
                     .await
-                    .map_err(fail)?;
+                    .map_err(&fail)?;
             }
             for statement in [drop, rename] {
                 sqlx::query(sqlx::AssertSqlSafe(statement))
                     .execute(&mut *conn)
                     .await
-                    .map_err(fail)?;
+                    .map_err(&fail)?;
             }
         }
         _ => return Err(refused(name, "rebuilding needs a SQL store")),
@@ -428,19 +428,8 @@ mod sqlx_error {
 }
 
 fn sql_error(name: &str, table: &str, source: sqlx_error::Error) -> Error {
-    store_error(
-        name,
-        "building its tables aside",
-        StoreError::Backend(format!("table `{table}`: {source}").into()),
-    )
-}
-
-fn store_error(name: &str, context: &str, source: StoreError) -> Error {
-    ErrorKind::Store {
-        context: format!("consumer `{name}`: {context}"),
-        source,
-    }
-    .into()
+    let source = StoreError::Backend(format!("table `{table}`: {source}").into());
+    store_error(name, "building its tables aside")(source)
 }
 
 fn refused(name: &str, why: &str) -> Error {

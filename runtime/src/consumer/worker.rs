@@ -10,11 +10,11 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::handle::handle;
-use super::{ConsumerSettings, Progress};
-use crate::error::{Error, ErrorKind};
+use super::{ConsumerSettings, Progress, store_error};
+use crate::error::Error;
 use crate::handler::saga::Saga;
 use crate::runtime::{Herald, WeakHerald};
-use crate::store::{DeadLetter, Position, RecordedEvent, StoreError, StoreTransaction, StreamKey};
+use crate::store::{DeadLetter, Position, RecordedEvent, StoreTransaction, StreamKey};
 
 /// What a step found to do next.
 enum Next {
@@ -102,7 +102,7 @@ impl Worker {
             };
             if self.moved.has_changed().unwrap_or(false) {
                 self.moved.mark_unchanged();
-                (self.position, self.parked, self.failing) = (None, None, None);
+                self.forget();
             }
             commits.mark_unchanged();
             let due = self.retry_at.filter(|at| *at > tokio::time::Instant::now());
@@ -164,7 +164,7 @@ impl Worker {
                 () = tokio::time::sleep(wait) => {}
                 _ = self.moved.changed() => {
                     // `changed` marked it seen: forget here what the top of the loop would.
-                    (self.position, self.parked, self.failing) = (None, None, None);
+                    self.forget();
                 }
                 _ = stop.changed() => {
                     self.release().await;
@@ -172,6 +172,18 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// Forgets what it remembers of the store (its position, the streams it parked, the
+    /// event failing), to read them again: someone else may have moved them.
+    fn forget(&mut self) {
+        (self.position, self.parked, self.failing) = (None, None, None);
+    }
+
+    /// Tells those waiting for the consumer (`Consumers::wait_for`) that its checkpoint
+    /// moved.
+    fn moved_on(&self) {
+        self.progress.send_modify(|_| {});
     }
 
     /// Takes or renews the consumer's lease (every third of it); whether this runtime
@@ -189,13 +201,10 @@ impl Worker {
             .consumers()
             .lease(self.name, herald.owner(), ttl)
             .await
-            .map_err(|source| ErrorKind::Store {
-                context: format!("consumer `{}`: taking its lease", self.name),
-                source,
-            })?;
+            .map_err(store_error(self.name, "taking its lease"))?;
         if held && self.leased_at.is_none() {
             // Newly taken: another runtime may have moved things since.
-            (self.position, self.parked, self.failing) = (None, None, None);
+            self.forget();
         }
         self.leased_at = held.then_some(asked);
         Ok(held)
@@ -222,10 +231,7 @@ impl Worker {
     async fn step(&mut self, herald: &Herald) -> Result<Next, Error> {
         let store = herald.store();
         let name = self.name;
-        let fail_store = |context: &str| {
-            let context = format!("consumer `{name}`: {context}");
-            move |source: StoreError| Error::from(ErrorKind::Store { context, source })
-        };
+        let fail_store = |doing: &str| store_error(name, doing);
         let handler = herald
             .registry()
             .eventual_named(name)
@@ -257,7 +263,7 @@ impl Worker {
             // Another worker (another process, say) moved it, and may have parked events.
             self.position = Some(claimed);
             self.parked = None;
-            self.progress.send_modify(|p| p.position = claimed);
+            self.moved_on();
             return Ok(Next::Busy);
         }
         if self.ordered && self.parked.is_none() {
@@ -271,9 +277,7 @@ impl Worker {
                 continue;
             }
             if let Some(head) = self.parked_head(&mut *tx, &event.stream).await? {
-                let why = format!("waits behind event {head} of its stream, which is parked");
-                let letter = letter(name, event, why, 0, Some(head), SystemTime::now());
-                tx.park(&letter)
+                tx.park(&letter_behind(name, event, head))
                     .await
                     .map_err(fail_store("parking an event"))?;
                 done = event.position;
@@ -316,7 +320,7 @@ impl Worker {
             saga.settle_done(store).await;
         }
         self.position = Some(done);
-        self.progress.send_modify(|p| p.position = done);
+        self.moved_on();
         Ok(Next::Busy)
     }
 
@@ -339,31 +343,26 @@ impl Worker {
             return Ok(Next::Retry(policy.wait(attempts)));
         }
         tracing::error!(consumer = name, %error, attempts, "event failed its last try; parked");
-        let fail_store = |source: StoreError| {
-            Error::from(ErrorKind::Store {
-                context: format!("consumer `{name}`: parking event {}", event.event_id),
-                source,
-            })
-        };
-        let mut tx = herald.store().begin().await.map_err(fail_store)?;
-        if tx.claim_consumer(name).await.map_err(fail_store)? != from {
+        let fail_store = store_error(name, &format!("parking event {}", event.event_id));
+        let mut tx = herald.store().begin().await.map_err(&fail_store)?;
+        if tx.claim_consumer(name).await.map_err(&fail_store)? != from {
             self.position = None;
             self.parked = None;
             return Ok(Next::Busy);
         }
         let letter = letter(name, event, error.to_string(), attempts, None, first);
-        tx.park(&letter).await.map_err(fail_store)?;
+        tx.park(&letter).await.map_err(&fail_store)?;
         tx.save_checkpoint(name, event.position)
             .await
-            .map_err(fail_store)?;
-        tx.commit().await.map_err(fail_store)?;
+            .map_err(&fail_store)?;
+        tx.commit().await.map_err(&fail_store)?;
         self.failing = None;
         if self.ordered {
             let parked = self.parked.get_or_insert_with(HashMap::new);
             parked.insert(event.stream.clone(), event.event_id);
         }
         self.position = Some(event.position);
-        self.progress.send_modify(|p| p.position = event.position);
+        self.moved_on();
         Ok(Next::Busy)
     }
 
@@ -412,10 +411,7 @@ pub(crate) async fn checkpoint_of(herald: &Herald, name: &str) -> Result<Positio
         .consumers()
         .checkpoints()
         .await
-        .map_err(|source| ErrorKind::Store {
-            context: format!("consumer `{name}`: reading its checkpoint"),
-            source,
-        })?;
+        .map_err(store_error(name, "reading its checkpoint"))?;
     Ok(checkpoints
         .into_iter()
         .find(|c| c.consumer == name)
@@ -432,15 +428,29 @@ async fn parked_streams(
     let letters = tx
         .dead_letters(name)
         .await
-        .map_err(|source| ErrorKind::Store {
-            context: format!("consumer `{name}`: reading its dead letters"),
-            source,
-        })?;
+        .map_err(store_error(name, "reading its dead letters"))?;
     let mut heads = HashMap::new();
     for letter in letters {
         heads.entry(letter.stream).or_insert(letter.event_id);
     }
     Ok(heads)
+}
+
+/// A dead letter for `event`, which waits behind `head`, the parked event of its stream.
+pub(crate) fn letter_behind(consumer: &str, event: &RecordedEvent, head: Uuid) -> DeadLetter {
+    letter(
+        consumer,
+        event,
+        waits_behind(head),
+        0,
+        Some(head),
+        SystemTime::now(),
+    )
+}
+
+/// Why an event waits behind `head`.
+pub(crate) fn waits_behind(head: Uuid) -> String {
+    format!("waits behind event {head} of its stream, which is parked")
 }
 
 /// A dead letter for `event`.

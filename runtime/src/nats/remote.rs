@@ -9,10 +9,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::{Nats, nats_error, subject::filters};
-use crate::consumer::{handle, letter, ordered};
-use crate::error::{Error, ErrorKind};
+use crate::consumer::{handle, letter, letter_behind, ordered, store_error};
+use crate::error::Error;
 use crate::runtime::{Herald, WeakHerald};
-use crate::store::{RecordedEvent, StoreError};
+use crate::store::RecordedEvent;
 
 /// Runs a runtime's eventual projectors and processors from JetStream, one durable
 /// consumer per handler (named `herald-<handler>`), on the runtime's own store: each
@@ -182,39 +182,30 @@ impl Remote {
             return ack(AckKind::Ack).await; // the subject filter is broader than the pattern
         }
         let store = herald.store();
-        let fail_store = |source: StoreError| {
-            Error::from(ErrorKind::Store {
-                context: format!("consumer `{name}`: event {}", event.event_id),
-                source,
-            })
-        };
-        let mut tx = store.begin().await.map_err(fail_store)?;
-        let at = tx.claim_consumer(name).await.map_err(fail_store)?;
+        let fail_store = store_error(name, &format!("event {}", event.event_id));
+        let mut tx = store.begin().await.map_err(&fail_store)?;
+        let at = tx.claim_consumer(name).await.map_err(&fail_store)?;
         if event.position <= at {
             return ack(AckKind::Ack).await; // handled before the last acknowledgement was lost
         }
-        let letters = tx.dead_letters(name).await.map_err(fail_store)?;
+        let letters = tx.dead_letters(name).await.map_err(&fail_store)?;
         let ordered = ordered(handler);
         let head = letters.iter().find(|l| ordered && l.stream == event.stream);
         if let Some(head) = head {
-            let why = format!(
-                "waits behind event {} of its stream, which is parked",
-                head.event_id
-            );
-            let letter = letter(name, &event, why, 0, Some(head.event_id), SystemTime::now());
-            tx.park(&letter).await.map_err(fail_store)?;
+            let letter = letter_behind(name, &event, head.event_id);
+            tx.park(&letter).await.map_err(&fail_store)?;
             tx.save_checkpoint(name, event.position)
                 .await
-                .map_err(fail_store)?;
-            tx.commit().await.map_err(fail_store)?;
+                .map_err(&fail_store)?;
+            tx.commit().await.map_err(&fail_store)?;
             return ack(AckKind::Ack).await;
         }
         match handle(herald, &mut *tx, handler, &event).await {
             Ok(saga) => {
                 tx.save_checkpoint(name, event.position)
                     .await
-                    .map_err(fail_store)?;
-                tx.commit().await.map_err(fail_store)?;
+                    .map_err(&fail_store)?;
+                tx.commit().await.map_err(&fail_store)?;
                 saga.settle_done(store).await;
                 ack(AckKind::Ack).await
             }
@@ -229,8 +220,8 @@ impl Remote {
                     return ack(AckKind::Nak(Some(policy.wait(tries)))).await;
                 }
                 tracing::error!(consumer = name, %error, tries, "event from NATS failed its last try; parked");
-                let mut tx = store.begin().await.map_err(fail_store)?;
-                tx.claim_consumer(name).await.map_err(fail_store)?;
+                let mut tx = store.begin().await.map_err(&fail_store)?;
+                tx.claim_consumer(name).await.map_err(&fail_store)?;
                 let letter = letter(
                     name,
                     &event,
@@ -239,11 +230,11 @@ impl Remote {
                     None,
                     SystemTime::now(),
                 );
-                tx.park(&letter).await.map_err(fail_store)?;
+                tx.park(&letter).await.map_err(&fail_store)?;
                 tx.save_checkpoint(name, event.position)
                     .await
-                    .map_err(fail_store)?;
-                tx.commit().await.map_err(fail_store)?;
+                    .map_err(&fail_store)?;
+                tx.commit().await.map_err(&fail_store)?;
                 ack(AckKind::Ack).await
             }
         }
