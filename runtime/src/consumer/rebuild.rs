@@ -261,6 +261,16 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
     Ok(report)
 }
 
+/// Runs one statement on the transaction's connection, a store failure naming the table.
+macro_rules! execute {
+    ($conn:expr, $statement:expr, $fail:expr) => {
+        sqlx::query(sqlx::AssertSqlSafe($statement))
+            .execute(&mut *$conn)
+            .await
+            .map_err($fail)?
+    };
+}
+
 /// Creates an empty copy of `table` beside it (dropping one a stopped rebuild left):
 /// the same columns, constraints and indexes.
 async fn copy_table(tx: &mut dyn StoreTransaction, table: &str, name: &str) -> Result<(), Error> {
@@ -270,10 +280,7 @@ async fn copy_table(tx: &mut dyn StoreTransaction, table: &str, name: &str) -> R
         #[cfg(feature = "sqlite")]
         Sql::Sqlite(conn) => {
             let drop = format!("DROP TABLE IF EXISTS \"{copy}\"");
-            sqlx::query(sqlx::AssertSqlSafe(drop))
-                .execute(&mut *conn)
-                .await
-                .map_err(&fail)?;
+            execute!(conn, drop, &fail);
             let sql: Option<String> = sqlx::query_scalar(
                 "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
             )
@@ -290,31 +297,19 @@ async fn copy_table(tx: &mut dyn StoreTransaction, table: &str, name: &str) -> R
             // `CREATE TABLE name (…)`: the same columns and constraints, another name.
             let columns = sql.find('(').map_or("", |at| &sql[at..]);
             let create = format!("CREATE TABLE \"{copy}\" {columns}");
-            sqlx::query(sqlx::AssertSqlSafe(create))
-                .execute(&mut *conn)
-                .await
-                .map_err(&fail)?;
+            execute!(conn, create, &fail);
             // Its indexes, on the copy, under names of their own until the swap.
             for (index, sql) in sqlite_indexes(conn, table).await.map_err(&fail)? {
                 let create = index_sql(&sql, &rebuild_table(&index), &copy);
-                sqlx::query(sqlx::AssertSqlSafe(create))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(&fail)?;
+                execute!(conn, create, &fail);
             }
         }
         #[cfg(feature = "postgres")]
         Sql::Postgres(conn) => {
             let drop = format!("DROP TABLE IF EXISTS \"{copy}\"");
-            sqlx::query(sqlx::AssertSqlSafe(drop))
-                .execute(&mut *conn)
-                .await
-                .map_err(&fail)?;
+            execute!(conn, drop, &fail);
             let create = format!("CREATE TABLE \"{copy}\" (LIKE \"{table}\" INCLUDING ALL)");
-            sqlx::query(sqlx::AssertSqlSafe(create))
-                .execute(conn)
-                .await
-                .map_err(&fail)?;
+            execute!(conn, create, &fail);
         }
         _ => {
             return Err(refused(
@@ -337,23 +332,14 @@ async fn swap_table(tx: &mut dyn StoreTransaction, table: &str, name: &str) -> R
         Sql::Sqlite(conn) => {
             let indexes = sqlite_indexes(conn, table).await.map_err(&fail)?;
             for statement in [drop, rename] {
-                sqlx::query(sqlx::AssertSqlSafe(statement))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(&fail)?;
+                execute!(conn, statement, &fail);
             }
             // The copy's indexes take the names of the table's.
             for (index, sql) in indexes {
                 let drop = format!("DROP INDEX IF EXISTS \"{}\"", rebuild_table(&index));
-                sqlx::query(sqlx::AssertSqlSafe(drop))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(&fail)?;
+                execute!(conn, drop, &fail);
                 let create = index_sql(&sql, &index, table);
-                sqlx::query(sqlx::AssertSqlSafe(create))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(&fail)?;
+                execute!(conn, create, &fail);
             }
         }
         #[cfg(feature = "postgres")]
@@ -373,16 +359,10 @@ async fn swap_table(tx: &mut dyn StoreTransaction, table: &str, name: &str) -> R
             for (sequence, column) in owned {
                 let give =
                     format!("ALTER SEQUENCE \"{sequence}\" OWNED BY \"{copy}\".\"{column}\"");
-                sqlx::query(sqlx::AssertSqlSafe(give))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(&fail)?;
+                execute!(conn, give, &fail);
             }
             for statement in [drop, rename] {
-                sqlx::query(sqlx::AssertSqlSafe(statement))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(&fail)?;
+                execute!(conn, statement, &fail);
             }
         }
         _ => return Err(refused(name, "rebuilding needs a SQL store")),
