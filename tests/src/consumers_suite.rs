@@ -248,6 +248,27 @@ async fn post(herald: &Herald, note: &str, n: u32) -> Dispatched {
     herald.dispatch(post).actor(poster()).await.unwrap()
 }
 
+/// Posts event 1 of each note in one commit, so that a worker reads them in one batch;
+/// the events of the last.
+async fn post_together(herald: &Herald, notes: [&str; 2]) -> Vec<RecordedEvent> {
+    let mut tx = herald.begin().await.unwrap();
+    let mut last = Vec::new();
+    for note in notes {
+        let post = Post {
+            note_id: note.to_owned(),
+            n: 1,
+        };
+        last = tx
+            .dispatch(post)
+            .actor(poster())
+            .await
+            .unwrap()
+            .into_events();
+    }
+    tx.commit().await.unwrap();
+    last
+}
+
 /// The rows `notes` wrote for `note`, on SQL stores (`None` in memory).
 async fn rows(herald: &Herald, note: &str) -> Option<Vec<u32>> {
     let mut tx = herald.begin().await.unwrap();
@@ -628,24 +649,7 @@ pub async fn a_failure_mid_batch_keeps_the_events_before_it_once(test: &TestStor
     let herald = herald(&test.store).await;
     let (fine, flaky) = (note(), note());
     fail(&flaky, 1);
-    let mut tx = herald.begin().await.unwrap();
-    for note in [&fine, &flaky] {
-        let post = Post {
-            note_id: note.clone(),
-            n: 1,
-        };
-        tx.dispatch(post).actor(poster()).await.unwrap();
-    }
-    tx.commit().await.unwrap();
-    let events = test
-        .store
-        .read_all(herald::store::Position::START, 1000)
-        .await
-        .unwrap();
-    let last = events
-        .into_iter()
-        .filter(|e| e.route.as_str().contains(&flaky))
-        .collect::<Vec<_>>();
+    let last = post_together(&herald, [&fine, &flaky]).await;
     herald
         .consumers()
         .wait_for(&last, ["notes"], WAIT)
@@ -940,24 +944,7 @@ pub async fn a_failing_event_after_a_handled_one_is_tried_as_often_as_allowed(te
     let herald = herald(&test.store).await;
     let (fine, broken) = (note(), note());
     fail(&broken, 99);
-    let mut tx = herald.begin().await.unwrap();
-    for note in [&fine, &broken] {
-        let post = Post {
-            note_id: note.clone(),
-            n: 1,
-        };
-        tx.dispatch(post).actor(poster()).await.unwrap();
-    }
-    tx.commit().await.unwrap();
-    let events = test
-        .store
-        .read_all(herald::store::Position::START, 1000)
-        .await
-        .unwrap();
-    let last: Vec<_> = events
-        .into_iter()
-        .filter(|e| e.route.as_str().contains(&broken))
-        .collect();
+    let last = post_together(&herald, [&fine, &broken]).await;
     let parked = herald.consumers().wait_for(&last, ["notes"], WAIT).await;
     assert!(matches!(
         parked.unwrap_err().kind(),
