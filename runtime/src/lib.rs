@@ -81,7 +81,7 @@ pub use actor::Actor;
 pub use aggregate::{Aggregate, Apply, ApplyError, BoxError, Handle, HandleOutput};
 pub use command::Command;
 pub use consumer::{
-    ConsumerStatus, Consumers, Live, LiveEvents, Rebuild, RebuildProgress, Rebuilt,
+    Archived, ConsumerStatus, Consumers, Live, LiveEvents, Rebuild, RebuildProgress, Rebuilt,
 };
 pub use dispatch::{Dispatch, Dispatched};
 pub use error::{Error, ErrorKind};

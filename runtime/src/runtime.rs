@@ -58,6 +58,8 @@ struct Inner {
     /// The tail of the global order its live subscribers share.
     tail: Tail,
     consumer_settings: ConsumerSettings,
+    /// Where events every consumer has passed move to, read through by `store`.
+    archive: Option<store::Archive>,
 }
 
 /// A [`Herald`] that does not keep the runtime alive: what its background tasks hold.
@@ -82,6 +84,7 @@ impl Herald {
             saga_retry: RetryPolicy::default(),
             saga_lease: Duration::from_secs(30),
             consumers: ConsumerSettings::default(),
+            archive: None,
         }
     }
 
@@ -117,6 +120,11 @@ impl Herald {
 
     pub(crate) fn shared_store(&self) -> Arc<dyn EventStore> {
         self.inner.store.clone()
+    }
+
+    /// The archive this runtime reads old events through to, if it has one.
+    pub fn archive(&self) -> Option<&store::Archive> {
+        self.inner.archive.as_ref()
     }
 
     /// The registrations this runtime runs.
@@ -245,6 +253,7 @@ pub struct HeraldBuilder {
     saga_retry: RetryPolicy,
     saga_lease: Duration,
     consumers: ConsumerSettings,
+    archive: Option<store::Archive>,
 }
 
 enum StoreChoice {
@@ -358,6 +367,16 @@ impl HeraldBuilder {
         self
     }
 
+    /// A second store for the events every consumer has passed (see
+    /// [`Consumers::archive`](crate::Consumers::archive)). Whatever this runtime reads of
+    /// old events (loading a stream, replaying a consumer, answering a repeated command
+    /// id) reads through to it what the store no longer holds. Give it to every runtime on
+    /// the store once any of them [discards](store::Archive::discard).
+    pub fn archive(mut self, archive: store::Archive) -> Self {
+        self.archive = Some(archive);
+        self
+    }
+
     /// Checks the registrations (every problem at once) and starts the runtime. A runtime
     /// whose registrations have problems does not start.
     pub async fn build(self) -> Result<Herald, Error> {
@@ -377,6 +396,10 @@ impl HeraldBuilder {
                 .into(),
             None => Arc::new(MemoryStore::new()),
         };
+        let store: Arc<dyn EventStore> = match &self.archive {
+            Some(archive) => Arc::new(store::ReadThrough::new(store, archive.clone())),
+            None => store,
+        };
         let cache = AggregateCache::new(self.cached_aggregates);
         let owner = Uuid::now_v7();
         let recovery = recover(&registry, &*store, self.saga_retry, owner, self.saga_lease).await?;
@@ -393,6 +416,7 @@ impl HeraldBuilder {
                 workers: std::sync::OnceLock::new(),
                 tail: Tail::default(),
                 consumer_settings: self.consumers,
+                archive: self.archive,
             }),
         };
         herald.keep_alive(self.saga_lease);

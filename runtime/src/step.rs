@@ -290,6 +290,21 @@ pub(crate) fn replay<A: Aggregate>(
     events: &[ReplayEvent],
 ) -> Result<u64, Error> {
     for event in events {
+        if event.version != version + 1 {
+            // Never decide on a partial history: a runtime without the archive reading a
+            // stream whose old events were discarded, say.
+            let missing = format!(
+                "stream `{stream}` goes from version {version} to {}: the events between are \
+                 not in the store (archived and discarded? build the runtime with \
+                 `HeraldBuilder::archive`)",
+                event.version
+            );
+            return Err(ErrorKind::Store {
+                context: format!("loading aggregate `{}`", A::NAME),
+                source: crate::store::StoreError::Backend(missing.into()),
+            }
+            .into());
+        }
         let fail = |source| apply_error::<A>(stream, &event.name, Some(event.version), source);
         state.apply_stored(event).map_err(fail)?;
         version = event.version;

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use herald::Uuid;
-use herald::store::{Durability, EventStore, MemoryStore, PostgresStore, SqliteStore};
+use herald::store::{Archive, Durability, EventStore, MemoryStore, PostgresStore, SqliteStore};
 use sqlx::postgres::PgConnectOptions;
 
 /// The PostgreSQL the tests use.
@@ -64,24 +64,8 @@ impl TestStore {
 
     /// A new schema in the test database.
     pub async fn postgres() -> Self {
-        let schema = format!("herald_test_{}", Uuid::now_v7().simple());
-        let admin = sqlx::PgPool::connect(&database_url())
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "PostgreSQL at {} is not reachable (is it running?): {e}",
-                    database_url()
-                )
-            });
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&admin)
-            .await
-            .unwrap();
-        admin.close().await;
-        let options = PgConnectOptions::from_str(&database_url())
-            .unwrap()
-            .options([("search_path", schema.as_str())]);
-        let store = PostgresStore::connect_with(options)
+        let schema = scratch_schema().await;
+        let store = PostgresStore::connect_with(schema_options(&schema))
             .await
             .expect("a store in the scratch schema");
         TestStore {
@@ -96,10 +80,9 @@ impl TestStore {
         let Cleanup::Schema(schema) = &self.cleanup else {
             return None;
         };
-        let options = PgConnectOptions::from_str(&database_url())
-            .unwrap()
-            .options([("search_path", schema.as_str())]);
-        let store = PostgresStore::connect_with(options).await.unwrap();
+        let store = PostgresStore::connect_with(schema_options(schema))
+            .await
+            .unwrap();
         Some(Arc::new(store))
     }
 
@@ -107,6 +90,71 @@ impl TestStore {
     pub fn kind(&self) -> &'static str {
         self.store.kind()
     }
+}
+
+/// An archive for one test, and what to remove afterwards.
+pub struct TestArchive {
+    /// The archive (not discarding).
+    pub archive: Archive,
+    cleanup: Cleanup,
+}
+
+impl TestArchive {
+    /// A new SQLite file.
+    pub async fn sqlite() -> Self {
+        let path = scratch_file();
+        let archive = Archive::connect(&path.display().to_string())
+            .await
+            .expect("a scratch SQLite archive");
+        TestArchive {
+            archive,
+            cleanup: Cleanup::File(path),
+        }
+    }
+
+    /// A new schema in the test database.
+    pub async fn postgres() -> Self {
+        let schema = scratch_schema().await;
+        let archive = Archive::connect_postgres_with(schema_options(&schema))
+            .await
+            .expect("an archive in the scratch schema");
+        TestArchive {
+            archive,
+            cleanup: Cleanup::Schema(schema),
+        }
+    }
+}
+
+impl Drop for TestArchive {
+    fn drop(&mut self) {
+        std::mem::replace(&mut self.cleanup, Cleanup::Nothing).run();
+    }
+}
+
+/// A new, empty schema in the test database.
+async fn scratch_schema() -> String {
+    let schema = format!("herald_test_{}", Uuid::now_v7().simple());
+    let admin = sqlx::PgPool::connect(&database_url())
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL at {} is not reachable (is it running?): {e}",
+                database_url()
+            )
+        });
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    schema
+}
+
+/// Options for the test database with `schema` first on the search path.
+fn schema_options(schema: &str) -> PgConnectOptions {
+    PgConnectOptions::from_str(&database_url())
+        .unwrap()
+        .options([("search_path", schema)])
 }
 
 /// A path for a scratch SQLite file.
@@ -146,13 +194,19 @@ pub fn drop_schema(schema: String) {
     .join();
 }
 
-impl Drop for TestStore {
-    fn drop(&mut self) {
-        match std::mem::replace(&mut self.cleanup, Cleanup::Nothing) {
+impl Cleanup {
+    fn run(self) {
+        match self {
             Cleanup::Nothing => {}
             Cleanup::File(path) => remove_sqlite_files(&path),
             Cleanup::Schema(schema) => drop_schema(schema),
         }
+    }
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        std::mem::replace(&mut self.cleanup, Cleanup::Nothing).run();
     }
 }
 

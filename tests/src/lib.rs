@@ -2,6 +2,7 @@
 //! library holds what several of them share: a fresh store of each backend per test, and
 //! the suites written once and run on every backend.
 
+pub mod archive_suite;
 pub mod backends;
 pub mod conformance;
 pub mod consumers_suite;

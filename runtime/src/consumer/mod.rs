@@ -11,11 +11,13 @@
 //! later events of its stream are parked behind it (unless the handler says `ordered =
 //! false`) while other streams flow on.
 
+mod archive;
 mod handle;
 mod live;
 mod rebuild;
 mod worker;
 
+pub use archive::Archived;
 pub(crate) use live::Tail;
 pub use live::{Live, LiveEvents};
 pub use rebuild::{Rebuild, RebuildProgress, Rebuilt};

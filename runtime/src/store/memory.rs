@@ -217,6 +217,26 @@ impl EventStore for MemoryStore {
         Box::pin(async move { Ok(record) })
     }
 
+    fn discard(&self, up_to: Position, limit: usize) -> BoxFuture<'_, Result<u64, StoreError>> {
+        let mut state = self.lock();
+        let parked: BTreeSet<Uuid> = state.dead_letters.keys().map(|(_, id)| *id).collect();
+        let doomed: Vec<u64> = state
+            .log
+            .range(..=up_to.parts().1)
+            .filter(|(position, event)| {
+                let last = state.streams.get(&event.stream).and_then(|p| p.last());
+                last != Some(position) && !parked.contains(&event.event_id)
+            })
+            .map(|(&position, _)| position)
+            .take(limit)
+            .collect();
+        for position in &doomed {
+            state.log.remove(position);
+        }
+        let deleted = doomed.len() as u64;
+        Box::pin(async move { Ok(deleted) })
+    }
+
     fn sagas(&self) -> &dyn SagaLog {
         &self.shared.sagas
     }
@@ -328,7 +348,8 @@ fn committed_stream(state: &State, stream: &StreamKey, after_version: u64) -> Ve
         .min(positions.len());
     positions[skip..]
         .iter()
-        .map(|p| state.log[p].clone())
+        // Discarded events are gone from the log (an archive holds them).
+        .filter_map(|p| state.log.get(p).cloned())
         .collect()
 }
 
@@ -806,6 +827,14 @@ fn recorded(event: NewEvent, stream: &StreamKey, version: u64, position: u64) ->
         schema_version: event.schema_version,
         payload: event.payload,
         metadata: event.metadata,
-        recorded_at: SystemTime::now(),
+        recorded_at: now_in_micros(),
     }
+}
+
+/// Now, to the microsecond, as the durable stores (and archives) keep times.
+fn now_in_micros() -> SystemTime {
+    let since = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    std::time::UNIX_EPOCH + std::time::Duration::from_micros(since.as_micros() as u64)
 }

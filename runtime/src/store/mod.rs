@@ -6,10 +6,12 @@
 //! commits later with a smaller position: they read only below the oldest position still
 //! held by an open transaction.
 
+mod archive;
 mod consumer;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod read_through;
 pub(crate) mod saga;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -21,10 +23,12 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+pub use archive::Archive;
 pub use consumer::{Checkpoint, ConsumerLog, DeadLetter};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+pub(crate) use read_through::ReadThrough;
 pub use saga::{SagaLog, SagaOutcome, SagaStep};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Durability, SqliteStore};
@@ -557,6 +561,20 @@ pub trait EventStore: Send + Sync + 'static {
     /// The consumers' checkpoints and dead letters, and the signal of new commits.
     fn consumers(&self) -> &dyn ConsumerLog;
 
+    /// Deletes at most `limit` events at or before `up_to` in the global order, in one
+    /// transaction, and says how many it deleted: those an [`Archive`] holds. The last event
+    /// of each stream stays (the stream's version goes on from it), and so do the events
+    /// a consumer parked. Stores that cannot discard say so.
+    fn discard(&self, up_to: Position, limit: usize) -> BoxFuture<'_, Result<u64, StoreError>> {
+        let _ = (up_to, limit);
+        let kind = self.kind();
+        Box::pin(async move {
+            Err(StoreError::Unsupported(format!(
+                "the `{kind}` store cannot discard events"
+            )))
+        })
+    }
+
     /// The next page of the global order after `after`, keeping the events whose route
     /// matches one of `patterns` (all of them when `patterns` is empty). At most `limit`
     /// events are examined; [`Page::next`] is where the following page starts, past the
@@ -649,6 +667,10 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
 
     fn kind(&self) -> &'static str {
         (**self).kind()
+    }
+
+    fn discard(&self, up_to: Position, limit: usize) -> BoxFuture<'_, Result<u64, StoreError>> {
+        (**self).discard(up_to, limit)
     }
 
     fn read_command(&self, id: Uuid) -> BoxFuture<'_, Result<Option<RecordedCommand>, StoreError>> {

@@ -133,7 +133,7 @@ fn position(row: &PgRow) -> Result<Position, StoreError> {
     Ok(Position::from_parts(tx as u64, seq as u64))
 }
 
-fn event_from_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+pub(super) fn event_from_row(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     let route: String = row.try_get("route").map_err(backend)?;
     let stream = StreamKey::new(
         row.try_get::<String, _>("tenant").map_err(backend)?,
@@ -343,6 +343,27 @@ impl EventStore for PostgresStore {
         Box::pin(async move {
             let mut conn = self.pool.acquire().await.map_err(backend)?;
             command_of(&mut conn, id).await
+        })
+    }
+
+    fn discard(&self, up_to: Position, limit: usize) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let (tx, seq) = up_to.parts();
+            let deleted = sqlx::query(
+                "DELETE FROM herald_events WHERE position IN (\
+                 SELECT e.position FROM herald_events e WHERE (e.tx_order, e.position) <= ($1, $2) \
+                 AND e.version < (SELECT MAX(version) FROM herald_events s \
+                 WHERE s.tenant = e.tenant AND s.stream_type = e.stream_type AND s.stream_id = e.stream_id) \
+                 AND NOT EXISTS (SELECT 1 FROM herald_dead_letters d WHERE d.event_id = e.event_id) \
+                 ORDER BY e.tx_order, e.position LIMIT $3)",
+            )
+            .bind(tx as i64)
+            .bind(seq as i64)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+            Ok(deleted.rows_affected())
         })
     }
 

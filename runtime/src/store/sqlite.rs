@@ -197,7 +197,7 @@ macro_rules! select_events {
 // After `select_events!`, which it uses.
 mod consumer;
 
-fn micros(time: SystemTime) -> i64 {
+pub(super) fn micros(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
@@ -206,7 +206,7 @@ fn from_micros(micros: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or(0))
 }
 
-fn event_from_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
+pub(super) fn event_from_row(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
     let route: String = row.try_get("route").map_err(backend)?;
     let stream = StreamKey::new(
         row.try_get::<String, _>("tenant").map_err(backend)?,
@@ -431,6 +431,27 @@ impl EventStore for SqliteStore {
         Box::pin(async move {
             let mut conn = self.pool.acquire().await.map_err(backend)?;
             command_of(&mut conn, id).await
+        })
+    }
+
+    fn discard(&self, up_to: Position, limit: usize) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move {
+            // A write like any other: in turn with this process's writers.
+            let _turn = self.writer.lock().await;
+            let deleted = sqlx::query(
+                "DELETE FROM herald_events WHERE position IN (\
+                 SELECT e.position FROM herald_events e WHERE e.position <= ?1 \
+                 AND e.version < (SELECT MAX(version) FROM herald_events s \
+                 WHERE s.tenant = e.tenant AND s.stream_type = e.stream_type AND s.stream_id = e.stream_id) \
+                 AND NOT EXISTS (SELECT 1 FROM herald_dead_letters d WHERE d.event_id = e.event_id) \
+                 ORDER BY e.position LIMIT ?2)",
+            )
+            .bind(up_to.parts().1 as i64)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+            Ok(deleted.rows_affected())
         })
     }
 

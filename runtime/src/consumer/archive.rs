@@ -1,0 +1,130 @@
+//! Archiving: the events every consumer has passed move to the runtime's [`Archive`].
+
+use crate::error::{Error, ErrorKind};
+use crate::store::{Position, StoreError};
+
+use super::Consumers;
+
+/// Events copied or deleted per transaction.
+const PAGE: usize = 1000;
+
+/// What one archiving pass did ([`Consumers::archive`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Archived {
+    /// Events copied into the archive by this pass.
+    pub archived: u64,
+    /// Events deleted from the active store by this pass.
+    pub discarded: u64,
+    /// Every event up to this position is in the archive.
+    pub up_to: Position,
+}
+
+impl Consumers<'_> {
+    /// Copies the events every consumer has passed into the runtime's
+    /// [archive](crate::HeraldBuilder::archive) and, when it
+    /// [discards](crate::store::Archive::discard), deletes them from the active store. Every consumer
+    /// means each checkpoint in the store (those of other runtimes and relays as well)
+    /// and each consumer of this runtime, which has passed nothing before its first
+    /// checkpoint. Events a consumer parked, and the last event of each stream, stay in
+    /// the active store as well.
+    ///
+    /// A pass that stops halfway (the process dies) loses nothing: events are archived
+    /// before they are discarded, and the next pass goes on from the newest archived one.
+    ///
+    /// ```
+    /// # use herald::doc_fixtures::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), herald::Error> {
+    /// let archive = herald::store::Archive::connect("sqlite::memory:").await?.discard(true);
+    /// let herald = herald::Herald::builder()
+    ///     .modules(["herald::doc_fixtures"])
+    ///     .archive(archive)
+    ///     .build()
+    ///     .await?;
+    /// let opened = herald.dispatch(OpenAccount { account_id: 1 }).await?;
+    /// herald.dispatch(Deposit { account_id: 1, amount: 5 }).await?;
+    /// let consumers = herald.consumers();
+    /// consumers.wait_for(opened.events(), ["statements"], std::time::Duration::from_secs(5)).await?;
+    /// let report = consumers.archive().await?;
+    /// assert!(report.archived >= 1);
+    /// // The stream still loads whole, read through to the archive.
+    /// assert_eq!(herald.load::<Account>(1).await?.version(), 2);
+    /// # Ok(()) }
+    /// ```
+    pub async fn archive(&self) -> Result<Archived, Error> {
+        let herald = self.herald;
+        let Some(archive) = herald.archive() else {
+            return Err(fail("archiving")(StoreError::Unsupported(
+                "this runtime has no archive: give it one with `HeraldBuilder::archive`".into(),
+            )));
+        };
+        let horizon = self.passed_by_all().await?;
+        let mut at = archive.head().await.map_err(fail("reading the archive"))?;
+        let mut archived = 0;
+        while at < horizon {
+            let page = herald.store().read_all(at, PAGE).await;
+            let page = page.map_err(fail("reading events to archive"))?;
+            let events: Vec<_> = page
+                .into_iter()
+                .take_while(|e| e.position <= horizon)
+                .collect();
+            let Some(last) = events.last().map(|e| e.position) else {
+                break;
+            };
+            archive
+                .put(&events)
+                .await
+                .map_err(fail("writing to the archive"))?;
+            archived += events.len() as u64;
+            at = last;
+        }
+        let mut discarded = 0;
+        while archive.discards() {
+            let deleted = herald.store().discard(at, PAGE).await;
+            let deleted = deleted.map_err(fail("discarding archived events"))?;
+            discarded += deleted;
+            if deleted < PAGE as u64 {
+                break;
+            }
+        }
+        Ok(Archived {
+            archived,
+            discarded,
+            up_to: at,
+        })
+    }
+
+    /// The position every consumer has passed: the oldest checkpoint in the store, and
+    /// the start when a consumer of this runtime has none yet.
+    async fn passed_by_all(&self) -> Result<Position, Error> {
+        let log = self.herald.store().consumers();
+        let checkpoints = log
+            .checkpoints()
+            .await
+            .map_err(fail("listing checkpoints"))?;
+        let registered = self.herald.registry().eventual_handlers();
+        if registered
+            .iter()
+            .any(|h| !checkpoints.iter().any(|c| c.consumer == h.name()))
+        {
+            return Ok(Position::START);
+        }
+        match checkpoints.iter().map(|c| c.position).min() {
+            Some(oldest) => Ok(oldest),
+            // No consumer at all: every event is passed.
+            None => log.head().await.map_err(fail("reading the head")),
+        }
+    }
+}
+
+/// A store or archive failure while archiving, saying what was being done.
+fn fail(doing: &'static str) -> impl Fn(StoreError) -> Error {
+    move |source| {
+        ErrorKind::Store {
+            context: format!("archiving: {doing}"),
+            source,
+        }
+        .into()
+    }
+}
