@@ -35,7 +35,7 @@ impl Consumers<'_> {
     /// ```
     /// # use herald::doc_fixtures::*;
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), herald::Error> {
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let archive = herald::store::Archive::connect("sqlite::memory:").await?.discard(true);
     /// let herald = herald::Herald::builder()
     ///     .modules(["herald::doc_fixtures"])

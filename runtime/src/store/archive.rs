@@ -46,7 +46,7 @@ macro_rules! postgres_select {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), herald::Error> {
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use herald::store::Archive;
 /// let archive = Archive::connect("sqlite::memory:").await?.discard(true);
 /// let herald = herald::Herald::builder()
