@@ -120,8 +120,9 @@ impl EventStore for ReadThrough {
         })
     }
 
-    /// The active store's page, unless the archive holds events before its first: then
-    /// those (the next read goes on from the last of them).
+    /// The active store's page, after the archived events that come before its first.
+    /// Those are all there is before it: the active store had none, and whatever it had
+    /// was archived before it was discarded.
     fn read_all(
         &self,
         after: Position,
@@ -130,8 +131,13 @@ impl EventStore for ReadThrough {
         Box::pin(async move {
             let active = self.active.read_all(after, limit).await?;
             let first = active.first().map(|e| e.position);
-            let older = self.archive.read_between(after, first, limit).await?;
-            Ok(if older.is_empty() { active } else { older })
+            let mut older = self.archive.read_between(after, first, limit).await?;
+            if older.is_empty() {
+                return Ok(active);
+            }
+            let room = limit - older.len();
+            older.extend(active.into_iter().take(room));
+            Ok(older)
         })
     }
 
