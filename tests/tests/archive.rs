@@ -18,6 +18,19 @@ mod into_sqlite {
         cases::archiving_waits_for_every_consumer(test, &archive.archive).await;
     }
 
+    pub(crate) async fn an_event_parked_while_replaying_the_archive_is_retried_from_it(
+        test: &TestStore,
+    ) {
+        let archive = TestArchive::sqlite().await;
+        let archive = &archive.archive;
+        cases::an_event_parked_while_replaying_the_archive_is_retried_from_it(test, archive).await;
+    }
+
+    pub(crate) async fn only_what_every_consumer_passed_is_discarded(test: &TestStore) {
+        let archive = TestArchive::sqlite().await;
+        cases::only_what_every_consumer_passed_is_discarded(test, &archive.archive).await;
+    }
+
     pub(crate) async fn archiving_without_an_archive_says_so(test: &TestStore) {
         cases::archiving_without_an_archive_says_so(test).await;
     }
@@ -26,6 +39,8 @@ mod into_sqlite {
 herald_tests::on_every_backend!(crate::into_sqlite;
     archived_events_stay_readable_after_they_are_discarded,
     archiving_waits_for_every_consumer,
+    an_event_parked_while_replaying_the_archive_is_retried_from_it,
+    only_what_every_consumer_passed_is_discarded,
     archiving_without_an_archive_says_so,
 );
 

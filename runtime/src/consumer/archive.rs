@@ -12,7 +12,8 @@ const PAGE: usize = 1000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Archived {
-    /// Events copied into the archive by this pass.
+    /// Events this pass wrote to the archive (again, for those a pass that stopped
+    /// halfway had written).
     pub archived: u64,
     /// Events deleted from the active store by this pass.
     pub discarded: u64,
@@ -45,7 +46,8 @@ impl Consumers<'_> {
     /// let opened = herald.dispatch(OpenAccount { account_id: 1 }).await?;
     /// herald.dispatch(Deposit { account_id: 1, amount: 5 }).await?;
     /// let consumers = herald.consumers();
-    /// consumers.wait_for(opened.events(), ["statements"], std::time::Duration::from_secs(5)).await?;
+    /// let every = ["statements", "reopen"]; // nothing is archived before all passed it
+    /// consumers.wait_for(opened.events(), every, std::time::Duration::from_secs(5)).await?;
     /// let report = consumers.archive().await?;
     /// assert!(report.archived >= 1);
     /// // The stream still loads whole, read through to the archive.
@@ -79,9 +81,12 @@ impl Consumers<'_> {
             archived += events.len() as u64;
             at = last;
         }
+        // The archive may hold more than every consumer has passed (a consumer was
+        // reset, say): only what they all passed goes.
+        let discard_to = at.min(horizon);
         let mut discarded = 0;
         while archive.discards() {
-            let deleted = herald.store().discard(at, PAGE).await;
+            let deleted = herald.store().discard(discard_to, PAGE).await;
             let deleted = deleted.map_err(fail("discarding archived events"))?;
             discarded += deleted;
             if deleted < PAGE as u64 {

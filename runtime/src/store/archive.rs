@@ -191,7 +191,7 @@ impl Archive {
         self.discard
     }
 
-    /// What kind of database holds it: `sqlite` or `postgres`.
+    /// What kind of database holds it: `memory`, `sqlite` or `postgres`.
     pub fn kind(&self) -> &'static str {
         match self.backend {
             Backend::Memory(_) => "memory",
@@ -349,8 +349,42 @@ impl Archive {
         }
     }
 
+    /// The archived event with this id.
+    pub(crate) async fn event(
+        &self,
+        event_id: uuid::Uuid,
+    ) -> Result<Option<RecordedEvent>, StoreError> {
+        match &self.backend {
+            Backend::Memory(events) => {
+                let events = lock(events);
+                Ok(events.values().find(|e| e.event_id == event_id).cloned())
+            }
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(pool) => {
+                let row = sqlx::query(sqlite_select!("WHERE event_id = ?"))
+                    .bind(event_id)
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(super::backend)?;
+                row.as_ref().map(sqlite_event).transpose()
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pool) => {
+                let row = sqlx::query(postgres_select!("WHERE event_id = $1"))
+                    .bind(event_id)
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(super::backend)?;
+                row.as_ref()
+                    .map(super::postgres::event_from_row)
+                    .transpose()
+            }
+        }
+    }
+
     /// Stores `events`, in one transaction. An event archived before is left as it is,
-    /// so a pass that stopped halfway can simply run again.
+    /// so a pass that stopped halfway can simply run again, and two passes at once both
+    /// succeed.
     pub(crate) async fn put(&self, events: &[RecordedEvent]) -> Result<(), StoreError> {
         if events.is_empty() {
             return Ok(());
@@ -391,7 +425,7 @@ impl Archive {
                             .push_bind(Json(e.metadata.clone()))
                             .push_bind(super::sqlite::micros(e.recorded_at));
                     });
-                    insert.push(" ON CONFLICT (event_id) DO NOTHING");
+                    insert.push(" ON CONFLICT DO NOTHING");
                     insert
                         .build()
                         .execute(&mut *tx)
@@ -419,7 +453,7 @@ impl Archive {
                      $6::text[], $7::bigint[], $8::text[], $9::text[], $10::bigint[], $11::jsonb[], \
                      $12::jsonb[], $13::bigint[]) AS e(tx, seq, id, tenant, stream_type, stream_id, \
                      version, route, name, schema_version, payload, metadata, recorded_us) \
-                     ON CONFLICT (event_id) DO NOTHING",
+                     ON CONFLICT DO NOTHING",
                 )
                 .bind(column(|e| e.position.parts().0 as i64))
                 .bind(column(|e| e.position.parts().1 as i64))

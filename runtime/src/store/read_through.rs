@@ -6,14 +6,15 @@
 //! first and the archive second never misses one: whatever the first read lacks was
 //! discarded before it, so it was archived before it too.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use uuid::Uuid;
 
 use super::{
-    AggregateRead, Archive, BoxFuture, ConsumerLog, DeadLetter, EventStore, NewEvent, Position,
-    RecordedCommand, RecordedEvent, ReplayEvent, ReplayFrom, SagaLog, Savepoint, Snapshot, Sql,
-    StoreError, StoreTransaction, StreamKey,
+    AggregateRead, Archive, BoxFuture, Checkpoint, ConsumerLog, DeadLetter, EventStore, NewEvent,
+    Position, RecordedCommand, RecordedEvent, ReplayEvent, ReplayFrom, SagaLog, Savepoint,
+    Snapshot, Sql, StoreError, StoreTransaction, StreamKey,
 };
 
 /// The active store, read through to its archive.
@@ -28,59 +29,63 @@ impl ReadThrough {
     }
 }
 
-/// The versions of `stream` after `after` that precede `first` (the first one the active
-/// store returned), from the archive: all of them, or an error naming what is missing.
-async fn older_versions(
-    archive: &Archive,
-    stream: &StreamKey,
-    after: u64,
-    first: Option<u64>,
-) -> Result<Vec<RecordedEvent>, StoreError> {
-    let Some(first) = first.filter(|&first| first > after + 1) else {
-        return Ok(Vec::new());
-    };
-    let older = archive.read_versions(stream, after, Some(first)).await?;
-    let expected = first - after - 1;
-    if older.len() as u64 != expected {
-        return Err(StoreError::Backend(
-            format!(
-                "stream `{stream}` lacks versions {} to {} in the active store, and its archive holds {} of them",
-                after + 1,
-                first - 1,
-                older.len()
-            )
-            .into(),
-        ));
-    }
-    Ok(older)
+/// Whether `versions` go on from `after` without a gap.
+fn whole(after: u64, versions: impl Iterator<Item = u64>) -> bool {
+    versions
+        .zip(after + 1..)
+        .all(|(version, next)| version == next)
 }
 
-async fn stream_through(
+/// The events of `stream` after version `after`: those the active store returned, with
+/// the archived ones it no longer holds merged in by version (discarding keeps events in
+/// the middle of a stream: those a consumer parked). An error when a version is in
+/// neither.
+async fn stream_through<E>(
     archive: &Archive,
     stream: &StreamKey,
     after: u64,
-    active: Vec<RecordedEvent>,
-) -> Result<Vec<RecordedEvent>, StoreError> {
-    let mut events =
-        older_versions(archive, stream, after, active.first().map(|e| e.version)).await?;
-    if events.is_empty() {
+    active: Vec<E>,
+    version: fn(&E) -> u64,
+    archived: fn(&RecordedEvent) -> E,
+) -> Result<Vec<E>, StoreError> {
+    // The last event of a stream is never discarded: a stream whole up to it is whole.
+    if whole(after, active.iter().map(version)) {
         return Ok(active);
     }
-    events.extend(active);
+    let mut merged: BTreeMap<u64, E> = archive
+        .read_versions(stream, after, None)
+        .await?
+        .iter()
+        .map(|e| (e.version, archived(e)))
+        .collect();
+    for event in active {
+        merged.entry(version(&event)).or_insert(event);
+    }
+    let events: Vec<E> = merged.into_values().collect();
+    let missing = events
+        .iter()
+        .map(version)
+        .zip(after + 1..)
+        .find(|(version, next)| version != next);
+    if let Some((_, next)) = missing {
+        return Err(StoreError::Backend(
+            format!("stream `{stream}`: version {next} is neither in the active store nor in its archive")
+                .into(),
+        ));
+    }
     Ok(events)
 }
 
-async fn replay_through(
-    archive: &Archive,
-    stream: &StreamKey,
-    after: u64,
-    active: Vec<ReplayEvent>,
-) -> Result<Vec<ReplayEvent>, StoreError> {
-    let older = older_versions(archive, stream, after, active.first().map(|e| e.version)).await?;
-    if older.is_empty() {
-        return Ok(active);
-    }
-    Ok(older.iter().map(ReplayEvent::from).chain(active).collect())
+fn recorded_version(event: &RecordedEvent) -> u64 {
+    event.version
+}
+
+fn replay_version(event: &ReplayEvent) -> u64 {
+    event.version
+}
+
+fn replayed(event: &RecordedEvent) -> ReplayEvent {
+    ReplayEvent::from(event)
 }
 
 impl EventStore for ReadThrough {
@@ -101,7 +106,16 @@ impl EventStore for ReadThrough {
     ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
         Box::pin(async move {
             let active = self.active.read_stream(stream, after_version).await?;
-            stream_through(&self.archive, stream, after_version, active).await
+            let (version, archived) = (recorded_version, RecordedEvent::clone);
+            stream_through(
+                &self.archive,
+                stream,
+                after_version,
+                active,
+                version,
+                archived,
+            )
+            .await
         })
     }
 
@@ -113,16 +127,20 @@ impl EventStore for ReadThrough {
         Box::pin(async move {
             let read = self.active.replay(stream, from).await?;
             let after = from.after(read.snapshot.as_ref());
+            let (version, archived) = (replay_version, replayed);
+            let events = read.events;
             Ok(AggregateRead {
-                events: replay_through(&self.archive, stream, after, read.events).await?,
+                events: stream_through(&self.archive, stream, after, events, version, archived)
+                    .await?,
                 snapshot: read.snapshot,
             })
         })
     }
 
-    /// The active store's page, after the archived events that come before its first.
-    /// Those are all there is before it: the active store had none, and whatever it had
-    /// was archived before it was discarded.
+    /// The archive's events after `after`, followed by the active store's events after
+    /// the last of them. Read in that order, nothing is missed: what the active store
+    /// lacked was discarded before it was read, so archived before the archive was read;
+    /// and the archive holds every event up to its newest.
     fn read_all(
         &self,
         after: Position,
@@ -130,14 +148,17 @@ impl EventStore for ReadThrough {
     ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>> {
         Box::pin(async move {
             let active = self.active.read_all(after, limit).await?;
-            let first = active.first().map(|e| e.position);
-            let mut older = self.archive.read_between(after, first, limit).await?;
-            if older.is_empty() {
+            let mut events = self.archive.read_all(after, limit).await?;
+            let Some(newest) = events.last().map(|e| e.position) else {
                 return Ok(active);
+            };
+            // A full page may stop short of the archive's newest: the next page goes on.
+            if events.len() < limit {
+                let room = limit - events.len();
+                let later = active.into_iter().filter(|e| e.position > newest);
+                events.extend(later.take(room));
             }
-            let room = limit - older.len();
-            older.extend(active.into_iter().take(room));
-            Ok(older)
+            Ok(events)
         })
     }
 
@@ -161,11 +182,64 @@ impl EventStore for ReadThrough {
     }
 
     fn consumers(&self) -> &dyn ConsumerLog {
-        self.active.consumers()
+        self
     }
 
     fn discard(&self, up_to: Position, limit: usize) -> BoxFuture<'_, Result<u64, StoreError>> {
         self.active.discard(up_to, limit)
+    }
+}
+
+/// The active store's consumer log; an event it no longer holds (one a consumer parked
+/// while replaying archived events) is looked up in the archive.
+impl ConsumerLog for ReadThrough {
+    fn checkpoints(&self) -> BoxFuture<'_, Result<Vec<Checkpoint>, StoreError>> {
+        self.active.consumers().checkpoints()
+    }
+
+    fn dead_letters<'a>(
+        &'a self,
+        consumer: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<DeadLetter>, StoreError>> {
+        self.active.consumers().dead_letters(consumer)
+    }
+
+    fn event(&self, event_id: Uuid) -> BoxFuture<'_, Result<Option<RecordedEvent>, StoreError>> {
+        Box::pin(async move {
+            match self.active.consumers().event(event_id).await? {
+                Some(event) => Ok(Some(event)),
+                None => self.archive.event(event_id).await,
+            }
+        })
+    }
+
+    fn head(&self) -> BoxFuture<'_, Result<Position, StoreError>> {
+        self.active.consumers().head()
+    }
+
+    fn count_after(&self, position: Position) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.active.consumers().count_after(position)
+    }
+
+    fn lease<'a>(
+        &'a self,
+        consumer: &'a str,
+        owner: Uuid,
+        ttl: std::time::Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        self.active.consumers().lease(consumer, owner, ttl)
+    }
+
+    fn release<'a>(
+        &'a self,
+        consumer: &'a str,
+        owner: Uuid,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.active.consumers().release(consumer, owner)
+    }
+
+    fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.active.consumers().commits()
     }
 }
 
@@ -185,7 +259,16 @@ impl StoreTransaction for ReadThroughTransaction {
     ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
         Box::pin(async move {
             let active = self.active.load_stream(stream, after_version).await?;
-            stream_through(&self.archive, stream, after_version, active).await
+            let (version, archived) = (recorded_version, RecordedEvent::clone);
+            stream_through(
+                &self.archive,
+                stream,
+                after_version,
+                active,
+                version,
+                archived,
+            )
+            .await
         })
     }
 
@@ -196,7 +279,16 @@ impl StoreTransaction for ReadThroughTransaction {
     ) -> BoxFuture<'a, Result<Vec<ReplayEvent>, StoreError>> {
         Box::pin(async move {
             let active = self.active.replay_stream(stream, after_version).await?;
-            replay_through(&self.archive, stream, after_version, active).await
+            let (version, archived) = (replay_version, replayed);
+            stream_through(
+                &self.archive,
+                stream,
+                after_version,
+                active,
+                version,
+                archived,
+            )
+            .await
         })
     }
 
