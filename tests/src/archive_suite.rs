@@ -356,6 +356,29 @@ pub async fn only_what_every_consumer_passed_is_discarded(test: &TestStore, arch
     assert_eq!(versions(&*test.store, &x).await, [1, 2, 3]);
 }
 
+/// The store discards page by page, each going on after the last position it deleted,
+/// and never deletes a stream's last event.
+pub async fn discarding_goes_page_by_page(test: &TestStore) {
+    let herald = builder(&test.store).run_consumers(false).build().await;
+    let herald = herald.unwrap();
+    let x = account();
+    let mut positions = Vec::new();
+    for _ in 0..6 {
+        positions.push(enter(&herald, &x).await.events()[0].position);
+    }
+    let store = &*test.store;
+    let (head, mut from, mut pages) = (positions[5], Position::START, Vec::new());
+    loop {
+        let deleted = store.discard(from, head, 2).await.unwrap();
+        let Some(&last) = deleted.last() else { break };
+        pages.push(deleted);
+        from = last;
+    }
+    let expected: Vec<Vec<Position>> = positions[..5].chunks(2).map(<[_]>::to_vec).collect();
+    assert_eq!(pages, expected);
+    assert_eq!(versions(store, &x).await, [6]);
+}
+
 /// A runtime without an archive cannot archive, and says how to give it one.
 pub async fn archiving_without_an_archive_says_so(test: &TestStore) {
     let herald = builder(&test.store).build().await.unwrap();

@@ -31,6 +31,10 @@ mod into_sqlite {
         cases::only_what_every_consumer_passed_is_discarded(test, &archive.archive).await;
     }
 
+    pub(crate) async fn discarding_goes_page_by_page(test: &TestStore) {
+        cases::discarding_goes_page_by_page(test).await;
+    }
+
     pub(crate) async fn archiving_without_an_archive_says_so(test: &TestStore) {
         cases::archiving_without_an_archive_says_so(test).await;
     }
@@ -41,6 +45,7 @@ herald_tests::on_every_backend!(crate::into_sqlite;
     archiving_waits_for_every_consumer,
     an_event_parked_while_replaying_the_archive_is_retried_from_it,
     only_what_every_consumer_passed_is_discarded,
+    discarding_goes_page_by_page,
     archiving_without_an_archive_says_so,
 );
 

@@ -84,14 +84,13 @@ impl Consumers<'_> {
         // The archive may hold more than every consumer has passed (a consumer was
         // reset, say): only what they all passed goes.
         let discard_to = at.min(horizon);
-        let mut discarded = 0;
+        let (mut discarded, mut from) = (0, Position::START);
         while archive.discards() {
-            let deleted = herald.store().discard(discard_to, PAGE).await;
+            let deleted = herald.store().discard(from, discard_to, PAGE).await;
             let deleted = deleted.map_err(fail("discarding archived events"))?;
-            discarded += deleted;
-            if deleted < PAGE as u64 {
-                break;
-            }
+            let Some(&last) = deleted.last() else { break };
+            discarded += deleted.len() as u64;
+            from = last;
         }
         Ok(Archived {
             archived,

@@ -217,12 +217,18 @@ impl EventStore for MemoryStore {
         Box::pin(async move { Ok(record) })
     }
 
-    fn discard(&self, up_to: Position, limit: usize) -> BoxFuture<'_, Result<u64, StoreError>> {
+    fn discard(
+        &self,
+        after: Position,
+        up_to: Position,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Position>, StoreError>> {
         let mut state = self.lock();
         let parked: BTreeSet<Uuid> = state.dead_letters.keys().map(|(_, id)| *id).collect();
         let doomed: Vec<u64> = state
             .log
-            .range(..=up_to.parts().1)
+            .range(after.parts().1.saturating_add(1)..)
+            .take_while(|(position, _)| **position <= up_to.parts().1)
             .filter(|(position, event)| {
                 let last = state.streams.get(&event.stream).and_then(|p| p.last());
                 last != Some(position) && !parked.contains(&event.event_id)
@@ -233,7 +239,8 @@ impl EventStore for MemoryStore {
         for position in &doomed {
             state.log.remove(position);
         }
-        let deleted = doomed.len() as u64;
+        let deleted = doomed.iter().map(|&seq| Position::from_parts(0, seq));
+        let deleted = deleted.collect();
         Box::pin(async move { Ok(deleted) })
     }
 

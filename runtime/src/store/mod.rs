@@ -561,12 +561,18 @@ pub trait EventStore: Send + Sync + 'static {
     /// The consumers' checkpoints and dead letters, and the signal of new commits.
     fn consumers(&self) -> &dyn ConsumerLog;
 
-    /// Deletes at most `limit` events at or before `up_to` in the global order, in one
-    /// transaction, and says how many it deleted: those an [`Archive`] holds. The last event
-    /// of each stream stays (the stream's version goes on from it), and so do the events
-    /// a consumer parked. Stores that cannot discard say so.
-    fn discard(&self, up_to: Position, limit: usize) -> BoxFuture<'_, Result<u64, StoreError>> {
-        let _ = (up_to, limit);
+    /// Deletes at most `limit` events after `after` and at or before `up_to` in the
+    /// global order, in one transaction: events an [`Archive`] holds. The last event of
+    /// each stream stays (the stream's version goes on from it), and so do the events a
+    /// consumer parked. Returns the positions it deleted, in order: the next call goes on
+    /// from the last. Stores that cannot discard say so.
+    fn discard(
+        &self,
+        after: Position,
+        up_to: Position,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Position>, StoreError>> {
+        let _ = (after, up_to, limit);
         let kind = self.kind();
         Box::pin(async move {
             Err(StoreError::Unsupported(format!(
@@ -669,8 +675,13 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
         (**self).kind()
     }
 
-    fn discard(&self, up_to: Position, limit: usize) -> BoxFuture<'_, Result<u64, StoreError>> {
-        (**self).discard(up_to, limit)
+    fn discard(
+        &self,
+        after: Position,
+        up_to: Position,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Position>, StoreError>> {
+        (**self).discard(after, up_to, limit)
     }
 
     fn read_command(&self, id: Uuid) -> BoxFuture<'_, Result<Option<RecordedCommand>, StoreError>> {

@@ -346,24 +346,39 @@ impl EventStore for PostgresStore {
         })
     }
 
-    fn discard(&self, up_to: Position, limit: usize) -> BoxFuture<'_, Result<u64, StoreError>> {
+    fn discard(
+        &self,
+        after: Position,
+        up_to: Position,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Position>, StoreError>> {
         Box::pin(async move {
             let (tx, seq) = up_to.parts();
-            let deleted = sqlx::query(
+            let (after_tx, after_seq) = after.parts();
+            // From `after` on: the events kept before it are not looked at again.
+            let deleted: Vec<(i64, i64)> = sqlx::query_as(
                 "DELETE FROM herald_events WHERE position IN (\
                  SELECT e.position FROM herald_events e WHERE (e.tx_order, e.position) <= ($1, $2) \
+                 AND (e.tx_order, e.position) > ($4, $5) \
                  AND e.version < (SELECT MAX(version) FROM herald_events s \
                  WHERE s.tenant = e.tenant AND s.stream_type = e.stream_type AND s.stream_id = e.stream_id) \
                  AND NOT EXISTS (SELECT 1 FROM herald_dead_letters d WHERE d.event_id = e.event_id) \
-                 ORDER BY e.tx_order, e.position LIMIT $3)",
+                 ORDER BY e.tx_order, e.position LIMIT $3) RETURNING tx_order, position",
             )
             .bind(tx as i64)
             .bind(seq as i64)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .execute(&self.pool)
+            .bind(after_tx as i64)
+            .bind(after_seq as i64)
+            .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
-            Ok(deleted.rows_affected())
+            let mut deleted: Vec<Position> = deleted
+                .into_iter()
+                .map(|(tx, seq)| Position::from_parts(tx as u64, seq as u64))
+                .collect();
+            deleted.sort();
+            Ok(deleted)
         })
     }
 

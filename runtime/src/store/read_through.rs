@@ -185,8 +185,13 @@ impl EventStore for ReadThrough {
         self
     }
 
-    fn discard(&self, up_to: Position, limit: usize) -> BoxFuture<'_, Result<u64, StoreError>> {
-        self.active.discard(up_to, limit)
+    fn discard(
+        &self,
+        after: Position,
+        up_to: Position,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Position>, StoreError>> {
+        self.active.discard(after, up_to, limit)
     }
 }
 

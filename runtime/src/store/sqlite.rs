@@ -434,24 +434,36 @@ impl EventStore for SqliteStore {
         })
     }
 
-    fn discard(&self, up_to: Position, limit: usize) -> BoxFuture<'_, Result<u64, StoreError>> {
+    fn discard(
+        &self,
+        after: Position,
+        up_to: Position,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Position>, StoreError>> {
         Box::pin(async move {
             // A write like any other: in turn with this process's writers.
             let _turn = self.writer.lock().await;
-            let deleted = sqlx::query(
+            // From `after` on: the events kept before it are not looked at again.
+            let deleted: Vec<i64> = sqlx::query_scalar(
                 "DELETE FROM herald_events WHERE position IN (\
-                 SELECT e.position FROM herald_events e WHERE e.position <= ?1 \
+                 SELECT e.position FROM herald_events e WHERE e.position > ?3 AND e.position <= ?1 \
                  AND e.version < (SELECT MAX(version) FROM herald_events s \
                  WHERE s.tenant = e.tenant AND s.stream_type = e.stream_type AND s.stream_id = e.stream_id) \
                  AND NOT EXISTS (SELECT 1 FROM herald_dead_letters d WHERE d.event_id = e.event_id) \
-                 ORDER BY e.position LIMIT ?2)",
+                 ORDER BY e.position LIMIT ?2) RETURNING position",
             )
             .bind(up_to.parts().1 as i64)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .execute(&self.pool)
+            .bind(after.parts().1 as i64)
+            .fetch_all(&self.pool)
             .await
             .map_err(backend)?;
-            Ok(deleted.rows_affected())
+            let mut deleted: Vec<Position> = deleted
+                .into_iter()
+                .map(|seq| Position::from_parts(0, seq as u64))
+                .collect();
+            deleted.sort();
+            Ok(deleted)
         })
     }
 
