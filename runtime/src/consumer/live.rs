@@ -159,6 +159,12 @@ impl LiveEvents {
     pub fn skipped(&self) -> u64 {
         self.skipped
     }
+
+    /// How many events (of every route) came for this subscriber and wait to be taken:
+    /// past 1,024, [`next`](Self::next) skips them. A dashboard can show it as its lag.
+    pub fn behind(&self) -> usize {
+        self.receiver.len()
+    }
 }
 
 impl Herald {
