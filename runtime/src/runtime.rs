@@ -60,6 +60,8 @@ struct Inner {
     consumer_settings: ConsumerSettings,
     /// Where events every consumer has passed move to, read through by `store`.
     archive: Option<store::Archive>,
+    /// The store itself, without reading through to the archive: what archiving copies.
+    active: Arc<dyn EventStore>,
 }
 
 /// A [`Herald`] that does not keep the runtime alive: what its background tasks hold.
@@ -120,6 +122,11 @@ impl Herald {
 
     pub(crate) fn shared_store(&self) -> Arc<dyn EventStore> {
         self.inner.store.clone()
+    }
+
+    /// The store without reading through to the archive.
+    pub(crate) fn active_store(&self) -> &dyn EventStore {
+        &*self.inner.active
     }
 
     /// The archive this runtime reads old events through to, if it has one.
@@ -396,6 +403,7 @@ impl HeraldBuilder {
                 .into(),
             None => Arc::new(MemoryStore::new()),
         };
+        let active = store.clone();
         let store: Arc<dyn EventStore> = match &self.archive {
             Some(archive) => Arc::new(store::ReadThrough::new(store, archive.clone())),
             None => store,
@@ -417,6 +425,7 @@ impl HeraldBuilder {
                 tail: Tail::default(),
                 consumer_settings: self.consumers,
                 archive: self.archive,
+                active,
             }),
         };
         herald.keep_alive(self.saga_lease);

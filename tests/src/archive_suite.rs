@@ -379,6 +379,38 @@ pub async fn discarding_goes_page_by_page(test: &TestStore) {
     assert_eq!(versions(store, &x).await, [6]);
 }
 
+/// An archive serves one store: a second store's events, whose positions it holds for
+/// the first's, are refused, and nothing of that store is discarded. (`other` is a
+/// second store whose positions start where the first's did: SQLite and memory ones.)
+pub async fn an_archive_refuses_a_second_store(
+    test: &TestStore,
+    other: &TestStore,
+    archive: &Archive,
+) {
+    let archive = archive.clone().discard(true);
+    for store in [&test.store, &other.store] {
+        let herald = builder(store)
+            .archive(archive.clone())
+            .build()
+            .await
+            .unwrap();
+        let x = account();
+        let mut last = Vec::new();
+        for _ in 0..2 {
+            last = enter(&herald, &x).await.into_events();
+        }
+        caught_up(&herald, &last).await;
+        let archived = herald.consumers().archive().await;
+        if Arc::ptr_eq(store, &test.store) {
+            assert_eq!(archived.unwrap().discarded, 1);
+            continue;
+        }
+        let error = archived.unwrap_err();
+        assert!(error.to_string().contains("serves one store"), "{error}");
+        assert_eq!(versions(&*other.store, &x).await, [1, 2]);
+    }
+}
+
 /// A runtime without an archive cannot archive, and says how to give it one.
 pub async fn archiving_without_an_archive_says_so(test: &TestStore) {
     let herald = builder(&test.store).build().await.unwrap();

@@ -65,4 +65,19 @@ mod into_postgres {
         let (test, archive) = (TestStore::postgres().await, TestArchive::postgres().await);
         cases::archiving_waits_for_every_consumer(&test, &archive.archive).await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_archive_refuses_a_second_store() {
+        let (first, second) = (TestStore::sqlite().await, TestStore::sqlite().await);
+        let archive = TestArchive::postgres().await;
+        cases::an_archive_refuses_a_second_store(&first, &second, &archive.archive).await;
+    }
+}
+
+/// Two stores whose positions start alike, one SQLite archive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_refuses_a_second_store() {
+    let (first, second) = (TestStore::memory(), TestStore::sqlite().await);
+    let archive = TestArchive::sqlite().await;
+    cases::an_archive_refuses_a_second_store(&first, &second, &archive.archive).await;
 }

@@ -5,6 +5,9 @@ use crate::store::{Position, StoreError};
 
 use super::Consumers;
 
+/// The name of the archive's checkpoint in the store: how far it copied.
+const ARCHIVE: &str = "herald:archive";
+
 /// Events copied or deleted per transaction.
 const PAGE: usize = 1000;
 
@@ -62,10 +65,14 @@ impl Consumers<'_> {
             )));
         };
         let horizon = self.passed_by_all().await?;
-        let mut at = archive.head().await.map_err(fail("reading the archive"))?;
+        // How far this store's events are archived: its own checkpoint, not the archive's
+        // newest event, so that an archive given to a second store by mistake refuses
+        // that store's events (their places are taken) instead of counting them as held.
+        let mut at = self.archived_to(None).await?;
         let mut archived = 0;
         while at < horizon {
-            let page = herald.store().read_all(at, PAGE).await;
+            // This store's own events: read through, a page could come from the archive.
+            let page = herald.active_store().read_all(at, PAGE).await;
             let page = page.map_err(fail("reading events to archive"))?;
             let events: Vec<_> = page
                 .into_iter()
@@ -79,7 +86,7 @@ impl Consumers<'_> {
                 .await
                 .map_err(fail("writing to the archive"))?;
             archived += events.len() as u64;
-            at = last;
+            at = self.archived_to(Some(last)).await?;
         }
         // The archive may hold more than every consumer has passed (a consumer was
         // reset, say): only what they all passed goes.
@@ -88,7 +95,10 @@ impl Consumers<'_> {
         while archive.discards() {
             let deleted = herald.store().discard(from, discard_to, PAGE).await;
             let deleted = deleted.map_err(fail("discarding archived events"))?;
-            let Some(&last) = deleted.last() else { break };
+            // Positions only move on (a store that returned an earlier one would loop).
+            let Some(&last) = deleted.last().filter(|&&last| last > from) else {
+                break;
+            };
             discarded += deleted.len() as u64;
             from = last;
         }
@@ -99,14 +109,30 @@ impl Consumers<'_> {
         })
     }
 
+    /// The archive's checkpoint in the store, moved on to `to` first when given.
+    async fn archived_to(&self, to: Option<Position>) -> Result<Position, Error> {
+        let store = self.herald.store();
+        let mut tx = store.begin().await.map_err(fail("beginning"))?;
+        let at = tx.claim_consumer(ARCHIVE).await;
+        let mut at = at.map_err(fail("reading its checkpoint"))?;
+        if let Some(to) = to.filter(|&to| to > at) {
+            let saved = tx.save_checkpoint(ARCHIVE, to).await;
+            saved.map_err(fail("saving its checkpoint"))?;
+            at = to;
+        }
+        tx.commit().await.map_err(fail("committing"))?;
+        Ok(at)
+    }
+
     /// The position every consumer has passed: the oldest checkpoint in the store, and
     /// the start when a consumer of this runtime has none yet.
     async fn passed_by_all(&self) -> Result<Position, Error> {
         let log = self.herald.store().consumers();
-        let checkpoints = log
+        let mut checkpoints = log
             .checkpoints()
             .await
             .map_err(fail("listing checkpoints"))?;
+        checkpoints.retain(|c| c.consumer != ARCHIVE);
         let registered = self.herald.registry().eventual_handlers();
         if registered
             .iter()

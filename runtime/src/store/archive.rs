@@ -389,15 +389,19 @@ impl Archive {
         if events.is_empty() {
             return Ok(());
         }
-        match &self.backend {
+        // How many of `events` the archive holds afterwards: all of them, unless another
+        // event took the place of one (the archive serves another store too).
+        let held = match &self.backend {
             Backend::Memory(archived) => {
                 let mut archived = lock(archived);
+                let mut held = 0;
                 for event in events {
-                    archived
+                    let kept = archived
                         .entry(event.position)
                         .or_insert_with(|| event.clone());
+                    held += u64::from(kept.event_id == event.event_id);
                 }
-                Ok(())
+                held
             }
             #[cfg(feature = "sqlite")]
             Backend::Sqlite(pool) => {
@@ -432,7 +436,25 @@ impl Archive {
                         .await
                         .map_err(super::backend)?;
                 }
-                tx.commit().await.map_err(super::backend)
+                let mut held = 0;
+                for chunk in events.chunks(1000) {
+                    let mut count = sqlx::QueryBuilder::new(
+                        "SELECT COUNT(*) FROM herald_archive WHERE event_id IN (",
+                    );
+                    let mut ids = count.separated(", ");
+                    for event in chunk {
+                        ids.push_bind(event.event_id);
+                    }
+                    count.push(")");
+                    let found: i64 = count
+                        .build_query_scalar()
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(super::backend)?;
+                    held += found as u64;
+                }
+                tx.commit().await.map_err(super::backend)?;
+                held
             }
             #[cfg(feature = "postgres")]
             Backend::Postgres(pool) => {
@@ -471,9 +493,30 @@ impl Archive {
                 .execute(pool)
                 .await
                 .map_err(super::backend)?;
-                Ok(())
+                let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.event_id).collect();
+                let found: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM herald_archive WHERE event_id = ANY($1)",
+                )
+                .bind(ids)
+                .fetch_one(pool)
+                .await
+                .map_err(super::backend)?;
+                found as u64
             }
+        };
+        if held != events.len() as u64 {
+            let missing = events.len() as u64 - held;
+            return Err(StoreError::Backend(
+                format!(
+                    "the archive holds other events where {missing} of these belong \
+                     (positions {} to {}): an archive serves one store",
+                    events[0].position,
+                    events[events.len() - 1].position
+                )
+                .into(),
+            ));
         }
+        Ok(())
     }
 }
 

@@ -32,7 +32,7 @@ impl ReadThrough {
 /// Whether `versions` go on from `after` without a gap.
 fn whole(after: u64, versions: impl Iterator<Item = u64>) -> bool {
     versions
-        .zip(after + 1..)
+        .zip(after.saturating_add(1)..)
         .all(|(version, next)| version == next)
 }
 
