@@ -677,7 +677,21 @@ pub async fn a_failure_mid_batch_keeps_the_events_before_it_once(test: &TestStor
 pub async fn a_live_subscriber_sees_new_events_and_is_told_what_it_skipped(test: &TestStore) {
     let herald = herald(&test.store).await;
     let before = note();
-    post(&herald, &before, 1).await;
+    let posted = post(&herald, &before, 1).await;
+    // On PostgreSQL the tail starts at the last event no older transaction can still
+    // precede: wait until the workers' transactions are past the one posted before.
+    let consumers = herald.consumers();
+    let names: Vec<&str> = consumers
+        .list()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.name)
+        .collect();
+    consumers
+        .wait_for(posted.events(), names, WAIT)
+        .await
+        .unwrap();
     let bad = herald.live("note..posted").await.unwrap_err();
     assert!(bad.to_string().contains("note..posted"), "{bad}");
 
