@@ -74,19 +74,6 @@ enum Backend {
     Postgres(PgPool),
 }
 
-/// The largest position a part can hold in the databases (`BIGINT`).
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-const NO_BOUND: i64 = i64::MAX;
-
-/// A position's parts as the databases bind them; `None`: no bound.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-fn bound(position: Option<Position>) -> (i64, i64) {
-    position.map_or((NO_BOUND, NO_BOUND), |p| {
-        let (tx, seq) = p.parts();
-        (tx as i64, seq as i64)
-    })
-}
-
 impl Archive {
     /// An archive in memory, lost when the process ends: for tests.
     pub fn memory() -> Self {
@@ -232,47 +219,19 @@ impl Archive {
         after: Position,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.read_between(after, None, limit).await
-    }
-
-    /// The archived events of `stream` with a version above `after_version`, in order.
-    pub async fn read_stream(
-        &self,
-        stream: &StreamKey,
-        after_version: u64,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.read_versions(stream, after_version, None).await
-    }
-
-    /// At most `limit` archived events after `after` and before `before` (no bound:
-    /// `None`), in global order.
-    pub(crate) async fn read_between(
-        &self,
-        after: Position,
-        before: Option<Position>,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
         match &self.backend {
             Backend::Memory(events) => {
                 let events = lock(events);
                 let later = events.range(after..).filter(|(p, _)| **p > after);
-                let before = |p: &Position| before.is_none_or(|before| *p < before);
-                Ok(later
-                    .take_while(|(p, _)| before(p))
-                    .take(limit)
-                    .map(|(_, e)| e.clone())
-                    .collect())
+                Ok(later.take(limit).map(|(_, e)| e.clone()).collect())
             }
             #[cfg(feature = "sqlite")]
             Backend::Sqlite(pool) => {
                 let rows = sqlx::query(sqlite_select!(
-                    "WHERE (tx_order, position) > (?1, ?2) AND (tx_order, position) < (?3, ?4) \
-                     ORDER BY tx_order, position LIMIT ?5"
+                    "WHERE (tx_order, position) > (?1, ?2) ORDER BY tx_order, position LIMIT ?3"
                 ))
-                .bind(bound(Some(after)).0)
-                .bind(bound(Some(after)).1)
-                .bind(bound(before).0)
-                .bind(bound(before).1)
+                .bind(after.parts().0 as i64)
+                .bind(after.parts().1 as i64)
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                 .fetch_all(pool)
                 .await
@@ -282,13 +241,10 @@ impl Archive {
             #[cfg(feature = "postgres")]
             Backend::Postgres(pool) => {
                 let rows = sqlx::query(postgres_select!(
-                    "WHERE (tx_order, position) > ($1, $2) AND (tx_order, position) < ($3, $4) \
-                     ORDER BY tx_order, position LIMIT $5"
+                    "WHERE (tx_order, position) > ($1, $2) ORDER BY tx_order, position LIMIT $3"
                 ))
-                .bind(bound(Some(after)).0)
-                .bind(bound(Some(after)).1)
-                .bind(bound(before).0)
-                .bind(bound(before).1)
+                .bind(after.parts().0 as i64)
+                .bind(after.parts().1 as i64)
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                 .fetch_all(pool)
                 .await
@@ -298,33 +254,29 @@ impl Archive {
         }
     }
 
-    /// The archived events of `stream` with a version above `after` and below `before`
-    /// (no bound: `None`), in order.
-    pub(crate) async fn read_versions(
+    /// The archived events of `stream` with a version above `after_version`, in order.
+    pub async fn read_stream(
         &self,
         stream: &StreamKey,
-        after: u64,
-        before: Option<u64>,
+        after_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let wanted = |version: u64| version > after && before.is_none_or(|b| version < b);
         match &self.backend {
             // By position, which is version order within a stream.
             Backend::Memory(events) => Ok(lock(events)
                 .values()
-                .filter(|e| &e.stream == stream && wanted(e.version))
+                .filter(|e| &e.stream == stream && e.version > after_version)
                 .cloned()
                 .collect()),
             #[cfg(feature = "sqlite")]
             Backend::Sqlite(pool) => {
                 let rows = sqlx::query(sqlite_select!(
                     "WHERE tenant = ?1 AND stream_type = ?2 AND stream_id = ?3 \
-                     AND version > ?4 AND version < ?5 ORDER BY version"
+                     AND version > ?4 ORDER BY version"
                 ))
                 .bind(stream.tenant())
                 .bind(stream.stream_type())
                 .bind(stream.stream_id())
-                .bind(after as i64)
-                .bind(before.map_or(NO_BOUND, |v| v as i64))
+                .bind(after_version as i64)
                 .fetch_all(pool)
                 .await
                 .map_err(super::backend)?;
@@ -334,13 +286,12 @@ impl Archive {
             Backend::Postgres(pool) => {
                 let rows = sqlx::query(postgres_select!(
                     "WHERE tenant = $1 AND stream_type = $2 AND stream_id = $3 \
-                     AND version > $4 AND version < $5 ORDER BY version"
+                     AND version > $4 ORDER BY version"
                 ))
                 .bind(stream.tenant())
                 .bind(stream.stream_type())
                 .bind(stream.stream_id())
-                .bind(after as i64)
-                .bind(before.map_or(NO_BOUND, |v| v as i64))
+                .bind(after_version as i64)
                 .fetch_all(pool)
                 .await
                 .map_err(super::backend)?;

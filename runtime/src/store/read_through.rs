@@ -53,7 +53,7 @@ async fn stream_through<E>(
         return Ok(active);
     }
     let mut merged: BTreeMap<u64, E> = archive
-        .read_versions(stream, after, None)
+        .read_stream(stream, after)
         .await?
         .iter()
         .map(|e| (e.version, archived(e)))
