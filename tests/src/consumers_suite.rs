@@ -878,7 +878,12 @@ pub async fn a_rebuild_fills_the_tables_aside_then_swaps_them_in(test: &TestStor
         .await
         .unwrap(),
         Sql::Postgres(conn) => sqlx::query_scalar(
-            "SELECT indexname::text FROM pg_indexes WHERE tablename = 'note_counts' AND schemaname = current_schema() AND indexdef LIKE '%(posts)%'",
+            // This schema's indexes first: `pg_indexes` would describe every index of the
+            // cluster, and fails on one another test drops meanwhile.
+            "WITH mine AS MATERIALIZED (SELECT x.indexrelid, c.relname FROM pg_index x \
+             JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid \
+             WHERE t.relname = 'note_counts' AND t.relnamespace = current_schema()::regnamespace) \
+             SELECT relname::text FROM mine WHERE pg_get_indexdef(indexrelid) LIKE '%(posts)%'",
         )
         .fetch_all(conn)
         .await
