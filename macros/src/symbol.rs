@@ -12,5 +12,6 @@ pub(crate) const FROM: &str = "from";
 pub(crate) const PRIORITY: &str = "priority";
 pub(crate) const CONSISTENCY: &str = "consistency";
 pub(crate) const ORDERED: &str = "ordered";
+pub(crate) const PARTITIONS: &str = "partitions";
 pub(crate) const TABLES: &str = "tables";
 pub(crate) const REVERSE: &str = "reverse";

@@ -433,6 +433,12 @@ pub enum ErrorKind {
     #[error("{0}")]
     NoSuchConsumer(String),
 
+    /// The store holds a consumer's checkpoints for another number of partitions than
+    /// its handler declares (`partitions = N` changed): its worker stops rather than
+    /// handle events twice or skip them. The message says how to move on.
+    #[error("{0}")]
+    Repartitioned(String),
+
     /// The event store failed.
     #[error("{context}: {source}")]
     Store {

@@ -81,7 +81,8 @@ pub use actor::Actor;
 pub use aggregate::{Aggregate, Apply, ApplyError, BoxError, Handle, HandleOutput};
 pub use command::Command;
 pub use consumer::{
-    Archived, ConsumerStatus, Consumers, Live, LiveEvents, Rebuild, RebuildProgress, Rebuilt,
+    Archived, ConsumerStatus, Consumers, Live, LiveEvents, Partition, Rebuild, RebuildProgress,
+    Rebuilt,
 };
 pub use dispatch::{Dispatch, Dispatched};
 pub use error::{Error, ErrorKind};

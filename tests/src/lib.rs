@@ -9,5 +9,6 @@ pub mod consumers_suite;
 pub mod dispatch_suite;
 pub mod domain;
 pub mod handlers_suite;
+pub mod partitions_suite;
 pub mod process;
 pub mod users;

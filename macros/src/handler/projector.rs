@@ -11,7 +11,7 @@ use syn::{GenericArgument, ItemFn, LitStr, PathArguments, Type};
 use super::{Common, finish, name, pattern, pattern_check, signature, wrapper_ident};
 use crate::args::{self, Once};
 use crate::errors::{Errors, with_item};
-use crate::symbol::{CONSISTENCY, NAME, ORDERED, PRIORITY, TABLES};
+use crate::symbol::{CONSISTENCY, NAME, ORDERED, PARTITIONS, PRIORITY, TABLES};
 
 /// Which of the three.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -76,6 +76,8 @@ struct Projector<'a> {
     strong: bool,
     /// Whether a parked event holds back the later events of its stream (eventual only).
     ordered: bool,
+    /// How many shares its streams are split into, each run by one process (eventual only).
+    partitions: u32,
     /// The tables an eventual projector writes, which a rebuild fills aside.
     tables: Vec<LitStr>,
     /// The event type, or `None` for any `RecordedEvent`.
@@ -89,6 +91,7 @@ impl<'a> Projector<'a> {
         let mut common = Common::new();
         let mut consistency = Once::new(CONSISTENCY);
         let mut ordered = Once::new(ORDERED);
+        let mut partitions = Once::new(PARTITIONS);
         let mut tables = Once::new(TABLES);
         let lit = args::parse(args, |meta| {
             if common.parse(&meta, &mut errors)? {
@@ -111,10 +114,17 @@ impl<'a> Projector<'a> {
                 ordered.set(&mut errors, &meta, (value.value, meta.path.span()));
                 return Ok(());
             }
+            if meta.path.is_ident(PARTITIONS) {
+                // #[projector("…", consistency = eventual, partitions = 4)]
+                let value: syn::Lit = meta.value()?.parse()?;
+                let count = partition_count(&value, &mut errors);
+                partitions.set(&mut errors, &meta, (count, meta.path.span()));
+                return Ok(());
+            }
             if !meta.path.is_ident(CONSISTENCY) {
                 let known: &[&str] = match kind {
-                    Kind::Projector => &[CONSISTENCY, NAME, ORDERED, PRIORITY, TABLES],
-                    _ => &[CONSISTENCY, NAME, ORDERED, PRIORITY],
+                    Kind::Projector => &[CONSISTENCY, NAME, ORDERED, PARTITIONS, PRIORITY, TABLES],
+                    _ => &[CONSISTENCY, NAME, ORDERED, PARTITIONS, PRIORITY],
                 };
                 return Err(args::unknown(&meta, kind.word(), known));
             }
@@ -169,6 +179,17 @@ impl<'a> Projector<'a> {
             Some((ordered, _)) => ordered,
             None => true,
         };
+        let partitions = match partitions.get() {
+            Some((_, span)) if strong => {
+                errors.push(syn::Error::new(
+                    span,
+                    "`partitions` is for `consistency = eventual` handlers: a strong one runs in the command's transaction, in the process that dispatched it",
+                ));
+                1
+            }
+            Some((count, _)) => count,
+            None => 1,
+        };
         let tables = match tables.get() {
             Some((_, span)) if strong => {
                 errors.push(syn::Error::new(
@@ -189,6 +210,7 @@ impl<'a> Projector<'a> {
             priority: common.priority.get().unwrap_or(0),
             strong,
             ordered,
+            partitions,
             tables,
             event: event.expect("checked"),
             sig,
@@ -204,6 +226,7 @@ impl<'a> Projector<'a> {
             priority,
             strong,
             ordered,
+            partitions,
             tables,
             event,
             sig,
@@ -212,8 +235,12 @@ impl<'a> Projector<'a> {
         let wrapper = wrapper_ident(kind.word(), ident);
         let consistency = match (kind, strong) {
             (Kind::Dispatcher, _) => TokenStream::new(),
-            (_, true) => quote!(consistency: ::herald::Consistency::Strong, ordered: true,),
-            (_, false) => quote!(consistency: ::herald::Consistency::Eventual, ordered: #ordered,),
+            (_, true) => quote! {
+                consistency: ::herald::Consistency::Strong, ordered: true, partitions: 1,
+            },
+            (_, false) => quote! {
+                consistency: ::herald::Consistency::Eventual, ordered: #ordered, partitions: #partitions,
+            },
         };
         let call = match event {
             Some(_) => quote!(#ident(&event, cx)),
@@ -299,6 +326,29 @@ impl<'a> Projector<'a> {
                     run: #wrapper,
                 }
             }
+        }
+    }
+}
+
+/// The most partitions a consumer may have: each one's worker reads the whole global order.
+const MAX_PARTITIONS: u32 = 64;
+
+/// `partitions = N`: 1 to [`MAX_PARTITIONS`] (1 is the default, one share).
+fn partition_count(value: &syn::Lit, errors: &mut Errors) -> u32 {
+    let count = match value {
+        syn::Lit::Int(int) => int.base10_parse::<u32>().ok(),
+        _ => None,
+    };
+    match count {
+        Some(count @ 1..=MAX_PARTITIONS) => count,
+        _ => {
+            errors.at(
+                value,
+                format!(
+                    "`partitions` is a number from 1 to {MAX_PARTITIONS}: how many shares the consumer's streams are split into, each run by one process at a time (every share's worker reads the whole global order)"
+                ),
+            );
+            1
         }
     }
 }

@@ -3,7 +3,7 @@
 use crate::error::{Error, ErrorKind};
 use crate::store::{Position, StoreError};
 
-use super::Consumers;
+use super::{Consumers, Layout};
 
 /// The name of the archive's checkpoint in the store: how far it copied.
 const ARCHIVE: &str = "herald:archive";
@@ -134,9 +134,10 @@ impl Consumers<'_> {
             .map_err(fail("listing checkpoints"))?;
         checkpoints.retain(|c| c.consumer != ARCHIVE);
         let registered = self.herald.registry().eventual_handlers();
-        if registered
-            .iter()
-            .any(|h| !checkpoints.iter().any(|c| c.consumer == h.name()))
+        let keys = registered.iter().flat_map(|h| Layout::of(*h).keys());
+        if keys
+            .into_iter()
+            .any(|(_, key)| !checkpoints.iter().any(|c| c.consumer == key))
         {
             return Ok(Position::START);
         }

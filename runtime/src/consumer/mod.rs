@@ -14,12 +14,15 @@
 mod archive;
 mod handle;
 mod live;
+mod partition;
 mod rebuild;
 mod worker;
 
 pub use archive::Archived;
 pub(crate) use live::Tail;
 pub use live::{Live, LiveEvents};
+pub(crate) use partition::Layout;
+pub use partition::Partition;
 pub use rebuild::{Rebuild, RebuildProgress, Rebuilt};
 
 use std::collections::HashMap;
@@ -80,6 +83,8 @@ impl Default for ConsumerSettings {
 pub(crate) struct Progress {
     /// The last batch's error, until a batch succeeds.
     error: Option<String>,
+    /// Whether this runtime holds the consumer's (or partition's) lease.
+    held: bool,
 }
 
 /// The runtime's workers: one per consumer, and how to stop them.
@@ -87,8 +92,10 @@ pub(crate) struct Progress {
 pub(crate) struct Workers {
     stop: Option<watch::Sender<bool>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
-    progress: HashMap<&'static str, Arc<watch::Sender<Progress>>>,
-    /// Tells a worker that its checkpoint was moved under it (a reset, a rebuild).
+    /// Each worker's, by checkpoint key (the consumer's name, or its partition's key).
+    progress: HashMap<String, Arc<watch::Sender<Progress>>>,
+    /// Tells a consumer's workers that their checkpoints were moved under them (a reset,
+    /// a rebuild), by consumer name.
     moved: HashMap<&'static str, watch::Sender<()>>,
 }
 
@@ -109,27 +116,35 @@ impl Workers {
         let mut moved = HashMap::new();
         for handler in herald.registry().eventual_handlers() {
             let name = handler.name();
-            let sender = Arc::new(watch::Sender::new(Progress::default()));
-            progress.insert(name, sender.clone());
-            let (nudge, nudged) = watch::channel(());
+            let layout = Layout::of(handler);
+            let nudge = watch::Sender::new(());
+            let members = (layout.partitions > 1).then(|| Arc::new(partition::Members::new(name)));
+            for (partition, key) in layout.keys() {
+                let sender = Arc::new(watch::Sender::new(Progress::default()));
+                progress.insert(key.clone(), sender.clone());
+                let worker = Worker {
+                    herald: herald.downgrade(),
+                    name,
+                    key,
+                    layout,
+                    partition,
+                    members: members.clone(),
+                    ordered: ordered(handler),
+                    settings,
+                    progress: sender,
+                    moved: nudge.subscribe(),
+                    position: None,
+                    failing: None,
+                    parked: None,
+                    stop_before: None,
+                    leased_at: None,
+                    retry_at: None,
+                    lessee: (herald.shared_store(), herald.owner()),
+                };
+                let commits = herald.store().consumers().commits();
+                tasks.push(tokio.spawn(worker.run(stop.subscribe(), commits)));
+            }
             moved.insert(name, nudge);
-            let worker = Worker {
-                herald: herald.downgrade(),
-                name,
-                ordered: ordered(handler),
-                settings,
-                progress: sender,
-                moved: nudged,
-                position: None,
-                failing: None,
-                parked: None,
-                stop_before: None,
-                leased_at: None,
-                retry_at: None,
-                lessee: (herald.shared_store(), herald.owner()),
-            };
-            let commits = herald.store().consumers().commits();
-            tasks.push(tokio.spawn(worker.run(stop.subscribe(), commits)));
         }
         Workers {
             stop: Some(stop),
@@ -176,7 +191,8 @@ pub(crate) fn ordered(handler: Reaction<'_>) -> bool {
     }
 }
 
-/// A consumer as [`Consumers::list`] reports it.
+/// A consumer as [`Consumers::list`] reports it: a row per consumer, or per partition of
+/// a consumer split with `partitions = N`.
 ///
 /// ```
 /// # use herald::doc_fixtures::*;
@@ -197,6 +213,8 @@ pub(crate) fn ordered(handler: Reaction<'_>) -> bool {
 pub struct ConsumerStatus {
     /// Its name: the handler's.
     pub name: &'static str,
+    /// The share of its streams this row is about, when it is split into partitions.
+    pub partition: Option<Partition>,
     /// `projector` or `processor`.
     pub kind: &'static str,
     /// The last event it is done with.
@@ -205,8 +223,11 @@ pub struct ConsumerStatus {
     pub lag: u64,
     /// How many events it has parked.
     pub parked: usize,
-    /// Whether a worker of this runtime runs it.
+    /// Whether this runtime has a worker for it (holding it, or standing by).
     pub running: bool,
+    /// Whether this runtime holds it now: its worker here runs it, while the other
+    /// runtimes' stand by.
+    pub held: bool,
     /// The error of its worker's last batch, while it keeps failing (the store is
     /// unreachable, say); a handler's errors park events instead.
     pub error: Option<String>,
@@ -247,31 +268,40 @@ impl<'h> Consumers<'h> {
         let mut found = Vec::new();
         for handler in self.herald.registry().eventual_handlers() {
             let name = handler.name();
-            let position = checkpoints
-                .iter()
-                .find(|c| c.consumer == name)
-                .map_or(Position::START, |c| c.position);
-            let lag = log
-                .count_after(position)
-                .await
-                .map_err(store_error(name, "counting its lag"))?;
-            let parked = log
+            let layout = Layout::of(handler);
+            let letters = log
                 .dead_letters(name)
                 .await
                 .map_err(store_error(name, "listing its dead letters"))?;
-            let progress = self.herald.workers().progress.get(name);
-            found.push(ConsumerStatus {
-                name,
-                kind: match handler {
-                    Reaction::Process(..) => "processor",
-                    _ => "projector",
-                },
-                position,
-                lag,
-                parked: parked.len(),
-                running: progress.is_some(),
-                error: progress.and_then(|p| p.borrow().error.clone()),
-            });
+            for (partition, key) in layout.keys() {
+                let position = checkpoints
+                    .iter()
+                    .find(|c| c.consumer == key)
+                    .map_or(Position::START, |c| c.position);
+                let lag = log
+                    .count_after(position)
+                    .await
+                    .map_err(store_error(&key, "counting its lag"))?;
+                let parked = letters
+                    .iter()
+                    .filter(|l| layout.partition_of(&l.stream) == partition)
+                    .count();
+                let progress = self.herald.workers().progress.get(&key).map(|p| p.borrow());
+                found.push(ConsumerStatus {
+                    name,
+                    partition,
+                    kind: match handler {
+                        Reaction::Process(..) => "processor",
+                        _ => "projector",
+                    },
+                    position,
+                    lag,
+                    parked,
+                    running: progress.is_some(),
+                    held: progress.as_ref().is_some_and(|p| p.held),
+                    error: progress.and_then(|p| p.error.clone()),
+                });
+            }
         }
         Ok(found)
     }
@@ -314,46 +344,24 @@ impl<'h> Consumers<'h> {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let Some(last) = events.iter().map(|e| e.position).max() else {
+        if events.is_empty() {
             return Ok(());
-        };
+        }
         let deadline = tokio::time::Instant::now() + timeout;
         for consumer in consumers {
             let consumer = consumer.as_ref();
-            self.handler(consumer)?;
-            let mut progress = self
-                .herald
-                .workers()
-                .progress
-                .get(consumer)
-                .map(|p| p.subscribe());
-            let mut poll = Duration::from_millis(5);
-            loop {
-                if checkpoint_of(self.herald, consumer).await? >= last {
-                    break;
-                }
-                // A worker of this runtime says when it moves; another process's is looked
-                // at again a little later each time.
-                let waited = async {
-                    let moved = async {
-                        match &mut progress {
-                            Some(progress) => drop(progress.changed().await),
-                            None => std::future::pending().await,
-                        }
-                    };
-                    tokio::select! {
-                        () = moved => {}
-                        () = tokio::time::sleep(poll) => {}
-                    }
-                    poll = (poll * 2).min(Duration::from_millis(200));
-                };
-                if tokio::time::timeout_at(deadline, waited).await.is_err() {
-                    return Err(ErrorKind::Timeout {
-                        consumer: consumer.to_owned(),
-                        waited: timeout,
-                    }
-                    .into());
-                }
+            let layout = Layout::of(self.handler(consumer)?);
+            // Each partition the events fall in, to be past the last of them.
+            let mut lasts: HashMap<String, Position> = HashMap::new();
+            for event in events {
+                let last = lasts
+                    .entry(layout.key_of(&event.stream))
+                    .or_insert(Position::START);
+                *last = (*last).max(event.position);
+            }
+            for (key, last) in lasts {
+                self.wait_past(consumer, &key, last, deadline, timeout)
+                    .await?;
             }
             let letters = self.dead_letters(consumer).await?;
             let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
@@ -364,6 +372,52 @@ impl<'h> Consumers<'h> {
                     event_id: letter.event_id,
                     attempts: letter.attempts,
                     error: letter.error,
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until checkpoint `key` of `consumer` is at `last` or past it.
+    async fn wait_past(
+        &self,
+        consumer: &str,
+        key: &str,
+        last: Position,
+        deadline: tokio::time::Instant,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        let mut progress = self
+            .herald
+            .workers()
+            .progress
+            .get(key)
+            .map(|p| p.subscribe());
+        let mut poll = Duration::from_millis(5);
+        loop {
+            if checkpoint_of(self.herald, key).await? >= last {
+                break;
+            }
+            // A worker of this runtime says when it moves; another process's is looked
+            // at again a little later each time.
+            let waited = async {
+                let moved = async {
+                    match &mut progress {
+                        Some(progress) => drop(progress.changed().await),
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    () = moved => {}
+                    () = tokio::time::sleep(poll) => {}
+                }
+                poll = (poll * 2).min(Duration::from_millis(200));
+            };
+            if tokio::time::timeout_at(deadline, waited).await.is_err() {
+                return Err(ErrorKind::Timeout {
+                    consumer: consumer.to_owned(),
+                    waited: timeout,
                 }
                 .into());
             }
@@ -398,27 +452,28 @@ impl<'h> Consumers<'h> {
         // The events it may run, read before the transaction (a read through the pool in
         // it could wait for the connection it holds): those parked on the event's stream.
         let before = self.dead_letters(consumer).await?;
-        let stream = before
+        let Some(stream) = before
             .iter()
             .find(|l| l.event_id == event_id)
-            .map(|l| &l.stream);
+            .map(|l| &l.stream)
+        else {
+            return Err(not_parked(consumer, event_id));
+        };
         let mut events = HashMap::new();
-        for letter in before.iter().filter(|l| Some(&l.stream) == stream) {
+        for letter in before.iter().filter(|l| &l.stream == stream) {
             let event = store.consumers().event(letter.event_id).await;
             if let Some(event) = event.map_err(&fail_store)? {
                 events.insert(letter.event_id, event);
             }
         }
-        // One transaction, holding the consumer: its worker waits meanwhile, and the dead
-        // letters read in it are the ones to settle.
+        // One transaction, holding the consumer (the partition of the event's stream): its
+        // worker waits meanwhile, and the dead letters read in it are the ones to settle.
         let mut tx = store.begin().await.map_err(&fail_store)?;
-        tx.claim_consumer(consumer).await.map_err(&fail_store)?;
+        let key = Layout::of(handler).key_of(stream);
+        tx.claim_consumer(&key).await.map_err(&fail_store)?;
         let letters = tx.dead_letters(consumer).await.map_err(&fail_store)?;
         let Some(first) = letters.iter().find(|l| l.event_id == event_id) else {
-            return Err(ErrorKind::NoSuchConsumer(format!(
-                "consumer `{consumer}` has not parked event {event_id}"
-            ))
-            .into());
+            return Err(not_parked(consumer, event_id));
         };
         if let Some(head) = first
             .behind
@@ -496,6 +551,14 @@ impl<'h> Consumers<'h> {
             None => Ok(()),
         }
     }
+}
+
+/// That `consumer` has not parked event `event_id`.
+fn not_parked(consumer: &str, event_id: Uuid) -> Error {
+    ErrorKind::NoSuchConsumer(format!(
+        "consumer `{consumer}` has not parked event {event_id}"
+    ))
+    .into()
 }
 
 /// A store failure while working on consumer `consumer`, saying what was being done.

@@ -9,7 +9,7 @@ use std::future::IntoFuture;
 use std::time::{Duration, Instant};
 
 use super::handle::handle_as;
-use super::{Consumers, store_error};
+use super::{Consumers, Layout, store_error};
 use crate::error::{Error, ErrorKind};
 use crate::handler::reaction::Reaction;
 use crate::handler::rebuild_table;
@@ -136,16 +136,19 @@ impl<'h> Consumers<'h> {
     /// effects can be applied again (a processor's commands are never doubled); to redo a
     /// projection, [`rebuild`](Self::rebuild) it.
     pub async fn reset(&self, name: &str, position: Position) -> Result<(), Error> {
-        self.handler(name)?;
+        let layout = Layout::of(self.handler(name)?);
         let store = self.herald.store();
         let fail = store_error(name, "resetting");
+        let seen = store.consumers().checkpoints().await.map_err(&fail)?;
         let mut tx = store.begin().await.map_err(&fail)?;
-        tx.claim_consumer(name).await.map_err(&fail)?;
+        layout
+            .move_to(&mut *tx, &seen, position)
+            .await
+            .map_err(&fail)?;
         let letters = tx.dead_letters(name).await.map_err(&fail)?;
         for letter in letters.iter().filter(|l| l.position > position) {
             tx.unpark(name, letter.event_id).await.map_err(&fail)?;
         }
-        tx.save_checkpoint(name, position).await.map_err(&fail)?;
         tx.commit().await.map_err(&fail)?;
         self.herald.workers().moved(name);
         Ok(())
@@ -240,8 +243,17 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
     // The swap: the consumer is claimed (its worker waits), the copies replace the tables
     // and the checkpoint moves to the last event they hold, together. What committed
     // since the last batch was read, the worker handles next, into the new tables.
+    let seen = store
+        .consumers()
+        .checkpoints()
+        .await
+        .map_err(fail("reading its checkpoints"))?;
     let mut tx = store.begin().await.map_err(fail("beginning the swap"))?;
-    tx.claim_consumer(&name).await.map_err(fail("claiming"))?;
+    let layout = Layout::of(handler);
+    layout
+        .move_to(&mut *tx, &seen, report.position)
+        .await
+        .map_err(fail("moving its checkpoints"))?;
     for table in projector.tables {
         swap_table(&mut *tx, table, &name).await?;
     }
@@ -253,9 +265,6 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
             .await
             .map_err(fail("unparking"))?;
     }
-    tx.save_checkpoint(&name, report.position)
-        .await
-        .map_err(fail("moving the checkpoint"))?;
     tx.commit().await.map_err(fail("committing the swap"))?;
     herald.workers().moved(&name);
     Ok(report)

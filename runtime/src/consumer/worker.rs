@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::handle::handle;
+use super::partition::{Layout, Members, Partition};
 use super::{ConsumerSettings, Progress, store_error};
 use crate::error::Error;
 use crate::handler::saga::Saga;
@@ -59,7 +60,16 @@ impl Failing {
 
 pub(crate) struct Worker {
     pub(crate) herald: WeakHerald,
+    /// The handler's name, which its dead letters are kept under.
     pub(crate) name: &'static str,
+    /// Its checkpoint's and lease's key: the name, or its partition's key.
+    pub(crate) key: String,
+    /// How the consumer's checkpoints are laid out.
+    pub(crate) layout: Layout,
+    /// The share of the streams it takes, when the consumer is split.
+    pub(crate) partition: Option<Partition>,
+    /// The runtimes running the split consumer, which deal its partitions among them.
+    pub(crate) members: Option<Arc<Members>>,
     pub(crate) ordered: bool,
     pub(crate) settings: ConsumerSettings,
     pub(crate) progress: Arc<watch::Sender<Progress>>,
@@ -93,11 +103,11 @@ impl Worker {
         let mut idle = self.settings.poll_min;
         loop {
             if *stop.borrow() {
-                self.release().await;
+                self.leave().await;
                 return;
             }
             let Some(herald) = self.herald.upgrade() else {
-                self.release().await;
+                self.leave().await;
                 return;
             };
             if self.moved.has_changed().unwrap_or(false) {
@@ -144,7 +154,7 @@ impl Worker {
                 Err(error) => {
                     // Nobody awaits a worker: the error is logged, kept for
                     // `Consumers::list`, and the batch tried again later.
-                    tracing::error!(consumer = self.name, %error, "consumer batch failed; trying again");
+                    tracing::error!(consumer = self.key, %error, "consumer batch failed; trying again");
                     self.progress
                         .send_modify(|p| p.error = Some(error.to_string()));
                     self.position = None; // read it again
@@ -167,7 +177,7 @@ impl Worker {
                     self.forget();
                 }
                 _ = stop.changed() => {
-                    self.release().await;
+                    self.leave().await;
                     return;
                 }
             }
@@ -190,23 +200,35 @@ impl Worker {
     /// holds it. Another runtime's worker takes over once this one stops renewing; the
     /// checkpoint row each batch locks keeps a holder that stalled past its lease from
     /// doing anything twice.
+    ///
+    /// A partition dealt to another runtime is given up (between batches), for that one
+    /// to take.
     async fn lease(&mut self, herald: &Herald) -> Result<bool, Error> {
         let ttl = self.settings.lease;
         if self.leased_at.is_some_and(|at| at.elapsed() < ttl / 3) {
             return Ok(true);
         }
+        if let (Some(members), Some(partition)) = (&self.members, self.partition)
+            && !members.dealt_here(herald, partition, ttl).await?
+        {
+            if self.leased_at.is_some() {
+                self.release().await;
+            }
+            return Ok(false);
+        }
         let asked = std::time::Instant::now();
         let held = herald
             .store()
             .consumers()
-            .lease(self.name, herald.owner(), ttl)
+            .lease(&self.key, herald.owner(), ttl)
             .await
-            .map_err(store_error(self.name, "taking its lease"))?;
+            .map_err(store_error(&self.key, "taking its lease"))?;
         if held && self.leased_at.is_none() {
             // Newly taken: another runtime may have moved things since.
             self.forget();
         }
         self.leased_at = held.then_some(asked);
+        self.hold(held);
         Ok(held)
     }
 
@@ -216,11 +238,53 @@ impl Worker {
         // Also when it thinks it holds none: a lease it took but did not hear of is its
         // too, and giving up only ever removes this runtime's own.
         self.leased_at = None;
+        self.hold(false);
         let (store, owner) = &self.lessee;
-        let released = store.consumers().release(self.name, *owner);
+        let released = store.consumers().release(&self.key, *owner);
         if let Err(error) = released.await {
-            tracing::warn!(consumer = self.name, %error, "could not give up the lease; it expires");
+            tracing::warn!(consumer = self.key, %error, "could not give up the lease; it expires");
         }
+    }
+
+    /// Stops running the consumer: gives up its lease and, for a partition, this
+    /// runtime's membership, so that the others deal its partitions among them at once.
+    async fn leave(&mut self) {
+        self.release().await;
+        if let Some(members) = &self.members {
+            let (store, owner) = &self.lessee;
+            let key = members.key(*owner);
+            if let Err(error) = store.consumers().release(&key, *owner).await {
+                tracing::warn!(consumer = self.key, %error, "could not leave; the membership expires");
+            }
+        }
+    }
+
+    /// Where the consumer's checkpoint is, once the store is seen to hold no checkpoints
+    /// of it under another number of partitions.
+    async fn checkpoint(&self, herald: &Herald) -> Result<Position, Error> {
+        let checkpoints = herald
+            .store()
+            .consumers()
+            .checkpoints()
+            .await
+            .map_err(store_error(&self.key, "reading its checkpoint"))?;
+        self.layout.check(&checkpoints)?;
+        Ok(checkpoints
+            .into_iter()
+            .find(|c| c.consumer == self.key)
+            .map_or(Position::START, |c| c.position))
+    }
+
+    /// Tells `Consumers::list` whether this runtime holds the consumer.
+    fn hold(&self, held: bool) {
+        self.progress
+            .send_if_modified(|p| std::mem::replace(&mut p.held, held) != held);
+    }
+
+    /// Whether `event` is in this worker's share of the streams.
+    fn owns(&self, event: &RecordedEvent) -> bool {
+        self.partition
+            .is_none_or(|p| Partition::of(&event.stream, p.count) == p)
     }
 
     /// One batch: read, claim, handle, checkpoint, commit. The batch runs without a
@@ -231,14 +295,15 @@ impl Worker {
     async fn step(&mut self, herald: &Herald) -> Result<Next, Error> {
         let store = herald.store();
         let name = self.name;
-        let fail_store = |doing: &str| store_error(name, doing);
+        let key = self.key.clone();
+        let fail_store = |doing: &str| store_error(&key, doing);
         let handler = herald
             .registry()
             .eventual_named(name)
             .expect("workers run registered consumers");
         let from = match self.position {
             Some(position) => position,
-            None => checkpoint_of(herald, name).await?,
+            None => self.checkpoint(herald).await?,
         };
         let mut events = store
             .read_all(from, self.settings.batch)
@@ -256,7 +321,7 @@ impl Worker {
         }
         let mut tx = store.begin().await.map_err(fail_store("beginning"))?;
         let claimed = tx
-            .claim_consumer(name)
+            .claim_consumer(&key)
             .await
             .map_err(fail_store("claiming its checkpoint"))?;
         if claimed != from {
@@ -272,7 +337,7 @@ impl Worker {
         let mut done = from;
         let mut sagas: Vec<Saga> = Vec::new();
         for (index, event) in events.iter().enumerate() {
-            if !handler.takes(event) {
+            if !handler.takes(event) || !self.owns(event) {
                 done = event.position;
                 continue;
             }
@@ -308,7 +373,7 @@ impl Worker {
             }
         }
         if done != from {
-            tx.save_checkpoint(name, done)
+            tx.save_checkpoint(&key, done)
                 .await
                 .map_err(fail_store("saving its checkpoint"))?;
         }
@@ -338,21 +403,22 @@ impl Worker {
         let (attempts, first) = (failing.tries, failing.first);
         let policy = self.settings.retry;
         if attempts < policy.attempts.max(1) {
-            tracing::warn!(consumer = name, %error, attempts, "event failed; trying again");
+            tracing::warn!(consumer = self.key, %error, attempts, "event failed; trying again");
             self.failing = Some(failing);
             return Ok(Next::Retry(policy.wait(attempts)));
         }
-        tracing::error!(consumer = name, %error, attempts, "event failed its last try; parked");
-        let fail_store = store_error(name, &format!("parking event {}", event.event_id));
+        tracing::error!(consumer = self.key, %error, attempts, "event failed its last try; parked");
+        let key = &self.key;
+        let fail_store = store_error(key, &format!("parking event {}", event.event_id));
         let mut tx = herald.store().begin().await.map_err(&fail_store)?;
-        if tx.claim_consumer(name).await.map_err(&fail_store)? != from {
+        if tx.claim_consumer(key).await.map_err(&fail_store)? != from {
             self.position = None;
             self.parked = None;
             return Ok(Next::Busy);
         }
         let letter = letter(name, event, error.to_string(), attempts, None, first);
         tx.park(&letter).await.map_err(&fail_store)?;
-        tx.save_checkpoint(name, event.position)
+        tx.save_checkpoint(key, event.position)
             .await
             .map_err(&fail_store)?;
         tx.commit().await.map_err(&fail_store)?;

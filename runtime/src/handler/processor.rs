@@ -36,6 +36,8 @@ pub struct ProcessorRow {
     pub consistency: Consistency,
     /// Eventual only: whether a parked event holds back the later events of its stream.
     pub ordered: bool,
+    /// Eventual only: how many shares its streams are split into (1: not split).
+    pub partitions: u32,
     /// The event it takes; `None` when it takes any `RecordedEvent`.
     pub event: Option<&'static str>,
     /// The names of the commands it may return.

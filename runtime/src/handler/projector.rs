@@ -87,6 +87,8 @@ pub struct ProjectorRow {
     pub consistency: Consistency,
     /// Eventual only: whether a parked event holds back the later events of its stream.
     pub ordered: bool,
+    /// Eventual only: how many shares its streams are split into (1: not split).
+    pub partitions: u32,
     /// Eventual only: the tables it writes, which a rebuild fills aside, then swaps in.
     pub tables: &'static [&'static str],
     /// The event it takes; `None` when it takes any `RecordedEvent`.

@@ -72,6 +72,29 @@ pub struct DeadLetter {
     pub last_failed_at: SystemTime,
 }
 
+/// A runtime's hold on a consumer (see [`ConsumerLog::lease`]).
+///
+/// ```
+/// use herald::store::{EventStore, MemoryStore};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), herald::store::StoreError> {
+/// let store = MemoryStore::new();
+/// let owner = herald::Uuid::now_v7();
+/// let log = store.consumers();
+/// assert!(log.lease("statements", owner, std::time::Duration::from_secs(5)).await?);
+/// let leases = log.leases("state").await?;
+/// assert_eq!((leases[0].consumer.as_str(), leases[0].owner), ("statements", owner));
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Lease {
+    /// What is held: a consumer's name, or one of its partitions' keys.
+    pub consumer: String,
+    /// The runtime holding it ([`Herald::owner`](crate::Herald) when it is one of Herald's).
+    pub owner: Uuid,
+}
+
 /// What the store knows of its consumers, read outside any transaction.
 ///
 /// ```
@@ -114,6 +137,17 @@ pub trait ConsumerLog: Send + Sync {
         owner: Uuid,
         ttl: std::time::Duration,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// The leases not yet expired on the consumers whose names start with `prefix`, by
+    /// name: which runtime runs what. Stores that cannot say so.
+    fn leases<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<Lease>, StoreError>> {
+        let _ = prefix;
+        Box::pin(async {
+            Err(StoreError::Unsupported(
+                "this store cannot list leases".into(),
+            ))
+        })
+    }
 
     /// Gives up `owner`'s lease on `consumer`, so that another runtime takes it at once.
     fn release<'a>(

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use tokio::sync::watch;
 
-use super::consumer::{Checkpoint, ConsumerLog, DeadLetter};
+use super::consumer::{Checkpoint, ConsumerLog, DeadLetter, Lease};
 use super::saga::{MemorySagaLog, SagaLog};
 
 use uuid::Uuid;
@@ -320,6 +320,19 @@ impl ConsumerLog for MemoryStore {
         Box::pin(async move { Ok(held) })
     }
 
+    fn leases<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<Lease>, StoreError>> {
+        let now = std::time::Instant::now();
+        let mut leases: Vec<Lease> = (self.lock().leases.iter())
+            .filter(|(consumer, (_, until))| consumer.starts_with(prefix) && *until > now)
+            .map(|(consumer, &(owner, _))| Lease {
+                consumer: consumer.clone(),
+                owner,
+            })
+            .collect();
+        leases.sort_by(|a, b| a.consumer.cmp(&b.consumer));
+        Box::pin(async move { Ok(leases) })
+    }
+
     fn release<'a>(
         &'a self,
         consumer: &'a str,
@@ -343,7 +356,8 @@ impl ConsumerLog for MemoryStore {
 
 /// A change to a consumer's checkpoint or dead letters, made at commit.
 enum ConsumerChange {
-    Checkpoint(String, Position),
+    /// A checkpoint moved, or (`None`) forgotten.
+    Checkpoint(String, Option<Position>),
     Park(DeadLetter),
     Unpark(String, Uuid),
 }
@@ -642,7 +656,7 @@ impl StoreTransaction for MemoryTransaction {
                             state.claims.insert(consumer.to_owned(), self.id);
                             let own = self.consumer_changes.iter().rev().find_map(|c| match c {
                                 ConsumerChange::Checkpoint(name, at) if name == consumer => {
-                                    Some(*at)
+                                    Some(at.unwrap_or(Position::START))
                                 }
                                 _ => None,
                             });
@@ -663,8 +677,19 @@ impl StoreTransaction for MemoryTransaction {
         consumer: &'a str,
         position: Position,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.consumer_changes.push(ConsumerChange::Checkpoint(
+            consumer.to_owned(),
+            Some(position),
+        ));
+        Box::pin(async move { Ok(()) })
+    }
+
+    fn forget_consumer<'a>(
+        &'a mut self,
+        consumer: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         self.consumer_changes
-            .push(ConsumerChange::Checkpoint(consumer.to_owned(), position));
+            .push(ConsumerChange::Checkpoint(consumer.to_owned(), None));
         Box::pin(async move { Ok(()) })
     }
 
@@ -776,8 +801,11 @@ impl StoreTransaction for MemoryTransaction {
             let now = SystemTime::now();
             for change in self.consumer_changes.drain(..) {
                 match change {
-                    ConsumerChange::Checkpoint(consumer, at) => {
+                    ConsumerChange::Checkpoint(consumer, Some(at)) => {
                         state.checkpoints.insert(consumer, (at, now));
+                    }
+                    ConsumerChange::Checkpoint(consumer, None) => {
+                        state.checkpoints.remove(&consumer);
                     }
                     ConsumerChange::Park(letter) => {
                         let key = (letter.consumer.clone(), letter.event_id);

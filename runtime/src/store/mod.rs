@@ -24,7 +24,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 pub use archive::Archive;
-pub use consumer::{Checkpoint, ConsumerLog, DeadLetter};
+pub use consumer::{Checkpoint, ConsumerLog, DeadLetter, Lease};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
@@ -811,6 +811,20 @@ pub trait StoreTransaction: Send {
         consumer: &'a str,
         event_id: Uuid,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Removes the checkpoint of `consumer`, claimed by this transaction (a consumer's
+    /// partitions that are no more, say). Stores that cannot say so.
+    fn forget_consumer<'a>(
+        &'a mut self,
+        consumer: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = consumer;
+        Box::pin(async {
+            Err(StoreError::Unsupported(
+                "this store cannot forget a consumer's checkpoint".into(),
+            ))
+        })
+    }
 
     /// The transaction's database connection, for your own tables.
     fn sql(&mut self) -> Sql<'_>;

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::{
-    AggregateRead, Archive, BoxFuture, Checkpoint, ConsumerLog, DeadLetter, EventStore, NewEvent,
-    Position, RecordedCommand, RecordedEvent, ReplayEvent, ReplayFrom, SagaLog, Savepoint,
-    Snapshot, Sql, StoreError, StoreTransaction, StreamKey,
+    AggregateRead, Archive, BoxFuture, Checkpoint, ConsumerLog, DeadLetter, EventStore, Lease,
+    NewEvent, Position, RecordedCommand, RecordedEvent, ReplayEvent, ReplayFrom, SagaLog,
+    Savepoint, Snapshot, Sql, StoreError, StoreTransaction, StreamKey,
 };
 
 /// The active store, read through to its archive.
@@ -235,6 +235,10 @@ impl ConsumerLog for ReadThrough {
         self.active.consumers().lease(consumer, owner, ttl)
     }
 
+    fn leases<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<Lease>, StoreError>> {
+        self.active.consumers().leases(prefix)
+    }
+
     fn release<'a>(
         &'a self,
         consumer: &'a str,
@@ -358,6 +362,13 @@ impl StoreTransaction for ReadThroughTransaction {
         position: Position,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         self.active.save_checkpoint(consumer, position)
+    }
+
+    fn forget_consumer<'a>(
+        &'a mut self,
+        consumer: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.active.forget_consumer(consumer)
     }
 
     fn park<'a>(&'a mut self, letter: &'a DeadLetter) -> BoxFuture<'a, Result<(), StoreError>> {

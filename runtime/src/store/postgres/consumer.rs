@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::{PostgresStore, event_from_row, from_micros, position};
-use crate::store::consumer::{Checkpoint, ConsumerLog, DeadLetter};
+use crate::store::consumer::{Checkpoint, ConsumerLog, DeadLetter, Lease};
 use crate::store::{BoxFuture, Position, RecordedEvent, StoreError, StreamKey, backend};
 
 /// The channel the commit trigger notifies (see migration 0003).
@@ -112,6 +112,23 @@ impl ConsumerLog for PostgresStore {
             .await
             .map_err(backend)?;
             Ok(taken.rows_affected() > 0)
+        })
+    }
+
+    fn leases<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<Lease>, StoreError>> {
+        Box::pin(async move {
+            let rows: Vec<(String, Uuid)> = sqlx::query_as(
+                "SELECT consumer, owner FROM herald_consumer_leases \
+                 WHERE starts_with(consumer, $1) AND expires_at >= clock_timestamp() ORDER BY consumer",
+            )
+            .bind(prefix)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+            Ok(rows
+                .into_iter()
+                .map(|(consumer, owner)| Lease { consumer, owner })
+                .collect())
         })
     }
 
@@ -265,6 +282,15 @@ pub(super) async fn save_checkpoint(
     .execute(conn)
     .await
     .map_err(backend)?;
+    Ok(())
+}
+
+pub(super) async fn forget(conn: &mut PgConnection, consumer: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM herald_checkpoints WHERE consumer = $1")
+        .bind(consumer)
+        .execute(conn)
+        .await
+        .map_err(backend)?;
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::{SqliteStore, event_from_row, from_micros, micros};
-use crate::store::consumer::{Checkpoint, ConsumerLog, DeadLetter};
+use crate::store::consumer::{Checkpoint, ConsumerLog, DeadLetter, Lease};
 use crate::store::{BoxFuture, Position, RecordedEvent, StoreError, StreamKey, backend};
 
 impl ConsumerLog for SqliteStore {
@@ -103,6 +103,24 @@ impl ConsumerLog for SqliteStore {
         })
     }
 
+    fn leases<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<Lease>, StoreError>> {
+        Box::pin(async move {
+            let rows: Vec<(String, Uuid)> = sqlx::query_as(
+                "SELECT consumer, owner FROM herald_consumer_leases \
+                 WHERE substr(consumer, 1, length(?1)) = ?1 AND expires_at >= ?2 ORDER BY consumer",
+            )
+            .bind(prefix)
+            .bind(micros(SystemTime::now()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+            Ok(rows
+                .into_iter()
+                .map(|(consumer, owner)| Lease { consumer, owner })
+                .collect())
+        })
+    }
+
     fn release<'a>(
         &'a self,
         consumer: &'a str,
@@ -189,6 +207,15 @@ pub(super) async fn save_checkpoint(
     .execute(conn)
     .await
     .map_err(backend)?;
+    Ok(())
+}
+
+pub(super) async fn forget(conn: &mut SqliteConnection, consumer: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM herald_checkpoints WHERE consumer = ?")
+        .bind(consumer)
+        .execute(conn)
+        .await
+        .map_err(backend)?;
     Ok(())
 }
 

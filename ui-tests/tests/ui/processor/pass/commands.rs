@@ -55,7 +55,7 @@ async fn welcome(e: &Recorded<UserCreated>, _cx: &mut Cx<'_>) -> Result<Vec<Welc
     Ok(vec![Welcome { user_id: e.user_id }])
 }
 
-#[processor("*.sent", consistency = eventual, ordered = false)]
+#[processor("*.sent", consistency = eventual, ordered = false, partitions = 4)]
 async fn later(_e: &herald::store::RecordedEvent, _cx: &mut Cx<'_>) -> Result<Option<Welcome>, herald::BoxError> {
     Ok(None)
 }

@@ -1,0 +1,397 @@
+//! Splitting a consumer by stream. A handler declared with `partitions = N` is N
+//! consumers in the store: each partition has its own checkpoint (`name#k/N`) and lease,
+//! and takes the events of the streams that hash to it, so that several processes run
+//! the handler side by side while each stream's events stay in order, in one process at a
+//! time. Its dead letters stay under the handler's name: a stream, and so its letters,
+//! belongs to one partition.
+//!
+//! Which process runs which partition comes from membership leases: each runtime running
+//! the handler renews one (`name#member/<owner>`); the partitions are dealt round the
+//! live members in owner order, and a runtime gives up the partitions dealt to another,
+//! which takes them. A runtime that dies stops renewing; once its leases expire the
+//! others deal its partitions among themselves.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use super::store_error;
+use crate::error::{Error, ErrorKind};
+use crate::handler::reaction::Reaction;
+use crate::runtime::Herald;
+use crate::store::{Checkpoint, Position, StoreError, StoreTransaction, StreamKey};
+
+/// One share of a partitioned consumer's streams: partition `index` of `count`.
+///
+/// A stream always falls in the same partition, on every machine and in every release of
+/// Herald (the hash is FNV-1a over its tenant, type and id, fixed here), so all its
+/// events are handled by one partition's worker, in order.
+///
+/// ```
+/// use herald::Partition;
+/// use herald::store::StreamKey;
+///
+/// let stream = StreamKey::new("default", "account", "42")?;
+/// let partition = Partition::of(&stream, 4);
+/// assert!(partition.index < 4);
+/// assert_eq!(partition, Partition::of(&stream, 4)); // always the same one
+/// println!("account 42 is in partition {partition}"); // "…partition 1/4", say
+/// # Ok::<(), herald::store::StoreError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub struct Partition {
+    /// Which one, from 0.
+    pub index: u32,
+    /// How many the consumer has.
+    pub count: u32,
+}
+
+impl Partition {
+    /// The partition of `count` (at least 1) that `stream` falls in.
+    pub fn of(stream: &StreamKey, count: u32) -> Partition {
+        let count = count.max(1);
+        let index = (stream_hash(stream) % u64::from(count)) as u32;
+        Partition { index, count }
+    }
+}
+
+impl fmt::Display for Partition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// FNV-1a over the stream key's parts, each preceded by its length (so that no two keys
+/// give the same bytes), then mixed so that the low bits spread.
+fn stream_hash(stream: &StreamKey) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [stream.tenant(), stream.stream_type(), stream.stream_id()] {
+        let len = (part.len() as u32).to_le_bytes();
+        for byte in len.iter().chain(part.as_bytes()) {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    // The finaliser of SplitMix64.
+    hash = (hash ^ (hash >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    hash = (hash ^ (hash >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    hash ^ (hash >> 31)
+}
+
+/// Where a consumer's checkpoints are: under its name, or one per partition.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Layout {
+    pub(crate) name: &'static str,
+    pub(crate) partitions: u32,
+}
+
+impl Layout {
+    pub(crate) fn of(handler: Reaction<'_>) -> Layout {
+        let partitions = match handler {
+            Reaction::Project(p, _) => p.partitions,
+            Reaction::Process(p, _) => p.partitions,
+            Reaction::Dispatch(..) => 1,
+        };
+        Layout {
+            name: handler.name(),
+            partitions: partitions.max(1),
+        }
+    }
+
+    /// Each partition (none when it is not split) with its checkpoint's key.
+    pub(crate) fn keys(&self) -> Vec<(Option<Partition>, String)> {
+        if self.partitions == 1 {
+            return vec![(None, self.name.to_owned())];
+        }
+        (0..self.partitions)
+            .map(|index| {
+                let partition = Partition {
+                    index,
+                    count: self.partitions,
+                };
+                (Some(partition), key(self.name, Some(partition)))
+            })
+            .collect()
+    }
+
+    /// The partition `stream` falls in, if the consumer is split.
+    pub(crate) fn partition_of(&self, stream: &StreamKey) -> Option<Partition> {
+        (self.partitions > 1).then(|| Partition::of(stream, self.partitions))
+    }
+
+    /// The key of the checkpoint that covers `stream`'s events.
+    pub(crate) fn key_of(&self, stream: &StreamKey) -> String {
+        key(self.name, self.partition_of(stream))
+    }
+
+    /// The checkpoints in the store that are this consumer's under another number of
+    /// partitions: left by a release that declared it otherwise.
+    pub(crate) fn others<'c>(&self, checkpoints: &'c [Checkpoint]) -> Vec<&'c Checkpoint> {
+        let keys = self.keys();
+        checkpoints
+            .iter()
+            .filter(|c| self.owns_key(&c.consumer) && !keys.iter().any(|(_, k)| *k == c.consumer))
+            .collect()
+    }
+
+    /// Whether `key` is one of this consumer's checkpoint keys, under any number of
+    /// partitions.
+    fn owns_key(&self, key: &str) -> bool {
+        let Some(rest) = key.strip_prefix(self.name) else {
+            return false;
+        };
+        if rest.is_empty() {
+            return true;
+        }
+        let Some((index, count)) = rest.strip_prefix('#').and_then(|r| r.split_once('/')) else {
+            return false;
+        };
+        let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        number(index) && number(count)
+    }
+
+    /// An error when the store holds this consumer's checkpoints under another number of
+    /// partitions: its streams were split otherwise, so going on would handle some events
+    /// twice and skip others. Says how to move on.
+    pub(crate) fn check(&self, checkpoints: &[Checkpoint]) -> Result<(), Error> {
+        let others = self.others(checkpoints);
+        let Some(first) = others.first() else {
+            return Ok(());
+        };
+        let keys: Vec<String> = others.iter().map(|c| format!("`{}`", c.consumer)).collect();
+        let low = others
+            .iter()
+            .map(|c| c.position)
+            .min()
+            .unwrap_or(first.position);
+        let how = if others.iter().all(|c| c.position == first.position) {
+            format!(
+                "they are all at {low}: once no process runs the old layout, \
+                 `consumers().reset(\"{name}\", position)` with that position goes on from there, \
+                 nothing handled twice",
+                name = self.name
+            )
+        } else {
+            format!(
+                "they range from {low} to {high}: once no process runs the old layout, rebuild \
+                 a projector (`consumers().rebuild(\"{name}\")`), or reset it \
+                 (`consumers().reset(\"{name}\", position)`) to {low} to handle again what some \
+                 partitions already did",
+                high = others.iter().map(|c| c.position).max().unwrap_or(low),
+                name = self.name
+            )
+        };
+        Err(ErrorKind::Repartitioned(format!(
+            "consumer `{name}` is declared with {declared}, but the store holds its checkpoints \
+             {keys}, of another layout: its streams would fall in other partitions, some events \
+             handled twice and others skipped; {how}",
+            name = self.name,
+            declared = match self.partitions {
+                1 => "no partitions".to_owned(),
+                n => format!("{n} partitions"),
+            },
+            keys = keys.join(", "),
+        ))
+        .into())
+    }
+}
+
+impl Layout {
+    /// Moves every checkpoint of the consumer to `position`, in `tx`, and removes those
+    /// of another layout among `seen` (the store's checkpoints): each is claimed first,
+    /// so that the workers wait, and sees the move when they go on.
+    pub(crate) async fn move_to(
+        &self,
+        tx: &mut dyn StoreTransaction,
+        seen: &[Checkpoint],
+        position: Position,
+    ) -> Result<(), StoreError> {
+        let mut keys: Vec<String> = self.keys().into_iter().map(|(_, key)| key).collect();
+        let others: Vec<String> = self
+            .others(seen)
+            .iter()
+            .map(|c| c.consumer.clone())
+            .collect();
+        keys.extend(others.iter().cloned());
+        // Always in the same order, so that two moves at once wait rather than deadlock.
+        keys.sort();
+        for key in &keys {
+            tx.claim_consumer(key).await?;
+        }
+        for key in keys {
+            if others.contains(&key) {
+                tx.forget_consumer(&key).await?;
+            } else {
+                tx.save_checkpoint(&key, position).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The checkpoint (and lease) key of a consumer's partition, or of the whole consumer.
+pub(crate) fn key(name: &str, partition: Option<Partition>) -> String {
+    match partition {
+        Some(Partition { index, count }) => format!("{name}#{index}/{count}"),
+        None => name.to_owned(),
+    }
+}
+
+/// The runtimes running a partitioned consumer, as this one last saw them: shared by
+/// the consumer's workers in this runtime, renewed and read again every third of a lease.
+pub(crate) struct Members {
+    /// `name#member/`: the membership leases' common prefix.
+    prefix: String,
+    seen: Mutex<Option<(Instant, Vec<Uuid>)>>,
+}
+
+impl Members {
+    pub(crate) fn new(name: &str) -> Members {
+        Members {
+            prefix: format!("{name}#member/"),
+            seen: Mutex::new(None),
+        }
+    }
+
+    /// This runtime's membership lease's key.
+    pub(crate) fn key(&self, owner: Uuid) -> String {
+        format!("{}{owner}", self.prefix)
+    }
+
+    /// Renews this runtime's membership and returns the live members, in owner order
+    /// (this runtime among them).
+    async fn live(&self, herald: &Herald, ttl: Duration) -> Result<Vec<Uuid>, Error> {
+        let mut seen = self.seen.lock().await;
+        if let Some((at, members)) = &*seen
+            && at.elapsed() < ttl / 3
+        {
+            return Ok(members.clone());
+        }
+        let asked = Instant::now();
+        let owner = herald.owner();
+        let log = herald.store().consumers();
+        let fail = || store_error(&self.prefix, "renewing its membership");
+        log.lease(&self.key(owner), owner, ttl)
+            .await
+            .map_err(fail())?;
+        let leases = log.leases(&self.prefix).await.map_err(fail())?;
+        let mut members: Vec<Uuid> = leases.into_iter().map(|l| l.owner).collect();
+        members.push(owner);
+        members.sort();
+        members.dedup();
+        *seen = Some((asked, members.clone()));
+        Ok(members)
+    }
+
+    /// Whether `partition` is dealt to this runtime among the live members.
+    pub(crate) async fn dealt_here(
+        &self,
+        herald: &Herald,
+        partition: Partition,
+        ttl: Duration,
+    ) -> Result<bool, Error> {
+        let members = self.live(herald, ttl).await?;
+        let dealt = members[partition.index as usize % members.len()];
+        Ok(dealt == herald.owner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(id: &str) -> StreamKey {
+        StreamKey::new("default", "account", id).unwrap()
+    }
+
+    fn checkpoint(consumer: &str, seq: u64) -> Checkpoint {
+        Checkpoint {
+            consumer: consumer.into(),
+            position: Position::from_parts(0, seq),
+            updated_at: std::time::SystemTime::now(),
+        }
+    }
+
+    #[test]
+    fn a_stream_always_falls_in_the_same_partition() {
+        // Fixed values: a change of the hash would move streams between partitions of
+        // consumers already running.
+        let found: Vec<u32> = ["1", "2", "3", "42", "ada"]
+            .iter()
+            .map(|id| Partition::of(&stream(id), 8).index)
+            .collect();
+        assert_eq!(found, [3, 6, 6, 3, 1]);
+        assert_eq!(Partition::of(&stream("42"), 1).index, 0);
+    }
+
+    #[test]
+    fn streams_spread_over_the_partitions() {
+        let mut counts = [0u32; 4];
+        for id in 0..4000 {
+            counts[Partition::of(&stream(&id.to_string()), 4).index as usize] += 1;
+        }
+        for count in counts {
+            assert!((800..1200).contains(&count), "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn the_parts_of_a_key_do_not_run_together() {
+        let a = StreamKey::new("ab", "c", "d").unwrap();
+        let b = StreamKey::new("a", "bc", "d").unwrap();
+        assert_ne!(stream_hash(&a), stream_hash(&b));
+    }
+
+    #[test]
+    fn keys_name_each_partition() {
+        let layout = Layout {
+            name: "totals",
+            partitions: 2,
+        };
+        let keys: Vec<String> = layout.keys().into_iter().map(|(_, k)| k).collect();
+        assert_eq!(keys, ["totals#0/2", "totals#1/2"]);
+        let single = Layout {
+            name: "totals",
+            partitions: 1,
+        };
+        assert_eq!(single.keys(), [(None, "totals".to_owned())]);
+        assert_eq!(single.key_of(&stream("1")), "totals");
+    }
+
+    #[test]
+    fn another_layouts_checkpoints_are_refused_with_the_way_on() {
+        let layout = Layout {
+            name: "totals",
+            partitions: 2,
+        };
+        let store = [
+            checkpoint("totals", 7),
+            checkpoint("totals#0/2", 9),
+            checkpoint("totals_by_day", 3),   // another consumer
+            checkpoint("totals#member/x", 3), // not a checkpoint key
+        ];
+        let others: Vec<&str> = layout
+            .others(&store)
+            .iter()
+            .map(|c| c.consumer.as_str())
+            .collect();
+        assert_eq!(others, ["totals"]);
+        let error = layout.check(&store).unwrap_err().to_string();
+        assert!(error.contains("declared with 2 partitions"), "{error}");
+        assert!(error.contains("`totals`"), "{error}");
+        assert!(error.contains("reset(\"totals\", position)"), "{error}");
+
+        let single = Layout {
+            name: "totals",
+            partitions: 1,
+        };
+        let store = [checkpoint("totals#0/4", 5), checkpoint("totals#1/4", 8)];
+        let error = single.check(&store).unwrap_err().to_string();
+        assert!(error.contains("declared with no partitions"), "{error}");
+        assert!(error.contains("range from"), "{error}");
+        assert!(single.check(&[checkpoint("totals", 1)]).is_ok());
+    }
+}
