@@ -522,10 +522,17 @@ pub use herald_macros::hook;
 /// (the default) the later events of its stream wait behind it, while other streams flow
 /// on. See [`Consumers`] for dead letters and for waiting until it caught up.
 ///
+/// One runtime at a time runs an eventual handler (a lease in the store, taken over when
+/// its holder dies). With `partitions = N` its streams are split into N partitions, each
+/// with its own checkpoint and lease, dealt among the runtimes running it: a stream's
+/// events stay in order, in one process at a time, while the streams are handled in
+/// several processes at once. See [`Partition`].
+///
 /// | option | meaning | default |
 /// |---|---|---|
 /// | `consistency = strong \| eventual` | in the command's transaction, or after it | `strong` |
 /// | `ordered = true \| false` | eventual only: a parked event holds back its stream's later events | `true` |
+/// | `partitions = N` | eventual only: split it by stream into N (1 to 64) partitions, which several processes share ([`Partition`]) | 1 |
 /// | `priority = N` | order among the event's handlers, lower first | 0 |
 /// | `name = "…"` | the projector's name in traces, errors and start-up checks | the function's name |
 ///
@@ -600,6 +607,7 @@ pub use herald_macros::projector;
 /// |---|---|---|
 /// | `consistency = strong \| eventual` | nested in the command's transaction, or after it | `strong` |
 /// | `ordered = true \| false` | eventual only: a parked event holds back its stream's later events | `true` |
+/// | `partitions = N` | eventual only: split it by stream into N (1 to 64) partitions, which several processes share ([`Partition`]) | 1 |
 /// | `priority = N` | order among the event's handlers, lower first | 0 |
 /// | `name = "…"` | the processor's name (it also derives its commands' ids) | the function's name |
 ///

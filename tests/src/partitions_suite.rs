@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use herald::prelude::*;
-use herald::store::{EventStore, RecordedEvent, Sql, StreamKey};
+use herald::store::{EventStore, Position, RecordedEvent, Sql, StreamKey};
 use herald::{ErrorKind, Partition, RetryPolicy};
 
 use crate::backends::TestStore;
@@ -444,9 +444,10 @@ pub async fn two_runtimes_deal_the_partitions_and_a_survivor_takes_them_all(test
 }
 
 /// A release that splits a consumer finds the whole consumer's checkpoint in the store:
-/// its workers refuse to run (the streams would fall elsewhere) and say how to go on;
-/// a reset to that checkpoint moves every partition there and removes the old one, and
-/// each event is handled once.
+/// its workers refuse to run (the streams would fall elsewhere) and say how to go on. A
+/// reset is refused while the old release still runs; once it stopped, a reset to its
+/// checkpoint moves every partition there and removes the old one, and each event is
+/// handled once.
 pub async fn a_changed_number_of_partitions_is_refused_until_reset(test: &TestStore) {
     let (a, b) = (Uuid::now_v7().to_string(), Uuid::now_v7().to_string());
     let before = runtime(&test.store, WHOLE).await;
@@ -457,13 +458,25 @@ pub async fn a_changed_number_of_partitions_is_refused_until_reset(test: &TestSt
         .wait_for(&first, ["balances"], WAIT)
         .await
         .unwrap();
-    let at = rows(&before).await[0].position;
+    let after = runtime(&test.store, SPLIT).await;
+    let consumers = after.consumers();
+    let running = consumers.reset("balances", Position::START).await;
+    let error = running.unwrap_err().to_string();
+    assert!(
+        error.contains("still runs consumer `balances`") && error.contains("holds `balances`"),
+        "the old release runs: {error}"
+    );
     before.shutdown().await;
     drop(before);
+    // Where the old release left it.
+    let checkpoints = test.store.consumers().checkpoints().await.unwrap();
+    let at = checkpoints
+        .iter()
+        .find(|c| c.consumer == "balances")
+        .unwrap()
+        .position;
 
-    let after = runtime(&test.store, SPLIT).await;
     let second = enter(&after, &a, 2).await;
-    let consumers = after.consumers();
     let waited = consumers
         .wait_for(&second, ["balances"], Duration::from_millis(300))
         .await;

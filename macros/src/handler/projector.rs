@@ -201,12 +201,23 @@ impl<'a> Projector<'a> {
             Some((tables, _)) => tables,
             None => Vec::new(),
         };
+        let given = common.name.get();
+        if let Some(lit) = given
+            .as_ref()
+            .filter(|lit| !strong && lit.value().contains('#'))
+        {
+            // `name#k/N` is the checkpoint of partition k of N.
+            errors.at(
+                lit,
+                "an eventual handler's name cannot hold `#`: it separates a consumer's name from its partition in the store",
+            );
+        }
         errors.check()?;
         Ok(Projector {
             kind,
             function,
             pattern: pattern.expect("checked"),
-            name: name(common.name.get(), &function.sig.ident),
+            name: name(given, &function.sig.ident),
             priority: common.priority.get().unwrap_or(0),
             strong,
             ordered,

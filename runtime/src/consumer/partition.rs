@@ -25,9 +25,46 @@ use crate::store::{Checkpoint, Position, StoreError, StoreTransaction, StreamKey
 
 /// One share of a partitioned consumer's streams: partition `index` of `count`.
 ///
+/// An eventual handler declared with `partitions = N` is split by stream into N
+/// partitions, each with its own checkpoint and lease, so that several processes run it
+/// side by side. The runtimes running it deal the partitions among them (each renews a
+/// membership lease in the store; a runtime gives up the partitions dealt to another),
+/// and when one dies the others take its partitions once its leases run out.
+/// [`Consumers::list`](crate::Consumers::list) has a row per partition.
+///
+/// ```
+/// use herald::prelude::*;
+///
+/// #[event("account.:account_id.opened")]
+/// struct Opened { account_id: u64 }
+///
+/// // Four partitions: up to four processes run it at once, each stream in one of them.
+/// #[projector("account.:account_id.opened", consistency = eventual, partitions = 4)]
+/// async fn statements(e: &Recorded<Opened>, cx: &mut Cx<'_>) -> Result<(), herald::BoxError> {
+///     // … write the statement row through `cx`
+///     Ok(())
+/// }
+///
+/// async fn report(herald: &Herald) -> Result<(), herald::Error> {
+///     for row in herald.consumers().list().await? {
+///         if let Some(partition) = row.partition {
+///             let here = if row.held { "here" } else { "elsewhere" };
+///             println!("{} {partition}: at {}, run {here}", row.name, row.position);
+///         }
+///     }
+///     Ok(())
+/// }
+/// ```
+///
 /// A stream always falls in the same partition, on every machine and in every release of
 /// Herald (the hash is FNV-1a over its tenant, type and id, fixed here), so all its
-/// events are handled by one partition's worker, in order.
+/// events are handled by one partition's worker, in order. Every partition's worker reads
+/// the whole global order and passes over the other partitions' streams.
+///
+/// Changing N moves streams between partitions: a runtime finding the handler's
+/// checkpoints under another number of partitions stops its workers with
+/// [`ErrorKind::Repartitioned`](crate::ErrorKind::Repartitioned), which says where they
+/// were and how to go on ([`Consumers::reset`](crate::Consumers::reset), or a rebuild).
 ///
 /// ```
 /// use herald::Partition;
@@ -200,6 +237,34 @@ impl Layout {
 }
 
 impl Layout {
+    /// An error when a runtime still runs this consumer under another number of
+    /// partitions (it holds a lease on one of that layout's checkpoints): moving the
+    /// checkpoints under it would have it start again from nothing.
+    pub(crate) async fn check_none_run_otherwise(&self, herald: &Herald) -> Result<(), Error> {
+        let leases = herald
+            .store()
+            .consumers()
+            .leases(self.name)
+            .await
+            .map_err(store_error(self.name, "listing its leases"))?;
+        let keys = self.keys();
+        let running = leases
+            .iter()
+            .find(|l| self.owns_key(&l.consumer) && !keys.iter().any(|(_, k)| *k == l.consumer));
+        match running {
+            Some(lease) => Err(ErrorKind::Repartitioned(format!(
+                "runtime {owner} still runs consumer `{name}` under another number of partitions \
+                 (it holds `{key}`): stop the processes of the old release first (a stopped \
+                 runtime gives its leases up; a killed one's run out)",
+                owner = lease.owner,
+                name = self.name,
+                key = lease.consumer,
+            ))
+            .into()),
+            None => Ok(()),
+        }
+    }
+
     /// Moves every checkpoint of the consumer to `position`, in `tx`, and removes those
     /// of another layout among `seen` (the store's checkpoints): each is claimed first,
     /// so that the workers wait, and sees the move when they go on.

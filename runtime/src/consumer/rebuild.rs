@@ -135,8 +135,14 @@ impl<'h> Consumers<'h> {
     /// later event, and drops its dead letters of those events. For handlers whose
     /// effects can be applied again (a processor's commands are never doubled); to redo a
     /// projection, [`rebuild`](Self::rebuild) it.
+    ///
+    /// Every partition of a handler split with `partitions = N` moves, and its
+    /// checkpoints under another number of partitions (an earlier release's) are removed:
+    /// after changing N, stop the processes running the old layout, then reset to where
+    /// the old checkpoints were (the workers' error says where).
     pub async fn reset(&self, name: &str, position: Position) -> Result<(), Error> {
         let layout = Layout::of(self.handler(name)?);
+        layout.check_none_run_otherwise(self.herald).await?;
         let store = self.herald.store();
         let fail = store_error(name, "resetting");
         let seen = store.consumers().checkpoints().await.map_err(&fail)?;
@@ -243,13 +249,14 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
     // The swap: the consumer is claimed (its worker waits), the copies replace the tables
     // and the checkpoint moves to the last event they hold, together. What committed
     // since the last batch was read, the worker handles next, into the new tables.
+    let layout = Layout::of(handler);
+    layout.check_none_run_otherwise(herald).await?;
     let seen = store
         .consumers()
         .checkpoints()
         .await
         .map_err(fail("reading its checkpoints"))?;
     let mut tx = store.begin().await.map_err(fail("beginning the swap"))?;
-    let layout = Layout::of(handler);
     layout
         .move_to(&mut *tx, &seen, report.position)
         .await

@@ -47,7 +47,8 @@ use crate::store::RecordedEvent;
 /// its stream waits behind it, but not retried through
 /// [`Consumers::retry`](crate::Consumers::retry) (the event is not in this runtime's
 /// store). A handler's subject filters are set when its durable consumer is created; a
-/// changed pattern needs the consumer deleted first.
+/// changed pattern needs the consumer deleted first. A handler split into `partitions`
+/// runs whole here, from its one durable consumer, under its name.
 #[must_use = "the workers stop when this is dropped"]
 pub struct RemoteWorkers {
     stop: watch::Sender<bool>,
