@@ -2,8 +2,9 @@
 //! events, against a hand-written sqlx loop doing the same (read a batch after its
 //! checkpoint, decode each payload, insert the same projection row, move the checkpoint,
 //! commit), with the same batch size; and the latency from a command's commit to its
-//! eventual projection being readable (`Consumers::wait_for` returning), p50 and p99. On
-//! SQLite (a file, `synchronous=FULL`) and PostgreSQL.
+//! eventual projection being readable (`Consumers::wait_for` returning), p50 and p99; and
+//! the same projector split four ways by stream (`partitions = 4`, all four run by one
+//! runtime) against it whole. On SQLite (a file, `synchronous=FULL`) and PostgreSQL.
 //!
 //! Run: `cargo bench -p herald --features postgres --bench consumers` (`-- --quick` for
 //! 10,000 events and fewer samples).
@@ -15,41 +16,74 @@ use herald::store::{Position, Sql};
 
 mod common;
 use common::{Backend, Raw, open};
+use meter::{Read, TakeReading};
 
-#[event("meter.:id.read")]
-struct Read {
-    id: u64,
-    n: i64,
-}
+mod meter {
+    use herald::prelude::*;
 
-#[command("read.meter.:id")]
-struct TakeReading {
-    id: u64,
-    n: i64,
-}
-
-#[aggregate(name = "meter")]
-#[derive(Default)]
-struct Meter;
-
-#[aggregate]
-impl Meter {
-    #[handle]
-    fn take(&self, cmd: &TakeReading) -> Result<Read, std::convert::Infallible> {
-        Ok(Read {
-            id: cmd.id,
-            n: cmd.n,
-        })
+    #[event("meter.:id.read")]
+    pub(crate) struct Read {
+        pub(crate) id: u64,
+        pub(crate) n: i64,
     }
 
-    #[apply]
-    fn read(&mut self, _: &Read) {}
+    #[command("read.meter.:id")]
+    pub(crate) struct TakeReading {
+        pub(crate) id: u64,
+        pub(crate) n: i64,
+    }
+
+    #[aggregate(name = "meter")]
+    #[derive(Default)]
+    pub(crate) struct Meter;
+
+    #[aggregate]
+    impl Meter {
+        #[handle]
+        fn take(&self, cmd: &TakeReading) -> Result<Read, std::convert::Infallible> {
+            Ok(Read {
+                id: cmd.id,
+                n: cmd.n,
+            })
+        }
+
+        #[apply]
+        fn read(&mut self, _: &Read) {}
+    }
 }
 
-/// The projection: a row per reading.
-#[projector("meter.:id.read", consistency = eventual)]
-async fn readings(e: &Recorded<Read>, cx: &mut Cx<'_>) -> Result<(), herald::BoxError> {
-    let insert = "INSERT INTO readings (id, n) VALUES ($1, $2)";
+/// The projector, whole.
+mod whole {
+    use herald::prelude::*;
+
+    use crate::meter::Read;
+
+    /// The projection: a row per reading.
+    #[projector("meter.:id.read", consistency = eventual)]
+    async fn readings(e: &Recorded<Read>, cx: &mut Cx<'_>) -> Result<(), herald::BoxError> {
+        crate::insert("readings", e, cx).await
+    }
+}
+
+/// The same projector, split four ways.
+mod split {
+    use herald::prelude::*;
+
+    use crate::meter::Read;
+
+    #[projector("meter.:id.read", consistency = eventual, partitions = 4)]
+    async fn split_readings(e: &Recorded<Read>, cx: &mut Cx<'_>) -> Result<(), herald::BoxError> {
+        crate::insert("split_readings", e, cx).await
+    }
+}
+
+const MODULES: [&str; 2] = ["consumers::meter", "consumers::whole"];
+const SPLIT_MODULES: [&str; 2] = ["consumers::meter", "consumers::split"];
+
+/// Writes a reading's row into `table`.
+async fn insert(table: &str, e: &Recorded<Read>, cx: &mut Cx<'_>) -> Result<(), herald::BoxError> {
+    let insert = format!("INSERT INTO {table} (id, n) VALUES ($1, $2)");
+    let insert = sqlx::AssertSqlSafe(insert);
     match cx.sql() {
         Sql::Sqlite(conn) => {
             sqlx::query(insert)
@@ -72,8 +106,9 @@ async fn readings(e: &Recorded<Read>, cx: &mut Cx<'_>) -> Result<(), herald::Box
 
 const BATCH: usize = 25;
 
-const TABLES: [&str; 3] = [
+const TABLES: [&str; 4] = [
     "CREATE TABLE readings (id BIGINT NOT NULL, n BIGINT NOT NULL)",
+    "CREATE TABLE split_readings (id BIGINT NOT NULL, n BIGINT NOT NULL)",
     "CREATE TABLE raw_readings (id BIGINT NOT NULL, n BIGINT NOT NULL)",
     "CREATE TABLE raw_checkpoint (consumer TEXT PRIMARY KEY, tx_order BIGINT NOT NULL, position BIGINT NOT NULL)",
 ];
@@ -210,15 +245,47 @@ async fn by_hand(raw: &Raw, count: u64) {
     }
 }
 
-/// Where Herald's consumer is.
-async fn checkpoint(herald: &Herald) -> Position {
+/// Where Herald's consumer is: the oldest of the checkpoints named.
+async fn checkpoint(herald: &Herald, keys: &[&str]) -> Position {
     let all = herald.store().consumers().checkpoints().await.unwrap();
-    all.iter()
-        .find(|c| c.consumer == "readings")
-        .map_or(Position::START, |c| c.position)
+    let at = |key: &str| {
+        all.iter()
+            .find(|c| c.consumer == key)
+            .map_or(Position::START, |c| c.position)
+    };
+    keys.iter()
+        .map(|key| at(key))
+        .min()
+        .unwrap_or(Position::START)
 }
 
-async fn catch_up_row(backend: Backend, name: &str, count: u64) {
+/// Events per second of a runtime of `modules` whose consumers' checkpoints `keys` catch
+/// up to `last` from the start.
+async fn catch_up(
+    db: &common::Db,
+    modules: [&str; 2],
+    keys: &[&str],
+    count: u64,
+    last: Position,
+) -> f64 {
+    let started = Instant::now();
+    let herald = Herald::builder()
+        .modules(modules)
+        .store(db.store.clone())
+        .consumer_batch(BATCH)
+        .build()
+        .await
+        .unwrap();
+    while checkpoint(&herald, keys).await < last {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let rate = count as f64 / started.elapsed().as_secs_f64();
+    herald.shutdown().await;
+    rate
+}
+
+/// A new database with the tables, seeded with `count` readings; the last position.
+async fn seeded(backend: Backend, count: u64) -> (common::Db, Position) {
     let db = open(backend).await;
     for table in TABLES {
         match &db.raw {
@@ -235,29 +302,38 @@ async fn catch_up_row(backend: Backend, name: &str, count: u64) {
         .last()
         .unwrap()
         .position;
+    (db, last)
+}
 
+async fn catch_up_row(backend: Backend, name: &str, count: u64) {
+    let (db, last) = seeded(backend, count).await;
     let started = Instant::now();
     by_hand(&db.raw, count).await;
     let theirs = count as f64 / started.elapsed().as_secs_f64();
-
-    let started = Instant::now();
-    let herald = Herald::builder()
-        .modules([module_path!()])
-        .store(db.store.clone())
-        .consumer_batch(BATCH)
-        .build()
-        .await
-        .unwrap();
-    while checkpoint(&herald).await < last {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let ours = count as f64 / started.elapsed().as_secs_f64();
+    let ours = catch_up(&db, MODULES, &["readings"], count, last).await;
     println!(
         "| {name} | {count} | {ours:>8.0} | {theirs:>8.0} | {:.2}x |",
         ours / theirs
     );
-    herald.shutdown().await;
-    drop(herald);
+    db.remove().await;
+}
+
+/// The projector split four ways, its partitions all run by one runtime, against it whole,
+/// on the same events.
+async fn split_row(backend: Backend, name: &str, count: u64) {
+    let (db, last) = seeded(backend, count).await;
+    let whole = catch_up(&db, MODULES, &["readings"], count, last).await;
+    let keys = [
+        "split_readings#0/4",
+        "split_readings#1/4",
+        "split_readings#2/4",
+        "split_readings#3/4",
+    ];
+    let split = catch_up(&db, SPLIT_MODULES, &keys, count, last).await;
+    println!(
+        "| {name} | {count} | {split:>8.0} | {whole:>8.0} | {:.2}x |",
+        split / whole
+    );
     db.remove().await;
 }
 
@@ -268,7 +344,7 @@ async fn latency_row(backend: Backend, name: &str, samples: usize) {
         Raw::Postgres(pool) => drop(sqlx::query(TABLES[0]).execute(pool).await.unwrap()),
     }
     let herald = Herald::builder()
-        .modules([module_path!()])
+        .modules(MODULES)
         .store(db.store.clone())
         .build()
         .await
@@ -315,4 +391,9 @@ async fn main() {
     println!("|---|---:|---:|---:|");
     latency_row(Backend::Sqlite, "SQLite", samples).await;
     latency_row(Backend::Postgres, "PostgreSQL", samples).await;
+    println!("\nCatching up, split four ways in one runtime: events per second\n");
+    println!("| store | events | split (4 partitions) | whole | split / whole |");
+    println!("|---|---:|---:|---:|---:|");
+    split_row(Backend::Sqlite, "SQLite", count).await;
+    split_row(Backend::Postgres, "PostgreSQL", count).await;
 }

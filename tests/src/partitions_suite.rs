@@ -509,19 +509,37 @@ pub async fn a_changed_number_of_partitions_is_refused_until_reset(test: &TestSt
     if let Some(entries) = entries(&after, &a).await {
         assert_eq!(entries, 2);
     }
-    let keys: Vec<String> = test
-        .store
-        .consumers()
-        .checkpoints()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.consumer)
+    let checkpoints = test.store.consumers().checkpoints().await.unwrap();
+    let keys: Vec<&str> = checkpoints
+        .iter()
+        .map(|c| c.consumer.as_str())
         .filter(|c| c.starts_with("balances"))
         .collect();
-    assert_eq!(keys, ["balances#0/3", "balances#1/3", "balances#2/3"]);
+    assert_eq!(
+        keys,
+        ["balances", "balances#0/3", "balances#1/3", "balances#2/3"]
+    );
+    // The old checkpoint is retired: it stands past every event, so a worker of the old
+    // release that was missed reads nothing more.
+    let head = test.store.consumers().head().await.unwrap();
+    assert!(checkpoints[0].position > head);
     eventually("every partition runs again", || async move {
         rows(split).await.iter().all(|r| r.error.is_none())
     })
     .await;
+
+    // The old release, started again by mistake, refuses in turn, and handles nothing.
+    let again = runtime(&test.store, WHOLE).await;
+    let third = enter(&after, &b, 2).await;
+    consumers
+        .wait_for(&third, ["balances"], WAIT)
+        .await
+        .unwrap();
+    let old = &again;
+    eventually("the old release says why it stopped", || async move {
+        let error = rows(old).await[0].error.clone().unwrap_or_default();
+        error.contains("declared with no partitions") && error.contains("`balances#0/3`")
+    })
+    .await;
+    assert_eq!((applied(&a), applied(&b)), (vec![1, 2], vec![1, 2]));
 }

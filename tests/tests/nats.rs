@@ -85,6 +85,25 @@ mod shop {
     }
 }
 
+/// A remote projector split by stream, for the test that runs it.
+mod split {
+    use std::sync::{Mutex, PoisonError};
+
+    use herald::prelude::*;
+
+    use crate::shop::Shipped;
+
+    /// The orders it saw.
+    pub(crate) static SEEN: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+    #[projector("order.:id.shipped", consistency = eventual, partitions = 4)]
+    async fn split_shipments(e: &Recorded<Shipped>, _cx: &mut Cx<'_>) {
+        SEEN.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(e.id);
+    }
+}
+
 fn nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "127.0.0.1:4222".to_owned())
 }
@@ -335,6 +354,81 @@ async fn a_failing_remote_event_is_tried_again_then_parked() {
     assert!(letters[0].error.contains("cannot be recorded"));
     assert_eq!(letters[1].event_id, second.events()[0].event_id);
     assert_eq!(letters[1].behind, Some(letters[0].event_id));
+    workers.stop().await;
+    relay.stop().await;
+    delete(&nats).await;
+}
+
+/// A remote runtime runs a handler split into partitions from its one durable consumer,
+/// moving each event's partition's checkpoint: its `Consumers` reads its store as it
+/// reads one its own workers run (waiting for the events, a row per partition).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_handler_runs_remotely_with_a_checkpoint_per_partition() {
+    let test = TestStore::sqlite().await;
+    let herald = source(&test.store).await;
+    let nats = nats().await;
+    let relay = Relay::start(&herald, &nats).await.unwrap();
+    let run = u64::from(Uuid::now_v7().as_fields().1) + 1;
+    let order = |n: u64| run * 1_000_000 + n;
+
+    let remote_store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
+    let remote = Herald::builder()
+        .modules(["nats::shop", "nats::split"])
+        .store(remote_store.clone())
+        .run_consumers(false)
+        .build()
+        .await
+        .unwrap();
+    let workers = RemoteWorkers::start(&remote, &nats).await.unwrap();
+    let mut shipped = Vec::new();
+    for n in 1..=8 {
+        herald.dispatch(shop::Place { id: order(n) }).await.unwrap();
+        let ship = herald.dispatch(shop::Ship { id: order(n) }).await.unwrap();
+        shipped.extend(ship.into_events());
+    }
+    let consumers = remote.consumers();
+    consumers
+        .wait_for(&shipped, ["split_shipments"], Duration::from_secs(20))
+        .await
+        .unwrap();
+    let seen: Vec<u64> = split::SEEN
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .copied()
+        .filter(|id| id / 1_000_000 == run)
+        .collect();
+    let expected: Vec<u64> = (1..=8).map(order).collect();
+    assert_eq!(seen, expected, "each once, in order");
+    let rows: Vec<_> = consumers
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.name == "split_shipments")
+        .collect();
+    assert_eq!(rows.len(), 4);
+    for event in &shipped {
+        let partition = herald::Partition::of(&event.stream, 4);
+        let row = rows
+            .iter()
+            .find(|r| r.partition == Some(partition))
+            .unwrap();
+        assert!(row.position >= event.position, "{row:?}");
+    }
+    let names: Vec<String> = remote_store
+        .consumers()
+        .checkpoints()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.consumer)
+        .filter(|c| c.starts_with("split_shipments"))
+        .collect();
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.contains('#')),
+        "{names:?}"
+    );
     workers.stop().await;
     relay.stop().await;
     delete(&nats).await;

@@ -118,7 +118,8 @@ impl Workers {
             let name = handler.name();
             let layout = Layout::of(handler);
             let nudge = watch::Sender::new(());
-            let members = (layout.partitions > 1).then(|| Arc::new(partition::Members::new(name)));
+            let members =
+                (layout.partitions > 1).then(|| Arc::new(partition::Members::new(layout)));
             for (partition, key) in layout.keys() {
                 let sender = Arc::new(watch::Sender::new(Progress::default()));
                 progress.insert(key.clone(), sender.clone());
@@ -468,8 +469,11 @@ impl<'h> Consumers<'h> {
         }
         // One transaction, holding the consumer (the partition of the event's stream): its
         // worker waits meanwhile, and the dead letters read in it are the ones to settle.
+        let layout = Layout::of(handler);
+        let seen = store.consumers().checkpoints().await.map_err(&fail_store)?;
+        layout.check(&seen)?;
         let mut tx = store.begin().await.map_err(&fail_store)?;
-        let key = Layout::of(handler).key_of(stream);
+        let key = layout.key_of(stream);
         tx.claim_consumer(&key).await.map_err(&fail_store)?;
         let letters = tx.dead_letters(consumer).await.map_err(&fail_store)?;
         let Some(first) = letters.iter().find(|l| l.event_id == event_id) else {

@@ -6,7 +6,7 @@
 //! belongs to one partition.
 //!
 //! Which process runs which partition comes from membership leases: each runtime running
-//! the handler renews one (`name#member/<owner>`); the partitions are dealt round the
+//! the handler renews one (`name#member/N/<owner>`); the partitions are dealt round the
 //! live members in owner order, and a runtime gives up the partitions dealt to another,
 //! which takes them. A runtime that dies stops renewing; once its leases expire the
 //! others deal its partitions among themselves.
@@ -165,29 +165,31 @@ impl Layout {
     }
 
     /// The checkpoints in the store that are this consumer's under another number of
-    /// partitions: left by a release that declared it otherwise.
+    /// partitions, and not retired: left by a release that declared it otherwise.
     pub(crate) fn others<'c>(&self, checkpoints: &'c [Checkpoint]) -> Vec<&'c Checkpoint> {
         let keys = self.keys();
         checkpoints
             .iter()
-            .filter(|c| self.owns_key(&c.consumer) && !keys.iter().any(|(_, k)| *k == c.consumer))
+            .filter(|c| self.count_of(&c.consumer).is_some() && !retired(c.position))
+            .filter(|c| !keys.iter().any(|(_, k)| *k == c.consumer))
             .collect()
     }
 
-    /// Whether `key` is one of this consumer's checkpoint keys, under any number of
-    /// partitions.
-    fn owns_key(&self, key: &str) -> bool {
-        let Some(rest) = key.strip_prefix(self.name) else {
-            return false;
-        };
+    /// How many partitions `key` says the consumer has, if it is one of this consumer's
+    /// checkpoint keys under any number of partitions (1: the whole consumer's).
+    fn count_of(&self, key: &str) -> Option<u32> {
+        let rest = key.strip_prefix(self.name)?;
         if rest.is_empty() {
-            return true;
+            return Some(1);
         }
-        let Some((index, count)) = rest.strip_prefix('#').and_then(|r| r.split_once('/')) else {
-            return false;
+        let (index, count) = rest.strip_prefix('#')?.split_once('/')?;
+        let number = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| s.parse().ok())?
         };
-        let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-        number(index) && number(count)
+        let (_, count): (u32, u32) = (number(index)?, number(count)?);
+        Some(count)
     }
 
     /// An error when the store holds this consumer's checkpoints under another number of
@@ -199,12 +201,24 @@ impl Layout {
             return Ok(());
         };
         let keys: Vec<String> = others.iter().map(|c| format!("`{}`", c.consumer)).collect();
-        let low = others
+        // A partition of the old layout without a checkpoint had not moved from the start.
+        let counts = others.iter().filter_map(|c| self.count_of(&c.consumer));
+        let expected: usize = counts
+            .collect::<std::collections::BTreeSet<u32>>()
             .iter()
-            .map(|c| c.position)
-            .min()
-            .unwrap_or(first.position);
-        let how = if others.iter().all(|c| c.position == first.position) {
+            .map(|&n| n as usize)
+            .sum();
+        let missing = others.len() < expected;
+        let low = match missing {
+            true => Position::START,
+            false => others
+                .iter()
+                .map(|c| c.position)
+                .min()
+                .unwrap_or(first.position),
+        };
+        let high = others.iter().map(|c| c.position).max().unwrap_or(low);
+        let how = if low == high {
             format!(
                 "they are all at {low}: once no process runs the old layout, \
                  `consumers().reset(\"{name}\", position)` with that position goes on from there, \
@@ -213,11 +227,15 @@ impl Layout {
             )
         } else {
             format!(
-                "they range from {low} to {high}: once no process runs the old layout, rebuild \
-                 a projector (`consumers().rebuild(\"{name}\")`), or reset it \
+                "they range from {low}{unmoved} to {high}: once no process runs the old layout, \
+                 rebuild a projector (`consumers().rebuild(\"{name}\")`), or reset it \
                  (`consumers().reset(\"{name}\", position)`) to {low} to handle again what some \
                  partitions already did",
-                high = others.iter().map(|c| c.position).max().unwrap_or(low),
+                unmoved = if missing {
+                    " (a partition without a checkpoint)"
+                } else {
+                    ""
+                },
                 name = self.name
             )
         };
@@ -237,10 +255,17 @@ impl Layout {
 }
 
 impl Layout {
-    /// An error when a runtime still runs this consumer under another number of
-    /// partitions (it holds a lease on one of that layout's checkpoints): moving the
-    /// checkpoints under it would have it start again from nothing.
-    pub(crate) async fn check_none_run_otherwise(&self, herald: &Herald) -> Result<(), Error> {
+    /// An error when the store holds checkpoints of this consumer under another number
+    /// of partitions (`seen`) and a runtime still runs that layout (holds a lease on one
+    /// of them): it would go on beside this one.
+    pub(crate) async fn check_none_run_otherwise(
+        &self,
+        herald: &Herald,
+        seen: &[Checkpoint],
+    ) -> Result<(), Error> {
+        if self.others(seen).is_empty() {
+            return Ok(());
+        }
         let leases = herald
             .store()
             .consumers()
@@ -248,9 +273,9 @@ impl Layout {
             .await
             .map_err(store_error(self.name, "listing its leases"))?;
         let keys = self.keys();
-        let running = leases
-            .iter()
-            .find(|l| self.owns_key(&l.consumer) && !keys.iter().any(|(_, k)| *k == l.consumer));
+        let running = leases.iter().find(|l| {
+            self.count_of(&l.consumer).is_some() && !keys.iter().any(|(_, k)| *k == l.consumer)
+        });
         match running {
             Some(lease) => Err(ErrorKind::Repartitioned(format!(
                 "runtime {owner} still runs consumer `{name}` under another number of partitions \
@@ -265,9 +290,11 @@ impl Layout {
         }
     }
 
-    /// Moves every checkpoint of the consumer to `position`, in `tx`, and removes those
+    /// Moves every checkpoint of the consumer to `position`, in `tx`, and retires those
     /// of another layout among `seen` (the store's checkpoints): each is claimed first,
-    /// so that the workers wait, and sees the move when they go on.
+    /// so that the workers wait, and sees the move when they go on. A retired checkpoint
+    /// stands past every event: a worker still running the old layout (of an older
+    /// Herald, even) reads nothing more.
     pub(crate) async fn move_to(
         &self,
         tx: &mut dyn StoreTransaction,
@@ -287,14 +314,24 @@ impl Layout {
             tx.claim_consumer(key).await?;
         }
         for key in keys {
-            if others.contains(&key) {
-                tx.forget_consumer(&key).await?;
+            let to = if others.contains(&key) {
+                RETIRED
             } else {
-                tx.save_checkpoint(&key, position).await?;
-            }
+                position
+            };
+            tx.save_checkpoint(&key, to).await?;
         }
         Ok(())
     }
+}
+
+/// Where a retired checkpoint stands: past any event on every store (PostgreSQL and
+/// SQLite keep a position's parts as `BIGINT`s, so the largest of those).
+const RETIRED: Position = Position::from_parts(i64::MAX as u64, i64::MAX as u64);
+
+/// Whether a checkpoint was retired (SQLite gives back only the second part).
+fn retired(position: Position) -> bool {
+    position.parts().1 == RETIRED.parts().1
 }
 
 /// The checkpoint (and lease) key of a consumer's partition, or of the whole consumer.
@@ -305,18 +342,20 @@ pub(crate) fn key(name: &str, partition: Option<Partition>) -> String {
     }
 }
 
-/// The runtimes running a partitioned consumer, as this one last saw them: shared by
-/// the consumer's workers in this runtime, renewed and read again every third of a lease.
+/// The runtimes running a partitioned consumer with as many partitions as this one, as
+/// this one last saw them: shared by the consumer's workers in this runtime, renewed and
+/// read again when a worker looks and the last look is a third of a lease old.
 pub(crate) struct Members {
-    /// `name#member/`: the membership leases' common prefix.
+    /// `name#member/N/`: the membership leases' common prefix. A runtime of a release
+    /// with another number of partitions is not a member: it runs none of these.
     prefix: String,
     seen: Mutex<Option<(Instant, Vec<Uuid>)>>,
 }
 
 impl Members {
-    pub(crate) fn new(name: &str) -> Members {
+    pub(crate) fn new(layout: Layout) -> Members {
         Members {
-            prefix: format!("{name}#member/"),
+            prefix: format!("{}#member/{}/", layout.name, layout.partitions),
             seen: Mutex::new(None),
         }
     }
@@ -458,5 +497,32 @@ mod tests {
         assert!(error.contains("declared with no partitions"), "{error}");
         assert!(error.contains("range from"), "{error}");
         assert!(single.check(&[checkpoint("totals", 1)]).is_ok());
+
+        // A partition of the old layout that never moved has no checkpoint: the way on
+        // starts from the start, not from the others' common place.
+        let store = [checkpoint("totals#0/3", 5), checkpoint("totals#2/3", 5)];
+        let error = single.check(&store).unwrap_err().to_string();
+        assert!(
+            error.contains("from 0:0 (a partition without a checkpoint) to 0:5"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn retired_checkpoints_are_no_layout_of_their_own() {
+        let layout = Layout {
+            name: "totals",
+            partitions: 2,
+        };
+        let retired = Checkpoint {
+            position: RETIRED,
+            ..checkpoint("totals", 0)
+        };
+        // SQLite gives back only the second part.
+        let from_sqlite = Checkpoint {
+            position: Position::from_parts(0, RETIRED.parts().1),
+            ..checkpoint("totals#1/4", 0)
+        };
+        assert!(layout.check(&[retired, from_sqlite]).is_ok());
     }
 }

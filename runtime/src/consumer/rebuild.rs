@@ -142,10 +142,10 @@ impl<'h> Consumers<'h> {
     /// the old checkpoints were (the workers' error says where).
     pub async fn reset(&self, name: &str, position: Position) -> Result<(), Error> {
         let layout = Layout::of(self.handler(name)?);
-        layout.check_none_run_otherwise(self.herald).await?;
         let store = self.herald.store();
         let fail = store_error(name, "resetting");
         let seen = store.consumers().checkpoints().await.map_err(&fail)?;
+        layout.check_none_run_otherwise(self.herald, &seen).await?;
         let mut tx = store.begin().await.map_err(&fail)?;
         layout
             .move_to(&mut *tx, &seen, position)
@@ -196,6 +196,14 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
     };
     let store = herald.store();
     let fail = |doing: &str| store_error(projector.name, doing);
+    // Refused at once rather than after the work, when another release still runs it.
+    let layout = Layout::of(handler);
+    let seen = store
+        .consumers()
+        .checkpoints()
+        .await
+        .map_err(fail("reading its checkpoints"))?;
+    layout.check_none_run_otherwise(herald, &seen).await?;
 
     // The copies, empty.
     let mut tx = store.begin().await.map_err(fail("beginning"))?;
@@ -249,13 +257,12 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
     // The swap: the consumer is claimed (its worker waits), the copies replace the tables
     // and the checkpoint moves to the last event they hold, together. What committed
     // since the last batch was read, the worker handles next, into the new tables.
-    let layout = Layout::of(handler);
-    layout.check_none_run_otherwise(herald).await?;
     let seen = store
         .consumers()
         .checkpoints()
         .await
         .map_err(fail("reading its checkpoints"))?;
+    layout.check_none_run_otherwise(herald, &seen).await?;
     let mut tx = store.begin().await.map_err(fail("beginning the swap"))?;
     layout
         .move_to(&mut *tx, &seen, report.position)

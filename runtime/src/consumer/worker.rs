@@ -227,6 +227,10 @@ impl Worker {
             // Newly taken: another runtime may have moved things since.
             self.forget();
         }
+        if held {
+            // A release with another number of partitions may have started since.
+            self.checkpoint(herald).await?;
+        }
         self.leased_at = held.then_some(asked);
         self.hold(held);
         Ok(held)
@@ -325,8 +329,10 @@ impl Worker {
             .await
             .map_err(fail_store("claiming its checkpoint"))?;
         if claimed != from {
-            // Another worker (another process, say) moved it, and may have parked events.
-            self.position = Some(claimed);
+            // Another worker (another process, say) moved it, and may have parked events;
+            // or a reset moved every checkpoint of the consumer: read it again, and
+            // whether the store's checkpoints still fit this release's partitions.
+            self.position = None;
             self.parked = None;
             self.moved_on();
             return Ok(Next::Busy);

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::{Nats, nats_error, subject::filters};
-use crate::consumer::{handle, letter, letter_behind, ordered, store_error};
+use crate::consumer::{Layout, handle, letter, letter_behind, ordered, store_error};
 use crate::error::Error;
 use crate::runtime::{Herald, WeakHerald};
 use crate::store::RecordedEvent;
@@ -48,7 +48,8 @@ use crate::store::RecordedEvent;
 /// [`Consumers::retry`](crate::Consumers::retry) (the event is not in this runtime's
 /// store). A handler's subject filters are set when its durable consumer is created; a
 /// changed pattern needs the consumer deleted first. A handler split into `partitions`
-/// runs whole here, from its one durable consumer, under its name.
+/// takes its events from its one durable consumer here, in order, and moves the
+/// checkpoint of each event's partition, as this runtime's workers would.
 #[must_use = "the workers stop when this is dropped"]
 pub struct RemoteWorkers {
     stop: watch::Sender<bool>,
@@ -184,8 +185,11 @@ impl Remote {
         }
         let store = herald.store();
         let fail_store = store_error(name, &format!("event {}", event.event_id));
+        // The checkpoint of the event's partition when the handler is split, so that
+        // `Consumers` reads this store as it reads one its workers run.
+        let key = &Layout::of(handler).key_of(&event.stream);
         let mut tx = store.begin().await.map_err(&fail_store)?;
-        let at = tx.claim_consumer(name).await.map_err(&fail_store)?;
+        let at = tx.claim_consumer(key).await.map_err(&fail_store)?;
         if event.position <= at {
             return ack(AckKind::Ack).await; // handled before the last acknowledgement was lost
         }
@@ -195,7 +199,7 @@ impl Remote {
         if let Some(head) = head {
             let letter = letter_behind(name, &event, head.event_id);
             tx.park(&letter).await.map_err(&fail_store)?;
-            tx.save_checkpoint(name, event.position)
+            tx.save_checkpoint(key, event.position)
                 .await
                 .map_err(&fail_store)?;
             tx.commit().await.map_err(&fail_store)?;
@@ -203,7 +207,7 @@ impl Remote {
         }
         match handle(herald, &mut *tx, handler, &event).await {
             Ok(saga) => {
-                tx.save_checkpoint(name, event.position)
+                tx.save_checkpoint(key, event.position)
                     .await
                     .map_err(&fail_store)?;
                 tx.commit().await.map_err(&fail_store)?;
@@ -222,7 +226,7 @@ impl Remote {
                 }
                 tracing::error!(consumer = name, %error, tries, "event from NATS failed its last try; parked");
                 let mut tx = store.begin().await.map_err(&fail_store)?;
-                tx.claim_consumer(name).await.map_err(&fail_store)?;
+                tx.claim_consumer(key).await.map_err(&fail_store)?;
                 let letter = letter(
                     name,
                     &event,
@@ -232,7 +236,7 @@ impl Remote {
                     SystemTime::now(),
                 );
                 tx.park(&letter).await.map_err(&fail_store)?;
-                tx.save_checkpoint(name, event.position)
+                tx.save_checkpoint(key, event.position)
                     .await
                     .map_err(&fail_store)?;
                 tx.commit().await.map_err(&fail_store)?;

@@ -356,8 +356,7 @@ impl ConsumerLog for MemoryStore {
 
 /// A change to a consumer's checkpoint or dead letters, made at commit.
 enum ConsumerChange {
-    /// A checkpoint moved, or (`None`) forgotten.
-    Checkpoint(String, Option<Position>),
+    Checkpoint(String, Position),
     Park(DeadLetter),
     Unpark(String, Uuid),
 }
@@ -656,7 +655,7 @@ impl StoreTransaction for MemoryTransaction {
                             state.claims.insert(consumer.to_owned(), self.id);
                             let own = self.consumer_changes.iter().rev().find_map(|c| match c {
                                 ConsumerChange::Checkpoint(name, at) if name == consumer => {
-                                    Some(at.unwrap_or(Position::START))
+                                    Some(*at)
                                 }
                                 _ => None,
                             });
@@ -677,19 +676,8 @@ impl StoreTransaction for MemoryTransaction {
         consumer: &'a str,
         position: Position,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.consumer_changes.push(ConsumerChange::Checkpoint(
-            consumer.to_owned(),
-            Some(position),
-        ));
-        Box::pin(async move { Ok(()) })
-    }
-
-    fn forget_consumer<'a>(
-        &'a mut self,
-        consumer: &'a str,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
         self.consumer_changes
-            .push(ConsumerChange::Checkpoint(consumer.to_owned(), None));
+            .push(ConsumerChange::Checkpoint(consumer.to_owned(), position));
         Box::pin(async move { Ok(()) })
     }
 
@@ -801,11 +789,8 @@ impl StoreTransaction for MemoryTransaction {
             let now = SystemTime::now();
             for change in self.consumer_changes.drain(..) {
                 match change {
-                    ConsumerChange::Checkpoint(consumer, Some(at)) => {
+                    ConsumerChange::Checkpoint(consumer, at) => {
                         state.checkpoints.insert(consumer, (at, now));
-                    }
-                    ConsumerChange::Checkpoint(consumer, None) => {
-                        state.checkpoints.remove(&consumer);
                     }
                     ConsumerChange::Park(letter) => {
                         let key = (letter.consumer.clone(), letter.event_id);

@@ -812,20 +812,6 @@ pub trait StoreTransaction: Send {
         event_id: Uuid,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
 
-    /// Removes the checkpoint of `consumer`, claimed by this transaction (a consumer's
-    /// partitions that are no more, say). Stores that cannot say so.
-    fn forget_consumer<'a>(
-        &'a mut self,
-        consumer: &'a str,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        let _ = consumer;
-        Box::pin(async {
-            Err(StoreError::Unsupported(
-                "this store cannot forget a consumer's checkpoint".into(),
-            ))
-        })
-    }
-
     /// The transaction's database connection, for your own tables.
     fn sql(&mut self) -> Sql<'_>;
 

@@ -364,13 +364,6 @@ impl StoreTransaction for ReadThroughTransaction {
         self.active.save_checkpoint(consumer, position)
     }
 
-    fn forget_consumer<'a>(
-        &'a mut self,
-        consumer: &'a str,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.active.forget_consumer(consumer)
-    }
-
     fn park<'a>(&'a mut self, letter: &'a DeadLetter) -> BoxFuture<'a, Result<(), StoreError>> {
         self.active.park(letter)
     }

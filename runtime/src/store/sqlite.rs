@@ -669,13 +669,6 @@ impl StoreTransaction for SqliteTransaction {
         Box::pin(consumer::save_checkpoint(&mut self.tx, consumer, position))
     }
 
-    fn forget_consumer<'a>(
-        &'a mut self,
-        consumer: &'a str,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(consumer::forget(&mut self.tx, consumer))
-    }
-
     fn park<'a>(&'a mut self, letter: &'a DeadLetter) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(consumer::park(&mut self.tx, letter))
     }

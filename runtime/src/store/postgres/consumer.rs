@@ -285,15 +285,6 @@ pub(super) async fn save_checkpoint(
     Ok(())
 }
 
-pub(super) async fn forget(conn: &mut PgConnection, consumer: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM herald_checkpoints WHERE consumer = $1")
-        .bind(consumer)
-        .execute(conn)
-        .await
-        .map_err(backend)?;
-    Ok(())
-}
-
 pub(super) async fn park(conn: &mut PgConnection, letter: &DeadLetter) -> Result<(), StoreError> {
     let (tx, seq) = letter.position.parts();
     let micros = |time: SystemTime| {

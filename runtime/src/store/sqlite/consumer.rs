@@ -210,15 +210,6 @@ pub(super) async fn save_checkpoint(
     Ok(())
 }
 
-pub(super) async fn forget(conn: &mut SqliteConnection, consumer: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM herald_checkpoints WHERE consumer = ?")
-        .bind(consumer)
-        .execute(conn)
-        .await
-        .map_err(backend)?;
-    Ok(())
-}
-
 pub(super) async fn park(
     conn: &mut SqliteConnection,
     letter: &DeadLetter,
