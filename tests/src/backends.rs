@@ -244,3 +244,24 @@ macro_rules! on_every_backend {
         }
     };
 }
+
+/// Runs `statement` on a SQL store (nothing in memory).
+pub async fn sql(herald: &herald::Herald, statement: &str) {
+    let mut tx = herald.begin().await.unwrap();
+    match tx.sql() {
+        herald::store::Sql::Sqlite(conn) => drop(
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(conn)
+                .await
+                .unwrap(),
+        ),
+        herald::store::Sql::Postgres(conn) => drop(
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(conn)
+                .await
+                .unwrap(),
+        ),
+        _ => {}
+    }
+    tx.commit().await.unwrap();
+}

@@ -10,7 +10,7 @@ use herald::prelude::*;
 use herald::store::{EventStore, RecordedEvent, Sql, StreamKey};
 use herald::{ErrorKind, RetryPolicy};
 
-use crate::backends::TestStore;
+use crate::backends::{TestStore, sql};
 
 #[event("note.:note_id.posted")]
 pub struct Posted {
@@ -767,27 +767,6 @@ async fn count(herald: &Herald, note: &str) -> Option<i64> {
     };
     tx.rollback().await.unwrap();
     posts
-}
-
-/// Runs `statement` on a SQL store (nothing in memory).
-async fn sql(herald: &Herald, statement: &str) {
-    let mut tx = herald.begin().await.unwrap();
-    match tx.sql() {
-        Sql::Sqlite(conn) => drop(
-            sqlx::query(sqlx::AssertSqlSafe(statement))
-                .execute(conn)
-                .await
-                .unwrap(),
-        ),
-        Sql::Postgres(conn) => drop(
-            sqlx::query(sqlx::AssertSqlSafe(statement))
-                .execute(conn)
-                .await
-                .unwrap(),
-        ),
-        _ => {}
-    }
-    tx.commit().await.unwrap();
 }
 
 /// A rebuild fills fresh copies of the projector's tables from every event, reporting its

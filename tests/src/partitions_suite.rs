@@ -14,7 +14,7 @@ use herald::prelude::*;
 use herald::store::{EventStore, Position, RecordedEvent, Sql, StreamKey};
 use herald::{ErrorKind, Partition, RetryPolicy};
 
-use crate::backends::TestStore;
+use crate::backends::{TestStore, sql};
 
 pub mod ledger {
     use herald::prelude::*;
@@ -157,26 +157,6 @@ pub async fn runtime(store: &Arc<dyn EventStore>, release: &str) -> Herald {
     let create = "CREATE TABLE IF NOT EXISTS ledger_balances (account TEXT PRIMARY KEY, entries INTEGER NOT NULL)";
     sql(&herald, create).await;
     herald
-}
-
-async fn sql(herald: &Herald, statement: &str) {
-    let mut tx = herald.begin().await.unwrap();
-    match tx.sql() {
-        Sql::Sqlite(conn) => drop(
-            sqlx::query(sqlx::AssertSqlSafe(statement))
-                .execute(conn)
-                .await
-                .unwrap(),
-        ),
-        Sql::Postgres(conn) => drop(
-            sqlx::query(sqlx::AssertSqlSafe(statement))
-                .execute(conn)
-                .await
-                .unwrap(),
-        ),
-        _ => {}
-    }
-    tx.commit().await.unwrap();
 }
 
 /// The entries of `account`'s row, on SQL stores (`None` in memory).
