@@ -362,7 +362,7 @@ impl HeraldBuilder {
     /// stops renewing (its process died) another runtime's worker takes over once the
     /// lease runs out. A worker that stops gracefully gives its leases up at once. The
     /// partitions of a handler split with `partitions = N` are dealt again within about
-    /// two thirds of it when a runtime joins, and within one lease when one dies.
+    /// one lease when a runtime joins, and within about two when one dies.
     pub fn consumer_lease(mut self, lease: Duration) -> Self {
         // At most a day: the databases add it to their clock.
         self.consumers.lease = lease.clamp(Duration::from_millis(3), Duration::from_secs(86_400));

@@ -23,6 +23,8 @@ pub(crate) use live::Tail;
 pub use live::{Live, LiveEvents};
 pub(crate) use partition::Layout;
 pub use partition::Partition;
+#[cfg(feature = "nats")]
+pub(crate) use partition::{retired, retired_error};
 pub use rebuild::{Rebuild, RebuildProgress, Rebuilt};
 
 use std::collections::HashMap;
@@ -352,6 +354,10 @@ impl<'h> Consumers<'h> {
         for consumer in consumers {
             let consumer = consumer.as_ref();
             let layout = Layout::of(self.handler(consumer)?);
+            // Not past them under another layout's checkpoints (a retired one stands past
+            // every event).
+            let seen = self.herald.store().consumers().checkpoints().await;
+            layout.check(&seen.map_err(store_error(consumer, "reading its checkpoints"))?)?;
             // Each partition the events fall in, to be past the last of them.
             let mut lasts: HashMap<String, Position> = HashMap::new();
             for event in events {

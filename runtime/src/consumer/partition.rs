@@ -21,7 +21,7 @@ use super::store_error;
 use crate::error::{Error, ErrorKind};
 use crate::handler::reaction::Reaction;
 use crate::runtime::Herald;
-use crate::store::{Checkpoint, Position, StoreError, StoreTransaction, StreamKey};
+use crate::store::{Checkpoint, Lease, Position, StoreError, StoreTransaction, StreamKey};
 
 /// One share of a partitioned consumer's streams: partition `index` of `count`.
 ///
@@ -254,28 +254,44 @@ impl Layout {
     }
 }
 
+/// What a reset or a rebuild sees of a consumer's layouts before it moves them: the
+/// store's checkpoints, and the leases not yet expired on the consumer's keys.
+pub(crate) struct Seen {
+    checkpoints: Vec<Checkpoint>,
+    leases: Vec<Lease>,
+}
+
 impl Layout {
-    /// An error when the store holds checkpoints of this consumer under another number
-    /// of partitions (`seen`) and a runtime still runs that layout (holds a lease on one
-    /// of them): it would go on beside this one.
-    pub(crate) async fn check_none_run_otherwise(
-        &self,
-        herald: &Herald,
-        seen: &[Checkpoint],
-    ) -> Result<(), Error> {
-        if self.others(seen).is_empty() {
-            return Ok(());
-        }
-        let leases = herald
-            .store()
-            .consumers()
-            .leases(self.name)
-            .await
-            .map_err(store_error(self.name, "listing its leases"))?;
-        let keys = self.keys();
-        let running = leases.iter().find(|l| {
-            self.count_of(&l.consumer).is_some() && !keys.iter().any(|(_, k)| *k == l.consumer)
-        });
+    /// Reads the checkpoints and the leases (none, from a store that cannot list them).
+    pub(crate) async fn look(&self, herald: &Herald) -> Result<Seen, Error> {
+        let log = herald.store().consumers();
+        let fail = || store_error(self.name, "reading its checkpoints and leases");
+        let checkpoints = log.checkpoints().await.map_err(fail())?;
+        let leases = match log.leases(self.name).await {
+            Ok(leases) => leases,
+            Err(StoreError::Unsupported(_)) => Vec::new(),
+            Err(error) => return Err(fail()(error)),
+        };
+        Ok(Seen {
+            checkpoints,
+            leases,
+        })
+    }
+
+    /// Whether `key` is a checkpoint key of this consumer under another number of
+    /// partitions.
+    fn is_other(&self, key: &str) -> bool {
+        self.count_of(key).is_some_and(|n| n != self.partitions)
+    }
+
+    /// An error when a runtime still runs this consumer under another number of
+    /// partitions (holds a lease on a key of that layout that is not retired): it would
+    /// go on beside this one.
+    pub(crate) fn check_none_run_otherwise(&self, seen: &Seen) -> Result<(), Error> {
+        let retired_key =
+            |key: &str| (seen.checkpoints.iter()).any(|c| c.consumer == key && retired(c.position));
+        let running =
+            (seen.leases.iter()).find(|l| self.is_other(&l.consumer) && !retired_key(&l.consumer));
         match running {
             Some(lease) => Err(ErrorKind::Repartitioned(format!(
                 "runtime {owner} still runs consumer `{name}` under another number of partitions \
@@ -290,23 +306,35 @@ impl Layout {
         }
     }
 
-    /// Moves every checkpoint of the consumer to `position`, in `tx`, and retires those
-    /// of another layout among `seen` (the store's checkpoints): each is claimed first,
-    /// so that the workers wait, and sees the move when they go on. A retired checkpoint
-    /// stands past every event: a worker still running the old layout (of an older
-    /// Herald, even) reads nothing more.
+    /// Moves every checkpoint of the consumer to `position`, in `tx`, and retires every
+    /// key of each other layout `seen` (in a checkpoint or a lease), those of its
+    /// partitions without a checkpoint yet included: each is claimed first, so that the
+    /// workers wait, and sees the move when they go on. A retired checkpoint stands past
+    /// every event: a worker still running the old layout (of an older Herald, even)
+    /// reads nothing more.
     pub(crate) async fn move_to(
         &self,
         tx: &mut dyn StoreTransaction,
-        seen: &[Checkpoint],
+        seen: &Seen,
         position: Position,
     ) -> Result<(), StoreError> {
-        let mut keys: Vec<String> = self.keys().into_iter().map(|(_, key)| key).collect();
-        let others: Vec<String> = self
-            .others(seen)
-            .iter()
-            .map(|c| c.consumer.clone())
+        let keys_seen = (seen.checkpoints.iter().map(|c| c.consumer.as_str()))
+            .chain(seen.leases.iter().map(|l| l.consumer.as_str()));
+        let counts: std::collections::BTreeSet<u32> = keys_seen
+            .filter(|key| self.is_other(key))
+            .filter_map(|key| self.count_of(key))
             .collect();
+        let others: Vec<String> = counts
+            .into_iter()
+            .flat_map(|partitions| {
+                let old = Layout {
+                    name: self.name,
+                    partitions,
+                };
+                old.keys().into_iter().map(|(_, key)| key)
+            })
+            .collect();
+        let mut keys: Vec<String> = self.keys().into_iter().map(|(_, key)| key).collect();
         keys.extend(others.iter().cloned());
         // Always in the same order, so that two moves at once wait rather than deadlock.
         keys.sort();
@@ -329,8 +357,18 @@ impl Layout {
 /// SQLite keep a position's parts as `BIGINT`s, so the largest of those).
 const RETIRED: Position = Position::from_parts(i64::MAX as u64, i64::MAX as u64);
 
+/// That checkpoint `key` of consumer `name` was retired by a reset or rebuild of a
+/// release with another number of partitions.
+pub(crate) fn retired_error(name: &str, key: &str) -> Error {
+    ErrorKind::Repartitioned(format!(
+        "checkpoint `{key}` of consumer `{name}` was retired by a reset or rebuild of a release \
+         with another number of partitions: this runtime runs an old release of it"
+    ))
+    .into()
+}
+
 /// Whether a checkpoint was retired (SQLite gives back only the second part).
-fn retired(position: Position) -> bool {
+pub(crate) fn retired(position: Position) -> bool {
     position.parts().1 == RETIRED.parts().1
 }
 
@@ -506,6 +544,49 @@ mod tests {
             error.contains("from 0:0 (a partition without a checkpoint) to 0:5"),
             "{error}"
         );
+    }
+
+    /// A reset retires every key of each layout it sees, in a checkpoint or only in a
+    /// lease: a partition of the old layout that has not saved yet gets a retired one too.
+    #[test]
+    fn moving_retires_every_key_of_each_other_layout() {
+        use crate::store::{EventStore, MemoryStore};
+        let run = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        run.block_on(async {
+            let store = MemoryStore::new();
+            let whole = Layout {
+                name: "totals",
+                partitions: 1,
+            };
+            let seen = Seen {
+                checkpoints: vec![checkpoint("totals#0/3", 4), checkpoint("totals_daily", 2)],
+                leases: vec![Lease {
+                    consumer: "totals#0/2".into(),
+                    owner: Uuid::nil(),
+                }],
+            };
+            let mut tx = store.begin().await.unwrap();
+            let at = Position::from_parts(0, 4);
+            whole.move_to(&mut *tx, &seen, at).await.unwrap();
+            tx.commit().await.unwrap();
+            let moved: Vec<(String, bool)> = (store.consumers().checkpoints().await.unwrap())
+                .into_iter()
+                .map(|c| (c.consumer, retired(c.position)))
+                .collect();
+            let expected = [
+                ("totals", false),
+                ("totals#0/2", true),
+                ("totals#0/3", true),
+                ("totals#1/2", true),
+                ("totals#1/3", true),
+                ("totals#2/3", true),
+            ];
+            let expected: Vec<(String, bool)> =
+                expected.iter().map(|(k, r)| (k.to_string(), *r)).collect();
+            assert_eq!(moved, expected);
+        });
     }
 
     #[test]

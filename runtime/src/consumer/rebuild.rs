@@ -137,15 +137,17 @@ impl<'h> Consumers<'h> {
     /// projection, [`rebuild`](Self::rebuild) it.
     ///
     /// Every partition of a handler split with `partitions = N` moves, and its
-    /// checkpoints under another number of partitions (an earlier release's) are removed:
-    /// after changing N, stop the processes running the old layout, then reset to where
-    /// the old checkpoints were (the workers' error says where).
+    /// checkpoints under another number of partitions (an earlier release's) are retired:
+    /// they stand past every event, so that a worker of the old release reads nothing
+    /// more. After changing N, stop the processes running the old layout (a reset is
+    /// refused while one holds a lease), then reset to where the old checkpoints were
+    /// (the workers' error says where).
     pub async fn reset(&self, name: &str, position: Position) -> Result<(), Error> {
         let layout = Layout::of(self.handler(name)?);
         let store = self.herald.store();
         let fail = store_error(name, "resetting");
-        let seen = store.consumers().checkpoints().await.map_err(&fail)?;
-        layout.check_none_run_otherwise(self.herald, &seen).await?;
+        let seen = layout.look(self.herald).await?;
+        layout.check_none_run_otherwise(&seen)?;
         let mut tx = store.begin().await.map_err(&fail)?;
         layout
             .move_to(&mut *tx, &seen, position)
@@ -198,12 +200,7 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
     let fail = |doing: &str| store_error(projector.name, doing);
     // Refused at once rather than after the work, when another release still runs it.
     let layout = Layout::of(handler);
-    let seen = store
-        .consumers()
-        .checkpoints()
-        .await
-        .map_err(fail("reading its checkpoints"))?;
-    layout.check_none_run_otherwise(herald, &seen).await?;
+    layout.check_none_run_otherwise(&layout.look(herald).await?)?;
 
     // The copies, empty.
     let mut tx = store.begin().await.map_err(fail("beginning"))?;
@@ -253,16 +250,21 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
             });
         }
     }
+    if let Some(progress) = progress.as_mut().filter(|_| total > report.events) {
+        // Done short of the count: what is left is not readable yet (PostgreSQL reads
+        // past no running transaction), and the worker takes it after the swap.
+        progress(&RebuildProgress {
+            done: report.events,
+            total: report.events,
+            elapsed: started.elapsed(),
+        });
+    }
 
     // The swap: the consumer is claimed (its worker waits), the copies replace the tables
     // and the checkpoint moves to the last event they hold, together. What committed
     // since the last batch was read, the worker handles next, into the new tables.
-    let seen = store
-        .consumers()
-        .checkpoints()
-        .await
-        .map_err(fail("reading its checkpoints"))?;
-    layout.check_none_run_otherwise(herald, &seen).await?;
+    let seen = layout.look(herald).await?;
+    layout.check_none_run_otherwise(&seen)?;
     let mut tx = store.begin().await.map_err(fail("beginning the swap"))?;
     layout
         .move_to(&mut *tx, &seen, report.position)

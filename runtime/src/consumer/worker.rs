@@ -227,12 +227,12 @@ impl Worker {
             // Newly taken: another runtime may have moved things since.
             self.forget();
         }
+        self.leased_at = held.then_some(asked);
+        self.hold(held);
         if held {
             // A release with another number of partitions may have started since.
             self.checkpoint(herald).await?;
         }
-        self.leased_at = held.then_some(asked);
-        self.hold(held);
         Ok(held)
     }
 

@@ -9,7 +9,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::{Nats, nats_error, subject::filters};
-use crate::consumer::{Layout, handle, letter, letter_behind, ordered, store_error};
+use crate::consumer::{
+    Layout, handle, letter, letter_behind, ordered, retired, retired_error, store_error,
+};
 use crate::error::Error;
 use crate::runtime::{Herald, WeakHerald};
 use crate::store::RecordedEvent;
@@ -187,9 +189,15 @@ impl Remote {
         let fail_store = store_error(name, &format!("event {}", event.event_id));
         // The checkpoint of the event's partition when the handler is split, so that
         // `Consumers` reads this store as it reads one its workers run.
-        let key = &Layout::of(handler).key_of(&event.stream);
+        let layout = Layout::of(handler);
+        let seen = store.consumers().checkpoints().await.map_err(&fail_store)?;
+        layout.check(&seen)?; // not acknowledged: it comes again once that is put right
+        let key = &layout.key_of(&event.stream);
         let mut tx = store.begin().await.map_err(&fail_store)?;
         let at = tx.claim_consumer(key).await.map_err(&fail_store)?;
+        if retired(at) {
+            return Err(retired_error(name, key));
+        }
         if event.position <= at {
             return ack(AckKind::Ack).await; // handled before the last acknowledgement was lost
         }
