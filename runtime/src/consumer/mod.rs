@@ -44,7 +44,7 @@ pub(crate) use handle::handle;
 use worker::Worker;
 #[cfg(feature = "nats")]
 pub(crate) use worker::letter_behind;
-pub(crate) use worker::{checkpoint_of, letter, waits_behind};
+pub(crate) use worker::{checkpoint_of, letter, position_of, waits_behind};
 
 /// How the runtime's consumers run (see [`HeraldBuilder`](crate::HeraldBuilder)).
 #[derive(Clone, Copy, Debug)]
@@ -277,10 +277,7 @@ impl<'h> Consumers<'h> {
                 .await
                 .map_err(store_error(name, "listing its dead letters"))?;
             for (partition, key) in layout.keys() {
-                let position = checkpoints
-                    .iter()
-                    .find(|c| c.consumer == key)
-                    .map_or(Position::START, |c| c.position);
+                let position = position_of(&checkpoints, &key);
                 let lag = log
                     .count_after(position)
                     .await
@@ -356,8 +353,7 @@ impl<'h> Consumers<'h> {
             let layout = Layout::of(self.handler(consumer)?);
             // Not past them under another layout's checkpoints (a retired one stands past
             // every event).
-            let seen = self.herald.store().consumers().checkpoints().await;
-            layout.check(&seen.map_err(store_error(consumer, "reading its checkpoints"))?)?;
+            layout.verify(self.herald).await?;
             // Each partition the events fall in, to be past the last of them.
             let mut lasts: HashMap<String, Position> = HashMap::new();
             for event in events {
@@ -476,8 +472,7 @@ impl<'h> Consumers<'h> {
         // One transaction, holding the consumer (the partition of the event's stream): its
         // worker waits meanwhile, and the dead letters read in it are the ones to settle.
         let layout = Layout::of(handler);
-        let seen = store.consumers().checkpoints().await.map_err(&fail_store)?;
-        layout.check(&seen)?;
+        layout.verify(herald).await?;
         let mut tx = store.begin().await.map_err(&fail_store)?;
         let key = layout.key_of(stream);
         tx.claim_consumer(&key).await.map_err(&fail_store)?;

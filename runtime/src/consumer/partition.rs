@@ -183,13 +183,25 @@ impl Layout {
             return Some(1);
         }
         let (index, count) = rest.strip_prefix('#')?.split_once('/')?;
-        let number = |s: &str| {
-            s.bytes()
-                .all(|b| b.is_ascii_digit())
-                .then(|| s.parse().ok())?
+        let number = |s: &str| match s.bytes().all(|b| b.is_ascii_digit()) {
+            true => s.parse::<u32>().ok(),
+            false => None,
         };
-        let (_, count): (u32, u32) = (number(index)?, number(count)?);
-        Some(count)
+        number(index)?;
+        number(count)
+    }
+
+    /// The store's checkpoints, once they are seen to hold none of this consumer under
+    /// another number of partitions (see [`check`](Self::check)).
+    pub(crate) async fn verify(&self, herald: &Herald) -> Result<Vec<Checkpoint>, Error> {
+        let checkpoints = herald
+            .store()
+            .consumers()
+            .checkpoints()
+            .await
+            .map_err(store_error(self.name, "reading its checkpoints"))?;
+        self.check(&checkpoints)?;
+        Ok(checkpoints)
     }
 
     /// An error when the store holds this consumer's checkpoints under another number of

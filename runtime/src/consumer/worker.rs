@@ -15,7 +15,7 @@ use super::{ConsumerSettings, Progress, store_error};
 use crate::error::Error;
 use crate::handler::saga::Saga;
 use crate::runtime::{Herald, WeakHerald};
-use crate::store::{DeadLetter, Position, RecordedEvent, StoreTransaction, StreamKey};
+use crate::store::{Checkpoint, DeadLetter, Position, RecordedEvent, StoreTransaction, StreamKey};
 
 /// What a step found to do next.
 enum Next {
@@ -266,17 +266,8 @@ impl Worker {
     /// Where the consumer's checkpoint is, once the store is seen to hold no checkpoints
     /// of it under another number of partitions.
     async fn checkpoint(&self, herald: &Herald) -> Result<Position, Error> {
-        let checkpoints = herald
-            .store()
-            .consumers()
-            .checkpoints()
-            .await
-            .map_err(store_error(&self.key, "reading its checkpoint"))?;
-        self.layout.check(&checkpoints)?;
-        Ok(checkpoints
-            .into_iter()
-            .find(|c| c.consumer == self.key)
-            .map_or(Position::START, |c| c.position))
+        let checkpoints = self.layout.verify(herald).await?;
+        Ok(position_of(&checkpoints, &self.key))
     }
 
     /// Tells `Consumers::list` whether this runtime holds the consumer.
@@ -484,10 +475,14 @@ pub(crate) async fn checkpoint_of(herald: &Herald, name: &str) -> Result<Positio
         .checkpoints()
         .await
         .map_err(store_error(name, "reading its checkpoint"))?;
-    Ok(checkpoints
-        .into_iter()
-        .find(|c| c.consumer == name)
-        .map_or(Position::START, |c| c.position))
+    Ok(position_of(&checkpoints, name))
+}
+
+/// Where checkpoint `key` is among `checkpoints`: the start when it has none yet.
+pub(crate) fn position_of(checkpoints: &[Checkpoint], key: &str) -> Position {
+    (checkpoints.iter())
+        .find(|c| c.consumer == key)
+        .map_or(Position::START, |c| c.position)
 }
 
 /// The first parked event of each stream the consumer has parked events of, read in its

@@ -190,8 +190,7 @@ impl Remote {
         // The checkpoint of the event's partition when the handler is split, so that
         // `Consumers` reads this store as it reads one its workers run.
         let layout = Layout::of(handler);
-        let seen = store.consumers().checkpoints().await.map_err(&fail_store)?;
-        layout.check(&seen)?; // not acknowledged: it comes again once that is put right
+        layout.verify(herald).await?; // not acknowledged: it comes again once put right
         let key = &layout.key_of(&event.stream);
         let mut tx = store.begin().await.map_err(&fail_store)?;
         let at = tx.claim_consumer(key).await.map_err(&fail_store)?;
