@@ -43,8 +43,8 @@ pub fn event(stream: &StreamKey, n: u64) -> NewEvent {
 }
 
 /// The global order once it has settled: on PostgreSQL a reader waits for every older
-/// transaction of the cluster (other tests' included) to end, so events appear shortly
-/// after their commit, never out of order.
+/// transaction of the store to end, so events appear shortly after their commit, never
+/// out of order.
 pub async fn read_all_settled(
     store: &dyn EventStore,
     after: Position,
@@ -577,4 +577,68 @@ pub async fn the_transaction_gives_its_connection(test: &TestStore) {
         _ => "other",
     };
     assert_eq!(kind, test.kind());
+}
+
+/// Eight writers commit at once, each pausing for a while inside its transaction, while
+/// a reader pages through the global order from where it was: it reads every event
+/// once, in the order a reader starting afterwards reads them.
+pub async fn a_reader_paging_beside_many_writers_reads_every_event_once(test: &TestStore) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const WRITERS: u64 = 8;
+    const EACH: u64 = 25;
+    const TOTAL: usize = (WRITERS * EACH) as usize;
+    let store = &*test.store;
+    let writing = AtomicU64::new(WRITERS);
+    let write = |w: u64| {
+        let writing = &writing;
+        async move {
+            let s = stream(&format!("w{w}"));
+            for i in 0..EACH {
+                let mut tx = store.begin().await.unwrap();
+                // Pauses of different lengths, so that commits cross positions.
+                tokio::time::sleep(Duration::from_micros(spread(w, i) % 3000)).await;
+                tx.append(&s, i, vec![event(&s, w * 1000 + i)])
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_micros(spread(i, w) % 2000)).await;
+                tx.commit().await.unwrap();
+            }
+            writing.fetch_sub(1, Ordering::SeqCst);
+        }
+    };
+    let read = async {
+        let mut seen = Vec::new();
+        let mut at = Position::START;
+        // Until the writers are done and everything they wrote was read.
+        while writing.load(Ordering::SeqCst) > 0 || seen.len() < TOTAL {
+            let page = store.read_all(at, 7).await.unwrap();
+            match page.last() {
+                Some(last) => at = last.position,
+                None => tokio::time::sleep(Duration::from_millis(1)).await,
+            }
+            seen.extend(numbers(&page));
+            assert!(seen.len() <= TOTAL, "the reader read an event twice");
+        }
+        seen
+    };
+    let writers = futures_util::future::join_all((0..WRITERS).map(write));
+    let (seen, _) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(read, writers)
+    })
+    .await
+    .expect("the reader read every event within a minute");
+    let all = numbers(&read_all_settled(store, Position::START, TOTAL).await);
+    assert_eq!(
+        seen, all,
+        "the paging reader read what a later reader reads"
+    );
+    let mut distinct = all.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), TOTAL, "every event, once");
+}
+
+/// A spread of numbers from two, without a random generator.
+fn spread(a: u64, b: u64) -> u64 {
+    (a.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ b.wrapping_mul(0xc2b2_ae3d_27d4_eb4f)).rotate_left(17)
 }

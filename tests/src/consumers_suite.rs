@@ -971,3 +971,122 @@ pub async fn a_failing_event_after_a_handled_one_is_tried_as_often_as_allowed(te
         assert_eq!(rows, [1], "but its row is written once");
     }
 }
+
+/// Where a transaction is held open while this store's events commit.
+#[derive(Clone, Copy, Debug)]
+pub enum Elsewhere {
+    /// In another database of the same server.
+    AnotherDatabase,
+    /// In this database, writing a table that is not Herald's.
+    AnotherTable,
+    /// In another Herald store (schema) of this database, in the middle of a dispatch.
+    AnotherStore,
+}
+
+/// A transaction kept open by [`a_transaction_elsewhere_holds_no_reader_back`].
+enum Held {
+    Connection(sqlx::PgConnection),
+    Herald(Box<(herald::HeraldTransaction, TestStore)>),
+}
+
+/// The id of the transaction running on `conn`.
+async fn transaction_id(conn: &mut sqlx::PgConnection) -> i64 {
+    sqlx::query_scalar("SELECT pg_current_xact_id()::text::bigint")
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
+/// A transaction that holds a transaction id somewhere else on the PostgreSQL server
+/// does not hold this store's readers back: every `wait_for` returns at once. (Readers
+/// that waited for every transaction of the server stopped until it ended.)
+pub async fn a_transaction_elsewhere_holds_no_reader_back(test: &TestStore, place: Elsewhere) {
+    use sqlx::Connection;
+    if test.kind() != "postgres" {
+        return;
+    }
+    let herald = herald(&test.store).await;
+    let options: sqlx::postgres::PgConnectOptions =
+        crate::backends::database_url().parse().unwrap();
+    let (mut held, held_id) = match place {
+        Elsewhere::AnotherDatabase | Elsewhere::AnotherTable => {
+            let (options, write) = match place {
+                Elsewhere::AnotherDatabase => (
+                    options.clone().database("postgres"),
+                    "CREATE TEMP TABLE held_elsewhere (n INTEGER)",
+                ),
+                _ => (
+                    options.clone(),
+                    "INSERT INTO public.held_elsewhere VALUES (1)",
+                ),
+            };
+            let mut conn = sqlx::PgConnection::connect_with(&options).await.unwrap();
+            sqlx::query("CREATE TABLE IF NOT EXISTS public.held_elsewhere (n INTEGER)")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+            sqlx::query(write).execute(&mut conn).await.unwrap();
+            let id = transaction_id(&mut conn).await;
+            (Held::Connection(conn), id)
+        }
+        Elsewhere::AnotherStore => {
+            let store = TestStore::postgres().await;
+            let other = builder(&store.store)
+                .run_consumers(false)
+                .build()
+                .await
+                .unwrap();
+            let mut tx = other.begin().await.unwrap();
+            tx.dispatch(Post {
+                note_id: note(),
+                n: 1,
+            })
+            .actor(poster())
+            .await
+            .unwrap();
+            let Sql::Postgres(conn) = tx.sql() else {
+                unreachable!("a PostgreSQL store")
+            };
+            let id = transaction_id(conn).await;
+            (Held::Herald(Box::new((tx, store))), id)
+        }
+    };
+    let note = note();
+    for n in 1..=3 {
+        let started = std::time::Instant::now();
+        herald
+            .dispatch(Post {
+                note_id: note.clone(),
+                n,
+            })
+            .actor(poster())
+            .wait_for(["notes"], Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|e| panic!("{place:?}: post {n} was not read: {e}"));
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{place:?}: post {n} took {:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(applied(&note, "notes"), [1, 2, 3]);
+    // The server's own horizon stayed at or below the held transaction all along, so
+    // readers going by it could not have read these events.
+    let mut probe = sqlx::PgConnection::connect_with(&options).await.unwrap();
+    let xmin: i64 =
+        sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+            .fetch_one(&mut probe)
+            .await
+            .unwrap();
+    assert!(
+        xmin <= held_id,
+        "{place:?}: the held transaction {held_id} is not running (xmin {xmin})"
+    );
+    match held {
+        Held::Connection(ref mut conn) => {
+            sqlx::query("ROLLBACK").execute(conn).await.unwrap();
+        }
+        Held::Herald(held) => held.0.rollback().await.unwrap(),
+    }
+}

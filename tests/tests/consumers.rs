@@ -35,3 +35,27 @@ mod sqlite_in_one_connection {
         cases::skipping_a_parked_event_releases_the_ones_behind_it(&test).await;
     }
 }
+
+/// PostgreSQL: readers are held back by this store's transactions only.
+mod postgres_horizon {
+    use herald_tests::backends::TestStore;
+    use herald_tests::consumers_suite::{Elsewhere, a_transaction_elsewhere_holds_no_reader_back};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transaction_in_another_database_holds_no_reader_back() {
+        let test = TestStore::postgres().await;
+        a_transaction_elsewhere_holds_no_reader_back(&test, Elsewhere::AnotherDatabase).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transaction_on_another_table_holds_no_reader_back() {
+        let test = TestStore::postgres().await;
+        a_transaction_elsewhere_holds_no_reader_back(&test, Elsewhere::AnotherTable).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transaction_of_another_store_holds_no_reader_back() {
+        let test = TestStore::postgres().await;
+        a_transaction_elsewhere_holds_no_reader_back(&test, Elsewhere::AnotherStore).await;
+    }
+}

@@ -8,4 +8,5 @@ herald_tests::on_every_backend!(herald_tests::conformance;
     invalid_stream_keys_are_refused, command_ids_are_recorded_once, a_racing_command_id_waits_for_the_first,
     snapshots_keep_the_newest, the_transaction_gives_its_connection, reads_can_be_filtered_by_route_pattern,
     a_streams_events_stay_in_order_when_an_older_writer_commits_last,
+    a_reader_paging_beside_many_writers_reads_every_event_once,
 );

@@ -5,15 +5,29 @@
 //! reader that went by position alone would read 7, move its checkpoint past 6 and never
 //! see 5 and 6. So the global order is `(tx_order, position)`, where `tx_order` is the id
 //! of the transaction that wrote the event, and a reader only reads events whose
-//! `tx_order` is older than the oldest transaction still running (`pg_snapshot_xmin`):
-//! those are final, and any later writer has a larger transaction id. The cost: a
-//! long-running writer holds readers back until it ends (it never loses them an event).
+//! `tx_order` is older than every writing transaction of this store still running (the
+//! horizon, below): those are final, and any later writer has a larger transaction id.
 //!
 //! Transaction ids are handed out at a transaction's first write, not at its commit, so
 //! a transaction that began early can append version 2 of a stream after a younger one
 //! committed version 1. Its `tx_order` is then raised to version 1's, which keeps the
 //! stream in version order and still never below the writer's own id, so the horizon
-//! above holds.
+//! holds.
+//!
+//! **The horizon.** PostgreSQL's own `pg_snapshot_xmin` counts every transaction of the
+//! server, in every database: one idle-in-transaction session anywhere would stop every
+//! reader. So each transaction of this store marks itself when it begins, before it can
+//! get an id, with a shared advisory lock whose key names the store (its schema), and a
+//! reader's horizon (`horizon!`) is the smallest of:
+//! - the first id its snapshot does not see as finished (`pg_snapshot_xmax`): a writer
+//!   that gets an id later has a larger one;
+//! - the id of every marked transaction (the `transactionid` lock it holds in `pg_locks`
+//!   beside its marker): a writer of this store still running;
+//! - the ids the snapshot sees running that hold no lock any more when `pg_locks` is
+//!   read: they ended in between (or are taking their id's lock this very moment), and
+//!   whether they were this store's cannot be told, so they count.
+//!
+//! Transactions of other databases, schemas or tables hold no marker and are passed.
 //!
 //! Appends do not lock the stream: the unique `(tenant, stream_type, stream_id, version)`
 //! key detects a concurrent writer (the second insert waits for the first transaction,
@@ -53,6 +67,11 @@ pub struct PostgresStore {
     sagas: PgSagaLog,
     /// The schema Herald's tables are in: commit notices name it.
     schema: String,
+    /// `BEGIN` and the marker that holds this store's readers back while the
+    /// transaction runs (see the module's doc).
+    begin: Arc<str>,
+    /// The marker's advisory lock key.
+    marker: Marker,
     /// Bumped when events commit, in this process or (heard through `LISTEN`) another.
     committed: Arc<watch::Sender<u64>>,
     /// The task listening for other processes' commits, while anyone watches.
@@ -94,9 +113,12 @@ impl PostgresStore {
             .fetch_one(&pool)
             .await
             .map_err(backend)?;
+        let marker = Marker::of(&schema);
         Ok(PostgresStore {
             sagas: PgSagaLog { pool: sagas },
             pool,
+            begin: marker.begin().into(),
+            marker,
             schema,
             committed: Arc::new(watch::Sender::new(0)),
             listening: Arc::default(),
@@ -109,13 +131,76 @@ impl PostgresStore {
     }
 }
 
+/// The advisory lock key every transaction of one store holds while it runs: Herald's
+/// class and a hash of the schema. Advisory locks are per database, so the database is
+/// part of the key already. Two schemas whose hashes collide only hold each other's
+/// readers back.
+#[derive(Clone, Copy, Debug)]
+struct Marker {
+    class: i32,
+    object: i32,
+}
+
+impl Marker {
+    /// `HRLD`, Herald's class of advisory locks.
+    const CLASS: i32 = 0x4852_4c44;
+
+    fn of(schema: &str) -> Self {
+        // FNV-1a: fixed, so that every process and release derives the same key.
+        let hash = schema.bytes().fold(0x811c_9dc5_u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
+        Marker {
+            class: Self::CLASS,
+            object: hash as i32,
+        }
+    }
+
+    /// `BEGIN` and the marker, in one round trip, before the transaction can get an id.
+    fn begin(self) -> String {
+        format!(
+            "BEGIN; SELECT pg_advisory_xact_lock_shared({}, {})",
+            self.class, self.object
+        )
+    }
+}
+
+/// The horizon of a reader (see the module's doc), as a scalar subquery whose marker
+/// key is bound to the placeholders `$class` and `$object`. It reads `pg_locks` after
+/// the statement's snapshot was taken, which the argument needs: a statement's snapshot
+/// comes before anything it evaluates.
+macro_rules! horizon {
+    ($class:literal, $object:literal) => {
+        concat!(
+            "(WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s, \
+             pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax), \
+             locks AS MATERIALIZED (SELECT locktype, mode, granted, virtualtransaction, database, \
+             classid, objid, objsubid, transactionid::text::bigint AS xid32 FROM pg_locks \
+             WHERE locktype IN ('advisory', 'transactionid') AND granted), \
+             held AS (SELECT l.virtualtransaction, snap.xmax + \
+             ((l.xid32 - snap.xmax % 4294967296 + 6442450944) % 4294967296 - 2147483648) AS xid \
+             FROM locks l, snap WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock'), \
+             marked AS (SELECT virtualtransaction FROM locks WHERE locktype = 'advisory' \
+             AND objsubid = 2 AND classid = (",
+            $class,
+            ")::int::oid AND objid = (",
+            $object,
+            ")::int::oid AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) \
+             SELECT LEAST(snap.xmax, \
+             (SELECT MIN(h.xid) FROM held h JOIN marked m USING (virtualtransaction)), \
+             (SELECT MIN(x::text::bigint) FROM pg_snapshot_xip(snap.s) x \
+             WHERE x::text::bigint NOT IN (SELECT xid FROM held))) FROM snap)"
+        )
+    };
+}
+
 macro_rules! select_events {
-    ($rest:literal) => {
+    ($($rest:expr),+) => {
         concat!(
             "SELECT tx_order, position, event_id, tenant, stream_type, stream_id, version, route, name, \
              schema_version, payload, metadata, (extract(epoch FROM recorded_at) * 1000000)::bigint AS recorded_us \
              FROM herald_events ",
-            $rest
+            $($rest),+
         )
     };
 }
@@ -263,7 +348,11 @@ async fn snapshot_of(
 impl EventStore for PostgresStore {
     fn begin(&self) -> BoxFuture<'_, Result<Box<dyn StoreTransaction>, StoreError>> {
         Box::pin(async move {
-            let tx = self.pool.begin().await.map_err(backend)?;
+            let tx = self
+                .pool
+                .begin_with(AssertSqlSafe(self.begin.clone()))
+                .await
+                .map_err(backend)?;
             Ok(Box::new(PostgresTransaction {
                 tx,
                 savepoints: 0,
@@ -311,13 +400,15 @@ impl EventStore for PostgresStore {
         Box::pin(async move {
             let (tx, seq) = after.parts();
             let rows = sqlx::query(select_events!(
-                "WHERE (tx_order, position) > ($1, $2) \
-                 AND tx_order < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
-                 ORDER BY tx_order, position LIMIT $3"
+                "WHERE (tx_order, position) > ($1, $2) AND tx_order < ",
+                horizon!("$4", "$5"),
+                " ORDER BY tx_order, position LIMIT $3"
             ))
             .bind(tx as i64)
             .bind(seq as i64)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(self.marker.class)
+            .bind(self.marker.object)
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?;

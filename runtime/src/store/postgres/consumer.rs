@@ -62,12 +62,14 @@ impl ConsumerLog for PostgresStore {
 
     fn head(&self) -> BoxFuture<'_, Result<Position, StoreError>> {
         Box::pin(async move {
-            // As `read_all` reads: below the oldest running transaction.
-            let row = sqlx::query(
-                "SELECT tx_order, position FROM herald_events \
-                 WHERE tx_order < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
-                 ORDER BY tx_order DESC, position DESC LIMIT 1",
-            )
+            // As `read_all` reads: below the horizon.
+            let row = sqlx::query(concat!(
+                "SELECT tx_order, position FROM herald_events WHERE tx_order < ",
+                horizon!("$1", "$2"),
+                " ORDER BY tx_order DESC, position DESC LIMIT 1"
+            ))
+            .bind(self.marker.class)
+            .bind(self.marker.object)
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
