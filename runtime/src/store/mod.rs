@@ -708,7 +708,7 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
 
 /// One transaction: what a command's loop does between begin and commit. Dropping it
 /// without committing rolls it back.
-pub trait StoreTransaction: Send {
+pub trait StoreTransaction: Send + Sync {
     /// The stream's events above `after_version`, committed or appended by this
     /// transaction.
     fn load_stream<'a>(
