@@ -13,7 +13,7 @@ use crate::actor::Actor;
 use crate::cache::{AggregateCache, Lookup};
 use crate::command::Command;
 use crate::error::{Error, ErrorKind};
-use crate::handler::saga::{Saga, run_saga};
+use crate::handler::saga::{CommitOutcome, Saga, run_saga};
 use crate::handler::{Nest, Scene, When, react, run_hooks};
 use crate::registry::HandlerRow;
 use crate::route::Route;
@@ -382,10 +382,28 @@ async fn alone<C: Command>(
             if let Err(source) = committed {
                 // The connection may have failed after the database committed: look.
                 let id = prepared.envelope_ids.0;
-                if !matches!(herald.store().read_command(id).await, Ok(Some(_))) {
-                    return Err(undo(herald, saga, fail_store(source), tracer).await);
+                match CommitOutcome::of(herald.store(), id).await {
+                    CommitOutcome::Committed => {
+                        tracing::warn!(%source, command_id = %id, "the commit reported an error, but the command is recorded: it committed");
+                    }
+                    CommitOutcome::RolledBack => {
+                        return Err(undo(herald, saga, fail_store(source), tracer).await);
+                    }
+                    CommitOutcome::Unknown(lookup) => {
+                        saga.settle_when_known(herald, id);
+                        return Err(ErrorKind::CommitUnknown {
+                            context: format!(
+                                "committing command `{}` (route `{}`)",
+                                C::NAME,
+                                prepared.route
+                            ),
+                            witness: id,
+                            source,
+                            lookup,
+                        }
+                        .into());
+                    }
                 }
-                tracing::warn!(%source, command_id = %id, "the commit reported an error, but the command is recorded: it committed");
             }
             saga.settle_done(herald.store()).await;
             own.move_into(herald.cache());
@@ -467,7 +485,10 @@ async fn within<C: Command>(
     undone.map_err(fail_store)?;
     match ran {
         // `steps` kept the aggregate in the transaction's cache.
-        Ran::Done(stepped) => Ok(Finished::Done(prepared, stepped)),
+        Ran::Done(stepped) => {
+            htx.finished(prepared.envelope_ids.0);
+            Ok(Finished::Done(prepared, stepped))
+        }
         // Read in the transaction: the first run may be in it, not committed yet.
         Ran::Repeat(earlier) => repeated::<C>(Reader::Transaction(tx), &prepared, earlier).await,
     }

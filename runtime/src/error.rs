@@ -439,6 +439,25 @@ pub enum ErrorKind {
     #[error("{0}")]
     Repartitioned(String),
 
+    /// A commit reported an error, and whether it took effect could not be read back
+    /// (the store did not answer). Its saga steps are neither done nor reversed: they are
+    /// settled once the store answers (done if it committed, reversed if not). Look the
+    /// command up, or send it again with the same command id, which returns the first
+    /// result if it did commit and runs it otherwise.
+    #[error(
+        "{context}: the commit reported an error ({source}) and whether it took effect could not be read back ({lookup}); command {witness} tells once the store answers, and its saga steps are settled then"
+    )]
+    CommitUnknown {
+        /// What was being committed.
+        context: String,
+        /// The command whose row tells whether it committed.
+        witness: Uuid,
+        /// What the commit said.
+        source: StoreError,
+        /// What reading the command back said.
+        lookup: StoreError,
+    },
+
     /// The event store failed.
     #[error("{context}: {source}")]
     Store {

@@ -5,10 +5,11 @@ use crate::cache::AggregateCache;
 use crate::command::Command;
 use crate::dispatch::{Dispatch, Target};
 use crate::error::{Error, ErrorKind};
-use crate::handler::saga::Saga;
+use crate::handler::saga::{CommitOutcome, Saga};
 use crate::runtime::Herald;
 use crate::store::{Sql, StoreError, StoreTransaction};
 use crate::trace::{Operation, Tracer};
+use uuid::Uuid;
 
 /// A transaction of the event store that you commit: the events of the commands
 /// dispatched in it and whatever you write through [`sql`](Self::sql) commit together.
@@ -50,6 +51,22 @@ pub struct HeraldTransaction {
     saga: Saga,
     /// Why it must not commit: a failed dispatch's writes could not be undone.
     poisoned: Option<String>,
+    /// A command row it wrote, which says after a failed commit whether it committed.
+    witness: Option<Uuid>,
+}
+
+/// The payload hash of the row a transaction that dispatched no command writes, to read
+/// back if its commit reports an error. No command hashes to it.
+const TRANSACTION_MARK: &[u8] = b"herald:transaction";
+
+/// Reverses `saga`; what could not be reversed.
+async fn reverse(herald: &Herald, saga: Saga) -> Vec<String> {
+    if saga.is_empty() {
+        return Vec::new();
+    }
+    let mut tracer = Tracer::new(Operation::Rollback, "transaction");
+    saga.reverse(herald.store(), herald.saga_retry(), &mut tracer)
+        .await
 }
 
 impl HeraldTransaction {
@@ -61,6 +78,7 @@ impl HeraldTransaction {
             own,
             saga: Saga::default(),
             poisoned: None,
+            witness: None,
         }
     }
 
@@ -91,29 +109,73 @@ impl HeraldTransaction {
 
     /// Commits the events and your writes together. The saga steps of its dispatches
     /// are done; if the commit fails, they are reversed, last first.
+    ///
+    /// A commit can report an error although the database committed (the connection
+    /// dropped after the commit record was written): the transaction then reads back a
+    /// row it wrote (a command it dispatched, or a row of its own when it dispatched
+    /// none) and returns `Ok` if it is there. When that read fails too, the error is
+    /// [`ErrorKind::CommitUnknown`] and the saga steps are settled once the store
+    /// answers.
     pub async fn commit(mut self) -> Result<(), Error> {
         let saga = std::mem::take(&mut self.saga);
-        let tx = self.tx.take().expect("a transaction ends once");
+        let mut tx = self.tx.take().expect("a transaction ends once");
+        let herald = self.herald.clone();
+        let fail = |source| {
+            Error::from(ErrorKind::Store {
+                context: "committing a transaction".into(),
+                source,
+            })
+        };
         if let Some(why) = self.poisoned.take() {
             let _ = tx.rollback().await;
-            let unreversed = self.reverse(saga).await;
-            let error = ErrorKind::Store {
-                context: "committing a transaction".into(),
-                source: StoreError::Unsupported(format!("it was rolled back instead: {why}")),
-            };
-            return Err(Error::from(error).with_unreversed(unreversed));
+            let unreversed = reverse(&herald, saga).await;
+            let error = StoreError::Unsupported(format!("it was rolled back instead: {why}"));
+            return Err(fail(error).with_unreversed(unreversed));
         }
-        let committed = tx.commit().await.map_err(|source| ErrorKind::Store {
-            context: "committing a transaction".into(),
-            source,
-        });
-        if let Err(error) = committed {
-            let unreversed = self.reverse(saga).await;
-            return Err(Error::from(error).with_unreversed(unreversed));
+        let witness = match self.witness {
+            Some(id) => id,
+            None => {
+                // Nothing it dispatched wrote a command row: a row of its own tells.
+                let id = Uuid::now_v7();
+                let marked = tx
+                    .finish_command(
+                        id,
+                        TRANSACTION_MARK,
+                        &serde_json::json!({ "transaction": id }),
+                    )
+                    .await;
+                if let Err(source) = marked {
+                    let _ = tx.rollback().await;
+                    let unreversed = reverse(&herald, saga).await;
+                    return Err(fail(source).with_unreversed(unreversed));
+                }
+                id
+            }
+        };
+        if let Err(source) = tx.commit().await {
+            match CommitOutcome::of(herald.store(), witness).await {
+                CommitOutcome::Committed => {
+                    tracing::warn!(%source, "a transaction's commit reported an error, but its row is there: it committed");
+                }
+                CommitOutcome::RolledBack => {
+                    let unreversed = reverse(&herald, saga).await;
+                    return Err(fail(source).with_unreversed(unreversed));
+                }
+                CommitOutcome::Unknown(lookup) => {
+                    saga.settle_when_known(&herald, witness);
+                    return Err(ErrorKind::CommitUnknown {
+                        context: "committing a transaction".into(),
+                        witness,
+                        source,
+                        lookup,
+                    }
+                    .into());
+                }
+            }
         }
-        saga.settle_done(self.herald.store()).await;
+        saga.settle_done(herald.store()).await;
         let own = std::mem::replace(&mut self.own, AggregateCache::new(0));
-        own.move_into(self.herald.cache());
+        own.move_into(herald.cache());
         Ok(())
     }
 
@@ -127,7 +189,7 @@ impl HeraldTransaction {
             .rollback()
             .await
             .map_err(|source| Error::from(ErrorKind::Store { context, source }));
-        let unreversed = self.reverse(saga).await;
+        let unreversed = reverse(&self.herald, saga).await;
         match (rolled_back, unreversed.is_empty()) {
             (Err(error), _) => Err(error.with_unreversed(unreversed)),
             (Ok(()), true) => Ok(()),
@@ -135,14 +197,9 @@ impl HeraldTransaction {
         }
     }
 
-    /// Reverses `saga`; what could not be reversed.
-    async fn reverse(&self, saga: Saga) -> Vec<String> {
-        if saga.is_empty() {
-            return Vec::new();
-        }
-        let mut tracer = Tracer::new(Operation::Rollback, "transaction");
-        saga.reverse(self.herald.store(), self.herald.saga_retry(), &mut tracer)
-            .await
+    /// A dispatch in it wrote command `id`'s row: the row that says whether it committed.
+    pub(crate) fn finished(&mut self, id: Uuid) {
+        self.witness.get_or_insert(id);
     }
 
     pub(crate) fn poison(&mut self, why: String) {

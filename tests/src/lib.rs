@@ -4,10 +4,12 @@
 
 pub mod archive_suite;
 pub mod backends;
+pub mod commit_faults_suite;
 pub mod conformance;
 pub mod consumers_suite;
 pub mod dispatch_suite;
 pub mod domain;
+pub mod faults;
 pub mod handlers_suite;
 pub mod partitions_suite;
 pub mod process;

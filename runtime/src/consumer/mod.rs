@@ -44,7 +44,7 @@ pub(crate) use handle::handle;
 use worker::Worker;
 #[cfg(feature = "nats")]
 pub(crate) use worker::letter_behind;
-pub(crate) use worker::{checkpoint_of, letter, position_of, waits_behind};
+pub(crate) use worker::{checkpoint_of, letter, position_of, settle_failed_commit, waits_behind};
 
 /// How the runtime's consumers run (see [`HeraldBuilder`](crate::HeraldBuilder)).
 #[derive(Clone, Copy, Debug)]
@@ -543,8 +543,9 @@ impl<'h> Consumers<'h> {
                 }
             }
         }
-        if let Err(source) = tx.commit().await {
-            worker::reverse(herald, consumer, sagas).await;
+        if let Err(source) = tx.commit().await
+            && !worker::settle_failed_commit(herald, consumer, &mut sagas).await
+        {
             return Err(fail_store(source));
         }
         herald.workers().moved(consumer);

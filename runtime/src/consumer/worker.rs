@@ -13,7 +13,7 @@ use super::handle::handle;
 use super::partition::{Layout, Members, Partition};
 use super::{ConsumerSettings, Progress, store_error};
 use crate::error::Error;
-use crate::handler::saga::Saga;
+use crate::handler::saga::{CommitOutcome, Saga};
 use crate::runtime::{Herald, WeakHerald};
 use crate::store::{Checkpoint, DeadLetter, Position, RecordedEvent, StoreTransaction, StreamKey};
 
@@ -375,8 +375,10 @@ impl Worker {
                 .map_err(fail_store("saving its checkpoint"))?;
         }
         if let Err(source) = tx.commit().await {
-            reverse(herald, name, sagas).await;
-            return Err(fail_store("committing")(source));
+            if !settle_failed_commit(herald, name, &mut sagas).await {
+                return Err(fail_store("committing")(source));
+            }
+            tracing::warn!(consumer = self.key, %source, "a batch's commit reported an error, but its commands are recorded: it committed");
         }
         for saga in sagas {
             saga.settle_done(store).await;
@@ -454,6 +456,32 @@ impl Worker {
             }
         }
     }
+}
+
+/// A batch's commit reported an error: whether it committed after all, as a command
+/// row of its processors says. If it did, the sagas are left to settle as done. If not,
+/// they are reversed; if the store cannot say, they are settled once it answers. A
+/// batch that ran no saga needs no answer: it runs again, and finds its checkpoint
+/// moved if it had committed.
+pub(crate) async fn settle_failed_commit(
+    herald: &Herald,
+    consumer: &str,
+    sagas: &mut Vec<Saga>,
+) -> bool {
+    let Some(witness) = sagas.iter().find_map(Saga::witness) else {
+        return false;
+    };
+    match CommitOutcome::of(herald.store(), witness).await {
+        CommitOutcome::Committed => return true,
+        CommitOutcome::RolledBack => reverse(herald, consumer, std::mem::take(sagas)).await,
+        CommitOutcome::Unknown(error) => {
+            tracing::warn!(consumer, %error, "whether a batch's commit took effect is unknown");
+            for saga in sagas.drain(..) {
+                saga.settle_when_known(herald, witness);
+            }
+        }
+    }
+    false
 }
 
 /// Reverses the saga steps of a rolled-back batch's processors, last first.

@@ -19,7 +19,7 @@ use crate::registry::Registry;
 use crate::retry::{RetryPolicy, retried};
 use crate::route::{Pattern, Route};
 use crate::runtime::Herald;
-use crate::store::{BoxFuture, EventStore, SagaOutcome, SagaStep};
+use crate::store::{BoxFuture, EventStore, SagaOutcome, SagaStep, StoreError};
 use crate::trace::{Operation, Tracer};
 
 /// What a saga step or its compensation sees: who sent the command, its route and id (a
@@ -133,14 +133,43 @@ struct Completed {
     actor: Actor,
 }
 
+/// One run of a command's saga steps in the saga log.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    saga_id: Uuid,
+    /// The command it ran for: its row commits with the transaction, or not at all.
+    command_id: Uuid,
+}
+
+/// What became of a transaction whose commit reported an error (the connection can fail
+/// after the database committed), as a command row it wrote tells once read back.
+#[derive(Debug)]
+pub(crate) enum CommitOutcome {
+    Committed,
+    RolledBack,
+    /// The row could not be read: the store does not answer.
+    Unknown(StoreError),
+}
+
+impl CommitOutcome {
+    /// Reads back `witness`, the id of a command row the transaction wrote.
+    pub(crate) async fn of(store: &dyn EventStore, witness: Uuid) -> Self {
+        match store.read_command(witness).await {
+            Ok(Some(_)) => CommitOutcome::Committed,
+            Ok(None) => CommitOutcome::RolledBack,
+            Err(error) => CommitOutcome::Unknown(error),
+        }
+    }
+}
+
 /// The saga of one dispatch (its nested commands' included): the steps it completed,
 /// in order, and its runs in the saga log. Dropped unsettled (a dispatch cancelled
 /// mid-way), it reverses its steps in the background.
 #[derive(Debug, Default)]
 pub(crate) struct Saga {
     completed: Vec<Completed>,
-    /// The saga ids of its commands' runs, to settle.
-    runs: Vec<Uuid>,
+    /// Its commands' runs in the saga log, to settle.
+    runs: Vec<Run>,
     /// The outputs so far, by step name, for the after hooks.
     outputs: Vec<(&'static str, serde_json::Value)>,
     /// What reverses it if it is dropped unsettled.
@@ -170,6 +199,52 @@ impl Saga {
         self.runs.is_empty()
     }
 
+    /// A command whose row decides whether the saga's transaction committed.
+    pub(crate) fn witness(&self) -> Option<Uuid> {
+        self.runs.first().map(|run| run.command_id)
+    }
+
+    /// The commit of its transaction reported an error and `witness` could not be read
+    /// back: neither done nor reversed yet. A task asks the store again, waiting longer
+    /// each time (up to half a minute), and settles the saga once it answers: done if
+    /// `witness` committed, reversed if not. If the runtime ends first, the saga stays
+    /// in the log for the next runtime's recovery, which decides the same way.
+    pub(crate) fn settle_when_known(mut self, herald: &Herald, witness: Uuid) {
+        self.herald = None; // never reversed on drop: it may have committed
+        if self.is_empty() {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let herald = herald.downgrade();
+        handle.spawn(async move {
+            let mut wait = Duration::from_millis(100);
+            loop {
+                tokio::time::sleep(wait).await;
+                let Some(herald) = herald.upgrade() else {
+                    return; // left in the saga log for recovery
+                };
+                match CommitOutcome::of(herald.store(), witness).await {
+                    CommitOutcome::Committed => return self.settle_done(herald.store()).await,
+                    CommitOutcome::RolledBack => {
+                        let mut tracer = Tracer::new(Operation::Rollback, "uncertain commit");
+                        let store = herald.store();
+                        for problem in self.reverse(store, herald.saga_retry(), &mut tracer).await
+                        {
+                            tracing::error!("{problem}");
+                        }
+                        return;
+                    }
+                    CommitOutcome::Unknown(error) => {
+                        tracing::warn!(%error, command_id = %witness, "whether a commit took effect is still unknown; asking again");
+                        wait = (wait * 2).min(Duration::from_secs(30));
+                    }
+                }
+            }
+        });
+    }
+
     /// Moves `other`'s steps after this one's.
     pub(crate) fn append(&mut self, mut other: Saga) {
         self.completed.append(&mut other.completed);
@@ -180,7 +255,7 @@ impl Saga {
     /// The command committed: its saga is done.
     pub(crate) async fn settle_done(mut self, store: &dyn EventStore) {
         self.completed.clear();
-        for id in std::mem::take(&mut self.runs) {
+        for Run { saga_id: id, .. } in std::mem::take(&mut self.runs) {
             if let Err(error) = store.sagas().settle(id, SagaOutcome::Done).await {
                 // The command's row committed with this saga's id: recovery marks it done.
                 tracing::warn!(%error, saga_id = %id, "could not mark a saga done; a later start settles it");
@@ -228,7 +303,7 @@ impl Saga {
             }
         }
         // A step that could not be reversed leaves its run stuck, for a person.
-        for id in runs {
+        for Run { saga_id: id, .. } in runs {
             let outcome = match stuck_runs.contains(&id) {
                 true => SagaOutcome::Stuck,
                 false => SagaOutcome::Reversed,
@@ -306,7 +381,10 @@ pub(crate) async fn run_saga<C: Command>(
         source,
     };
     let saga_id = Uuid::now_v7();
-    saga.runs.push(saga_id);
+    saga.runs.push(Run {
+        saga_id,
+        command_id,
+    });
     for (index, (row, pattern)) in steps.into_iter().enumerate() {
         let entry = SagaStep {
             saga_id,

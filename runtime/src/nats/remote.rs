@@ -10,7 +10,8 @@ use tokio::task::JoinHandle;
 
 use super::{Nats, nats_error, subject::filters};
 use crate::consumer::{
-    Layout, handle, letter, letter_behind, ordered, retired, retired_error, store_error,
+    Layout, handle, letter, letter_behind, ordered, retired, retired_error, settle_failed_commit,
+    store_error,
 };
 use crate::error::Error;
 use crate::runtime::{Herald, WeakHerald};
@@ -217,8 +218,15 @@ impl Remote {
                 tx.save_checkpoint(key, event.position)
                     .await
                     .map_err(&fail_store)?;
-                tx.commit().await.map_err(&fail_store)?;
-                saga.settle_done(store).await;
+                let mut sagas = vec![saga];
+                if let Err(source) = tx.commit().await
+                    && !settle_failed_commit(herald, name, &mut sagas).await
+                {
+                    return Err(fail_store(source)); // not acknowledged: it comes again
+                }
+                for saga in sagas {
+                    saga.settle_done(store).await;
+                }
                 ack(AckKind::Ack).await
             }
             Err(error) => {
