@@ -54,7 +54,7 @@ impl<E: Event> AnyEvent for E {
     }
 
     fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
-        serde_json::to_value(self)
+        crate::json_value::to_value(self)
     }
 }
 

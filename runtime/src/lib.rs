@@ -54,6 +54,7 @@ mod dispatch;
 mod error;
 mod event;
 mod handler;
+mod json_value;
 #[cfg(feature = "nats")]
 pub mod nats;
 mod pipeline;
@@ -163,6 +164,16 @@ pub mod prelude {
 /// assert_eq!(<Light as Event>::ROUTES, ["light.:room.on", "light.:room.off"]);
 /// # Ok::<(), herald::route::RouteError>(())
 /// ```
+///
+/// # Numbers
+///
+/// Payloads (and aggregate states, in snapshots and the cache) are kept as JSON. Every
+/// finite `f64` and every `i64` and `u64` reads back bit for bit, on every store
+/// (PostgreSQL's `jsonb` has no negative zero: `-0.0` reads back as `0.0`, which is equal
+/// as an `f64`). What JSON cannot hold is an error when the event is stored, and nothing
+/// is stored: a float that is not finite (NaN, an infinity; keep it in an `Option`), and
+/// an integer beyond 64 bits (`u128`, `i128`): send those as strings, a `String` field or
+/// `#[serde(with = "…")]` with a module that writes the number's digits.
 ///
 /// A `:param` that is not a field is a compile error that lists the fields:
 ///

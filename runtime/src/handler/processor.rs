@@ -144,7 +144,7 @@ impl<C: Command> AnyCommand for C {
     }
 
     fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
-        serde_json::to_value(self)
+        crate::json_value::to_value(self)
     }
 
     fn run_nested<'a>(self: Box<Self>, nest: Nest<'a>) -> BoxFuture<'a, Result<(), Error>> {

@@ -115,7 +115,7 @@ impl<T: serde::Serialize + DeserializeOwned + Send + Sync, E: Into<BoxError>> Sa
     type Output = T;
     fn into_json(self) -> Result<Result<serde_json::Value, BoxError>, BoxError> {
         let output = self.map_err(Into::into)?;
-        Ok(serde_json::to_value(output).map_err(Into::into))
+        Ok(crate::json_value::to_value(&output).map_err(Into::into))
     }
 }
 
@@ -368,7 +368,7 @@ pub(crate) async fn run_saga<C: Command>(
     if steps.is_empty() {
         return Ok(None);
     }
-    let payload = serde_json::to_value(command).map_err(|source| ErrorKind::Payload {
+    let payload = crate::json_value::to_value(command).map_err(|source| ErrorKind::Payload {
         command: C::NAME,
         source,
     })?;

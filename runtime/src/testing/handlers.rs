@@ -178,8 +178,8 @@ impl HandlerTest {
         let route = event
             .route()
             .map_err(|e| store_error(StoreError::Backend(e.into())))?;
-        let payload =
-            serde_json::to_value(&event).map_err(|e| store_error(StoreError::Backend(e.into())))?;
+        let payload = crate::json_value::to_value(&event)
+            .map_err(|e| store_error(StoreError::Backend(e.into())))?;
         let id = Uuid::now_v7();
         let stream = StreamKey::new(self.actor.tenant(), "test", "1").map_err(store_error)?;
         Ok(RecordedEvent {
