@@ -24,6 +24,7 @@ use crate::store::{
 };
 use crate::trace::{Operation, Outcome, Trace, TraceOutcome, Tracer};
 use crate::transaction::HeraldTransaction;
+use crate::unwind::caught;
 
 /// A command on its way: add an actor, ids or an expected version, then `.await` it.
 ///
@@ -577,7 +578,17 @@ async fn steps<C: Command>(
             tracer: &mut *tracer,
             cache,
         };
-        match (prepared.handler.execute)(step).await {
+        let executed = caught(|| (prepared.handler.execute)(step)).await;
+        let executed = executed.unwrap_or_else(|panic| {
+            Err(ErrorKind::Panicked {
+                command: C::NAME,
+                route: prepared.route.clone(),
+                handler: prepared.handler.name,
+                message: panic.0,
+            }
+            .into())
+        });
+        match executed {
             Ok(stepped) => break stepped,
             Err(error)
                 if error.is_conflict()

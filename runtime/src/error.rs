@@ -221,6 +221,21 @@ pub enum ErrorKind {
         source: serde_json::Error,
     },
 
+    /// The aggregate panicked while it loaded, decided on or applied the command. (A
+    /// panic in another handler is that handler's error, with [`Panicked`](crate::Panicked)
+    /// as its source.)
+    #[error("command `{command}` (route `{route}`): `{handler}` panicked: {message}")]
+    Panicked {
+        /// The command's name.
+        command: &'static str,
+        /// The command's route.
+        route: Route,
+        /// The aggregate's handler.
+        handler: &'static str,
+        /// The panic's message.
+        message: String,
+    },
+
     /// A hook rejected the command, or failed.
     #[error("command `{command}` (route `{route}`) rejected by hook `{hook}`: {source}")]
     Hook {

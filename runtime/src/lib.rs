@@ -66,6 +66,7 @@ pub mod store;
 pub mod testing;
 pub mod trace;
 mod transaction;
+mod unwind;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -98,6 +99,7 @@ pub use registry::{Registry, RegistryError};
 pub use retry::RetryPolicy;
 pub use runtime::{Herald, HeraldBuilder, Load, Loaded};
 pub use transaction::HeraldTransaction;
+pub use unwind::Panicked;
 pub use uuid::{self, Uuid};
 
 /// The `sqlx` Herald's SQL stores are built on, for your own tables in a command's

@@ -64,18 +64,23 @@ mod shop {
     /// What the remote projector saw: (test run, route).
     pub(crate) static SEEN: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
 
-    /// Orders whose shipments the remote projector cannot record.
-    pub(crate) static BROKEN: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+    /// Orders whose shipments the remote projector cannot record: it returns an error,
+    /// or panics (`true`).
+    pub(crate) static BROKEN: Mutex<Vec<(u64, bool)>> = Mutex::new(Vec::new());
 
     /// Runs on the remote machine: only shipped orders.
     #[projector("order.:id.shipped", consistency = eventual)]
     async fn shipments(e: &Recorded<Shipped>, _cx: &mut Cx<'_>) -> Result<(), String> {
-        if BROKEN
+        let broken = BROKEN
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .contains(&e.id)
-        {
-            return Err(format!("order {} cannot be recorded", e.id));
+            .iter()
+            .find(|(id, _)| *id == e.id)
+            .map(|(_, panics)| *panics);
+        match broken {
+            Some(true) => panic!("order {} cannot be recorded", e.id),
+            Some(false) => return Err(format!("order {} cannot be recorded", e.id)),
+            None => {}
         }
         let run = e.id / 1_000_000;
         SEEN.lock()
@@ -151,6 +156,12 @@ async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A number of this test's own (the random bits of a UUID v7), which its orders' ids
+/// start with: `run * 1_000_000 + n`.
+fn test_run() -> u64 {
+    (Uuid::now_v7().as_u128() % 1_000_000_000) as u64 + 1
 }
 
 /// What the remote projector recorded in test run `run`, in order.
@@ -264,7 +275,7 @@ async fn remote_workers_run_eventual_handlers_from_jetstream() {
     let herald = source(&test.store).await;
     let nats = nats().await;
     let relay = Relay::start(&herald, &nats).await.unwrap();
-    let run = u64::from(Uuid::now_v7().as_fields().1) + 1; // tells this run's orders apart
+    let run = test_run(); // tells this run's orders apart
     let order = |n: u64| run * 1_000_000 + n;
 
     let remote_store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
@@ -324,16 +335,26 @@ async fn each_remote_handler_has_a_durable_consumer() {
 /// stream behind it, while other streams flow on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_remote_event_is_tried_again_then_parked() {
+    a_broken_remote_handler_parks_its_event(false).await;
+}
+
+/// The same when the handler panics: the panic is its failure, the worker goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_remote_handler_is_tried_again_then_parked() {
+    a_broken_remote_handler_parks_its_event(true).await;
+}
+
+async fn a_broken_remote_handler_parks_its_event(panics: bool) {
     let test = TestStore::sqlite().await;
     let herald = source(&test.store).await;
     let nats = nats().await;
     let relay = Relay::start(&herald, &nats).await.unwrap();
-    let run = u64::from(Uuid::now_v7().as_fields().1) + 1;
+    let run = test_run();
     let (broken, fine) = (run * 1_000_000 + 1, run * 1_000_000 + 2);
     shop::BROKEN
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .push(broken);
+        .push((broken, panics));
     let remote_store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());
     let remote = remote(&remote_store).await;
     let workers = RemoteWorkers::start(&remote, &nats).await.unwrap();
@@ -352,6 +373,12 @@ async fn a_failing_remote_event_is_tried_again_then_parked() {
     assert_eq!(letters[0].event_id, first.events()[0].event_id);
     assert_eq!(letters[0].attempts, 3, "tried as often as the policy says");
     assert!(letters[0].error.contains("cannot be recorded"));
+    assert_eq!(
+        letters[0].error.contains("panicked"),
+        panics,
+        "{}",
+        letters[0].error
+    );
     assert_eq!(letters[1].event_id, second.events()[0].event_id);
     assert_eq!(letters[1].behind, Some(letters[0].event_id));
     workers.stop().await;
@@ -368,7 +395,7 @@ async fn a_split_handler_runs_remotely_with_a_checkpoint_per_partition() {
     let herald = source(&test.store).await;
     let nats = nats().await;
     let relay = Relay::start(&herald, &nats).await.unwrap();
-    let run = u64::from(Uuid::now_v7().as_fields().1) + 1;
+    let run = test_run();
     let order = |n: u64| run * 1_000_000 + n;
 
     let remote_store: Arc<dyn EventStore> = Arc::new(MemoryStore::new());

@@ -12,6 +12,7 @@ use crate::handler::{Cx, Nest};
 use crate::runtime::Herald;
 use crate::store::{RecordedEvent, StoreTransaction};
 use crate::trace::{Operation, Outcome, Tracer};
+use crate::unwind::caught;
 
 /// Runs `handler` on `event` in `tx`. A processor's commands run in `tx` too, as the
 /// event's actor, caused by it, with ids derived from it (so that running the processor
@@ -38,9 +39,20 @@ pub(crate) async fn handle_as(
     let span = tracing::info_span!(
         "herald.consume", consumer = handler.name(), route = %event.route, rebuilding
     );
-    run(herald, tx, handler, event, rebuilding)
+    // A panic anywhere in handling the event (the handler, its commands' hooks and
+    // aggregates) is the handler's failure: tried again, then parked.
+    let ran = caught(|| run(herald, tx, handler, event, rebuilding))
         .instrument(span)
-        .await
+        .await;
+    ran.unwrap_or_else(|panic| {
+        Err(ErrorKind::Consumer {
+            consumer: handler.name().to_owned(),
+            event: event.route.clone(),
+            event_id: event.event_id,
+            source: panic.into(),
+        }
+        .into())
+    })
 }
 
 async fn run(

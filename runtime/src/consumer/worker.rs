@@ -12,10 +12,11 @@ use uuid::Uuid;
 use super::handle::handle;
 use super::partition::{Layout, Members, Partition};
 use super::{ConsumerSettings, Progress, store_error};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::handler::saga::{CommitOutcome, Saga};
 use crate::runtime::{Herald, WeakHerald};
 use crate::store::{Checkpoint, DeadLetter, Position, RecordedEvent, StoreTransaction, StreamKey};
+use crate::unwind::{Panicked, caught};
 
 /// What a step found to do next.
 enum Next {
@@ -121,7 +122,10 @@ impl Worker {
                 Ok(true) if due.is_some() => Ok(Next::Waiting),
                 Ok(true) => {
                     self.retry_at = None;
-                    self.step(&herald).await
+                    // Handlers' panics are their events' failures already: one here is
+                    // Herald's own, and this worker goes on after it too.
+                    let stepped = caught(|| self.step(&herald)).await;
+                    stepped.unwrap_or_else(|panic| Err(panicked(&self.key, panic)))
                 }
                 Ok(false) => Ok(Next::Standby),
                 Err(error) => Err(error),
@@ -456,6 +460,15 @@ impl Worker {
             }
         }
     }
+}
+
+/// A worker's own panic, as its error.
+pub(crate) fn panicked(consumer: &str, panic: Panicked) -> Error {
+    ErrorKind::Store {
+        context: format!("consumer `{consumer}`"),
+        source: crate::store::StoreError::Backend(Box::new(panic)),
+    }
+    .into()
 }
 
 /// A batch's commit reported an error: whether it committed after all, as a command

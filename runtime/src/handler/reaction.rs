@@ -116,7 +116,7 @@ async fn react_to(
                         .time(Operation::Project, Some(projector.name), async {
                             let mut cx =
                                 Cx::new(&mut *tx, scene.actor, &event.route, pattern, store);
-                            (projector.run)(event, &mut cx).await
+                            crate::unwind::or_error(|| (projector.run)(event, &mut cx)).await
                         })
                         .await;
                     tracer.last_route(event.route.as_str());
@@ -133,7 +133,7 @@ async fn react_to(
                         .time(Operation::Process, Some(processor.name), async {
                             let mut cx =
                                 Cx::new(&mut *tx, scene.actor, &event.route, pattern, store);
-                            (processor.run)(event, &mut cx).await
+                            crate::unwind::or_error(|| (processor.run)(event, &mut cx)).await
                         })
                         .await;
                     tracer.last_route(event.route.as_str());
@@ -166,7 +166,7 @@ async fn react_to(
                         .time(Operation::Dispatcher, Some(dispatcher.name), async {
                             let mut cx =
                                 Cx::new(&mut *tx, scene.actor, &event.route, pattern, store);
-                            (dispatcher.run)(event, &mut cx).await
+                            crate::unwind::or_error(|| (dispatcher.run)(event, &mut cx)).await
                         })
                         .await;
                     tracer.last_route(event.route.as_str());

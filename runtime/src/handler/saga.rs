@@ -288,7 +288,9 @@ impl Saga {
                             command_id: done.command_id,
                             attempt,
                         };
-                        (done.row.reverse)(&done.payload, done.output.as_ref(), &cx).await
+                        let output = done.output.as_ref();
+                        crate::unwind::or_error(|| (done.row.reverse)(&done.payload, output, &cx))
+                            .await
                     })
                     .await
                     .map_err(|(error, _)| error)
@@ -420,7 +422,7 @@ pub(crate) async fn run_saga<C: Command>(
                         command_id,
                         attempt,
                     };
-                    (row.run)(command, &cx).await
+                    crate::unwind::or_error(|| (row.run)(command, &cx)).await
                 })
                 .await
                 .map_err(|(error, attempts)| failed(error, attempts))
@@ -558,7 +560,7 @@ async fn reverse_logged(
             command_id,
             attempt,
         };
-        (row.reverse)(&step.payload, step.output.as_ref(), &cx).await
+        crate::unwind::or_error(|| (row.reverse)(&step.payload, step.output.as_ref(), &cx)).await
     })
     .await
     .map_err(|(error, _)| {

@@ -12,6 +12,7 @@ use crate::consumer::checkpoint_of;
 use crate::error::{Error, ErrorKind};
 use crate::runtime::{Herald, WeakHerald};
 use crate::store::Position;
+use crate::unwind::caught;
 
 /// Publishes every committed event of a runtime's store to JetStream, in the global
 /// order, on the subject `prefix.route`, with the event id as `Nats-Msg-Id` so that an
@@ -80,7 +81,8 @@ impl Relaying {
                 return;
             };
             commits.mark_unchanged();
-            let relayed = self.batch(&herald).await;
+            let relayed = caught(|| self.batch(&herald)).await;
+            let relayed = relayed.unwrap_or_else(|panic| Err(nats_error(&self.name, panic)));
             drop(herald);
             let wake_on_commit = match relayed {
                 Ok(0) => true,

@@ -92,7 +92,7 @@ impl HandlerTest {
         let store = self.herald.store().kind();
         let mut cx = Cx::new(store_tx, &self.actor, &route, pattern, store);
         let erased: &mut (dyn Any + Send + Sync) = &mut command;
-        let result = (hook.run)(erased, &mut cx).await;
+        let result = crate::unwind::or_error(|| (hook.run)(erased, &mut cx)).await;
         tx.rollback().await?;
         Ok(HookOutcome { command, result })
     }
@@ -114,7 +114,7 @@ impl HandlerTest {
         let (store_tx, _, _) = tx.parts();
         let store = self.herald.store().kind();
         let mut cx = Cx::new(store_tx, &self.actor, &recorded.route, pattern, store);
-        let result = (projector.run)(&recorded, &mut cx).await;
+        let result = crate::unwind::or_error(|| (projector.run)(&recorded, &mut cx)).await;
         match result.is_ok() {
             true => tx.commit().await?,
             false => tx.rollback().await?,
@@ -139,7 +139,7 @@ impl HandlerTest {
         let (store_tx, _, _) = tx.parts();
         let store = self.herald.store().kind();
         let mut cx = Cx::new(store_tx, &self.actor, &recorded.route, pattern, store);
-        let result = (processor.run)(&recorded, &mut cx).await;
+        let result = crate::unwind::or_error(|| (processor.run)(&recorded, &mut cx)).await;
         tx.rollback().await?;
         let result = result.map(|commands| {
             commands
