@@ -56,10 +56,10 @@ pub enum ApplyError {
     #[error("has no `#[apply]` method for event `{0}`")]
     Unhandled(String),
     /// The stored payload does not decode into the event's type.
-    #[error("cannot decode the payload: {0}")]
+    #[error("cannot decode the payload")]
     Decode(#[from] serde_json::Error),
     /// The stored payload's schema version cannot be brought to the current one.
-    #[error("{0}")]
+    #[error(transparent)]
     Upcast(#[from] crate::registry::UpcastError),
 }
 

@@ -292,12 +292,16 @@ async fn prepare<C: Command>(
         source,
     })?;
     tracer.route(route.as_str());
-    let handler = herald
-        .registry()
-        .handler_of(std::any::TypeId::of::<C>())
+    let registry = herald.registry();
+    let command_type = std::any::TypeId::of::<C>();
+    let handler = registry
+        .handler_of(command_type)
         .ok_or_else(|| ErrorKind::NotHandled {
             command: C::NAME,
             route: route.clone(),
+            left_out: registry
+                .left_out_handler_of(command_type)
+                .map(|row| (row.name, row.module)),
         })?;
     let actor = options.actor.unwrap_or_else(Actor::system);
     tracer
@@ -609,6 +613,7 @@ async fn steps<C: Command>(
                         route,
                         conflict,
                         attempts: attempt,
+                        version_given: prepared.expected_version.is_some(),
                     }
                     .into(),
                     other => other.into(),

@@ -83,9 +83,12 @@ impl<K: Into<ErrorKind>> From<K> for Error {
     }
 }
 
+/// The whole chain: what went wrong, then each cause, once (so the error has no
+/// [`source`](std::error::Error::source) of its own: the causes are in [`ErrorKind`]'s
+/// fields, and its `source()`).
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.kind.fmt(f)?;
+        crate::report::Chain(&*self.kind).fmt(f)?;
         if !self.unreversed.is_empty() {
             write!(f, "; and {}", self.unreversed.join("; "))?;
         }
@@ -93,13 +96,59 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        std::error::Error::source(&*self.kind)
-    }
-}
+impl std::error::Error for Error {}
 
 /// What went wrong in a dispatch, with the command, route and handler concerned.
+///
+/// Each kind has a stable [`code`](Self::code), for programs (the HTTP door maps them to
+/// problem types), and says with [`is_retryable`](Self::is_retryable) whether sending
+/// the same request again can succeed:
+///
+/// | code | kind | retrying helps |
+/// |---|---|---|
+/// | `registry` | [`Registry`](ErrorKind::Registry) | no |
+/// | `invalid_route` | [`Route`](ErrorKind::Route) | no |
+/// | `invalid_pattern` | [`Pattern`](ErrorKind::Pattern) | no |
+/// | `invalid_id` | [`InvalidId`](ErrorKind::InvalidId) | no |
+/// | `not_handled` | [`NotHandled`](ErrorKind::NotHandled) | no |
+/// | `forbidden` | [`Forbidden`](ErrorKind::Forbidden) | no |
+/// | `rejected` | [`Rejected`](ErrorKind::Rejected) | no |
+/// | `conflict` | [`Conflict`](ErrorKind::Conflict) | yes, unless the caller gave the version (reload first) |
+/// | `apply_failed` | [`Apply`](ErrorKind::Apply) | no |
+/// | `state_not_json` | [`State`](ErrorKind::State) | no |
+/// | `panicked` | [`Panicked`](ErrorKind::Panicked) | no |
+/// | `hook_rejected` | [`Hook`](ErrorKind::Hook) | no |
+/// | `saga_failed` | [`Saga`](ErrorKind::Saga) | yes: the third party may be back |
+/// | `unreversed` | [`Unreversed`](ErrorKind::Unreversed) | no: a person settles the steps |
+/// | `route_changed` | [`RouteChanged`](ErrorKind::RouteChanged) | no |
+/// | `id_changed` | [`IdChanged`](ErrorKind::IdChanged) | no |
+/// | `projector_failed` | [`Project`](ErrorKind::Project) | it depends on the projector |
+/// | `processor_failed` | [`Process`](ErrorKind::Process) | it depends on the processor |
+/// | `dispatcher_failed` | [`Dispatch`](ErrorKind::Dispatch) | it depends on the dispatcher |
+/// | `nesting_too_deep` | [`Nesting`](ErrorKind::Nesting) | no |
+/// | `invalid_event` | [`Event`](ErrorKind::Event) | no |
+/// | `invalid_payload` | [`Payload`](ErrorKind::Payload) | no |
+/// | `command_id_reused` | [`CommandIdReused`](ErrorKind::CommandIdReused) | no |
+/// | `consumer_failed` | [`Consumer`](ErrorKind::Consumer) | yes: it is retried |
+/// | `parked` | [`Parked`](ErrorKind::Parked) | after `retry` |
+/// | `timeout` | [`Timeout`](ErrorKind::Timeout) | yes: the command committed, wait again |
+/// | `no_such_consumer` | [`NoSuchConsumer`](ErrorKind::NoSuchConsumer) | no |
+/// | `repartitioned` | [`Repartitioned`](ErrorKind::Repartitioned) | no: reset or rebuild |
+/// | `commit_unknown` | [`CommitUnknown`](ErrorKind::CommitUnknown) | yes, with the same command id |
+/// | `store_failed` | [`Store`](ErrorKind::Store) | yes: the store may answer again |
+///
+/// Each kind's message leaves its cause out and returns it from `source()`;
+/// [`Error`]'s message shows them all, each once.
+///
+/// ```
+/// # use herald::doc_fixtures::*;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// # let herald = herald().await;
+/// let err = herald.dispatch(Deposit { account_id: 9, amount: 5 }).await.unwrap_err();
+/// assert_eq!((err.kind().code(), err.kind().is_retryable()), ("rejected", false));
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -108,7 +157,7 @@ pub enum ErrorKind {
     Registry(#[from] RegistryError),
 
     /// A command's route could not be rendered from its fields.
-    #[error("command `{command}`: {source}")]
+    #[error("command `{command}`")]
     Route {
         /// The command's name.
         command: &'static str,
@@ -117,7 +166,7 @@ pub enum ErrorKind {
     },
 
     /// A pattern given at run time (a live subscription's, say) does not parse.
-    #[error("pattern `{pattern}`: {source}")]
+    #[error("pattern `{pattern}`")]
     Pattern {
         /// The pattern as given.
         pattern: String,
@@ -126,9 +175,7 @@ pub enum ErrorKind {
     },
 
     /// A command's aggregate id is not a valid stream id.
-    #[error(
-        "command `{command}` (route `{route}`): invalid aggregate id in field `{field}`: {source}"
-    )]
+    #[error("command `{command}` (route `{route}`): invalid aggregate id in field `{field}`")]
     InvalidId {
         /// The command's name.
         command: &'static str,
@@ -141,12 +188,15 @@ pub enum ErrorKind {
     },
 
     /// No aggregate in this runtime handles the command.
-    #[error("command `{command}` (route `{route}`): no aggregate in this runtime handles it")]
+    #[error("command `{command}` (route `{route}`): no aggregate in this runtime handles it{}", left_out_hint(.left_out))]
     NotHandled {
         /// The command's name.
         command: &'static str,
         /// The command's route.
         route: Route,
+        /// The handler linked into the binary that the runtime's
+        /// [`modules`](crate::HeraldBuilder::modules) leave out, and its module.
+        left_out: Option<(&'static str, &'static str)>,
     },
 
     /// The actor has none of the roles the command requires.
@@ -165,7 +215,7 @@ pub enum ErrorKind {
     },
 
     /// A handler rejected the command with a domain error; see [`Error::rejection`].
-    #[error("command `{command}` (route `{route}`) rejected by `{handler}`: {source}")]
+    #[error("command `{command}` (route `{route}`) rejected by `{handler}`")]
     Rejected {
         /// The command's name.
         command: &'static str,
@@ -189,11 +239,15 @@ pub enum ErrorKind {
         conflict: Conflict,
         /// How many times the command was tried.
         attempts: u32,
+        /// Whether the caller gave the expected version (`If-Match`,
+        /// [`expected_version`](crate::Dispatch::expected_version)): then it was tried
+        /// once, and only reloading can help.
+        version_given: bool,
     },
 
     /// The aggregate could not apply an event (while loading its stream, or one its
     /// handler produced).
-    #[error("aggregate `{aggregate}` of stream `{stream}`: event `{event}`{}: {source}", at_version(.version))]
+    #[error("aggregate `{aggregate}` of stream `{stream}`: event `{event}`{}", at_version(.version))]
     Apply {
         /// The aggregate's name.
         aggregate: &'static str,
@@ -210,7 +264,7 @@ pub enum ErrorKind {
     /// The aggregate's state does not serialize to JSON, which its snapshots and the
     /// aggregate cache need.
     #[error(
-        "aggregate `{aggregate}` of stream `{stream}`: its state does not serialize to JSON (snapshots and the aggregate cache store it so): {source}"
+        "aggregate `{aggregate}` of stream `{stream}`: its state does not serialize to JSON (snapshots and the aggregate cache store it so)"
     )]
     State {
         /// The aggregate's name.
@@ -237,7 +291,7 @@ pub enum ErrorKind {
     },
 
     /// A hook rejected the command, or failed.
-    #[error("command `{command}` (route `{route}`) rejected by hook `{hook}`: {source}")]
+    #[error("command `{command}` (route `{route}`) rejected by hook `{hook}`")]
     Hook {
         /// The command's name.
         command: &'static str,
@@ -251,7 +305,7 @@ pub enum ErrorKind {
 
     /// A saga step failed, after its retries; the steps before it were reversed.
     #[error(
-        "command `{command}` (route `{route}`): saga step `{step}` failed after {attempts} attempts: {source}"
+        "command `{command}` (route `{route}`): saga step `{step}` failed after {attempts} attempts"
     )]
     Saga {
         /// The command's name.
@@ -308,7 +362,7 @@ pub enum ErrorKind {
 
     /// A strong projector failed on one of the command's events.
     #[error(
-        "command `{command}` (route `{route}`): projector `{projector}` failed on event `{event}`: {source}"
+        "command `{command}` (route `{route}`): projector `{projector}` failed on event `{event}`"
     )]
     Project {
         /// The command's name.
@@ -325,7 +379,7 @@ pub enum ErrorKind {
 
     /// A strong processor failed on one of the command's events.
     #[error(
-        "command `{command}` (route `{route}`): processor `{processor}` failed on event `{event}`: {source}"
+        "command `{command}` (route `{route}`): processor `{processor}` failed on event `{event}`"
     )]
     Process {
         /// The command's name.
@@ -342,7 +396,7 @@ pub enum ErrorKind {
 
     /// A dispatcher failed on one of the command's events.
     #[error(
-        "command `{command}` (route `{route}`): dispatcher `{dispatcher}` failed on event `{event}`: {source}"
+        "command `{command}` (route `{route}`): dispatcher `{dispatcher}` failed on event `{event}`"
     )]
     Dispatch {
         /// The command's name.
@@ -372,7 +426,7 @@ pub enum ErrorKind {
     },
 
     /// An event a handler produced could not be stored.
-    #[error("event `{event}` produced by `{handler}`: {source}")]
+    #[error("event `{event}` produced by `{handler}`")]
     Event {
         /// The event's name.
         event: &'static str,
@@ -383,7 +437,7 @@ pub enum ErrorKind {
     },
 
     /// The command does not serialize (to hash it for its id's record).
-    #[error("command `{command}` does not serialize: {source}")]
+    #[error("command `{command}` does not serialize")]
     Payload {
         /// The command's name.
         command: &'static str,
@@ -405,7 +459,7 @@ pub enum ErrorKind {
     },
 
     /// An eventual handler failed on an event (after the command committed).
-    #[error("consumer `{consumer}` failed on event `{event}` ({event_id}): {source}")]
+    #[error("consumer `{consumer}` failed on event `{event}` ({event_id})")]
     Consumer {
         /// The consumer (its handler's name).
         consumer: String,
@@ -434,13 +488,16 @@ pub enum ErrorKind {
         error: String,
     },
 
-    /// Waiting for eventual consumers took longer than allowed.
-    #[error("consumer `{consumer}` had not processed the events within {waited:?}")]
+    /// Waiting for eventual consumers took longer than allowed (the command committed).
+    #[error("consumer `{consumer}` had not processed the events within {waited:?}: {why}")]
     Timeout {
         /// The consumer waited for.
         consumer: String,
         /// How long it was waited for.
         waited: std::time::Duration,
+        /// Why, as far as this runtime can tell: its worker keeps failing, its handler is
+        /// retrying an event, no runtime runs it, …
+        why: String,
     },
 
     /// Something was asked of a consumer this runtime does not have, or of an event it
@@ -460,7 +517,7 @@ pub enum ErrorKind {
     /// command up, or send it again with the same command id, which returns the first
     /// result if it did commit and runs it otherwise.
     #[error(
-        "{context}: the commit reported an error ({source}) and whether it took effect could not be read back ({lookup}); command {witness} tells once the store answers, and its saga steps are settled then"
+        "{context}: whether the commit took effect could not be read back ({lookup}); command {witness} tells once the store answers, and its saga steps are settled then; the commit said"
     )]
     CommitUnknown {
         /// What was being committed.
@@ -474,13 +531,81 @@ pub enum ErrorKind {
     },
 
     /// The event store failed.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Store {
         /// What was being done: the command and route, or the aggregate being loaded.
         context: String,
         /// What the store said.
         source: StoreError,
     },
+}
+
+impl ErrorKind {
+    /// The kind's stable, machine-readable code (see the table above): it never changes
+    /// for a kind, whatever its message says.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ErrorKind::Registry(..) => "registry",
+            ErrorKind::Route { .. } => "invalid_route",
+            ErrorKind::Pattern { .. } => "invalid_pattern",
+            ErrorKind::InvalidId { .. } => "invalid_id",
+            ErrorKind::NotHandled { .. } => "not_handled",
+            ErrorKind::Forbidden { .. } => "forbidden",
+            ErrorKind::Rejected { .. } => "rejected",
+            ErrorKind::Conflict { .. } => "conflict",
+            ErrorKind::Apply { .. } => "apply_failed",
+            ErrorKind::State { .. } => "state_not_json",
+            ErrorKind::Panicked { .. } => "panicked",
+            ErrorKind::Hook { .. } => "hook_rejected",
+            ErrorKind::Saga { .. } => "saga_failed",
+            ErrorKind::Unreversed { .. } => "unreversed",
+            ErrorKind::RouteChanged { .. } => "route_changed",
+            ErrorKind::IdChanged { .. } => "id_changed",
+            ErrorKind::Project { .. } => "projector_failed",
+            ErrorKind::Process { .. } => "processor_failed",
+            ErrorKind::Dispatch { .. } => "dispatcher_failed",
+            ErrorKind::Nesting { .. } => "nesting_too_deep",
+            ErrorKind::Event { .. } => "invalid_event",
+            ErrorKind::Payload { .. } => "invalid_payload",
+            ErrorKind::CommandIdReused { .. } => "command_id_reused",
+            ErrorKind::Consumer { .. } => "consumer_failed",
+            ErrorKind::Parked { .. } => "parked",
+            ErrorKind::Timeout { .. } => "timeout",
+            ErrorKind::NoSuchConsumer(..) => "no_such_consumer",
+            ErrorKind::Repartitioned(..) => "repartitioned",
+            ErrorKind::CommitUnknown { .. } => "commit_unknown",
+            ErrorKind::Store { .. } => "store_failed",
+        }
+    }
+
+    /// Whether sending the same request again can succeed (see the table above): a
+    /// conflict the runtime retried already (not one on a version the caller gave), a
+    /// store that did not answer, a commit whose outcome is unknown (send it with the
+    /// same command id), a timeout waiting for consumers (the command committed), a saga
+    /// step's third party, an eventual handler. A domain refusal, a bad input, a
+    /// registration problem or a panic fails the same way again.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ErrorKind::Conflict { version_given, .. } => !version_given,
+            ErrorKind::Saga { .. }
+            | ErrorKind::Consumer { .. }
+            | ErrorKind::Timeout { .. }
+            | ErrorKind::CommitUnknown { .. }
+            | ErrorKind::Store { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+fn left_out_hint(left_out: &Option<(&'static str, &'static str)>) -> impl fmt::Display {
+    let left_out = *left_out;
+    fmt::from_fn(move |f| match left_out {
+        Some((handler, module)) => write!(
+            f,
+            "; `{handler}` does, in module `{module}`, which the runtime's `.modules([...])` leave out"
+        ),
+        None => Ok(()),
+    })
 }
 
 fn at_version(version: &Option<u64>) -> impl fmt::Display + use<'_> {
@@ -508,6 +633,16 @@ impl Error {
             ErrorKind::Rejected { source, .. } => source.downcast_ref(),
             _ => None,
         }
+    }
+
+    /// The stable code of its kind: [`ErrorKind::code`].
+    pub fn code(&self) -> &'static str {
+        self.kind.code()
+    }
+
+    /// Whether sending the same request again can succeed: [`ErrorKind::is_retryable`].
+    pub fn is_retryable(&self) -> bool {
+        self.kind.is_retryable()
     }
 
     /// Whether this is a version conflict.

@@ -59,6 +59,7 @@ mod json_value;
 pub mod nats;
 mod pipeline;
 mod registry;
+mod report;
 mod retry;
 mod runtime;
 mod step;

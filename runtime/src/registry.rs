@@ -113,6 +113,8 @@ pub struct Registry {
     by_command: HashMap<TypeId, Option<&'static HandlerRow>>,
     /// Built from chosen modules rather than everything.
     scoped: bool,
+    /// The module prefixes it was built from (none: everything).
+    prefixes: Vec<String>,
     upcasters: Vec<&'static UpcasterRow>,
     /// The upcaster of each event name and stored version.
     upcaster_of: HashMap<(&'static str, u32), &'static UpcasterRow>,
@@ -143,7 +145,10 @@ impl Registry {
             .into_iter()
             .map(|p| p.as_ref().to_owned())
             .collect();
-        Self::filtered(|module| prefixes.iter().any(|p| in_module(module, p)), true)
+        let mut registry =
+            Self::filtered(|module| prefixes.iter().any(|p| in_module(module, p)), true);
+        registry.prefixes = prefixes;
+        registry
     }
 
     fn filtered(keep: impl Fn(&str) -> bool, scoped: bool) -> Self {
@@ -225,6 +230,7 @@ impl Registry {
             handlers,
             by_command,
             scoped,
+            prefixes: Vec::new(),
             upcasters,
             upcaster_of,
             event_versions,
@@ -270,6 +276,7 @@ impl Registry {
                 .chain(self.saga_steps.iter().map(|(_, r)| (r.name, r.module))),
         );
         self.check_pattern_handlers(&mut problems);
+        self.check_prefixes(&mut problems);
 
         let mut handlers_of: BTreeMap<&str, Vec<&HandlerRow>> = BTreeMap::new();
         for handler in &self.handlers {
@@ -605,6 +612,38 @@ impl Registry {
         }
     }
 
+    /// A module prefix that matches no registration is a typo, not an empty application.
+    fn check_prefixes(&self, problems: &mut Vec<String>) {
+        let modules = registered_modules();
+        for prefix in &self.prefixes {
+            if modules.iter().any(|m| in_module(m, prefix)) {
+                continue;
+            }
+            let mut nearest: Vec<&str> = modules.iter().map(String::as_str).collect();
+            nearest.sort_by_key(|m| (distance(m, prefix), *m));
+            nearest.truncate(3);
+            let nearest: Vec<String> = nearest.iter().map(|m| format!("`{m}`")).collect();
+            problems.push(format!(
+                "module `{prefix}` (in `.modules([...])`) holds no registration{}",
+                match nearest.is_empty() {
+                    true => String::new(),
+                    false => format!("; the nearest that do: {}", nearest.join(", ")),
+                }
+            ));
+        }
+    }
+
+    /// The `#[handle]` method for command type `C` that a runtime built from chosen modules
+    /// leaves out, if one is linked in.
+    pub(crate) fn left_out_handler_of(&self, command: TypeId) -> Option<&'static HandlerRow> {
+        if !self.scoped {
+            return None;
+        }
+        inventory::iter::<HandlerRow>
+            .into_iter()
+            .find(|row| (row.command_type)() == command)
+    }
+
     fn scope_hint(&self) -> &'static str {
         if self.scoped {
             " (is its module among the runtime's modules?)"
@@ -668,6 +707,56 @@ fn indexed<T>(
         }
     }
     table
+}
+
+/// Every module that registered something, sorted, once each.
+fn registered_modules() -> Vec<String> {
+    let modules = inventory::iter::<EventRow>
+        .into_iter()
+        .map(|r| r.module)
+        .chain(inventory::iter::<CommandRow>.into_iter().map(|r| r.module))
+        .chain(
+            inventory::iter::<AggregateRow>
+                .into_iter()
+                .map(|r| r.module),
+        )
+        .chain(inventory::iter::<HandlerRow>.into_iter().map(|r| r.module))
+        .chain(inventory::iter::<HookRow>.into_iter().map(|r| r.module))
+        .chain(
+            inventory::iter::<ProjectorRow>
+                .into_iter()
+                .map(|r| r.module),
+        )
+        .chain(
+            inventory::iter::<ProcessorRow>
+                .into_iter()
+                .map(|r| r.module),
+        )
+        .chain(
+            inventory::iter::<DispatcherRow>
+                .into_iter()
+                .map(|r| r.module),
+        )
+        .chain(inventory::iter::<SagaStepRow>.into_iter().map(|r| r.module))
+        .chain(inventory::iter::<UpcasterRow>.into_iter().map(|r| r.module));
+    let set: std::collections::BTreeSet<&str> = modules.collect();
+    set.into_iter().map(str::to_owned).collect()
+}
+
+/// The edit distance between two names (Levenshtein, by characters).
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substituted = previous + usize::from(ca != cb);
+            previous = row[j + 1];
+            row[j + 1] = substituted.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
 }
 
 fn in_module(module: &str, prefix: &str) -> bool {
@@ -805,6 +894,15 @@ impl fmt::Display for RegistryError {
 #[cfg(test)]
 mod tests {
     use super::in_module;
+
+    #[test]
+    fn names_are_as_near_as_their_edits() {
+        use super::distance;
+        assert_eq!(distance("bank", "bank"), 0);
+        assert_eq!(distance("bnak", "bank"), 2);
+        assert_eq!(distance("my_app::billing", "my_app::biling"), 1);
+        assert_eq!(distance("", "abc"), 3);
+    }
 
     #[test]
     fn modules_match_by_whole_path_segments() {

@@ -123,6 +123,7 @@ pub(crate) fn execute<A: Handle<C>, C: Command>(
                 route: route.clone(),
                 conflict,
                 attempts: attempt,
+                version_given: true,
             }
             .into());
         }
@@ -378,6 +379,7 @@ pub(crate) fn store_error(command: &'static str, route: &Route, source: StoreErr
             route: route.clone(),
             conflict,
             attempts: 1,
+            version_given: false,
         },
         source => ErrorKind::Store {
             context: format!("command `{command}` (route `{route}`)"),

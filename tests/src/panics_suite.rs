@@ -182,7 +182,7 @@ async fn arm(herald: &Herald, bomb: &str, fuse: &str) -> Result<Dispatched, hera
 
 /// The panic behind a handler's error.
 fn panic_of(error: &herald::Error) -> String {
-    let mut source = std::error::Error::source(error);
+    let mut source = std::error::Error::source(error.kind());
     while let Some(error) = source {
         if let Some(panic) = error.downcast_ref::<Panicked>() {
             return panic.0.clone();

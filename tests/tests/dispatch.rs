@@ -525,7 +525,9 @@ async fn a_command_whose_aggregate_is_not_in_the_runtime_is_not_handled() {
         .unwrap_err();
     assert_eq!(
         error.to_string(),
-        "command `Ping` (route `ping.1`): no aggregate in this runtime handles it"
+        "command `Ping` (route `ping.1`): no aggregate in this runtime handles it; \
+         `Pinger::ping` does, in module `dispatch::elsewhere`, which the runtime's \
+         `.modules([...])` leave out"
     );
     let both = Herald::builder()
         .modules(["dispatch::bank", "dispatch::elsewhere"])

@@ -42,9 +42,9 @@ use crate::runtime::Herald;
 use crate::store::{DeadLetter, Position, RecordedEvent, StoreError};
 pub(crate) use handle::handle;
 use worker::Worker;
+pub(crate) use worker::{checkpoint_of, letter, position_of, waits_behind};
 #[cfg(feature = "nats")]
-pub(crate) use worker::letter_behind;
-pub(crate) use worker::{checkpoint_of, letter, position_of, settle_failed_commit, waits_behind};
+pub(crate) use worker::{letter_behind, settle_failed_commit};
 
 /// How the runtime's consumers run (see [`HeraldBuilder`](crate::HeraldBuilder)).
 #[derive(Clone, Copy, Debug)]
@@ -85,6 +85,8 @@ impl Default for ConsumerSettings {
 pub(crate) struct Progress {
     /// The last batch's error, until a batch succeeds.
     error: Option<String>,
+    /// The event its handler keeps failing on, while it is tried again: why.
+    retrying: Option<String>,
     /// Whether this runtime holds the consumer's (or partition's) lease.
     held: bool,
 }
@@ -421,11 +423,38 @@ impl<'h> Consumers<'h> {
                 return Err(ErrorKind::Timeout {
                     consumer: consumer.to_owned(),
                     waited: timeout,
+                    why: self.why_not_past(key).await,
                 }
                 .into());
             }
         }
         Ok(())
+    }
+
+    /// Why checkpoint `key` is not where it was waited for: what a timeout says.
+    async fn why_not_past(&self, key: &str) -> String {
+        if let Some(progress) = self.herald.workers().progress.get(key) {
+            let progress = progress.borrow();
+            return match (&progress.error, &progress.retrying, progress.held) {
+                (Some(error), _, _) => format!("its worker in this runtime keeps failing: {error}"),
+                (None, Some(retrying), _) => retrying.clone(),
+                (None, None, true) => "its worker in this runtime has not got there yet".into(),
+                (None, None, false) => {
+                    "another runtime holds its lease and has not got there yet".into()
+                }
+            };
+        }
+        let here = match self.herald.consumer_settings().run {
+            true => "this runtime does not run it",
+            false => "this runtime runs no consumers (it was built with `.run_consumers(false)`)",
+        };
+        match self.herald.store().consumers().leases(key).await {
+            Ok(leases) if leases.iter().all(|l| l.consumer != key) => {
+                format!("{here}, and no runtime holds its lease: nothing runs it")
+            }
+            Ok(_) => format!("{here}; the runtime that holds its lease has not got there yet"),
+            Err(_) => here.to_owned(),
+        }
     }
 
     /// The consumer called `name`, or an error naming the ones there are.

@@ -371,6 +371,7 @@ const RETIRED: Position = Position::from_parts(i64::MAX as u64, i64::MAX as u64)
 
 /// That checkpoint `key` of consumer `name` was retired by a reset or rebuild of a
 /// release with another number of partitions.
+#[cfg(feature = "nats")]
 pub(crate) fn retired_error(name: &str, key: &str) -> Error {
     ErrorKind::Repartitioned(format!(
         "checkpoint `{key}` of consumer `{name}` was retired by a reset or rebuild of a release \

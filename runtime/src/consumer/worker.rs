@@ -197,7 +197,7 @@ impl Worker {
     /// Tells those waiting for the consumer (`Consumers::wait_for`) that its checkpoint
     /// moved.
     fn moved_on(&self) {
-        self.progress.send_modify(|_| {});
+        self.progress.send_modify(|p| p.retrying = None);
     }
 
     /// Takes or renews the consumer's lease (every third of it); whether this runtime
@@ -407,6 +407,14 @@ impl Worker {
         let policy = self.settings.retry;
         if attempts < policy.attempts.max(1) {
             tracing::warn!(consumer = self.key, %error, attempts, "event failed; trying again");
+            let retrying = format!(
+                "its handler failed on event `{}` ({}) {attempts} of {} times so far: {error}",
+                event.route,
+                event.event_id,
+                policy.attempts.max(1)
+            );
+            self.progress
+                .send_modify(|p| p.retrying = Some(retrying.clone()));
             self.failing = Some(failing);
             return Ok(Next::Retry(policy.wait(attempts)));
         }

@@ -365,7 +365,7 @@ mod route_text {
 #[non_exhaustive]
 pub enum DecodeError {
     /// Its schema version cannot be brought to the type's.
-    #[error("event at version {version} of stream `{stream}`: {source}")]
+    #[error("event at version {version} of stream `{stream}`")]
     Upcast {
         /// Its stream.
         stream: StreamKey,
@@ -383,7 +383,7 @@ pub enum DecodeError {
         found: String,
     },
     /// Its payload does not decode.
-    #[error("event `{name}` at version {version} of stream `{stream}` does not decode: {source}")]
+    #[error("event `{name}` at version {version} of stream `{stream}` does not decode")]
     Payload {
         /// Its stream.
         stream: StreamKey,
@@ -418,9 +418,10 @@ pub enum StoreError {
     /// A stream key that cannot be stored.
     #[error("invalid stream: {0}")]
     InvalidStream(String),
-    /// The backend failed.
+    /// The backend failed. Its message shows the backend's error (which is not also its
+    /// `source()`, so that a chain reads it once).
     #[error("event store: {0}")]
-    Backend(#[source] BoxError),
+    Backend(BoxError),
     /// The store named is not one this build of herald has.
     #[error("{0}")]
     Unsupported(String),
@@ -493,7 +494,16 @@ impl<'t> Sql<'t> {
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn no_sql(store: &str, wanted: &str) -> crate::Error {
-    let message = format!("this runtime's store is `{store}`, not `{wanted}`");
+    let instead = match store {
+        "sqlite" => "call `sqlite()` instead, or match on `sql()` to write SQL for either store",
+        "postgres" => {
+            "call `postgres()` instead, or match on `sql()` to write SQL for either store"
+        }
+        _ => {
+            "this store has no SQL connection: `sql()` is `Sql::None`; build the runtime on `sqlite::memory:` for tests that need tables"
+        }
+    };
+    let message = format!("this runtime's store is `{store}`, not `{wanted}`: {instead}");
     crate::ErrorKind::Store {
         context: "getting the transaction's connection".into(),
         source: StoreError::Unsupported(message),
