@@ -111,6 +111,7 @@ impl Herald {
             herald: self,
             stream_id,
             tenant: Actor::DEFAULT_TENANT.to_owned(),
+            from: LoadFrom::Cache,
             aggregate: PhantomData,
         }
     }
@@ -438,18 +439,65 @@ impl HeraldBuilder {
 }
 
 /// An aggregate being loaded; `.await` it.
+///
+/// By default the state comes from the runtime's aggregate cache when it has the stream,
+/// with the events stored since read after it, so that it is current. For an audit or a
+/// repair, [`fresh`](Self::fresh) reads what the store holds (the newest snapshot and
+/// the events after it) and [`from_events`](Self::from_events) replays every event,
+/// ignoring snapshots too.
+///
+/// ```
+/// # use herald::doc_fixtures::*;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), herald::Error> {
+/// # let herald = herald().await;
+/// herald.dispatch(OpenAccount { account_id: 7 }).await?;
+/// herald.dispatch(Deposit { account_id: 7, amount: 100 }).await?;
+/// let cached = herald.load::<Account>(7).await?;
+/// let stored = herald.load::<Account>(7).fresh().await?;
+/// let replayed = herald.load::<Account>(7).from_events().await?;
+/// assert_eq!(cached.state().balance, replayed.state().balance);
+/// assert_eq!((stored.version(), replayed.version()), (2, 2));
+/// # Ok(()) }
+/// ```
 #[must_use = "a load does nothing until it is awaited"]
 pub struct Load<'h, A> {
     herald: &'h Herald,
     stream_id: String,
     tenant: String,
+    from: LoadFrom,
     aggregate: PhantomData<fn() -> A>,
+}
+
+/// Where a [`Load`] starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LoadFrom {
+    /// The cache, else the newest snapshot, else the first event.
+    Cache,
+    /// The newest snapshot, else the first event.
+    Snapshot,
+    /// The first event.
+    Events,
 }
 
 impl<A> Load<'_, A> {
     /// Loads from this tenant's stream.
     pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
         self.tenant = tenant.into();
+        self
+    }
+
+    /// Reads what the store holds, not the runtime's cache: the newest snapshot (when the
+    /// aggregate takes them) and the events after it.
+    pub fn fresh(mut self) -> Self {
+        self.from = LoadFrom::Snapshot;
+        self
+    }
+
+    /// Replays every event of the stream, ignoring the cache and the snapshots: what the
+    /// state is by the events alone.
+    pub fn from_events(mut self) -> Self {
+        self.from = LoadFrom::Events;
         self
     }
 }
@@ -476,12 +524,17 @@ impl<'h, A: Aggregate> IntoFuture for Load<'h, A> {
             };
             let stream = &stream;
             let replay_from = |from| async move { store.replay(stream, from).await.map_err(fail) };
-            let (mut state, from, events) = match cached::<A>(committed, stream) {
+            let cached = match self.from {
+                LoadFrom::Cache => cached::<A>(committed, stream),
+                LoadFrom::Snapshot | LoadFrom::Events => None,
+            };
+            let snapshots = A::SNAPSHOT_EVERY != 0 && self.from != LoadFrom::Events;
+            let (mut state, from, events) = match cached {
                 Some((state, from)) => {
                     let read = replay_from(ReplayFrom::Version(from)).await?;
                     (state, from, read.events)
                 }
-                None if A::SNAPSHOT_EVERY == 0 => {
+                None if !snapshots => {
                     let read = replay_from(ReplayFrom::Version(0)).await?;
                     (A::default(), 0, read.events)
                 }

@@ -210,3 +210,38 @@ async fn numbers_json_cannot_hold_are_refused_and_store_nothing() {
     let loaded = herald.load::<Meter>(meter.as_str()).await.unwrap();
     assert_eq!(loaded.version(), 0, "nothing was stored");
 }
+
+/// `load` answers from the cache; `fresh` reads the store's snapshot and tail;
+/// `from_events` replays the events alone. A snapshot changed behind the runtime's back
+/// shows which is which.
+#[tokio::test]
+async fn loads_read_the_cache_the_store_or_the_events_alone() {
+    let test = TestStore::sqlite().await;
+    let herald = herald(&test.store).await;
+    let meter = "audited".to_owned();
+    for unsigned in [1, 2] {
+        herald
+            .dispatch(Record {
+                meter_id: meter.clone(),
+                value: 0.5,
+                signed: -1,
+                unsigned,
+            })
+            .await
+            .unwrap();
+    }
+    let mut tx = herald.begin().await.unwrap();
+    sqlx::query("UPDATE herald_snapshots SET state = '{\"readings\":[[9.0,9,9],[9.0,9,9]]}'")
+        .execute(tx.sqlite().unwrap())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let truth = vec![(0.5, -1, 1), (0.5, -1, 2)];
+    let cached = herald.load::<Meter>(meter.as_str()).await.unwrap();
+    assert_eq!(cached.state().readings, truth, "the cache");
+    let stored = herald.load::<Meter>(meter.as_str()).fresh().await.unwrap();
+    assert_eq!(stored.state().readings, [(9.0, 9, 9), (9.0, 9, 9)], "the snapshot");
+    let replayed = herald.load::<Meter>(meter.as_str()).from_events().await.unwrap();
+    assert_eq!(replayed.state().readings, truth, "the events alone");
+    assert_eq!((stored.version(), replayed.version()), (2, 2));
+}
