@@ -112,6 +112,11 @@ pub use sqlx;
 /// JSON, as stored payloads are: what [`#[upcast]`](upcast) functions read and return.
 pub use serde_json as json;
 
+/// serde, for the derives of the types nested in events, commands and states: write
+/// `#[derive(herald::serde::Serialize, herald::serde::Deserialize)]` and
+/// `#[serde(crate = "herald::serde")]` on them, and no dependency of your own is needed.
+pub use serde;
+
 /// Routes, templates and patterns: the grammar and matcher of [`herald_route`].
 pub mod route {
     pub use herald_route::*;
@@ -137,6 +142,20 @@ pub mod prelude {
 /// `serde::Deserialize` (unless the type already derives them; `#[serde(…)]` attributes
 /// work either way, and you need not depend on `serde`), implements [`Event`] and
 /// registers the event.
+///
+/// A type nested in an event (or a command or a state) needs serde's derives of its own:
+/// add `serde` to your dependencies, or use the one Herald re-exports:
+///
+/// ```
+/// use herald::prelude::*;
+///
+/// #[derive(herald::serde::Serialize, herald::serde::Deserialize)]
+/// #[serde(crate = "herald::serde")]
+/// struct Line { sku: String, quantity: u32 }
+///
+/// #[event("cart.:cart_id.checked_out")]
+/// struct CheckedOut { cart_id: u64, lines: Vec<Line> }
+/// ```
 ///
 /// | option | meaning | default |
 /// |---|---|---|
