@@ -5,13 +5,14 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use herald::Uuid;
 use herald::route::Pattern;
 use herald::store::{
-    AggregateRead, BoxFuture, ConsumerLog, DeadLetter, EventStore, NewEvent, Page, Position,
-    RecordedCommand, RecordedEvent, ReplayEvent, ReplayFrom, SagaLog, Savepoint, Snapshot, Sql,
-    StoreError, StoreTransaction, StreamKey,
+    AggregateRead, BoxFuture, Checkpoint, ConsumerLog, DeadLetter, EventStore, Lease, NewEvent,
+    Page, Position, RecordedCommand, RecordedEvent, ReplayEvent, ReplayFrom, SagaLog, Savepoint,
+    Snapshot, Sql, StoreError, StoreTransaction, StreamKey,
 };
 
 /// How the next commit concerned fails.
@@ -33,6 +34,8 @@ pub struct Faults {
     lookups: AtomicU32,
     /// How many commits failed as asked.
     injected: AtomicU32,
+    /// Leases on this consumer key are taken, but the reply is lost: an error comes back.
+    lost_lease_replies: Mutex<Option<String>>,
 }
 
 impl Faults {
@@ -46,6 +49,23 @@ impl Faults {
     /// Makes the next `n` reads of a command's record fail.
     pub fn fail_lookups(&self, n: u32) {
         self.lookups.store(n, Ordering::SeqCst);
+    }
+
+    /// Makes every lease call on consumer `key` take the lease and report an error, as
+    /// a reply lost on the way back would.
+    pub fn lose_lease_replies(&self, key: &str) {
+        *self
+            .lost_lease_replies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(key.to_owned());
+    }
+
+    fn loses_lease_reply(&self, key: &str) -> bool {
+        let lost = self
+            .lost_lease_replies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        lost.as_deref() == Some(key)
     }
 
     /// How many commits failed as asked so far.
@@ -162,7 +182,63 @@ impl EventStore for FaultyStore {
     }
 
     fn consumers(&self) -> &dyn ConsumerLog {
-        self.inner.consumers()
+        self
+    }
+}
+
+impl ConsumerLog for FaultyStore {
+    fn checkpoints(&self) -> BoxFuture<'_, Result<Vec<Checkpoint>, StoreError>> {
+        self.inner.consumers().checkpoints()
+    }
+
+    fn dead_letters<'a>(
+        &'a self,
+        consumer: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<DeadLetter>, StoreError>> {
+        self.inner.consumers().dead_letters(consumer)
+    }
+
+    fn event(&self, event_id: Uuid) -> BoxFuture<'_, Result<Option<RecordedEvent>, StoreError>> {
+        self.inner.consumers().event(event_id)
+    }
+
+    fn head(&self) -> BoxFuture<'_, Result<Position, StoreError>> {
+        self.inner.consumers().head()
+    }
+
+    fn count_after(&self, position: Position) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.inner.consumers().count_after(position)
+    }
+
+    fn lease<'a>(
+        &'a self,
+        consumer: &'a str,
+        owner: Uuid,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let held = self.inner.consumers().lease(consumer, owner, ttl).await?;
+            match self.faults.loses_lease_reply(consumer) {
+                true => Err(injected("the lease's reply was lost")),
+                false => Ok(held),
+            }
+        })
+    }
+
+    fn leases<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<Lease>, StoreError>> {
+        self.inner.consumers().leases(prefix)
+    }
+
+    fn release<'a>(
+        &'a self,
+        consumer: &'a str,
+        owner: Uuid,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.inner.consumers().release(consumer, owner)
+    }
+
+    fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.consumers().commits()
     }
 }
 

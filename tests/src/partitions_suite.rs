@@ -142,6 +142,11 @@ const PARTITIONS: u32 = 3;
 /// A runtime of the ledger and the projector of `release` ([`SPLIT`] or [`WHOLE`]) on the
 /// test's store: three tries a millisecond apart, a short lease.
 pub async fn runtime(store: &Arc<dyn EventStore>, release: &str) -> Herald {
+    runtime_leasing(store, release, Duration::from_millis(300)).await
+}
+
+/// [`runtime`], with leases of `lease`.
+async fn runtime_leasing(store: &Arc<dyn EventStore>, release: &str, lease: Duration) -> Herald {
     let herald = Herald::builder()
         .modules(["herald_tests::partitions_suite::ledger", release])
         .store(store.clone())
@@ -150,7 +155,7 @@ pub async fn runtime(store: &Arc<dyn EventStore>, release: &str) -> Herald {
                 .base(Duration::from_millis(1))
                 .cap(Duration::from_millis(5)),
         )
-        .consumer_lease(Duration::from_millis(300))
+        .consumer_lease(lease)
         .build()
         .await
         .expect("consistent fixtures");
@@ -525,4 +530,39 @@ pub async fn a_changed_number_of_partitions_is_refused_until_reset(test: &TestSt
     })
     .await;
     assert_eq!((applied(&a), applied(&b)), (vec![1, 2], vec![1, 2]));
+}
+
+/// A runtime whose lease call on a partition took the lease but lost the reply still
+/// gives the partition up when it is dealt to another runtime, which then takes it long
+/// before the lease would have run out.
+pub async fn a_lease_taken_unheard_is_given_up_when_dealt_elsewhere(test: &TestStore) {
+    const LEASE: Duration = Duration::from_secs(9);
+    let faulty = crate::faults::FaultyStore::new(test.store.clone());
+    // With two runtimes, partition 1 of 3 is dealt to the second.
+    faulty.faults.lose_lease_replies("balances#1/3");
+    let store: Arc<dyn EventStore> = Arc::new(faulty);
+    let first = runtime_leasing(&store, SPLIT, LEASE).await;
+    let one = &first;
+    eventually(
+        "the first holds the partitions it hears of",
+        || async move { held(one).await == 2 },
+    )
+    .await;
+    let joined = Instant::now();
+    let second = runtime_leasing(&test.store, SPLIT, LEASE).await;
+    let two = &second;
+    eventually("the second holds partition 1", || async move {
+        rows(two)
+            .await
+            .iter()
+            .any(|r| r.held && r.partition.is_some_and(|p| p.index == 1))
+    })
+    .await;
+    assert!(
+        joined.elapsed() < LEASE * 5 / 6,
+        "partition 1 was taken after {:?}: the first runtime kept its unheard lease",
+        joined.elapsed()
+    );
+    second.shutdown().await;
+    first.shutdown().await;
 }

@@ -240,8 +240,16 @@ async fn loads_read_the_cache_the_store_or_the_events_alone() {
     let cached = herald.load::<Meter>(meter.as_str()).await.unwrap();
     assert_eq!(cached.state().readings, truth, "the cache");
     let stored = herald.load::<Meter>(meter.as_str()).fresh().await.unwrap();
-    assert_eq!(stored.state().readings, [(9.0, 9, 9), (9.0, 9, 9)], "the snapshot");
-    let replayed = herald.load::<Meter>(meter.as_str()).from_events().await.unwrap();
+    assert_eq!(
+        stored.state().readings,
+        [(9.0, 9, 9), (9.0, 9, 9)],
+        "the snapshot"
+    );
+    let replayed = herald
+        .load::<Meter>(meter.as_str())
+        .from_events()
+        .await
+        .unwrap();
     assert_eq!(replayed.state().readings, truth, "the events alone");
     assert_eq!((stored.version(), replayed.version()), (2, 2));
 }

@@ -143,6 +143,7 @@ impl Workers {
                     parked: None,
                     stop_before: None,
                     leased_at: None,
+                    maybe_leased: false,
                     retry_at: None,
                     lessee: (herald.shared_store(), herald.owner()),
                 };

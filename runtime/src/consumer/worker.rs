@@ -87,6 +87,9 @@ pub(crate) struct Worker {
     pub(crate) stop_before: Option<usize>,
     /// When this runtime last took or renewed the consumer's lease, while it holds it.
     pub(crate) leased_at: Option<std::time::Instant>,
+    /// Whether its last lease call failed: the store may have granted the lease without
+    /// the reply arriving, so it may hold it without knowing.
+    pub(crate) maybe_leased: bool,
     /// Not before when the failing event is tried again.
     pub(crate) retry_at: Option<tokio::time::Instant>,
     /// The store and the runtime's owner id, to give the lease up with.
@@ -215,18 +218,20 @@ impl Worker {
         if let (Some(members), Some(partition)) = (&self.members, self.partition)
             && !members.dealt_here(herald, partition, ttl).await?
         {
-            if self.leased_at.is_some() {
+            // Given up also when a lease call's reply was lost: the lease may be ours.
+            if self.leased_at.is_some() || self.maybe_leased {
                 self.release().await;
             }
             return Ok(false);
         }
         let asked = std::time::Instant::now();
-        let held = herald
+        let leased = herald
             .store()
             .consumers()
             .lease(&self.key, herald.owner(), ttl)
-            .await
-            .map_err(store_error(&self.key, "taking its lease"))?;
+            .await;
+        self.maybe_leased = leased.is_err();
+        let held = leased.map_err(store_error(&self.key, "taking its lease"))?;
         if held && self.leased_at.is_none() {
             // Newly taken: another runtime may have moved things since.
             self.forget();
@@ -246,6 +251,7 @@ impl Worker {
         // Also when it thinks it holds none: a lease it took but did not hear of is its
         // too, and giving up only ever removes this runtime's own.
         self.leased_at = None;
+        self.maybe_leased = false;
         self.hold(false);
         let (store, owner) = &self.lessee;
         let released = store.consumers().release(&self.key, *owner);
