@@ -381,6 +381,28 @@ async fn a_broken_remote_handler_parks_its_event(panics: bool) {
     );
     assert_eq!(letters[1].event_id, second.events()[0].event_id);
     assert_eq!(letters[1].behind, Some(letters[0].event_id));
+    // Put right, the parked event is retried from its letter (the remote store holds
+    // no events), then the one parked behind it.
+    shop::BROKEN
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .retain(|(id, _)| *id != broken);
+    remote
+        .consumers()
+        .retry("shipments", letters[0].event_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        seen(),
+        [
+            format!("order.{fine}.shipped"),
+            format!("order.{broken}.shipped"),
+            format!("order.{broken}.shipped"),
+        ],
+        "retried in order"
+    );
+    let left = remote.consumers().dead_letters("shipments").await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
     workers.stop().await;
     relay.stop().await;
     delete(&nats).await;

@@ -494,8 +494,16 @@ impl<'h> Consumers<'h> {
         };
         let mut events = HashMap::new();
         for letter in before.iter().filter(|l| &l.stream == stream) {
-            let event = store.consumers().event(letter.event_id).await;
-            if let Some(event) = event.map_err(&fail_store)? {
+            // Kept with the letter; a letter of an older Herald's, from the store.
+            let event = match &letter.event {
+                Some(event) => Some((**event).clone()),
+                None => store
+                    .consumers()
+                    .event(letter.event_id)
+                    .await
+                    .map_err(&fail_store)?,
+            };
+            if let Some(event) = event {
                 events.insert(letter.event_id, event);
             }
         }
@@ -546,8 +554,8 @@ impl<'h> Consumers<'h> {
             let Some(event) = events.get(&parked.event_id) else {
                 return Err(fail_store(StoreError::Backend(
                     format!(
-                        "parked event {} is not in this runtime's store (parked by a remote worker? \
-                         its events come from NATS); or it was parked meanwhile: try again",
+                        "parked event {} is not in this runtime's store and its letter does not keep it \
+                         (an older Herald parked it); or it was parked meanwhile: try again",
                         parked.event_id
                     )
                     .into(),

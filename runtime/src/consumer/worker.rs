@@ -595,5 +595,6 @@ pub(crate) fn letter(
         behind,
         first_failed_at,
         last_failed_at: SystemTime::now(),
+        event: Some(Box::new(event.clone())),
     }
 }

@@ -70,6 +70,29 @@ pub struct DeadLetter {
     pub first_failed_at: SystemTime,
     /// When it was last tried (or parked).
     pub last_failed_at: SystemTime,
+    /// The event itself, kept with the letter so that it can be retried where the store
+    /// does not hold it (a remote worker's store, whose events come from NATS). `None`
+    /// for letters parked by an older Herald: their events are read from the store.
+    pub event: Option<Box<RecordedEvent>>,
+}
+
+/// A letter's event as the SQL stores keep it: JSON text.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn letter_event(letter: &DeadLetter) -> Result<Option<String>, StoreError> {
+    letter
+        .event
+        .as_ref()
+        .map(|event| serde_json::to_string(event))
+        .transpose()
+        .map_err(super::backend)
+}
+
+/// A letter's event read back from its JSON text.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn kept_event(json: Option<String>) -> Result<Option<Box<RecordedEvent>>, StoreError> {
+    json.map(|json| serde_json::from_str(&json).map(Box::new))
+        .transpose()
+        .map_err(super::backend)
 }
 
 /// A runtime's hold on a consumer (see [`ConsumerLog::lease`]).

@@ -223,7 +223,7 @@ pub struct NewEvent {
 }
 
 /// An event as the store keeps it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedEvent {
     /// Its place in the global order.
     pub position: Position,

@@ -10,7 +10,9 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::{PostgresStore, event_from_row, from_micros, position};
-use crate::store::consumer::{Checkpoint, ConsumerLog, DeadLetter, Lease};
+use crate::store::consumer::{
+    Checkpoint, ConsumerLog, DeadLetter, Lease, kept_event, letter_event,
+};
 use crate::store::{BoxFuture, Position, RecordedEvent, StoreError, StreamKey, backend};
 
 /// The channel the commit trigger notifies (see migration 0003).
@@ -217,7 +219,7 @@ pub(super) async fn dead_letters(
 ) -> Result<Vec<DeadLetter>, StoreError> {
     let rows = sqlx::query(
         "SELECT consumer, event_id, tx_order, position, tenant, stream_type, stream_id, route, \
-         error, attempts, behind, \
+         error, attempts, behind, event::text AS event, \
          (extract(epoch FROM first_failed_at) * 1000000)::bigint AS first_us, \
          (extract(epoch FROM last_failed_at) * 1000000)::bigint AS last_us \
          FROM herald_dead_letters WHERE consumer = $1 ORDER BY tx_order, position",
@@ -245,6 +247,7 @@ fn letter_from_row(row: &PgRow) -> Result<DeadLetter, StoreError> {
         behind: row.try_get("behind").map_err(backend)?,
         first_failed_at: from_micros(row.try_get("first_us").map_err(backend)?),
         last_failed_at: from_micros(row.try_get("last_us").map_err(backend)?),
+        event: kept_event(row.try_get("event").map_err(backend)?)?,
     })
 }
 
@@ -295,10 +298,11 @@ pub(super) async fn park(conn: &mut PgConnection, letter: &DeadLetter) -> Result
     };
     sqlx::query(
         "INSERT INTO herald_dead_letters (consumer, event_id, tx_order, position, tenant, stream_type, \
-         stream_id, route, error, attempts, behind, first_failed_at, last_failed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, to_timestamp($12 / 1e6), to_timestamp($13 / 1e6)) \
+         stream_id, route, error, attempts, behind, first_failed_at, last_failed_at, event) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, to_timestamp($12 / 1e6), to_timestamp($13 / 1e6), $14::jsonb) \
          ON CONFLICT (consumer, event_id) DO UPDATE SET error = excluded.error, attempts = excluded.attempts, \
-         behind = excluded.behind, last_failed_at = excluded.last_failed_at",
+         behind = excluded.behind, last_failed_at = excluded.last_failed_at, \
+         event = COALESCE(excluded.event, herald_dead_letters.event)",
     )
     .bind(&letter.consumer)
     .bind(letter.event_id)
@@ -313,6 +317,7 @@ pub(super) async fn park(conn: &mut PgConnection, letter: &DeadLetter) -> Result
     .bind(letter.behind)
     .bind(micros(letter.first_failed_at) as f64)
     .bind(micros(letter.last_failed_at) as f64)
+    .bind(letter_event(letter)?)
     .execute(conn)
     .await
     .map_err(backend)?;

@@ -8,7 +8,9 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::{SqliteStore, event_from_row, from_micros, micros};
-use crate::store::consumer::{Checkpoint, ConsumerLog, DeadLetter, Lease};
+use crate::store::consumer::{
+    Checkpoint, ConsumerLog, DeadLetter, Lease, kept_event, letter_event,
+};
 use crate::store::{BoxFuture, Position, RecordedEvent, StoreError, StreamKey, backend};
 
 impl ConsumerLog for SqliteStore {
@@ -175,6 +177,7 @@ fn letter_from_row(row: &SqliteRow) -> Result<DeadLetter, StoreError> {
         behind: row.try_get("behind").map_err(backend)?,
         first_failed_at: from_micros(row.try_get("first_failed_at").map_err(backend)?),
         last_failed_at: from_micros(row.try_get("last_failed_at").map_err(backend)?),
+        event: kept_event(row.try_get("event").map_err(backend)?)?,
     })
 }
 
@@ -216,8 +219,8 @@ pub(super) async fn park(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT OR REPLACE INTO herald_dead_letters (consumer, event_id, position, tenant, stream_type, \
-         stream_id, route, error, attempts, behind, first_failed_at, last_failed_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         stream_id, route, error, attempts, behind, first_failed_at, last_failed_at, event) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&letter.consumer)
     .bind(letter.event_id)
@@ -231,6 +234,7 @@ pub(super) async fn park(
     .bind(letter.behind)
     .bind(micros(letter.first_failed_at))
     .bind(micros(letter.last_failed_at))
+    .bind(letter_event(letter)?)
     .execute(conn)
     .await
     .map_err(backend)?;
