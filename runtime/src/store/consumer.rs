@@ -82,7 +82,7 @@ pub(crate) fn letter_event(letter: &DeadLetter) -> Result<Option<String>, StoreE
     letter
         .event
         .as_ref()
-        .map(|event| serde_json::to_string(event))
+        .map(serde_json::to_string)
         .transpose()
         .map_err(super::backend)
 }
