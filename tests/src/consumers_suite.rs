@@ -1090,3 +1090,129 @@ pub async fn a_transaction_elsewhere_holds_no_reader_back(test: &TestStore, plac
         Held::Herald(held) => held.0.rollback().await.unwrap(),
     }
 }
+
+/// Whether running `statement` on the store succeeds (SQL stores only).
+async fn sql_succeeds(herald: &Herald, statement: &str) -> bool {
+    let mut tx = herald.begin().await.unwrap();
+    let ran = match tx.sql() {
+        Sql::Sqlite(conn) => sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(conn)
+            .await
+            .is_ok(),
+        Sql::Postgres(conn) => sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(conn)
+            .await
+            .is_ok(),
+        _ => unreachable!("a SQL store"),
+    };
+    tx.rollback().await.unwrap();
+    ran
+}
+
+/// A rebuild keeps what the table had beside its columns and indexes: its foreign keys
+/// and its triggers. A table that a view or another table's foreign key depends on is
+/// refused before anything is built, naming what depends on it.
+pub async fn a_rebuild_keeps_triggers_and_foreign_keys_and_refuses_dependents(test: &TestStore) {
+    if test.kind() == "memory" {
+        return;
+    }
+    let herald = builder(&test.store).build().await.unwrap();
+    let (a, b) = (note(), note());
+    let trigger = match test.kind() {
+        "sqlite" => vec![
+            "CREATE TRIGGER note_counts_logged AFTER UPDATE ON note_counts \
+             BEGIN INSERT INTO note_count_log VALUES (NEW.note_id, NEW.posts); END"
+                .to_owned(),
+        ],
+        _ => vec![
+            "CREATE FUNCTION log_note_count() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN INSERT INTO note_count_log VALUES (NEW.note_id, NEW.posts); RETURN NEW; END $$"
+                .to_owned(),
+            "CREATE TRIGGER note_counts_logged AFTER UPDATE ON note_counts \
+             FOR EACH ROW EXECUTE FUNCTION log_note_count()"
+                .to_owned(),
+        ],
+    };
+    let setup = [
+        "CREATE TABLE note_rows (note_id TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (note_id, n))".to_owned(),
+        "CREATE TABLE note_owners (note_id TEXT PRIMARY KEY)".to_owned(),
+        "CREATE TABLE note_counts (note_id TEXT PRIMARY KEY REFERENCES note_owners (note_id), posts INTEGER NOT NULL)".to_owned(),
+        "CREATE TABLE note_count_log (note_id TEXT, posts INTEGER)".to_owned(),
+        format!("INSERT INTO note_owners VALUES ('{a}'), ('{b}')"),
+    ];
+    for statement in setup.iter().chain(&trigger) {
+        sql(&herald, statement).await;
+    }
+    post(&herald, &a, 1).await;
+    let last = post(&herald, &a, 2).await;
+    let consumers = herald.consumers();
+    consumers
+        .wait_for(last.events(), ["note_counts"], WAIT)
+        .await
+        .unwrap();
+    consumers.rebuild("note_counts").await.unwrap();
+    assert_eq!(count(&herald, &a).await, Some(2));
+
+    // The trigger came along: an update after the swap is logged.
+    let more = post(&herald, &a, 3).await;
+    consumers
+        .wait_for(more.events(), ["note_counts"], WAIT)
+        .await
+        .unwrap();
+    let logged = format!("SELECT 1 FROM note_count_log WHERE note_id = '{a}' AND posts = 3");
+    let mut tx = herald.begin().await.unwrap();
+    let found = match tx.sql() {
+        Sql::Sqlite(conn) => sqlx::query(sqlx::AssertSqlSafe(logged))
+            .fetch_optional(conn)
+            .await
+            .unwrap()
+            .is_some(),
+        Sql::Postgres(conn) => sqlx::query(sqlx::AssertSqlSafe(logged))
+            .fetch_optional(conn)
+            .await
+            .unwrap()
+            .is_some(),
+        _ => unreachable!(),
+    };
+    tx.rollback().await.unwrap();
+    assert!(found, "the trigger fires on the rebuilt table");
+    // So did the foreign key: a count for a note nobody owns is refused.
+    let unowned = "INSERT INTO note_counts (note_id, posts) VALUES ('nobody', 1)";
+    assert!(
+        !sql_succeeds(&herald, unowned).await,
+        "the foreign key holds"
+    );
+
+    // What depends on the table is named, and nothing is built.
+    for (dependent, create, named) in [
+        (
+            "a view",
+            "CREATE VIEW busy_notes AS SELECT note_id FROM note_counts WHERE posts > 1",
+            "view `busy_notes`",
+        ),
+        (
+            "a foreign key",
+            "CREATE TABLE note_tags (note_id TEXT REFERENCES note_counts (note_id))",
+            "note_tags",
+        ),
+    ] {
+        sql(&herald, create).await;
+        let refused = consumers.rebuild("note_counts").await.unwrap_err();
+        let message = refused.to_string();
+        assert!(
+            message.contains("its table `note_counts` cannot be swapped")
+                && message.contains(named),
+            "{dependent}: {message}"
+        );
+        assert!(
+            !sql_succeeds(&herald, "SELECT 1 FROM note_counts__rebuild").await,
+            "{dependent}: no copy was built"
+        );
+        let drop = match dependent {
+            "a view" => "DROP VIEW busy_notes",
+            _ => "DROP TABLE note_tags",
+        };
+        sql(&herald, drop).await;
+    }
+    assert_eq!(count(&herald, &a).await, Some(3));
+}

@@ -15,6 +15,7 @@ herald_tests::on_every_backend!(herald_tests::consumers_suite;
     a_reset_consumer_runs_again_from_there,
     a_failing_event_after_others_not_its_own_is_parked,
     a_failing_event_after_a_handled_one_is_tried_as_often_as_allowed,
+    a_rebuild_keeps_triggers_and_foreign_keys_and_refuses_dependents,
 );
 
 /// `sqlite::memory:` keeps its database in one connection: a worker must read what it

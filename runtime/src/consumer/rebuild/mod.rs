@@ -12,10 +12,12 @@ use super::handle::handle_as;
 use super::{Consumers, Layout, store_error};
 use crate::error::{Error, ErrorKind};
 use crate::handler::reaction::Reaction;
-use crate::handler::rebuild_table;
 use crate::route::Pattern;
 use crate::runtime::Herald;
-use crate::store::{BoxFuture, Position, Sql, StoreError, StoreTransaction};
+use crate::store::{BoxFuture, Position};
+
+mod tables;
+use tables::{check_swappable, copy_table, swap_table};
 
 /// How a rebuild is going, reported after each batch (see [`Rebuild::on_progress`]).
 ///
@@ -202,8 +204,11 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
     let layout = Layout::of(handler);
     layout.check_none_run_otherwise(&layout.look(herald).await?)?;
 
-    // The copies, empty.
+    // The copies, empty; refused first if a table cannot be swapped.
     let mut tx = store.begin().await.map_err(fail("beginning"))?;
+    for table in projector.tables {
+        check_swappable(&mut *tx, table, &name).await?;
+    }
     for table in projector.tables {
         copy_table(&mut *tx, table, &name).await?;
     }
@@ -284,157 +289,6 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
     tx.commit().await.map_err(fail("committing the swap"))?;
     herald.workers().moved(&name);
     Ok(report)
-}
-
-/// Runs one statement on the transaction's connection, a store failure naming the table.
-macro_rules! execute {
-    ($conn:expr, $statement:expr, $fail:expr) => {
-        sqlx::query(sqlx::AssertSqlSafe($statement))
-            .execute(&mut *$conn)
-            .await
-            .map_err($fail)?
-    };
-}
-
-/// Creates an empty copy of `table` beside it (dropping one a stopped rebuild left):
-/// the same columns, constraints and indexes.
-async fn copy_table(tx: &mut dyn StoreTransaction, table: &str, name: &str) -> Result<(), Error> {
-    let copy = rebuild_table(table);
-    let fail = |source: sqlx_error::Error| sql_error(name, table, source);
-    match tx.sql() {
-        #[cfg(feature = "sqlite")]
-        Sql::Sqlite(conn) => {
-            let drop = format!("DROP TABLE IF EXISTS \"{copy}\"");
-            execute!(conn, drop, &fail);
-            let sql: Option<String> = sqlx::query_scalar(
-                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
-            )
-            .bind(table)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(&fail)?;
-            let Some(sql) = sql else {
-                return Err(refused(
-                    name,
-                    &format!("its table `{table}` does not exist"),
-                ));
-            };
-            // `CREATE TABLE name (…)`: the same columns and constraints, another name.
-            let columns = sql.find('(').map_or("", |at| &sql[at..]);
-            let create = format!("CREATE TABLE \"{copy}\" {columns}");
-            execute!(conn, create, &fail);
-            // Its indexes, on the copy, under names of their own until the swap.
-            for (index, sql) in sqlite_indexes(conn, table).await.map_err(&fail)? {
-                let create = index_sql(&sql, &rebuild_table(&index), &copy);
-                execute!(conn, create, &fail);
-            }
-        }
-        #[cfg(feature = "postgres")]
-        Sql::Postgres(conn) => {
-            let drop = format!("DROP TABLE IF EXISTS \"{copy}\"");
-            execute!(conn, drop, &fail);
-            let create = format!("CREATE TABLE \"{copy}\" (LIKE \"{table}\" INCLUDING ALL)");
-            execute!(conn, create, &fail);
-        }
-        _ => {
-            return Err(refused(
-                name,
-                "rebuilding needs a SQL store, to build the tables aside",
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Replaces `table` by its filled copy.
-async fn swap_table(tx: &mut dyn StoreTransaction, table: &str, name: &str) -> Result<(), Error> {
-    let copy = rebuild_table(table);
-    let fail = |source: sqlx_error::Error| sql_error(name, table, source);
-    let drop = format!("DROP TABLE \"{table}\"");
-    let rename = format!("ALTER TABLE \"{copy}\" RENAME TO \"{table}\"");
-    match tx.sql() {
-        #[cfg(feature = "sqlite")]
-        Sql::Sqlite(conn) => {
-            let indexes = sqlite_indexes(conn, table).await.map_err(&fail)?;
-            for statement in [drop, rename] {
-                execute!(conn, statement, &fail);
-            }
-            // The copy's indexes take the names of the table's.
-            for (index, sql) in indexes {
-                let drop = format!("DROP INDEX IF EXISTS \"{}\"", rebuild_table(&index));
-                execute!(conn, drop, &fail);
-                let create = index_sql(&sql, &index, table);
-                execute!(conn, create, &fail);
-            }
-        }
-        #[cfg(feature = "postgres")]
-        Sql::Postgres(conn) => {
-            // A `serial` column's sequence belongs to the old table, and the copy's
-            // default uses it: it goes to the copy before the old table is dropped.
-            let owned: Vec<(String, String)> = sqlx::query_as(
-                "SELECT s.relname::text, a.attname::text FROM pg_depend d \
-                 JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' \
-                 JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
-                 WHERE d.refobjid = $1::regclass AND d.deptype = 'a'",
-            )
-            .bind(format!("\"{table}\""))
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(&fail)?;
-            for (sequence, column) in owned {
-                let give =
-                    format!("ALTER SEQUENCE \"{sequence}\" OWNED BY \"{copy}\".\"{column}\"");
-                execute!(conn, give, &fail);
-            }
-            for statement in [drop, rename] {
-                execute!(conn, statement, &fail);
-            }
-        }
-        _ => return Err(refused(name, "rebuilding needs a SQL store")),
-    }
-    Ok(())
-}
-
-/// The indexes created on `table` by statements of their own (not its constraints'):
-/// name and `CREATE INDEX` text.
-#[cfg(feature = "sqlite")]
-async fn sqlite_indexes(
-    conn: &mut sqlx::SqliteConnection,
-    table: &str,
-) -> Result<Vec<(String, String)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
-    )
-    .bind(table)
-    .fetch_all(conn)
-    .await
-}
-
-/// `CREATE [UNIQUE] INDEX … ON … (…)` for another index name and table.
-#[cfg(feature = "sqlite")]
-fn index_sql(sql: &str, index: &str, table: &str) -> String {
-    let unique = sql
-        .trim_start()
-        .to_ascii_uppercase()
-        .starts_with("CREATE UNIQUE");
-    // What follows the table name, from the first parenthesis: `(columns) [WHERE …]`
-    // (an index name is an identifier of the projector's tables, without one).
-    let rest = sql.find('(').map_or("", |at| &sql[at..]);
-    let unique = if unique { "UNIQUE " } else { "" };
-    format!("CREATE {unique}INDEX \"{index}\" ON \"{table}\" {rest}")
-}
-
-/// `sqlx`'s error, where a SQL store is built in.
-mod sqlx_error {
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    pub(super) type Error = sqlx::Error;
-    #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-    pub(super) type Error = std::convert::Infallible;
-}
-
-fn sql_error(name: &str, table: &str, source: sqlx_error::Error) -> Error {
-    let source = StoreError::Backend(format!("table `{table}`: {source}").into());
-    store_error(name, "building its tables aside")(source)
 }
 
 fn refused(name: &str, why: &str) -> Error {
