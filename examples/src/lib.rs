@@ -11,3 +11,12 @@
 pub mod bank;
 pub mod calculator;
 pub mod signup;
+
+/// The store an example runs on: `--url <url>`, else the `HERALD_URL` variable, else
+/// `default` (a SQLite file). `postgres://…` runs it on PostgreSQL.
+pub fn store_url(default: &str) -> String {
+    let mut args = std::env::args().skip_while(|a| a != "--url").skip(1);
+    args.next()
+        .or_else(|| std::env::var("HERALD_URL").ok())
+        .unwrap_or_else(|| default.to_owned())
+}

@@ -118,11 +118,15 @@ pub struct WelcomeMailQueued {
 #[hook(before, "create.user.:user_id", priority = 1)]
 async fn email_is_unique(cmd: &mut CreateUser, cx: &mut Cx<'_>) -> Result<(), herald::BoxError> {
     cmd.email = cmd.email.trim().to_lowercase();
-    let taken: Option<String> =
-        herald::sqlx::query_scalar("SELECT user_id FROM profiles WHERE email = ?")
+    // One piece of SQL for SQLite and PostgreSQL (`$1` placeholders read on both).
+    let taken: Option<String> = herald::sql!(cx.sql(), |conn| {
+        herald::sqlx::query_scalar("SELECT user_id FROM profiles WHERE email = $1")
             .bind(&cmd.email)
-            .fetch_optional(cx.sqlite()?)
-            .await?;
+            .fetch_optional(conn)
+            .await
+    })
+    .transpose()?
+    .flatten();
     match taken {
         Some(_) => Err(SignupError::Taken(cmd.email.clone()).into()),
         None => Ok(()),
@@ -162,12 +166,18 @@ async fn profile_row(e: &Recorded<UserCreated>, cx: &mut Cx<'_>) -> Result<(), h
     if FAIL_PROJECTION.load(std::sync::atomic::Ordering::Relaxed) {
         return Err("the profile table is full (as --fail asked)".into());
     }
-    herald::sqlx::query("INSERT INTO profiles (user_id, email, crm_reference) VALUES (?, ?, ?)")
+    herald::sql!(cx.sql(), |conn| {
+        herald::sqlx::query(
+            "INSERT INTO profiles (user_id, email, crm_reference) VALUES ($1, $2, $3)",
+        )
         .bind(&e.user_id)
         .bind(&e.email)
         .bind(&e.crm_reference)
-        .execute(cx.sqlite()?)
-        .await?;
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected())
+    })
+    .transpose()?;
     Ok(())
 }
 
@@ -208,31 +218,51 @@ async fn signups_by_domain(
     cx: &mut Cx<'_>,
 ) -> Result<(), herald::BoxError> {
     let domain = e.email.rsplit('@').next().unwrap_or_default();
+    let table = cx.table("signups_by_domain");
     let upsert = format!(
-        "INSERT INTO {} (domain, users) VALUES (?, 1) \
-         ON CONFLICT (domain) DO UPDATE SET users = users + 1",
-        cx.table("signups_by_domain")
+        "INSERT INTO {table} (domain, users) VALUES ($1, 1) \
+         ON CONFLICT (domain) DO UPDATE SET users = {table}.users + 1"
     );
-    herald::sqlx::query(herald::sqlx::AssertSqlSafe(upsert))
-        .bind(domain)
-        .execute(cx.sqlite()?)
-        .await?;
+    herald::sql!(cx.sql(), |conn| {
+        herald::sqlx::query(herald::sqlx::AssertSqlSafe(upsert.as_str()))
+            .bind(domain)
+            .execute(conn)
+            .await
+            .map(|done| done.rows_affected())
+    })
+    .transpose()?;
     Ok(())
 }
 
-/// The read models' tables.
+/// The read models' tables, on SQLite or PostgreSQL (`BIGINT` reads as an `i64` on both).
 pub async fn create_tables(herald: &Herald) -> Result<(), herald::BoxError> {
     let mut tx = herald.begin().await?;
-    herald::sqlx::query(
+    for create in [
         "CREATE TABLE IF NOT EXISTS profiles (user_id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, crm_reference TEXT NOT NULL)",
-    )
-    .execute(tx.sqlite()?)
-    .await?;
-    herald::sqlx::query(
-        "CREATE TABLE IF NOT EXISTS signups_by_domain (domain TEXT PRIMARY KEY, users INTEGER NOT NULL)",
-    )
-    .execute(tx.sqlite()?)
-    .await?;
+        "CREATE TABLE IF NOT EXISTS signups_by_domain (domain TEXT PRIMARY KEY, users BIGINT NOT NULL)",
+    ] {
+        herald::sql!(tx.sql(), |conn| {
+            herald::sqlx::query(create)
+                .execute(conn)
+                .await
+                .map(|done| done.rows_affected())
+        })
+        .transpose()?;
+    }
     tx.commit().await?;
     Ok(())
+}
+
+/// Sign-ups by domain, read from the read model (outside any command).
+pub async fn signups(herald: &Herald) -> Result<Vec<(String, i64)>, herald::BoxError> {
+    let mut tx = herald.begin().await?;
+    let rows = herald::sql!(tx.sql(), |conn| {
+        herald::sqlx::query_as("SELECT domain, users FROM signups_by_domain ORDER BY domain")
+            .fetch_all(conn)
+            .await
+    })
+    .transpose()?
+    .unwrap_or_default();
+    tx.rollback().await?;
+    Ok(rows)
 }

@@ -62,6 +62,7 @@ mod registry;
 mod report;
 mod retry;
 mod runtime;
+mod sql;
 mod step;
 pub mod store;
 pub mod testing;

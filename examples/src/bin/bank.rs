@@ -1,11 +1,11 @@
-//! A day at the bank, on a SQLite file kept between runs (`bank.db`), or on PostgreSQL
-//! with `DATABASE_URL=postgres://…`: the account is opened once, money comes and goes, a
+//! A day at the bank, on a SQLite file kept between runs (`bank.db`), or on the store
+//! `--url` (or `HERALD_URL`) names, PostgreSQL with `postgres://…`: the account is opened once, money comes and goes, a
 //! check bounces as an overdraft (and nothing of it is stored), and a teller may not
 //! close the account. Run it again: the account remembers.
 //!
 //! ```text
 //! cargo run -p herald-examples --bin bank
-//! DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo run -p herald-examples --bin bank
+//! cargo run -p herald-examples --bin bank -- --url postgres://postgres@127.0.0.1:5432/test
 //! ```
 
 use herald::{Actor, ErrorKind, Herald};
@@ -15,7 +15,7 @@ use herald_examples::bank::{
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "bank.db".to_owned());
+    let url = herald_examples::store_url("bank.db");
     let herald = Herald::builder()
         .modules(["herald_examples::bank"])
         .url(&url)

@@ -1,7 +1,7 @@
 //! The sign-up application's eventual handlers on another machine: consumes the events
 //! `signup --nats` relayed to NATS JetStream (the server on `NATS_URL`, default
 //! `127.0.0.1:4222`) from a durable consumer per handler, and runs them on a store of its
-//! own (`signup-worker.db`), each event once. Stops when no event came for three seconds;
+//! own (`signup-worker.db`, or the one `--url` or `HERALD_URL` names), each event once. Stops when no event came for three seconds;
 //! run it again later and it goes on where it stopped.
 //!
 //! ```text
@@ -13,19 +13,16 @@ use std::time::Duration;
 
 use herald::Herald;
 use herald::nats::{Nats, RemoteWorkers};
-use herald::store::SqliteStore;
-use herald_examples::signup::create_tables;
+use herald_examples::signup::{create_tables, signups};
 
 #[tokio::main]
 async fn main() -> Result<(), herald::BoxError> {
     let url = std::env::var("NATS_URL").unwrap_or_else(|_| "127.0.0.1:4222".into());
-    let store = SqliteStore::open("signup-worker.db").await?;
-    let reads = store.pool().clone();
     // The application's own registrations; its events come from NATS, not from this
     // store, so the runtime's local workers stay off.
     let herald = Herald::builder()
         .modules(["herald_examples::signup"])
-        .store(store)
+        .url(herald_examples::store_url("signup-worker.db"))
         .run_consumers(false)
         .build()
         .await?;
@@ -53,10 +50,7 @@ async fn main() -> Result<(), herald::BoxError> {
         }
     }
     workers.stop().await;
-    let by_domain: Vec<(String, i64)> =
-        herald::sqlx::query_as("SELECT domain, users FROM signups_by_domain ORDER BY domain")
-            .fetch_all(&reads)
-            .await?;
+    let by_domain = signups(&herald).await?;
     println!("no event for 3 s; sign-ups by domain on this machine: {by_domain:?}");
     Ok(())
 }

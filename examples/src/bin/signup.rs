@@ -9,8 +9,13 @@
 //! subjects `signup.<route>`, the server on `NATS_URL`, default `127.0.0.1:4222`), for
 //! `signup-worker` to consume on another machine.
 //!
+//! The store is the SQLite file unless `--url` (or `HERALD_URL`) names another:
+//! `--url postgres://postgres@127.0.0.1:5432/test` runs the same application on
+//! PostgreSQL.
+//!
 //! ```text
 //! cargo run -p herald-examples --bin signup
+//! cargo run -p herald-examples --bin signup -- --url postgres://postgres@127.0.0.1:5432/test
 //! cargo run -p herald-examples --bin signup -- --fail
 //! cargo run -p herald-examples --bin signup -- --rebuild
 //! cargo run -p herald-examples --bin signup -- --nats
@@ -20,20 +25,20 @@ use std::sync::atomic::Ordering;
 
 use herald::Herald;
 use herald::nats::{Nats, Relay};
-use herald::store::{Position, SqliteStore};
-use herald_examples::signup::{CRM, CreateUser, FAIL_PROJECTION, create_tables};
+use herald::store::Position;
+use herald_examples::signup::{CRM, CreateUser, FAIL_PROJECTION, create_tables, signups};
 
 #[tokio::main]
 async fn main() -> Result<(), herald::BoxError> {
     let fail = std::env::args().any(|a| a == "--fail");
     FAIL_PROJECTION.store(fail, Ordering::Relaxed);
-    let store = SqliteStore::open("signup.db").await?;
-    let reads = store.pool().clone(); // for reading the read models
+    let url = herald_examples::store_url("signup.db");
     let herald = Herald::builder()
         .modules(["herald_examples::signup"])
-        .store(store)
+        .url(&url)
         .build()
         .await?;
+    println!("store: {url} ({})", herald.store().kind());
     create_tables(&herald).await?;
     let before = herald
         .store()
@@ -85,11 +90,7 @@ async fn main() -> Result<(), herald::BoxError> {
             consumers
                 .wait_for(done.events(), ["signups_by_domain"], timeout)
                 .await?;
-            let by_domain: Vec<(String, i64)> = herald::sqlx::query_as(
-                "SELECT domain, users FROM signups_by_domain ORDER BY domain",
-            )
-            .fetch_all(&reads)
-            .await?;
+            let by_domain = signups(&herald).await?;
             println!("caught up: sign-ups by domain {by_domain:?}");
         }
         Err(error) => {
