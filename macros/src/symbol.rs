@@ -15,3 +15,4 @@ pub(crate) const ORDERED: &str = "ordered";
 pub(crate) const PARTITIONS: &str = "partitions";
 pub(crate) const TABLES: &str = "tables";
 pub(crate) const REVERSE: &str = "reverse";
+pub(crate) const LATE: &str = "late";

@@ -13,7 +13,7 @@ use crate::actor::Actor;
 use crate::cache::{AggregateCache, Lookup};
 use crate::command::Command;
 use crate::error::{Error, ErrorKind};
-use crate::handler::saga::{CommitOutcome, Saga, run_saga};
+use crate::handler::saga::{CommitOutcome, Phase, Saga, run_saga};
 use crate::handler::{Nest, Scene, When, react, run_hooks};
 use crate::registry::HandlerRow;
 use crate::route::Route;
@@ -560,8 +560,9 @@ async fn steps<C: Command>(
     // Hooks may change the command, not its route or aggregate.
     #[rustfmt::skip]
     run_hooks(When::Before, registry, &mut *tx, store, command, route, stream, &envelope, saga, tracer).await?;
+    let mut saga_id = None;
     #[rustfmt::skip]
-    let saga_id = run_saga(registry, herald.store(), herald.saga_retry(), herald.owner(), &*command, command_id, route, &prepared.actor, saga, tracer).await?;
+    run_saga(herald, &*command, command_id, route, &prepared.actor, Phase::Early, &mut saga_id, saga, tracer).await?;
     #[rustfmt::skip]
     run_hooks(When::After, registry, &mut *tx, store, command, route, stream, &envelope, saga, tracer).await?;
 
@@ -626,6 +627,11 @@ async fn steps<C: Command>(
     if let Some(own) = cache.own {
         stepped.remember(own, &prepared.stream);
     }
+
+    // 7b. Late saga steps, on the decided and appended events: a refused or conflicting
+    // command never reaches them, and a conflict's retry has run by now.
+    #[rustfmt::skip]
+    run_saga(herald, &*command, command_id, route, &prepared.actor, Phase::Late(&stepped.events), &mut saga_id, saga, tracer).await?;
 
     // 8. The strong projectors, processors and dispatchers of each new event.
     let scene = Scene {

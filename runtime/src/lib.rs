@@ -767,6 +767,19 @@ pub use herald_macros::dispatcher;
 /// | `reverse = path` | the compensation (required) | — |
 /// | `priority = N` | order among the command's saga steps, lower first | 0 |
 /// | `name = "…"` | the step's name, in the saga log: keep it stable | the function's name |
+/// | `late` | run once the aggregate's events are appended, with them ([`SagaCx::events`]) | before the aggregate decides |
+///
+/// **Early or late.** A step runs early by default, as spool-broadcast orders it: its
+/// output can feed the after hooks and the aggregate's decision (a CRM reference the
+/// event carries), but a command the aggregate then refuses has called the third party
+/// and reverses the call. A `late` step runs after the append succeeded and before the
+/// strong projectors, processors and dispatchers, and receives the decided events: a
+/// refused command never reaches it, a conflict's retry has already happened (it runs
+/// once), and anything that fails after it (a strong handler, the commit) reverses it,
+/// late steps first. Use it for a side effect that only makes sense for a decided command
+/// (charging a card for a loan the aggregate granted). Its cost: the command's
+/// transaction holds the stream's new version (and on SQLite the write lock) while the
+/// third party answers, so other writers to that stream wait as long as the call takes.
 ///
 /// ```
 /// use herald::prelude::*;
@@ -807,6 +820,31 @@ pub use herald_macros::dispatcher;
 /// // The aggregate refuses the next one: its registration is undone.
 /// assert!(herald.dispatch(CreateUser { user_id: 2, email: "".into(), crm: None }).await.is_err());
 /// assert_eq!(*CRM.lock().unwrap(), [1]);
+/// # Ok(()) }
+/// ```
+///
+/// A late step:
+///
+/// ```
+/// use herald::prelude::*;
+/// # #[event("loan.:book.granted")] struct Granted { book: u64 }
+/// # #[command("lend.:book")] struct Lend { book: u64 }
+/// # #[aggregate] #[derive(Default)] struct Loan;
+/// # #[aggregate] impl Loan {
+/// #     #[handle] fn lend(&self, c: &Lend) -> Result<Granted, String> { Ok(Granted { book: c.book }) }
+/// #     #[apply] fn granted(&mut self, _: &Granted) {}
+/// # }
+/// #[saga_step("lend.:book", reverse = refund, late)]
+/// async fn charge(cmd: &Lend, cx: &SagaCx<'_>) -> Result<u32, String> {
+///     assert_eq!(cx.events()[0].route.as_str(), format!("loan.{}.granted", cmd.book));
+///     Ok(250) // cents charged, once the loan is decided
+/// }
+///
+/// async fn refund(_cmd: &Lend, _cents: Option<u32>, _cx: &SagaCx<'_>) {}
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let herald = Herald::builder().modules([module_path!()]).build().await?;
+/// # herald.dispatch(Lend { book: 1 }).await?;
 /// # Ok(()) }
 /// ```
 ///

@@ -11,6 +11,7 @@ pub mod dispatch_suite;
 pub mod domain;
 pub mod faults;
 pub mod handlers_suite;
+pub mod late_sagas_suite;
 pub mod panics_suite;
 pub mod partitions_suite;
 pub mod process;

@@ -1,4 +1,4 @@
-//! `#[saga_step("pattern", reverse = compensation, priority = N, name = "…")]` on
+//! `#[saga_step("pattern", reverse = compensation, priority = N, name = "…", late)]` on
 //! `async fn(command: &MyCommand, cx: &SagaCx<'_>) -> Result<Output, MyError>`, with
 //! `async fn compensation(command: &MyCommand, output: Option<Output>, cx: &SagaCx<'_>)`.
 
@@ -10,7 +10,7 @@ use syn::{ItemFn, LitStr, Path, Type};
 use super::{Common, name, pattern, pattern_check, signature, wrapper_ident};
 use crate::args::{self, Once};
 use crate::errors::{Errors, with_item};
-use crate::symbol::{NAME, PRIORITY, REVERSE};
+use crate::symbol::{LATE, NAME, PRIORITY, REVERSE};
 
 const SHAPE: &str =
     "async fn register(command: &MyCommand, cx: &SagaCx<'_>) -> Result<Output, MyError>";
@@ -40,6 +40,8 @@ struct Step<'a> {
     name: String,
     priority: i32,
     reverse: Path,
+    /// Runs once the decided events are appended, not before the aggregate decides.
+    late: bool,
     command: &'a Type,
     output: &'a Type,
     sig: super::Signature<'a>,
@@ -50,15 +52,36 @@ impl<'a> Step<'a> {
         let mut errors = Errors::default();
         let mut common = Common::new();
         let mut reverse = Once::new(REVERSE);
+        let mut late = Once::new(LATE);
         let lit = args::parse(args, |meta| {
             if common.parse(&meta, &mut errors)? {
+                return Ok(());
+            }
+            if meta.path.is_ident(LATE) {
+                // #[saga_step("…", reverse = cancel, late)], or `late = false`
+                let value = match meta.input.peek(syn::Token![=]) {
+                    true => {
+                        let value = meta.value()?;
+                        match value.parse::<syn::LitBool>() {
+                            Ok(flag) => flag.value,
+                            Err(error) => {
+                                return Err(syn::Error::new(
+                                    error.span(),
+                                    "`late` is a flag: write `late` (or `late = true` / `late = false`)",
+                                ));
+                            }
+                        }
+                    }
+                    false => true,
+                };
+                late.set(&mut errors, &meta, value);
                 return Ok(());
             }
             if !meta.path.is_ident(REVERSE) {
                 return Err(args::unknown(
                     &meta,
                     "saga step",
-                    &[NAME, PRIORITY, REVERSE],
+                    &[NAME, PRIORITY, REVERSE, LATE],
                 ));
             }
             // #[saga_step("…", reverse = cancel_registration)]
@@ -103,6 +126,7 @@ impl<'a> Step<'a> {
             name: name(common.name.get(), &function.sig.ident),
             priority: common.priority.get().unwrap_or(0),
             reverse: reverse.expect("checked"),
+            late: late.get().unwrap_or(false),
             command: command.expect("checked"),
             output: sig.output.expect("checked"),
             sig,
@@ -116,6 +140,7 @@ impl<'a> Step<'a> {
             name,
             priority,
             reverse,
+            late,
             command,
             output,
             sig,
@@ -171,6 +196,7 @@ impl<'a> Step<'a> {
                     module: ::core::module_path!(),
                     pattern: #pattern,
                     priority: #priority,
+                    late: #late,
                     command: #command_name,
                     command_type: ::core::any::TypeId::of::<#command>,
                     run: #run,

@@ -19,7 +19,7 @@ use crate::registry::Registry;
 use crate::retry::{RetryPolicy, retried};
 use crate::route::{Pattern, Route};
 use crate::runtime::Herald;
-use crate::store::{BoxFuture, EventStore, SagaOutcome, SagaStep, StoreError};
+use crate::store::{BoxFuture, EventStore, RecordedEvent, SagaOutcome, SagaStep, StoreError};
 use crate::trace::{Operation, Tracer};
 
 /// What a saga step or its compensation sees: who sent the command, its route and id (a
@@ -32,6 +32,7 @@ pub struct SagaCx<'a> {
     pattern: Option<&'a Pattern>,
     command_id: Uuid,
     attempt: u32,
+    events: &'a [RecordedEvent],
 }
 
 impl<'a> SagaCx<'a> {
@@ -58,6 +59,12 @@ impl<'a> SagaCx<'a> {
     /// 1 for the first attempt, 2 for the first retry, and so on.
     pub fn attempt(&self) -> u32 {
         self.attempt
+    }
+
+    /// The events the command decided, appended to its stream: what a `late` step acts
+    /// on. Empty for a step that runs before the aggregate decides, and in compensations.
+    pub fn events(&self) -> &[RecordedEvent] {
+        self.events
     }
 }
 
@@ -88,6 +95,8 @@ pub struct SagaStepRow {
     pub module: &'static str,
     pub pattern: &'static str,
     pub priority: i32,
+    /// Runs after the append (`late`), not before the aggregate decides.
+    pub late: bool,
     pub command: &'static str,
     pub command_type: fn() -> TypeId,
     pub run: SagaRunFn,
@@ -287,6 +296,7 @@ impl Saga {
                             pattern,
                             command_id: done.command_id,
                             attempt,
+                            events: &[],
                         };
                         let output = done.output.as_ref();
                         crate::unwind::or_error(|| (done.row.reverse)(&done.payload, output, &cx))
@@ -347,28 +357,43 @@ impl Drop for Saga {
     }
 }
 
-/// Step 4: the saga steps of `command`, in order; each logged before and after, outside
-/// the transaction, and retried as `policy` says. Returns the saga's run id, if any step
-/// ran, for the command's result.
+/// When saga steps run: before the aggregate decides (step 4 of the loop, spool's
+/// order), or `late`, once the decided events are appended (before the strong
+/// reactions), with the events.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Phase<'a> {
+    Early,
+    Late(&'a [RecordedEvent]),
+}
+
+/// The saga steps of `command` for `phase`, in order; each logged before and after,
+/// outside the transaction, and retried as the runtime's policy says. Both phases log
+/// into one run (`run`, made by the first step that runs), numbering the steps by their
+/// place among all of the command's steps, so that the command's row names the run
+/// recovery settles.
 #[allow(
     clippy::too_many_arguments,
     reason = "the loop's state, passed as it is"
 )]
 pub(crate) async fn run_saga<C: Command>(
-    registry: &Registry,
-    store: &dyn EventStore,
-    policy: RetryPolicy,
-    owner: Uuid,
+    herald: &Herald,
     command: &C,
     command_id: Uuid,
     route: &Route,
     actor: &Actor,
+    phase: Phase<'_>,
+    run: &mut Option<Uuid>,
     saga: &mut Saga,
     tracer: &mut Tracer,
-) -> Result<Option<Uuid>, Error> {
+) -> Result<(), Error> {
+    let (registry, store, policy) = (herald.registry(), herald.store(), herald.saga_retry());
+    let (late, events) = match phase {
+        Phase::Early => (false, &[][..]),
+        Phase::Late(events) => (true, events),
+    };
     let steps = registry.saga_steps_of(TypeId::of::<C>(), route);
-    if steps.is_empty() {
-        return Ok(None);
+    if !steps.iter().any(|(row, _)| row.late == late) {
+        return Ok(());
     }
     let payload = crate::json_value::to_value(command).map_err(|source| ErrorKind::Payload {
         command: C::NAME,
@@ -382,12 +407,17 @@ pub(crate) async fn run_saga<C: Command>(
         context: format!("the saga log of command `{}` (route `{route}`)", C::NAME),
         source,
     };
-    let saga_id = Uuid::now_v7();
-    saga.runs.push(Run {
-        saga_id,
-        command_id,
+    let saga_id = *run.get_or_insert_with(|| {
+        let saga_id = Uuid::now_v7();
+        saga.runs.push(Run {
+            saga_id,
+            command_id,
+        });
+        saga_id
     });
-    for (index, (row, pattern)) in steps.into_iter().enumerate() {
+    let owner = herald.owner();
+    let steps = steps.into_iter().enumerate();
+    for (index, (row, pattern)) in steps.filter(|(_, (row, _))| row.late == late) {
         let entry = SagaStep {
             saga_id,
             command_id,
@@ -421,6 +451,7 @@ pub(crate) async fn run_saga<C: Command>(
                         pattern: Some(pattern),
                         command_id,
                         attempt,
+                        events,
                     };
                     crate::unwind::or_error(|| (row.run)(command, &cx)).await
                 })
@@ -447,7 +478,7 @@ pub(crate) async fn run_saga<C: Command>(
             .map_err(log_error)?;
         saga.outputs.push((row.name, output));
     }
-    Ok(Some(saga_id))
+    Ok(())
 }
 
 /// What starting a runtime found in the saga log: sagas of processes that died.
@@ -559,6 +590,7 @@ async fn reverse_logged(
             pattern,
             command_id,
             attempt,
+            events: &[],
         };
         crate::unwind::or_error(|| (row.reverse)(&step.payload, step.output.as_ref(), &cx)).await
     })

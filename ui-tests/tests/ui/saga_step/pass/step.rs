@@ -35,9 +35,18 @@ async fn cancel(_cmd: &CreateUser, _out: Option<u64>, _cx: &SagaCx<'_>) -> Resul
     Ok(())
 }
 
+#[saga_step("create.user.:user_id", reverse = forget, late)]
+async fn welcome(_cmd: &CreateUser, cx: &SagaCx<'_>) -> Result<(), String> {
+    assert_eq!(cx.events().len(), 1);
+    Ok(())
+}
+
+async fn forget(_cmd: &CreateUser, _out: Option<()>, _cx: &SagaCx<'_>) {}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let herald = Herald::builder().build().await.unwrap();
     let created = herald.dispatch(CreateUser { user_id: 3 }).await.unwrap();
     assert!(created.trace().nodes().any(|n| n.handler.as_deref() == Some("crm")));
+    assert!(created.trace().nodes().any(|n| n.handler.as_deref() == Some("welcome")));
 }
