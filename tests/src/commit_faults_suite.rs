@@ -3,8 +3,7 @@
 //! commit is. Run with a [`FaultyStore`] over every backend.
 #![allow(missing_docs, reason = "test fixtures")]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use herald::ErrorKind;
@@ -69,24 +68,14 @@ impl Label {
 }
 
 /// What the third parties did, by parcel.
-static CALLS: Mutex<Option<HashMap<String, Vec<&'static str>>>> = Mutex::new(None);
+static CALLS: crate::calls::Calls = crate::calls::Calls::new();
 
-fn call(parcel: &str, what: &'static str) {
-    let mut calls = CALLS.lock().unwrap_or_else(PoisonError::into_inner);
-    calls
-        .get_or_insert_with(HashMap::new)
-        .entry(parcel.to_owned())
-        .or_default()
-        .push(what);
+fn call(key: &str, what: impl Into<String>) {
+    CALLS.record(key, what);
 }
 
-/// What the third parties did for `parcel`, in order.
-pub fn calls(parcel: &str) -> Vec<&'static str> {
-    let calls = CALLS.lock().unwrap_or_else(PoisonError::into_inner);
-    calls
-        .as_ref()
-        .and_then(|c| c.get(parcel).cloned())
-        .unwrap_or_default()
+pub fn calls(key: &str) -> Vec<String> {
+    CALLS.of(key)
 }
 
 #[saga_step("send.parcel.:parcel_id", reverse = cancel_courier)]

@@ -4,8 +4,7 @@
 //! failure after them reverses them, last first. Run on every backend.
 #![allow(missing_docs, reason = "test fixtures")]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use herald::ErrorKind;
 use herald::prelude::*;
@@ -55,23 +54,14 @@ impl Book {
 }
 
 /// What the third parties did, by book.
-static CALLS: Mutex<Option<HashMap<String, Vec<String>>>> = Mutex::new(None);
+static CALLS: crate::calls::Calls = crate::calls::Calls::new();
 
-fn call(book: &str, what: String) {
-    let mut calls = CALLS.lock().unwrap_or_else(PoisonError::into_inner);
-    calls
-        .get_or_insert_with(HashMap::new)
-        .entry(book.to_owned())
-        .or_default()
-        .push(what);
+fn call(key: &str, what: impl Into<String>) {
+    CALLS.record(key, what);
 }
 
-pub fn calls(book: &str) -> Vec<String> {
-    let calls = CALLS.lock().unwrap_or_else(PoisonError::into_inner);
-    calls
-        .as_ref()
-        .and_then(|c| c.get(book).cloned())
-        .unwrap_or_default()
+pub fn calls(key: &str) -> Vec<String> {
+    CALLS.of(key)
 }
 
 /// Early (spool's order): runs before the aggregate decides.
@@ -85,7 +75,7 @@ async fn reserve_shelf(cmd: &Borrow, cx: &SagaCx<'_>) -> Result<(), String> {
 }
 
 async fn unreserve(cmd: &Borrow, _: Option<()>, _cx: &SagaCx<'_>) {
-    call(&cmd.book_id, "unreserve".into());
+    call(&cmd.book_id, "unreserve");
 }
 
 /// Late: charges the reader once the loan is decided and stored.

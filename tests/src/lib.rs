@@ -4,6 +4,7 @@
 
 pub mod archive_suite;
 pub mod backends;
+pub mod calls;
 pub mod commit_faults_suite;
 pub mod conformance;
 pub mod consumers_suite;

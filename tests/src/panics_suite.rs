@@ -4,8 +4,7 @@
 //! its worker goes on with other streams.
 #![allow(missing_docs, reason = "test fixtures")]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use herald::prelude::*;
@@ -80,22 +79,14 @@ impl Ticker {
 }
 
 /// What ran, by bomb.
-static LOG: Mutex<Option<HashMap<String, Vec<&'static str>>>> = Mutex::new(None);
+static LOG: crate::calls::Calls = crate::calls::Calls::new();
 
-fn log(bomb: &str, what: &'static str) {
-    let mut log = LOG.lock().unwrap_or_else(PoisonError::into_inner);
-    log.get_or_insert_with(HashMap::new)
-        .entry(bomb.to_owned())
-        .or_default()
-        .push(what);
+fn log(key: &str, what: impl Into<String>) {
+    LOG.record(key, what);
 }
 
-/// What ran for `bomb`, in order.
-pub fn logged(bomb: &str) -> Vec<&'static str> {
-    let log = LOG.lock().unwrap_or_else(PoisonError::into_inner);
-    log.as_ref()
-        .and_then(|l| l.get(bomb).cloned())
-        .unwrap_or_default()
+pub fn logged(key: &str) -> Vec<String> {
+    LOG.of(key)
 }
 
 #[hook(before, "arm.bomb.:bomb_id")]
