@@ -4,12 +4,10 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::BoxError;
 use crate::command::Command;
 use crate::event::{AnyEvent, IntoEvents};
 use crate::store::{DecodeError, ReplayEvent};
-
-/// An error returned by a `#[handle]` method: the aggregate's domain error, boxed.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// State rebuilt from its stream's events. Implemented by
 /// [`#[aggregate]`](crate::aggregate) on the struct; the `#[aggregate] impl` block

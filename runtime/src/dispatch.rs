@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::BoxFuture;
 use crate::actor::Actor;
 use crate::cache::{AggregateCache, Lookup};
 use crate::command::Command;
@@ -19,9 +20,7 @@ use crate::registry::HandlerRow;
 use crate::route::Route;
 use crate::runtime::Herald;
 use crate::step::{Envelope, Step, Stepped, store_error};
-use crate::store::{
-    BoxFuture, EventStore, RecordedCommand, RecordedEvent, StoreTransaction, StreamKey,
-};
+use crate::store::{EventStore, RecordedCommand, RecordedEvent, StoreTransaction, StreamKey};
 use crate::trace::{Operation, Outcome, Trace, TraceOutcome, Tracer};
 use crate::transaction::HeraldTransaction;
 use crate::unwind::caught;

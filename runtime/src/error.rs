@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-use crate::aggregate::{ApplyError, BoxError};
+use crate::BoxError;
+use crate::aggregate::ApplyError;
 use crate::registry::RegistryError;
 use crate::route::{Route, RouteError};
 use crate::store::{Conflict, StoreError, StreamKey};

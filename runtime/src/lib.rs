@@ -81,8 +81,16 @@ pub mod doc_fixtures;
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
+/// A boxed error that crosses threads: what handlers return, and what wraps their
+/// errors. Shared by every layer, so it lives at the root.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A boxed future that crosses threads: what the store contract and the registered
+/// handlers return.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 pub use actor::Actor;
-pub use aggregate::{Aggregate, Apply, ApplyError, BoxError, Handle, HandleOutput};
+pub use aggregate::{Aggregate, Apply, ApplyError, Handle, HandleOutput};
 pub use command::Command;
 pub use consumer::{
     Archived, ConsumerStatus, Consumers, Live, LiveEvents, Partition, Rebuild, RebuildProgress,

@@ -4,12 +4,12 @@
 
 use std::future::IntoFuture;
 
+use crate::BoxFuture;
 use crate::actor::Actor;
 use crate::command::Command;
 use crate::dispatch::Dispatched;
 use crate::error::Error;
 use crate::runtime::Herald;
-use crate::store::BoxFuture;
 
 /// What the steps so far did, to build the next one's command from.
 #[derive(Debug, Default)]

@@ -13,11 +13,11 @@ pub use crate::handler::{
 pub use crate::registry::{AggregateRow, CommandRow, EventRow, HandlerRow, UpcasterRow};
 pub use crate::step::{ExecuteFn, Step, Stepped};
 
+use crate::BoxFuture;
 use crate::aggregate::Handle;
 use crate::command::Command;
 use crate::event::RouteParam;
 use crate::route::{Route, RouteError};
-use crate::store::BoxFuture;
 
 /// Renders `template` with `params`, in template order.
 pub fn render(

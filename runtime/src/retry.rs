@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::aggregate::BoxError;
+use crate::BoxError;
 
 /// How often something is tried before it counts as failed, and how long to wait between
 /// tries: `base`, doubling, at most `cap`, each wait spread by up to `jitter` of itself

@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::BoxFuture;
 use crate::actor::Actor;
 use crate::aggregate::Aggregate;
 use crate::cache::{AggregateCache, Lookup};
@@ -19,7 +20,7 @@ use crate::pipeline::Pipeline;
 use crate::registry::Registry;
 use crate::retry::RetryPolicy;
 use crate::step::{cached, replay, usable_snapshot};
-use crate::store::{self, BoxFuture, EventStore, MemoryStore, ReplayFrom, StreamKey};
+use crate::store::{self, EventStore, MemoryStore, ReplayFrom, StreamKey};
 use crate::transaction::HeraldTransaction;
 use uuid::Uuid;
 

@@ -5,6 +5,7 @@ use std::any::Any;
 
 use uuid::Uuid;
 
+use crate::BoxFuture;
 use crate::actor::Actor;
 use crate::aggregate::{Aggregate, ApplyError, Handle, HandleOutput};
 use crate::cache::{AggregateCache, Lookup};
@@ -13,7 +14,7 @@ use crate::error::{Error, ErrorKind};
 use crate::event::{AnyEvent, IntoEvents};
 use crate::route::Route;
 use crate::store::{
-    BoxFuture, Conflict, MAX_PAYLOAD_LEN, Metadata, NewEvent, RecordedEvent, ReplayEvent, Snapshot,
+    Conflict, MAX_PAYLOAD_LEN, Metadata, NewEvent, RecordedEvent, ReplayEvent, Snapshot,
     StoreError, StoreTransaction, StreamKey,
 };
 use crate::trace::{Operation, Outcome, Tracer};
@@ -335,7 +336,7 @@ pub(crate) fn new_event(
     envelope: &Envelope<'_>,
     handler: &'static str,
 ) -> Result<NewEvent, Error> {
-    let fail = |source: crate::aggregate::BoxError| ErrorKind::Event {
+    let fail = |source: crate::BoxError| ErrorKind::Event {
         event: event.name(),
         handler,
         source,

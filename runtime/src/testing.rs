@@ -21,7 +21,8 @@ mod handlers;
 
 pub use handlers::{HandlerTest, HookOutcome, ProcessorOutcome};
 
-use crate::aggregate::{Aggregate, BoxError, Handle, HandleOutput};
+use crate::BoxError;
+use crate::aggregate::{Aggregate, Handle, HandleOutput};
 use crate::command::Command;
 use crate::event::{AnyEvent, IntoEvents};
 

@@ -414,7 +414,7 @@ impl TraceOutcome for crate::store::StoreError {
 }
 
 /// A handler's own error: the node shows its cause; the dispatch's error adds the rest.
-impl TraceOutcome for crate::aggregate::BoxError {
+impl TraceOutcome for crate::BoxError {
     fn outcome(&self) -> Outcome {
         Outcome::Failed(self.to_string())
     }

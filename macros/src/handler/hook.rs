@@ -121,7 +121,7 @@ impl<'a> Hook<'a> {
             fn #wrapper<'a, 'c>(
                 command: &'a mut (dyn ::core::any::Any + ::core::marker::Send + ::core::marker::Sync),
                 cx: &'a mut ::herald::Cx<'c>,
-            ) -> ::herald::store::BoxFuture<'a, ::core::result::Result<(), ::herald::BoxError>> {
+            ) -> ::herald::BoxFuture<'a, ::core::result::Result<(), ::herald::BoxError>> {
                 let command = command
                     .downcast_mut::<#command>()
                     .expect("the runtime runs a hook on its own command type");

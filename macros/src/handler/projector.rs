@@ -321,7 +321,7 @@ impl<'a> Projector<'a> {
             fn #wrapper<'a, 'c>(
                 event: &'a ::herald::store::RecordedEvent,
                 cx: &'a mut ::herald::Cx<'c>,
-            ) -> ::herald::store::BoxFuture<'a, ::core::result::Result<#returns, ::herald::BoxError>> {
+            ) -> ::herald::BoxFuture<'a, ::core::result::Result<#returns, ::herald::BoxError>> {
                 ::std::boxed::Box::pin(async move { #body })
             }
 

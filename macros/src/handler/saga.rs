@@ -165,7 +165,7 @@ impl<'a> Step<'a> {
             fn #run<'a, 'c>(
                 command: &'a (dyn ::core::any::Any + ::core::marker::Send + ::core::marker::Sync),
                 cx: &'a ::herald::SagaCx<'c>,
-            ) -> ::herald::store::BoxFuture<'a, ::core::result::Result<::core::result::Result<::herald::json::Value, ::herald::BoxError>, ::herald::BoxError>> {
+            ) -> ::herald::BoxFuture<'a, ::core::result::Result<::core::result::Result<::herald::json::Value, ::herald::BoxError>, ::herald::BoxError>> {
                 let command = command
                     .downcast_ref::<#command>()
                     .expect("the runtime runs a saga step on its own command type");
@@ -177,7 +177,7 @@ impl<'a> Step<'a> {
                 payload: &'a ::herald::json::Value,
                 output: ::core::option::Option<&'a ::herald::json::Value>,
                 cx: &'a ::herald::SagaCx<'c>,
-            ) -> ::herald::store::BoxFuture<'a, ::core::result::Result<(), ::herald::BoxError>> {
+            ) -> ::herald::BoxFuture<'a, ::core::result::Result<(), ::herald::BoxError>> {
                 ::std::boxed::Box::pin(async move {
                     let command: #command = ::herald::json::from_value(::core::clone::Clone::clone(payload))?;
                     let output: ::core::option::Option<#decoded> = match output {

@@ -4,10 +4,11 @@
 //! id), so they are in the global order, and other handlers see them, but never change
 //! an aggregate's state.
 
-use crate::aggregate::BoxError;
+use crate::BoxError;
+use crate::BoxFuture;
 use crate::event::{AnyEvent, IntoEvents};
 use crate::handler::Cx;
-use crate::store::{BoxFuture, RecordedEvent};
+use crate::store::RecordedEvent;
 
 /// Runs one dispatcher on a recorded event. Not public API.
 #[doc(hidden)]

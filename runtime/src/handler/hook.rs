@@ -3,7 +3,8 @@
 
 use std::any::{Any, TypeId};
 
-use crate::aggregate::BoxError;
+use crate::BoxError;
+use crate::BoxFuture;
 use crate::command::Command;
 use crate::error::{Error, ErrorKind};
 use crate::handler::Cx;
@@ -11,7 +12,7 @@ use crate::handler::saga::Saga;
 use crate::registry::Registry;
 use crate::route::Route;
 use crate::step::Envelope;
-use crate::store::{BoxFuture, StoreTransaction, StreamKey};
+use crate::store::{StoreTransaction, StreamKey};
 use crate::trace::{Operation, Outcome, Tracer};
 
 /// When a hook runs.

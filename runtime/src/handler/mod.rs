@@ -21,7 +21,7 @@ pub(crate) use context::rebuild_table;
 pub(crate) use hook::run_hooks;
 pub(crate) use reaction::{Scene, react};
 
-use crate::aggregate::BoxError;
+use crate::BoxError;
 
 /// What a hook or projector may return: `()`, or `Result<(), E>` for any error `E` that
 /// converts into a boxed error (`std::error::Error + Send + Sync`, `String`,

@@ -6,8 +6,9 @@
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::BoxError;
+use crate::BoxFuture;
 use crate::actor::Actor;
-use crate::aggregate::BoxError;
 use crate::cache::Lookup;
 use crate::command::Command;
 use crate::error::Error;
@@ -15,7 +16,7 @@ use crate::handler::saga::Saga;
 use crate::handler::{Consistency, Cx};
 use crate::route::Route;
 use crate::runtime::Herald;
-use crate::store::{BoxFuture, RecordedEvent, StoreTransaction};
+use crate::store::{RecordedEvent, StoreTransaction};
 use crate::trace::Tracer;
 
 /// Runs one processor on a recorded event. Not public API.

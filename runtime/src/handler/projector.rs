@@ -5,10 +5,11 @@
 
 use std::ops::Deref;
 
-use crate::aggregate::BoxError;
+use crate::BoxError;
+use crate::BoxFuture;
 use crate::event::Event;
 use crate::handler::Cx;
-use crate::store::{BoxFuture, DecodeError, RecordedEvent};
+use crate::store::{DecodeError, RecordedEvent};
 
 /// When a projector (or processor) runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -4,6 +4,7 @@
 
 use uuid::Uuid;
 
+use crate::BoxFuture;
 use crate::actor::Actor;
 use crate::cache::Lookup;
 use crate::error::{Error, ErrorKind};
@@ -15,7 +16,7 @@ use crate::handler::{Cx, DispatcherRow, ProcessorRow, ProjectorRow};
 use crate::route::{Pattern, Route};
 use crate::runtime::Herald;
 use crate::step::{Envelope, new_event, store_error};
-use crate::store::{BoxFuture, RecordedEvent, StoreError, StoreTransaction, StreamKey};
+use crate::store::{RecordedEvent, StoreError, StoreTransaction, StreamKey};
 use crate::trace::{Operation, Tracer};
 
 /// A strong handler of an event.

@@ -11,15 +11,16 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use crate::BoxError;
+use crate::BoxFuture;
 use crate::actor::Actor;
-use crate::aggregate::BoxError;
 use crate::command::Command;
 use crate::error::{Error, ErrorKind};
 use crate::registry::Registry;
 use crate::retry::{RetryPolicy, retried};
 use crate::route::{Pattern, Route};
 use crate::runtime::Herald;
-use crate::store::{BoxFuture, EventStore, RecordedEvent, SagaOutcome, SagaStep, StoreError};
+use crate::store::{EventStore, RecordedEvent, SagaOutcome, SagaStep, StoreError};
 use crate::trace::{Operation, Tracer};
 
 /// What a saga step or its compensation sees: who sent the command, its route and id (a

@@ -2,13 +2,14 @@
 //! the events they parked (dead letters). Both are written in the consumer's own
 //! transaction, beside what its handler writes, so that a crash never separates them.
 
+use crate::BoxFuture;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::{BoxFuture, Position, RecordedEvent, StoreError, StreamKey};
+use super::{Position, RecordedEvent, StoreError, StreamKey};
 
 /// Where a consumer is in the global order.
 ///

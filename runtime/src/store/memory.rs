@@ -3,6 +3,7 @@
 //! on a row lock, and gets a conflict if the first commits), and readers of the global
 //! order stop below the oldest position an open transaction holds.
 
+use crate::BoxFuture;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
@@ -15,8 +16,8 @@ use super::saga::{MemorySagaLog, SagaLog};
 use uuid::Uuid;
 
 use super::{
-    BoxFuture, Conflict, EventStore, NewEvent, Position, RecordedCommand, RecordedEvent, Savepoint,
-    Snapshot, Sql, StoreError, StoreTransaction, StreamKey,
+    Conflict, EventStore, NewEvent, Position, RecordedCommand, RecordedEvent, Savepoint, Snapshot,
+    Sql, StoreError, StoreTransaction, StreamKey,
 };
 
 /// Events in memory, lost when the process ends. For tests and examples; the durable

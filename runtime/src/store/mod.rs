@@ -17,8 +17,6 @@ pub(crate) mod saga;
 mod sqlite;
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -33,7 +31,7 @@ pub use saga::{SagaLog, SagaOutcome, SagaStep};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Durability, SqliteStore};
 
-use crate::aggregate::BoxError;
+use crate::BoxError;
 use crate::event::Event;
 use crate::route::{Pattern, Route};
 use uuid::Uuid;
@@ -79,8 +77,7 @@ pub(crate) fn backend(error: impl std::error::Error + Send + Sync + 'static) -> 
     StoreError::Backend(Box::new(error))
 }
 
-/// A boxed future, as the store traits return (they are used as trait objects).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use crate::BoxFuture;
 
 /// The largest payload an event may have, in bytes of JSON.
 pub const MAX_PAYLOAD_LEN: usize = 4 * 1024 * 1024;

@@ -46,10 +46,11 @@ use uuid::Uuid;
 
 use super::backend;
 use super::{
-    AggregateRead, BoxFuture, Conflict, DeadLetter, EventStore, Metadata, NewEvent, Position,
-    RecordedCommand, RecordedEvent, ReplayEvent, ReplayFrom, Savepoint, Snapshot, Sql, StoreError,
-    StoreTransaction, StreamKey,
+    AggregateRead, Conflict, DeadLetter, EventStore, Metadata, NewEvent, Position, RecordedCommand,
+    RecordedEvent, ReplayEvent, ReplayFrom, Savepoint, Snapshot, Sql, StoreError, StoreTransaction,
+    StreamKey,
 };
+use crate::BoxFuture;
 use crate::route::Route;
 
 /// Events in PostgreSQL.

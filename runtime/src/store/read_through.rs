@@ -6,15 +6,16 @@
 //! first and the archive second never misses one: whatever the first read lacks was
 //! discarded before it, so it was archived before it too.
 
+use crate::BoxFuture;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use uuid::Uuid;
 
 use super::{
-    AggregateRead, Archive, BoxFuture, Checkpoint, ConsumerLog, DeadLetter, EventStore, Lease,
-    NewEvent, Position, RecordedCommand, RecordedEvent, ReplayEvent, ReplayFrom, SagaLog,
-    Savepoint, Snapshot, Sql, StoreError, StoreTransaction, StreamKey,
+    AggregateRead, Archive, Checkpoint, ConsumerLog, DeadLetter, EventStore, Lease, NewEvent,
+    Position, RecordedCommand, RecordedEvent, ReplayEvent, ReplayFrom, SagaLog, Savepoint,
+    Snapshot, Sql, StoreError, StoreTransaction, StreamKey,
 };
 
 /// The active store, read through to its archive.

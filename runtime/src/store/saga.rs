@@ -3,11 +3,12 @@
 //! PostgreSQL other connections; in memory a list of its own), so that a process that
 //! dies mid-saga can settle it when it starts again.
 
+use crate::BoxFuture;
 use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::{BoxFuture, StoreError};
+use super::StoreError;
 
 /// One step of a saga, as the log keeps it.
 #[derive(Clone, Debug, PartialEq)]

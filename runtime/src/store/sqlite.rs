@@ -23,10 +23,11 @@ use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 use uuid::Uuid;
 
 use super::{
-    AggregateRead, BoxFuture, Conflict, DeadLetter, EventStore, Metadata, NewEvent, Position,
-    RecordedCommand, RecordedEvent, ReplayEvent, ReplayFrom, Savepoint, Snapshot, Sql, StoreError,
-    StoreTransaction, StreamKey, backend,
+    AggregateRead, Conflict, DeadLetter, EventStore, Metadata, NewEvent, Position, RecordedCommand,
+    RecordedEvent, ReplayEvent, ReplayFrom, Savepoint, Snapshot, Sql, StoreError, StoreTransaction,
+    StreamKey, backend,
 };
+use crate::BoxFuture;
 use crate::route::Route;
 
 /// How durable a commit is.

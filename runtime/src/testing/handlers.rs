@@ -6,8 +6,8 @@ use std::time::SystemTime;
 
 use uuid::Uuid;
 
+use crate::BoxError;
 use crate::actor::Actor;
-use crate::aggregate::BoxError;
 use crate::command::Command;
 use crate::error::{Error, ErrorKind};
 use crate::event::Event;

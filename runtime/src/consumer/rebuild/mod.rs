@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use super::handle::handle_as;
 use super::{Consumers, Layout, store_error};
+use crate::BoxFuture;
 use crate::error::{Error, ErrorKind};
 use crate::handler::reaction::Reaction;
 use crate::route::Pattern;
 use crate::runtime::Herald;
-use crate::store::{BoxFuture, Position};
+use crate::store::Position;
 
 mod tables;
 use tables::{check_swappable, copy_table, swap_table};

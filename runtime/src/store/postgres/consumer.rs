@@ -10,10 +10,11 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::{PostgresStore, event_from_row, from_micros, position};
+use crate::BoxFuture;
 use crate::store::consumer::{
     Checkpoint, ConsumerLog, DeadLetter, Lease, kept_event, letter_event,
 };
-use crate::store::{BoxFuture, Position, RecordedEvent, StoreError, StreamKey, backend};
+use crate::store::{Position, RecordedEvent, StoreError, StreamKey, backend};
 
 /// The channel the commit trigger notifies (see migration 0003).
 const CHANNEL: &str = "herald_commits";

@@ -8,10 +8,11 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::{SqliteStore, event_from_row, from_micros, micros};
+use crate::BoxFuture;
 use crate::store::consumer::{
     Checkpoint, ConsumerLog, DeadLetter, Lease, kept_event, letter_event,
 };
-use crate::store::{BoxFuture, Position, RecordedEvent, StoreError, StreamKey, backend};
+use crate::store::{Position, RecordedEvent, StoreError, StreamKey, backend};
 
 impl ConsumerLog for SqliteStore {
     fn checkpoints(&self) -> BoxFuture<'_, Result<Vec<Checkpoint>, StoreError>> {
