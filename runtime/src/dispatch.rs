@@ -12,10 +12,10 @@ use uuid::Uuid;
 use crate::BoxFuture;
 use crate::actor::Actor;
 use crate::cache::{AggregateCache, Lookup};
-use crate::command::Command;
 use crate::error::{Error, ErrorKind};
 use crate::handler::saga::{CommitOutcome, Phase, Saga, run_saga};
 use crate::handler::{Nest, Scene, When, react, run_hooks};
+use crate::model::command::Command;
 use crate::registry::HandlerRow;
 use crate::route::Route;
 use crate::runtime::Herald;
@@ -322,7 +322,7 @@ async fn prepare<C: Command>(
             command: C::NAME,
             route: route.clone(),
             field: C::ID_FIELD,
-            source,
+            source: source.into(),
         })?;
     let payload = serde_json::to_vec(command).map_err(|source| ErrorKind::Payload {
         command: C::NAME,

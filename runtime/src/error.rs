@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::BoxError;
-use crate::aggregate::ApplyError;
+use crate::model::aggregate::ApplyError;
 use crate::registry::RegistryError;
 use crate::route::{Route, RouteError};
 use crate::store::{Conflict, StoreError, StreamKey};

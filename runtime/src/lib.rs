@@ -46,15 +46,13 @@
 extern crate self as herald;
 
 mod actor;
-mod aggregate;
 mod cache;
-mod command;
 mod consumer;
 mod dispatch;
 mod error;
-mod event;
 mod handler;
 mod json_value;
+mod model;
 #[cfg(feature = "nats")]
 pub mod nats;
 mod pipeline;
@@ -90,21 +88,21 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 pub use actor::Actor;
-pub use aggregate::{Aggregate, Apply, ApplyError, Handle, HandleOutput};
-pub use command::Command;
 pub use consumer::{
     Archived, ConsumerStatus, Consumers, Live, LiveEvents, Partition, Rebuild, RebuildProgress,
     Rebuilt,
 };
 pub use dispatch::{Dispatch, Dispatched};
 pub use error::{Error, ErrorKind};
-pub use event::{AnyEvent, Event, Events, IntoEvents, RouteParam};
 pub use handler::{
     Consistency, Cx, DispatcherOutput, HandlerOutput, IntoCommands, ProcessorOutput, Recorded,
     Recovery, SagaCx, SagaOutput, When,
 };
+pub use model::aggregate::{Aggregate, Apply, ApplyError, Handle, HandleOutput};
+pub use model::command::Command;
+pub use model::event::{AnyEvent, Event, Events, IntoEvents, RouteParam};
+pub use model::upcast::UpcastError;
 pub use pipeline::{Pipeline, Progress, Ran, StepOutcome};
-pub use registry::UpcastError;
 pub use registry::{Registry, RegistryError};
 pub use retry::RetryPolicy;
 pub use runtime::{Herald, HeraldBuilder, Load, Loaded};

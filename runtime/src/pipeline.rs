@@ -6,9 +6,9 @@ use std::future::IntoFuture;
 
 use crate::BoxFuture;
 use crate::actor::Actor;
-use crate::command::Command;
 use crate::dispatch::Dispatched;
 use crate::error::Error;
+use crate::model::command::Command;
 use crate::runtime::Herald;
 
 /// What the steps so far did, to build the next one's command from.

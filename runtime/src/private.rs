@@ -10,13 +10,14 @@ pub use crate::handler::{
     AnyCommand, DispatchFn, DispatcherRow, HookFn, HookRow, Nest, ProcessFn, ProcessorOutput,
     ProcessorRow, ProjectFn, ProjectorRow, SagaReverseFn, SagaRunFn, SagaStepRow,
 };
-pub use crate::registry::{AggregateRow, CommandRow, EventRow, HandlerRow, UpcasterRow};
+pub use crate::model::upcast::UpcasterRow;
+pub use crate::registry::{AggregateRow, CommandRow, EventRow, HandlerRow};
 pub use crate::step::{ExecuteFn, Step, Stepped};
 
 use crate::BoxFuture;
-use crate::aggregate::Handle;
-use crate::command::Command;
-use crate::event::RouteParam;
+use crate::model::aggregate::Handle;
+use crate::model::command::Command;
+use crate::model::event::RouteParam;
 use crate::route::{Route, RouteError};
 
 /// Renders `template` with `params`, in template order.

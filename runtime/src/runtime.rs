@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use crate::BoxFuture;
 use crate::actor::Actor;
-use crate::aggregate::Aggregate;
 use crate::cache::{AggregateCache, Lookup};
-use crate::command::Command;
 use crate::consumer::{ConsumerSettings, Consumers, Tail, Workers};
 use crate::dispatch::{Dispatch, Target};
 use crate::error::{Error, ErrorKind};
-use crate::event::RouteParam;
 use crate::handler::Recovery;
 use crate::handler::saga::recover;
+use crate::model::aggregate::Aggregate;
+use crate::model::command::Command;
+use crate::model::event::RouteParam;
 use crate::pipeline::Pipeline;
 use crate::registry::Registry;
 use crate::retry::RetryPolicy;
@@ -517,7 +517,7 @@ impl<'h, A: Aggregate> IntoFuture for Load<'h, A> {
                 })
             };
             let stream = StreamKey::new(self.tenant.as_str(), A::NAME, self.stream_id.as_str())
-                .map_err(fail)?;
+                .map_err(|invalid| fail(invalid.into()))?;
             let store = self.herald.store();
             let committed = Lookup {
                 own: None,

@@ -7,11 +7,11 @@ use uuid::Uuid;
 
 use crate::BoxFuture;
 use crate::actor::Actor;
-use crate::aggregate::{Aggregate, ApplyError, Handle, HandleOutput};
 use crate::cache::{AggregateCache, Lookup};
-use crate::command::Command;
 use crate::error::{Error, ErrorKind};
-use crate::event::{AnyEvent, IntoEvents};
+use crate::model::aggregate::{Aggregate, ApplyError, Handle, HandleOutput};
+use crate::model::command::Command;
+use crate::model::event::{AnyEvent, IntoEvents};
 use crate::route::Route;
 use crate::store::{
     Conflict, MAX_PAYLOAD_LEN, Metadata, NewEvent, RecordedEvent, ReplayEvent, Snapshot,

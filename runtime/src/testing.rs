@@ -22,9 +22,9 @@ mod handlers;
 pub use handlers::{HandlerTest, HookOutcome, ProcessorOutcome};
 
 use crate::BoxError;
-use crate::aggregate::{Aggregate, Handle, HandleOutput};
-use crate::command::Command;
-use crate::event::{AnyEvent, IntoEvents};
+use crate::model::aggregate::{Aggregate, Handle, HandleOutput};
+use crate::model::command::Command;
+use crate::model::event::{AnyEvent, IntoEvents};
 
 /// An aggregate test: the events it starts from.
 #[must_use = "a test does nothing until `when` and a `then_…` check"]

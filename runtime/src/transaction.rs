@@ -2,10 +2,10 @@
 //! so that the events and your rows commit together, or not at all.
 
 use crate::cache::AggregateCache;
-use crate::command::Command;
 use crate::dispatch::{Dispatch, Target};
 use crate::error::{Error, ErrorKind};
 use crate::handler::saga::{CommitOutcome, Saga};
+use crate::model::command::Command;
 use crate::runtime::Herald;
 use crate::store::{Sql, StoreError, StoreTransaction};
 use crate::trace::{Operation, Tracer};

@@ -6,8 +6,8 @@
 
 use crate::BoxError;
 use crate::BoxFuture;
-use crate::event::{AnyEvent, IntoEvents};
 use crate::handler::Cx;
+use crate::model::event::{AnyEvent, IntoEvents};
 use crate::store::RecordedEvent;
 
 /// Runs one dispatcher on a recorded event. Not public API.

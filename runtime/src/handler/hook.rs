@@ -5,10 +5,10 @@ use std::any::{Any, TypeId};
 
 use crate::BoxError;
 use crate::BoxFuture;
-use crate::command::Command;
 use crate::error::{Error, ErrorKind};
 use crate::handler::Cx;
 use crate::handler::saga::Saga;
+use crate::model::command::Command;
 use crate::registry::Registry;
 use crate::route::Route;
 use crate::step::Envelope;

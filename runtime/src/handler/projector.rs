@@ -7,8 +7,8 @@ use std::ops::Deref;
 
 use crate::BoxError;
 use crate::BoxFuture;
-use crate::event::Event;
 use crate::handler::Cx;
+use crate::model::event::Event;
 use crate::store::{DecodeError, RecordedEvent};
 
 /// When a projector (or processor) runs.

@@ -8,11 +8,11 @@ use crate::BoxFuture;
 use crate::actor::Actor;
 use crate::cache::Lookup;
 use crate::error::{Error, ErrorKind};
-use crate::event::AnyEvent;
 use crate::handler::dispatcher::side_stream_type;
 use crate::handler::processor::{Nest, derived_id};
 use crate::handler::saga::Saga;
 use crate::handler::{Cx, DispatcherRow, ProcessorRow, ProjectorRow};
+use crate::model::event::AnyEvent;
 use crate::route::{Pattern, Route};
 use crate::runtime::Herald;
 use crate::step::{Envelope, new_event, store_error};
@@ -219,7 +219,7 @@ async fn append_side_events(
         side_stream_type(dispatcher.name),
         event.stream.stream_id(),
     )
-    .map_err(fail_store)?;
+    .map_err(|invalid| fail_store(invalid.into()))?;
     // Two source streams of different types with one id share the side stream: a
     // concurrent writer of it is waited for, then its version read again.
     let mut attempts = 0;

@@ -8,10 +8,10 @@ use uuid::Uuid;
 
 use crate::BoxError;
 use crate::actor::Actor;
-use crate::command::Command;
 use crate::error::{Error, ErrorKind};
-use crate::event::Event;
 use crate::handler::{Cx, IntoCommands};
+use crate::model::command::Command;
+use crate::model::event::Event;
 use crate::route::Route;
 use crate::runtime::Herald;
 use crate::store::{Metadata, Position, RecordedEvent, StoreError, StreamKey};
@@ -181,7 +181,8 @@ impl HandlerTest {
         let payload = crate::json_value::to_value(&event)
             .map_err(|e| store_error(StoreError::Backend(e.into())))?;
         let id = Uuid::now_v7();
-        let stream = StreamKey::new(self.actor.tenant(), "test", "1").map_err(store_error)?;
+        let stream = StreamKey::new(self.actor.tenant(), "test", "1")
+            .map_err(|invalid| store_error(invalid.into()))?;
         Ok(RecordedEvent {
             position: Position::from_parts(0, 1),
             event_id: id,

@@ -4,10 +4,10 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::record::{DecodeError, ReplayEvent};
 use crate::BoxError;
-use crate::command::Command;
-use crate::event::{AnyEvent, IntoEvents};
-use crate::store::{DecodeError, ReplayEvent};
+use crate::model::command::Command;
+use crate::model::event::{AnyEvent, IntoEvents};
 
 /// State rebuilt from its stream's events. Implemented by
 /// [`#[aggregate]`](crate::aggregate) on the struct; the `#[aggregate] impl` block
@@ -58,7 +58,7 @@ pub enum ApplyError {
     Decode(#[from] serde_json::Error),
     /// The stored payload's schema version cannot be brought to the current one.
     #[error(transparent)]
-    Upcast(#[from] crate::registry::UpcastError),
+    Upcast(#[from] crate::model::upcast::UpcastError),
 }
 
 impl From<DecodeError> for ApplyError {

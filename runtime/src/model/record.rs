@@ -1,0 +1,300 @@
+//! Events and streams as the store keeps them: stream keys, positions in the global
+//! order, metadata, recorded and replayed events, and why one does not decode.
+
+use std::fmt;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::event::Event;
+use super::upcast::{UpcastError, upcast_as};
+use crate::route::Route;
+
+/// The longest tenant, stream type or stream id, in bytes.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// A stream key that cannot be stored: a part is empty or too long.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid stream: {0}")]
+pub struct InvalidStreamKey(String);
+
+/// A stream's identity: tenant, stream type (the aggregate's name) and id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct StreamKey {
+    tenant: String,
+    stream_type: String,
+    stream_id: String,
+}
+
+impl StreamKey {
+    /// A stream key; each part must be non-empty and at most [`MAX_KEY_LEN`] bytes.
+    pub fn new(
+        tenant: impl Into<String>,
+        stream_type: impl Into<String>,
+        stream_id: impl Into<String>,
+    ) -> Result<Self, InvalidStreamKey> {
+        let key = StreamKey {
+            tenant: tenant.into(),
+            stream_type: stream_type.into(),
+            stream_id: stream_id.into(),
+        };
+        for (what, part) in [
+            ("tenant", &key.tenant),
+            ("stream type", &key.stream_type),
+            ("stream id", &key.stream_id),
+        ] {
+            if part.is_empty() {
+                return Err(InvalidStreamKey(format!("the {what} is empty")));
+            }
+            if part.len() > MAX_KEY_LEN {
+                let len = part.len();
+                return Err(InvalidStreamKey(format!(
+                    "the {what} is {len} bytes; at most {MAX_KEY_LEN} are allowed"
+                )));
+            }
+        }
+        Ok(key)
+    }
+
+    /// The tenant the stream belongs to.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The stream type: the aggregate's name.
+    pub fn stream_type(&self) -> &str {
+        &self.stream_type
+    }
+
+    /// The stream id: the aggregate's id.
+    pub fn stream_id(&self) -> &str {
+        &self.stream_id
+    }
+}
+
+impl fmt::Display for StreamKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.tenant, self.stream_type, self.stream_id)
+    }
+}
+
+/// A place in the global order of events. Opaque: compare positions and hand them back
+/// to the store, nothing else.
+///
+/// It has two parts. On PostgreSQL the first is the id of the transaction that wrote the
+/// event (raised to that of the stream's previous event, so a stream stays in version
+/// order) and the second its sequence number: readers order by both and read only events
+/// of transactions older than every running one, so an event that commits late with a
+/// small sequence number is never skipped. On SQLite and in memory the first part is 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Position {
+    tx: u64,
+    seq: u64,
+}
+
+impl Position {
+    /// Before the first event.
+    pub const START: Position = Position { tx: 0, seq: 0 };
+
+    /// For store implementations: the position with these parts.
+    #[doc(hidden)]
+    pub const fn from_parts(tx: u64, seq: u64) -> Self {
+        Position { tx, seq }
+    }
+
+    /// For store implementations: the parts.
+    #[doc(hidden)]
+    pub const fn parts(self) -> (u64, u64) {
+        (self.tx, self.seq)
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.tx, self.seq)
+    }
+}
+
+/// Who caused an event and why, stored with it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// The event's own id.
+    pub event_id: Uuid,
+    /// The command that produced it.
+    pub command_id: Uuid,
+    /// Shared by every event of one request, across commands it leads to.
+    pub correlation_id: Uuid,
+    /// What directly caused it: the command, or the event a processor reacted to.
+    pub causation_id: Uuid,
+    /// The actor's id.
+    pub actor: String,
+    /// The actor's tenant.
+    pub tenant: String,
+    /// The actor's roles: an eventual processor's commands are sent as the same actor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+}
+
+/// An event about to be appended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    /// Its id (UUID v7).
+    pub event_id: Uuid,
+    /// Its concrete route.
+    pub route: Route,
+    /// [`Event::NAME`].
+    pub name: String,
+    /// [`Event::VERSION`].
+    pub schema_version: u32,
+    /// The event, as JSON.
+    pub payload: serde_json::Value,
+    /// Who caused it and why.
+    pub metadata: Metadata,
+}
+
+/// An event as the store keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedEvent {
+    /// Its place in the global order.
+    pub position: Position,
+    /// Its id (UUID v7).
+    pub event_id: Uuid,
+    /// The stream it belongs to.
+    pub stream: StreamKey,
+    /// Its version in the stream: 1 for the first event, no gaps.
+    pub version: u64,
+    /// Its concrete route.
+    #[serde(with = "route_text")]
+    pub route: Route,
+    /// [`Event::NAME`].
+    pub name: String,
+    /// [`Event::VERSION`] when it was written.
+    pub schema_version: u32,
+    /// The event, as JSON.
+    pub payload: serde_json::Value,
+    /// Who caused it and why.
+    pub metadata: Metadata,
+    /// When it was appended.
+    pub recorded_at: SystemTime,
+}
+
+impl RecordedEvent {
+    /// The payload as `E`, when it is an `E`.
+    pub fn decode<E: Event>(&self) -> Result<E, DecodeError> {
+        if self.name != E::NAME {
+            return Err(DecodeError::OtherEvent {
+                expected: E::NAME,
+                found: self.name.clone(),
+            });
+        }
+        let payload = upcast_as::<E>(self.schema_version, &self.payload).map_err(|source| {
+            DecodeError::Upcast {
+                stream: self.stream.clone(),
+                version: self.version,
+                source,
+            }
+        })?;
+        E::deserialize(&*payload).map_err(|source| DecodeError::Payload {
+            stream: self.stream.clone(),
+            version: self.version,
+            name: self.name.clone(),
+            source,
+        })
+    }
+}
+
+/// A stored event as an aggregate replays it: what its `#[apply]` method needs and
+/// nothing more, with the payload as the JSON text it was stored as, so that it decodes
+/// straight into the event's type (through its upcasters when it is of an older schema
+/// version).
+#[derive(Clone, Debug)]
+pub struct ReplayEvent {
+    /// Its version in the stream.
+    pub version: u64,
+    /// [`Event::NAME`].
+    pub name: String,
+    /// [`Event::VERSION`] when it was written.
+    pub schema_version: u32,
+    /// The event as the JSON text it was stored as.
+    pub payload: String,
+}
+
+impl ReplayEvent {
+    /// The payload as `E` (whose name the caller checked).
+    pub fn decode<E: Event>(&self) -> Result<E, super::aggregate::ApplyError> {
+        if self.schema_version == E::VERSION {
+            return Ok(serde_json::from_str(&self.payload)?);
+        }
+        let payload: serde_json::Value = serde_json::from_str(&self.payload)?;
+        let payload = upcast_as::<E>(self.schema_version, &payload)?;
+        Ok(E::deserialize(&*payload)?)
+    }
+}
+
+impl From<&RecordedEvent> for ReplayEvent {
+    fn from(event: &RecordedEvent) -> Self {
+        ReplayEvent {
+            version: event.version,
+            name: event.name.clone(),
+            schema_version: event.schema_version,
+            payload: event.payload.to_string(),
+        }
+    }
+}
+
+/// A route as its text (the route crate has no dependencies, serde included).
+mod route_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::route::Route;
+
+    pub(super) fn serialize<S: Serializer>(
+        route: &Route,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(route.as_str())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Route, D::Error> {
+        Route::try_from(String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why a recorded event could not be read as a type.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Its schema version cannot be brought to the type's.
+    #[error("event at version {version} of stream `{stream}`")]
+    Upcast {
+        /// Its stream.
+        stream: StreamKey,
+        /// Its version.
+        version: u64,
+        /// What is missing.
+        source: UpcastError,
+    },
+    /// It is another event.
+    #[error("expected event `{expected}`, found `{found}`")]
+    OtherEvent {
+        /// The type's name.
+        expected: &'static str,
+        /// The recorded event's name.
+        found: String,
+    },
+    /// Its payload does not decode.
+    #[error("event `{name}` at version {version} of stream `{stream}` does not decode")]
+    Payload {
+        /// Its stream.
+        stream: StreamKey,
+        /// Its version.
+        version: u64,
+        /// Its name.
+        name: String,
+        /// What serde said.
+        source: serde_json::Error,
+    },
+}
