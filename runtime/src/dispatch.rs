@@ -12,16 +12,16 @@ use uuid::Uuid;
 use crate::BoxFuture;
 use crate::actor::Actor;
 use crate::cache::{AggregateCache, Lookup};
-use crate::error::{Error, ErrorKind};
 use crate::handler::saga::{CommitOutcome, Phase, Saga, run_saga};
 use crate::handler::{Nest, Scene, When, react, run_hooks};
 use crate::model::command::Command;
+use crate::outcome::error::{Error, ErrorKind};
+use crate::outcome::trace::{Operation, Outcome, Trace, TraceOutcome, Tracer};
 use crate::registry::HandlerRow;
 use crate::route::Route;
 use crate::runtime::Herald;
 use crate::step::{Envelope, Step, Stepped, store_error};
 use crate::store::{EventStore, RecordedCommand, RecordedEvent, StoreTransaction, StreamKey};
-use crate::trace::{Operation, Outcome, Trace, TraceOutcome, Tracer};
 use crate::transaction::HeraldTransaction;
 use crate::unwind::caught;
 

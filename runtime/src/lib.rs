@@ -49,22 +49,21 @@ mod actor;
 mod cache;
 mod consumer;
 mod dispatch;
-mod error;
 mod handler;
 mod json_value;
 mod model;
+mod outcome;
+pub use outcome::trace;
 #[cfg(feature = "nats")]
 pub mod nats;
 mod pipeline;
 mod registry;
-mod report;
 mod retry;
 mod runtime;
 mod sql;
 mod step;
 pub mod store;
 pub mod testing;
-pub mod trace;
 mod transaction;
 mod unwind;
 
@@ -93,7 +92,6 @@ pub use consumer::{
     Rebuilt,
 };
 pub use dispatch::{Dispatch, Dispatched};
-pub use error::{Error, ErrorKind};
 pub use handler::{
     Consistency, Cx, DispatcherOutput, HandlerOutput, IntoCommands, ProcessorOutput, Recorded,
     Recovery, SagaCx, SagaOutput, When,
@@ -102,8 +100,9 @@ pub use model::aggregate::{Aggregate, Apply, ApplyError, Handle, HandleOutput};
 pub use model::command::Command;
 pub use model::event::{AnyEvent, Event, Events, IntoEvents, RouteParam};
 pub use model::upcast::UpcastError;
+pub use outcome::error::{Error, ErrorKind, RegistryError};
 pub use pipeline::{Pipeline, Progress, Ran, StepOutcome};
-pub use registry::{Registry, RegistryError};
+pub use registry::Registry;
 pub use retry::RetryPolicy;
 pub use runtime::{Herald, HeraldBuilder, Load, Loaded};
 pub use transaction::HeraldTransaction;

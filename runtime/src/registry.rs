@@ -10,6 +10,7 @@ use crate::handler::{
     Consistency, DispatcherRow, HookRow, ProcessorRow, ProjectorRow, SagaStepRow, When,
 };
 use crate::model::upcast::UpcasterRow;
+use crate::outcome::error::RegistryError;
 use crate::route::{Pattern, Route, RouteError, RouteTable, can_match};
 use crate::step::ExecuteFn;
 use crate::store::RecordedEvent;
@@ -326,7 +327,7 @@ impl Registry {
         }
         problems.sort_unstable();
         problems.dedup();
-        Err(RegistryError { problems })
+        Err(RegistryError::new(problems))
     }
 
     /// Hooks, projectors and processors: a pattern that does not parse, a command or
@@ -764,34 +765,6 @@ fn duplicates<'a>(
             origins.len(),
             origins.join(", ")
         ));
-    }
-}
-
-/// Everything wrong with a runtime's registrations, found at once by [`Registry::check`].
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub struct RegistryError {
-    problems: Vec<String>,
-}
-
-impl RegistryError {
-    /// Each problem, sorted.
-    pub fn problems(&self) -> &[String] {
-        &self.problems
-    }
-}
-
-impl fmt::Display for RegistryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.problems.len();
-        write!(
-            f,
-            "{n} problem{} in the registered handlers:",
-            if n == 1 { "" } else { "s" }
-        )?;
-        for problem in &self.problems {
-            write!(f, "\n  - {problem}")?;
-        }
-        Ok(())
     }
 }
 

@@ -8,16 +8,16 @@ use uuid::Uuid;
 use crate::BoxFuture;
 use crate::actor::Actor;
 use crate::cache::{AggregateCache, Lookup};
-use crate::error::{Error, ErrorKind};
 use crate::model::aggregate::{Aggregate, ApplyError, Handle, HandleOutput};
 use crate::model::command::Command;
 use crate::model::event::{AnyEvent, IntoEvents};
+use crate::outcome::error::{Error, ErrorKind};
+use crate::outcome::trace::{Operation, Outcome, Tracer};
 use crate::route::Route;
 use crate::store::{
     Conflict, MAX_PAYLOAD_LEN, Metadata, NewEvent, RecordedEvent, ReplayEvent, Snapshot,
     StoreError, StoreTransaction, StreamKey,
 };
-use crate::trace::{Operation, Outcome, Tracer};
 
 /// What a command's events are recorded with.
 pub(crate) struct Envelope<'a> {

@@ -3,12 +3,12 @@
 
 use crate::cache::AggregateCache;
 use crate::dispatch::{Dispatch, Target};
-use crate::error::{Error, ErrorKind};
 use crate::handler::saga::{CommitOutcome, Saga};
 use crate::model::command::Command;
+use crate::outcome::error::{Error, ErrorKind};
+use crate::outcome::trace::{Operation, Tracer};
 use crate::runtime::Herald;
 use crate::store::{Sql, StoreError, StoreTransaction};
-use crate::trace::{Operation, Tracer};
 use uuid::Uuid;
 
 /// A transaction of the event store that you commit: the events of the commands

@@ -1,6 +1,6 @@
 //! Archiving: the events every consumer has passed move to the runtime's [`Archive`].
 
-use crate::error::{Error, ErrorKind};
+use crate::outcome::error::{Error, ErrorKind};
 use crate::store::{Position, StoreError};
 
 use super::{Consumers, Layout};

@@ -4,14 +4,14 @@ use tracing::Instrument;
 
 use crate::actor::Actor;
 use crate::cache::{AggregateCache, Lookup};
-use crate::error::{Error, ErrorKind};
 use crate::handler::processor::derived_id;
 use crate::handler::reaction::Reaction;
 use crate::handler::saga::Saga;
 use crate::handler::{Cx, Nest};
+use crate::outcome::error::{Error, ErrorKind};
+use crate::outcome::trace::{Operation, Outcome, Tracer};
 use crate::runtime::Herald;
 use crate::store::{RecordedEvent, StoreTransaction};
-use crate::trace::{Operation, Outcome, Tracer};
 use crate::unwind::caught;
 
 /// Runs `handler` on `event` in `tx`. A processor's commands run in `tx` too, as the

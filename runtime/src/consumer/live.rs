@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use crate::error::{Error, ErrorKind};
+use crate::outcome::error::{Error, ErrorKind};
 use crate::route::Pattern;
 use crate::runtime::{Herald, WeakHerald};
 use crate::store::{Position, RecordedEvent};

@@ -35,8 +35,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::error::{Error, ErrorKind};
 use crate::handler::reaction::Reaction;
+use crate::outcome::error::{Error, ErrorKind};
 use crate::retry::RetryPolicy;
 use crate::runtime::Herald;
 use crate::store::{DeadLetter, Position, RecordedEvent, StoreError};

@@ -18,8 +18,8 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use super::store_error;
-use crate::error::{Error, ErrorKind};
 use crate::handler::reaction::Reaction;
+use crate::outcome::error::{Error, ErrorKind};
 use crate::runtime::Herald;
 use crate::store::{Checkpoint, Lease, Position, StoreError, StoreTransaction, StreamKey};
 

@@ -12,8 +12,8 @@ use uuid::Uuid;
 use super::handle::handle;
 use super::partition::{Layout, Members, Partition};
 use super::{ConsumerSettings, Progress, store_error};
-use crate::error::{Error, ErrorKind};
 use crate::handler::saga::{CommitOutcome, Saga};
+use crate::outcome::error::{Error, ErrorKind};
 use crate::runtime::{Herald, WeakHerald};
 use crate::store::{Checkpoint, DeadLetter, Position, RecordedEvent, StoreTransaction, StreamKey};
 use crate::unwind::{Panicked, caught};
@@ -513,7 +513,8 @@ pub(crate) async fn settle_failed_commit(
 
 /// Reverses the saga steps of a rolled-back batch's processors, last first.
 pub(crate) async fn reverse(herald: &Herald, consumer: &str, sagas: Vec<Saga>) {
-    let mut tracer = crate::trace::Tracer::new(crate::trace::Operation::Rollback, consumer);
+    let mut tracer =
+        crate::outcome::trace::Tracer::new(crate::outcome::trace::Operation::Rollback, consumer);
     for saga in sagas.into_iter().rev() {
         let store = herald.store();
         for problem in saga.reverse(store, herald.saga_retry(), &mut tracer).await {

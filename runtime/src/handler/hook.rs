@@ -5,15 +5,15 @@ use std::any::{Any, TypeId};
 
 use crate::BoxError;
 use crate::BoxFuture;
-use crate::error::{Error, ErrorKind};
 use crate::handler::Cx;
 use crate::handler::saga::Saga;
 use crate::model::command::Command;
+use crate::outcome::error::{Error, ErrorKind};
+use crate::outcome::trace::{Operation, Outcome, Tracer};
 use crate::registry::Registry;
 use crate::route::Route;
 use crate::step::Envelope;
 use crate::store::{StoreTransaction, StreamKey};
-use crate::trace::{Operation, Outcome, Tracer};
 
 /// When a hook runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -10,14 +10,14 @@ use crate::BoxError;
 use crate::BoxFuture;
 use crate::actor::Actor;
 use crate::cache::Lookup;
-use crate::error::Error;
 use crate::handler::saga::Saga;
 use crate::handler::{Consistency, Cx};
 use crate::model::command::Command;
+use crate::outcome::error::Error;
+use crate::outcome::trace::Tracer;
 use crate::route::Route;
 use crate::runtime::Herald;
 use crate::store::{RecordedEvent, StoreTransaction};
-use crate::trace::Tracer;
 
 /// Runs one processor on a recorded event. Not public API.
 #[doc(hidden)]

@@ -7,17 +7,17 @@ use uuid::Uuid;
 use crate::BoxFuture;
 use crate::actor::Actor;
 use crate::cache::Lookup;
-use crate::error::{Error, ErrorKind};
 use crate::handler::dispatcher::side_stream_type;
 use crate::handler::processor::{Nest, derived_id};
 use crate::handler::saga::Saga;
 use crate::handler::{Cx, DispatcherRow, ProcessorRow, ProjectorRow};
 use crate::model::event::AnyEvent;
+use crate::outcome::error::{Error, ErrorKind};
+use crate::outcome::trace::{Operation, Tracer};
 use crate::route::{Pattern, Route};
 use crate::runtime::Herald;
 use crate::step::{Envelope, new_event, store_error};
 use crate::store::{RecordedEvent, StoreError, StoreTransaction, StreamKey};
-use crate::trace::{Operation, Tracer};
 
 /// A strong handler of an event.
 #[derive(Clone, Copy)]

@@ -14,14 +14,14 @@ use uuid::Uuid;
 use crate::BoxError;
 use crate::BoxFuture;
 use crate::actor::Actor;
-use crate::error::{Error, ErrorKind};
 use crate::model::command::Command;
+use crate::outcome::error::{Error, ErrorKind};
+use crate::outcome::trace::{Operation, Tracer};
 use crate::registry::Registry;
 use crate::retry::{RetryPolicy, retried};
 use crate::route::{Pattern, Route};
 use crate::runtime::Herald;
 use crate::store::{EventStore, RecordedEvent, SagaOutcome, SagaStep, StoreError};
-use crate::trace::{Operation, Tracer};
 
 /// What a saga step or its compensation sees: who sent the command, its route and id (a
 /// good idempotency key for a third party), the pattern's parameters, and which attempt

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 
-use crate::error::{Error, ErrorKind};
+use crate::outcome::error::{Error, ErrorKind};
 use crate::store::StoreError;
 
 pub use relay::Relay;

@@ -13,7 +13,7 @@ use crate::consumer::{
     Layout, handle, letter, letter_behind, ordered, retired, retired_error, settle_failed_commit,
     store_error,
 };
-use crate::error::Error;
+use crate::outcome::error::Error;
 use crate::runtime::{Herald, WeakHerald};
 use crate::store::RecordedEvent;
 

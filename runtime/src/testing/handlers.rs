@@ -8,10 +8,10 @@ use uuid::Uuid;
 
 use crate::BoxError;
 use crate::actor::Actor;
-use crate::error::{Error, ErrorKind};
 use crate::handler::{Cx, IntoCommands};
 use crate::model::command::Command;
 use crate::model::event::Event;
+use crate::outcome::error::{Error, ErrorKind};
 use crate::route::Route;
 use crate::runtime::Herald;
 use crate::store::{Metadata, Position, RecordedEvent, StoreError, StreamKey};

@@ -4,8 +4,8 @@
 //! before anything is built, naming what depends on it.
 
 use super::{refused, store_error};
-use crate::error::Error;
 use crate::handler::rebuild_table;
+use crate::outcome::error::Error;
 use crate::store::{Sql, StoreError, StoreTransaction};
 
 /// Runs one statement on the transaction's connection, a store failure naming the table.

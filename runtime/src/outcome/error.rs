@@ -5,10 +5,9 @@ use std::fmt;
 
 use crate::BoxError;
 use crate::model::aggregate::ApplyError;
-use crate::registry::RegistryError;
+use crate::outcome::trace::Trace;
 use crate::route::{Route, RouteError};
 use crate::store::{Conflict, StoreError, StreamKey};
-use crate::trace::Trace;
 use uuid::Uuid;
 
 /// Why a dispatch (or starting a runtime) failed: two pointers wide, with the typed
@@ -89,7 +88,7 @@ impl<K: Into<ErrorKind>> From<K> for Error {
 /// fields, and its `source()`).
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        crate::report::Chain(&*self.kind).fmt(f)?;
+        crate::outcome::report::Chain(&*self.kind).fmt(f)?;
         if !self.unreversed.is_empty() {
             write!(f, "; and {}", self.unreversed.join("; "))?;
         }
@@ -649,5 +648,40 @@ impl Error {
     /// Whether this is a version conflict.
     pub fn is_conflict(&self) -> bool {
         matches!(self.kind(), ErrorKind::Conflict { .. })
+    }
+}
+
+/// Everything wrong with a runtime's registrations, found at once by [`Registry::check`](crate::Registry::check).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct RegistryError {
+    problems: Vec<String>,
+}
+
+impl RegistryError {
+    /// The problems found, sorted (crate-private: the registry builds it).
+    pub(crate) fn new(problems: Vec<String>) -> Self {
+        RegistryError { problems }
+    }
+}
+
+impl RegistryError {
+    /// Each problem, sorted.
+    pub fn problems(&self) -> &[String] {
+        &self.problems
+    }
+}
+
+impl fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "{n} problem{} in the registered handlers:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for problem in &self.problems {
+            write!(f, "\n  - {problem}")?;
+        }
+        Ok(())
     }
 }

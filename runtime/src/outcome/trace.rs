@@ -395,10 +395,10 @@ impl Tracer {
     }
 }
 
-impl TraceOutcome for crate::Error {
+impl TraceOutcome for super::error::Error {
     fn outcome(&self) -> Outcome {
         match self.kind() {
-            crate::ErrorKind::Conflict { .. } => Outcome::Conflict,
+            super::error::ErrorKind::Conflict { .. } => Outcome::Conflict,
             _ => Outcome::Failed(self.to_string()),
         }
     }
