@@ -46,25 +46,19 @@
 extern crate self as herald;
 
 mod actor;
-mod cache;
 mod consumer;
-mod dispatch;
-mod handler;
+mod engine;
+mod facade;
 mod json_value;
 mod model;
 mod outcome;
 pub use outcome::trace;
 #[cfg(feature = "nats")]
 pub mod nats;
-mod pipeline;
-mod registry;
 mod retry;
-mod runtime;
 mod sql;
-mod step;
 pub mod store;
 pub mod testing;
-mod transaction;
 mod unwind;
 
 #[doc(hidden)]
@@ -91,21 +85,22 @@ pub use consumer::{
     Archived, ConsumerStatus, Consumers, Live, LiveEvents, Partition, Rebuild, RebuildProgress,
     Rebuilt,
 };
-pub use dispatch::{Dispatch, Dispatched};
-pub use handler::{
+pub use engine::dispatch::Dispatched;
+pub use engine::handler::{
     Consistency, Cx, DispatcherOutput, HandlerOutput, IntoCommands, ProcessorOutput, Recorded,
     Recovery, SagaCx, SagaOutput, When,
 };
+pub use engine::registry::Registry;
+pub use facade::dispatch::Dispatch;
+pub use facade::pipeline::{Pipeline, Progress, Ran, StepOutcome};
+pub use facade::runtime::{Herald, HeraldBuilder, Load, Loaded};
+pub use facade::transaction::HeraldTransaction;
 pub use model::aggregate::{Aggregate, Apply, ApplyError, Handle, HandleOutput};
 pub use model::command::Command;
 pub use model::event::{AnyEvent, Event, Events, IntoEvents, RouteParam};
 pub use model::upcast::UpcastError;
 pub use outcome::error::{Error, ErrorKind, RegistryError};
-pub use pipeline::{Pipeline, Progress, Ran, StepOutcome};
-pub use registry::Registry;
 pub use retry::RetryPolicy;
-pub use runtime::{Herald, HeraldBuilder, Load, Loaded};
-pub use transaction::HeraldTransaction;
 pub use unwind::Panicked;
 pub use uuid::{self, Uuid};
 

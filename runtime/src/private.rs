@@ -6,13 +6,13 @@ pub use serde_json;
 
 pub use herald_route::{Template, assert_can_match};
 
-pub use crate::handler::{
+pub use crate::engine::handler::{
     AnyCommand, DispatchFn, DispatcherRow, HookFn, HookRow, Nest, ProcessFn, ProcessorOutput,
     ProcessorRow, ProjectFn, ProjectorRow, SagaReverseFn, SagaRunFn, SagaStepRow,
 };
+pub use crate::engine::registry::{AggregateRow, CommandRow, EventRow, HandlerRow};
+pub use crate::engine::step::{ExecuteFn, Step, Stepped};
 pub use crate::model::upcast::UpcasterRow;
-pub use crate::registry::{AggregateRow, CommandRow, EventRow, HandlerRow};
-pub use crate::step::{ExecuteFn, Step, Stepped};
 
 use crate::BoxFuture;
 use crate::model::aggregate::Handle;
@@ -39,7 +39,7 @@ pub fn segment(value: &dyn RouteParam) -> String {
 pub fn execute<A: Handle<C>, C: Command>(
     step: Step<'_>,
 ) -> BoxFuture<'_, Result<Stepped, crate::Error>> {
-    crate::step::execute::<A, C>(step)
+    crate::engine::step::execute::<A, C>(step)
 }
 
 /// The names of the events `A`'s handler of `C` may produce.

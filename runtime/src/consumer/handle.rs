@@ -3,14 +3,14 @@
 use tracing::Instrument;
 
 use crate::actor::Actor;
-use crate::cache::{AggregateCache, Lookup};
-use crate::handler::processor::derived_id;
-use crate::handler::reaction::Reaction;
-use crate::handler::saga::Saga;
-use crate::handler::{Cx, Nest};
+use crate::engine::cache::{AggregateCache, Lookup};
+use crate::engine::handler::processor::derived_id;
+use crate::engine::handler::reaction::Reaction;
+use crate::engine::handler::saga::Saga;
+use crate::engine::handler::{Cx, Nest};
+use crate::engine::kernel::Kernel;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::outcome::trace::{Operation, Outcome, Tracer};
-use crate::runtime::Herald;
 use crate::store::{RecordedEvent, StoreTransaction};
 use crate::unwind::caught;
 
@@ -19,18 +19,18 @@ use crate::unwind::caught;
 /// on the event again never doubles them). Returns the saga steps its commands
 /// completed, to settle once `tx` commits; on an error they are already reversed.
 pub(crate) async fn handle(
-    herald: &Herald,
+    kernel: &Kernel,
     tx: &mut dyn StoreTransaction,
     handler: Reaction<'_>,
     event: &RecordedEvent,
 ) -> Result<Saga, Error> {
-    handle_as(herald, tx, handler, event, false).await
+    handle_as(kernel, tx, handler, event, false).await
 }
 
 /// [`handle`], or for a rebuild (`rebuilding`): a projector then writes the copies of
 /// its declared tables.
 pub(crate) async fn handle_as(
-    herald: &Herald,
+    kernel: &Kernel,
     tx: &mut dyn StoreTransaction,
     handler: Reaction<'_>,
     event: &RecordedEvent,
@@ -41,7 +41,7 @@ pub(crate) async fn handle_as(
     );
     // A panic anywhere in handling the event (the handler, its commands' hooks and
     // aggregates) is the handler's failure: tried again, then parked.
-    let ran = caught(|| run(herald, tx, handler, event, rebuilding))
+    let ran = caught(|| run(kernel, tx, handler, event, rebuilding))
         .instrument(span)
         .await;
     ran.unwrap_or_else(|panic| {
@@ -56,7 +56,7 @@ pub(crate) async fn handle_as(
 }
 
 async fn run(
-    herald: &Herald,
+    kernel: &Kernel,
     tx: &mut dyn StoreTransaction,
     handler: Reaction<'_>,
     event: &RecordedEvent,
@@ -68,7 +68,7 @@ async fn run(
     for role in &metadata.roles {
         actor = actor.with_role(role.as_str());
     }
-    let store = herald.store().kind();
+    let store = kernel.store().kind();
     let failed = |source| {
         Error::from(ErrorKind::Consumer {
             consumer: name.to_owned(),
@@ -77,7 +77,7 @@ async fn run(
             source,
         })
     };
-    let mut saga = Saga::new(herald);
+    let mut saga = Saga::new(kernel);
     let ran = match handler {
         Reaction::Project(projector, pattern) => {
             let mut cx = Cx::new(&mut *tx, &actor, &event.route, pattern, store);
@@ -91,17 +91,17 @@ async fn run(
                 let mut cx = Cx::new(&mut *tx, &actor, &event.route, pattern, store);
                 (processor.run)(event, &mut cx).await.map_err(failed)?
             };
-            let own = AggregateCache::new(herald.cache().capacity());
+            let own = AggregateCache::new(kernel.cache().capacity());
             let mut tracer = Tracer::new(Operation::Process, name);
             let mut ran = Ok(());
             for (index, command) in commands.into_iter().enumerate() {
                 let nest = Nest {
-                    herald,
+                    kernel,
                     tx: &mut *tx,
                     // Aggregates read fresh: the transaction may roll back to before them.
                     cache: Lookup {
                         own: Some(&own),
-                        committed: herald.cache(),
+                        committed: kernel.cache(),
                     },
                     actor: &actor,
                     correlation_id: metadata.correlation_id,
@@ -127,7 +127,7 @@ async fn run(
         Err(error) => {
             let mut tracer = Tracer::new(Operation::Rollback, name);
             let unreversed = saga
-                .reverse(herald.store(), herald.saga_retry(), &mut tracer)
+                .reverse(kernel.store(), kernel.saga_retry(), &mut tracer)
                 .await;
             drop(tracer.finish(Outcome::Ok));
             Err(error.with_unreversed(unreversed))

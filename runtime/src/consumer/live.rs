@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
+use crate::facade::runtime::{Herald, WeakHerald};
 use crate::outcome::error::{Error, ErrorKind};
 use crate::route::Pattern;
-use crate::runtime::{Herald, WeakHerald};
 use crate::store::{Position, RecordedEvent};
 
 /// How many events a live subscriber may fall behind before it skips.

@@ -35,10 +35,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::handler::reaction::Reaction;
+use crate::engine::handler::reaction::Reaction;
+use crate::facade::runtime::Herald;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::retry::RetryPolicy;
-use crate::runtime::Herald;
 use crate::store::{DeadLetter, Position, RecordedEvent, StoreError};
 pub(crate) use handle::handle;
 use worker::Worker;
@@ -562,7 +562,7 @@ impl<'h> Consumers<'h> {
                 )));
             };
             let savepoint = tx.savepoint().await.map_err(&fail_store)?;
-            match handle(herald, &mut *tx, handler, event).await {
+            match handle(herald.kernel(), &mut *tx, handler, event).await {
                 Ok(saga) => {
                     tx.release(savepoint).await.map_err(&fail_store)?;
                     tx.unpark(consumer, parked.event_id)

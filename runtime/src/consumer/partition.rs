@@ -18,9 +18,9 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use super::store_error;
-use crate::handler::reaction::Reaction;
+use crate::engine::handler::reaction::Reaction;
+use crate::facade::runtime::Herald;
 use crate::outcome::error::{Error, ErrorKind};
-use crate::runtime::Herald;
 use crate::store::{Checkpoint, Lease, Position, StoreError, StoreTransaction, StreamKey};
 
 /// One share of a partitioned consumer's streams: partition `index` of `count`.

@@ -12,9 +12,9 @@ use uuid::Uuid;
 use super::handle::handle;
 use super::partition::{Layout, Members, Partition};
 use super::{ConsumerSettings, Progress, store_error};
-use crate::handler::saga::{CommitOutcome, Saga};
+use crate::engine::handler::saga::{CommitOutcome, Saga};
+use crate::facade::runtime::{Herald, WeakHerald};
 use crate::outcome::error::{Error, ErrorKind};
-use crate::runtime::{Herald, WeakHerald};
 use crate::store::{Checkpoint, DeadLetter, Position, RecordedEvent, StoreTransaction, StreamKey};
 use crate::unwind::{Panicked, caught};
 
@@ -355,7 +355,7 @@ impl Worker {
                 done = event.position;
                 continue;
             }
-            match handle(herald, &mut *tx, handler, event).await {
+            match handle(herald.kernel(), &mut *tx, handler, event).await {
                 Ok(saga) => {
                     sagas.push(saga);
                     done = event.position;
@@ -504,7 +504,7 @@ pub(crate) async fn settle_failed_commit(
         CommitOutcome::Unknown(error) => {
             tracing::warn!(consumer, %error, "whether a batch's commit took effect is unknown");
             for saga in sagas.drain(..) {
-                saga.settle_when_known(herald, witness);
+                saga.settle_when_known(herald.kernel(), witness);
             }
         }
     }

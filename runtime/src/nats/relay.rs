@@ -9,8 +9,8 @@ use tokio::task::JoinHandle;
 
 use super::{Nats, nats_error, subject::subject};
 use crate::consumer::checkpoint_of;
+use crate::facade::runtime::{Herald, WeakHerald};
 use crate::outcome::error::{Error, ErrorKind};
-use crate::runtime::{Herald, WeakHerald};
 use crate::store::Position;
 use crate::unwind::caught;
 

@@ -13,8 +13,8 @@ use crate::consumer::{
     Layout, handle, letter, letter_behind, ordered, retired, retired_error, settle_failed_commit,
     store_error,
 };
+use crate::facade::runtime::{Herald, WeakHerald};
 use crate::outcome::error::Error;
-use crate::runtime::{Herald, WeakHerald};
 use crate::store::RecordedEvent;
 
 /// Runs a runtime's eventual projectors and processors from JetStream, one durable
@@ -213,7 +213,7 @@ impl Remote {
             tx.commit().await.map_err(&fail_store)?;
             return ack(AckKind::Ack).await;
         }
-        match handle(herald, &mut *tx, handler, &event).await {
+        match handle(herald.kernel(), &mut *tx, handler, &event).await {
             Ok(saga) => {
                 tx.save_checkpoint(key, event.position)
                     .await

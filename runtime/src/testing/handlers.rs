@@ -8,12 +8,12 @@ use uuid::Uuid;
 
 use crate::BoxError;
 use crate::actor::Actor;
-use crate::handler::{Cx, IntoCommands};
+use crate::engine::handler::{Cx, IntoCommands};
+use crate::facade::runtime::Herald;
 use crate::model::command::Command;
 use crate::model::event::Event;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::route::Route;
-use crate::runtime::Herald;
 use crate::store::{Metadata, Position, RecordedEvent, StoreError, StreamKey};
 
 /// Runs one handler at a time, by name, as the runtime does, on a runtime of the modules

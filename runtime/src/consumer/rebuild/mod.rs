@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use super::handle::handle_as;
 use super::{Consumers, Layout, store_error};
 use crate::BoxFuture;
-use crate::handler::reaction::Reaction;
+use crate::engine::handler::reaction::Reaction;
+use crate::facade::runtime::Herald;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::route::Pattern;
-use crate::runtime::Herald;
 use crate::store::Position;
 
 mod tables;
@@ -239,7 +239,7 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
         for event in &events {
             if takes(event) {
                 // A projector dispatches nothing: there is no saga to settle.
-                handle_as(herald, &mut *tx, handler, event, true)
+                handle_as(herald.kernel(), &mut *tx, handler, event, true)
                     .await
                     .map_err(|error| abandon(&name, error))?;
                 report.handled += 1;

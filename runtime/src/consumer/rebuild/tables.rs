@@ -4,7 +4,7 @@
 //! before anything is built, naming what depends on it.
 
 use super::{refused, store_error};
-use crate::handler::rebuild_table;
+use crate::engine::handler::rebuild_table;
 use crate::outcome::error::Error;
 use crate::store::{Sql, StoreError, StoreTransaction};
 

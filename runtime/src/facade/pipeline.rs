@@ -6,10 +6,10 @@ use std::future::IntoFuture;
 
 use crate::BoxFuture;
 use crate::actor::Actor;
-use crate::dispatch::Dispatched;
+use crate::engine::dispatch::Dispatched;
+use crate::facade::runtime::Herald;
 use crate::model::command::Command;
 use crate::outcome::error::Error;
-use crate::runtime::Herald;
 
 /// What the steps so far did, to build the next one's command from.
 #[derive(Debug, Default)]

@@ -7,7 +7,7 @@ use std::ops::Deref;
 
 use crate::BoxError;
 use crate::BoxFuture;
-use crate::handler::Cx;
+use crate::engine::handler::Cx;
 use crate::model::event::Event;
 use crate::store::{DecodeError, RecordedEvent};
 

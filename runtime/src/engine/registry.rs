@@ -5,14 +5,14 @@ use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use crate::handler::reaction::Reaction;
-use crate::handler::{
+use crate::engine::handler::reaction::Reaction;
+use crate::engine::handler::{
     Consistency, DispatcherRow, HookRow, ProcessorRow, ProjectorRow, SagaStepRow, When,
 };
+use crate::engine::step::ExecuteFn;
 use crate::model::upcast::UpcasterRow;
 use crate::outcome::error::RegistryError;
 use crate::route::{Pattern, Route, RouteError, RouteTable, can_match};
-use crate::step::ExecuteFn;
 use crate::store::RecordedEvent;
 
 /// An `#[event]` type. Not public API: generated code builds these.

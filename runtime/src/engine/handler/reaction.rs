@@ -6,17 +6,17 @@ use uuid::Uuid;
 
 use crate::BoxFuture;
 use crate::actor::Actor;
-use crate::cache::Lookup;
-use crate::handler::dispatcher::side_stream_type;
-use crate::handler::processor::{Nest, derived_id};
-use crate::handler::saga::Saga;
-use crate::handler::{Cx, DispatcherRow, ProcessorRow, ProjectorRow};
+use crate::engine::cache::Lookup;
+use crate::engine::handler::dispatcher::side_stream_type;
+use crate::engine::handler::processor::{Nest, derived_id};
+use crate::engine::handler::saga::Saga;
+use crate::engine::handler::{Cx, DispatcherRow, ProcessorRow, ProjectorRow};
+use crate::engine::kernel::Kernel;
+use crate::engine::step::{Envelope, new_event, store_error};
 use crate::model::event::AnyEvent;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::outcome::trace::{Operation, Tracer};
 use crate::route::{Pattern, Route};
-use crate::runtime::Herald;
-use crate::step::{Envelope, new_event, store_error};
 use crate::store::{RecordedEvent, StoreError, StoreTransaction, StreamKey};
 
 /// A strong handler of an event.
@@ -64,7 +64,7 @@ impl<'r> Reaction<'r> {
 
 /// What the handlers of a command's events share.
 pub(crate) struct Scene<'a> {
-    pub(crate) herald: &'a Herald,
+    pub(crate) kernel: &'a Kernel,
     pub(crate) cache: Lookup<'a>,
     pub(crate) actor: &'a Actor,
     pub(crate) command_id: Uuid,
@@ -87,7 +87,7 @@ pub(crate) fn react<'a>(
     saga: &'a mut Saga,
 ) -> BoxFuture<'a, Result<(), Error>> {
     Box::pin(async move {
-        let limit = scene.herald.max_nesting();
+        let limit = scene.kernel.max_nesting();
         if scene.chain.len() + side.len() > limit + 1 {
             let chain = scene.chain.iter().chain(&side).cloned().collect();
             return Err(ErrorKind::Nesting { chain, limit }.into());
@@ -108,9 +108,9 @@ async fn react_to(
     tracer: &mut Tracer,
     saga: &mut Saga,
 ) -> Result<(), Error> {
-    let store = scene.herald.store().kind();
+    let store = scene.kernel.store().kind();
     {
-        for reaction in scene.herald.registry().strong_reactions_of(event) {
+        for reaction in scene.kernel.registry().strong_reactions_of(event) {
             match reaction {
                 Reaction::Project(projector, pattern) => {
                     let ran = tracer
@@ -147,7 +147,7 @@ async fn react_to(
                     })?;
                     for (index, command) in commands.into_iter().enumerate() {
                         let nest = Nest {
-                            herald: scene.herald,
+                            kernel: scene.kernel,
                             tx: &mut *tx,
                             cache: scene.cache,
                             actor: scene.actor,
@@ -234,7 +234,7 @@ async fn append_side_events(
             )
             .await;
         match appended {
-            Err(StoreError::Conflict(_)) if attempts <= scene.herald.conflict_retries() => continue,
+            Err(StoreError::Conflict(_)) if attempts <= scene.kernel.conflict_retries() => continue,
             other => break other.map_err(fail_store)?,
         }
     };

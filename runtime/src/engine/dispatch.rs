@@ -1,180 +1,34 @@
 //! One command through the loop (DESIGN.md, "The broadcast loop"): render and authorize
 //! it, open a transaction, record its id (a repeated id returns the first result), load
 //! the aggregate, handle, append with the expected version (a conflict runs load, handle
-//! and append again from a savepoint), record the result and trace, commit.
-
-use std::future::IntoFuture;
+//! and append again from a savepoint), record the result and trace, commit. The facade's
+//! [`Dispatch`](crate::Dispatch) configures a command and hands it here.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::BoxFuture;
 use crate::actor::Actor;
-use crate::cache::{AggregateCache, Lookup};
-use crate::handler::saga::{CommitOutcome, Phase, Saga, run_saga};
-use crate::handler::{Nest, Scene, When, react, run_hooks};
+use crate::engine::cache::{AggregateCache, Lookup};
+use crate::engine::handler::saga::{CommitOutcome, Phase, Saga, run_saga};
+use crate::engine::handler::{Nest, Scene, When, react, run_hooks};
+use crate::engine::kernel::Kernel;
+use crate::engine::registry::HandlerRow;
+use crate::engine::step::{Envelope, Step, Stepped, store_error};
 use crate::model::command::Command;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::outcome::trace::{Operation, Outcome, Trace, TraceOutcome, Tracer};
-use crate::registry::HandlerRow;
 use crate::route::Route;
-use crate::runtime::Herald;
-use crate::step::{Envelope, Step, Stepped, store_error};
 use crate::store::{EventStore, RecordedCommand, RecordedEvent, StoreTransaction, StreamKey};
-use crate::transaction::HeraldTransaction;
 use crate::unwind::caught;
 
-/// A command on its way: add an actor, ids or an expected version, then `.await` it.
-///
-/// ```
-/// # use herald::doc_fixtures::*;
-/// use herald::Actor;
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), herald::Error> {
-/// # let herald = herald().await;
-/// let opened = herald
-///     .dispatch(OpenAccount { account_id: 42 })
-///     .actor(Actor::new("ada", "acme"))
-///     .expected_version(0) // the account must not exist yet
-///     .await?;
-/// assert_eq!(opened.version(), 1);
-/// assert_eq!(opened.events()[0].route.as_str(), "account.42.opened");
-/// # Ok(()) }
-/// ```
-#[must_use = "a dispatch does nothing until it is awaited"]
-pub struct Dispatch<'a, C> {
-    target: Target<'a>,
-    command: C,
-    options: Options,
-}
-
-/// Where a dispatch runs: in a transaction of its own, or in the caller's.
-pub(crate) enum Target<'a> {
-    Runtime(&'a Herald),
-    Transaction(&'a mut HeraldTransaction),
-}
-
+/// How the caller asked for a command to run.
 #[derive(Default)]
-struct Options {
-    actor: Option<Actor>,
-    command_id: Option<Uuid>,
-    correlation_id: Option<Uuid>,
-    expected_version: Option<u64>,
-    /// Eventual consumers to wait for after the commit, and for how long at most.
-    wait_for: Option<(Vec<String>, std::time::Duration)>,
-}
-
-impl<'a, C: Command> Dispatch<'a, C> {
-    pub(crate) fn new(target: Target<'a>, command: C) -> Self {
-        Dispatch {
-            target,
-            command,
-            options: Options::default(),
-        }
-    }
-
-    /// Who sends the command (default: [`Actor::system`]).
-    pub fn actor(mut self, actor: Actor) -> Self {
-        self.options.actor = Some(actor);
-        self
-    }
-
-    /// The command's id (default: a new UUID v7). Dispatching a command with an id that
-    /// was already committed runs nothing and returns the first result
-    /// ([`Dispatched::is_repeat`]); the same id with another payload is an error.
-    pub fn command_id(mut self, id: Uuid) -> Self {
-        self.options.command_id = Some(id);
-        self
-    }
-
-    /// The correlation id its events carry (default: the command id).
-    pub fn correlation_id(mut self, id: Uuid) -> Self {
-        self.options.correlation_id = Some(id);
-        self
-    }
-
-    /// After the commit, waits until these eventual consumers have processed the
-    /// command's events, so that the caller can read what they write (see
-    /// [`Consumers::wait_for`](crate::Consumers::wait_for)); waiting longer than `timeout`
-    /// is an error (the command stays committed). Only for a dispatch in a transaction of
-    /// its own: inside [`HeraldTransaction`] nothing is committed yet to wait for.
-    pub fn wait_for<I, S>(mut self, consumers: I, timeout: std::time::Duration) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        let consumers = consumers.into_iter().map(Into::into).collect();
-        self.options.wait_for = Some((consumers, timeout));
-        self
-    }
-
-    /// The version the caller last saw of the aggregate's stream (0: it must not exist).
-    /// Another version is a conflict, returned at once and never retried.
-    pub fn expected_version(mut self, version: u64) -> Self {
-        self.options.expected_version = Some(version);
-        self
-    }
-}
-
-impl<'a, C: Command> IntoFuture for Dispatch<'a, C> {
-    type Output = Result<Dispatched, Error>;
-    type IntoFuture = BoxFuture<'a, Result<Dispatched, Error>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        let Dispatch {
-            target,
-            mut command,
-            options,
-        } = self;
-        Box::pin(async move {
-            let mut tracer = Tracer::new(Operation::Dispatch, C::NAME);
-            let mut options = options;
-            let wait_for = options.wait_for.take();
-            let (herald, result) = match target {
-                Target::Runtime(herald) => (
-                    Some(herald),
-                    alone(herald, &mut command, options, &mut tracer).await,
-                ),
-                Target::Transaction(_) if wait_for.is_some() => {
-                    let error = ErrorKind::Store {
-                        context: format!("dispatching `{}` in a transaction", C::NAME),
-                        source: crate::store::StoreError::Unsupported(
-                            "`wait_for` waits for a commit: call `herald.consumers().wait_for(…)` after committing the transaction".into(),
-                        ),
-                    };
-                    (None, Err(error.into()))
-                }
-                Target::Transaction(tx) => {
-                    (None, within(tx, &mut command, options, &mut tracer).await)
-                }
-            };
-            let trace = tracer.finish(match &result {
-                Ok(_) => Outcome::Ok,
-                Err(error) => error.outcome(),
-            });
-            let dispatched = match result.map_err(|error| error.with_trace(trace.clone()))? {
-                Finished::Done(prepared, stepped) => Dispatched {
-                    command_id: prepared.envelope_ids.0,
-                    correlation_id: prepared.envelope_ids.1,
-                    route: prepared.route,
-                    stream: prepared.stream,
-                    version: stepped.version,
-                    events: stepped.events,
-                    trace,
-                    repeat: false,
-                },
-                Finished::Repeated(dispatched) => dispatched,
-            };
-            if let (Some(herald), Some((names, timeout))) = (herald, wait_for) {
-                herald
-                    .consumers()
-                    .wait_for(dispatched.events(), &names, timeout)
-                    .await?;
-            }
-            Ok(dispatched)
-        })
-    }
+pub(crate) struct Options {
+    pub(crate) actor: Option<Actor>,
+    pub(crate) command_id: Option<Uuid>,
+    pub(crate) correlation_id: Option<Uuid>,
+    pub(crate) expected_version: Option<u64>,
 }
 
 /// A committed command: its events and the trace of every step.
@@ -255,12 +109,12 @@ struct CommandResult {
 
 /// What step 1 found out, before any transaction.
 pub(crate) struct Prepared {
-    route: Route,
+    pub(crate) route: Route,
     handler: &'static HandlerRow,
     actor: Actor,
     stream: StreamKey,
     /// Command id and correlation id.
-    envelope_ids: (Uuid, Uuid),
+    pub(crate) envelope_ids: (Uuid, Uuid),
     payload_hash: Vec<u8>,
     /// Whether the caller gave the command id (else it is new, and cannot be a repeat).
     id_given: bool,
@@ -274,14 +128,34 @@ pub(crate) struct Prepared {
     expected_version: Option<u64>,
 }
 
-enum Finished {
+pub(crate) enum Finished {
     Done(Prepared, Stepped),
     Repeated(Dispatched),
 }
 
+impl Finished {
+    /// What the caller gets back, with the dispatch's `trace` (a repeat keeps the first
+    /// run's).
+    pub(crate) fn into_dispatched(self, trace: Trace) -> Dispatched {
+        match self {
+            Finished::Done(prepared, stepped) => Dispatched {
+                command_id: prepared.envelope_ids.0,
+                correlation_id: prepared.envelope_ids.1,
+                route: prepared.route,
+                stream: prepared.stream,
+                version: stepped.version,
+                events: stepped.events,
+                trace,
+                repeat: false,
+            },
+            Finished::Repeated(dispatched) => dispatched,
+        }
+    }
+}
+
 /// Step 1: render the route, find the handler, check the actor's roles.
-async fn prepare<C: Command>(
-    herald: &Herald,
+pub(crate) async fn prepare<C: Command>(
+    kernel: &Kernel,
     command: &C,
     options: Options,
     tracer: &mut Tracer,
@@ -291,7 +165,7 @@ async fn prepare<C: Command>(
         source,
     })?;
     tracer.route(route.as_str());
-    let registry = herald.registry();
+    let registry = kernel.registry();
     let command_type = std::any::TypeId::of::<C>();
     let handler = registry
         .handler_of(command_type)
@@ -356,28 +230,28 @@ async fn prepare<C: Command>(
 }
 
 /// A dispatch in a transaction of its own.
-async fn alone<C: Command>(
-    herald: &Herald,
+pub(crate) async fn alone<C: Command>(
+    kernel: &Kernel,
     command: &mut C,
     options: Options,
     tracer: &mut Tracer,
 ) -> Result<Finished, Error> {
-    let prepared = prepare(herald, command, options, tracer).await?;
+    let prepared = prepare(kernel, command, options, tracer).await?;
     let fail_store = |source| store_error(C::NAME, &prepared.route, source);
     let mut tx = tracer
-        .time(Operation::Begin, None, herald.store().begin())
+        .time(Operation::Begin, None, kernel.store().begin())
         .await
         .map_err(fail_store)?;
     // The aggregates of this dispatch (its nested commands see them), for the runtime's
     // cache once it commits.
-    let own = AggregateCache::new(herald.cache().capacity());
+    let own = AggregateCache::new(kernel.cache().capacity());
     let cache = Lookup {
         own: Some(&own),
-        committed: herald.cache(),
+        committed: kernel.cache(),
     };
-    let mut saga = Saga::new(herald);
+    let mut saga = Saga::new(kernel);
     match steps(
-        herald, &mut *tx, cache, command, &prepared, tracer, &mut saga,
+        kernel, &mut *tx, cache, command, &prepared, tracer, &mut saga,
     )
     .await
     {
@@ -386,15 +260,15 @@ async fn alone<C: Command>(
             if let Err(source) = committed {
                 // The connection may have failed after the database committed: look.
                 let id = prepared.envelope_ids.0;
-                match CommitOutcome::of(herald.store(), id).await {
+                match CommitOutcome::of(kernel.store(), id).await {
                     CommitOutcome::Committed => {
                         tracing::warn!(%source, command_id = %id, "the commit reported an error, but the command is recorded: it committed");
                     }
                     CommitOutcome::RolledBack => {
-                        return Err(undo(herald, saga, fail_store(source), tracer).await);
+                        return Err(undo(kernel, saga, fail_store(source), tracer).await);
                     }
                     CommitOutcome::Unknown(lookup) => {
-                        saga.settle_when_known(herald, id);
+                        saga.settle_when_known(kernel, id);
                         return Err(ErrorKind::CommitUnknown {
                             context: format!(
                                 "committing command `{}` (route `{}`)",
@@ -409,8 +283,8 @@ async fn alone<C: Command>(
                     }
                 }
             }
-            saga.settle_done(herald.store()).await;
-            own.move_into(herald.cache());
+            saga.settle_done(kernel.store()).await;
+            own.move_into(kernel.cache());
             Ok(Finished::Done(prepared, stepped))
         }
         Ok(Ran::Repeat(earlier)) => {
@@ -418,96 +292,38 @@ async fn alone<C: Command>(
                 .time(Operation::Rollback, None, tx.rollback())
                 .await
                 .map_err(fail_store)?;
-            repeated::<C>(Reader::Store(herald.store()), &prepared, earlier).await
+            repeated::<C>(Reader::Store(kernel.store()), &prepared, earlier).await
         }
         Err(error) => {
             // The error is what the caller needs; a failed rollback shows in the trace.
             let _ = tracer.time(Operation::Rollback, None, tx.rollback()).await;
-            Err(undo(herald, saga, error, tracer).await)
+            Err(undo(kernel, saga, error, tracer).await)
         }
     }
 }
 
 /// After a dispatch failed: reverses its completed saga steps, last first; what could not
 /// be reversed joins the error.
-async fn undo(herald: &Herald, saga: Saga, error: Error, tracer: &mut Tracer) -> Error {
+pub(crate) async fn undo(kernel: &Kernel, saga: Saga, error: Error, tracer: &mut Tracer) -> Error {
     if saga.is_empty() {
         return error;
     }
     let unreversed = saga
-        .reverse(herald.store(), herald.saga_retry(), tracer)
+        .reverse(kernel.store(), kernel.saga_retry(), tracer)
         .await;
     error.with_unreversed(unreversed)
 }
 
-/// A dispatch in the caller's transaction, undone to a savepoint if it fails.
-async fn within<C: Command>(
-    htx: &mut HeraldTransaction,
-    command: &mut C,
-    options: Options,
-    tracer: &mut Tracer,
-) -> Result<Finished, Error> {
-    let herald = htx.herald().clone();
-    let prepared = prepare(&herald, command, options, tracer).await?;
-    let fail_store = |source| store_error(C::NAME, &prepared.route, source);
-    let (tx, own, pending) = htx.parts();
-    let cache = Lookup {
-        own: Some(own),
-        committed: herald.cache(),
-    };
-    let savepoint = tx.savepoint().await.map_err(fail_store)?;
-    let mut saga = Saga::new(&herald);
-    let result = steps(
-        &herald, &mut *tx, cache, command, &prepared, tracer, &mut saga,
-    )
-    .await;
-    let undone = match &result {
-        Ok(Ran::Done(_)) => tx.release(savepoint).await,
-        _ => {
-            tracer
-                .time(Operation::Rollback, None, tx.rollback_to(savepoint))
-                .await
-        }
-    };
-    // A failed dispatch keeps its own error (the failed rollback shows in its trace,
-    // and leaves the transaction unable to commit), and its saga is reversed now.
-    let ran = match result {
-        Ok(ran) => ran,
-        Err(error) => {
-            if let Err(failed) = &undone {
-                // Its writes could not be undone: the transaction must not commit them.
-                htx.poison(format!(
-                    "a failed dispatch of `{}` could not be undone: {failed}",
-                    C::NAME
-                ));
-            }
-            return Err(undo(&herald, saga, error, tracer).await);
-        }
-    };
-    // The rest of the saga waits for the transaction: done on commit, reversed otherwise.
-    pending.append(saga);
-    undone.map_err(fail_store)?;
-    match ran {
-        // `steps` kept the aggregate in the transaction's cache.
-        Ran::Done(stepped) => {
-            htx.finished(prepared.envelope_ids.0);
-            Ok(Finished::Done(prepared, stepped))
-        }
-        // Read in the transaction: the first run may be in it, not committed yet.
-        Ran::Repeat(earlier) => repeated::<C>(Reader::Transaction(tx), &prepared, earlier).await,
-    }
-}
-
 /// What steps 2 to 8 did.
-enum Ran {
+pub(crate) enum Ran {
     Done(Stepped),
     /// The command id was already committed, with the same payload.
     Repeat(RecordedCommand),
 }
 
 /// Steps 2 to 8 in `tx`, which they leave open.
-async fn steps<C: Command>(
-    herald: &Herald,
+pub(crate) async fn steps<C: Command>(
+    kernel: &Kernel,
     tx: &mut dyn StoreTransaction,
     cache: Lookup<'_>,
     command: &mut C,
@@ -551,8 +367,8 @@ async fn steps<C: Command>(
         causation_id: prepared.causation_id,
         actor: &prepared.actor,
     };
-    let registry = herald.registry();
-    let store = herald.store().kind();
+    let registry = kernel.registry();
+    let store = kernel.store().kind();
     let (route, stream) = (&prepared.route, &prepared.stream);
 
     // 3-5. Before hooks, saga steps (outside the transaction, logged), after hooks.
@@ -561,7 +377,7 @@ async fn steps<C: Command>(
     run_hooks(When::Before, registry, &mut *tx, store, command, route, stream, &envelope, saga, tracer).await?;
     let mut saga_id = None;
     #[rustfmt::skip]
-    run_saga(herald, &*command, command_id, route, &prepared.actor, Phase::Early, &mut saga_id, saga, tracer).await?;
+    run_saga(kernel, &*command, command_id, route, &prepared.actor, Phase::Early, &mut saga_id, saga, tracer).await?;
     #[rustfmt::skip]
     run_hooks(When::After, registry, &mut *tx, store, command, route, stream, &envelope, saga, tracer).await?;
 
@@ -597,7 +413,7 @@ async fn steps<C: Command>(
             Err(error)
                 if error.is_conflict()
                     && prepared.expected_version.is_none()
-                    && attempt <= herald.conflict_retries() =>
+                    && attempt <= kernel.conflict_retries() =>
             {
                 tracing::debug!(%error, attempt, "conflict; running load, handle and append again");
             }
@@ -630,11 +446,11 @@ async fn steps<C: Command>(
     // 7b. Late saga steps, on the decided and appended events: a refused or conflicting
     // command never reaches them, and a conflict's retry has run by now.
     #[rustfmt::skip]
-    run_saga(herald, &*command, command_id, route, &prepared.actor, Phase::Late(&stepped.events), &mut saga_id, saga, tracer).await?;
+    run_saga(kernel, &*command, command_id, route, &prepared.actor, Phase::Late(&stepped.events), &mut saga_id, saga, tracer).await?;
 
     // 8. The strong projectors, processors and dispatchers of each new event.
     let scene = Scene {
-        herald,
+        kernel,
         cache,
         actor: &prepared.actor,
         command_id,
@@ -671,13 +487,13 @@ async fn steps<C: Command>(
 }
 
 /// Where a repeated command's events are read back from.
-enum Reader<'a> {
+pub(crate) enum Reader<'a> {
     Store(&'a dyn EventStore),
     Transaction(&'a mut dyn StoreTransaction),
 }
 
 /// The first result of a command whose id was already recorded: its events read back.
-async fn repeated<C: Command>(
+pub(crate) async fn repeated<C: Command>(
     reader: Reader<'_>,
     prepared: &Prepared,
     earlier: RecordedCommand,
@@ -714,7 +530,7 @@ async fn repeated<C: Command>(
 /// nothing again.
 pub(crate) async fn nested<C: Command>(mut command: C, nest: Nest<'_>) -> Result<(), Error> {
     let Nest {
-        herald,
+        kernel,
         tx,
         cache,
         actor,
@@ -734,9 +550,8 @@ pub(crate) async fn nested<C: Command>(mut command: C, nest: Nest<'_>) -> Result
             command_id: Some(command_id),
             correlation_id: Some(correlation_id),
             expected_version: None,
-            wait_for: None,
         };
-        let mut prepared = prepare(herald, &command, options, tracer).await?;
+        let mut prepared = prepare(kernel, &command, options, tracer).await?;
         prepared.causation_id = event.event_id;
         // A strong processor's event was appended in this very transaction, so no command
         // derived from it can be recorded yet: nothing to look up (its row is written at
@@ -745,7 +560,7 @@ pub(crate) async fn nested<C: Command>(mut command: C, nest: Nest<'_>) -> Result
         prepared.id_given = may_repeat;
         prepared.chain = chain.iter().chain([&prepared.route]).cloned().collect();
         prepared.trace_level = trace_level;
-        let limit = herald.max_nesting();
+        let limit = kernel.max_nesting();
         if prepared.chain.len() > limit + 1 {
             return Err(Error::from(ErrorKind::Nesting {
                 chain: prepared.chain,
@@ -754,7 +569,7 @@ pub(crate) async fn nested<C: Command>(mut command: C, nest: Nest<'_>) -> Result
         }
         // `steps` keeps the aggregate in the dispatch's cache.
         let ran = steps(
-            herald,
+            kernel,
             &mut *tx,
             cache,
             &mut command,

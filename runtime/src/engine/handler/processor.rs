@@ -9,14 +9,14 @@ use uuid::Uuid;
 use crate::BoxError;
 use crate::BoxFuture;
 use crate::actor::Actor;
-use crate::cache::Lookup;
-use crate::handler::saga::Saga;
-use crate::handler::{Consistency, Cx};
+use crate::engine::cache::Lookup;
+use crate::engine::handler::saga::Saga;
+use crate::engine::handler::{Consistency, Cx};
+use crate::engine::kernel::Kernel;
 use crate::model::command::Command;
 use crate::outcome::error::Error;
 use crate::outcome::trace::Tracer;
 use crate::route::Route;
-use crate::runtime::Herald;
 use crate::store::{RecordedEvent, StoreTransaction};
 
 /// Runs one processor on a recorded event. Not public API.
@@ -149,7 +149,7 @@ impl<C: Command> AnyCommand for C {
     }
 
     fn run_nested<'a>(self: Box<Self>, nest: Nest<'a>) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(crate::dispatch::nested(*self, nest))
+        Box::pin(crate::engine::dispatch::nested(*self, nest))
     }
 }
 
@@ -157,7 +157,7 @@ impl<C: Command> AnyCommand for C {
 /// caused by the parent's event. Not public API.
 #[doc(hidden)]
 pub struct Nest<'a> {
-    pub(crate) herald: &'a Herald,
+    pub(crate) kernel: &'a Kernel,
     pub(crate) tx: &'a mut dyn StoreTransaction,
     pub(crate) cache: Lookup<'a>,
     pub(crate) actor: &'a Actor,

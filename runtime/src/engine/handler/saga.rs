@@ -6,6 +6,7 @@
 //! it when it starts again (see [`recover`]).
 
 use std::any::{Any, TypeId};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -14,13 +15,13 @@ use uuid::Uuid;
 use crate::BoxError;
 use crate::BoxFuture;
 use crate::actor::Actor;
+use crate::engine::kernel::Kernel;
+use crate::engine::registry::Registry;
 use crate::model::command::Command;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::outcome::trace::{Operation, Tracer};
-use crate::registry::Registry;
 use crate::retry::{RetryPolicy, retried};
 use crate::route::{Pattern, Route};
-use crate::runtime::Herald;
 use crate::store::{EventStore, RecordedEvent, SagaOutcome, SagaStep, StoreError};
 
 /// What a saga step or its compensation sees: who sent the command, its route and id (a
@@ -183,16 +184,16 @@ pub(crate) struct Saga {
     /// The outputs so far, by step name, for the after hooks.
     outputs: Vec<(&'static str, serde_json::Value)>,
     /// What reverses it if it is dropped unsettled.
-    herald: Option<Herald>,
+    kernel: Option<Arc<Kernel>>,
 }
 
 impl Saga {
-    pub(crate) fn new(herald: &Herald) -> Self {
+    pub(crate) fn new(kernel: &Kernel) -> Self {
         Saga {
             completed: Vec::new(),
             runs: Vec::new(),
             outputs: Vec::new(),
-            herald: Some(herald.clone()),
+            kernel: Some(kernel.shared()),
         }
     }
 
@@ -219,28 +220,28 @@ impl Saga {
     /// each time (up to half a minute), and settles the saga once it answers: done if
     /// `witness` committed, reversed if not. If the runtime ends first, the saga stays
     /// in the log for the next runtime's recovery, which decides the same way.
-    pub(crate) fn settle_when_known(mut self, herald: &Herald, witness: Uuid) {
-        self.herald = None; // never reversed on drop: it may have committed
+    pub(crate) fn settle_when_known(mut self, kernel: &Kernel, witness: Uuid) {
+        self.kernel = None; // never reversed on drop: it may have committed
         if self.is_empty() {
             return;
         }
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let herald = herald.downgrade();
+        let kernel = kernel.weak();
         handle.spawn(async move {
             let mut wait = Duration::from_millis(100);
             loop {
                 tokio::time::sleep(wait).await;
-                let Some(herald) = herald.upgrade() else {
+                let Some(kernel) = kernel.upgrade() else {
                     return; // left in the saga log for recovery
                 };
-                match CommitOutcome::of(herald.store(), witness).await {
-                    CommitOutcome::Committed => return self.settle_done(herald.store()).await,
+                match CommitOutcome::of(kernel.store(), witness).await {
+                    CommitOutcome::Committed => return self.settle_done(kernel.store()).await,
                     CommitOutcome::RolledBack => {
                         let mut tracer = Tracer::new(Operation::Rollback, "uncertain commit");
-                        let store = herald.store();
-                        for problem in self.reverse(store, herald.saga_retry(), &mut tracer).await
+                        let store = kernel.store();
+                        for problem in self.reverse(store, kernel.saga_retry(), &mut tracer).await
                         {
                             tracing::error!("{problem}");
                         }
@@ -334,8 +335,8 @@ impl Drop for Saga {
         if self.completed.is_empty() && self.runs.is_empty() {
             return;
         }
-        let (Some(herald), Ok(handle)) =
-            (self.herald.take(), tokio::runtime::Handle::try_current())
+        let (Some(kernel), Ok(handle)) =
+            (self.kernel.take(), tokio::runtime::Handle::try_current())
         else {
             return; // the saga log keeps it for recovery
         };
@@ -343,13 +344,13 @@ impl Drop for Saga {
             completed: std::mem::take(&mut self.completed),
             runs: std::mem::take(&mut self.runs),
             outputs: Vec::new(),
-            herald: None,
+            kernel: None,
         };
         tracing::warn!("a dispatch was dropped mid-way: reversing its saga steps");
         handle.spawn(async move {
             let mut tracer = Tracer::new(Operation::Rollback, "dropped dispatch");
             for problem in saga
-                .reverse(herald.store(), herald.saga_retry(), &mut tracer)
+                .reverse(kernel.store(), kernel.saga_retry(), &mut tracer)
                 .await
             {
                 tracing::error!("{problem}");
@@ -377,7 +378,7 @@ pub(crate) enum Phase<'a> {
     reason = "the loop's state, passed as it is"
 )]
 pub(crate) async fn run_saga<C: Command>(
-    herald: &Herald,
+    kernel: &Kernel,
     command: &C,
     command_id: Uuid,
     route: &Route,
@@ -387,7 +388,7 @@ pub(crate) async fn run_saga<C: Command>(
     saga: &mut Saga,
     tracer: &mut Tracer,
 ) -> Result<(), Error> {
-    let (registry, store, policy) = (herald.registry(), herald.store(), herald.saga_retry());
+    let (registry, store, policy) = (kernel.registry(), kernel.store(), kernel.saga_retry());
     let (late, events) = match phase {
         Phase::Early => (false, &[][..]),
         Phase::Late(events) => (true, events),
@@ -416,7 +417,7 @@ pub(crate) async fn run_saga<C: Command>(
         });
         saga_id
     });
-    let owner = herald.owner();
+    let owner = kernel.owner();
     let steps = steps.into_iter().enumerate();
     for (index, (row, pattern)) in steps.filter(|(_, (row, _))| row.late == late) {
         let entry = SagaStep {

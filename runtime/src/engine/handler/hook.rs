@@ -5,14 +5,14 @@ use std::any::{Any, TypeId};
 
 use crate::BoxError;
 use crate::BoxFuture;
-use crate::handler::Cx;
-use crate::handler::saga::Saga;
+use crate::engine::handler::Cx;
+use crate::engine::handler::saga::Saga;
+use crate::engine::registry::Registry;
+use crate::engine::step::Envelope;
 use crate::model::command::Command;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::outcome::trace::{Operation, Outcome, Tracer};
-use crate::registry::Registry;
 use crate::route::Route;
-use crate::step::Envelope;
 use crate::store::{StoreTransaction, StreamKey};
 
 /// When a hook runs.

@@ -6,7 +6,7 @@
 
 use crate::BoxError;
 use crate::BoxFuture;
-use crate::handler::Cx;
+use crate::engine::handler::Cx;
 use crate::model::event::{AnyEvent, IntoEvents};
 use crate::store::RecordedEvent;
 

@@ -1,13 +1,13 @@
 //! The caller's own transaction: dispatch commands in it and write your own tables in it,
 //! so that the events and your rows commit together, or not at all.
 
-use crate::cache::AggregateCache;
-use crate::dispatch::{Dispatch, Target};
-use crate::handler::saga::{CommitOutcome, Saga};
+use crate::engine::cache::AggregateCache;
+use crate::engine::handler::saga::{CommitOutcome, Saga};
+use crate::facade::dispatch::{Dispatch, Target};
+use crate::facade::runtime::Herald;
 use crate::model::command::Command;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::outcome::trace::{Operation, Tracer};
-use crate::runtime::Herald;
 use crate::store::{Sql, StoreError, StoreTransaction};
 use uuid::Uuid;
 
@@ -162,7 +162,7 @@ impl HeraldTransaction {
                     return Err(fail(source).with_unreversed(unreversed));
                 }
                 CommitOutcome::Unknown(lookup) => {
-                    saga.settle_when_known(&herald, witness);
+                    saga.settle_when_known(herald.kernel(), witness);
                     return Err(ErrorKind::CommitUnknown {
                         context: "committing a transaction".into(),
                         witness,
@@ -206,8 +206,10 @@ impl HeraldTransaction {
         self.poisoned.get_or_insert(why);
     }
 
-    pub(crate) fn herald(&self) -> &Herald {
-        &self.herald
+    /// What the engine runs on, owned (a dispatch in the transaction borrows it while the
+    /// transaction lends its parts).
+    pub(crate) fn kernel(&self) -> std::sync::Arc<crate::engine::kernel::Kernel> {
+        self.herald.kernel().shared()
     }
 
     fn store_transaction(&mut self) -> &mut dyn StoreTransaction {

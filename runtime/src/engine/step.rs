@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::BoxFuture;
 use crate::actor::Actor;
-use crate::cache::{AggregateCache, Lookup};
+use crate::engine::cache::{AggregateCache, Lookup};
 use crate::model::aggregate::{Aggregate, ApplyError, Handle, HandleOutput};
 use crate::model::command::Command;
 use crate::model::event::{AnyEvent, IntoEvents};

@@ -7,21 +7,22 @@ use std::time::Duration;
 
 use crate::BoxFuture;
 use crate::actor::Actor;
-use crate::cache::{AggregateCache, Lookup};
 use crate::consumer::{ConsumerSettings, Consumers, Tail, Workers};
-use crate::dispatch::{Dispatch, Target};
-use crate::handler::Recovery;
-use crate::handler::saga::recover;
+use crate::engine::cache::{AggregateCache, Lookup};
+use crate::engine::handler::Recovery;
+use crate::engine::handler::saga::recover;
+use crate::engine::kernel::{Kernel, Parts};
+use crate::engine::registry::Registry;
+use crate::engine::step::{cached, replay, usable_snapshot};
+use crate::facade::dispatch::{Dispatch, Target};
+use crate::facade::pipeline::Pipeline;
+use crate::facade::transaction::HeraldTransaction;
 use crate::model::aggregate::Aggregate;
 use crate::model::command::Command;
 use crate::model::event::RouteParam;
 use crate::outcome::error::{Error, ErrorKind};
-use crate::pipeline::Pipeline;
-use crate::registry::Registry;
 use crate::retry::RetryPolicy;
-use crate::step::{cached, replay, usable_snapshot};
 use crate::store::{self, EventStore, MemoryStore, ReplayFrom, StreamKey};
-use crate::transaction::HeraldTransaction;
 use uuid::Uuid;
 
 /// A running Herald application: dispatch commands, load aggregates, read events.
@@ -45,15 +46,8 @@ pub struct Herald {
 }
 
 struct Inner {
-    store: Arc<dyn EventStore>,
-    registry: Registry,
-    conflict_retries: u32,
-    max_nesting: usize,
-    cache: AggregateCache,
-    saga_retry: RetryPolicy,
-    /// This runtime, as the owner of the sagas it runs.
-    owner: Uuid,
-    recovery: Recovery,
+    /// What the engine runs on: the store, the registry, the cache, the settings.
+    kernel: Arc<Kernel>,
     /// The workers of its eventual consumers (set once, right after it is built).
     workers: std::sync::OnceLock<Workers>,
     /// The tail of the global order its live subscribers share.
@@ -119,11 +113,16 @@ impl Herald {
 
     /// The event store.
     pub fn store(&self) -> &dyn EventStore {
-        &*self.inner.store
+        self.inner.kernel.store()
+    }
+
+    /// What the engine runs on.
+    pub(crate) fn kernel(&self) -> &Kernel {
+        &self.inner.kernel
     }
 
     pub(crate) fn shared_store(&self) -> Arc<dyn EventStore> {
-        self.inner.store.clone()
+        self.inner.kernel.store.clone()
     }
 
     /// The store without reading through to the archive.
@@ -138,33 +137,25 @@ impl Herald {
 
     /// The registrations this runtime runs.
     pub fn registry(&self) -> &Registry {
-        &self.inner.registry
-    }
-
-    pub(crate) fn conflict_retries(&self) -> u32 {
-        self.inner.conflict_retries
-    }
-
-    pub(crate) fn max_nesting(&self) -> usize {
-        self.inner.max_nesting
+        self.inner.kernel.registry()
     }
 
     pub(crate) fn saga_retry(&self) -> RetryPolicy {
-        self.inner.saga_retry
+        self.inner.kernel.saga_retry()
     }
 
     pub(crate) fn owner(&self) -> Uuid {
-        self.inner.owner
+        self.inner.kernel.owner()
     }
 
     /// What starting this runtime found in the saga log: the sagas of processes that
     /// stopped mid-saga, settled (see [`HeraldBuilder::saga_lease`]).
     pub fn recovery(&self) -> &Recovery {
-        &self.inner.recovery
+        &self.inner.kernel.recovery
     }
 
     pub(crate) fn cache(&self) -> &AggregateCache {
-        &self.inner.cache
+        self.inner.kernel.cache()
     }
 
     pub(crate) fn downgrade(&self) -> WeakHerald {
@@ -223,12 +214,19 @@ impl Herald {
             for beat in 1u64.. {
                 tokio::time::sleep(lease / 3).await;
                 let Some(inner) = inner.upgrade() else { return };
-                if let Err(error) = inner.store.sagas().heartbeat(inner.owner).await {
+                if let Err(error) = inner
+                    .kernel
+                    .store()
+                    .sagas()
+                    .heartbeat(inner.kernel.owner())
+                    .await
+                {
                     tracing::warn!(%error, "could not say this runtime is alive in the saga log");
                 }
                 if beat % 3 == 0 {
-                    let (store, policy) = (&*inner.store, inner.saga_retry);
-                    match recover(&inner.registry, store, policy, inner.owner, lease).await {
+                    let kernel = &inner.kernel;
+                    let (store, policy) = (kernel.store(), kernel.saga_retry());
+                    match recover(kernel.registry(), store, policy, kernel.owner(), lease).await {
                         Ok(found) if found != Recovery::default() => {
                             tracing::info!(?found, "settled the sagas of a runtime that stopped");
                         }
@@ -246,7 +244,7 @@ impl Herald {
 impl std::fmt::Debug for Herald {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Herald")
-            .field("registry", &self.inner.registry)
+            .field("registry", self.inner.kernel.registry())
             .finish_non_exhaustive()
     }
 }
@@ -417,14 +415,16 @@ impl HeraldBuilder {
         let recovery = recover(&registry, &*store, self.saga_retry, owner, self.saga_lease).await?;
         let herald = Herald {
             inner: Arc::new(Inner {
-                store,
-                registry,
-                conflict_retries: self.conflict_retries,
-                max_nesting: self.max_nesting,
-                cache,
-                saga_retry: self.saga_retry,
-                owner,
-                recovery,
+                kernel: Kernel::new(Parts {
+                    store,
+                    registry,
+                    cache,
+                    conflict_retries: self.conflict_retries,
+                    max_nesting: self.max_nesting,
+                    saga_retry: self.saga_retry,
+                    owner,
+                    recovery,
+                }),
                 workers: std::sync::OnceLock::new(),
                 tail: Tail::default(),
                 consumer_settings: self.consumers,

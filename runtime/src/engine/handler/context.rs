@@ -3,7 +3,7 @@
 use serde::de::DeserializeOwned;
 
 use crate::actor::Actor;
-use crate::handler::saga::Saga;
+use crate::engine::handler::saga::Saga;
 use crate::route::{Pattern, Route};
 use crate::store::{Sql, StoreTransaction};
 

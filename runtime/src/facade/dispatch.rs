@@ -1,0 +1,213 @@
+//! Dispatching, as the caller configures it: the actor, ids, the expected version and
+//! the consumers to wait for; the engine runs the command, in a transaction of its own
+//! or in the caller's.
+
+use std::future::IntoFuture;
+
+use uuid::Uuid;
+
+use crate::BoxFuture;
+use crate::actor::Actor;
+use crate::engine::cache::Lookup;
+use crate::engine::dispatch::{
+    self, Dispatched, Finished, Options, Ran, Reader, prepare, repeated, steps, undo,
+};
+use crate::engine::handler::saga::Saga;
+use crate::engine::step::store_error;
+use crate::facade::runtime::Herald;
+use crate::facade::transaction::HeraldTransaction;
+use crate::model::command::Command;
+use crate::outcome::error::{Error, ErrorKind};
+use crate::outcome::trace::{Operation, Outcome, TraceOutcome, Tracer};
+
+/// A command on its way: add an actor, ids or an expected version, then `.await` it.
+///
+/// ```
+/// # use herald::doc_fixtures::*;
+/// use herald::Actor;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), herald::Error> {
+/// # let herald = herald().await;
+/// let opened = herald
+///     .dispatch(OpenAccount { account_id: 42 })
+///     .actor(Actor::new("ada", "acme"))
+///     .expected_version(0) // the account must not exist yet
+///     .await?;
+/// assert_eq!(opened.version(), 1);
+/// assert_eq!(opened.events()[0].route.as_str(), "account.42.opened");
+/// # Ok(()) }
+/// ```
+#[must_use = "a dispatch does nothing until it is awaited"]
+pub struct Dispatch<'a, C> {
+    target: Target<'a>,
+    command: C,
+    options: Options,
+    /// Eventual consumers to wait for after the commit, and for how long at most.
+    wait_for: Option<(Vec<String>, std::time::Duration)>,
+}
+
+/// Where a dispatch runs: in a transaction of its own, or in the caller's.
+pub(crate) enum Target<'a> {
+    Runtime(&'a Herald),
+    Transaction(&'a mut HeraldTransaction),
+}
+
+impl<'a, C: Command> Dispatch<'a, C> {
+    pub(crate) fn new(target: Target<'a>, command: C) -> Self {
+        Dispatch {
+            target,
+            command,
+            options: Options::default(),
+            wait_for: None,
+        }
+    }
+
+    /// Who sends the command (default: [`Actor::system`]).
+    pub fn actor(mut self, actor: Actor) -> Self {
+        self.options.actor = Some(actor);
+        self
+    }
+
+    /// The command's id (default: a new UUID v7). Dispatching a command with an id that
+    /// was already committed runs nothing and returns the first result
+    /// ([`Dispatched::is_repeat`]); the same id with another payload is an error.
+    pub fn command_id(mut self, id: Uuid) -> Self {
+        self.options.command_id = Some(id);
+        self
+    }
+
+    /// The correlation id its events carry (default: the command id).
+    pub fn correlation_id(mut self, id: Uuid) -> Self {
+        self.options.correlation_id = Some(id);
+        self
+    }
+
+    /// After the commit, waits until these eventual consumers have processed the
+    /// command's events, so that the caller can read what they write (see
+    /// [`Consumers::wait_for`](crate::Consumers::wait_for)); waiting longer than `timeout`
+    /// is an error (the command stays committed). Only for a dispatch in a transaction of
+    /// its own: inside [`HeraldTransaction`] nothing is committed yet to wait for.
+    pub fn wait_for<I, S>(mut self, consumers: I, timeout: std::time::Duration) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let consumers = consumers.into_iter().map(Into::into).collect();
+        self.wait_for = Some((consumers, timeout));
+        self
+    }
+
+    /// The version the caller last saw of the aggregate's stream (0: it must not exist).
+    /// Another version is a conflict, returned at once and never retried.
+    pub fn expected_version(mut self, version: u64) -> Self {
+        self.options.expected_version = Some(version);
+        self
+    }
+}
+
+impl<'a, C: Command> IntoFuture for Dispatch<'a, C> {
+    type Output = Result<Dispatched, Error>;
+    type IntoFuture = BoxFuture<'a, Result<Dispatched, Error>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let Dispatch {
+            target,
+            mut command,
+            options,
+            wait_for,
+        } = self;
+        Box::pin(async move {
+            let mut tracer = Tracer::new(Operation::Dispatch, C::NAME);
+            let (herald, result) = match target {
+                Target::Runtime(herald) => (
+                    Some(herald),
+                    dispatch::alone(herald.kernel(), &mut command, options, &mut tracer).await,
+                ),
+                Target::Transaction(_) if wait_for.is_some() => {
+                    let error = ErrorKind::Store {
+                        context: format!("dispatching `{}` in a transaction", C::NAME),
+                        source: crate::store::StoreError::Unsupported(
+                            "`wait_for` waits for a commit: call `herald.consumers().wait_for(…)` after committing the transaction".into(),
+                        ),
+                    };
+                    (None, Err(error.into()))
+                }
+                Target::Transaction(tx) => {
+                    (None, within(tx, &mut command, options, &mut tracer).await)
+                }
+            };
+            let trace = tracer.finish(match &result {
+                Ok(_) => Outcome::Ok,
+                Err(error) => error.outcome(),
+            });
+            let dispatched = result
+                .map_err(|error| error.with_trace(trace.clone()))?
+                .into_dispatched(trace);
+            if let (Some(herald), Some((names, timeout))) = (herald, wait_for) {
+                herald
+                    .consumers()
+                    .wait_for(dispatched.events(), &names, timeout)
+                    .await?;
+            }
+            Ok(dispatched)
+        })
+    }
+}
+
+/// A dispatch in the caller's transaction, undone to a savepoint if it fails.
+async fn within<C: Command>(
+    htx: &mut HeraldTransaction,
+    command: &mut C,
+    options: Options,
+    tracer: &mut Tracer,
+) -> Result<Finished, Error> {
+    let kernel = htx.kernel();
+    let prepared = prepare(&kernel, command, options, tracer).await?;
+    let fail_store = |source| store_error(C::NAME, &prepared.route, source);
+    let (tx, own, pending) = htx.parts();
+    let cache = Lookup {
+        own: Some(own),
+        committed: kernel.cache(),
+    };
+    let savepoint = tx.savepoint().await.map_err(fail_store)?;
+    let mut saga = Saga::new(&kernel);
+    let result = steps(
+        &kernel, &mut *tx, cache, command, &prepared, tracer, &mut saga,
+    )
+    .await;
+    let undone = match &result {
+        Ok(Ran::Done(_)) => tx.release(savepoint).await,
+        _ => {
+            tracer
+                .time(Operation::Rollback, None, tx.rollback_to(savepoint))
+                .await
+        }
+    };
+    // A failed dispatch keeps its own error (the failed rollback shows in its trace,
+    // and leaves the transaction unable to commit), and its saga is reversed now.
+    let ran = match result {
+        Ok(ran) => ran,
+        Err(error) => {
+            if let Err(failed) = &undone {
+                // Its writes could not be undone: the transaction must not commit them.
+                htx.poison(format!(
+                    "a failed dispatch of `{}` could not be undone: {failed}",
+                    C::NAME
+                ));
+            }
+            return Err(undo(&kernel, saga, error, tracer).await);
+        }
+    };
+    // The rest of the saga waits for the transaction: done on commit, reversed otherwise.
+    pending.append(saga);
+    undone.map_err(fail_store)?;
+    match ran {
+        // `steps` kept the aggregate in the transaction's cache.
+        Ran::Done(stepped) => {
+            htx.finished(prepared.envelope_ids.0);
+            Ok(Finished::Done(prepared, stepped))
+        }
+        // Read in the transaction: the first run may be in it, not committed yet.
+        Ran::Repeat(earlier) => repeated::<C>(Reader::Transaction(tx), &prepared, earlier).await,
+    }
+}
