@@ -58,8 +58,8 @@ impl Consumers<'_> {
     /// # Ok(()) }
     /// ```
     pub async fn archive(&self) -> Result<Archived, Error> {
-        let herald = self.herald;
-        let Some(archive) = herald.archive() else {
+        let hub = self.hub;
+        let Some(archive) = hub.archive() else {
             return Err(fail("archiving")(StoreError::Unsupported(
                 "this runtime has no archive: give it one with `HeraldBuilder::archive`".into(),
             )));
@@ -72,7 +72,7 @@ impl Consumers<'_> {
         let mut archived = 0;
         while at < horizon {
             // This store's own events: read through, a page could come from the archive.
-            let page = herald.active_store().read_all(at, PAGE).await;
+            let page = hub.active_store().read_all(at, PAGE).await;
             let page = page.map_err(fail("reading events to archive"))?;
             let events: Vec<_> = page
                 .into_iter()
@@ -93,7 +93,7 @@ impl Consumers<'_> {
         let discard_to = at.min(horizon);
         let (mut discarded, mut from) = (0, Position::START);
         while archive.discards() {
-            let deleted = herald.store().discard(from, discard_to, PAGE).await;
+            let deleted = hub.store().discard(from, discard_to, PAGE).await;
             let deleted = deleted.map_err(fail("discarding archived events"))?;
             // Positions only move on (a store that returned an earlier one would loop).
             let Some(&last) = deleted.last().filter(|&&last| last > from) else {
@@ -111,7 +111,7 @@ impl Consumers<'_> {
 
     /// The archive's checkpoint in the store, moved on to `to` first when given.
     async fn archived_to(&self, to: Option<Position>) -> Result<Position, Error> {
-        let store = self.herald.store();
+        let store = self.hub.store();
         let mut tx = store.begin().await.map_err(fail("beginning"))?;
         let at = tx.claim_consumer(ARCHIVE).await;
         let mut at = at.map_err(fail("reading its checkpoint"))?;
@@ -127,13 +127,13 @@ impl Consumers<'_> {
     /// The position every consumer has passed: the oldest checkpoint in the store, and
     /// the start when a consumer of this runtime has none yet.
     async fn passed_by_all(&self) -> Result<Position, Error> {
-        let log = self.herald.store().consumers();
+        let log = self.hub.store().consumers();
         let mut checkpoints = log
             .checkpoints()
             .await
             .map_err(fail("listing checkpoints"))?;
         checkpoints.retain(|c| c.consumer != ARCHIVE);
-        let registered = self.herald.registry().eventual_handlers();
+        let registered = self.hub.registry().eventual_handlers();
         let keys = registered.iter().flat_map(|h| Layout::of(*h).keys());
         if keys
             .into_iter()

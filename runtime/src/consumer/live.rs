@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use crate::facade::runtime::{Herald, WeakHerald};
+use super::hub::{Hub, WeakHub};
 use crate::outcome::error::{Error, ErrorKind};
 use crate::route::Pattern;
 use crate::store::{Position, RecordedEvent};
@@ -23,10 +23,7 @@ pub(crate) struct Tail {
 impl Tail {
     /// A receiver of the events committed from now on, starting the tail if it is not
     /// running.
-    async fn subscribe(
-        &self,
-        herald: &Herald,
-    ) -> Result<broadcast::Receiver<Arc<RecordedEvent>>, Error> {
+    async fn subscribe(&self, hub: &Hub) -> Result<broadcast::Receiver<Arc<RecordedEvent>>, Error> {
         // A tail with no subscriber left stops; a new subscriber starts another.
         let running = |slot: &Option<broadcast::Sender<_>>| {
             slot.as_ref()
@@ -37,7 +34,7 @@ impl Tail {
         {
             return Ok(receiver);
         }
-        let head = herald
+        let head = hub
             .store()
             .consumers()
             .head()
@@ -51,7 +48,7 @@ impl Tail {
             return Ok(receiver); // started meanwhile
         }
         let (sender, receiver) = broadcast::channel(LIVE_BUFFER);
-        tokio::spawn(tail(herald.downgrade(), sender.clone(), head));
+        tokio::spawn(tail(hub.downgrade(), sender.clone(), head));
         *slot = Some(sender);
         Ok(receiver)
     }
@@ -59,16 +56,16 @@ impl Tail {
 
 /// Reads the global order after `at` and hands each event to the subscribers, for as long
 /// as the runtime lives.
-async fn tail(herald: WeakHerald, sender: broadcast::Sender<Arc<RecordedEvent>>, mut at: Position) {
-    let mut commits = match herald.upgrade() {
-        Some(herald) => herald.store().consumers().commits(),
+async fn tail(hub: WeakHub, sender: broadcast::Sender<Arc<RecordedEvent>>, mut at: Position) {
+    let mut commits = match hub.upgrade() {
+        Some(hub) => hub.store().consumers().commits(),
         None => return,
     };
     loop {
         if sender.receiver_count() == 0 {
             return; // nobody listens any more
         }
-        let Some(runtime) = herald.upgrade() else {
+        let Some(runtime) = hub.upgrade() else {
             return;
         };
         let read = runtime.store().read_all(at, 500).await;
@@ -167,22 +164,17 @@ impl LiveEvents {
     }
 }
 
-impl Herald {
-    /// Subscribes to the events committed from now on whose routes match `pattern`
-    /// (`"user.*"`, say; a bad pattern is an error naming what is wrong). A subscriber that
-    /// falls more than 1,024 events behind skips them and is told how many
-    /// ([`Live::Skipped`]). Commits in this process, and on PostgreSQL in any process
-    /// sharing the store, are seen.
-    pub async fn live(&self, pattern: &str) -> Result<LiveEvents, Error> {
-        let pattern = Pattern::parse(pattern).map_err(|source| ErrorKind::Pattern {
-            pattern: pattern.to_owned(),
-            source,
-        })?;
-        let receiver = self.tail().subscribe(self).await?;
-        Ok(LiveEvents {
-            receiver,
-            pattern,
-            skipped: 0,
-        })
-    }
+/// The events committed from now on whose routes match `pattern`; see
+/// [`Herald::live`](crate::Herald::live).
+pub(crate) async fn subscribe(hub: &Hub, pattern: &str) -> Result<LiveEvents, Error> {
+    let pattern = Pattern::parse(pattern).map_err(|source| ErrorKind::Pattern {
+        pattern: pattern.to_owned(),
+        source,
+    })?;
+    let receiver = hub.tail().subscribe(hub).await?;
+    Ok(LiveEvents {
+        receiver,
+        pattern,
+        skipped: 0,
+    })
 }

@@ -13,14 +13,16 @@
 
 mod archive;
 mod handle;
+mod hub;
 mod live;
 mod partition;
 mod rebuild;
 mod worker;
 
 pub use archive::Archived;
-pub(crate) use live::Tail;
+pub(crate) use hub::Hub;
 pub use live::{Live, LiveEvents};
+pub(crate) use live::{Tail, subscribe};
 pub(crate) use partition::Layout;
 pub use partition::Partition;
 #[cfg(feature = "nats")]
@@ -36,7 +38,6 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::engine::handler::reaction::Reaction;
-use crate::facade::runtime::Herald;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::retry::RetryPolicy;
 use crate::store::{DeadLetter, Position, RecordedEvent, StoreError};
@@ -106,8 +107,8 @@ pub(crate) struct Workers {
 impl Workers {
     /// Starts a worker for each consumer of `herald`, unless its settings say not to or
     /// there is no Tokio runtime to run them on.
-    pub(crate) fn start(herald: &Herald) -> Workers {
-        let settings = herald.consumer_settings();
+    pub(crate) fn start(hub: &Hub) -> Workers {
+        let settings = hub.consumer_settings();
         let Ok(tokio) = tokio::runtime::Handle::try_current() else {
             return Workers::default();
         };
@@ -118,7 +119,7 @@ impl Workers {
         let mut tasks = Vec::new();
         let mut progress = HashMap::new();
         let mut moved = HashMap::new();
-        for handler in herald.registry().eventual_handlers() {
+        for handler in hub.registry().eventual_handlers() {
             let name = handler.name();
             let layout = Layout::of(handler);
             let nudge = watch::Sender::new(());
@@ -128,7 +129,7 @@ impl Workers {
                 let sender = Arc::new(watch::Sender::new(Progress::default()));
                 progress.insert(key.clone(), sender.clone());
                 let worker = Worker {
-                    herald: herald.downgrade(),
+                    hub: hub.downgrade(),
                     name,
                     key,
                     layout,
@@ -145,9 +146,9 @@ impl Workers {
                     leased_at: None,
                     maybe_leased: false,
                     retry_at: None,
-                    lessee: (herald.shared_store(), herald.owner()),
+                    lessee: (hub.shared_store(), hub.owner()),
                 };
-                let commits = herald.store().consumers().commits();
+                let commits = hub.store().consumers().commits();
                 tasks.push(tokio.spawn(worker.run(stop.subscribe(), commits)));
             }
             moved.insert(name, nudge);
@@ -256,23 +257,23 @@ pub struct ConsumerStatus {
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Consumers<'h> {
-    herald: &'h Herald,
+    hub: &'h Hub,
 }
 
 impl<'h> Consumers<'h> {
-    pub(crate) fn new(herald: &'h Herald) -> Self {
-        Consumers { herald }
+    pub(crate) fn new(hub: &'h Hub) -> Self {
+        Consumers { hub }
     }
 
     /// Every consumer of this runtime's registrations, by name.
     pub async fn list(&self) -> Result<Vec<ConsumerStatus>, Error> {
-        let log = self.herald.store().consumers();
+        let log = self.hub.store().consumers();
         let checkpoints = log.checkpoints().await.map_err(|source| ErrorKind::Store {
             context: "listing consumers".into(),
             source,
         })?;
         let mut found = Vec::new();
-        for handler in self.herald.registry().eventual_handlers() {
+        for handler in self.hub.registry().eventual_handlers() {
             let name = handler.name();
             let layout = Layout::of(handler);
             let letters = log
@@ -289,7 +290,7 @@ impl<'h> Consumers<'h> {
                     .iter()
                     .filter(|l| layout.partition_of(&l.stream) == partition)
                     .count();
-                let progress = self.herald.workers().progress.get(&key).map(|p| p.borrow());
+                let progress = self.hub.workers().progress.get(&key).map(|p| p.borrow());
                 found.push(ConsumerStatus {
                     name,
                     partition,
@@ -312,7 +313,7 @@ impl<'h> Consumers<'h> {
     /// The events `consumer` parked, in global order.
     pub async fn dead_letters(&self, consumer: &str) -> Result<Vec<DeadLetter>, Error> {
         self.handler(consumer)?;
-        let log = self.herald.store().consumers();
+        let log = self.hub.store().consumers();
         log.dead_letters(consumer)
             .await
             .map_err(store_error(consumer, "listing its dead letters"))
@@ -356,7 +357,7 @@ impl<'h> Consumers<'h> {
             let layout = Layout::of(self.handler(consumer)?);
             // Not past them under another layout's checkpoints (a retired one stands past
             // every event).
-            layout.verify(self.herald).await?;
+            layout.verify(self.hub).await?;
             // Each partition the events fall in, to be past the last of them.
             let mut lasts: HashMap<String, Position> = HashMap::new();
             for event in events {
@@ -394,15 +395,10 @@ impl<'h> Consumers<'h> {
         deadline: tokio::time::Instant,
         timeout: Duration,
     ) -> Result<(), Error> {
-        let mut progress = self
-            .herald
-            .workers()
-            .progress
-            .get(key)
-            .map(|p| p.subscribe());
+        let mut progress = self.hub.workers().progress.get(key).map(|p| p.subscribe());
         let mut poll = Duration::from_millis(5);
         loop {
-            if checkpoint_of(self.herald, key).await? >= last {
+            if checkpoint_of(self.hub, key).await? >= last {
                 break;
             }
             // A worker of this runtime says when it moves; another process's is looked
@@ -434,7 +430,7 @@ impl<'h> Consumers<'h> {
 
     /// Why checkpoint `key` is not where it was waited for: what a timeout says.
     async fn why_not_past(&self, key: &str) -> String {
-        if let Some(progress) = self.herald.workers().progress.get(key) {
+        if let Some(progress) = self.hub.workers().progress.get(key) {
             let progress = progress.borrow();
             return match (&progress.error, &progress.retrying, progress.held) {
                 (Some(error), _, _) => format!("its worker in this runtime keeps failing: {error}"),
@@ -445,11 +441,11 @@ impl<'h> Consumers<'h> {
                 }
             };
         }
-        let here = match self.herald.consumer_settings().run {
+        let here = match self.hub.consumer_settings().run {
             true => "this runtime does not run it",
             false => "this runtime runs no consumers (it was built with `.run_consumers(false)`)",
         };
-        match self.herald.store().consumers().leases(key).await {
+        match self.hub.store().consumers().leases(key).await {
             Ok(leases) if leases.iter().all(|l| l.consumer != key) => {
                 format!("{here}, and no runtime holds its lease: nothing runs it")
             }
@@ -460,9 +456,9 @@ impl<'h> Consumers<'h> {
 
     /// The consumer called `name`, or an error naming the ones there are.
     fn handler(&self, name: &str) -> Result<Reaction<'h>, Error> {
-        self.herald.registry().eventual_named(name).ok_or_else(|| {
+        self.hub.registry().eventual_named(name).ok_or_else(|| {
             let known: Vec<&str> = self
-                .herald
+                .hub
                 .registry()
                 .eventual_handlers()
                 .iter()
@@ -479,8 +475,8 @@ impl<'h> Consumers<'h> {
     /// Retries (`run`) or skips a parked event, then releases the events parked behind it.
     async fn settle(&self, consumer: &str, event_id: Uuid, run: bool) -> Result<(), Error> {
         let handler = self.handler(consumer)?;
-        let herald = self.herald;
-        let store = herald.store();
+        let hub = self.hub;
+        let store = hub.store();
         let fail_store = store_error(consumer, &format!("settling event {event_id}"));
         // The events it may run, read before the transaction (a read through the pool in
         // it could wait for the connection it holds): those parked on the event's stream.
@@ -510,7 +506,7 @@ impl<'h> Consumers<'h> {
         // One transaction, holding the consumer (the partition of the event's stream): its
         // worker waits meanwhile, and the dead letters read in it are the ones to settle.
         let layout = Layout::of(handler);
-        layout.verify(herald).await?;
+        layout.verify(hub).await?;
         let mut tx = store.begin().await.map_err(&fail_store)?;
         let key = layout.key_of(stream);
         tx.claim_consumer(&key).await.map_err(&fail_store)?;
@@ -562,7 +558,7 @@ impl<'h> Consumers<'h> {
                 )));
             };
             let savepoint = tx.savepoint().await.map_err(&fail_store)?;
-            match handle(herald.kernel(), &mut *tx, handler, event).await {
+            match handle(hub.kernel(), &mut *tx, handler, event).await {
                 Ok(saga) => {
                     tx.release(savepoint).await.map_err(&fail_store)?;
                     tx.unpark(consumer, parked.event_id)
@@ -582,11 +578,11 @@ impl<'h> Consumers<'h> {
             }
         }
         if let Err(source) = tx.commit().await
-            && !worker::settle_failed_commit(herald, consumer, &mut sagas).await
+            && !worker::settle_failed_commit(hub, consumer, &mut sagas).await
         {
             return Err(fail_store(source));
         }
-        herald.workers().moved(consumer);
+        hub.workers().moved(consumer);
         for saga in sagas {
             saga.settle_done(store).await;
         }

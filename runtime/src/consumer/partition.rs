@@ -18,8 +18,8 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use super::store_error;
+use crate::consumer::hub::Hub;
 use crate::engine::handler::reaction::Reaction;
-use crate::facade::runtime::Herald;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::store::{Checkpoint, Lease, Position, StoreError, StoreTransaction, StreamKey};
 
@@ -193,8 +193,8 @@ impl Layout {
 
     /// The store's checkpoints, once they are seen to hold none of this consumer under
     /// another number of partitions (see [`check`](Self::check)).
-    pub(crate) async fn verify(&self, herald: &Herald) -> Result<Vec<Checkpoint>, Error> {
-        let checkpoints = herald
+    pub(crate) async fn verify(&self, hub: &Hub) -> Result<Vec<Checkpoint>, Error> {
+        let checkpoints = hub
             .store()
             .consumers()
             .checkpoints()
@@ -275,8 +275,8 @@ pub(crate) struct Seen {
 
 impl Layout {
     /// Reads the checkpoints and the leases (none, from a store that cannot list them).
-    pub(crate) async fn look(&self, herald: &Herald) -> Result<Seen, Error> {
-        let log = herald.store().consumers();
+    pub(crate) async fn look(&self, hub: &Hub) -> Result<Seen, Error> {
+        let log = hub.store().consumers();
         let fail = || store_error(self.name, "reading its checkpoints and leases");
         let checkpoints = log.checkpoints().await.map_err(fail())?;
         let leases = match log.leases(self.name).await {
@@ -418,7 +418,7 @@ impl Members {
 
     /// Renews this runtime's membership and returns the live members, in owner order
     /// (this runtime among them).
-    async fn live(&self, herald: &Herald, ttl: Duration) -> Result<Vec<Uuid>, Error> {
+    async fn live(&self, hub: &Hub, ttl: Duration) -> Result<Vec<Uuid>, Error> {
         let mut seen = self.seen.lock().await;
         if let Some((at, members)) = &*seen
             && at.elapsed() < ttl / 3
@@ -426,8 +426,8 @@ impl Members {
             return Ok(members.clone());
         }
         let asked = Instant::now();
-        let owner = herald.owner();
-        let log = herald.store().consumers();
+        let owner = hub.owner();
+        let log = hub.store().consumers();
         let fail = || store_error(&self.prefix, "renewing its membership");
         log.lease(&self.key(owner), owner, ttl)
             .await
@@ -444,13 +444,13 @@ impl Members {
     /// Whether `partition` is dealt to this runtime among the live members.
     pub(crate) async fn dealt_here(
         &self,
-        herald: &Herald,
+        hub: &Hub,
         partition: Partition,
         ttl: Duration,
     ) -> Result<bool, Error> {
-        let members = self.live(herald, ttl).await?;
+        let members = self.live(hub, ttl).await?;
         let dealt = members[partition.index as usize % members.len()];
-        Ok(dealt == herald.owner())
+        Ok(dealt == hub.owner())
     }
 }
 

@@ -10,10 +10,10 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::handle::handle;
+use super::hub::{Hub, WeakHub};
 use super::partition::{Layout, Members, Partition};
 use super::{ConsumerSettings, Progress, store_error};
 use crate::engine::handler::saga::{CommitOutcome, Saga};
-use crate::facade::runtime::{Herald, WeakHerald};
 use crate::outcome::error::{Error, ErrorKind};
 use crate::store::{Checkpoint, DeadLetter, Position, RecordedEvent, StoreTransaction, StreamKey};
 use crate::unwind::{Panicked, caught};
@@ -60,7 +60,7 @@ impl Failing {
 }
 
 pub(crate) struct Worker {
-    pub(crate) herald: WeakHerald,
+    pub(crate) hub: WeakHub,
     /// The handler's name, which its dead letters are kept under.
     pub(crate) name: &'static str,
     /// Its checkpoint's and lease's key: the name, or its partition's key.
@@ -110,7 +110,7 @@ impl Worker {
                 self.leave().await;
                 return;
             }
-            let Some(herald) = self.herald.upgrade() else {
+            let Some(hub) = self.hub.upgrade() else {
                 self.leave().await;
                 return;
             };
@@ -120,20 +120,20 @@ impl Worker {
             }
             commits.mark_unchanged();
             let due = self.retry_at.filter(|at| *at > tokio::time::Instant::now());
-            let next = match self.lease(&herald).await {
+            let next = match self.lease(&hub).await {
                 // Backing off: the lease was renewed, the try waits.
                 Ok(true) if due.is_some() => Ok(Next::Waiting),
                 Ok(true) => {
                     self.retry_at = None;
                     // Handlers' panics are their events' failures already: one here is
                     // Herald's own, and this worker goes on after it too.
-                    let stepped = caught(|| self.step(&herald)).await;
+                    let stepped = caught(|| self.step(&hub)).await;
                     stepped.unwrap_or_else(|panic| Err(panicked(&self.key, panic)))
                 }
                 Ok(false) => Ok(Next::Standby),
                 Err(error) => Err(error),
             };
-            drop(herald);
+            drop(hub);
             let (wait, wake_on_commit) = match next {
                 Ok(Next::Busy) => {
                     idle = self.settings.poll_min;
@@ -210,13 +210,13 @@ impl Worker {
     ///
     /// A partition dealt to another runtime is given up (between batches), for that one
     /// to take.
-    async fn lease(&mut self, herald: &Herald) -> Result<bool, Error> {
+    async fn lease(&mut self, hub: &Hub) -> Result<bool, Error> {
         let ttl = self.settings.lease;
         if self.leased_at.is_some_and(|at| at.elapsed() < ttl / 3) {
             return Ok(true);
         }
         if let (Some(members), Some(partition)) = (&self.members, self.partition)
-            && !members.dealt_here(herald, partition, ttl).await?
+            && !members.dealt_here(hub, partition, ttl).await?
         {
             // Given up also when a lease call's reply was lost: the lease may be ours.
             if self.leased_at.is_some() || self.maybe_leased {
@@ -225,10 +225,10 @@ impl Worker {
             return Ok(false);
         }
         let asked = std::time::Instant::now();
-        let leased = herald
+        let leased = hub
             .store()
             .consumers()
-            .lease(&self.key, herald.owner(), ttl)
+            .lease(&self.key, hub.owner(), ttl)
             .await;
         self.maybe_leased = leased.is_err();
         let held = leased.map_err(store_error(&self.key, "taking its lease"))?;
@@ -240,7 +240,7 @@ impl Worker {
         self.hold(held);
         if held {
             // A release with another number of partitions may have started since.
-            self.checkpoint(herald).await?;
+            self.checkpoint(hub).await?;
         }
         Ok(held)
     }
@@ -275,8 +275,8 @@ impl Worker {
 
     /// Where the consumer's checkpoint is, once the store is seen to hold no checkpoints
     /// of it under another number of partitions.
-    async fn checkpoint(&self, herald: &Herald) -> Result<Position, Error> {
-        let checkpoints = self.layout.verify(herald).await?;
+    async fn checkpoint(&self, hub: &Hub) -> Result<Position, Error> {
+        let checkpoints = self.layout.verify(hub).await?;
         Ok(position_of(&checkpoints, &self.key))
     }
 
@@ -297,18 +297,18 @@ impl Worker {
     /// it is rolled back, and the events before the failing one are run again as a batch
     /// of their own; the failing event then runs alone, tried again with backoff, and
     /// parked after its last try.
-    async fn step(&mut self, herald: &Herald) -> Result<Next, Error> {
-        let store = herald.store();
+    async fn step(&mut self, hub: &Hub) -> Result<Next, Error> {
+        let store = hub.store();
         let name = self.name;
         let key = self.key.clone();
         let fail_store = |doing: &str| store_error(&key, doing);
-        let handler = herald
+        let handler = hub
             .registry()
             .eventual_named(name)
             .expect("workers run registered consumers");
         let from = match self.position {
             Some(position) => position,
-            None => self.checkpoint(herald).await?,
+            None => self.checkpoint(hub).await?,
         };
         let mut events = store
             .read_all(from, self.settings.batch)
@@ -355,7 +355,7 @@ impl Worker {
                 done = event.position;
                 continue;
             }
-            match handle(herald.kernel(), &mut *tx, handler, event).await {
+            match handle(hub.kernel(), &mut *tx, handler, event).await {
                 Ok(saga) => {
                     sagas.push(saga);
                     done = event.position;
@@ -369,13 +369,13 @@ impl Worker {
                     // can be parked.
                     drop(tx);
                     self.failing = Some(Failing::again(self.failing, event));
-                    reverse(herald, name, sagas).await;
+                    reverse(hub, name, sagas).await;
                     self.stop_before = Some(index);
                     return Ok(Next::Busy);
                 }
                 Err(error) => {
                     drop(tx);
-                    return self.failed(herald, event, from, error).await;
+                    return self.failed(hub, event, from, error).await;
                 }
             }
         }
@@ -385,7 +385,7 @@ impl Worker {
                 .map_err(fail_store("saving its checkpoint"))?;
         }
         if let Err(source) = tx.commit().await {
-            if !settle_failed_commit(herald, name, &mut sagas).await {
+            if !settle_failed_commit(hub, name, &mut sagas).await {
                 return Err(fail_store("committing")(source));
             }
             tracing::warn!(consumer = self.key, %source, "a batch's commit reported an error, but its commands are recorded: it committed");
@@ -402,7 +402,7 @@ impl Worker {
     /// after the last try park it, with the checkpoint moved past it.
     async fn failed(
         &mut self,
-        herald: &Herald,
+        hub: &Hub,
         event: &RecordedEvent,
         from: Position,
         error: Error,
@@ -427,7 +427,7 @@ impl Worker {
         tracing::error!(consumer = self.key, %error, attempts, "event failed its last try; parked");
         let key = &self.key;
         let fail_store = store_error(key, &format!("parking event {}", event.event_id));
-        let mut tx = herald.store().begin().await.map_err(&fail_store)?;
+        let mut tx = hub.store().begin().await.map_err(&fail_store)?;
         if tx.claim_consumer(key).await.map_err(&fail_store)? != from {
             self.position = None;
             self.parked = None;
@@ -490,21 +490,17 @@ pub(crate) fn panicked(consumer: &str, panic: Panicked) -> Error {
 /// they are reversed; if the store cannot say, they are settled once it answers. A
 /// batch that ran no saga needs no answer: it runs again, and finds its checkpoint
 /// moved if it had committed.
-pub(crate) async fn settle_failed_commit(
-    herald: &Herald,
-    consumer: &str,
-    sagas: &mut Vec<Saga>,
-) -> bool {
+pub(crate) async fn settle_failed_commit(hub: &Hub, consumer: &str, sagas: &mut Vec<Saga>) -> bool {
     let Some(witness) = sagas.iter().find_map(Saga::witness) else {
         return false;
     };
-    match CommitOutcome::of(herald.store(), witness).await {
+    match CommitOutcome::of(hub.store(), witness).await {
         CommitOutcome::Committed => return true,
-        CommitOutcome::RolledBack => reverse(herald, consumer, std::mem::take(sagas)).await,
+        CommitOutcome::RolledBack => reverse(hub, consumer, std::mem::take(sagas)).await,
         CommitOutcome::Unknown(error) => {
             tracing::warn!(consumer, %error, "whether a batch's commit took effect is unknown");
             for saga in sagas.drain(..) {
-                saga.settle_when_known(herald.kernel(), witness);
+                saga.settle_when_known(hub.kernel(), witness);
             }
         }
     }
@@ -512,20 +508,20 @@ pub(crate) async fn settle_failed_commit(
 }
 
 /// Reverses the saga steps of a rolled-back batch's processors, last first.
-pub(crate) async fn reverse(herald: &Herald, consumer: &str, sagas: Vec<Saga>) {
+pub(crate) async fn reverse(hub: &Hub, consumer: &str, sagas: Vec<Saga>) {
     let mut tracer =
         crate::outcome::trace::Tracer::new(crate::outcome::trace::Operation::Rollback, consumer);
     for saga in sagas.into_iter().rev() {
-        let store = herald.store();
-        for problem in saga.reverse(store, herald.saga_retry(), &mut tracer).await {
+        let store = hub.store();
+        for problem in saga.reverse(store, hub.saga_retry(), &mut tracer).await {
             tracing::error!(consumer, "{problem}");
         }
     }
 }
 
 /// The consumer's committed checkpoint.
-pub(crate) async fn checkpoint_of(herald: &Herald, name: &str) -> Result<Position, Error> {
-    let checkpoints = herald
+pub(crate) async fn checkpoint_of(hub: &Hub, name: &str) -> Result<Position, Error> {
+    let checkpoints = hub
         .store()
         .consumers()
         .checkpoints()

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::BoxFuture;
 use crate::actor::Actor;
-use crate::consumer::{ConsumerSettings, Consumers, Tail, Workers};
+use crate::consumer::{ConsumerSettings, Consumers, Hub, LiveEvents};
 use crate::engine::cache::{AggregateCache, Lookup};
 use crate::engine::handler::Recovery;
 use crate::engine::handler::saga::recover;
@@ -42,31 +42,8 @@ use uuid::Uuid;
 /// ```
 #[derive(Clone)]
 pub struct Herald {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    /// What the engine runs on: the store, the registry, the cache, the settings.
-    kernel: Arc<Kernel>,
-    /// The workers of its eventual consumers (set once, right after it is built).
-    workers: std::sync::OnceLock<Workers>,
-    /// The tail of the global order its live subscribers share.
-    tail: Tail,
-    consumer_settings: ConsumerSettings,
-    /// Where events every consumer has passed move to, read through by `store`.
-    archive: Option<store::Archive>,
-    /// The store itself, without reading through to the archive: what archiving copies.
-    active: Arc<dyn EventStore>,
-}
-
-/// A [`Herald`] that does not keep the runtime alive: what its background tasks hold.
-#[derive(Clone)]
-pub(crate) struct WeakHerald(std::sync::Weak<Inner>);
-
-impl WeakHerald {
-    pub(crate) fn upgrade(&self) -> Option<Herald> {
-        self.0.upgrade().map(|inner| Herald { inner })
-    }
+    /// The kernel and the consumers' parts, which the engine and the consumers borrow.
+    hub: Arc<Hub>,
 }
 
 impl Herald {
@@ -113,70 +90,43 @@ impl Herald {
 
     /// The event store.
     pub fn store(&self) -> &dyn EventStore {
-        self.inner.kernel.store()
+        self.hub.store()
     }
 
     /// What the engine runs on.
     pub(crate) fn kernel(&self) -> &Kernel {
-        &self.inner.kernel
+        self.hub.kernel()
     }
 
-    pub(crate) fn shared_store(&self) -> Arc<dyn EventStore> {
-        self.inner.kernel.store.clone()
-    }
-
-    /// The store without reading through to the archive.
-    pub(crate) fn active_store(&self) -> &dyn EventStore {
-        &*self.inner.active
+    /// What the consumers run on (for the doors that run consumers elsewhere).
+    #[cfg(feature = "nats")]
+    pub(crate) fn hub(&self) -> &Hub {
+        &self.hub
     }
 
     /// The archive this runtime reads old events through to, if it has one.
     pub fn archive(&self) -> Option<&store::Archive> {
-        self.inner.archive.as_ref()
+        self.hub.archive()
     }
 
     /// The registrations this runtime runs.
     pub fn registry(&self) -> &Registry {
-        self.inner.kernel.registry()
-    }
-
-    pub(crate) fn saga_retry(&self) -> RetryPolicy {
-        self.inner.kernel.saga_retry()
-    }
-
-    pub(crate) fn owner(&self) -> Uuid {
-        self.inner.kernel.owner()
+        self.hub.registry()
     }
 
     /// What starting this runtime found in the saga log: the sagas of processes that
     /// stopped mid-saga, settled (see [`HeraldBuilder::saga_lease`]).
     pub fn recovery(&self) -> &Recovery {
-        &self.inner.kernel.recovery
+        &self.kernel().recovery
     }
 
     pub(crate) fn cache(&self) -> &AggregateCache {
-        self.inner.kernel.cache()
-    }
-
-    pub(crate) fn downgrade(&self) -> WeakHerald {
-        WeakHerald(Arc::downgrade(&self.inner))
-    }
-
-    pub(crate) fn consumer_settings(&self) -> ConsumerSettings {
-        self.inner.consumer_settings
-    }
-
-    pub(crate) fn tail(&self) -> &Tail {
-        &self.inner.tail
-    }
-
-    pub(crate) fn workers(&self) -> &Workers {
-        self.inner.workers.get_or_init(Workers::default)
+        self.kernel().cache()
     }
 
     /// The eventual consumers: where they are, their dead letters, waiting for them.
     pub fn consumers(&self) -> Consumers<'_> {
-        Consumers::new(self)
+        self.hub.consumers()
     }
 
     /// Stops the workers of the eventual consumers and waits for them: a batch in flight
@@ -184,7 +134,16 @@ impl Herald {
     /// where its handler's writes are. Commands can still be dispatched; their events
     /// wait for the next runtime's workers.
     pub async fn shutdown(&self) {
-        self.workers().stop().await;
+        self.hub.workers().stop().await;
+    }
+
+    /// Subscribes to the events committed from now on whose routes match `pattern`
+    /// (`"user.*"`, say; a bad pattern is an error naming what is wrong). A subscriber that
+    /// falls more than 1,024 events behind skips them and is told how many
+    /// ([`Live::Skipped`]). Commits in this process, and on PostgreSQL in any process
+    /// sharing the store, are seen.
+    pub async fn live(&self, pattern: &str) -> Result<LiveEvents, Error> {
+        crate::consumer::subscribe(&self.hub, pattern).await
     }
 
     /// Opens a transaction of the event store: dispatch commands in it and write your own
@@ -209,22 +168,17 @@ impl Herald {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let inner = Arc::downgrade(&self.inner);
+        let kernel = self.kernel().weak();
         handle.spawn(async move {
             for beat in 1u64.. {
                 tokio::time::sleep(lease / 3).await;
-                let Some(inner) = inner.upgrade() else { return };
-                if let Err(error) = inner
-                    .kernel
-                    .store()
-                    .sagas()
-                    .heartbeat(inner.kernel.owner())
-                    .await
-                {
+                let Some(kernel) = kernel.upgrade() else {
+                    return;
+                };
+                if let Err(error) = kernel.store().sagas().heartbeat(kernel.owner()).await {
                     tracing::warn!(%error, "could not say this runtime is alive in the saga log");
                 }
                 if beat % 3 == 0 {
-                    let kernel = &inner.kernel;
                     let (store, policy) = (kernel.store(), kernel.saga_retry());
                     match recover(kernel.registry(), store, policy, kernel.owner(), lease).await {
                         Ok(found) if found != Recovery::default() => {
@@ -244,7 +198,7 @@ impl Herald {
 impl std::fmt::Debug for Herald {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Herald")
-            .field("registry", self.inner.kernel.registry())
+            .field("registry", self.registry())
             .finish_non_exhaustive()
     }
 }
@@ -413,28 +367,21 @@ impl HeraldBuilder {
         let cache = AggregateCache::new(self.cached_aggregates);
         let owner = Uuid::now_v7();
         let recovery = recover(&registry, &*store, self.saga_retry, owner, self.saga_lease).await?;
+        let kernel = Kernel::new(Parts {
+            store,
+            registry,
+            cache,
+            conflict_retries: self.conflict_retries,
+            max_nesting: self.max_nesting,
+            saga_retry: self.saga_retry,
+            owner,
+            recovery,
+        });
         let herald = Herald {
-            inner: Arc::new(Inner {
-                kernel: Kernel::new(Parts {
-                    store,
-                    registry,
-                    cache,
-                    conflict_retries: self.conflict_retries,
-                    max_nesting: self.max_nesting,
-                    saga_retry: self.saga_retry,
-                    owner,
-                    recovery,
-                }),
-                workers: std::sync::OnceLock::new(),
-                tail: Tail::default(),
-                consumer_settings: self.consumers,
-                archive: self.archive,
-                active,
-            }),
+            hub: Hub::new(kernel, self.consumers, self.archive, active),
         };
         herald.keep_alive(self.saga_lease);
-        let workers = Workers::start(&herald);
-        let _ = herald.inner.workers.set(workers);
+        herald.hub.start();
         Ok(herald)
     }
 }

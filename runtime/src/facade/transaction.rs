@@ -65,7 +65,7 @@ async fn reverse(herald: &Herald, saga: Saga) -> Vec<String> {
         return Vec::new();
     }
     let mut tracer = Tracer::new(Operation::Rollback, "transaction");
-    saga.reverse(herald.store(), herald.saga_retry(), &mut tracer)
+    saga.reverse(herald.store(), herald.kernel().saga_retry(), &mut tracer)
         .await
 }
 
@@ -243,7 +243,7 @@ impl Drop for HeraldTransaction {
         handle.spawn(async move {
             let mut tracer = Tracer::new(Operation::Rollback, "transaction");
             let unreversed = saga
-                .reverse(herald.store(), herald.saga_retry(), &mut tracer)
+                .reverse(herald.store(), herald.kernel().saga_retry(), &mut tracer)
                 .await;
             for problem in unreversed {
                 tracing::error!("{problem}");

@@ -8,8 +8,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::{Nats, nats_error, subject::subject};
+use crate::consumer::Hub;
 use crate::consumer::checkpoint_of;
-use crate::facade::runtime::{Herald, WeakHerald};
+use crate::facade::runtime::Herald;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::store::Position;
 use crate::unwind::caught;
@@ -43,15 +44,16 @@ impl Relay {
     /// Makes sure the stream exists (see [`Nats::stream`]), then relays in the background
     /// until [`stop`](Self::stop)ped or the runtime is dropped.
     pub async fn start(herald: &Herald, nats: &Nats) -> Result<Relay, Error> {
+        let hub = herald.hub();
         nats.stream().await?;
         let (stop, stopped) = watch::channel(false);
         let relay = Relaying {
-            herald: herald.downgrade(),
+            hub: hub.downgrade(),
             nats: nats.clone(),
             name: format!("relay:{}", nats.stream_name),
             position: None,
         };
-        let task = tokio::spawn(relay.run(stopped, herald.store().consumers().commits()));
+        let task = tokio::spawn(relay.run(stopped, hub.store().consumers().commits()));
         Ok(Relay { stop, task })
     }
 
@@ -64,7 +66,7 @@ impl Relay {
 }
 
 struct Relaying {
-    herald: WeakHerald,
+    hub: std::sync::Weak<Hub>,
     nats: Nats,
     name: String,
     position: Option<Position>,
@@ -77,13 +79,13 @@ impl Relaying {
             if *stop.borrow() {
                 return;
             }
-            let Some(herald) = self.herald.upgrade() else {
+            let Some(hub) = self.hub.upgrade() else {
                 return;
             };
             commits.mark_unchanged();
-            let relayed = caught(|| self.batch(&herald)).await;
+            let relayed = caught(|| self.batch(&hub)).await;
             let relayed = relayed.unwrap_or_else(|panic| Err(nats_error(&self.name, panic)));
-            drop(herald);
+            drop(hub);
             let wake_on_commit = match relayed {
                 Ok(0) => true,
                 Ok(_) => {
@@ -106,8 +108,8 @@ impl Relaying {
     }
 
     /// Publishes the next batch and moves the checkpoint past it; how many it published.
-    async fn batch(&mut self, herald: &Herald) -> Result<usize, Error> {
-        let store = herald.store();
+    async fn batch(&mut self, hub: &Hub) -> Result<usize, Error> {
+        let store = hub.store();
         let fail_store = |source| {
             Error::from(ErrorKind::Store {
                 context: format!("{}: the event store", self.name),
@@ -116,7 +118,7 @@ impl Relaying {
         };
         let from = match self.position {
             Some(position) => position,
-            None => checkpoint_of(herald, &self.name).await?,
+            None => checkpoint_of(hub, &self.name).await?,
         };
         let events = store.read_all(from, 100).await.map_err(fail_store)?;
         let Some(last) = events.last().map(|e| e.position) else {

@@ -9,11 +9,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::{Nats, nats_error, subject::filters};
+use crate::consumer::Hub;
 use crate::consumer::{
     Layout, handle, letter, letter_behind, ordered, retired, retired_error, settle_failed_commit,
     store_error,
 };
-use crate::facade::runtime::{Herald, WeakHerald};
+use crate::facade::runtime::Herald;
 use crate::outcome::error::Error;
 use crate::store::RecordedEvent;
 
@@ -63,10 +64,11 @@ impl RemoteWorkers {
     /// Creates (or finds) the stream and a durable consumer per eventual handler of
     /// `herald`, and starts consuming.
     pub async fn start(herald: &Herald, nats: &Nats) -> Result<RemoteWorkers, Error> {
+        let hub = herald.hub();
         let stream = nats.stream().await?;
         let (stop, _) = watch::channel(false);
         let mut tasks = Vec::new();
-        for handler in herald.registry().eventual_handlers() {
+        for handler in hub.registry().eventual_handlers() {
             let name = handler.name();
             let durable = durable_name(name);
             let config = pull::Config {
@@ -82,7 +84,7 @@ impl RemoteWorkers {
                 .await
                 .map_err(|e| nats_error(&durable, e))?;
             let remote = Remote {
-                herald: herald.downgrade(),
+                hub: hub.downgrade(),
                 name,
             };
             tasks.push(tokio::spawn(remote.run(consumer, stop.subscribe())));
@@ -113,7 +115,7 @@ fn durable_name(handler: &str) -> String {
 }
 
 struct Remote {
-    herald: WeakHerald,
+    hub: std::sync::Weak<Hub>,
     name: &'static str,
 }
 
@@ -135,12 +137,12 @@ impl Remote {
                     message = messages.next() => message,
                     _ = stop.changed() => return,
                 };
-                let Some(herald) = self.herald.upgrade() else {
+                let Some(hub) = self.hub.upgrade() else {
                     return;
                 };
                 match message {
                     Some(Ok(message)) => {
-                        if let Err(error) = self.handle_message(&herald, &message).await {
+                        if let Err(error) = self.handle_message(&hub, &message).await {
                             tracing::error!(consumer = self.name, %error, "handling an event from NATS failed");
                         }
                     }
@@ -155,7 +157,7 @@ impl Remote {
 
     async fn handle_message(
         &self,
-        herald: &Herald,
+        hub: &Hub,
         message: &async_nats::jetstream::Message,
     ) -> Result<(), Error> {
         let name = self.name;
@@ -179,19 +181,19 @@ impl Remote {
                 ));
             }
         };
-        let handler = herald
+        let handler = hub
             .registry()
             .eventual_named(name)
             .expect("remote workers run registered consumers");
         if !handler.takes(&event) {
             return ack(AckKind::Ack).await; // the subject filter is broader than the pattern
         }
-        let store = herald.store();
+        let store = hub.store();
         let fail_store = store_error(name, &format!("event {}", event.event_id));
         // The checkpoint of the event's partition when the handler is split, so that
         // `Consumers` reads this store as it reads one its workers run.
         let layout = Layout::of(handler);
-        layout.verify(herald).await?; // not acknowledged: it comes again once put right
+        layout.verify(hub).await?; // not acknowledged: it comes again once put right
         let key = &layout.key_of(&event.stream);
         let mut tx = store.begin().await.map_err(&fail_store)?;
         let at = tx.claim_consumer(key).await.map_err(&fail_store)?;
@@ -213,14 +215,14 @@ impl Remote {
             tx.commit().await.map_err(&fail_store)?;
             return ack(AckKind::Ack).await;
         }
-        match handle(herald.kernel(), &mut *tx, handler, &event).await {
+        match handle(hub.kernel(), &mut *tx, handler, &event).await {
             Ok(saga) => {
                 tx.save_checkpoint(key, event.position)
                     .await
                     .map_err(&fail_store)?;
                 let mut sagas = vec![saga];
                 if let Err(source) = tx.commit().await
-                    && !settle_failed_commit(herald, name, &mut sagas).await
+                    && !settle_failed_commit(hub, name, &mut sagas).await
                 {
                     return Err(fail_store(source)); // not acknowledged: it comes again
                 }
@@ -234,7 +236,7 @@ impl Remote {
                 let tries = message
                     .info()
                     .map_or(1, |info| info.delivered.max(1) as u32);
-                let policy = herald.consumer_settings().retry;
+                let policy = hub.consumer_settings().retry;
                 if tries < policy.attempts.max(1) {
                     tracing::warn!(consumer = name, %error, tries, "event from NATS failed; it comes again");
                     return ack(AckKind::Nak(Some(policy.wait(tries)))).await;

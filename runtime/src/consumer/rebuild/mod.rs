@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use super::handle::handle_as;
 use super::{Consumers, Layout, store_error};
 use crate::BoxFuture;
+use crate::consumer::hub::Hub;
 use crate::engine::handler::reaction::Reaction;
-use crate::facade::runtime::Herald;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::route::Pattern;
 use crate::store::Position;
@@ -71,7 +71,7 @@ type OnProgress<'h> = Box<dyn FnMut(&RebuildProgress) + Send + 'h>;
 /// [`Consumers::rebuild`] for an example.
 #[must_use = "a rebuild does nothing until it is awaited"]
 pub struct Rebuild<'h> {
-    herald: &'h Herald,
+    hub: &'h Hub,
     name: String,
     only: Vec<String>,
     progress: Option<OnProgress<'h>>,
@@ -126,7 +126,7 @@ impl<'h> Consumers<'h> {
     /// ```
     pub fn rebuild(&self, name: &str) -> Rebuild<'h> {
         Rebuild {
-            herald: self.herald,
+            hub: self.hub,
             name: name.to_owned(),
             only: Vec::new(),
             progress: None,
@@ -147,9 +147,9 @@ impl<'h> Consumers<'h> {
     /// (the workers' error says where).
     pub async fn reset(&self, name: &str, position: Position) -> Result<(), Error> {
         let layout = Layout::of(self.handler(name)?);
-        let store = self.herald.store();
+        let store = self.hub.store();
         let fail = store_error(name, "resetting");
-        let seen = layout.look(self.herald).await?;
+        let seen = layout.look(self.hub).await?;
         layout.check_none_run_otherwise(&seen)?;
         let mut tx = store.begin().await.map_err(&fail)?;
         layout
@@ -161,19 +161,19 @@ impl<'h> Consumers<'h> {
             tx.unpark(name, letter.event_id).await.map_err(&fail)?;
         }
         tx.commit().await.map_err(&fail)?;
-        self.herald.workers().moved(name);
+        self.hub.workers().moved(name);
         Ok(())
     }
 }
 
 async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
     let Rebuild {
-        herald,
+        hub,
         name,
         only,
         mut progress,
     } = rebuild;
-    let consumers = herald.consumers();
+    let consumers = hub.consumers();
     let handler = consumers.handler(&name)?;
     let Reaction::Project(projector, _) = handler else {
         return Err(refused(&name, "only an eventual projector can be rebuilt"));
@@ -199,11 +199,11 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
         handler.takes(event)
             && (only.is_empty() || only.iter().any(|p| p.matches(event.route.as_str())))
     };
-    let store = herald.store();
+    let store = hub.store();
     let fail = |doing: &str| store_error(projector.name, doing);
     // Refused at once rather than after the work, when another release still runs it.
     let layout = Layout::of(handler);
-    layout.check_none_run_otherwise(&layout.look(herald).await?)?;
+    layout.check_none_run_otherwise(&layout.look(hub).await?)?;
 
     // The copies, empty; refused first if a table cannot be swapped.
     let mut tx = store.begin().await.map_err(fail("beginning"))?;
@@ -239,7 +239,7 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
         for event in &events {
             if takes(event) {
                 // A projector dispatches nothing: there is no saga to settle.
-                handle_as(herald.kernel(), &mut *tx, handler, event, true)
+                handle_as(hub.kernel(), &mut *tx, handler, event, true)
                     .await
                     .map_err(|error| abandon(&name, error))?;
                 report.handled += 1;
@@ -269,7 +269,7 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
     // The swap: the consumer is claimed (its worker waits), the copies replace the tables
     // and the checkpoint moves to the last event they hold, together. What committed
     // since the last batch was read, the worker handles next, into the new tables.
-    let seen = layout.look(herald).await?;
+    let seen = layout.look(hub).await?;
     layout.check_none_run_otherwise(&seen)?;
     let mut tx = store.begin().await.map_err(fail("beginning the swap"))?;
     layout
@@ -288,7 +288,7 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
             .map_err(fail("unparking"))?;
     }
     tx.commit().await.map_err(fail("committing the swap"))?;
-    herald.workers().moved(&name);
+    hub.workers().moved(&name);
     Ok(report)
 }
 
