@@ -2,7 +2,8 @@
 
 use tracing::Instrument;
 
-use crate::actor::Actor;
+use crate::base::actor::Actor;
+use crate::base::unwind::caught;
 use crate::engine::cache::{AggregateCache, Lookup};
 use crate::engine::handler::processor::derived_id;
 use crate::engine::handler::reaction::Reaction;
@@ -12,7 +13,6 @@ use crate::engine::kernel::Kernel;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::outcome::trace::{Operation, Outcome, Tracer};
 use crate::store::{RecordedEvent, StoreTransaction};
-use crate::unwind::caught;
 
 /// Runs `handler` on `event` in `tx`. A processor's commands run in `tx` too, as the
 /// event's actor, caused by it, with ids derived from it (so that running the processor

@@ -5,9 +5,9 @@
 use std::sync::{Arc, OnceLock, Weak};
 
 use super::{ConsumerSettings, Consumers, Tail, Workers};
+use crate::base::retry::RetryPolicy;
 use crate::engine::kernel::Kernel;
 use crate::engine::registry::Registry;
-use crate::retry::RetryPolicy;
 use crate::store::{Archive, EventStore};
 use uuid::Uuid;
 

@@ -37,9 +37,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::base::retry::RetryPolicy;
 use crate::engine::handler::reaction::Reaction;
 use crate::outcome::error::{Error, ErrorKind};
-use crate::retry::RetryPolicy;
 use crate::store::{DeadLetter, Position, RecordedEvent, StoreError};
 pub(crate) use handle::handle;
 use worker::Worker;

@@ -13,10 +13,10 @@ use super::handle::handle;
 use super::hub::{Hub, WeakHub};
 use super::partition::{Layout, Members, Partition};
 use super::{ConsumerSettings, Progress, store_error};
+use crate::base::unwind::{Panicked, caught};
 use crate::engine::handler::saga::{CommitOutcome, Saga};
 use crate::outcome::error::{Error, ErrorKind};
 use crate::store::{Checkpoint, DeadLetter, Position, RecordedEvent, StoreTransaction, StreamKey};
-use crate::unwind::{Panicked, caught};
 
 /// What a step found to do next.
 enum Next {

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::actor::Actor;
+use crate::base::actor::Actor;
+use crate::base::unwind::caught;
 use crate::engine::cache::{AggregateCache, Lookup};
 use crate::engine::handler::saga::{CommitOutcome, Phase, Saga, run_saga};
 use crate::engine::handler::{Nest, Scene, When, react, run_hooks};
@@ -20,7 +21,6 @@ use crate::outcome::error::{Error, ErrorKind};
 use crate::outcome::trace::{Operation, Outcome, Trace, TraceOutcome, Tracer};
 use crate::route::Route;
 use crate::store::{EventStore, RecordedCommand, RecordedEvent, StoreTransaction, StreamKey};
-use crate::unwind::caught;
 
 /// How the caller asked for a command to run.
 #[derive(Default)]

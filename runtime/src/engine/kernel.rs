@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::cache::AggregateCache;
 use super::handler::Recovery;
 use super::registry::Registry;
-use crate::retry::RetryPolicy;
+use crate::base::retry::RetryPolicy;
 use crate::store::EventStore;
 
 /// What the engine runs on. Built once, behind an `Arc`; what outlives a call (a saga

@@ -6,7 +6,7 @@ use std::any::Any;
 use uuid::Uuid;
 
 use crate::BoxFuture;
-use crate::actor::Actor;
+use crate::base::actor::Actor;
 use crate::engine::cache::{AggregateCache, Lookup};
 use crate::model::aggregate::{Aggregate, ApplyError, Handle, HandleOutput};
 use crate::model::command::Command;
@@ -200,17 +200,16 @@ pub(crate) fn execute<A: Handle<C>, C: Command>(
         // not a silent loss of both, when it does not serialize.
         let every = u64::from(A::SNAPSHOT_EVERY);
         let snapshot_due = every > 0 && version / every < now / every;
-        let state =
-            match snapshot_due || cache.is_enabled() {
-                true => Some(crate::json_value::to_value(&state).map_err(|source| {
-                    ErrorKind::State {
-                        aggregate: A::NAME,
-                        stream: stream.clone(),
-                        source,
-                    }
-                })?),
-                false => None,
-            };
+        let state = match snapshot_due || cache.is_enabled() {
+            true => Some(crate::base::json_value::to_value(&state).map_err(|source| {
+                ErrorKind::State {
+                    aggregate: A::NAME,
+                    stream: stream.clone(),
+                    source,
+                }
+            })?),
+            false => None,
+        };
         if let (Some(json), true) = (&state, snapshot_due) {
             let snapshot = Snapshot {
                 version: now,

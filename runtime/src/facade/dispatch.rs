@@ -7,7 +7,7 @@ use std::future::IntoFuture;
 use uuid::Uuid;
 
 use crate::BoxFuture;
-use crate::actor::Actor;
+use crate::base::actor::Actor;
 use crate::engine::cache::Lookup;
 use crate::engine::dispatch::{
     self, Dispatched, Finished, Options, Ran, Reader, prepare, repeated, steps, undo,

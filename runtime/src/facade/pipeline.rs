@@ -5,7 +5,7 @@
 use std::future::IntoFuture;
 
 use crate::BoxFuture;
-use crate::actor::Actor;
+use crate::base::actor::Actor;
 use crate::engine::dispatch::Dispatched;
 use crate::facade::runtime::Herald;
 use crate::model::command::Command;

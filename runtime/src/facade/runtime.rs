@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::BoxFuture;
-use crate::actor::Actor;
+use crate::base::actor::Actor;
+use crate::base::retry::RetryPolicy;
 use crate::consumer::{ConsumerSettings, Consumers, Hub, LiveEvents};
 use crate::engine::cache::{AggregateCache, Lookup};
 use crate::engine::handler::Recovery;
@@ -21,7 +22,6 @@ use crate::model::aggregate::Aggregate;
 use crate::model::command::Command;
 use crate::model::event::RouteParam;
 use crate::outcome::error::{Error, ErrorKind};
-use crate::retry::RetryPolicy;
 use crate::store::{self, EventStore, MemoryStore, ReplayFrom, StreamKey};
 use uuid::Uuid;
 

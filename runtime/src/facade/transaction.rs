@@ -6,6 +6,8 @@ use crate::engine::handler::saga::{CommitOutcome, Saga};
 use crate::facade::dispatch::{Dispatch, Target};
 use crate::facade::runtime::Herald;
 use crate::model::command::Command;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use crate::outcome::error::connection_error;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::outcome::trace::{Operation, Tracer};
 use crate::store::{Sql, StoreError, StoreTransaction};
@@ -97,14 +99,20 @@ impl HeraldTransaction {
     #[cfg(feature = "sqlite")]
     pub fn sqlite(&mut self) -> Result<&mut sqlx::SqliteConnection, Error> {
         let kind = self.herald.store().kind();
-        self.store_transaction().sql().into_sqlite(kind)
+        self.store_transaction()
+            .sql()
+            .into_sqlite(kind)
+            .map_err(connection_error)
     }
 
     /// The PostgreSQL connection, or an error naming the store when it is another.
     #[cfg(feature = "postgres")]
     pub fn postgres(&mut self) -> Result<&mut sqlx::PgConnection, Error> {
         let kind = self.herald.store().kind();
-        self.store_transaction().sql().into_postgres(kind)
+        self.store_transaction()
+            .sql()
+            .into_postgres(kind)
+            .map_err(connection_error)
     }
 
     /// Commits the events and your writes together. The saga steps of its dispatches

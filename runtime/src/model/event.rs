@@ -54,7 +54,7 @@ impl<E: Event> AnyEvent for E {
     }
 
     fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
-        crate::json_value::to_value(self)
+        crate::base::json_value::to_value(self)
     }
 }
 

@@ -8,12 +8,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::{Nats, nats_error, subject::subject};
+use crate::base::unwind::caught;
 use crate::consumer::Hub;
 use crate::consumer::checkpoint_of;
 use crate::facade::runtime::Herald;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::store::Position;
-use crate::unwind::caught;
 
 /// Publishes every committed event of a runtime's store to JetStream, in the global
 /// order, on the subject `prefix.route`, with the event id as `Nats-Msg-Id` so that an

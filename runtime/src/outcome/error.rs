@@ -597,6 +597,16 @@ impl ErrorKind {
     }
 }
 
+/// Asking a transaction for a connection of another kind of store than it has.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn connection_error(source: StoreError) -> Error {
+    ErrorKind::Store {
+        context: "getting the transaction's connection".into(),
+        source,
+    }
+    .into()
+}
+
 fn left_out_hint(left_out: &Option<(&'static str, &'static str)>) -> impl fmt::Display {
     let left_out = *left_out;
     fmt::from_fn(move |f| match left_out {

@@ -184,7 +184,7 @@ impl<'t> Sql<'t> {
     pub(crate) fn into_sqlite(
         self,
         store: &str,
-    ) -> Result<&'t mut sqlx::SqliteConnection, crate::Error> {
+    ) -> Result<&'t mut sqlx::SqliteConnection, StoreError> {
         match self {
             Sql::Sqlite(conn) => Ok(conn),
             _ => Err(no_sql(store, "sqlite")),
@@ -196,7 +196,7 @@ impl<'t> Sql<'t> {
     pub(crate) fn into_postgres(
         self,
         store: &str,
-    ) -> Result<&'t mut sqlx::PgConnection, crate::Error> {
+    ) -> Result<&'t mut sqlx::PgConnection, StoreError> {
         match self {
             Sql::Postgres(conn) => Ok(conn),
             _ => Err(no_sql(store, "postgres")),
@@ -205,7 +205,7 @@ impl<'t> Sql<'t> {
 }
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-fn no_sql(store: &str, wanted: &str) -> crate::Error {
+fn no_sql(store: &str, wanted: &str) -> StoreError {
     let instead = match store {
         "sqlite" => "call `sqlite()` instead, or match on `sql()` to write SQL for either store",
         "postgres" => {
@@ -215,12 +215,9 @@ fn no_sql(store: &str, wanted: &str) -> crate::Error {
             "this store has no SQL connection: `sql()` is `Sql::None`; build the runtime on `sqlite::memory:` for tests that need tables"
         }
     };
-    let message = format!("this runtime's store is `{store}`, not `{wanted}`: {instead}");
-    crate::ErrorKind::Store {
-        context: "getting the transaction's connection".into(),
-        source: StoreError::Unsupported(message),
-    }
-    .into()
+    StoreError::Unsupported(format!(
+        "this runtime's store is `{store}`, not `{wanted}`: {instead}"
+    ))
 }
 
 /// A durable, ordered log of events, read by stream and in global order.

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use uuid::Uuid;
 
 use crate::BoxError;
-use crate::actor::Actor;
+use crate::base::actor::Actor;
 use crate::engine::handler::{Cx, IntoCommands};
 use crate::facade::runtime::Herald;
 use crate::model::command::Command;
@@ -92,7 +92,7 @@ impl HandlerTest {
         let store = self.herald.store().kind();
         let mut cx = Cx::new(store_tx, &self.actor, &route, pattern, store);
         let erased: &mut (dyn Any + Send + Sync) = &mut command;
-        let result = crate::unwind::or_error(|| (hook.run)(erased, &mut cx)).await;
+        let result = crate::base::unwind::or_error(|| (hook.run)(erased, &mut cx)).await;
         tx.rollback().await?;
         Ok(HookOutcome { command, result })
     }
@@ -114,7 +114,7 @@ impl HandlerTest {
         let (store_tx, _, _) = tx.parts();
         let store = self.herald.store().kind();
         let mut cx = Cx::new(store_tx, &self.actor, &recorded.route, pattern, store);
-        let result = crate::unwind::or_error(|| (projector.run)(&recorded, &mut cx)).await;
+        let result = crate::base::unwind::or_error(|| (projector.run)(&recorded, &mut cx)).await;
         match result.is_ok() {
             true => tx.commit().await?,
             false => tx.rollback().await?,
@@ -139,7 +139,7 @@ impl HandlerTest {
         let (store_tx, _, _) = tx.parts();
         let store = self.herald.store().kind();
         let mut cx = Cx::new(store_tx, &self.actor, &recorded.route, pattern, store);
-        let result = crate::unwind::or_error(|| (processor.run)(&recorded, &mut cx)).await;
+        let result = crate::base::unwind::or_error(|| (processor.run)(&recorded, &mut cx)).await;
         tx.rollback().await?;
         let result = result.map(|commands| {
             commands
@@ -178,7 +178,7 @@ impl HandlerTest {
         let route = event
             .route()
             .map_err(|e| store_error(StoreError::Backend(e.into())))?;
-        let payload = crate::json_value::to_value(&event)
+        let payload = crate::base::json_value::to_value(&event)
             .map_err(|e| store_error(StoreError::Backend(e.into())))?;
         let id = Uuid::now_v7();
         let stream = StreamKey::new(self.actor.tenant(), "test", "1")

@@ -2,8 +2,10 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::actor::Actor;
+use crate::base::actor::Actor;
 use crate::engine::handler::saga::Saga;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use crate::outcome::error::{Error, connection_error};
 use crate::route::{Pattern, Route};
 use crate::store::{Sql, StoreTransaction};
 
@@ -129,15 +131,21 @@ impl<'a> Cx<'a> {
     /// The SQLite connection of the command's transaction, or an error naming the store
     /// when it is another.
     #[cfg(feature = "sqlite")]
-    pub fn sqlite(&mut self) -> Result<&mut sqlx::SqliteConnection, crate::Error> {
-        self.tx.sql().into_sqlite(self.store)
+    pub fn sqlite(&mut self) -> Result<&mut sqlx::SqliteConnection, Error> {
+        self.tx
+            .sql()
+            .into_sqlite(self.store)
+            .map_err(connection_error)
     }
 
     /// The PostgreSQL connection of the command's transaction, or an error naming the
     /// store when it is another.
     #[cfg(feature = "postgres")]
-    pub fn postgres(&mut self) -> Result<&mut sqlx::PgConnection, crate::Error> {
-        self.tx.sql().into_postgres(self.store)
+    pub fn postgres(&mut self) -> Result<&mut sqlx::PgConnection, Error> {
+        self.tx
+            .sql()
+            .into_postgres(self.store)
+            .map_err(connection_error)
     }
 }
 

@@ -72,7 +72,7 @@ pub(crate) async fn run_hooks<C: Command>(
                 let mut cx =
                     Cx::new(&mut *tx, envelope.actor, route, pattern, store).with_saga(saga);
                 let command: &mut (dyn Any + Send + Sync) = &mut *command;
-                crate::unwind::or_error(|| (hook.run)(command, &mut cx)).await
+                crate::base::unwind::or_error(|| (hook.run)(command, &mut cx)).await
             })
             .await
             .map_err(|source| ErrorKind::Hook {

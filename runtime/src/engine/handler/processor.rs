@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::BoxError;
 use crate::BoxFuture;
-use crate::actor::Actor;
+use crate::base::actor::Actor;
 use crate::engine::cache::Lookup;
 use crate::engine::handler::saga::Saga;
 use crate::engine::handler::{Consistency, Cx};
@@ -145,7 +145,7 @@ impl<C: Command> AnyCommand for C {
     }
 
     fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
-        crate::json_value::to_value(self)
+        crate::base::json_value::to_value(self)
     }
 
     fn run_nested<'a>(self: Box<Self>, nest: Nest<'a>) -> BoxFuture<'a, Result<(), Error>> {

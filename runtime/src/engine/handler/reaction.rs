@@ -5,7 +5,7 @@
 use uuid::Uuid;
 
 use crate::BoxFuture;
-use crate::actor::Actor;
+use crate::base::actor::Actor;
 use crate::engine::cache::Lookup;
 use crate::engine::handler::dispatcher::side_stream_type;
 use crate::engine::handler::processor::{Nest, derived_id};
@@ -117,7 +117,7 @@ async fn react_to(
                         .time(Operation::Project, Some(projector.name), async {
                             let mut cx =
                                 Cx::new(&mut *tx, scene.actor, &event.route, pattern, store);
-                            crate::unwind::or_error(|| (projector.run)(event, &mut cx)).await
+                            crate::base::unwind::or_error(|| (projector.run)(event, &mut cx)).await
                         })
                         .await;
                     tracer.last_route(event.route.as_str());
@@ -134,7 +134,7 @@ async fn react_to(
                         .time(Operation::Process, Some(processor.name), async {
                             let mut cx =
                                 Cx::new(&mut *tx, scene.actor, &event.route, pattern, store);
-                            crate::unwind::or_error(|| (processor.run)(event, &mut cx)).await
+                            crate::base::unwind::or_error(|| (processor.run)(event, &mut cx)).await
                         })
                         .await;
                     tracer.last_route(event.route.as_str());
@@ -167,7 +167,7 @@ async fn react_to(
                         .time(Operation::Dispatcher, Some(dispatcher.name), async {
                             let mut cx =
                                 Cx::new(&mut *tx, scene.actor, &event.route, pattern, store);
-                            crate::unwind::or_error(|| (dispatcher.run)(event, &mut cx)).await
+                            crate::base::unwind::or_error(|| (dispatcher.run)(event, &mut cx)).await
                         })
                         .await;
                     tracer.last_route(event.route.as_str());

@@ -14,13 +14,13 @@ use uuid::Uuid;
 
 use crate::BoxError;
 use crate::BoxFuture;
-use crate::actor::Actor;
+use crate::base::actor::Actor;
+use crate::base::retry::{RetryPolicy, retried};
 use crate::engine::kernel::Kernel;
 use crate::engine::registry::Registry;
 use crate::model::command::Command;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::outcome::trace::{Operation, Tracer};
-use crate::retry::{RetryPolicy, retried};
 use crate::route::{Pattern, Route};
 use crate::store::{EventStore, RecordedEvent, SagaOutcome, SagaStep, StoreError};
 
@@ -126,7 +126,7 @@ impl<T: serde::Serialize + DeserializeOwned + Send + Sync, E: Into<BoxError>> Sa
     type Output = T;
     fn into_json(self) -> Result<Result<serde_json::Value, BoxError>, BoxError> {
         let output = self.map_err(Into::into)?;
-        Ok(crate::json_value::to_value(&output).map_err(Into::into))
+        Ok(crate::base::json_value::to_value(&output).map_err(Into::into))
     }
 }
 
@@ -301,8 +301,10 @@ impl Saga {
                             events: &[],
                         };
                         let output = done.output.as_ref();
-                        crate::unwind::or_error(|| (done.row.reverse)(&done.payload, output, &cx))
-                            .await
+                        crate::base::unwind::or_error(|| {
+                            (done.row.reverse)(&done.payload, output, &cx)
+                        })
+                        .await
                     })
                     .await
                     .map_err(|(error, _)| error)
@@ -397,10 +399,11 @@ pub(crate) async fn run_saga<C: Command>(
     if !steps.iter().any(|(row, _)| row.late == late) {
         return Ok(());
     }
-    let payload = crate::json_value::to_value(command).map_err(|source| ErrorKind::Payload {
-        command: C::NAME,
-        source,
-    })?;
+    let payload =
+        crate::base::json_value::to_value(command).map_err(|source| ErrorKind::Payload {
+            command: C::NAME,
+            source,
+        })?;
     let actor_json = serde_json::to_value(actor).map_err(|source| ErrorKind::Payload {
         command: C::NAME,
         source,
@@ -455,7 +458,7 @@ pub(crate) async fn run_saga<C: Command>(
                         attempt,
                         events,
                     };
-                    crate::unwind::or_error(|| (row.run)(command, &cx)).await
+                    crate::base::unwind::or_error(|| (row.run)(command, &cx)).await
                 })
                 .await
                 .map_err(|(error, attempts)| failed(error, attempts))
@@ -594,7 +597,8 @@ async fn reverse_logged(
             attempt,
             events: &[],
         };
-        crate::unwind::or_error(|| (row.reverse)(&step.payload, step.output.as_ref(), &cx)).await
+        crate::base::unwind::or_error(|| (row.reverse)(&step.payload, step.output.as_ref(), &cx))
+            .await
     })
     .await
     .map_err(|(error, _)| {

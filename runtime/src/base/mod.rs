@@ -1,0 +1,9 @@
+//! The shared base: who is calling ([`Actor`](crate::Actor)), how failures are tried
+//! again ([`RetryPolicy`](crate::RetryPolicy)), panics caught as failures, and values
+//! kept as JSON without loss. Every layer may use it; it uses none. (`BoxError` and
+//! `BoxFuture` sit at the crate root.)
+
+pub(crate) mod actor;
+pub(crate) mod json_value;
+pub(crate) mod retry;
+pub(crate) mod unwind;
