@@ -8,14 +8,40 @@ use syn::{LitInt, LitStr, Token};
 use crate::errors::Errors;
 
 /// Splits `args` into a leading string literal (the route), if any, and parses the
-/// rest with `option`, one call per `key = value`.
+/// rest with `option`, one call per `key = value`. An option's error is recorded and the
+/// next option is parsed all the same, so that one compile reports every mistake.
 pub(crate) fn parse(
     args: TokenStream,
-    option: impl FnMut(ParseNestedMeta<'_>) -> syn::Result<()>,
-) -> syn::Result<Option<LitStr>> {
-    let (route, rest) = split_route.parse2(args)?;
-    syn::meta::parser(option).parse2(rest)?;
-    Ok(route)
+    errors: &mut Errors,
+    mut option: impl FnMut(ParseNestedMeta<'_>, &mut Errors) -> syn::Result<()>,
+) -> Option<LitStr> {
+    let (route, rest) = match split_route.parse2(args) {
+        Ok(split) => split,
+        Err(error) => {
+            errors.push(error);
+            return None;
+        }
+    };
+    for one in options(rest) {
+        let parsed = syn::meta::parser(|meta| option(meta, errors)).parse2(one);
+        errors.ok(parsed);
+    }
+    route
+}
+
+/// The options one by one: the tokens between top-level commas.
+fn options(rest: TokenStream) -> Vec<TokenStream> {
+    let mut options = vec![TokenStream::new()];
+    for tree in rest {
+        match &tree {
+            proc_macro2::TokenTree::Punct(p) if p.as_char() == ',' => {
+                options.push(TokenStream::new());
+            }
+            _ => options.last_mut().expect("one at least").extend([tree]),
+        }
+    }
+    options.retain(|o| !o.is_empty());
+    options
 }
 
 fn split_route(input: ParseStream<'_>) -> syn::Result<(Option<LitStr>, TokenStream)> {

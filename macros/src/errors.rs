@@ -1,4 +1,6 @@
 //! Collects every error of one item, so one compile reports them all (serde's `Ctxt`).
+//! An accumulator must be checked: one dropped with errors unchecked would lose them, so
+//! that is a bug in the macro, and it panics (when the macro is not panicking already).
 
 use std::fmt::Display;
 
@@ -8,6 +10,7 @@ use quote::{ToTokens, quote};
 #[derive(Default)]
 pub(crate) struct Errors {
     combined: Option<syn::Error>,
+    checked: bool,
 }
 
 impl Errors {
@@ -28,8 +31,25 @@ impl Errors {
         result.map_err(|error| self.push(error)).ok()
     }
 
-    pub(crate) fn check(self) -> syn::Result<()> {
-        self.combined.map_or(Ok(()), Err)
+    /// Every error recorded, as one.
+    pub(crate) fn check(mut self) -> syn::Result<()> {
+        self.checked = true;
+        self.combined.take().map_or(Ok(()), Err)
+    }
+
+    /// The errors recorded so far, with `error` after them: for a parse that cannot go
+    /// on.
+    pub(crate) fn fail(mut self, error: syn::Error) -> syn::Error {
+        self.push(error);
+        self.check().expect_err("an error was just pushed")
+    }
+}
+
+impl Drop for Errors {
+    fn drop(&mut self) {
+        if !self.checked && self.combined.is_some() && !std::thread::panicking() {
+            panic!("a macro dropped errors it had collected without reporting them");
+        }
     }
 }
 
@@ -38,4 +58,29 @@ impl Errors {
 pub(crate) fn with_item(item: &TokenStream, error: syn::Error) -> TokenStream {
     let error = error.into_compile_error();
     quote!(#item #error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Errors;
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let mut errors = Errors::default();
+        errors.at(quote::quote!(a), "first");
+        errors.ok::<()>(Err(syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "second",
+        )));
+        let combined = errors.check().unwrap_err();
+        let messages: Vec<String> = combined.into_iter().map(|e| e.to_string()).collect();
+        assert_eq!(messages, ["first", "second"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "without reporting them")]
+    fn errors_dropped_unchecked_are_a_bug() {
+        let mut errors = Errors::default();
+        errors.at(quote::quote!(a), "lost");
+    }
 }

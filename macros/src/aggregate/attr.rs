@@ -13,11 +13,11 @@ pub(crate) struct Options {
     pub(crate) version: Option<u32>,
 }
 
-pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> syn::Result<Options> {
+pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Options {
     let mut name = Once::new(NAME);
     let mut snapshot_every = Once::new(SNAPSHOT_EVERY);
     let mut version = Once::new(VERSION);
-    let route = args::parse(args, |meta| {
+    let route = args::parse(args, errors, |meta, errors| {
         if meta.path.is_ident(NAME) {
             // #[aggregate(name = "user")]
             if let Some(lit) = args::name(&meta, errors)? {
@@ -45,13 +45,13 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> syn::Result<Optio
             ));
         }
         Ok(())
-    })?;
+    });
     if let Some(route) = route {
         errors.at(route, "an aggregate has no route: its name is `name = \"…\"`, and its commands and events carry the routes");
     }
-    Ok(Options {
+    Options {
         name: name.get(),
         snapshot_every: snapshot_every.get(),
         version: version.get(),
-    })
+    }
 }

@@ -23,10 +23,9 @@ pub(crate) fn expand(
             "an aggregate cannot be generic: its streams have one type",
         );
     }
-    let options = match options.and_then(|options| errors.check().map(|()| options)) {
-        Ok(options) => options,
-        Err(error) => return with_item(item, error),
-    };
+    if let Err(error) = errors.check() {
+        return with_item(item, error);
+    }
     let serde = serde_derive::missing(attrs);
     let name = options
         .name

@@ -13,14 +13,11 @@ pub(crate) struct Options {
     pub(crate) roles: Vec<LitStr>,
 }
 
-pub(crate) fn parse(
-    args: TokenStream,
-    errors: &mut Errors,
-) -> syn::Result<(Option<LitStr>, Options)> {
+pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> (Option<LitStr>, Options) {
     let mut id = Once::new(ID);
     let mut name = Once::new(NAME);
     let mut roles = Once::new(ROLES);
-    let route = args::parse(args, |meta| {
+    let route = args::parse(args, errors, |meta, errors| {
         if meta.path.is_ident(ID) {
             // #[command("…", id = user_id)]
             let value: Expr = meta.value()?.parse()?;
@@ -47,22 +44,34 @@ pub(crate) fn parse(
             }
         } else if meta.path.is_ident(ROLES) {
             // #[command("…", roles = ["manager", "admin"])]
-            let list: ExprArray = meta.value()?.parse()?;
+            let input = meta.value()?;
+            if input.peek(LitStr) {
+                let role: LitStr = input.parse()?;
+                errors.at(
+                    &role,
+                    format!(
+                        "`roles` takes a list, also of one role: `roles = [\"{}\"]`",
+                        role.value()
+                    ),
+                );
+                return Ok(());
+            }
+            let list: ExprArray = input.parse()?;
             let list = role_list(&list, errors);
             roles.set(errors, &meta, list);
         } else {
             return Err(args::unknown(&meta, "command", &[ID, NAME, ROLES]));
         }
         Ok(())
-    })?;
-    Ok((
+    });
+    (
         route,
         Options {
             id: id.get(),
             name: name.get(),
             roles: roles.get().unwrap_or_default(),
         },
-    ))
+    )
 }
 
 fn role_list(list: &ExprArray, errors: &mut Errors) -> Vec<LitStr> {

@@ -40,7 +40,7 @@ impl<'a> Command<'a> {
     fn parse(args: TokenStream, item: &'a ItemStruct) -> syn::Result<Self> {
         let mut errors = Errors::default();
         let ident = &item.ident;
-        let (route, options) = attr::parse(args, &mut errors)?;
+        let (route, options) = attr::parse(args, &mut errors);
         if !item.generics.params.is_empty() {
             errors.at(
                 &item.generics,
@@ -57,7 +57,10 @@ impl<'a> Command<'a> {
             );
             return Err(errors.check().expect_err("an error was pushed"));
         };
-        let route = RouteLit::parse(lit)?;
+        let route = match RouteLit::parse(lit) {
+            Ok(route) => route,
+            Err(error) => return Err(errors.fail(error)),
+        };
         let params = fields::params(&mut errors, &route, &item.fields, &ident.to_string());
         let id = match &options.id {
             Some(id) => fields::find(&item.fields, &fields::ident_text(id)).or_else(|| {

@@ -12,13 +12,10 @@ pub(crate) struct Options {
     pub(crate) version: Option<u32>,
 }
 
-pub(crate) fn parse(
-    args: TokenStream,
-    errors: &mut Errors,
-) -> syn::Result<(Option<LitStr>, Options)> {
+pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> (Option<LitStr>, Options) {
     let mut name = Once::new(NAME);
     let mut version = Once::new(VERSION);
-    let route = args::parse(args, |meta| {
+    let route = args::parse(args, errors, |meta, errors| {
         if meta.path.is_ident(NAME) {
             // #[event("…", name = "user-created")]
             if let Some(lit) = args::name(&meta, errors)? {
@@ -33,12 +30,12 @@ pub(crate) fn parse(
             return Err(args::unknown(&meta, "event", &[NAME, VERSION]));
         }
         Ok(())
-    })?;
-    Ok((
+    });
+    (
         route,
         Options {
             name: name.get(),
             version: version.get(),
         },
-    ))
+    )
 }

@@ -67,15 +67,15 @@ impl<'a> Event<'a> {
         variant_routes: Vec<Vec<syn::Attribute>>,
     ) -> syn::Result<Self> {
         let mut errors = Errors::default();
-        let (route, options) = attr::parse(args, &mut errors)?;
+        let (route, options) = attr::parse(args, &mut errors);
         let (ident, generics, is_enum) = match item {
             Item::Struct(s) => (&s.ident, &s.generics, false),
             Item::Enum(e) => (&e.ident, &e.generics, true),
             other => {
-                return Err(syn::Error::new_spanned(
+                return Err(errors.fail(syn::Error::new_spanned(
                     other,
                     "`#[event]` goes on a struct (with a route) or an enum (with a route on each variant)",
-                ));
+                )));
             }
         };
         if !generics.params.is_empty() {

@@ -48,13 +48,13 @@ impl<'a> Hook<'a> {
         let mut errors = Errors::default();
         let (when, rest) = split_when.parse2(args)?;
         let mut common = Common::new();
-        let lit = args::parse(rest, |meta| {
-            if common.parse(&meta, &mut errors)? {
+        let lit = args::parse(rest, &mut errors, |meta, errors| {
+            if common.parse(&meta, errors)? {
                 Ok(())
             } else {
                 Err(args::unknown(&meta, "hook", &[NAME, PRIORITY]))
             }
-        })?;
+        });
         let pattern = pattern(lit, &mut errors, EXAMPLE);
         let sig = signature(function, "a hook", SHAPE, &mut errors);
         let command = match sig.first {

@@ -93,8 +93,8 @@ impl<'a> Projector<'a> {
         let mut ordered = Once::new(ORDERED);
         let mut partitions = Once::new(PARTITIONS);
         let mut tables = Once::new(TABLES);
-        let lit = args::parse(args, |meta| {
-            if common.parse(&meta, &mut errors)? {
+        let lit = args::parse(args, &mut errors, |meta, errors| {
+            if common.parse(&meta, errors)? {
                 return Ok(());
             }
             if kind == Kind::Dispatcher {
@@ -104,21 +104,21 @@ impl<'a> Projector<'a> {
             if meta.path.is_ident(TABLES) && kind == Kind::Projector {
                 // #[projector("…", consistency = eventual, tables = ["profiles"])]
                 let list: syn::ExprArray = meta.value()?.parse()?;
-                let list = table_list(&list, &mut errors);
-                tables.set(&mut errors, &meta, (list, meta.path.span()));
+                let list = table_list(&list, errors);
+                tables.set(errors, &meta, (list, meta.path.span()));
                 return Ok(());
             }
             if meta.path.is_ident(ORDERED) {
                 // #[projector("…", consistency = eventual, ordered = false)]
                 let value: syn::LitBool = meta.value()?.parse()?;
-                ordered.set(&mut errors, &meta, (value.value, meta.path.span()));
+                ordered.set(errors, &meta, (value.value, meta.path.span()));
                 return Ok(());
             }
             if meta.path.is_ident(PARTITIONS) {
                 // #[projector("…", consistency = eventual, partitions = 4)]
                 let value: syn::Lit = meta.value()?.parse()?;
-                let count = partition_count(&value, &mut errors);
-                partitions.set(&mut errors, &meta, (count, meta.path.span()));
+                let count = partition_count(&value, errors);
+                partitions.set(errors, &meta, (count, meta.path.span()));
                 return Ok(());
             }
             if !meta.path.is_ident(CONSISTENCY) {
@@ -129,17 +129,29 @@ impl<'a> Projector<'a> {
                 return Err(args::unknown(&meta, kind.word(), known));
             }
             // #[projector("…", consistency = eventual)]
-            let value: syn::Ident = meta.value()?.parse()?;
+            let input = meta.value()?;
+            if input.peek(syn::LitStr) {
+                let quoted: syn::LitStr = input.parse()?;
+                errors.at(
+                    &quoted,
+                    format!(
+                        "`consistency` takes `strong` or `eventual` without quotes: `consistency = {}`",
+                        quoted.value()
+                    ),
+                );
+                return Ok(());
+            }
+            let value: syn::Ident = input.parse()?;
             match value.to_string().as_str() {
-                "strong" => consistency.set(&mut errors, &meta, true),
-                "eventual" => consistency.set(&mut errors, &meta, false),
+                "strong" => consistency.set(errors, &meta, true),
+                "eventual" => consistency.set(errors, &meta, false),
                 _ => errors.at(
                     &value,
                     "`consistency` is `strong` (in the command's transaction) or `eventual` (after it commits)",
                 ),
             }
             Ok(())
-        })?;
+        });
         let example = format!("`#[{}(\"user.:user_id.created\")]`", kind.word());
         let pattern = pattern(lit, &mut errors, &example);
         let what = format!("a {}", kind.word());

@@ -53,8 +53,8 @@ impl<'a> Step<'a> {
         let mut common = Common::new();
         let mut reverse = Once::new(REVERSE);
         let mut late = Once::new(LATE);
-        let lit = args::parse(args, |meta| {
-            if common.parse(&meta, &mut errors)? {
+        let lit = args::parse(args, &mut errors, |meta, errors| {
+            if common.parse(&meta, errors)? {
                 return Ok(());
             }
             if meta.path.is_ident(LATE) {
@@ -74,7 +74,7 @@ impl<'a> Step<'a> {
                     }
                     false => true,
                 };
-                late.set(&mut errors, &meta, value);
+                late.set(errors, &meta, value);
                 return Ok(());
             }
             if !meta.path.is_ident(REVERSE) {
@@ -86,9 +86,9 @@ impl<'a> Step<'a> {
             }
             // #[saga_step("…", reverse = cancel_registration)]
             let path: Path = meta.value()?.parse()?;
-            reverse.set(&mut errors, &meta, path);
+            reverse.set(errors, &meta, path);
             Ok(())
-        })?;
+        });
         let pattern = pattern(lit, &mut errors, EXAMPLE);
         let sig = signature(function, "a saga step", SHAPE, &mut errors);
         let reverse = reverse.get();

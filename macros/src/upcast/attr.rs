@@ -2,7 +2,7 @@
 
 use proc_macro2::TokenStream;
 use syn::parse::{ParseStream, Parser};
-use syn::{LitInt, Token, Type};
+use syn::{LitInt, LitStr, Token, Type};
 
 use crate::args::{self, Once};
 use crate::errors::Errors;
@@ -14,10 +14,18 @@ pub(crate) struct Args {
     pub(crate) from: Option<(u32, LitInt)>,
 }
 
-pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> syn::Result<Args> {
-    let (event, rest) = split_event.parse2(args)?;
+/// The event type and the options; `None` when there is no event type to go on with
+/// (the errors are recorded).
+pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> Option<Args> {
+    let (event, rest) = match split_event.parse2(args) {
+        Ok(split) => split,
+        Err(error) => {
+            errors.push(error);
+            return None;
+        }
+    };
     let mut from = Once::new(FROM);
-    syn::meta::parser(|meta| {
+    let parsed = syn::meta::parser(|meta| {
         if meta.path.is_ident(FROM) {
             // #[upcast(UserRenamed, from = 1)]
             let lit: LitInt = meta.value()?.parse()?;
@@ -34,8 +42,9 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> syn::Result<Args>
             Err(args::unknown(&meta, "upcast", &[FROM]))
         }
     })
-    .parse2(rest)?;
-    Ok(Args {
+    .parse2(rest);
+    errors.ok(parsed);
+    Some(Args {
         event,
         from: from.get(),
     })
@@ -47,6 +56,16 @@ fn split_event(input: ParseStream<'_>) -> syn::Result<(Type, TokenStream)> {
         return Err(syn::Error::new(
             proc_macro2::Span::call_site(),
             "`#[upcast]` names the event and the version it reads: `#[upcast(UserRenamed, from = 1)]`",
+        ));
+    }
+    if input.peek(LitStr) {
+        let name: LitStr = input.parse()?;
+        return Err(syn::Error::new(
+            name.span(),
+            format!(
+                "`#[upcast]` names the event type, not a string: `#[upcast({}, from = …)]`",
+                name.value()
+            ),
         ));
     }
     let event: Type = input.parse()?;

@@ -30,7 +30,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 
 fn check(args: TokenStream, function: &ItemFn) -> syn::Result<(syn::Type, (u32, syn::LitInt))> {
     let mut errors = Errors::default();
-    let args = attr::parse(args, &mut errors)?;
+    let args = attr::parse(args, &mut errors);
     let sig = &function.sig;
     if let Some(asyncness) = &sig.asyncness {
         errors.at(
@@ -51,13 +51,14 @@ fn check(args: TokenStream, function: &ItemFn) -> syn::Result<(syn::Type, (u32, 
     if let ReturnType::Default = sig.output {
         errors.at(&sig.ident, shape);
     }
-    if args.from.is_none() {
+    if let Some(args) = args.as_ref().filter(|a| a.from.is_none()) {
         errors.at(
             &args.event,
             "`#[upcast]` needs the schema version it reads: `#[upcast(…, from = 1)]`",
         );
     }
     errors.check()?;
+    let args = args.expect("checked");
     Ok((args.event, args.from.expect("checked")))
 }
 
