@@ -7,7 +7,7 @@ use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
 use syn::{Ident, ItemFn, LitStr, Token, Type};
 
-use super::{Common, finish, name, pattern, pattern_check, signature, wrapper_ident};
+use super::{Common, Context, finish, name, pattern, pattern_check, signature, wrapper_ident};
 use crate::args;
 use crate::errors::{Errors, with_item};
 use crate::symbol::{NAME, PRIORITY};
@@ -56,7 +56,7 @@ impl<'a> Hook<'a> {
             }
         });
         let pattern = pattern(lit, &mut errors, EXAMPLE);
-        let sig = signature(function, "a hook", SHAPE, &mut errors);
+        let sig = signature(function, "a hook", SHAPE, Context::Cx, &mut errors);
         let command = match sig.first {
             Some(Type::Reference(r)) => Some((&*r.elem, r.mutability.is_some())),
             Some(other) => {

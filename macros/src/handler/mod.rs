@@ -110,10 +110,80 @@ pub(crate) struct Signature<'a> {
     pub(crate) output: Option<&'a Type>,
 }
 
+/// The context a handler takes as its second parameter.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Context {
+    /// `cx: &mut Cx<'_>`: hooks, projectors, processors, dispatchers.
+    Cx,
+    /// `cx: &SagaCx<'_>`: saga steps (they act outside the transaction).
+    SagaCx,
+}
+
+impl Context {
+    fn name(self) -> &'static str {
+        match self {
+            Context::Cx => "Cx",
+            Context::SagaCx => "SagaCx",
+        }
+    }
+
+    fn written(self) -> &'static str {
+        match self {
+            Context::Cx => "cx: &mut Cx<'_>",
+            Context::SagaCx => "cx: &SagaCx<'_>",
+        }
+    }
+}
+
+/// Checks the context parameter where it is recognizably Herald's (`Cx` or `SagaCx`) but
+/// taken the wrong way; another type is left to the type checker.
+fn check_context(ty: &Type, expected: Context, what: &str, errors: &mut Errors) {
+    let (reference, inner) = match ty {
+        Type::Reference(r) => (Some(r), &*r.elem),
+        other => (None, other),
+    };
+    let Type::Path(path) = inner else { return };
+    let Some(last) = path.path.segments.last() else {
+        return;
+    };
+    let found = match last.ident.to_string().as_str() {
+        "Cx" => Context::Cx,
+        "SagaCx" => Context::SagaCx,
+        _ => return,
+    };
+    let written = expected.written();
+    if found != expected {
+        errors.at(
+            ty,
+            format!(
+                "{what} takes `{}`, not `{}`: `{written}`",
+                expected.name(),
+                found.name()
+            ),
+        );
+        return;
+    }
+    let mutable = reference.map(|r| r.mutability.is_some());
+    let message = match (expected, mutable) {
+        (Context::Cx, Some(true)) | (Context::SagaCx, Some(false)) => return,
+        (_, None) => format!("{what} borrows its context, it does not own it: `{written}`"),
+        (Context::Cx, Some(false)) => {
+            format!(
+                "{what} takes its context by mutable reference (it writes through it): `{written}`"
+            )
+        }
+        (Context::SagaCx, Some(true)) => format!(
+            "{what} takes its context by shared reference (a saga step has no transaction to write to): `{written}`"
+        ),
+    };
+    errors.at(ty, message);
+}
+
 pub(crate) fn signature<'a>(
     function: &'a ItemFn,
     what: &str,
     shape: &str,
+    context: Context,
     errors: &mut Errors,
 ) -> Signature<'a> {
     let sig = &function.sig;
@@ -131,7 +201,7 @@ pub(crate) fn signature<'a>(
                 errors.at(receiver, format!("{what} is a free function: `{shape}`"))
             }
             (0, FnArg::Typed(arg)) => first = Some(&*arg.ty),
-            (1, FnArg::Typed(_)) => {}
+            (1, FnArg::Typed(arg)) => check_context(&arg.ty, context, what, errors),
             (_, FnArg::Typed(arg)) => {
                 errors.at(arg, format!("{what} takes two parameters: `{shape}`"))
             }

@@ -8,7 +8,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{GenericArgument, ItemFn, LitStr, PathArguments, Type};
 
-use super::{Common, finish, name, pattern, pattern_check, signature, wrapper_ident};
+use super::{Common, Context, finish, name, pattern, pattern_check, signature, wrapper_ident};
 use crate::args::{self, Once};
 use crate::errors::{Errors, with_item};
 use crate::symbol::{CONSISTENCY, NAME, ORDERED, PARTITIONS, PRIORITY, TABLES};
@@ -155,7 +155,7 @@ impl<'a> Projector<'a> {
         let example = format!("`#[{}(\"user.:user_id.created\")]`", kind.word());
         let pattern = pattern(lit, &mut errors, &example);
         let what = format!("a {}", kind.word());
-        let sig = signature(function, &what, kind.shape(), &mut errors);
+        let sig = signature(function, &what, kind.shape(), Context::Cx, &mut errors);
         if kind != Kind::Projector && sig.output.is_none() {
             let what = match kind {
                 Kind::Processor => "the commands it dispatches",

@@ -7,7 +7,7 @@ use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{ItemFn, LitStr, Path, Type};
 
-use super::{Common, name, pattern, pattern_check, signature, wrapper_ident};
+use super::{Common, Context, name, pattern, pattern_check, signature, wrapper_ident};
 use crate::args::{self, Once};
 use crate::errors::{Errors, with_item};
 use crate::symbol::{LATE, NAME, PRIORITY, REVERSE};
@@ -90,7 +90,7 @@ impl<'a> Step<'a> {
             Ok(())
         });
         let pattern = pattern(lit, &mut errors, EXAMPLE);
-        let sig = signature(function, "a saga step", SHAPE, &mut errors);
+        let sig = signature(function, "a saga step", SHAPE, Context::SagaCx, &mut errors);
         let reverse = reverse.get();
         if reverse.is_none() {
             errors.at(
