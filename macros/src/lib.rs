@@ -41,6 +41,13 @@ pub fn aggregate(args: TokenStream, item: TokenStream) -> TokenStream {
     aggregate::expand(args.into(), item.into()).into()
 }
 
+/// Derives `Aggregate` for the state, its options in `#[herald(…)]`. See
+/// `herald::Aggregate`.
+#[proc_macro_derive(Aggregate, attributes(herald))]
+pub fn derive_aggregate(input: TokenStream) -> TokenStream {
+    aggregate::derive(input.into()).into()
+}
+
 /// Upcasts a stored event payload from an older schema version. See `herald::upcast`.
 #[proc_macro_attribute]
 pub fn upcast(args: TokenStream, item: TokenStream) -> TokenStream {

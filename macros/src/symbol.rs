@@ -16,3 +16,5 @@ pub(crate) const PARTITIONS: &str = "partitions";
 pub(crate) const TABLES: &str = "tables";
 pub(crate) const REVERSE: &str = "reverse";
 pub(crate) const LATE: &str = "late";
+/// The helper attribute of `#[derive(Aggregate)]`.
+pub(crate) const HERALD: &str = "herald";

@@ -395,6 +395,58 @@ pub use herald_macros::command;
 /// ```
 pub use herald_macros::aggregate;
 
+/// Derives [`Aggregate`](trait@Aggregate) for an aggregate's state: the way to write an
+/// aggregate, beside `#[aggregate]` on the `impl` block of its `#[handle]` and `#[apply]`
+/// methods (the attributes may come in any order). Its options go in `#[herald(…)]`:
+///
+/// | option | meaning | default |
+/// |---|---|---|
+/// | `name = "…"` | the stream type its events are kept under | the type's name |
+/// | `snapshot_every = N` | store the state every N events | no snapshots |
+/// | `version = N` | the state's schema version: a snapshot of another one is ignored | 1 |
+///
+/// The state serializes (snapshots and the aggregate cache keep it as JSON): derive serde's
+/// traits beside it, from your own `serde` dependency or Herald's re-export. (The
+/// attribute form, `#[aggregate(…)]` on the struct, derives them itself, and stays.)
+///
+/// ```
+/// use herald::prelude::*;
+/// use herald::serde::{Deserialize, Serialize};
+///
+/// #[event("account.:id.opened")] struct Opened { id: u64 }
+/// #[command("open.account.:id")] struct Open { id: u64 }
+///
+/// #[derive(Default, Aggregate, Serialize, Deserialize)]
+/// #[herald(name = "account", snapshot_every = 100)]
+/// #[serde(crate = "herald::serde")]
+/// struct Account { open: bool }
+///
+/// #[aggregate]
+/// impl Account {
+///     #[handle]
+///     fn open(&self, cmd: &Open) -> Result<Opened, String> {
+///         if self.open { return Err("already open".into()) }
+///         Ok(Opened { id: cmd.id })
+///     }
+///     #[apply]
+///     fn opened(&mut self, _: &Opened) { self.open = true }
+/// }
+///
+/// assert_eq!(<Account as herald::Aggregate>::SNAPSHOT_EVERY, 100);
+/// ```
+///
+/// An unknown option is an error that lists the known ones:
+///
+/// ```compile_fail
+/// use herald::prelude::*;
+/// #[derive(Default, Aggregate, herald::serde::Serialize, herald::serde::Deserialize)]
+/// #[herald(snapshots = 100)] // error: unknown aggregate option `snapshots`
+/// #[serde(crate = "herald::serde")]
+/// struct Account;
+/// # #[aggregate] impl Account {}
+/// ```
+pub use herald_macros::Aggregate;
+
 /// Reads old events as the current type: a function that brings a stored payload from
 /// one schema version of an event to the next.
 ///

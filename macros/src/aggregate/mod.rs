@@ -1,5 +1,6 @@
-//! `#[aggregate(…)]` on the state struct, and bare `#[aggregate]` on the `impl` block of
-//! its `#[handle]` and `#[apply]` methods.
+//! `#[aggregate(…)]` (or `#[derive(Aggregate)]` with `#[herald(…)]`) on the state
+//! struct, and bare `#[aggregate]` on the `impl` block of its `#[handle]` and `#[apply]`
+//! methods.
 
 mod attr;
 mod expand;
@@ -10,6 +11,8 @@ use proc_macro2::TokenStream;
 use syn::Item;
 
 use crate::errors::with_item;
+
+pub(crate) use state::derive;
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     match syn::parse2::<Item>(item.clone()) {
