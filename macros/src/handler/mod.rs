@@ -1,14 +1,15 @@
-//! `#[hook(…)]`, `#[projector(…)]` and `#[processor(…)]`: async functions registered
+//! `#[hook(…)]`, `#[saga_step(…)]` and the reactions to events (`#[projector(…)]`,
+//! `#[processor(…)]`, `#[dispatcher(…)]`): async functions registered
 //! with a route pattern.
 //! What they share: the pattern, the `name` and `priority` options, and the checks of
 //! the signature.
 
 mod hook;
-mod projector;
+mod reaction;
 mod saga;
 
 pub(crate) use hook::expand as hook;
-pub(crate) use projector::{Kind, expand as event_handler};
+pub(crate) use reaction::{Kind, expand as event_handler};
 pub(crate) use saga::expand as saga_step;
 
 use herald_route::Pattern;

@@ -1,7 +1,8 @@
-//! `#[projector(…)]` and `#[processor(…)]`: `("pattern", consistency = strong |
-//! eventual, priority = N, name = "…")` on `async fn(event: &Recorded<MyEvent>, cx: &mut
-//! Cx<'_>)`, or on one taking any `&RecordedEvent`. A projector returns `()` or
-//! `Result<(), E>`; a processor returns `Result<commands, E>`.
+//! The reactions to events, one macro each: `#[projector(…)]`, `#[processor(…)]` and
+//! `#[dispatcher(…)]`: `("pattern", consistency = strong | eventual, priority = N, name =
+//! "…")` on `async fn(event: &Recorded<MyEvent>, cx: &mut Cx<'_>)`, or on one taking any
+//! `&RecordedEvent`. A projector returns `()` or `Result<(), E>`; a processor returns
+//! `Result<commands, E>`; a dispatcher (always strong) `Result<side events, E>`.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
