@@ -140,9 +140,12 @@ pub mod prelude {
 /// `#[event("route")]` goes on a struct with named fields, or on an enum whose variants
 /// each carry `#[route("…")]`. Every `:param` of a route names a field whose type
 /// implements [`RouteParam`]. The macro derives `serde::Serialize` and
-/// `serde::Deserialize` (unless the type already derives them; `#[serde(…)]` attributes
-/// work either way, and you need not depend on `serde`), implements [`Event`] and
-/// registers the event.
+/// `serde::Deserialize` (unless a `#[derive(…)]` *below* the attribute derives them: an
+/// attribute macro sees only what follows it, so serde's derives written *above*
+/// `#[event]` are derived twice, which rustc reports as conflicting implementations of
+/// `Serialize`; write them below it, or leave them out), implements [`Event`] and
+/// registers the event. `#[serde(…)]` attributes work either way, and you need not
+/// depend on `serde`. The same holds for `#[command]` and `#[aggregate(…)]`.
 ///
 /// A type nested in an event (or a command or a state) needs serde's derives of its own:
 /// add `serde` to your dependencies, or use the one Herald re-exports:
