@@ -109,7 +109,7 @@ pub enum Live {
 }
 
 /// The events committed from now on whose routes match a pattern, as they come. Get one
-/// with [`Herald::live`]. Reliable processing needs an eventual projector or processor;
+/// with [`Herald::live`](crate::Herald::live). Reliable processing needs an eventual projector or processor;
 /// this is for showing what happens.
 ///
 /// ```

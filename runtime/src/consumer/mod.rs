@@ -241,7 +241,7 @@ pub struct ConsumerStatus {
 }
 
 /// The eventual consumers of a runtime: where they are, their dead letters, and waiting
-/// for them. Get one with [`Herald::consumers`].
+/// for them. Get one with [`Herald::consumers`](crate::Herald::consumers).
 ///
 /// ```
 /// # use herald::doc_fixtures::*;

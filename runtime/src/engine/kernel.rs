@@ -30,16 +30,12 @@ pub(crate) struct Kernel {
     this: Weak<Kernel>,
 }
 
-/// A kernel's parts, to build it from.
-pub(crate) struct Parts {
-    pub(crate) store: Arc<dyn EventStore>,
-    pub(crate) registry: Registry,
-    pub(crate) cache: AggregateCache,
+/// How the engine runs commands: what the builder configured.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings {
     pub(crate) conflict_retries: u32,
     pub(crate) max_nesting: usize,
     pub(crate) saga_retry: RetryPolicy,
-    pub(crate) owner: Uuid,
-    pub(crate) recovery: Recovery,
 }
 
 impl std::fmt::Debug for Kernel {
@@ -52,24 +48,21 @@ impl std::fmt::Debug for Kernel {
 }
 
 impl Kernel {
-    pub(crate) fn new(parts: Parts) -> Arc<Kernel> {
-        let Parts {
-            store,
-            registry,
-            cache,
-            conflict_retries,
-            max_nesting,
-            saga_retry,
-            owner,
-            recovery,
-        } = parts;
+    pub(crate) fn new(
+        store: Arc<dyn EventStore>,
+        registry: Registry,
+        cache: AggregateCache,
+        settings: Settings,
+        owner: Uuid,
+        recovery: Recovery,
+    ) -> Arc<Kernel> {
         Arc::new_cyclic(|this| Kernel {
             store,
             registry,
             cache,
-            conflict_retries,
-            max_nesting,
-            saga_retry,
+            conflict_retries: settings.conflict_retries,
+            max_nesting: settings.max_nesting,
+            saga_retry: settings.saga_retry,
             owner,
             recovery,
             this: this.clone(),

@@ -12,7 +12,7 @@ use crate::consumer::{ConsumerSettings, Consumers, Hub, LiveEvents};
 use crate::engine::cache::{AggregateCache, Lookup};
 use crate::engine::handler::Recovery;
 use crate::engine::handler::saga::recover;
-use crate::engine::kernel::{Kernel, Parts};
+use crate::engine::kernel::{Kernel, Settings};
 use crate::engine::registry::Registry;
 use crate::engine::step::{cached, replay, usable_snapshot};
 use crate::facade::dispatch::{Dispatch, Target};
@@ -140,7 +140,7 @@ impl Herald {
     /// Subscribes to the events committed from now on whose routes match `pattern`
     /// (`"user.*"`, say; a bad pattern is an error naming what is wrong). A subscriber that
     /// falls more than 1,024 events behind skips them and is told how many
-    /// ([`Live::Skipped`]). Commits in this process, and on PostgreSQL in any process
+    /// ([`Live::Skipped`](crate::Live::Skipped)). Commits in this process, and on PostgreSQL in any process
     /// sharing the store, are seen.
     pub async fn live(&self, pattern: &str) -> Result<LiveEvents, Error> {
         crate::consumer::subscribe(&self.hub, pattern).await
@@ -367,16 +367,12 @@ impl HeraldBuilder {
         let cache = AggregateCache::new(self.cached_aggregates);
         let owner = Uuid::now_v7();
         let recovery = recover(&registry, &*store, self.saga_retry, owner, self.saga_lease).await?;
-        let kernel = Kernel::new(Parts {
-            store,
-            registry,
-            cache,
+        let settings = Settings {
             conflict_retries: self.conflict_retries,
             max_nesting: self.max_nesting,
             saga_retry: self.saga_retry,
-            owner,
-            recovery,
-        });
+        };
+        let kernel = Kernel::new(store, registry, cache, settings, owner, recovery);
         let herald = Herald {
             hub: Hub::new(kernel, self.consumers, self.archive, active),
         };
