@@ -42,9 +42,6 @@
 //! # Ok(()) }
 //! ```
 
-// Generated code names `::herald`, also inside this crate (its doc fixtures).
-extern crate self as herald;
-
 // The layers, bottom to top: a module imports only from the layers below its own
 // (`../shared/tools/import_circles.py runtime/src 3 --top` finds no circle between them).
 mod base; // who calls, retries, panics as failures, lossless JSON
@@ -64,8 +61,6 @@ pub use outcome::trace;
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
-#[doc(hidden)]
-pub mod doc_fixtures;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -3,7 +3,7 @@
 //! and processors, run one at a time by name.
 //!
 //! ```
-//! # use herald::doc_fixtures::*;
+//! # use herald_doc_fixtures::*;
 //! use herald::testing::AggregateTest;
 //!
 //! AggregateTest::<Account>::given((AccountOpened { account_id: 1 }, Deposited { account_id: 1, amount: 50 }))

@@ -254,3 +254,21 @@ fn module_prefixes_are_whole_path_segments() {
     );
     assert_eq!(Registry::modules(["registry"]).command_names().count(), 3);
 }
+
+/// Herald's documentation fixtures are a dev-dependency of Herald's own: a user's binary
+/// holds none of their registrations (it once held them all, filtered out by name).
+#[test]
+fn a_users_binary_holds_no_documentation_fixtures() {
+    assert!(
+        !Registry::all()
+            .command_names()
+            .any(|name| name == "OpenAccount")
+    );
+    let fixtures = Registry::modules(["herald::doc_fixtures"])
+        .check()
+        .unwrap_err();
+    assert!(
+        fixtures.to_string().contains("holds no registration"),
+        "{fixtures}"
+    );
+}

@@ -37,12 +37,12 @@ impl Consumers<'_> {
     /// before they are discarded, and the next pass goes on from the newest archived one.
     ///
     /// ```
-    /// # use herald::doc_fixtures::*;
+    /// # use herald_doc_fixtures::*;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let archive = herald::store::Archive::connect("sqlite::memory:").await?.discard(true);
     /// let herald = herald::Herald::builder()
-    ///     .modules(["herald::doc_fixtures"])
+    ///     .modules(["herald_doc_fixtures"])
     ///     .archive(archive)
     ///     .build()
     ///     .await?;

@@ -113,7 +113,7 @@ pub enum Live {
 /// this is for showing what happens.
 ///
 /// ```
-/// # use herald::doc_fixtures::*;
+/// # use herald_doc_fixtures::*;
 /// use herald::Live;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), herald::Error> {

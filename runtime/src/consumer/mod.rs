@@ -202,7 +202,7 @@ pub(crate) fn ordered(handler: Reaction<'_>) -> bool {
 /// a consumer split with `partitions = N`.
 ///
 /// ```
-/// # use herald::doc_fixtures::*;
+/// # use herald_doc_fixtures::*;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), herald::Error> {
 /// # let herald = herald().await;
@@ -244,10 +244,10 @@ pub struct ConsumerStatus {
 /// for them. Get one with [`Herald::consumers`](crate::Herald::consumers).
 ///
 /// ```
-/// # use herald::doc_fixtures::*;
+/// # use herald_doc_fixtures::*;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), herald::Error> {
-/// let herald = herald::Herald::builder().modules(["herald::doc_fixtures"]).build().await?;
+/// let herald = herald::Herald::builder().modules(["herald_doc_fixtures"]).build().await?;
 /// let opened = herald.dispatch(OpenAccount { account_id: 1 }).await?;
 /// let consumers = herald.consumers();
 /// consumers.wait_for(opened.events(), ["statements"], std::time::Duration::from_secs(5)).await?;

@@ -23,7 +23,7 @@ use crate::outcome::trace::{Operation, Outcome, TraceOutcome, Tracer};
 /// A command on its way: add an actor, ids or an expected version, then `.await` it.
 ///
 /// ```
-/// # use herald::doc_fixtures::*;
+/// # use herald_doc_fixtures::*;
 /// use herald::Actor;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), herald::Error> {

@@ -65,7 +65,7 @@ type StepFn = Box<
 /// A pipeline being declared; `.await` it to run it. See [`Herald::pipeline`].
 ///
 /// ```
-/// # use herald::doc_fixtures::*;
+/// # use herald_doc_fixtures::*;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// # let herald = herald().await;

@@ -29,11 +29,11 @@ use uuid::Uuid;
 /// Cheap to clone; clones share the store and registry.
 ///
 /// ```
-/// # use herald::doc_fixtures::*;
+/// # use herald_doc_fixtures::*;
 /// use herald::Herald;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), herald::Error> {
-/// let herald = Herald::builder().modules(["herald::doc_fixtures"]).build().await?;
+/// let herald = Herald::builder().modules(["herald_doc_fixtures"]).build().await?;
 /// herald.dispatch(OpenAccount { account_id: 7 }).await?;
 /// herald.dispatch(Deposit { account_id: 7, amount: 100 }).await?;
 /// let account = herald.load::<Account>(7).await?;
@@ -391,7 +391,7 @@ impl HeraldBuilder {
 /// ignoring snapshots too.
 ///
 /// ```
-/// # use herald::doc_fixtures::*;
+/// # use herald_doc_fixtures::*;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), herald::Error> {
 /// # let herald = herald().await;

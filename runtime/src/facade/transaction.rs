@@ -27,11 +27,11 @@ use uuid::Uuid;
 /// the transaction without [`commit`](Self::commit) rolls it all back.
 ///
 /// ```
-/// # use herald::doc_fixtures::*;
+/// # use herald_doc_fixtures::*;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let herald = herald::Herald::builder()
-///     .modules(["herald::doc_fixtures"])
+///     .modules(["herald_doc_fixtures"])
 ///     .url("sqlite::memory:")
 ///     .build()
 ///     .await?;

@@ -78,7 +78,7 @@ impl std::fmt::Debug for dyn AnyEvent {
 /// are only known at run time.
 ///
 /// ```
-/// # use herald::doc_fixtures::*;
+/// # use herald_doc_fixtures::*;
 /// use herald::Events;
 /// let mut events = Events::new();
 /// events.push(Deposited { account_id: 7, amount: 10 });

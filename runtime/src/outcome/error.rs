@@ -14,7 +14,7 @@ use uuid::Uuid;
 /// [`ErrorKind`] behind [`Error::kind`] and a failed dispatch's [`Error::trace`].
 ///
 /// ```
-/// # use herald::doc_fixtures::*;
+/// # use herald_doc_fixtures::*;
 /// use herald::ErrorKind;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -141,7 +141,7 @@ impl std::error::Error for Error {}
 /// [`Error`]'s message shows them all, each once.
 ///
 /// ```
-/// # use herald::doc_fixtures::*;
+/// # use herald_doc_fixtures::*;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// # let herald = herald().await;
@@ -629,7 +629,7 @@ impl Error {
     /// The domain error a handler rejected the command with, when it is an `E`.
     ///
     /// ```
-    /// # use herald::doc_fixtures::*;
+    /// # use herald_doc_fixtures::*;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// # let herald = herald().await;

@@ -166,7 +166,7 @@ impl TraceNode {
 /// The trace of one dispatch: a tree rooted at the [`Operation::Dispatch`] node.
 ///
 /// ```
-/// # use herald::doc_fixtures::*;
+/// # use herald_doc_fixtures::*;
 /// use herald::trace::Operation;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), herald::Error> {

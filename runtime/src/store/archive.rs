@@ -50,7 +50,7 @@ macro_rules! postgres_select {
 /// use herald::store::Archive;
 /// let archive = Archive::connect("sqlite::memory:").await?.discard(true);
 /// let herald = herald::Herald::builder()
-///     .modules(["herald::doc_fixtures"])
+///     .modules(["herald_doc_fixtures"])
 ///     .archive(archive)
 ///     .build()
 ///     .await?;

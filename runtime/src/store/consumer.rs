@@ -37,7 +37,7 @@ pub struct Checkpoint {
 /// [`Consumers`](crate::Consumers)).
 ///
 /// ```
-/// # use herald::doc_fixtures::*;
+/// # use herald_doc_fixtures::*;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), herald::Error> {
 /// # let herald = herald().await;

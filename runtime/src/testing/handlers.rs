@@ -20,11 +20,11 @@ use crate::store::{Metadata, Position, RecordedEvent, StoreError, StreamKey};
 /// you name (in memory, or on a store you choose, for handlers that use SQL tables).
 ///
 /// ```
-/// # use herald::doc_fixtures::*;
+/// # use herald_doc_fixtures::*;
 /// use herald::testing::HandlerTest;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), herald::Error> {
-/// let test = HandlerTest::new(["herald::doc_fixtures"]).await?;
+/// let test = HandlerTest::new(["herald_doc_fixtures"]).await?;
 /// test.hook("positive_deposits", Deposit { account_id: 1, amount: 0 })
 ///     .await?
 ///     .then_rejected_with("a deposit must be positive");
