@@ -15,7 +15,7 @@ use crate::engine::handler::saga::{CommitOutcome, Phase, Saga, run_saga};
 use crate::engine::handler::{Nest, Scene, When, react, run_hooks};
 use crate::engine::kernel::Kernel;
 use crate::engine::registry::HandlerRow;
-use crate::engine::step::{Envelope, Step, Stepped, store_error};
+use crate::engine::step::{Envelope, Scope, Step, Stepped, store_error};
 use crate::model::command::Command;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::outcome::trace::{Operation, Outcome, Trace, TraceOutcome, Tracer};
@@ -367,19 +367,20 @@ pub(crate) async fn steps<C: Command>(
         causation_id: prepared.causation_id,
         actor: &prepared.actor,
     };
-    let registry = kernel.registry();
-    let store = kernel.store().kind();
-    let (route, stream) = (&prepared.route, &prepared.stream);
+    let route = &prepared.route;
+    let scope = Scope {
+        kernel,
+        route,
+        stream: &prepared.stream,
+        envelope: &envelope,
+    };
 
     // 3-5. Before hooks, saga steps (outside the transaction, logged), after hooks.
     // Hooks may change the command, not its route or aggregate.
-    #[rustfmt::skip]
-    run_hooks(When::Before, registry, &mut *tx, store, command, route, stream, &envelope, saga, tracer).await?;
+    run_hooks(When::Before, &scope, &mut *tx, command, saga, tracer).await?;
     let mut saga_id = None;
-    #[rustfmt::skip]
-    run_saga(kernel, &*command, command_id, route, &prepared.actor, Phase::Early, &mut saga_id, saga, tracer).await?;
-    #[rustfmt::skip]
-    run_hooks(When::After, registry, &mut *tx, store, command, route, stream, &envelope, saga, tracer).await?;
+    run_saga(&scope, &*command, Phase::Early, &mut saga_id, saga, tracer).await?;
+    run_hooks(When::After, &scope, &mut *tx, command, saga, tracer).await?;
 
     // 6-7. Load, handle, append; a conflict runs them again, unless the caller gave the
     // version. Nothing needs undoing first: they only read until the append, and an
@@ -445,8 +446,8 @@ pub(crate) async fn steps<C: Command>(
 
     // 7b. Late saga steps, on the decided and appended events: a refused or conflicting
     // command never reaches them, and a conflict's retry has run by now.
-    #[rustfmt::skip]
-    run_saga(kernel, &*command, command_id, route, &prepared.actor, Phase::Late(&stepped.events), &mut saga_id, saga, tracer).await?;
+    let late = Phase::Late(&stepped.events);
+    run_saga(&scope, &*command, late, &mut saga_id, saga, tracer).await?;
 
     // 8. The strong projectors, processors and dispatchers of each new event.
     let scene = Scene {

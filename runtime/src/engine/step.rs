@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::BoxFuture;
 use crate::base::actor::Actor;
 use crate::engine::cache::{AggregateCache, Lookup};
+use crate::engine::kernel::Kernel;
 use crate::model::aggregate::{Aggregate, ApplyError, Handle, HandleOutput};
 use crate::model::command::Command;
 use crate::model::event::{AnyEvent, IntoEvents};
@@ -25,6 +26,15 @@ pub(crate) struct Envelope<'a> {
     pub(crate) correlation_id: Uuid,
     pub(crate) causation_id: Uuid,
     pub(crate) actor: &'a Actor,
+}
+
+/// The command the steps around its aggregate (hooks, saga steps) run for: its route,
+/// its stream and its envelope, on the engine's kernel.
+pub(crate) struct Scope<'a> {
+    pub(crate) kernel: &'a Kernel,
+    pub(crate) route: &'a Route,
+    pub(crate) stream: &'a StreamKey,
+    pub(crate) envelope: &'a Envelope<'a>,
 }
 
 /// One run of steps 6 and 7. Not public API: `#[aggregate]` registers the function that

@@ -7,13 +7,11 @@ use crate::BoxError;
 use crate::BoxFuture;
 use crate::engine::handler::Cx;
 use crate::engine::handler::saga::Saga;
-use crate::engine::registry::Registry;
-use crate::engine::step::Envelope;
+use crate::engine::step::Scope;
 use crate::model::command::Command;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::outcome::trace::{Operation, Outcome, Tracer};
-use crate::route::Route;
-use crate::store::{StoreTransaction, StreamKey};
+use crate::store::StoreTransaction;
 
 /// When a hook runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -50,22 +48,21 @@ inventory::collect!(HookRow);
 
 /// Runs the `when` hooks of `command`, whose route is `route`, in order. A hook that
 /// changes the command's route or aggregate id is an error naming it.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the loop's state, passed as it is"
-)]
 pub(crate) async fn run_hooks<C: Command>(
     when: When,
-    registry: &Registry,
+    scope: &Scope<'_>,
     tx: &mut dyn StoreTransaction,
-    store: &'static str,
     command: &mut C,
-    route: &Route,
-    stream: &StreamKey,
-    envelope: &Envelope<'_>,
     saga: &Saga,
     tracer: &mut Tracer,
 ) -> Result<(), Error> {
+    let Scope {
+        kernel,
+        route,
+        stream,
+        envelope,
+    } = *scope;
+    let (registry, store) = (kernel.registry(), kernel.store().kind());
     for (hook, pattern) in registry.hooks_of(when, TypeId::of::<C>(), route) {
         tracer
             .time(Operation::Hook, Some(hook.name), async {

@@ -18,6 +18,7 @@ use crate::base::actor::Actor;
 use crate::base::retry::{RetryPolicy, retried};
 use crate::engine::kernel::Kernel;
 use crate::engine::registry::Registry;
+use crate::engine::step::Scope;
 use crate::model::command::Command;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::outcome::trace::{Operation, Tracer};
@@ -375,21 +376,21 @@ pub(crate) enum Phase<'a> {
 /// into one run (`run`, made by the first step that runs), numbering the steps by their
 /// place among all of the command's steps, so that the command's row names the run
 /// recovery settles.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the loop's state, passed as it is"
-)]
 pub(crate) async fn run_saga<C: Command>(
-    kernel: &Kernel,
+    scope: &Scope<'_>,
     command: &C,
-    command_id: Uuid,
-    route: &Route,
-    actor: &Actor,
     phase: Phase<'_>,
     run: &mut Option<Uuid>,
     saga: &mut Saga,
     tracer: &mut Tracer,
 ) -> Result<(), Error> {
+    let Scope {
+        kernel,
+        route,
+        envelope,
+        ..
+    } = *scope;
+    let (command_id, actor) = (envelope.command_id, envelope.actor);
     let (registry, store, policy) = (kernel.registry(), kernel.store(), kernel.saga_retry());
     let (late, events) = match phase {
         Phase::Early => (false, &[][..]),
