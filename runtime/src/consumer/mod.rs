@@ -83,7 +83,7 @@ impl Default for ConsumerSettings {
 /// What a worker tells the rest of the runtime; each change also says that its
 /// checkpoint may have moved.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Progress {
+pub(crate) struct WorkerProgress {
     /// The last batch's error, until a batch succeeds.
     error: Option<String>,
     /// The event its handler keeps failing on, while it is tried again: why.
@@ -98,7 +98,7 @@ pub(crate) struct Workers {
     stop: Option<watch::Sender<bool>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Each worker's, by checkpoint key (the consumer's name, or its partition's key).
-    progress: HashMap<String, Arc<watch::Sender<Progress>>>,
+    progress: HashMap<String, Arc<watch::Sender<WorkerProgress>>>,
     /// Tells a consumer's workers that their checkpoints were moved under them (a reset,
     /// a rebuild), by consumer name.
     moved: HashMap<&'static str, watch::Sender<()>>,
@@ -126,7 +126,7 @@ impl Workers {
             let members =
                 (layout.partitions > 1).then(|| Arc::new(partition::Members::new(layout)));
             for (partition, key) in layout.keys() {
-                let sender = Arc::new(watch::Sender::new(Progress::default()));
+                let sender = Arc::new(watch::Sender::new(WorkerProgress::default()));
                 progress.insert(key.clone(), sender.clone());
                 let worker = Worker {
                     hub: hub.downgrade(),
@@ -279,13 +279,13 @@ impl<'h> Consumers<'h> {
             let letters = log
                 .dead_letters(name)
                 .await
-                .map_err(store_error(name, "listing its dead letters"))?;
+                .map_err(consumer_store_error(name, "listing its dead letters"))?;
             for (partition, key) in layout.keys() {
                 let position = position_of(&checkpoints, &key);
                 let lag = log
                     .count_after(position)
                     .await
-                    .map_err(store_error(&key, "counting its lag"))?;
+                    .map_err(consumer_store_error(&key, "counting its lag"))?;
                 let parked = letters
                     .iter()
                     .filter(|l| layout.partition_of(&l.stream) == partition)
@@ -316,7 +316,7 @@ impl<'h> Consumers<'h> {
         let log = self.hub.store().consumers();
         log.dead_letters(consumer)
             .await
-            .map_err(store_error(consumer, "listing its dead letters"))
+            .map_err(consumer_store_error(consumer, "listing its dead letters"))
     }
 
     /// Runs `consumer`'s handler on a parked event now. If it succeeds the event leaves
@@ -477,7 +477,7 @@ impl<'h> Consumers<'h> {
         let handler = self.handler(consumer)?;
         let hub = self.hub;
         let store = hub.store();
-        let fail_store = store_error(consumer, &format!("settling event {event_id}"));
+        let fail_store = consumer_store_error(consumer, &format!("settling event {event_id}"));
         // The events it may run, read before the transaction (a read through the pool in
         // it could wait for the connection it holds): those parked on the event's stream.
         let before = self.dead_letters(consumer).await?;
@@ -602,7 +602,10 @@ fn not_parked(consumer: &str, event_id: Uuid) -> Error {
 }
 
 /// A store failure while working on consumer `consumer`, saying what was being done.
-pub(crate) fn store_error(consumer: &str, doing: &str) -> impl Fn(StoreError) -> Error + use<> {
+pub(crate) fn consumer_store_error(
+    consumer: &str,
+    doing: &str,
+) -> impl Fn(StoreError) -> Error + use<> {
     let context = format!("consumer `{consumer}`: {doing}");
     move |source| {
         ErrorKind::Store {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use super::store_error;
+use super::consumer_store_error;
 use crate::consumer::hub::Hub;
 use crate::engine::handler::reaction::Reaction;
 use crate::outcome::error::{Error, ErrorKind};
@@ -199,7 +199,7 @@ impl Layout {
             .consumers()
             .checkpoints()
             .await
-            .map_err(store_error(self.name, "reading its checkpoints"))?;
+            .map_err(consumer_store_error(self.name, "reading its checkpoints"))?;
         self.check(&checkpoints)?;
         Ok(checkpoints)
     }
@@ -277,7 +277,7 @@ impl Layout {
     /// Reads the checkpoints and the leases (none, from a store that cannot list them).
     pub(crate) async fn look(&self, hub: &Hub) -> Result<Seen, Error> {
         let log = hub.store().consumers();
-        let fail = || store_error(self.name, "reading its checkpoints and leases");
+        let fail = || consumer_store_error(self.name, "reading its checkpoints and leases");
         let checkpoints = log.checkpoints().await.map_err(fail())?;
         let leases = match log.leases(self.name).await {
             Ok(leases) => leases,
@@ -428,7 +428,7 @@ impl Members {
         let asked = Instant::now();
         let owner = hub.owner();
         let log = hub.store().consumers();
-        let fail = || store_error(&self.prefix, "renewing its membership");
+        let fail = || consumer_store_error(&self.prefix, "renewing its membership");
         log.lease(&self.key(owner), owner, ttl)
             .await
             .map_err(fail())?;

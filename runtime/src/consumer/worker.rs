@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::handle::handle;
 use super::hub::{Hub, WeakHub};
 use super::partition::{Layout, Members, Partition};
-use super::{ConsumerSettings, Progress, store_error};
+use super::{ConsumerSettings, WorkerProgress, consumer_store_error};
 use crate::base::unwind::{Panicked, caught};
 use crate::engine::handler::saga::{CommitOutcome, Saga};
 use crate::outcome::error::{Error, ErrorKind};
@@ -73,7 +73,7 @@ pub(crate) struct Worker {
     pub(crate) members: Option<Arc<Members>>,
     pub(crate) ordered: bool,
     pub(crate) settings: ConsumerSettings,
-    pub(crate) progress: Arc<watch::Sender<Progress>>,
+    pub(crate) progress: Arc<watch::Sender<WorkerProgress>>,
     /// Changes when its checkpoint was moved under it: what it remembers is stale.
     pub(crate) moved: watch::Receiver<()>,
     /// Where it is, once read.
@@ -231,7 +231,7 @@ impl Worker {
             .lease(&self.key, hub.owner(), ttl)
             .await;
         self.maybe_leased = leased.is_err();
-        let held = leased.map_err(store_error(&self.key, "taking its lease"))?;
+        let held = leased.map_err(consumer_store_error(&self.key, "taking its lease"))?;
         if held && self.leased_at.is_none() {
             // Newly taken: another runtime may have moved things since.
             self.forget();
@@ -301,7 +301,7 @@ impl Worker {
         let store = hub.store();
         let name = self.name;
         let key = self.key.clone();
-        let fail_store = |doing: &str| store_error(&key, doing);
+        let fail_store = |doing: &str| consumer_store_error(&key, doing);
         let handler = hub
             .registry()
             .eventual_named(name)
@@ -426,7 +426,7 @@ impl Worker {
         }
         tracing::error!(consumer = self.key, %error, attempts, "event failed its last try; parked");
         let key = &self.key;
-        let fail_store = store_error(key, &format!("parking event {}", event.event_id));
+        let fail_store = consumer_store_error(key, &format!("parking event {}", event.event_id));
         let mut tx = hub.store().begin().await.map_err(&fail_store)?;
         if tx.claim_consumer(key).await.map_err(&fail_store)? != from {
             self.position = None;
@@ -526,7 +526,7 @@ pub(crate) async fn checkpoint_of(hub: &Hub, name: &str) -> Result<Position, Err
         .consumers()
         .checkpoints()
         .await
-        .map_err(store_error(name, "reading its checkpoint"))?;
+        .map_err(consumer_store_error(name, "reading its checkpoint"))?;
     Ok(position_of(&checkpoints, name))
 }
 
@@ -547,7 +547,7 @@ async fn parked_streams(
     let letters = tx
         .dead_letters(name)
         .await
-        .map_err(store_error(name, "reading its dead letters"))?;
+        .map_err(consumer_store_error(name, "reading its dead letters"))?;
     let mut heads = HashMap::new();
     for letter in letters {
         heads.entry(letter.stream).or_insert(letter.event_id);

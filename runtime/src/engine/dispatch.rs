@@ -230,7 +230,7 @@ pub(crate) async fn prepare<C: Command>(
 }
 
 /// A dispatch in a transaction of its own.
-pub(crate) async fn alone<C: Command>(
+pub(crate) async fn in_own_transaction<C: Command>(
     kernel: &Kernel,
     command: &mut C,
     options: Options,
@@ -255,7 +255,7 @@ pub(crate) async fn alone<C: Command>(
     )
     .await
     {
-        Ok(Ran::Done(stepped)) => {
+        Ok(Steps::Done(stepped)) => {
             let committed = tracer.time(Operation::Commit, None, tx.commit()).await;
             if let Err(source) = committed {
                 // The connection may have failed after the database committed: look.
@@ -287,12 +287,12 @@ pub(crate) async fn alone<C: Command>(
             own.move_into(kernel.cache());
             Ok(Finished::Done(prepared, stepped))
         }
-        Ok(Ran::Repeat(earlier)) => {
+        Ok(Steps::Repeat(earlier)) => {
             tracer
                 .time(Operation::Rollback, None, tx.rollback())
                 .await
                 .map_err(fail_store)?;
-            repeated::<C>(Reader::Store(kernel.store()), &prepared, earlier).await
+            first_result::<C>(Reader::Store(kernel.store()), &prepared, earlier).await
         }
         Err(error) => {
             // The error is what the caller needs; a failed rollback shows in the trace.
@@ -315,7 +315,7 @@ pub(crate) async fn undo(kernel: &Kernel, saga: Saga, error: Error, tracer: &mut
 }
 
 /// What steps 2 to 8 did.
-pub(crate) enum Ran {
+pub(crate) enum Steps {
     Done(Stepped),
     /// The command id was already committed, with the same payload.
     Repeat(RecordedCommand),
@@ -330,7 +330,7 @@ pub(crate) async fn steps<C: Command>(
     prepared: &Prepared,
     tracer: &mut Tracer,
     saga: &mut Saga,
-) -> Result<Ran, Error> {
+) -> Result<Steps, Error> {
     let fail_store = |source| store_error(C::NAME, &prepared.route, source);
     let (command_id, correlation_id) = prepared.envelope_ids;
 
@@ -358,7 +358,7 @@ pub(crate) async fn steps<C: Command>(
             .into());
         }
         tracer.detail("repeat of a committed command".to_owned());
-        return Ok(Ran::Repeat(earlier));
+        return Ok(Steps::Repeat(earlier));
     }
 
     let envelope = Envelope {
@@ -484,7 +484,7 @@ pub(crate) async fn steps<C: Command>(
         )
         .await
         .map_err(fail_store)?;
-    Ok(Ran::Done(stepped))
+    Ok(Steps::Done(stepped))
 }
 
 /// Where a repeated command's events are read back from.
@@ -494,7 +494,7 @@ pub(crate) enum Reader<'a> {
 }
 
 /// The first result of a command whose id was already recorded: its events read back.
-pub(crate) async fn repeated<C: Command>(
+pub(crate) async fn first_result<C: Command>(
     reader: Reader<'_>,
     prepared: &Prepared,
     earlier: RecordedCommand,
@@ -578,7 +578,7 @@ pub(crate) async fn nested<C: Command>(mut command: C, nest: Nest<'_>) -> Result
             tracer,
             saga,
         );
-        if let Ran::Repeat(_) = ran.await? {
+        if let Steps::Repeat(_) = ran.await? {
             tracer.detail("ran before, for the same event".to_owned());
         }
         Ok(())

@@ -10,7 +10,7 @@ use crate::BoxFuture;
 use crate::base::actor::Actor;
 use crate::engine::cache::Lookup;
 use crate::engine::dispatch::{
-    self, Dispatched, Finished, Options, Ran, Reader, prepare, repeated, steps, undo,
+    self, Dispatched, Finished, Options, Reader, Steps, first_result, prepare, steps, undo,
 };
 use crate::engine::handler::saga::Saga;
 use crate::engine::step::store_error;
@@ -121,7 +121,13 @@ impl<'a, C: Command> IntoFuture for Dispatch<'a, C> {
             let (herald, result) = match target {
                 Target::Runtime(herald) => (
                     Some(herald),
-                    dispatch::alone(herald.kernel(), &mut command, options, &mut tracer).await,
+                    dispatch::in_own_transaction(
+                        herald.kernel(),
+                        &mut command,
+                        options,
+                        &mut tracer,
+                    )
+                    .await,
                 ),
                 Target::Transaction(_) if wait_for.is_some() => {
                     let error = ErrorKind::Store {
@@ -132,9 +138,10 @@ impl<'a, C: Command> IntoFuture for Dispatch<'a, C> {
                     };
                     (None, Err(error.into()))
                 }
-                Target::Transaction(tx) => {
-                    (None, within(tx, &mut command, options, &mut tracer).await)
-                }
+                Target::Transaction(tx) => (
+                    None,
+                    in_callers_transaction(tx, &mut command, options, &mut tracer).await,
+                ),
             };
             let trace = tracer.finish(match &result {
                 Ok(_) => Outcome::Ok,
@@ -155,7 +162,7 @@ impl<'a, C: Command> IntoFuture for Dispatch<'a, C> {
 }
 
 /// A dispatch in the caller's transaction, undone to a savepoint if it fails.
-async fn within<C: Command>(
+async fn in_callers_transaction<C: Command>(
     htx: &mut HeraldTransaction,
     command: &mut C,
     options: Options,
@@ -176,7 +183,7 @@ async fn within<C: Command>(
     )
     .await;
     let undone = match &result {
-        Ok(Ran::Done(_)) => tx.release(savepoint).await,
+        Ok(Steps::Done(_)) => tx.release(savepoint).await,
         _ => {
             tracer
                 .time(Operation::Rollback, None, tx.rollback_to(savepoint))
@@ -203,11 +210,13 @@ async fn within<C: Command>(
     undone.map_err(fail_store)?;
     match ran {
         // `steps` kept the aggregate in the transaction's cache.
-        Ran::Done(stepped) => {
+        Steps::Done(stepped) => {
             htx.finished(prepared.envelope_ids.0);
             Ok(Finished::Done(prepared, stepped))
         }
         // Read in the transaction: the first run may be in it, not committed yet.
-        Ran::Repeat(earlier) => repeated::<C>(Reader::Transaction(tx), &prepared, earlier).await,
+        Steps::Repeat(earlier) => {
+            first_result::<C>(Reader::Transaction(tx), &prepared, earlier).await
+        }
     }
 }

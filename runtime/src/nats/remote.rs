@@ -11,8 +11,8 @@ use tokio::task::JoinHandle;
 use super::{Nats, nats_error, subject::filters};
 use crate::consumer::Hub;
 use crate::consumer::{
-    Layout, handle, letter, letter_behind, ordered, retired, retired_error, settle_failed_commit,
-    store_error,
+    Layout, consumer_store_error, handle, letter, letter_behind, ordered, retired, retired_error,
+    settle_failed_commit,
 };
 use crate::facade::runtime::Herald;
 use crate::outcome::error::Error;
@@ -189,7 +189,7 @@ impl Remote {
             return ack(AckKind::Ack).await; // the subject filter is broader than the pattern
         }
         let store = hub.store();
-        let fail_store = store_error(name, &format!("event {}", event.event_id));
+        let fail_store = consumer_store_error(name, &format!("event {}", event.event_id));
         // The checkpoint of the event's partition when the handler is split, so that
         // `Consumers` reads this store as it reads one its workers run.
         let layout = Layout::of(handler);

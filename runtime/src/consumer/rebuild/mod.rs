@@ -9,7 +9,7 @@ use std::future::IntoFuture;
 use std::time::{Duration, Instant};
 
 use super::handle::handle_as;
-use super::{Consumers, Layout, store_error};
+use super::{Consumers, Layout, consumer_store_error};
 use crate::BoxFuture;
 use crate::consumer::hub::Hub;
 use crate::engine::handler::reaction::Reaction;
@@ -148,7 +148,7 @@ impl<'h> Consumers<'h> {
     pub async fn reset(&self, name: &str, position: Position) -> Result<(), Error> {
         let layout = Layout::of(self.handler(name)?);
         let store = self.hub.store();
-        let fail = store_error(name, "resetting");
+        let fail = consumer_store_error(name, "resetting");
         let seen = layout.look(self.hub).await?;
         layout.check_none_run_otherwise(&seen)?;
         let mut tx = store.begin().await.map_err(&fail)?;
@@ -200,7 +200,7 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
             && (only.is_empty() || only.iter().any(|p| p.matches(event.route.as_str())))
     };
     let store = hub.store();
-    let fail = |doing: &str| store_error(projector.name, doing);
+    let fail = |doing: &str| consumer_store_error(projector.name, doing);
     // Refused at once rather than after the work, when another release still runs it.
     let layout = Layout::of(handler);
     layout.check_none_run_otherwise(&layout.look(hub).await?)?;

@@ -3,7 +3,7 @@
 //! view or another table's foreign key depends on cannot be swapped: that is refused
 //! before anything is built, naming what depends on it.
 
-use super::{refused, store_error};
+use super::{consumer_store_error, refused};
 use crate::engine::handler::rebuild_table;
 use crate::outcome::error::Error;
 use crate::store::{Sql, StoreError, StoreTransaction};
@@ -373,7 +373,7 @@ mod sqlx_error {
 
 fn sql_error(name: &str, table: &str, source: sqlx_error::Error) -> Error {
     let source = StoreError::Backend(format!("table `{table}`: {source}").into());
-    store_error(name, "building its tables aside")(source)
+    consumer_store_error(name, "building its tables aside")(source)
 }
 
 #[cfg(test)]
