@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::base::actor::Actor;
 use crate::base::unwind::caught;
 use crate::engine::cache::{AggregateCache, Lookup};
-use crate::engine::handler::saga::{CommitOutcome, Phase, Saga, run_saga};
+use crate::engine::handler::saga::{Phase, Saga, run_saga};
 use crate::engine::handler::{Nest, Scene, When, react, run_hooks};
 use crate::engine::kernel::Kernel;
 use crate::engine::registry::HandlerRow;
@@ -258,30 +258,18 @@ pub(crate) async fn in_own_transaction<C: Command>(
         Ok(Steps::Done(stepped)) => {
             let committed = tracer.time(Operation::Commit, None, tx.commit()).await;
             if let Err(source) = committed {
-                // The connection may have failed after the database committed: look.
+                // The command's own row tells whether the database committed after all.
+                let context = || {
+                    format!(
+                        "committing command `{}` (route `{}`)",
+                        C::NAME,
+                        prepared.route
+                    )
+                };
                 let id = prepared.envelope_ids.0;
-                match CommitOutcome::of(kernel.store(), id).await {
-                    CommitOutcome::Committed => {
-                        tracing::warn!(%source, command_id = %id, "the commit reported an error, but the command is recorded: it committed");
-                    }
-                    CommitOutcome::RolledBack => {
-                        return Err(undo(kernel, saga, fail_store(source), tracer).await);
-                    }
-                    CommitOutcome::Unknown(lookup) => {
-                        saga.settle_when_known(kernel, id);
-                        return Err(ErrorKind::CommitUnknown {
-                            context: format!(
-                                "committing command `{}` (route `{}`)",
-                                C::NAME,
-                                prepared.route
-                            ),
-                            witness: id,
-                            source,
-                            lookup,
-                        }
-                        .into());
-                    }
-                }
+                saga = saga
+                    .after_failed_commit(kernel, id, source, context, fail_store, tracer)
+                    .await?;
             }
             saga.settle_done(kernel.store()).await;
             own.move_into(kernel.cache());

@@ -2,7 +2,7 @@
 //! so that the events and your rows commit together, or not at all.
 
 use crate::engine::cache::AggregateCache;
-use crate::engine::handler::saga::{CommitOutcome, Saga};
+use crate::engine::handler::saga::Saga;
 use crate::facade::dispatch::{Dispatch, Target};
 use crate::facade::runtime::Herald;
 use crate::model::command::Command;
@@ -125,7 +125,7 @@ impl HeraldTransaction {
     /// [`ErrorKind::CommitUnknown`] and the saga steps are settled once the store
     /// answers.
     pub async fn commit(mut self) -> Result<(), Error> {
-        let saga = std::mem::take(&mut self.saga);
+        let mut saga = std::mem::take(&mut self.saga);
         let mut tx = self.tx.take().expect("a transaction ends once");
         let herald = self.herald.clone();
         let fail = |source| {
@@ -161,25 +161,11 @@ impl HeraldTransaction {
             }
         };
         if let Err(source) = tx.commit().await {
-            match CommitOutcome::of(herald.store(), witness).await {
-                CommitOutcome::Committed => {
-                    tracing::warn!(%source, "a transaction's commit reported an error, but its row is there: it committed");
-                }
-                CommitOutcome::RolledBack => {
-                    let unreversed = reverse(&herald, saga).await;
-                    return Err(fail(source).with_unreversed(unreversed));
-                }
-                CommitOutcome::Unknown(lookup) => {
-                    saga.settle_when_known(herald.kernel(), witness);
-                    return Err(ErrorKind::CommitUnknown {
-                        context: "committing a transaction".into(),
-                        witness,
-                        source,
-                        lookup,
-                    }
-                    .into());
-                }
-            }
+            let context = || "committing a transaction".to_owned();
+            let mut tracer = Tracer::new(Operation::Rollback, "transaction");
+            saga = saga
+                .after_failed_commit(herald.kernel(), witness, source, context, fail, &mut tracer)
+                .await?;
         }
         saga.settle_done(herald.store()).await;
         let own = std::mem::replace(&mut self.own, AggregateCache::new(0));

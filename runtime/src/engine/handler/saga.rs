@@ -216,6 +216,45 @@ impl Saga {
         self.runs.first().map(|run| run.command_id)
     }
 
+    /// The commit of its transaction reported `source` (the connection can fail after the
+    /// database committed): `witness`, a command row the transaction wrote, tells what
+    /// became of it. `Ok` with the saga when it committed (the caller settles it as done);
+    /// otherwise the caller's error: `fail(source)` with what could not be reversed, or
+    /// [`ErrorKind::CommitUnknown`] (about `context`) when the store does not answer,
+    /// the saga then settled once it does.
+    pub(crate) async fn after_failed_commit(
+        self,
+        kernel: &Kernel,
+        witness: Uuid,
+        source: StoreError,
+        context: impl FnOnce() -> String,
+        fail: impl FnOnce(StoreError) -> Error,
+        tracer: &mut Tracer,
+    ) -> Result<Saga, Error> {
+        match CommitOutcome::of(kernel.store(), witness).await {
+            CommitOutcome::Committed => {
+                tracing::warn!(%source, command_id = %witness, "the commit reported an error, but its row is there: it committed");
+                Ok(self)
+            }
+            CommitOutcome::RolledBack => {
+                let unreversed = self
+                    .reverse(kernel.store(), kernel.saga_retry(), tracer)
+                    .await;
+                Err(fail(source).with_unreversed(unreversed))
+            }
+            CommitOutcome::Unknown(lookup) => {
+                self.settle_when_known(kernel, witness);
+                Err(ErrorKind::CommitUnknown {
+                    context: context(),
+                    witness,
+                    source,
+                    lookup,
+                }
+                .into())
+            }
+        }
+    }
+
     /// The commit of its transaction reported an error and `witness` could not be read
     /// back: neither done nor reversed yet. A task asks the store again, waiting longer
     /// each time (up to half a minute), and settles the saga once it answers: done if
