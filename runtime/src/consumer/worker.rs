@@ -499,9 +499,12 @@ pub(crate) async fn settle_failed_commit(hub: &Hub, consumer: &str, sagas: &mut 
         CommitOutcome::RolledBack => reverse(hub, consumer, std::mem::take(sagas)).await,
         CommitOutcome::Unknown(error) => {
             tracing::warn!(consumer, %error, "whether a batch's commit took effect is unknown");
+            // One witness decides them all: one saga, asked about once.
+            let mut batch = Saga::default();
             for saga in sagas.drain(..) {
-                saga.settle_when_known(hub.kernel(), witness);
+                batch.append(saga);
             }
+            batch.settle_when_known(hub.kernel(), witness);
         }
     }
     false
