@@ -595,6 +595,9 @@ impl Registry {
 
     /// A module prefix that matches no registration is a typo, not an empty application.
     fn check_prefixes(&self, problems: &mut Vec<String>) {
+        if self.prefixes.is_empty() {
+            return; // a runtime of everything: no prefix to check, no table to walk
+        }
         let modules = registered_modules();
         for prefix in &self.prefixes {
             if modules.iter().any(|m| in_module(m, prefix)) {
