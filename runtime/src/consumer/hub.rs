@@ -23,8 +23,6 @@ pub(crate) struct Hub {
     archive: Option<Archive>,
     /// The store itself, without reading through to the archive: what archiving copies.
     active: Arc<dyn EventStore>,
-    /// Itself, weakly: what its background tasks hold.
-    this: Weak<Hub>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -46,19 +44,18 @@ impl Hub {
         archive: Option<Archive>,
         active: Arc<dyn EventStore>,
     ) -> Arc<Hub> {
-        Arc::new_cyclic(|this| Hub {
+        Arc::new(Hub {
             kernel,
             workers: OnceLock::new(),
             tail: Tail::default(),
             settings,
             archive,
             active,
-            this: this.clone(),
         })
     }
 
     /// Starts a worker for each eventual consumer (unless the settings say not to).
-    pub(crate) fn start(&self) {
+    pub(crate) fn start(self: &Arc<Self>) {
         let _ = self.workers.set(Workers::start(self));
     }
 
@@ -111,7 +108,8 @@ impl Hub {
         Consumers::new(self)
     }
 
-    pub(crate) fn downgrade(&self) -> WeakHub {
-        self.this.clone()
+    /// The hub, weakly: what its background tasks hold.
+    pub(crate) fn downgrade(self: &Arc<Self>) -> WeakHub {
+        Arc::downgrade(self)
     }
 }

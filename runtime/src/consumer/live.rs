@@ -23,7 +23,10 @@ pub(crate) struct Tail {
 impl Tail {
     /// A receiver of the events committed from now on, starting the tail if it is not
     /// running.
-    async fn subscribe(&self, hub: &Hub) -> Result<broadcast::Receiver<Arc<RecordedEvent>>, Error> {
+    async fn subscribe(
+        &self,
+        hub: &Arc<Hub>,
+    ) -> Result<broadcast::Receiver<Arc<RecordedEvent>>, Error> {
         // A tail with no subscriber left stops; a new subscriber starts another.
         let running = |slot: &Option<broadcast::Sender<_>>| {
             slot.as_ref()
@@ -166,7 +169,7 @@ impl LiveEvents {
 
 /// The events committed from now on whose routes match `pattern`; see
 /// [`Herald::live`](crate::Herald::live).
-pub(crate) async fn subscribe(hub: &Hub, pattern: &str) -> Result<LiveEvents, Error> {
+pub(crate) async fn subscribe(hub: &Arc<Hub>, pattern: &str) -> Result<LiveEvents, Error> {
     let pattern = Pattern::parse(pattern).map_err(|source| ErrorKind::Pattern {
         pattern: pattern.to_owned(),
         source,

@@ -107,7 +107,7 @@ pub(crate) struct Workers {
 impl Workers {
     /// Starts a worker for each consumer of `herald`, unless its settings say not to or
     /// there is no Tokio runtime to run them on.
-    pub(crate) fn start(hub: &Hub) -> Workers {
+    pub(crate) fn start(hub: &Arc<Hub>) -> Workers {
         let settings = hub.consumer_settings();
         let Ok(tokio) = tokio::runtime::Handle::try_current() else {
             return Workers::default();

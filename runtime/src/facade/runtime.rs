@@ -100,7 +100,7 @@ impl Herald {
 
     /// What the consumers run on (for the doors that run consumers elsewhere).
     #[cfg(feature = "nats")]
-    pub(crate) fn hub(&self) -> &Hub {
+    pub(crate) fn hub(&self) -> &Arc<Hub> {
         &self.hub
     }
 
