@@ -77,25 +77,6 @@ pub struct DeadLetter {
     pub event: Option<Box<RecordedEvent>>,
 }
 
-/// A letter's event as the SQL stores keep it: JSON text.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn letter_event(letter: &DeadLetter) -> Result<Option<String>, StoreError> {
-    letter
-        .event
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(super::backend)
-}
-
-/// A letter's event read back from its JSON text.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn kept_event(json: Option<String>) -> Result<Option<Box<RecordedEvent>>, StoreError> {
-    json.map(|json| serde_json::from_str(&json).map(Box::new))
-        .transpose()
-        .map_err(super::backend)
-}
-
 /// A runtime's hold on a consumer (see [`ConsumerLog::lease`]).
 ///
 /// ```

@@ -9,22 +9,22 @@
 mod archive;
 mod consumer;
 mod memory;
-#[cfg(feature = "postgres")]
-mod postgres;
 mod read_through;
 pub(crate) mod saga;
-#[cfg(feature = "sqlite")]
-mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 
 pub use archive::Archive;
 pub use consumer::{Checkpoint, ConsumerLog, DeadLetter, Lease};
 pub use memory::MemoryStore;
-#[cfg(feature = "postgres")]
-pub use postgres::PostgresStore;
 pub(crate) use read_through::ReadThrough;
 pub use saga::{SagaLog, SagaOutcome, SagaStep};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sql::SqlStore;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{Durability, SqliteStore};
+pub use sql::{Durability, Sqlite, SqliteStore};
+#[cfg(feature = "postgres")]
+pub use sql::{Postgres, PostgresStore};
 
 use crate::BoxError;
 use crate::route::Pattern;
