@@ -210,41 +210,6 @@ impl Drop for TestStore {
     }
 }
 
-/// Generates a module per backend (`memory`, `sqlite`, `postgres`) holding one
-/// `#[tokio::test]` per named case; each case is `async fn(&TestStore)` in `$path`.
-#[macro_export]
-macro_rules! on_every_backend {
-    ($path:path; $($case:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    use $path as cases;
-                    cases::$case(&$crate::backends::TestStore::memory()).await;
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    use $path as cases;
-                    cases::$case(&$crate::backends::TestStore::sqlite().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    use $path as cases;
-                    cases::$case(&$crate::backends::TestStore::postgres().await).await;
-                }
-            )*
-        }
-    };
-}
-
 /// Runs `statement` on a SQL store (nothing in memory).
 pub async fn sql(herald: &herald::Herald, statement: &str) {
     let mut tx = herald.begin().await.unwrap();

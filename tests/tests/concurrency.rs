@@ -134,7 +134,7 @@ async fn a_conflict_runs_load_handle_and_append_again() {
     let (other_writer, dispatched) = tokio::join!(
         async {
             let mut tx = store.begin().await.unwrap();
-            let mut event = herald_tests::conformance::event(&stream, 0);
+            let mut event = herald_tests::events::event(&stream, 0);
             event.name = "Added".into();
             event.payload = serde_json::json!({ "id": 1, "by": 5, "total": 5 });
             tx.append(&stream, 0, vec![event]).await.unwrap();
@@ -191,7 +191,7 @@ async fn without_retries_the_conflict_reaches_the_caller() {
     let (_, dispatched) = tokio::join!(
         async {
             let mut tx = store.begin().await.unwrap();
-            let mut event = herald_tests::conformance::event(&stream, 0);
+            let mut event = herald_tests::events::event(&stream, 0);
             event.name = "Added".into();
             event.payload = serde_json::json!({ "id": 1, "by": 5, "total": 5 });
             tx.append(&stream, 0, vec![event]).await.unwrap();

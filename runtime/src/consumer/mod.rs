@@ -39,8 +39,9 @@ use uuid::Uuid;
 
 use crate::base::retry::RetryPolicy;
 use crate::engine::handler::reaction::Reaction;
+use crate::engine::handler::saga::Saga;
 use crate::outcome::error::{Error, ErrorKind};
-use crate::store::{DeadLetter, Position, RecordedEvent, StoreError};
+use crate::store::{DeadLetter, Position, RecordedEvent, StoreError, StoreTransaction, StreamKey};
 pub(crate) use handle::handle;
 use worker::Worker;
 pub(crate) use worker::{checkpoint_of, letter, position_of, waits_behind};
@@ -480,49 +481,18 @@ impl<'h> Consumers<'h> {
         let fail_store = consumer_store_error(consumer, &format!("settling event {event_id}"));
         // The events it may run, read before the transaction (a read through the pool in
         // it could wait for the connection it holds): those parked on the event's stream.
-        let before = self.dead_letters(consumer).await?;
-        let Some(stream) = before
-            .iter()
-            .find(|l| l.event_id == event_id)
-            .map(|l| &l.stream)
-        else {
-            return Err(not_parked(consumer, event_id));
-        };
-        let mut events = HashMap::new();
-        for letter in before.iter().filter(|l| &l.stream == stream) {
-            // Kept with the letter; a letter of an older Herald's, from the store.
-            let event = match &letter.event {
-                Some(event) => Some((**event).clone()),
-                None => store
-                    .consumers()
-                    .event(letter.event_id)
-                    .await
-                    .map_err(&fail_store)?,
-            };
-            if let Some(event) = event {
-                events.insert(letter.event_id, event);
-            }
-        }
+        let (stream, events) = self
+            .parked_on_its_stream(consumer, event_id, &fail_store)
+            .await?;
         // One transaction, holding the consumer (the partition of the event's stream): its
         // worker waits meanwhile, and the dead letters read in it are the ones to settle.
         let layout = Layout::of(handler);
         layout.verify(hub).await?;
         let mut tx = store.begin().await.map_err(&fail_store)?;
-        let key = layout.key_of(stream);
+        let key = layout.key_of(&stream);
         tx.claim_consumer(&key).await.map_err(&fail_store)?;
         let letters = tx.dead_letters(consumer).await.map_err(&fail_store)?;
-        let Some(first) = letters.iter().find(|l| l.event_id == event_id) else {
-            return Err(not_parked(consumer, event_id));
-        };
-        if let Some(head) = first
-            .behind
-            .filter(|h| letters.iter().any(|l| l.event_id == *h))
-        {
-            return Err(ErrorKind::NoSuchConsumer(format!(
-                "event {event_id} waits behind event {head} of its stream: retry or skip that one first"
-            ))
-            .into());
-        }
+        let first = first_to_settle(&letters, consumer, event_id)?;
         // An ordered consumer's later letters of the stream wait behind this one.
         let behind = letters.iter().filter(|l| {
             ordered(handler) && l.stream == first.stream && l.position > first.position
@@ -557,21 +527,11 @@ impl<'h> Consumers<'h> {
                     .into(),
                 )));
             };
-            let savepoint = tx.savepoint().await.map_err(&fail_store)?;
-            match handle(hub.kernel(), &mut *tx, handler, event).await {
-                Ok(saga) => {
-                    tx.release(savepoint).await.map_err(&fail_store)?;
-                    tx.unpark(consumer, parked.event_id)
-                        .await
-                        .map_err(&fail_store)?;
-                    sagas.push(saga);
-                }
+            let retried =
+                retry_parked(hub, &mut *tx, handler, consumer, parked, event, &fail_store);
+            match retried.await? {
+                Ok(saga) => sagas.push(saga),
                 Err(error) => {
-                    tx.rollback_to(savepoint).await.map_err(&fail_store)?;
-                    let tried = parked.attempts + 1;
-                    let since = parked.first_failed_at;
-                    let again = letter(consumer, event, error.to_string(), tried, None, since);
-                    tx.park(&again).await.map_err(&fail_store)?;
                     head = Some(parked.event_id);
                     first_error.get_or_insert(error);
                 }
@@ -589,6 +549,97 @@ impl<'h> Consumers<'h> {
         match first_error {
             Some(error) => Err(error),
             None => Ok(()),
+        }
+    }
+
+    /// The stream of event `event_id`, parked by `consumer`, and the events parked on that
+    /// stream, by id: kept with their letters, or (a letter of an older Herald's) read from
+    /// the store.
+    async fn parked_on_its_stream(
+        &self,
+        consumer: &str,
+        event_id: Uuid,
+        fail_store: &impl Fn(StoreError) -> Error,
+    ) -> Result<(StreamKey, HashMap<Uuid, RecordedEvent>), Error> {
+        let before = self.dead_letters(consumer).await?;
+        let Some(stream) = before
+            .iter()
+            .find(|l| l.event_id == event_id)
+            .map(|l| &l.stream)
+        else {
+            return Err(not_parked(consumer, event_id));
+        };
+        let mut events = HashMap::new();
+        for letter in before.iter().filter(|l| &l.stream == stream) {
+            // Kept with the letter; a letter of an older Herald's, from the store.
+            let event = match &letter.event {
+                Some(event) => Some((**event).clone()),
+                None => self
+                    .hub
+                    .store()
+                    .consumers()
+                    .event(letter.event_id)
+                    .await
+                    .map_err(fail_store)?,
+            };
+            if let Some(event) = event {
+                events.insert(letter.event_id, event);
+            }
+        }
+        Ok((stream.clone(), events))
+    }
+}
+
+/// The letter of event `event_id` among `letters`, when it is parked and waits behind no
+/// other: the first to settle.
+fn first_to_settle<'l>(
+    letters: &'l [DeadLetter],
+    consumer: &str,
+    event_id: Uuid,
+) -> Result<&'l DeadLetter, Error> {
+    let Some(first) = letters.iter().find(|l| l.event_id == event_id) else {
+        return Err(not_parked(consumer, event_id));
+    };
+    if let Some(head) = first
+        .behind
+        .filter(|h| letters.iter().any(|l| l.event_id == *h))
+    {
+        return Err(ErrorKind::NoSuchConsumer(format!(
+            "event {event_id} waits behind event {head} of its stream: retry or skip that one first"
+        ))
+        .into());
+    }
+    Ok(first)
+}
+
+/// Runs `event`, parked as `parked`, again in a savepoint: unparked when it succeeds
+/// (`Ok` with its saga), parked again with one more attempt when it fails (`Err` with
+/// its error). The outer error is the store's.
+async fn retry_parked(
+    hub: &Hub,
+    tx: &mut dyn StoreTransaction,
+    handler: Reaction<'_>,
+    consumer: &str,
+    parked: &DeadLetter,
+    event: &RecordedEvent,
+    fail_store: &impl Fn(StoreError) -> Error,
+) -> Result<Result<Saga, Error>, Error> {
+    let savepoint = tx.savepoint().await.map_err(fail_store)?;
+    match handle(hub.kernel(), &mut *tx, handler, event).await {
+        Ok(saga) => {
+            tx.release(savepoint).await.map_err(fail_store)?;
+            tx.unpark(consumer, parked.event_id)
+                .await
+                .map_err(fail_store)?;
+            Ok(Ok(saga))
+        }
+        Err(error) => {
+            tx.rollback_to(savepoint).await.map_err(fail_store)?;
+            let tried = parked.attempts + 1;
+            let since = parked.first_failed_at;
+            let again = letter(consumer, event, error.to_string(), tried, None, since);
+            tx.park(&again).await.map_err(fail_store)?;
+            Ok(Err(error))
         }
     }
 }

@@ -319,33 +319,10 @@ pub(crate) async fn steps<C: Command>(
     tracer: &mut Tracer,
     saga: &mut Saga,
 ) -> Result<Steps, Error> {
-    let fail_store = |source| store_error(C::NAME, &prepared.route, source);
     let (command_id, correlation_id) = prepared.envelope_ids;
 
-    // 2. The command id is a unique row: a repeat waits for and finds the first. An id
-    // the runtime just made cannot have been used: its row is simply written at the end.
-    let earlier = match prepared.id_given {
-        true => tracer
-            .time(
-                Operation::Record,
-                None,
-                tx.record_command(command_id, &prepared.payload_hash),
-            )
-            .await
-            .map_err(fail_store)?,
-        false => None,
-    };
-    if let Some(earlier) = earlier {
-        if earlier.payload_hash != prepared.payload_hash {
-            let route = prepared.route.clone();
-            return Err(ErrorKind::CommandIdReused {
-                command: C::NAME,
-                route,
-                command_id,
-            }
-            .into());
-        }
-        tracer.detail("repeat of a committed command".to_owned());
+    // 2. The command id is a unique row: a repeat waits for and finds the first.
+    if let Some(earlier) = record_command_id::<C>(&mut *tx, prepared, tracer).await? {
         return Ok(Steps::Repeat(earlier));
     }
 
@@ -370,62 +347,11 @@ pub(crate) async fn steps<C: Command>(
     run_saga(&scope, &*command, Phase::Early, &mut saga_id, saga, tracer).await?;
     run_hooks(When::After, &scope, &mut *tx, command, saga, tracer).await?;
 
-    // 6-7. Load, handle, append; a conflict runs them again, unless the caller gave the
-    // version. Nothing needs undoing first: they only read until the append, and an
-    // append that conflicts writes nothing (the store contract).
-    let mut attempt = 0;
-    let stepped = loop {
-        attempt += 1;
-        let step = Step {
-            tx: &mut *tx,
-            command: &*command,
-            route: &prepared.route,
-            stream: &prepared.stream,
-            expected: prepared.expected_version,
-            attempt,
-            envelope: &envelope,
-            tracer: &mut *tracer,
-            cache,
-        };
-        let executed = caught(|| (prepared.handler.execute)(step)).await;
-        let executed = executed.unwrap_or_else(|panic| {
-            Err(ErrorKind::Panicked {
-                command: C::NAME,
-                route: prepared.route.clone(),
-                handler: prepared.handler.name,
-                message: panic.0,
-            }
-            .into())
-        });
-        match executed {
-            Ok(stepped) => break stepped,
-            Err(error)
-                if error.is_conflict()
-                    && prepared.expected_version.is_none()
-                    && attempt <= kernel.conflict_retries() =>
-            {
-                tracing::debug!(%error, attempt, "conflict; running load, handle and append again");
-            }
-            Err(error) => {
-                return Err(match error.into_kind() {
-                    ErrorKind::Conflict {
-                        command,
-                        route,
-                        conflict,
-                        ..
-                    } => ErrorKind::Conflict {
-                        command,
-                        route,
-                        conflict,
-                        attempts: attempt,
-                        version_given: prepared.expected_version.is_some(),
-                    }
-                    .into(),
-                    other => other.into(),
-                });
-            }
-        }
-    };
+    // 6-7. Load, handle, append.
+    let stepped = load_handle_append(
+        kernel, &mut *tx, cache, &*command, prepared, &envelope, tracer,
+    )
+    .await?;
 
     // A processor's command on this aggregate sees it as it is now.
     if let Some(own) = cache.own {
@@ -450,7 +376,129 @@ pub(crate) async fn steps<C: Command>(
     };
     react(&scene, &mut *tx, &stepped.events, Vec::new(), tracer, saga).await?;
 
-    // 9 (before the commit). The command's row keeps its result and trace.
+    // 9 (before the commit).
+    keep_result::<C>(tx, prepared, &stepped, saga_id, tracer).await?;
+    Ok(Steps::Done(stepped))
+}
+
+/// Step 2: records the command id given by the caller, a unique row, and returns the
+/// first run when it is a repeat with the same payload (the same id with another payload
+/// is an error). An id the runtime just made cannot have been used: its row is simply
+/// written at the end.
+async fn record_command_id<C: Command>(
+    tx: &mut dyn StoreTransaction,
+    prepared: &Prepared,
+    tracer: &mut Tracer,
+) -> Result<Option<RecordedCommand>, Error> {
+    if !prepared.id_given {
+        return Ok(None);
+    }
+    let (command_id, _) = prepared.envelope_ids;
+    let recorded = tx.record_command(command_id, &prepared.payload_hash);
+    let earlier = tracer
+        .time(Operation::Record, None, recorded)
+        .await
+        .map_err(|source| store_error(C::NAME, &prepared.route, source))?;
+    let Some(earlier) = earlier else {
+        return Ok(None);
+    };
+    if earlier.payload_hash != prepared.payload_hash {
+        let route = prepared.route.clone();
+        return Err(ErrorKind::CommandIdReused {
+            command: C::NAME,
+            route,
+            command_id,
+        }
+        .into());
+    }
+    tracer.detail("repeat of a committed command".to_owned());
+    Ok(Some(earlier))
+}
+
+/// Steps 6 and 7: load the aggregate, handle the command, append its events. A conflict
+/// runs them again, unless the caller gave the version. Nothing needs undoing first: they
+/// only read until the append, and an append that conflicts writes nothing (the store
+/// contract).
+async fn load_handle_append<C: Command>(
+    kernel: &Kernel,
+    tx: &mut dyn StoreTransaction,
+    cache: Lookup<'_>,
+    command: &C,
+    prepared: &Prepared,
+    envelope: &Envelope<'_>,
+    tracer: &mut Tracer,
+) -> Result<Stepped, Error> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let step = Step {
+            tx: &mut *tx,
+            command,
+            route: &prepared.route,
+            stream: &prepared.stream,
+            expected: prepared.expected_version,
+            attempt,
+            envelope,
+            tracer: &mut *tracer,
+            cache,
+        };
+        let executed = caught(|| (prepared.handler.execute)(step)).await;
+        let executed = executed.unwrap_or_else(|panic| {
+            Err(ErrorKind::Panicked {
+                command: C::NAME,
+                route: prepared.route.clone(),
+                handler: prepared.handler.name,
+                message: panic.0,
+            }
+            .into())
+        });
+        match executed {
+            Ok(stepped) => return Ok(stepped),
+            Err(error)
+                if error.is_conflict()
+                    && prepared.expected_version.is_none()
+                    && attempt <= kernel.conflict_retries() =>
+            {
+                tracing::debug!(%error, attempt, "conflict; running load, handle and append again");
+            }
+            Err(error) => {
+                let version_given = prepared.expected_version.is_some();
+                return Err(after_attempts(error, attempt, version_given));
+            }
+        }
+    }
+}
+
+/// The error that ends steps 6 and 7: a conflict says how many attempts were made and
+/// whether the caller gave the version; any other error is as it was.
+fn after_attempts(error: Error, attempts: u32, version_given: bool) -> Error {
+    match error.into_kind() {
+        ErrorKind::Conflict {
+            command,
+            route,
+            conflict,
+            ..
+        } => ErrorKind::Conflict {
+            command,
+            route,
+            conflict,
+            attempts,
+            version_given,
+        }
+        .into(),
+        other => other.into(),
+    }
+}
+
+/// Step 9, before the commit: the command's row keeps its result and trace.
+async fn keep_result<C: Command>(
+    tx: &mut dyn StoreTransaction,
+    prepared: &Prepared,
+    stepped: &Stepped,
+    saga: Option<Uuid>,
+    tracer: &mut Tracer,
+) -> Result<(), Error> {
+    let (command_id, correlation_id) = prepared.envelope_ids;
     let result = CommandResult {
         route: prepared.route.to_string(),
         stream: prepared.stream.clone(),
@@ -458,21 +506,18 @@ pub(crate) async fn steps<C: Command>(
         events: stepped.events.len() as u64,
         correlation_id,
         trace: tracer.current_at(prepared.trace_level),
-        saga: saga_id,
+        saga,
     };
     let result = serde_json::to_value(&result).map_err(|source| ErrorKind::Payload {
         command: C::NAME,
         source,
     })?;
+    let finished = tx.finish_command(command_id, &prepared.payload_hash, &result);
     tracer
-        .time(
-            Operation::Finish,
-            None,
-            tx.finish_command(command_id, &prepared.payload_hash, &result),
-        )
+        .time(Operation::Finish, None, finished)
         .await
-        .map_err(fail_store)?;
-    Ok(Steps::Done(stepped))
+        .map_err(|source| store_error(C::NAME, &prepared.route, source))?;
+    Ok(())
 }
 
 /// Where a repeated command's events are read back from.

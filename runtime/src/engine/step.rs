@@ -69,148 +69,188 @@ pub type ExecuteFn = for<'a> fn(Step<'a>) -> BoxFuture<'a, Result<Stepped, Error
 
 /// The [`ExecuteFn`] of aggregate `A` handling `C`.
 pub(crate) fn execute<A: Handle<C>, C: Command>(
-    step: Step<'_>,
+    mut step: Step<'_>,
 ) -> BoxFuture<'_, Result<Stepped, Error>> {
     Box::pin(async move {
-        let Step {
-            tx,
-            command,
-            route,
-            stream,
-            expected,
-            attempt,
-            envelope,
-            tracer,
-            cache,
-        } = step;
-        let command: &C = command
+        let command: &C = step
+            .command
             .downcast_ref()
             .expect("the registry matched the command's type");
-        let fail_store = |source| store_error(C::NAME, route, source);
+        let mut loaded = load::<A, C>(&mut step).await?;
+        let events = decide::<A, C>(&mut step, command, &mut loaded).await?;
+        append::<A, C>(&mut step, loaded, &events).await
+    })
+}
 
-        // 6. Load: from the cache, else the newest snapshot, then the events after it.
-        // A cached aggregate is current unless another writer got there first. If so,
-        // and the handler accepts, the append finds out (a conflict, run again); so the
-        // stream is read only on a cache miss, after a conflict, when the caller gave
-        // the version it expects, or when the handler rejects the command: a rejection
-        // must be decided on the current state, so the tail is read and, if there is
-        // one, the handler runs again.
-        let (mut state, from, source) = match cached::<A>(cache, stream) {
-            Some((state, version)) => (state, version, "cached"),
-            None => match snapshot::<A>(tx, stream).await.map_err(fail_store)? {
-                Some((state, version)) => (state, version, "snapshot"),
-                None => (A::default(), 0, ""),
-            },
-        };
-        let mut unverified = source == "cached" && attempt == 1 && expected.is_none();
-        let mut version = if unverified {
-            tracer.time_sync(Operation::Load, Some(A::NAME), || ());
-            tracer.detail(format!("cached at version {from}"));
-            from
-        } else {
-            let tail = tracer
-                .time(
-                    Operation::Load,
-                    Some(A::NAME),
-                    tx.replay_stream(stream, from),
-                )
-                .await
-                .map_err(fail_store)?;
-            let version = replay(&mut state, from, stream, &tail)?;
-            tracer.detail(match source {
-                "" => format!("{} events, version {version}", tail.len()),
-                _ => format!("{source} at version {from} + {} events", tail.len()),
-            });
-            version
-        };
-        if let Some(expected) = expected.filter(|&expected| expected != version) {
-            let conflict = Conflict {
-                stream: stream.clone(),
-                expected,
-                actual: version,
-            };
-            return Err(ErrorKind::Conflict {
-                command: C::NAME,
-                route: route.clone(),
-                conflict,
-                attempts: attempt,
-                version_given: true,
-            }
-            .into());
-        }
+/// The aggregate as step 6 loaded it.
+struct Loaded<A> {
+    state: A,
+    version: u64,
+    /// Taken from the cache without reading the stream: another writer may have appended
+    /// since.
+    unverified: bool,
+}
 
-        let produced = loop {
-            // Matched as a temporary: the events must not live across the awaits below.
-            let source = match tracer.time_sync(Operation::Handle, Some(A::HANDLER), || {
-                state.handle(command).into_result()
-            }) {
-                Ok(produced) => break produced,
-                Err(source) => source,
-            };
-            tracer.fail_last(Outcome::Failed(source.to_string()));
-            if unverified {
-                unverified = false;
-                let tail = tracer
-                    .time(
-                        Operation::Load,
-                        Some(A::NAME),
-                        tx.replay_stream(stream, version),
-                    )
-                    .await
-                    .map_err(fail_store)?;
-                tracer.detail(format!(
-                    "checking a rejection on the cached state: {} newer events",
-                    tail.len()
-                ));
-                if !tail.is_empty() {
-                    version = replay(&mut state, version, stream, &tail)?;
-                    continue; // decide again on the current state
-                }
-            }
-            return Err(ErrorKind::Rejected {
-                command: C::NAME,
-                route: route.clone(),
-                handler: A::HANDLER,
-                source,
-            }
-            .into());
-        };
-        let mut events = Vec::new();
-        produced.into_events(&mut events);
-
-        tracer
-            .time(Operation::Apply, Some(A::NAME), async {
-                events.iter().try_for_each(|event| {
-                    state
-                        .apply_event(&**event)
-                        .map_err(|source| apply_error::<A>(stream, event.name(), None, source))
-                })
-            })
-            .await?;
-
-        // 7. Append with the version the aggregate was loaded at: a concurrent writer makes
-        // it a conflict.
-        let new = events
-            .iter()
-            .map(|event| new_event(&**event, envelope, A::HANDLER))
-            .collect::<Result<Vec<_>, _>>()?;
-        let count = new.len() as u64;
-        let recorded = tracer
+/// Step 6, load: from the cache, else the newest snapshot, then the events after it.
+/// A cached aggregate is current unless another writer got there first. If so, and the
+/// handler accepts, the append finds out (a conflict, run again); so the stream is read
+/// only on a cache miss, after a conflict, when the caller gave the version it expects,
+/// or when the handler rejects the command (see [`decide`]). A version the caller gave
+/// that is not the stream's is a conflict.
+async fn load<A: Handle<C>, C: Command>(step: &mut Step<'_>) -> Result<Loaded<A>, Error> {
+    let (route, stream) = (step.route, step.stream);
+    let fail_store = |source| store_error(C::NAME, route, source);
+    let (mut state, from, source) = match cached::<A>(step.cache, stream) {
+        Some((state, version)) => (state, version, "cached"),
+        None => match snapshot::<A>(&mut *step.tx, stream)
+            .await
+            .map_err(fail_store)?
+        {
+            Some((state, version)) => (state, version, "snapshot"),
+            None => (A::default(), 0, ""),
+        },
+    };
+    let unverified = source == "cached" && step.attempt == 1 && step.expected.is_none();
+    let version = if unverified {
+        step.tracer.time_sync(Operation::Load, Some(A::NAME), || ());
+        step.tracer.detail(format!("cached at version {from}"));
+        from
+    } else {
+        let tail = step
+            .tracer
             .time(
-                Operation::Append,
+                Operation::Load,
                 Some(A::NAME),
-                tx.append(stream, version, new),
+                step.tx.replay_stream(stream, from),
             )
             .await
             .map_err(fail_store)?;
-        let now = version + count;
-        tracer.detail(format!("{count} events, version {now}"));
+        let version = replay(&mut state, from, stream, &tail)?;
+        step.tracer.detail(match source {
+            "" => format!("{} events, version {version}", tail.len()),
+            _ => format!("{source} at version {from} + {} events", tail.len()),
+        });
+        version
+    };
+    if let Some(expected) = step.expected.filter(|&expected| expected != version) {
+        let conflict = Conflict {
+            stream: stream.clone(),
+            expected,
+            actual: version,
+        };
+        return Err(ErrorKind::Conflict {
+            command: C::NAME,
+            route: route.clone(),
+            conflict,
+            attempts: step.attempt,
+            version_given: true,
+        }
+        .into());
+    }
+    Ok(Loaded {
+        state,
+        version,
+        unverified,
+    })
+}
 
-        // The state as JSON, for a snapshot when one is due and for the cache: an error,
-        // not a silent loss of both, when it does not serialize.
-        let every = u64::from(A::SNAPSHOT_EVERY);
-        let snapshot_due = every > 0 && version / every < now / every;
-        let state = match snapshot_due || cache.is_enabled() {
+/// Step 6, handle: the command on the loaded state, then its events applied to it. A
+/// rejection must be decided on the current state: when the state came unverified from
+/// the cache, the tail is read and, if there is one, the handler runs again.
+async fn decide<A: Handle<C>, C: Command>(
+    step: &mut Step<'_>,
+    command: &C,
+    loaded: &mut Loaded<A>,
+) -> Result<Vec<Box<dyn AnyEvent>>, Error> {
+    let (route, stream) = (step.route, step.stream);
+    let produced = loop {
+        // Matched as a temporary: the events must not live across the awaits below.
+        let source = match step
+            .tracer
+            .time_sync(Operation::Handle, Some(A::HANDLER), || {
+                loaded.state.handle(command).into_result()
+            }) {
+            Ok(produced) => break produced,
+            Err(source) => source,
+        };
+        step.tracer.fail_last(Outcome::Failed(source.to_string()));
+        if loaded.unverified {
+            loaded.unverified = false;
+            let tail = step
+                .tracer
+                .time(
+                    Operation::Load,
+                    Some(A::NAME),
+                    step.tx.replay_stream(stream, loaded.version),
+                )
+                .await
+                .map_err(|source| store_error(C::NAME, route, source))?;
+            step.tracer.detail(format!(
+                "checking a rejection on the cached state: {} newer events",
+                tail.len()
+            ));
+            if !tail.is_empty() {
+                loaded.version = replay(&mut loaded.state, loaded.version, stream, &tail)?;
+                continue; // decide again on the current state
+            }
+        }
+        return Err(ErrorKind::Rejected {
+            command: C::NAME,
+            route: route.clone(),
+            handler: A::HANDLER,
+            source,
+        }
+        .into());
+    };
+    let mut events = Vec::new();
+    produced.into_events(&mut events);
+
+    let state = &mut loaded.state;
+    step.tracer
+        .time(Operation::Apply, Some(A::NAME), async {
+            events.iter().try_for_each(|event| {
+                state
+                    .apply_event(&**event)
+                    .map_err(|source| apply_error::<A>(stream, event.name(), None, source))
+            })
+        })
+        .await?;
+    Ok(events)
+}
+
+/// Step 7: appends `events` with the version the aggregate was loaded at (a concurrent
+/// writer makes it a conflict), and takes a snapshot when one is due.
+async fn append<A: Handle<C>, C: Command>(
+    step: &mut Step<'_>,
+    loaded: Loaded<A>,
+    events: &[Box<dyn AnyEvent>],
+) -> Result<Stepped, Error> {
+    let Loaded { state, version, .. } = loaded;
+    let (route, stream) = (step.route, step.stream);
+    let fail_store = |source| store_error(C::NAME, route, source);
+    let new = events
+        .iter()
+        .map(|event| new_event(&**event, step.envelope, A::HANDLER))
+        .collect::<Result<Vec<_>, _>>()?;
+    let count = new.len() as u64;
+    let recorded = step
+        .tracer
+        .time(
+            Operation::Append,
+            Some(A::NAME),
+            step.tx.append(stream, version, new),
+        )
+        .await
+        .map_err(fail_store)?;
+    let now = version + count;
+    step.tracer.detail(format!("{count} events, version {now}"));
+
+    // The state as JSON, for a snapshot when one is due and for the cache: an error, not
+    // a silent loss of both, when it does not serialize.
+    let every = u64::from(A::SNAPSHOT_EVERY);
+    let snapshot_due = every > 0 && version / every < now / every;
+    let state =
+        match snapshot_due || step.cache.is_enabled() {
             true => Some(crate::base::json_value::to_value(&state).map_err(|source| {
                 ErrorKind::State {
                     aggregate: A::NAME,
@@ -220,27 +260,26 @@ pub(crate) fn execute<A: Handle<C>, C: Command>(
             })?),
             false => None,
         };
-        if let (Some(json), true) = (&state, snapshot_due) {
-            let snapshot = Snapshot {
-                version: now,
-                state_version: A::VERSION,
-                state: json.clone(),
-            };
-            tracer
-                .time(
-                    Operation::Snapshot,
-                    Some(A::NAME),
-                    tx.save_snapshot(stream, snapshot),
-                )
-                .await
-                .map_err(fail_store)?;
-            tracer.detail(format!("at version {now}"));
-        }
-        Ok(Stepped {
-            events: recorded,
+    if let (Some(json), true) = (&state, snapshot_due) {
+        let snapshot = Snapshot {
             version: now,
-            state,
-        })
+            state_version: A::VERSION,
+            state: json.clone(),
+        };
+        step.tracer
+            .time(
+                Operation::Snapshot,
+                Some(A::NAME),
+                step.tx.save_snapshot(stream, snapshot),
+            )
+            .await
+            .map_err(fail_store)?;
+        step.tracer.detail(format!("at version {now}"));
+    }
+    Ok(Stepped {
+        events: recorded,
+        version: now,
+        state,
     })
 }
 

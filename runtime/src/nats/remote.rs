@@ -2,8 +2,8 @@
 
 use std::time::SystemTime;
 
-use async_nats::jetstream::AckKind;
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
+use async_nats::jetstream::{AckKind, Message};
 use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -155,38 +155,17 @@ impl Remote {
         }
     }
 
-    async fn handle_message(
-        &self,
-        hub: &Hub,
-        message: &async_nats::jetstream::Message,
-    ) -> Result<(), Error> {
+    /// Handles the event `message` carries, in a transaction that moves the handler's
+    /// checkpoint, then acknowledges it.
+    async fn handle_message(&self, hub: &Hub, message: &Message) -> Result<(), Error> {
         let name = self.name;
-        let ack = |kind: AckKind| async move {
-            message
-                .ack_with(kind)
-                .await
-                .map_err(|e| nats_error(name, e))
-        };
-        let event: RecordedEvent = match serde_json::from_slice(&message.payload) {
-            Ok(event) => event,
-            Err(error) => {
-                // Not an event of Herald's: never deliver it again, and say so.
-                ack(AckKind::Term).await?;
-                return Err(nats_error(
-                    name,
-                    format!(
-                        "a message on `{}` is not an event: {error}",
-                        message.subject
-                    ),
-                ));
-            }
-        };
+        let event = event_of(name, message).await?;
         let handler = hub
             .registry()
             .eventual_named(name)
             .expect("remote workers run registered consumers");
         if !handler.takes(&event) {
-            return ack(AckKind::Ack).await; // the subject filter is broader than the pattern
+            return ack(name, message, AckKind::Ack).await; // the subject filter is broader than the pattern
         }
         let store = hub.store();
         let fail_store = consumer_store_error(name, &format!("event {}", event.event_id));
@@ -201,7 +180,7 @@ impl Remote {
             return Err(retired_error(name, key));
         }
         if event.position <= at {
-            return ack(AckKind::Ack).await; // handled before the last acknowledgement was lost
+            return ack(name, message, AckKind::Ack).await; // handled before the last acknowledgement was lost
         }
         let letters = tx.dead_letters(name).await.map_err(&fail_store)?;
         let ordered = ordered(handler);
@@ -213,7 +192,7 @@ impl Remote {
                 .await
                 .map_err(&fail_store)?;
             tx.commit().await.map_err(&fail_store)?;
-            return ack(AckKind::Ack).await;
+            return ack(name, message, AckKind::Ack).await;
         }
         match handle(hub.kernel(), &mut *tx, handler, &event).await {
             Ok(saga) => {
@@ -229,36 +208,78 @@ impl Remote {
                 for saga in sagas {
                     saga.settle_done(store).await;
                 }
-                ack(AckKind::Ack).await
+                ack(name, message, AckKind::Ack).await
             }
             Err(error) => {
                 drop(tx);
-                let tries = message
-                    .info()
-                    .map_or(1, |info| info.delivered.max(1) as u32);
-                let policy = hub.consumer_settings().retry;
-                if tries < policy.attempts.max(1) {
-                    tracing::warn!(consumer = name, %error, tries, "event from NATS failed; it comes again");
-                    return ack(AckKind::Nak(Some(policy.wait(tries)))).await;
-                }
-                tracing::error!(consumer = name, %error, tries, "event from NATS failed its last try; parked");
-                let mut tx = store.begin().await.map_err(&fail_store)?;
-                tx.claim_consumer(key).await.map_err(&fail_store)?;
-                let letter = letter(
-                    name,
-                    &event,
-                    error.to_string(),
-                    tries,
-                    None,
-                    SystemTime::now(),
-                );
-                tx.park(&letter).await.map_err(&fail_store)?;
-                tx.save_checkpoint(key, event.position)
-                    .await
-                    .map_err(&fail_store)?;
-                tx.commit().await.map_err(&fail_store)?;
-                ack(AckKind::Ack).await
+                self.failed(hub, message, &event, key, error).await
             }
         }
     }
+
+    /// After handling `event` failed with `error`: delivered again after the runtime's
+    /// backoff while it has tries left, else parked (its checkpoint moved past it) and
+    /// acknowledged.
+    async fn failed(
+        &self,
+        hub: &Hub,
+        message: &Message,
+        event: &RecordedEvent,
+        key: &str,
+        error: Error,
+    ) -> Result<(), Error> {
+        let name = self.name;
+        let tries = message
+            .info()
+            .map_or(1, |info| info.delivered.max(1) as u32);
+        let policy = hub.consumer_settings().retry;
+        if tries < policy.attempts.max(1) {
+            tracing::warn!(consumer = name, %error, tries, "event from NATS failed; it comes again");
+            return ack(name, message, AckKind::Nak(Some(policy.wait(tries)))).await;
+        }
+        tracing::error!(consumer = name, %error, tries, "event from NATS failed its last try; parked");
+        let fail_store = consumer_store_error(name, &format!("event {}", event.event_id));
+        let mut tx = hub.store().begin().await.map_err(&fail_store)?;
+        tx.claim_consumer(key).await.map_err(&fail_store)?;
+        let letter = letter(
+            name,
+            event,
+            error.to_string(),
+            tries,
+            None,
+            SystemTime::now(),
+        );
+        tx.park(&letter).await.map_err(&fail_store)?;
+        tx.save_checkpoint(key, event.position)
+            .await
+            .map_err(&fail_store)?;
+        tx.commit().await.map_err(&fail_store)?;
+        ack(name, message, AckKind::Ack).await
+    }
+}
+
+/// The event `message` carries. A message that is not one of Herald's events is never
+/// delivered again (terminated), and is an error that says so.
+async fn event_of(name: &str, message: &Message) -> Result<RecordedEvent, Error> {
+    match serde_json::from_slice(&message.payload) {
+        Ok(event) => Ok(event),
+        Err(error) => {
+            ack(name, message, AckKind::Term).await?;
+            Err(nats_error(
+                name,
+                format!(
+                    "a message on `{}` is not an event: {error}",
+                    message.subject
+                ),
+            ))
+        }
+    }
+}
+
+/// Acknowledges `message` (or asks for it again, or terminates it) as `kind` says.
+async fn ack(name: &str, message: &Message, kind: AckKind) -> Result<(), Error> {
+    message
+        .ack_with(kind)
+        .await
+        .map_err(|e| nats_error(name, e))
 }

@@ -12,10 +12,11 @@ use super::handle::handle_as;
 use super::{Consumers, Layout, consumer_store_error};
 use crate::BoxFuture;
 use crate::consumer::hub::Hub;
+use crate::engine::handler::ProjectorRow;
 use crate::engine::handler::reaction::Reaction;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::route::Pattern;
-use crate::store::Position;
+use crate::store::{Position, RecordedEvent, StoreError};
 
 mod tables;
 use tables::{check_swappable, copy_table, swap_table};
@@ -173,19 +174,47 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
         only,
         mut progress,
     } = rebuild;
-    let consumers = hub.consumers();
-    let handler = consumers.handler(&name)?;
+    let handler = hub.consumers().handler(&name)?;
+    let projector = rebuildable(handler, &name)?;
+    let only = patterns(&only)?;
+    let takes = |event: &RecordedEvent| {
+        handler.takes(event)
+            && (only.is_empty() || only.iter().any(|p| p.matches(event.route.as_str())))
+    };
+    // Refused at once rather than after the work, when another release still runs it.
+    let layout = Layout::of(handler);
+    layout.check_none_run_otherwise(&layout.look(hub).await?)?;
+
+    let rebuilding = Rebuilding {
+        hub,
+        handler,
+        projector,
+        name: &name,
+    };
+    make_copies(&rebuilding).await?;
+    let report = fill_copies(&rebuilding, takes, &mut progress).await?;
+    swap_in(&rebuilding, &layout, report.position).await?;
+    Ok(report)
+}
+
+/// The projector `handler` is, when it can be rebuilt: an eventual projector that
+/// declares its tables.
+fn rebuildable(handler: Reaction<'_>, name: &str) -> Result<&'static ProjectorRow, Error> {
     let Reaction::Project(projector, _) = handler else {
-        return Err(refused(&name, "only an eventual projector can be rebuilt"));
+        return Err(refused(name, "only an eventual projector can be rebuilt"));
     };
     if projector.tables.is_empty() {
         return Err(refused(
-            &name,
+            name,
             "declare the tables it writes (`tables = [\"…\"]`) and write them through `cx.table(\"…\")`, so that a rebuild can fill them aside",
         ));
     }
-    let only = only
-        .iter()
+    Ok(projector)
+}
+
+/// The patterns of [`Rebuild::only`], parsed.
+fn patterns(only: &[String]) -> Result<Vec<Pattern>, Error> {
+    only.iter()
         .map(|p| {
             Pattern::parse(p).map_err(|source| {
                 Error::from(ErrorKind::Pattern {
@@ -194,61 +223,78 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
                 })
             })
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    let takes = |event: &crate::store::RecordedEvent| {
-        handler.takes(event)
-            && (only.is_empty() || only.iter().any(|p| p.matches(event.route.as_str())))
-    };
-    let store = hub.store();
-    let fail = |doing: &str| consumer_store_error(projector.name, doing);
-    // Refused at once rather than after the work, when another release still runs it.
-    let layout = Layout::of(handler);
-    layout.check_none_run_otherwise(&layout.look(hub).await?)?;
+        .collect()
+}
 
-    // The copies, empty; refused first if a table cannot be swapped.
-    let mut tx = store.begin().await.map_err(fail("beginning"))?;
+/// The copies of the projector's tables, empty, in one transaction; refused first if a
+/// table cannot be swapped.
+async fn make_copies(rebuilding: &Rebuilding<'_>) -> Result<(), Error> {
+    let Rebuilding {
+        hub,
+        projector,
+        name,
+        ..
+    } = *rebuilding;
+    let mut tx = hub
+        .store()
+        .begin()
+        .await
+        .map_err(rebuilding.store_failure("beginning"))?;
     for table in projector.tables {
-        check_swappable(&mut *tx, table, &name).await?;
+        check_swappable(&mut *tx, table, name).await?;
     }
     for table in projector.tables {
-        copy_table(&mut *tx, table, &name).await?;
+        copy_table(&mut *tx, table, name).await?;
     }
-    tx.commit().await.map_err(fail("creating the copies"))?;
+    tx.commit()
+        .await
+        .map_err(rebuilding.store_failure("creating the copies"))
+}
 
+/// A rebuild under way: the projector and the consumer it is.
+struct Rebuilding<'a> {
+    hub: &'a Hub,
+    handler: Reaction<'a>,
+    projector: &'static ProjectorRow,
+    name: &'a str,
+}
+
+impl Rebuilding<'_> {
+    /// The failure of a store operation of the rebuild, saying what it was doing.
+    fn store_failure(&self, doing: &str) -> impl Fn(StoreError) -> Error + use<> {
+        consumer_store_error(self.projector.name, doing)
+    }
+}
+
+/// Fills the copies from the whole global order, a batch per transaction until none is
+/// left, handling the events that `takes` and reporting progress after each batch.
+async fn fill_copies(
+    rebuilding: &Rebuilding<'_>,
+    takes: impl Fn(&RecordedEvent) -> bool,
+    progress: &mut Option<OnProgress<'_>>,
+) -> Result<Rebuilt, Error> {
+    let store = rebuilding.hub.store();
     let started = Instant::now();
     let total = store
         .consumers()
         .count_after(Position::START)
         .await
-        .map_err(fail("counting events"))?;
+        .map_err(rebuilding.store_failure("counting events"))?;
     let mut report = Rebuilt {
         events: 0,
         handled: 0,
         position: Position::START,
     };
-    // Batches in transactions of their own, then the rest in the one that swaps.
     loop {
         let events = store
             .read_all(report.position, 500)
             .await
-            .map_err(fail("reading events"))?;
+            .map_err(rebuilding.store_failure("reading events"))?;
         if events.is_empty() {
             break;
         }
-        let mut tx = store.begin().await.map_err(fail("beginning"))?;
-        for event in &events {
-            if takes(event) {
-                // A projector dispatches nothing: there is no saga to settle.
-                handle_as(hub.kernel(), &mut *tx, handler, event, true)
-                    .await
-                    .map_err(|error| abandon(&name, error))?;
-                report.handled += 1;
-            }
-            report.events += 1;
-            report.position = event.position;
-        }
-        tx.commit().await.map_err(fail("committing a batch"))?;
-        if let Some(progress) = &mut progress {
+        fill_batch(rebuilding, &takes, &events, &mut report).await?;
+        if let Some(progress) = progress {
             progress(&RebuildProgress {
                 done: report.events,
                 total: total.max(report.events),
@@ -265,31 +311,83 @@ async fn rebuild(rebuild: Rebuild<'_>) -> Result<Rebuilt, Error> {
             elapsed: started.elapsed(),
         });
     }
+    Ok(report)
+}
 
-    // The swap: the consumer is claimed (its worker waits), the copies replace the tables
-    // and the checkpoint moves to the last event they hold, together. What committed
-    // since the last batch was read, the worker handles next, into the new tables.
+/// One batch of `events` into the copies, in a transaction of its own; `report` counts
+/// them and moves on to the last.
+async fn fill_batch(
+    rebuilding: &Rebuilding<'_>,
+    takes: &impl Fn(&RecordedEvent) -> bool,
+    events: &[RecordedEvent],
+    report: &mut Rebuilt,
+) -> Result<(), Error> {
+    let hub = rebuilding.hub;
+    let mut tx = hub
+        .store()
+        .begin()
+        .await
+        .map_err(rebuilding.store_failure("beginning"))?;
+    for event in events {
+        if takes(event) {
+            // A projector dispatches nothing: there is no saga to settle.
+            handle_as(hub.kernel(), &mut *tx, rebuilding.handler, event, true)
+                .await
+                .map_err(|error| abandon(rebuilding.name, error))?;
+            report.handled += 1;
+        }
+        report.events += 1;
+        report.position = event.position;
+    }
+    tx.commit()
+        .await
+        .map_err(rebuilding.store_failure("committing a batch"))
+}
+
+/// The swap: the consumer is claimed (its worker waits), the copies replace the tables
+/// and the checkpoint moves to `position`, the last event they hold, together. What
+/// committed since the last batch was read, the worker handles next, into the new tables.
+async fn swap_in(
+    rebuilding: &Rebuilding<'_>,
+    layout: &Layout,
+    position: Position,
+) -> Result<(), Error> {
+    let Rebuilding {
+        hub,
+        projector,
+        name,
+        ..
+    } = *rebuilding;
     let seen = layout.look(hub).await?;
     layout.check_none_run_otherwise(&seen)?;
-    let mut tx = store.begin().await.map_err(fail("beginning the swap"))?;
-    layout
-        .move_to(&mut *tx, &seen, report.position)
+    let store = hub.store();
+    let mut tx = store
+        .begin()
         .await
-        .map_err(fail("moving its checkpoints"))?;
+        .map_err(rebuilding.store_failure("beginning the swap"))?;
+    layout
+        .move_to(&mut *tx, &seen, position)
+        .await
+        .map_err(rebuilding.store_failure("moving its checkpoints"))?;
     for table in projector.tables {
-        swap_table(&mut *tx, table, &name).await?;
+        swap_table(&mut *tx, table, name).await?;
     }
     // Every event up to the checkpoint was handled by the rebuild, and the worker runs
     // those after it again: no letter stands.
-    let letters = tx.dead_letters(&name).await.map_err(fail("listing"))?;
+    let letters = tx
+        .dead_letters(name)
+        .await
+        .map_err(rebuilding.store_failure("listing"))?;
     for letter in &letters {
-        tx.unpark(&name, letter.event_id)
+        tx.unpark(name, letter.event_id)
             .await
-            .map_err(fail("unparking"))?;
+            .map_err(rebuilding.store_failure("unparking"))?;
     }
-    tx.commit().await.map_err(fail("committing the swap"))?;
-    hub.workers().moved(&name);
-    Ok(report)
+    tx.commit()
+        .await
+        .map_err(rebuilding.store_failure("committing the swap"))?;
+    hub.workers().moved(name);
+    Ok(())
 }
 
 fn refused(name: &str, why: &str) -> Error {

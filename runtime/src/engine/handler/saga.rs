@@ -423,19 +423,12 @@ pub(crate) async fn run_saga<C: Command>(
     saga: &mut Saga,
     tracer: &mut Tracer,
 ) -> Result<(), Error> {
-    let Scope {
-        kernel,
-        route,
-        envelope,
-        ..
-    } = *scope;
-    let (command_id, actor) = (envelope.command_id, envelope.actor);
-    let (registry, store, policy) = (kernel.registry(), kernel.store(), kernel.saga_retry());
     let (late, events) = match phase {
         Phase::Early => (false, &[][..]),
         Phase::Late(events) => (true, events),
     };
-    let steps = registry.saga_steps_of(TypeId::of::<C>(), route);
+    let registry = scope.kernel.registry();
+    let steps = registry.saga_steps_of(TypeId::of::<C>(), scope.route);
     if !steps.iter().any(|(row, _)| row.late == late) {
         return Ok(());
     }
@@ -444,14 +437,12 @@ pub(crate) async fn run_saga<C: Command>(
             command: C::NAME,
             source,
         })?;
-    let actor_json = serde_json::to_value(actor).map_err(|source| ErrorKind::Payload {
-        command: C::NAME,
-        source,
-    })?;
-    let log_error = |source| ErrorKind::Store {
-        context: format!("the saga log of command `{}` (route `{route}`)", C::NAME),
-        source,
-    };
+    let actor_json =
+        serde_json::to_value(scope.envelope.actor).map_err(|source| ErrorKind::Payload {
+            command: C::NAME,
+            source,
+        })?;
+    let command_id = scope.envelope.command_id;
     let saga_id = *run.get_or_insert_with(|| {
         let saga_id = Uuid::now_v7();
         saga.runs.push(Run {
@@ -460,34 +451,118 @@ pub(crate) async fn run_saga<C: Command>(
         });
         saga_id
     });
-    let owner = kernel.owner();
+    let logged = Logged {
+        scope,
+        command,
+        events,
+        saga_id,
+        payload,
+        actor_json,
+    };
     let steps = steps.into_iter().enumerate();
     for (index, (row, pattern)) in steps.filter(|(_, (row, _))| row.late == late) {
+        logged
+            .run_step(index as u32, row, pattern, saga, tracer)
+            .await?;
+    }
+    Ok(())
+}
+
+/// What each saga step of a command's run is logged and run with.
+struct Logged<'a, C> {
+    scope: &'a Scope<'a>,
+    command: &'a C,
+    /// The decided events, for a late step (none for an early one).
+    events: &'a [RecordedEvent],
+    saga_id: Uuid,
+    payload: serde_json::Value,
+    actor_json: serde_json::Value,
+}
+
+impl<C: Command> Logged<'_, C> {
+    /// Step `index` of the command's steps: logged as started, run (retried as the
+    /// runtime's policy says), kept in `saga` to be reversed, logged with its output.
+    async fn run_step(
+        &self,
+        index: u32,
+        row: &'static SagaStepRow,
+        pattern: &Pattern,
+        saga: &mut Saga,
+        tracer: &mut Tracer,
+    ) -> Result<(), Error> {
+        let Logged { scope, saga_id, .. } = *self;
+        let Scope {
+            kernel,
+            route,
+            envelope,
+            ..
+        } = *scope;
+        let (command_id, actor) = (envelope.command_id, envelope.actor);
+        let store = kernel.store();
+        let log_error = |source| ErrorKind::Store {
+            context: format!("the saga log of command `{}` (route `{route}`)", C::NAME),
+            source,
+        };
         let entry = SagaStep {
             saga_id,
             command_id,
-            step: index as u32,
+            step: index,
             name: row.name.to_owned(),
-            payload: payload.clone(),
+            payload: self.payload.clone(),
             route: route.to_string(),
-            actor: actor_json.clone(),
+            actor: self.actor_json.clone(),
             output: None,
         };
         store
             .sagas()
-            .started(&entry, owner)
+            .started(&entry, kernel.owner())
             .await
             .map_err(log_error)?;
-        let failed = |source, attempts| {
-            Error::from(ErrorKind::Saga {
-                command: C::NAME,
-                route: route.clone(),
-                step: row.name,
-                attempts,
-                source,
-            })
-        };
-        let ran = tracer
+        let output = self.run_retried(row, pattern, tracer).await?;
+        // It happened: from here on it is reversed if the command does not commit.
+        saga.completed.push(Completed {
+            row,
+            saga_id,
+            command_id,
+            payload: self.payload.clone(),
+            output: output.as_ref().ok().cloned(),
+            route: route.clone(),
+            actor: actor.clone(),
+        });
+        let output = output.map_err(|source| self.failed(row, source, 1))?;
+        store
+            .sagas()
+            .completed(saga_id, index, &output)
+            .await
+            .map_err(log_error)?;
+        saga.outputs.push((row.name, output));
+        Ok(())
+    }
+
+    /// Runs step `row`, retried as the runtime's policy says (a panic is a failure),
+    /// timed in the trace. The outer error is its last failure; the inner one says its
+    /// output did not serialize (see [`SagaRunFn`]).
+    async fn run_retried(
+        &self,
+        row: &'static SagaStepRow,
+        pattern: &Pattern,
+        tracer: &mut Tracer,
+    ) -> Result<Result<serde_json::Value, BoxError>, Error> {
+        let Logged {
+            scope,
+            command,
+            events,
+            ..
+        } = *self;
+        let Scope {
+            kernel,
+            route,
+            envelope,
+            ..
+        } = *scope;
+        let (command_id, actor) = (envelope.command_id, envelope.actor);
+        let policy = kernel.saga_retry();
+        tracer
             .time(Operation::Saga, Some(row.name), async {
                 retried(policy, "saga step", move |attempt| async move {
                     let cx = SagaCx {
@@ -501,29 +576,21 @@ pub(crate) async fn run_saga<C: Command>(
                     crate::base::unwind::or_error(|| (row.run)(command, &cx)).await
                 })
                 .await
-                .map_err(|(error, attempts)| failed(error, attempts))
+                .map_err(|(error, attempts)| self.failed(row, error, attempts))
             })
-            .await;
-        let output = ran?;
-        // It happened: from here on it is reversed if the command does not commit.
-        saga.completed.push(Completed {
-            row,
-            saga_id,
-            command_id,
-            payload: payload.clone(),
-            output: output.as_ref().ok().cloned(),
-            route: route.clone(),
-            actor: actor.clone(),
-        });
-        let output = output.map_err(|source| failed(source, 1))?;
-        store
-            .sagas()
-            .completed(saga_id, index as u32, &output)
             .await
-            .map_err(log_error)?;
-        saga.outputs.push((row.name, output));
     }
-    Ok(())
+
+    /// Step `row` failed, after `attempts` tries.
+    fn failed(&self, row: &SagaStepRow, source: BoxError, attempts: u32) -> Error {
+        Error::from(ErrorKind::Saga {
+            command: C::NAME,
+            route: self.scope.route.clone(),
+            step: row.name,
+            attempts,
+            source,
+        })
+    }
 }
 
 /// What starting a runtime found in the saga log: sagas of processes that died.

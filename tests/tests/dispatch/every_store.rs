@@ -8,8 +8,9 @@ use herald::prelude::*;
 use herald::store::{Snapshot, Sql, StreamKey};
 use herald::trace::Operation;
 
-use crate::backends::TestStore;
-use crate::domain::{self, Attach, Ledger, Open, Post, Posted, Renamed};
+use herald_tests::backends::TestStore;
+use herald_tests::domain::{self, Attach, Ledger, Open, Post, Posted, Renamed};
+use herald_tests::on_every_backend;
 
 fn post(id: &str, amount: i64) -> Post {
     Post {
@@ -45,7 +46,8 @@ async fn opened(test: &TestStore, id: &str) -> Herald {
 }
 
 /// A command id that was committed runs nothing again and returns the first result.
-pub async fn a_repeated_command_id_returns_the_first_result(test: &TestStore) {
+#[on_every_backend]
+async fn a_repeated_command_id_returns_the_first_result(test: &TestStore) {
     let herald = opened(test, "l1").await;
     let id = Uuid::now_v7();
     let first = herald.dispatch(post("l1", 5)).command_id(id).await.unwrap();
@@ -90,7 +92,8 @@ pub async fn a_repeated_command_id_returns_the_first_result(test: &TestStore) {
 }
 
 /// Two dispatches racing with one command id: the command runs once, both succeed.
-pub async fn racing_dispatches_of_one_command_id_run_it_once(test: &TestStore) {
+#[on_every_backend]
+async fn racing_dispatches_of_one_command_id_run_it_once(test: &TestStore) {
     let herald = opened(test, "l1").await;
     let id = Uuid::now_v7();
     let (a, b) = tokio::join!(
@@ -109,7 +112,8 @@ pub async fn racing_dispatches_of_one_command_id_run_it_once(test: &TestStore) {
 }
 
 /// The same command id with another payload is an error, and changes nothing.
-pub async fn a_command_id_reused_with_another_payload_or_tenant_is_an_error(test: &TestStore) {
+#[on_every_backend]
+async fn a_command_id_reused_with_another_payload_or_tenant_is_an_error(test: &TestStore) {
     let herald = opened(test, "l1").await;
     let id = Uuid::now_v7();
     herald.dispatch(post("l1", 5)).command_id(id).await.unwrap();
@@ -150,7 +154,8 @@ pub async fn a_command_id_reused_with_another_payload_or_tenant_is_an_error(test
 }
 
 /// A rejected command records nothing, so its id can be used again.
-pub async fn a_rejected_command_leaves_its_id_free(test: &TestStore) {
+#[on_every_backend]
+async fn a_rejected_command_leaves_its_id_free(test: &TestStore) {
     let herald = domain::herald(&test.store).await;
     let id = Uuid::now_v7();
     assert!(
@@ -169,7 +174,8 @@ pub async fn a_rejected_command_leaves_its_id_free(test: &TestStore) {
 
 /// `snapshot_every = 5`: a snapshot at versions 5, 10, …; a runtime without the aggregate
 /// in memory loads the snapshot and the events after it.
-pub async fn snapshots_are_taken_every_n_events_and_used(test: &TestStore) {
+#[on_every_backend]
+async fn snapshots_are_taken_every_n_events_and_used(test: &TestStore) {
     let herald = opened(test, "l1").await;
     for amount in 1..=11 {
         let posted = herald.dispatch(post("l1", amount)).await.unwrap();
@@ -218,7 +224,8 @@ pub async fn snapshots_are_taken_every_n_events_and_used(test: &TestStore) {
 
 /// A snapshot of another state version, or one that no longer decodes, is ignored: the
 /// stream is replayed.
-pub async fn stale_or_broken_snapshots_are_ignored(test: &TestStore) {
+#[on_every_backend]
+async fn stale_or_broken_snapshots_are_ignored(test: &TestStore) {
     let herald = opened(test, "l1").await;
     herald.dispatch(post("l1", 7)).await.unwrap();
     for bad in [
@@ -264,11 +271,12 @@ pub async fn stale_or_broken_snapshots_are_ignored(test: &TestStore) {
 /// Rows written at older schema versions are read as the current type, through the
 /// upcasters, wherever they are read; the rows themselves stay as they were written. A
 /// row from a newer version than this code is a typed error naming it.
-pub async fn old_events_are_upcast_when_read(test: &TestStore) {
+#[on_every_backend]
+async fn old_events_are_upcast_when_read(test: &TestStore) {
     let herald = opened(test, "l9").await;
     let stream = ledger("l9");
     let row = |schema_version, payload| {
-        let mut event = crate::conformance::event(&stream, 0);
+        let mut event = herald_tests::events::event(&stream, 0);
         event.name = "Renamed".to_owned();
         event.schema_version = schema_version;
         event.payload = payload;
@@ -337,7 +345,8 @@ pub async fn old_events_are_upcast_when_read(test: &TestStore) {
 
 /// Events and the caller's own rows commit together, or not at all; a failing dispatch
 /// inside is undone to its savepoint and the transaction goes on.
-pub async fn the_callers_transaction_binds_events_and_own_rows(test: &TestStore) {
+#[on_every_backend]
+async fn the_callers_transaction_binds_events_and_own_rows(test: &TestStore) {
     let herald = domain::herald(&test.store).await;
     let mut tx = herald.begin().await.unwrap();
     create_notes(&mut tx).await;
@@ -382,7 +391,8 @@ pub async fn the_callers_transaction_binds_events_and_own_rows(test: &TestStore)
 /// A command id repeated inside the caller's transaction returns the first run, read in
 /// the transaction (it is not committed yet), and the same after the commit; a hundred
 /// dispatches in one transaction keep no savepoint open.
-pub async fn a_repeat_inside_the_callers_transaction_returns_the_first_run(test: &TestStore) {
+#[on_every_backend]
+async fn a_repeat_inside_the_callers_transaction_returns_the_first_run(test: &TestStore) {
     let herald = opened(test, "l1").await;
     let id = Uuid::now_v7();
     let mut tx = herald.begin().await.unwrap();
@@ -465,7 +475,8 @@ async fn notes(test: &TestStore) -> Option<Vec<String>> {
 }
 
 /// An event over the payload limit is an error before anything is written.
-pub async fn an_oversized_payload_is_refused_whole(test: &TestStore) {
+#[on_every_backend]
+async fn an_oversized_payload_is_refused_whole(test: &TestStore) {
     let herald = opened(test, "l1").await;
     let error = herald
         .dispatch(Attach {
@@ -495,7 +506,8 @@ pub async fn an_oversized_payload_is_refused_whole(test: &TestStore) {
 
 /// The caller's expected version is checked against the stream, never the cache, and a
 /// mismatch is never retried.
-pub async fn the_callers_expected_version_is_checked_against_the_stream(test: &TestStore) {
+#[on_every_backend]
+async fn the_callers_expected_version_is_checked_against_the_stream(test: &TestStore) {
     let herald = opened(test, "l1").await;
     let other = domain::herald(&test.store).await; // another process: this cache goes stale
     other.dispatch(post("l1", 1)).await.unwrap();
@@ -520,7 +532,8 @@ pub async fn the_callers_expected_version_is_checked_against_the_stream(test: &T
 }
 
 /// Correlation ids, actors and tenants reach the stored metadata.
-pub async fn metadata_reaches_the_store(test: &TestStore) {
+#[on_every_backend]
+async fn metadata_reaches_the_store(test: &TestStore) {
     let herald = domain::herald(&test.store).await;
     let correlation = Uuid::now_v7();
     let ada = Actor::new("ada", "acme");
@@ -556,7 +569,8 @@ pub async fn metadata_reaches_the_store(test: &TestStore) {
 
 /// 8 tasks × 500 commands on one stream: versions 1..=4001 contiguous, every committed
 /// command's event present, each running total right.
-pub async fn eight_writers_on_one_stream_lose_nothing(test: &TestStore) {
+#[on_every_backend]
+async fn eight_writers_on_one_stream_lose_nothing(test: &TestStore) {
     const TASKS: i64 = 8;
     const COMMANDS: i64 = 500;
     let herald = Herald::builder()

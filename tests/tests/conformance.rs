@@ -1,64 +1,19 @@
 //! The promises every [`EventStore`] keeps, written once as test cases and run on every
-//! backend with [`on_every_backend!`](crate::on_every_backend). A second writer always
+//! backend: the in-memory store, a SQLite file and PostgreSQL. A second writer always
 //! begins inside its own concurrent branch: SQLite admits one writer at a time from
 //! `BEGIN`, the others from the first conflicting write, and the outcomes are the same.
 
 use std::time::{Duration, SystemTime};
 
 use herald::Uuid;
-use herald::route::{Pattern, Route};
+use herald::route::Pattern;
 use herald::store::{
-    EventStore, Metadata, NewEvent, Position, RecordedEvent, Snapshot, Sql, StoreError,
-    StoreTransaction, StreamKey,
+    EventStore, Position, RecordedEvent, Snapshot, Sql, StoreError, StoreTransaction, StreamKey,
 };
 
-use crate::backends::TestStore;
-
-/// A stream of tenant `t1`, type `thing`.
-pub fn stream(id: &str) -> StreamKey {
-    StreamKey::new("t1", "thing", id).expect("a valid key")
-}
-
-/// An event numbered `n` for `stream`.
-pub fn event(stream: &StreamKey, n: u64) -> NewEvent {
-    let event_id = Uuid::now_v7();
-    let command_id = Uuid::now_v7();
-    NewEvent {
-        event_id,
-        route: Route::parse(&format!("thing.{}.happened", stream.stream_id()))
-            .expect("a valid route"),
-        name: "Happened".to_owned(),
-        schema_version: 1,
-        payload: serde_json::json!({ "n": n }),
-        metadata: Metadata {
-            event_id,
-            command_id,
-            correlation_id: command_id,
-            causation_id: command_id,
-            actor: "tester".to_owned(),
-            tenant: stream.tenant().to_owned(),
-            roles: Vec::new(),
-        },
-    }
-}
-
-/// The global order once it has settled: on PostgreSQL a reader waits for every older
-/// transaction of the store to end, so events appear shortly after their commit, never
-/// out of order.
-pub async fn read_all_settled(
-    store: &dyn EventStore,
-    after: Position,
-    expected: usize,
-) -> Vec<RecordedEvent> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let events = store.read_all(after, 10_000).await.unwrap();
-        if events.len() >= expected || tokio::time::Instant::now() > deadline {
-            return events;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use herald_tests::backends::TestStore;
+use herald_tests::events::{event, read_all_settled, stream};
+use herald_tests::on_every_backend;
 
 fn numbers(events: &[RecordedEvent]) -> Vec<u64> {
     events
@@ -85,7 +40,8 @@ async fn commit_one(store: &dyn EventStore, stream: &StreamKey, expected: u64, n
 
 /// Appends commit in order; streams read back with versions 1.., the global order in
 /// position order, in batches.
-pub async fn append_and_read(test: &TestStore) {
+#[on_every_backend]
+async fn append_and_read(test: &TestStore) {
     let store = &*test.store;
     let (a, b) = (stream("a"), stream("b"));
     let mut tx = store.begin().await.unwrap();
@@ -135,7 +91,8 @@ pub async fn append_and_read(test: &TestStore) {
 
 /// The global order read a page at a time, filtered by route pattern: every matching
 /// event once, in order, and a page of none that match still moves the reader on.
-pub async fn reads_can_be_filtered_by_route_pattern(test: &TestStore) {
+#[on_every_backend]
+async fn reads_can_be_filtered_by_route_pattern(test: &TestStore) {
     let store = &*test.store;
     let (a, b) = (stream("a"), stream("b"));
     for (n, s) in [(1, &a), (2, &b), (3, &b), (4, &b), (5, &a), (6, &b)] {
@@ -176,7 +133,8 @@ pub async fn reads_can_be_filtered_by_route_pattern(test: &TestStore) {
 }
 
 /// Every field of an event comes back as it went in.
-pub async fn events_round_trip(test: &TestStore) {
+#[on_every_backend]
+async fn events_round_trip(test: &TestStore) {
     let store = &*test.store;
     let s = StreamKey::new("tenant-ü", "thing", "id with spaces and ü").unwrap();
     let mut new = event(&stream("route"), 1);
@@ -203,7 +161,8 @@ pub async fn events_round_trip(test: &TestStore) {
 
 /// An append with the wrong expected version is a conflict naming both versions; nothing
 /// of it is written.
-pub async fn versions_are_checked(test: &TestStore) {
+#[on_every_backend]
+async fn versions_are_checked(test: &TestStore) {
     let store = &*test.store;
     let a = stream("a");
     commit_one(store, &a, 0, 1).await;
@@ -228,7 +187,8 @@ pub async fn versions_are_checked(test: &TestStore) {
 }
 
 /// A second writer of a stream waits for the first, then conflicts when it committed.
-pub async fn a_waiting_writer_conflicts_when_the_first_commits(test: &TestStore) {
+#[on_every_backend]
+async fn a_waiting_writer_conflicts_when_the_first_commits(test: &TestStore) {
     let store = &*test.store;
     let a = stream("a");
     let mut first = store.begin().await.unwrap();
@@ -248,7 +208,8 @@ pub async fn a_waiting_writer_conflicts_when_the_first_commits(test: &TestStore)
 }
 
 /// A second writer of a stream waits for the first and goes ahead when it rolled back.
-pub async fn a_waiting_writer_proceeds_when_the_first_rolls_back(test: &TestStore) {
+#[on_every_backend]
+async fn a_waiting_writer_proceeds_when_the_first_rolls_back(test: &TestStore) {
     let store = &*test.store;
     let a = stream("a");
     let mut first = store.begin().await.unwrap();
@@ -272,7 +233,8 @@ pub async fn a_waiting_writer_proceeds_when_the_first_rolls_back(test: &TestStor
 /// Writer A takes a position, writer B a later one and commits (on SQLite B must wait
 /// for A); a reader polling meanwhile must not see B before A, and then sees A and B,
 /// in that order.
-pub async fn readers_never_skip_an_event_that_commits_later(test: &TestStore) {
+#[on_every_backend]
+async fn readers_never_skip_an_event_that_commits_later(test: &TestStore) {
     let store = &*test.store;
     let (a, b) = (stream("a"), stream("b"));
     let mut writer_a = store.begin().await.unwrap();
@@ -313,7 +275,8 @@ pub async fn readers_never_skip_an_event_that_commits_later(test: &TestStore) {
 /// the later version began first (it wrote elsewhere, then appended to the stream after
 /// another writer committed to it). On PostgreSQL a transaction's id is older than the
 /// other's here, so ordering by transaction id alone would put version 2 first.
-pub async fn a_streams_events_stay_in_order_when_an_older_writer_commits_last(test: &TestStore) {
+#[on_every_backend]
+async fn a_streams_events_stay_in_order_when_an_older_writer_commits_last(test: &TestStore) {
     let store = &*test.store;
     let (a, s) = (stream("a"), stream("s"));
     // Appends to `s` at whatever version it has in the transaction.
@@ -347,7 +310,8 @@ pub async fn a_streams_events_stay_in_order_when_an_older_writer_commits_last(te
 }
 
 /// Rolling back to a savepoint undoes the appends after it and releases their stream.
-pub async fn savepoints_undo_what_came_after(test: &TestStore) {
+#[on_every_backend]
+async fn savepoints_undo_what_came_after(test: &TestStore) {
     let store = &*test.store;
     let (a, b) = (stream("a"), stream("b"));
     let mut tx = store.begin().await.unwrap();
@@ -380,7 +344,8 @@ pub async fn savepoints_undo_what_came_after(test: &TestStore) {
 }
 
 /// A transaction dropped without commit leaves nothing and releases its streams.
-pub async fn dropping_a_transaction_rolls_it_back(test: &TestStore) {
+#[on_every_backend]
+async fn dropping_a_transaction_rolls_it_back(test: &TestStore) {
     let store = &*test.store;
     let a = stream("a");
     let mut tx = store.begin().await.unwrap();
@@ -401,7 +366,8 @@ pub async fn dropping_a_transaction_rolls_it_back(test: &TestStore) {
 }
 
 /// The same type and id in two tenants are two streams.
-pub async fn streams_are_keyed_by_tenant(test: &TestStore) {
+#[on_every_backend]
+async fn streams_are_keyed_by_tenant(test: &TestStore) {
     let store = &*test.store;
     let one = StreamKey::new("t1", "thing", "x").unwrap();
     let two = StreamKey::new("t2", "thing", "x").unwrap();
@@ -415,7 +381,8 @@ pub async fn streams_are_keyed_by_tenant(test: &TestStore) {
 
 /// Two writers that each hold one stream and want the other's do not wait forever: at
 /// least one of them fails (a conflict, or the database's deadlock error).
-pub async fn crossed_writers_do_not_hang(test: &TestStore) {
+#[on_every_backend]
+async fn crossed_writers_do_not_hang(test: &TestStore) {
     let store = &*test.store;
     let (a, b) = (stream("a"), stream("b"));
     let writer = |mine: StreamKey, theirs: StreamKey, n: u64| async move {
@@ -448,7 +415,8 @@ pub async fn crossed_writers_do_not_hang(test: &TestStore) {
 }
 
 /// Empty or oversized stream key parts are refused with a message naming the part.
-pub async fn invalid_stream_keys_are_refused(_test: &TestStore) {
+#[on_every_backend]
+async fn invalid_stream_keys_are_refused(_test: &TestStore) {
     let empty = StreamKey::new("t1", "thing", "").unwrap_err();
     assert_eq!(empty.to_string(), "invalid stream: the stream id is empty");
     let long = StreamKey::new("t1", "x".repeat(300), "1").unwrap_err();
@@ -460,7 +428,8 @@ pub async fn invalid_stream_keys_are_refused(_test: &TestStore) {
 
 /// A command id is recorded once: a later transaction finds its hash and result; a
 /// rolled back one leaves nothing.
-pub async fn command_ids_are_recorded_once(test: &TestStore) {
+#[on_every_backend]
+async fn command_ids_are_recorded_once(test: &TestStore) {
     let store = &*test.store;
     let (id, hash) = (Uuid::now_v7(), vec![1u8, 2, 3]);
     let result = serde_json::json!({ "version": 3 });
@@ -492,7 +461,8 @@ pub async fn command_ids_are_recorded_once(test: &TestStore) {
 
 /// Two transactions recording one command id: the second waits for the first and finds
 /// its record once it commits.
-pub async fn a_racing_command_id_waits_for_the_first(test: &TestStore) {
+#[on_every_backend]
+async fn a_racing_command_id_waits_for_the_first(test: &TestStore) {
     let store = &*test.store;
     let id = Uuid::now_v7();
     let mut first = store.begin().await.unwrap();
@@ -516,7 +486,8 @@ pub async fn a_racing_command_id_waits_for_the_first(test: &TestStore) {
 }
 
 /// The newest snapshot wins; a rolled back one is forgotten.
-pub async fn snapshots_keep_the_newest(test: &TestStore) {
+#[on_every_backend]
+async fn snapshots_keep_the_newest(test: &TestStore) {
     let store = &*test.store;
     let a = stream("a");
     let snapshot = |version, n| Snapshot {
@@ -554,7 +525,8 @@ pub async fn snapshots_keep_the_newest(test: &TestStore) {
 }
 
 /// SQL stores hand out their connection; the memory store has none.
-pub async fn the_transaction_gives_its_connection(test: &TestStore) {
+#[on_every_backend]
+async fn the_transaction_gives_its_connection(test: &TestStore) {
     let mut tx = test.store.begin().await.unwrap();
     let kind = match tx.sql() {
         Sql::None => "memory",
@@ -582,7 +554,8 @@ pub async fn the_transaction_gives_its_connection(test: &TestStore) {
 /// Eight writers commit at once, each pausing for a while inside its transaction, while
 /// a reader pages through the global order from where it was: it reads every event
 /// once, in the order a reader starting afterwards reads them.
-pub async fn a_reader_paging_beside_many_writers_reads_every_event_once(test: &TestStore) {
+#[on_every_backend]
+async fn a_reader_paging_beside_many_writers_reads_every_event_once(test: &TestStore) {
     use std::sync::atomic::{AtomicU64, Ordering};
     const WRITERS: u64 = 8;
     const EACH: u64 = 25;

@@ -1,8 +1,11 @@
-//! One command through the loop: what is stored, what is returned, what is refused.
+//! One command through the loop: what is stored, what is returned, what is refused; on
+//! the in-memory store, and in [`every_store`] on every backend.
 
 use herald::prelude::*;
 use herald::store::{EventStore, Metadata, NewEvent, Position, StreamKey};
 use herald::trace::{Operation, Outcome};
+
+mod every_store;
 
 mod bank {
     use herald::prelude::*;
@@ -635,7 +638,7 @@ async fn a_stored_event_that_no_longer_decodes_is_an_error_naming_stream_version
     // An old, incompatible payload written by some earlier version of the application.
     let stream = StreamKey::new(Actor::DEFAULT_TENANT, "account", "a1").unwrap();
     let mut tx = store.begin().await.unwrap();
-    let mut bad = herald_tests::conformance::event(&stream, 0);
+    let mut bad = herald_tests::events::event(&stream, 0);
     bad.name = "Deposited".into();
     bad.payload = serde_json::json!({ "id": "a1", "amount": "lots" });
     tx.append(&stream, 1, vec![bad]).await.unwrap();
@@ -671,7 +674,7 @@ async fn an_unknown_event_in_a_stream_is_an_error() {
         .unwrap();
     let stream = StreamKey::new(Actor::DEFAULT_TENANT, "account", "a1").unwrap();
     let mut tx = store.begin().await.unwrap();
-    let event: NewEvent = herald_tests::conformance::event(&stream, 0);
+    let event: NewEvent = herald_tests::events::event(&stream, 0);
     tx.append(&stream, 0, vec![event]).await.unwrap();
     tx.commit().await.unwrap();
     let error = herald.load::<Account>("a1").await.unwrap_err();
@@ -697,7 +700,7 @@ async fn a_cached_aggregate_still_sees_what_others_appended() {
         // Another process (or anything writing the store directly) adds an event.
         let stream = StreamKey::new(Actor::DEFAULT_TENANT, "account", "a1").unwrap();
         let mut tx = store.begin().await.unwrap();
-        let mut event = herald_tests::conformance::event(&stream, 0);
+        let mut event = herald_tests::events::event(&stream, 0);
         event.name = "Deposited".into();
         event.payload = serde_json::json!({ "id": "a1", "amount": 5 });
         tx.append(&stream, 2, vec![event]).await.unwrap();
@@ -837,7 +840,7 @@ mod notebook {
 async fn a_runtime_of_chosen_modules_upcasts_events_registered_elsewhere() {
     let store = herald::store::MemoryStore::new();
     let stream = StreamKey::new(Actor::DEFAULT_TENANT, "Notebook", "1").unwrap();
-    let mut old = herald_tests::conformance::event(&stream, 0);
+    let mut old = herald_tests::events::event(&stream, 0);
     old.name = "Written".into();
     old.schema_version = 1;
     old.payload = serde_json::json!({ "id": 1, "body": "from version 1" });
