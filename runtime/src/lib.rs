@@ -45,7 +45,7 @@
 // The layers, bottom to top: a module imports only from the layers below its own
 // (`../shared/tools/import_circles.py runtime/src 3 --top` finds no circle between them).
 mod base; // who calls, retries, panics as failures, lossless JSON
-mod consumer; // eventual consumers, over the `Hub`
+pub mod consumer; // eventual consumers, over the `Hub`
 mod engine; // the registry and the loop, over the `Kernel`
 mod facade; // `Herald`, its builder, dispatching, pipelines, transactions
 mod model; // events, commands, aggregates, upcasting, stored records
@@ -75,29 +75,63 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// handlers return.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
+// What an application writes every day. The rest is grouped in modules named after
+// their concept (`consumer`, `pipeline`, `handler`, `error`, `store`, `testing`, `route`).
 pub use base::actor::Actor;
 pub use base::retry::RetryPolicy;
-pub use base::unwind::Panicked;
+pub use engine::dispatch::Dispatched;
+pub use engine::handler::{Consistency, Cx, Recorded, Recovery, SagaCx, When};
+pub use engine::registry::Registry;
+pub use facade::dispatch::Dispatch;
+pub use facade::runtime::{Herald, HeraldBuilder, Load, Loaded};
+pub use facade::transaction::HeraldTransaction;
+pub use model::aggregate::Aggregate;
+pub use model::command::Command;
+pub use model::event::{Event, Events, RouteParam};
+pub use outcome::error::{Error, ErrorKind};
+pub use uuid::{self, Uuid};
+
+/// Pipelines: commands run one after another, each in its own transaction, each fed by
+/// the previous one's result (see [`Herald::pipeline`]).
+pub mod pipeline {
+    pub use crate::facade::pipeline::{Pipeline, Progress, Ran, StepOutcome};
+}
+
+/// The traits a handler's signature goes through: what an aggregate's `#[handle]` and
+/// `#[apply]` methods, processors, dispatchers and saga steps may return. The macros
+/// name them; you meet them in the bounds of a compile error.
+pub mod handler {
+    pub use crate::engine::handler::{
+        DispatcherOutput, HandlerOutput, IntoCommands, ProcessorOutput, SagaOutput,
+    };
+    pub use crate::model::aggregate::{Apply, Handle, HandleOutput};
+    pub use crate::model::event::{AnyEvent, IntoEvents};
+}
+
+/// Errors: [`Error`] with its [`ErrorKind`], and the
+/// errors it carries.
+pub mod error {
+    pub use crate::base::unwind::Panicked;
+    pub use crate::model::aggregate::ApplyError;
+    pub use crate::model::upcast::UpcastError;
+    pub use crate::outcome::error::{Error, ErrorKind, RegistryError};
+}
+
+// The paths of Herald 0.1's wider root, for code written against them.
+#[doc(hidden)]
 pub use consumer::{
     Archived, ConsumerStatus, Consumers, Live, LiveEvents, Partition, Rebuild, RebuildProgress,
     Rebuilt,
 };
-pub use engine::dispatch::Dispatched;
-pub use engine::handler::{
-    Consistency, Cx, DispatcherOutput, HandlerOutput, IntoCommands, ProcessorOutput, Recorded,
-    Recovery, SagaCx, SagaOutput, When,
+#[doc(hidden)]
+pub use error::{ApplyError, Panicked, RegistryError, UpcastError};
+#[doc(hidden)]
+pub use handler::{
+    AnyEvent, Apply, DispatcherOutput, Handle, HandleOutput, HandlerOutput, IntoCommands,
+    IntoEvents, ProcessorOutput, SagaOutput,
 };
-pub use engine::registry::Registry;
-pub use facade::dispatch::Dispatch;
-pub use facade::pipeline::{Pipeline, Progress, Ran, StepOutcome};
-pub use facade::runtime::{Herald, HeraldBuilder, Load, Loaded};
-pub use facade::transaction::HeraldTransaction;
-pub use model::aggregate::{Aggregate, Apply, ApplyError, Handle, HandleOutput};
-pub use model::command::Command;
-pub use model::event::{AnyEvent, Event, Events, IntoEvents, RouteParam};
-pub use model::upcast::UpcastError;
-pub use outcome::error::{Error, ErrorKind, RegistryError};
-pub use uuid::{self, Uuid};
+#[doc(hidden)]
+pub use pipeline::{Pipeline, Progress, Ran, StepOutcome};
 
 /// The `sqlx` Herald's SQL stores are built on, for your own tables in a command's
 /// transaction ([`Cx::sqlite`], [`HeraldTransaction::sqlite`]), without a dependency of

@@ -44,7 +44,9 @@ pub fn execute<A: Handle<C>, C: Command>(
 
 /// The names of the events `A`'s handler of `C` may produce.
 pub fn produced<A: Handle<C>, C: Command>(names: &mut Vec<&'static str>) {
-    <<A::Output as crate::HandleOutput>::Events as crate::IntoEvents>::event_names(names)
+    <<A::Output as crate::handler::HandleOutput>::Events as crate::handler::IntoEvents>::event_names(
+        names,
+    )
 }
 
 /// Wraps a `#[handle]` method that takes its command by value: the command is cloned,
@@ -92,11 +94,11 @@ const fn str_eq(a: &str, b: &str) -> bool {
 }
 
 /// The names of the commands `T` may hold.
-pub fn command_names<T: crate::IntoCommands>(names: &mut Vec<&'static str>) {
+pub fn command_names<T: crate::handler::IntoCommands>(names: &mut Vec<&'static str>) {
     T::command_names(names)
 }
 
 /// The names of the events `T` may hold.
-pub fn event_names<T: crate::IntoEvents>(names: &mut Vec<&'static str>) {
+pub fn event_names<T: crate::handler::IntoEvents>(names: &mut Vec<&'static str>) {
     T::event_names(names)
 }

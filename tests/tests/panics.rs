@@ -6,9 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use herald::error::Panicked;
 use herald::prelude::*;
 use herald::store::EventStore;
-use herald::{ErrorKind, Panicked, RetryPolicy};
+use herald::{ErrorKind, RetryPolicy};
 
 use herald_tests::backends::TestStore;
 use herald_tests::on_every_backend;

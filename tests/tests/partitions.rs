@@ -9,9 +9,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use herald::consumer::Partition;
 use herald::prelude::*;
 use herald::store::{EventStore, Position, RecordedEvent, Sql, StreamKey};
-use herald::{ErrorKind, Partition, RetryPolicy};
+use herald::{ErrorKind, RetryPolicy};
 
 use herald_tests::backends::{TestStore, sql};
 use herald_tests::on_every_backend;
@@ -217,7 +218,7 @@ async fn enter(herald: &Herald, account: &str, n: u32) -> Vec<RecordedEvent> {
 }
 
 /// The projector's rows in [`Consumers::list`](herald::Consumers::list), by partition.
-async fn rows(herald: &Herald) -> Vec<herald::ConsumerStatus> {
+async fn rows(herald: &Herald) -> Vec<herald::consumer::ConsumerStatus> {
     let mut rows: Vec<_> = herald
         .consumers()
         .list()

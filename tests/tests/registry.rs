@@ -1,8 +1,9 @@
 //! Registrations are checked when a runtime starts: every problem at once, sorted; a
 //! runtime with problems does not start; a runtime of chosen modules sees only theirs.
 
+use herald::Registry;
+use herald::error::RegistryError;
 use herald::prelude::*;
-use herald::{Registry, RegistryError};
 
 /// Three mistakes compile: they are only visible across items.
 mod broken {

@@ -93,7 +93,7 @@ async fn tail(hub: WeakHub, sender: broadcast::Sender<Arc<RecordedEvent>>, mut a
 /// What a [`LiveEvents`] subscriber gets next.
 ///
 /// ```
-/// use herald::Live;
+/// use herald::consumer::Live;
 /// fn show(next: Live) -> String {
 ///     match next {
 ///         Live::Event(event) => format!("{}", event.route),
@@ -117,7 +117,7 @@ pub enum Live {
 ///
 /// ```
 /// # use herald_doc_fixtures::*;
-/// use herald::Live;
+/// use herald::consumer::Live;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), herald::Error> {
 /// # let herald = herald().await;

@@ -67,7 +67,7 @@ use crate::store::{Checkpoint, Lease, Position, StoreError, StoreTransaction, St
 /// were and how to go on ([`Consumers::reset`](crate::Consumers::reset), or a rebuild).
 ///
 /// ```
-/// use herald::Partition;
+/// use herald::consumer::Partition;
 /// use herald::store::StreamKey;
 ///
 /// let stream = StreamKey::new("default", "account", "42")?;

@@ -85,7 +85,7 @@ inventory::collect!(HandlerRow);
 /// let registry = Registry::modules(["herald_doc_fixtures"]);
 /// registry.check()?;
 /// assert!(registry.command_names().any(|name| name == "OpenAccount"));
-/// # Ok::<(), herald::RegistryError>(())
+/// # Ok::<(), herald::error::RegistryError>(())
 /// ```
 pub struct Registry {
     events: Vec<&'static EventRow>,

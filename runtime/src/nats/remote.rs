@@ -24,7 +24,7 @@ use crate::store::RecordedEvent;
 /// acknowledged, so an event delivered again after a crash is recognised and not applied
 /// twice. Events come one at a time, in order. A failing one is delivered again after
 /// the runtime's backoff ([`HeraldBuilder::consumer_retry`](crate::HeraldBuilder::consumer_retry)),
-/// then parked in the runtime's dead letters (listed by [`Consumers`](crate::Consumers);
+/// then parked in the runtime's dead letters (listed by [`Consumers`](crate::consumer::Consumers);
 /// those of an ordered handler hold back the later events of their stream). Build the
 /// runtime with [`run_consumers(false)`](crate::HeraldBuilder::run_consumers): its events
 /// come from NATS, not from its store. Dropping the value stops the workers too.

@@ -276,7 +276,7 @@ pub enum ErrorKind {
     },
 
     /// The aggregate panicked while it loaded, decided on or applied the command. (A
-    /// panic in another handler is that handler's error, with [`Panicked`](crate::Panicked)
+    /// panic in another handler is that handler's error, with [`Panicked`](crate::error::Panicked)
     /// as its source.)
     #[error("command `{command}` (route `{route}`): `{handler}` panicked: {message}")]
     Panicked {

@@ -34,7 +34,7 @@ pub struct Checkpoint {
 }
 
 /// An event a consumer gave up on, parked until someone retries or skips it (see
-/// [`Consumers`](crate::Consumers)).
+/// [`Consumers`](crate::consumer::Consumers)).
 ///
 /// ```
 /// # use herald_doc_fixtures::*;

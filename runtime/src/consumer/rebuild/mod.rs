@@ -24,7 +24,7 @@ use tables::{check_swappable, copy_table, swap_table};
 /// How a rebuild is going, reported after each batch (see [`Rebuild::on_progress`]).
 ///
 /// ```
-/// fn line(p: &herald::RebuildProgress) -> String {
+/// fn line(p: &herald::consumer::RebuildProgress) -> String {
 ///     let eta = p.eta().map_or("?".into(), |eta| format!("{:.0} s", eta.as_secs_f64()));
 ///     format!("{}/{} events, {:.0}/s, {eta} left", p.done, p.total, p.rate())
 /// }
