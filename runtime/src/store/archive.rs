@@ -16,39 +16,9 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use uuid::Uuid;
 
-use super::{Position, RecordedEvent, StoreError, StreamKey};
 use crate::BoxFuture;
-
-/// Where an archive keeps its events: in memory or in a SQL database
-/// ([`SqlArchive`](super::sql::SqlArchive)).
-pub(crate) trait Archived: std::fmt::Debug + Send + Sync + 'static {
-    /// `memory`, `sqlite` or `postgres`.
-    fn kind(&self) -> &'static str;
-
-    /// The position of the newest archived event.
-    fn head(&self) -> BoxFuture<'_, Result<Position, StoreError>>;
-
-    /// At most `limit` archived events after `after`, in global order.
-    fn read_all(
-        &self,
-        after: Position,
-        limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>>;
-
-    /// The archived events of `stream` above `after_version`, in order.
-    fn read_stream<'a>(
-        &'a self,
-        stream: &'a StreamKey,
-        after_version: u64,
-    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>>;
-
-    /// The archived event with this id.
-    fn event(&self, event_id: Uuid) -> BoxFuture<'_, Result<Option<RecordedEvent>, StoreError>>;
-
-    /// Stores the `events` not archived yet, in one transaction, and says how many of
-    /// `events` it holds afterwards (fewer where other events hold their places).
-    fn put<'a>(&'a self, events: &'a [RecordedEvent]) -> BoxFuture<'a, Result<u64, StoreError>>;
-}
+use crate::model::record::{Position, RecordedEvent, StreamKey};
+use crate::store::contract::{Archived, StoreError};
 
 /// An archive of events: another SQLite file or PostgreSQL database. Hand it to
 /// [`HeraldBuilder::archive`](crate::HeraldBuilder::archive); one archive serves one
@@ -97,13 +67,15 @@ impl Archive {
             #[cfg(feature = "postgres")]
             Some("postgres" | "postgresql") => {
                 use std::str::FromStr;
-                let options = PgConnectOptions::from_str(url).map_err(super::backend)?;
+                let options =
+                    PgConnectOptions::from_str(url).map_err(crate::store::contract::backend)?;
                 Self::connect_postgres_with(options).await
             }
             #[cfg(feature = "sqlite")]
             Some("sqlite") => {
                 use std::str::FromStr;
-                let options = SqliteConnectOptions::from_str(url).map_err(super::backend)?;
+                let options =
+                    SqliteConnectOptions::from_str(url).map_err(crate::store::contract::backend)?;
                 Self::connect_sqlite_with(options).await
             }
             #[cfg(not(feature = "postgres"))]

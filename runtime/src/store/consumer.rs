@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::{Position, RecordedEvent, StoreError, StreamKey};
+use crate::model::record::{Position, RecordedEvent, StreamKey};
+use crate::store::contract::StoreError;
 
 /// Where a consumer is in the global order.
 ///

@@ -15,9 +15,9 @@ use super::saga::{MemorySagaLog, SagaLog};
 
 use uuid::Uuid;
 
-use super::{
-    Conflict, EventStore, NewEvent, Position, RecordedCommand, RecordedEvent, Savepoint, Snapshot,
-    Sql, StoreError, StoreTransaction, StreamKey,
+use crate::model::record::{NewEvent, Position, RecordedEvent, StreamKey};
+use crate::store::contract::{
+    Conflict, EventStore, RecordedCommand, Savepoint, Snapshot, Sql, StoreError, StoreTransaction,
 };
 
 /// Events in memory, lost when the process ends. For tests and examples; the durable

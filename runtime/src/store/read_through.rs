@@ -12,11 +12,14 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::{
-    AggregateRead, Archive, Checkpoint, ConsumerLog, DeadLetter, EventStore, Lease, NewEvent,
-    Position, RecordedCommand, RecordedEvent, ReplayEvent, ReplayFrom, SagaLog, Savepoint,
-    Snapshot, Sql, StoreError, StoreTransaction, StreamKey,
+use crate::model::record::{NewEvent, Position, RecordedEvent, ReplayEvent, StreamKey};
+use crate::store::archive::Archive;
+use crate::store::consumer::{Checkpoint, ConsumerLog, DeadLetter, Lease};
+use crate::store::contract::{
+    AggregateRead, EventStore, RecordedCommand, ReplayFrom, Savepoint, Snapshot, Sql, StoreError,
+    StoreTransaction,
 };
+use crate::store::saga::SagaLog;
 
 /// The active store, read through to its archive.
 pub(crate) struct ReadThrough {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::StoreError;
+use crate::store::contract::StoreError;
 
 /// One step of a saga, as the log keeps it.
 #[derive(Clone, Debug, PartialEq)]

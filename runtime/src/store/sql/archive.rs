@@ -1,4 +1,4 @@
-//! An archive in a SQL database (see [`Archive`](crate::store::Archive)): the events'
+//! An archive in a SQL database (see [`Archive`](crate::store::archive::Archive)): the events'
 //! columns and their place in the global order, in a table of their own.
 
 use std::sync::Arc;
@@ -6,13 +6,14 @@ use std::sync::Arc;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::Dialect;
 use super::db::{Args, Columns, Db, value};
+use super::dialect::Dialect;
 use super::rows::{self, int, micros, position};
 use super::statements::ArchiveStatements;
 use crate::BoxFuture;
-use crate::store::archive::Archived;
-use crate::store::{Position, RecordedEvent, StoreError, StreamKey, backend};
+use crate::model::record::{Position, RecordedEvent, StreamKey};
+use crate::store::contract::Archived;
+use crate::store::contract::{StoreError, backend};
 
 /// The archive's table in a SQL database.
 #[derive(Debug)]
@@ -129,7 +130,8 @@ impl<D: Dialect> Archived for SqlArchive<D> {
         Box::pin(async move {
             let mut conn = self.connection().await?;
             let statement = &self.statements.read_stream;
-            let rows = super::stream_rows::<D>(&mut conn, statement, stream, after_version).await?;
+            let rows =
+                super::store::stream_rows::<D>(&mut conn, statement, stream, after_version).await?;
             rows.iter().map(rows::event).collect()
         })
     }

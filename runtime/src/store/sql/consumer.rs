@@ -6,12 +6,14 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::db::{Args, Columns, Db};
+use super::dialect::Dialect;
 use super::rows::{self, int, micros, position};
 use super::statements::Statements;
-use super::{Connection, Dialect, SqlStore};
+use super::store::{Connection, SqlStore};
 use crate::BoxFuture;
+use crate::model::record::{Position, RecordedEvent};
 use crate::store::consumer::{Checkpoint, ConsumerLog, DeadLetter, Lease};
-use crate::store::{Position, RecordedEvent, StoreError, backend};
+use crate::store::contract::{StoreError, backend};
 
 impl<D: Dialect> ConsumerLog for SqlStore<D> {
     fn checkpoints(&self) -> BoxFuture<'_, Result<Vec<Checkpoint>, StoreError>> {

@@ -20,7 +20,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, 
 use uuid::Uuid;
 
 use crate::model::record::Metadata;
-use crate::store::{StoreError, backend};
+use crate::store::contract::{StoreError, backend};
 
 /// A Rust value `T` as the database `Self` binds it (`As` is `T`, or what `T` converts to).
 pub trait Bind<T>: Database {

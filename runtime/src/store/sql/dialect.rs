@@ -12,7 +12,8 @@ use tokio::sync::watch;
 
 use super::db::Db;
 use crate::BoxFuture;
-use crate::store::{NewEvent, Position, RecordedEvent, Sql, StoreError, StreamKey};
+use crate::model::record::{NewEvent, Position, RecordedEvent, StreamKey};
+use crate::store::contract::{Sql, StoreError};
 
 /// A transaction begun, and the turn it holds.
 pub(super) type Begun<D> = (

@@ -44,14 +44,15 @@ use sqlx::{AssertSqlSafe, PgConnection, Row, SqlStr};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::archive::SqlArchive;
 use super::db::{Args, sql_database};
 use super::dialect::{Begun, Dialect};
 use super::rows::{self, from_micros, position};
-use super::{SqlArchive, SqlStore, statements};
+use super::statements;
+use super::store::SqlStore;
 use crate::BoxFuture;
-use crate::store::{
-    Metadata, NewEvent, Position, RecordedEvent, Sql, StoreError, StreamKey, backend,
-};
+use crate::model::record::{Metadata, NewEvent, Position, RecordedEvent, StreamKey};
+use crate::store::contract::{Sql, StoreError, backend};
 
 sql_database!(sqlx::Postgres, PgConnection);
 

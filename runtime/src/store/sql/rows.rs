@@ -8,12 +8,11 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::db::Columns;
+use crate::model::record::{Metadata, Position, RecordedEvent, ReplayEvent, StreamKey};
 use crate::route::Route;
+use crate::store::consumer::{Checkpoint, DeadLetter};
+use crate::store::contract::{Snapshot, StoreError, backend};
 use crate::store::saga::SagaStep;
-use crate::store::{
-    Checkpoint, DeadLetter, Metadata, Position, RecordedEvent, ReplayEvent, Snapshot, StoreError,
-    StreamKey, backend,
-};
 
 /// Microseconds since the Unix epoch, as the SQL stores keep times.
 pub(crate) fn micros(time: SystemTime) -> i64 {

@@ -6,12 +6,12 @@ use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::Dialect;
 use super::db::{Args, Db};
+use super::dialect::Dialect;
 use super::rows::{self, micros};
 use crate::BoxFuture;
+use crate::store::contract::{StoreError, backend};
 use crate::store::saga::{SagaLog, SagaOutcome, SagaStep};
-use crate::store::{StoreError, backend};
 
 /// The saga log of a SQL store. Owners' heartbeats and the test for a dead one read the
 /// database's clock, so that machines whose clocks differ agree on who is alive.

@@ -21,12 +21,15 @@ use sqlx::types::Json;
 use sqlx::{SqlStr, SqliteConnection};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use super::archive::SqlArchive;
 use super::db::{Args, Columns, sql_database};
 use super::dialect::{Begun, Dialect};
 use super::rows::{self, from_micros, micros};
-use super::{SqlArchive, SqlStore, statements};
+use super::statements;
+use super::store::SqlStore;
 use crate::BoxFuture;
-use crate::store::{NewEvent, Position, RecordedEvent, Sql, StoreError, StreamKey, backend};
+use crate::model::record::{NewEvent, Position, RecordedEvent, StreamKey};
+use crate::store::contract::{Sql, StoreError, backend};
 
 sql_database!(sqlx::Sqlite, SqliteConnection);
 

@@ -1,0 +1,531 @@
+//! [`SqlStore`]: the events, commands, snapshots and consumers of a SQL database, over
+//! its dialect.
+
+use std::sync::Arc;
+
+use sqlx::{AssertSqlSafe, Database, Transaction};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::consumer;
+use super::db::{self, Args, Db};
+use super::dialect::Dialect;
+use super::rows::{self, int, micros, position};
+use super::saga::SqlSagaLog;
+use super::statements::Statements;
+use crate::BoxFuture;
+use crate::model::record::{NewEvent, Position, RecordedEvent, ReplayEvent, StreamKey};
+use crate::store::consumer::{ConsumerLog, DeadLetter};
+use crate::store::contract::{
+    AggregateRead, Conflict, EventStore, RecordedCommand, ReplayFrom, Savepoint, Snapshot, Sql,
+    StoreError, StoreTransaction, backend,
+};
+use crate::store::saga::SagaLog;
+
+pub(super) type Connection<D> = <<D as Dialect>::Db as Database>::Connection;
+
+/// Events in a SQL database: [`SqliteStore`](crate::store::SqliteStore) or
+/// [`PostgresStore`](crate::store::PostgresStore).
+#[derive(Clone, Debug)]
+pub struct SqlStore<D: Dialect> {
+    pub(super) dialect: D,
+    /// The saga log, on connections of its own: a command holding one of the pool's
+    /// while its saga runs must never wait for another to log a step.
+    sagas: SqlSagaLog<D>,
+    pub(super) statements: Arc<Statements>,
+    /// Bumped when a transaction with events commits, to wake this process's consumers.
+    pub(super) committed: Arc<watch::Sender<u64>>,
+}
+
+impl<D: Dialect> SqlStore<D> {
+    /// A store on `dialect`'s database, whose tables are there, with its saga log on `sagas`.
+    pub(super) fn new(dialect: D, sagas: sqlx::Pool<D::Db>) -> Self {
+        SqlStore {
+            dialect,
+            sagas: SqlSagaLog { pool: sagas },
+            statements: Arc::new(Statements::new::<D>()),
+            committed: Arc::new(watch::Sender::new(0)),
+        }
+    }
+
+    /// The connection pool, for your own queries.
+    pub fn pool(&self) -> &sqlx::Pool<D::Db> {
+        self.dialect.pool()
+    }
+
+    pub(super) async fn connection(&self) -> Result<sqlx::pool::PoolConnection<D::Db>, StoreError> {
+        self.pool().acquire().await.map_err(backend)
+    }
+}
+
+/// The rows `statement` reads of `stream` above `after_version` (bound to `$1`…`$4`).
+pub(super) async fn stream_rows<D: Dialect>(
+    conn: &mut Connection<D>,
+    statement: &sqlx::SqlStr,
+    stream: &StreamKey,
+    after_version: u64,
+) -> Result<Vec<<D::Db as Database>::Row>, StoreError> {
+    sqlx::query::<D::Db>(statement.clone())
+        .arg(stream.tenant())
+        .arg(stream.stream_type())
+        .arg(stream.stream_id())
+        .arg(int(after_version))
+        .fetch_all(D::Db::executor(conn))
+        .await
+        .map_err(backend)
+}
+
+async fn stream_events<D: Dialect>(
+    conn: &mut Connection<D>,
+    statements: &Statements,
+    stream: &StreamKey,
+    after_version: u64,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows = stream_rows::<D>(conn, &statements.stream_events, stream, after_version).await?;
+    rows.iter().map(rows::event).collect()
+}
+
+async fn stream_version<D: Dialect>(
+    conn: &mut Connection<D>,
+    stream: &StreamKey,
+) -> Result<u64, StoreError> {
+    let row = sqlx::query::<D::Db>(
+        "SELECT COALESCE(MAX(version), 0) AS version FROM herald_events \
+         WHERE tenant = $1 AND stream_type = $2 AND stream_id = $3",
+    )
+    .arg(stream.tenant())
+    .arg(stream.stream_type())
+    .arg(stream.stream_id())
+    .fetch_one(D::Db::executor(conn))
+    .await
+    .map_err(backend)?;
+    Ok(db::Columns::col::<i64>(&row, "version")? as u64)
+}
+
+/// The columns an aggregate replays, the payload as its JSON text.
+async fn replay_events<D: Dialect>(
+    conn: &mut Connection<D>,
+    statements: &Statements,
+    stream: &StreamKey,
+    after_version: u64,
+) -> Result<Vec<ReplayEvent>, StoreError> {
+    let rows = stream_rows::<D>(conn, &statements.replay_events, stream, after_version).await?;
+    rows.iter().map(rows::replay_event).collect()
+}
+
+/// The record of command `id`, if there is one.
+async fn command_of<D: Dialect>(
+    conn: &mut Connection<D>,
+    id: Uuid,
+) -> Result<Option<RecordedCommand>, StoreError> {
+    use db::Columns;
+    let row =
+        sqlx::query::<D::Db>("SELECT payload_hash, result FROM herald_commands WHERE id = $1")
+            .arg(id)
+            .fetch_optional(D::Db::executor(conn))
+            .await
+            .map_err(backend)?;
+    let Some(row) = row else { return Ok(None) };
+    let result = row.col::<Option<sqlx::types::Json<serde_json::Value>>>("result")?;
+    Ok(Some(RecordedCommand {
+        payload_hash: row.col("payload_hash")?,
+        result: result.map_or(serde_json::Value::Null, |sqlx::types::Json(v)| v),
+    }))
+}
+
+async fn snapshot_of<D: Dialect>(
+    conn: &mut Connection<D>,
+    stream: &StreamKey,
+) -> Result<Option<Snapshot>, StoreError> {
+    let row = sqlx::query::<D::Db>(
+        "SELECT version, state_version, state FROM herald_snapshots \
+         WHERE tenant = $1 AND stream_type = $2 AND stream_id = $3",
+    )
+    .arg(stream.tenant())
+    .arg(stream.stream_type())
+    .arg(stream.stream_id())
+    .fetch_optional(D::Db::executor(conn))
+    .await
+    .map_err(backend)?;
+    row.as_ref().map(rows::snapshot).transpose()
+}
+
+impl<D: Dialect> EventStore for SqlStore<D> {
+    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn StoreTransaction>, StoreError>> {
+        Box::pin(async move {
+            let (tx, turn) = self.dialect.begin().await?;
+            Ok(Box::new(SqlTransaction::<D> {
+                tx,
+                statements: self.statements.clone(),
+                savepoints: 0,
+                appended: false,
+                committed: self.committed.clone(),
+                _turn: turn,
+            }) as Box<dyn StoreTransaction>)
+        })
+    }
+
+    fn read_stream<'a>(
+        &'a self,
+        stream: &'a StreamKey,
+        after_version: u64,
+    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.connection().await?;
+            stream_events::<D>(&mut conn, &self.statements, stream, after_version).await
+        })
+    }
+
+    fn replay<'a>(
+        &'a self,
+        stream: &'a StreamKey,
+        from: ReplayFrom,
+    ) -> BoxFuture<'a, Result<AggregateRead, StoreError>> {
+        Box::pin(async move {
+            // Snapshot and events on one connection.
+            let mut conn = self.connection().await?;
+            let snapshot = match from {
+                ReplayFrom::Snapshot => snapshot_of::<D>(&mut conn, stream).await?,
+                ReplayFrom::Version(_) => None,
+            };
+            let after = from.after(snapshot.as_ref());
+            Ok(AggregateRead {
+                snapshot,
+                events: replay_events::<D>(&mut conn, &self.statements, stream, after).await?,
+            })
+        })
+    }
+
+    fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<RecordedEvent>, StoreError>> {
+        self.dialect.read_all(after, limit)
+    }
+
+    fn read_snapshot<'a>(
+        &'a self,
+        stream: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<Option<Snapshot>, StoreError>> {
+        Box::pin(async move { snapshot_of::<D>(&mut *self.connection().await?, stream).await })
+    }
+
+    fn kind(&self) -> &'static str {
+        D::KIND
+    }
+
+    fn read_command(&self, id: Uuid) -> BoxFuture<'_, Result<Option<RecordedCommand>, StoreError>> {
+        Box::pin(async move { command_of::<D>(&mut *self.connection().await?, id).await })
+    }
+
+    fn discard(
+        &self,
+        after: Position,
+        up_to: Position,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<Position>, StoreError>> {
+        Box::pin(async move {
+            // A write like any other: in turn with this process's writers.
+            let _turn = self.dialect.turn().await;
+            let mut conn = self.connection().await?;
+            let (after_tx, after_seq) = after.parts();
+            let (tx, seq) = up_to.parts();
+            let rows = sqlx::query::<D::Db>(self.statements.discard.clone())
+                .arg(after_tx as i64)
+                .arg(after_seq as i64)
+                .arg(tx as i64)
+                .arg(seq as i64)
+                .arg(int(limit as u64))
+                .fetch_all(D::Db::executor(&mut conn))
+                .await
+                .map_err(backend)?;
+            let mut deleted = rows.iter().map(position).collect::<Result<Vec<_>, _>>()?;
+            deleted.sort();
+            Ok(deleted)
+        })
+    }
+
+    fn sagas(&self) -> &dyn SagaLog {
+        &self.sagas
+    }
+
+    fn consumers(&self) -> &dyn ConsumerLog {
+        self
+    }
+}
+
+/// A transaction of a [`SqlStore`].
+struct SqlTransaction<D: Dialect> {
+    tx: Transaction<'static, D::Db>,
+    statements: Arc<Statements>,
+    savepoints: usize,
+    /// Whether it appended events: its commit wakes the consumers.
+    appended: bool,
+    committed: Arc<watch::Sender<u64>>,
+    /// This process's turn to write, if the dialect takes turns; given up when the
+    /// transaction ends (declared after `tx`, so a dropped transaction starts its
+    /// rollback first).
+    _turn: D::Turn,
+}
+
+impl<D: Dialect> SqlTransaction<D> {
+    async fn savepoint_statement(&mut self, statement: &str, n: usize) -> Result<(), StoreError> {
+        sqlx::query::<D::Db>(AssertSqlSafe(format!("{statement} herald_{n}")))
+            .execute(D::Db::executor(&mut self.tx))
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
+    fn load_stream<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+        after_version: u64,
+    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
+        Box::pin(stream_events::<D>(
+            &mut self.tx,
+            &self.statements,
+            stream,
+            after_version,
+        ))
+    }
+
+    fn replay_stream<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+        after_version: u64,
+    ) -> BoxFuture<'a, Result<Vec<ReplayEvent>, StoreError>> {
+        Box::pin(replay_events::<D>(
+            &mut self.tx,
+            &self.statements,
+            stream,
+            after_version,
+        ))
+    }
+
+    fn stream_version<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(stream_version::<D>(&mut self.tx, stream))
+    }
+
+    fn append<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+        expected: u64,
+        events: Vec<NewEvent>,
+    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
+        Box::pin(async move {
+            let appended = match events.is_empty() {
+                true => {
+                    let actual = stream_version::<D>(&mut self.tx, stream).await?;
+                    (actual == expected).then(Vec::new)
+                }
+                false => D::append(&mut self.tx, stream, expected, events).await?,
+            };
+            let Some(recorded) = appended else {
+                return Err(Conflict {
+                    stream: stream.clone(),
+                    expected,
+                    actual: stream_version::<D>(&mut self.tx, stream).await?,
+                }
+                .into());
+            };
+            self.appended |= !recorded.is_empty();
+            Ok(recorded)
+        })
+    }
+
+    fn record_command<'a>(
+        &'a mut self,
+        id: Uuid,
+        payload_hash: &'a [u8],
+    ) -> BoxFuture<'a, Result<Option<RecordedCommand>, StoreError>> {
+        Box::pin(async move {
+            if D::SINGLE_WRITER {
+                // No one else can record this id until the transaction ends, so there is
+                // nothing to claim, and the row is written once, whole, by
+                // `finish_command`.
+                return command_of::<D>(&mut self.tx, id).await;
+            }
+            // A concurrent transaction inserting the same id makes this wait until it
+            // ends; if it committed, nothing is inserted and its row is read below.
+            let inserted = sqlx::query::<D::Db>(self.statements.claim_command.clone())
+                .arg(id)
+                .arg(payload_hash)
+                .arg(micros(std::time::SystemTime::now()))
+                .execute(D::Db::executor(&mut self.tx))
+                .await
+                .map_err(backend)?;
+            if D::Db::rows_affected(&inserted) == 1 {
+                return Ok(None);
+            }
+            let found = command_of::<D>(&mut self.tx, id).await?;
+            found.map(Some).ok_or_else(|| {
+                StoreError::Backend(format!("command {id} was recorded and is not there").into())
+            })
+        })
+    }
+
+    fn finish_command<'a>(
+        &'a mut self,
+        id: Uuid,
+        payload_hash: &'a [u8],
+        result: &'a serde_json::Value,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let written = sqlx::query::<D::Db>(self.statements.finish_command.clone())
+                .arg(id)
+                .arg(payload_hash)
+                .arg(sqlx::types::Json(result))
+                .arg(micros(std::time::SystemTime::now()))
+                .execute(D::Db::executor(&mut self.tx))
+                .await
+                .map_err(backend)?;
+            match D::Db::rows_affected(&written) {
+                1 => Ok(()),
+                _ => Err(StoreError::Backend(
+                    format!("command {id} is recorded already").into(),
+                )),
+            }
+        })
+    }
+
+    fn load_snapshot<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+    ) -> BoxFuture<'a, Result<Option<Snapshot>, StoreError>> {
+        Box::pin(snapshot_of::<D>(&mut self.tx, stream))
+    }
+
+    fn save_snapshot<'a>(
+        &'a mut self,
+        stream: &'a StreamKey,
+        snapshot: Snapshot,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            sqlx::query::<D::Db>(self.statements.save_snapshot.clone())
+                .arg(stream.tenant())
+                .arg(stream.stream_type())
+                .arg(stream.stream_id())
+                .arg(int(snapshot.version))
+                .arg(snapshot.state_version as i32)
+                .arg(sqlx::types::Json(&snapshot.state))
+                .arg(micros(std::time::SystemTime::now()))
+                .execute(D::Db::executor(&mut self.tx))
+                .await
+                .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn claim_consumer<'a>(
+        &'a mut self,
+        consumer: &'a str,
+    ) -> BoxFuture<'a, Result<Position, StoreError>> {
+        Box::pin(consumer::claim::<D>(
+            &mut self.tx,
+            &self.statements,
+            consumer,
+        ))
+    }
+
+    fn save_checkpoint<'a>(
+        &'a mut self,
+        consumer: &'a str,
+        position: Position,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(consumer::save_checkpoint::<D>(
+            &mut self.tx,
+            &self.statements,
+            consumer,
+            position,
+        ))
+    }
+
+    fn park<'a>(&'a mut self, letter: &'a DeadLetter) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(consumer::park::<D>(&mut self.tx, &self.statements, letter))
+    }
+
+    fn dead_letters<'a>(
+        &'a mut self,
+        consumer: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<DeadLetter>, StoreError>> {
+        Box::pin(consumer::dead_letters::<D>(
+            &mut self.tx,
+            &self.statements,
+            consumer,
+        ))
+    }
+
+    fn unpark<'a>(
+        &'a mut self,
+        consumer: &'a str,
+        event_id: Uuid,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(consumer::unpark::<D>(&mut self.tx, consumer, event_id))
+    }
+
+    fn sql(&mut self) -> Sql<'_> {
+        D::sql(&mut self.tx)
+    }
+
+    fn savepoint(&mut self) -> BoxFuture<'_, Result<Savepoint, StoreError>> {
+        Box::pin(async move {
+            self.savepoints += 1;
+            let n = self.savepoints;
+            self.savepoint_statement("SAVEPOINT", n).await?;
+            Ok(Savepoint(n))
+        })
+    }
+
+    fn rollback_to(&mut self, savepoint: Savepoint) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let n = savepoint.0;
+            self.savepoint_statement("ROLLBACK TO SAVEPOINT", n).await?;
+            self.savepoints = n;
+            Ok(())
+        })
+    }
+
+    fn release(&mut self, savepoint: Savepoint) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let n = savepoint.0;
+            self.savepoint_statement("RELEASE SAVEPOINT", n).await?;
+            self.savepoints = n - 1;
+            Ok(())
+        })
+    }
+
+    fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
+        // The turn is given up only once the commit is done.
+        let SqlTransaction {
+            tx,
+            _turn,
+            appended,
+            committed: signal,
+            ..
+        } = *self;
+        Box::pin(async move {
+            let committed = tx.commit().await.map_err(backend);
+            drop(_turn);
+            if appended && committed.is_ok() {
+                signal.send_modify(|n| *n += 1);
+            }
+            committed
+        })
+    }
+
+    fn rollback(self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
+        let SqlTransaction { tx, _turn, .. } = *self;
+        Box::pin(async move {
+            let rolled_back = tx.rollback().await.map_err(backend);
+            drop(_turn);
+            rolled_back
+        })
+    }
+}
