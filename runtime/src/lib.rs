@@ -304,6 +304,12 @@ pub use herald_macros::command;
 ///   event a handler produces needs one (an empty body is fine); so does every event
 ///   found in the stream.
 ///
+/// All of an aggregate's `#[handle]` and `#[apply]` methods go in one `#[aggregate] impl`
+/// block (other, plain `impl` blocks are fine). The macro sees one block at a time, so a
+/// second one is reported by rustc as "conflicting implementations of trait
+/// `merge_these_aggregate_impl_blocks_into_one`", spanned at the second block: move its
+/// methods into the first.
+///
 /// The state is kept as JSON, in snapshots and in the runtime's cache of recently used
 /// aggregates, and stored events are applied from their JSON: whatever a handler decides
 /// on must survive a JSON round trip (a `#[serde(skip)]` field would come back reset, and

@@ -12,6 +12,7 @@ pub use crate::engine::handler::{
 };
 pub use crate::engine::registry::{AggregateRow, CommandRow, EventRow, HandlerRow};
 pub use crate::engine::step::{ExecuteFn, Step, Stepped};
+pub use crate::model::aggregate::merge_these_aggregate_impl_blocks_into_one;
 pub use crate::model::upcast::UpcasterRow;
 
 use crate::BoxFuture;
