@@ -160,6 +160,7 @@ pub mod prelude {
 /// |---|---|---|
 /// | `name = "…"` | the name stored with each event | the type's name |
 /// | `version = N` | the payload's schema version | 1 |
+/// | `aggregate = Type` | the aggregate whose streams hold it: only that aggregate's `#[apply]` methods may take it | any aggregate may |
 ///
 /// ```
 /// use herald::prelude::*;
@@ -184,6 +185,58 @@ pub mod prelude {
 /// assert_eq!(Light::Off { room: "hall".into() }.route()?.as_str(), "light.hall.off");
 /// assert_eq!(<Light as Event>::ROUTES, ["light.:room.on", "light.:room.off"]);
 /// # Ok::<(), herald::route::RouteError>(())
+/// ```
+///
+/// # The aggregate of an event
+///
+/// An event is kept in the stream of the aggregate whose `#[handle]` method produced it,
+/// so only that aggregate ever reads it back. `aggregate = Type` says which one that is,
+/// and an `#[apply]` method of any other aggregate that takes the event is a compile
+/// error that names both. An event that no handler produces any more (an old one, still
+/// in the aggregate's old streams) keeps its `#[apply]` method: the declaration, not the
+/// handlers, decides.
+///
+/// ```
+/// use herald::prelude::*;
+///
+/// #[event("door.:id.opened", aggregate = Door)]
+/// struct Opened { id: u64 }
+///
+/// #[event("door.:id.unlocked", aggregate = Door)] // no handler produces it any more
+/// struct Unlocked { id: u64 }
+///
+/// #[command("open.door.:id")]
+/// struct Open { id: u64 }
+///
+/// #[aggregate(name = "door")]
+/// #[derive(Default)]
+/// struct Door { open: bool }
+///
+/// #[aggregate]
+/// impl Door {
+///     #[handle]
+///     fn open(&self, cmd: &Open) -> Result<Opened, String> { Ok(Opened { id: cmd.id }) }
+///     #[apply]
+///     fn opened(&mut self, _: &Opened) { self.open = true }
+///     #[apply]
+///     fn unlocked(&mut self, _: &Unlocked) {}
+/// }
+/// ```
+///
+/// ```compile_fail,E0277
+/// # use herald::prelude::*;
+/// # #[event("door.:id.opened", aggregate = Door)] struct Opened { id: u64 }
+/// # #[aggregate] #[derive(Default)] struct Door;
+/// # #[aggregate] impl Door { #[apply] fn opened(&mut self, _: &Opened) {} }
+/// #[aggregate]
+/// #[derive(Default)]
+/// struct House { doors_opened: u32 }
+///
+/// #[aggregate]
+/// impl House {
+///     #[apply] // error: `Opened` is an event of another aggregate's streams, so `House` cannot apply it
+///     fn door_opened(&mut self, _: &Opened) { self.doors_opened += 1 }
+/// }
 /// ```
 ///
 /// # Numbers
@@ -302,7 +355,9 @@ pub use herald_macros::command;
 ///   handler runs again. Handlers are pure: they read `self` and the command, nothing else.
 /// - `#[apply]` on `fn(&mut self, event: &E)`: how event `E` changes the state. Every
 ///   event a handler produces needs one (an empty body is fine); so does every event
-///   found in the stream.
+///   found in the stream. An event declared with
+///   [`#[event(aggregate = Other)]`](event#the-aggregate-of-an-event) cannot be applied
+///   here: it is a compile error naming the event and both aggregates.
 ///
 /// All of an aggregate's `#[handle]` and `#[apply]` methods go in one `#[aggregate] impl`
 /// block (other, plain `impl` blocks are fine). The macro sees one block at a time, so a

@@ -39,7 +39,22 @@ fn apply(self_ty: &Type, appliers: &[Applier<'_>]) -> TokenStream {
             const _: () = ::herald::__private::assert_distinct(<#self_ty as ::herald::Apply>::APPLIES, #message);
         }
     });
+    // Spanned on each event type: an event of another aggregate is reported there.
+    let belongs = appliers.iter().map(|a| {
+        let event = a.event;
+        let check = quote_spanned! {event.span()=>
+            ::herald::__private::applies::<#event, #self_ty, { ::herald::__private::Declared::<#event>::AGGREGATE_DECLARED }>()
+        };
+        quote! {
+            const _: () = {
+                #[allow(unused_imports)] // used unless the event declares its aggregate
+                use ::herald::__private::NoAggregateDeclared as _;
+                #check
+            };
+        }
+    });
     quote! {
+        #(#belongs)*
         #[automatically_derived]
         impl ::herald::__private::merge_these_aggregate_impl_blocks_into_one for #self_ty {
             const APPLIES: &'static [&'static str] = &[#(#names),*];
