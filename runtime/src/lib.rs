@@ -135,12 +135,32 @@ pub mod prelude {
 /// `#[event("route")]` goes on a struct with named fields, or on an enum whose variants
 /// each carry `#[route("…")]`. Every `:param` of a route names a field whose type
 /// implements [`RouteParam`]. The macro derives `serde::Serialize` and
-/// `serde::Deserialize` (unless a `#[derive(…)]` *below* the attribute derives them: an
-/// attribute macro sees only what follows it, so serde's derives written *above*
-/// `#[event]` are derived twice, which rustc reports as conflicting implementations of
-/// `Serialize`; write them below it, or leave them out), implements [`Event`] and
-/// registers the event. `#[serde(…)]` attributes work either way, and you need not
-/// depend on `serde`. The same holds for `#[command]` and `#[aggregate(…)]`.
+/// `serde::Deserialize` unless you derive them, implements [`Event`] and registers the
+/// event. `#[serde(…)]` attributes work either way, and you need not depend on `serde`.
+/// The same holds for `#[command]` and `#[aggregate(…)]`.
+///
+/// Your own derives of serde's traits are seen below the attribute, and above it when the
+/// item says which serde they come from with `#[serde(crate = "…")]` (as it must with
+/// Herald's re-export, `herald::serde`; with your own `serde` dependency, write
+/// `#[serde(crate = "serde")]`). An attribute macro cannot see a `#[derive]` above it,
+/// so without `#[serde(crate = "…")]` serde's derives above `#[event]` are derived twice,
+/// which rustc reports as conflicting implementations of `Serialize`: move them below
+/// the attribute, add `#[serde(crate = "…")]`, or leave them out.
+///
+/// ```
+/// use herald::prelude::*;
+/// use herald::serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize, Debug)] // above, with `crate`: seen
+/// #[serde(crate = "herald::serde")]
+/// #[event("user.:user_id.created")]
+/// struct UserCreated { user_id: u64 }
+///
+/// #[event("user.:user_id.deleted")]
+/// #[derive(Serialize, Deserialize, Debug)] // below: seen
+/// #[serde(crate = "herald::serde")]
+/// struct UserDeleted { user_id: u64 }
+/// ```
 ///
 /// A type nested in an event (or a command or a state) needs serde's derives of its own:
 /// add `serde` to your dependencies, or use the one Herald re-exports:
