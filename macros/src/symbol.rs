@@ -1,5 +1,6 @@
 //! The option keys the attributes accept.
 
+pub(crate) const AGGREGATE: &str = "aggregate";
 pub(crate) const NAME: &str = "name";
 pub(crate) const VERSION: &str = "version";
 pub(crate) const ID: &str = "id";

@@ -169,12 +169,32 @@ pub mod prelude {
 /// `#[event("route")]` goes on a struct with named fields, or on an enum whose variants
 /// each carry `#[route("…")]`. Every `:param` of a route names a field whose type
 /// implements [`RouteParam`]. The macro derives `serde::Serialize` and
-/// `serde::Deserialize` (unless a `#[derive(…)]` *below* the attribute derives them: an
-/// attribute macro sees only what follows it, so serde's derives written *above*
-/// `#[event]` are derived twice, which rustc reports as conflicting implementations of
-/// `Serialize`; write them below it, or leave them out), implements [`Event`] and
-/// registers the event. `#[serde(…)]` attributes work either way, and you need not
-/// depend on `serde`. The same holds for `#[command]` and `#[aggregate(…)]`.
+/// `serde::Deserialize` unless you derive them, implements [`Event`] and registers the
+/// event. `#[serde(…)]` attributes work either way, and you need not depend on `serde`.
+/// The same holds for `#[command]` and `#[aggregate(…)]`.
+///
+/// Your own derives of serde's traits are seen below the attribute, and above it when the
+/// item says which serde they come from with `#[serde(crate = "…")]` (as it must with
+/// Herald's re-export, `herald::serde`; with your own `serde` dependency, write
+/// `#[serde(crate = "serde")]`). An attribute macro cannot see a `#[derive]` above it,
+/// so without `#[serde(crate = "…")]` serde's derives above `#[event]` are derived twice,
+/// which rustc reports as conflicting implementations of `Serialize`: move them below
+/// the attribute, add `#[serde(crate = "…")]`, or leave them out.
+///
+/// ```
+/// use herald::prelude::*;
+/// use herald::serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize, Debug)] // above, with `crate`: seen
+/// #[serde(crate = "herald::serde")]
+/// #[event("user.:user_id.created")]
+/// struct UserCreated { user_id: u64 }
+///
+/// #[event("user.:user_id.deleted")]
+/// #[derive(Serialize, Deserialize, Debug)] // below: seen
+/// #[serde(crate = "herald::serde")]
+/// struct UserDeleted { user_id: u64 }
+/// ```
 ///
 /// A type nested in an event (or a command or a state) needs serde's derives of its own:
 /// add `serde` to your dependencies, or use the one Herald re-exports:
@@ -194,6 +214,7 @@ pub mod prelude {
 /// |---|---|---|
 /// | `name = "…"` | the name stored with each event | the type's name |
 /// | `version = N` | the payload's schema version | 1 |
+/// | `aggregate = Type` | the aggregate whose streams hold it: only that aggregate's `#[apply]` methods may take it | any aggregate may |
 ///
 /// ```
 /// use herald::prelude::*;
@@ -218,6 +239,58 @@ pub mod prelude {
 /// assert_eq!(Light::Off { room: "hall".into() }.route()?.as_str(), "light.hall.off");
 /// assert_eq!(<Light as Event>::ROUTES, ["light.:room.on", "light.:room.off"]);
 /// # Ok::<(), herald::route::RouteError>(())
+/// ```
+///
+/// # The aggregate of an event
+///
+/// An event is kept in the stream of the aggregate whose `#[handle]` method produced it,
+/// so only that aggregate ever reads it back. `aggregate = Type` says which one that is,
+/// and an `#[apply]` method of any other aggregate that takes the event is a compile
+/// error that names both. An event that no handler produces any more (an old one, still
+/// in the aggregate's old streams) keeps its `#[apply]` method: the declaration, not the
+/// handlers, decides.
+///
+/// ```
+/// use herald::prelude::*;
+///
+/// #[event("door.:id.opened", aggregate = Door)]
+/// struct Opened { id: u64 }
+///
+/// #[event("door.:id.unlocked", aggregate = Door)] // no handler produces it any more
+/// struct Unlocked { id: u64 }
+///
+/// #[command("open.door.:id")]
+/// struct Open { id: u64 }
+///
+/// #[aggregate(name = "door")]
+/// #[derive(Default)]
+/// struct Door { open: bool }
+///
+/// #[aggregate]
+/// impl Door {
+///     #[handle]
+///     fn open(&self, cmd: &Open) -> Result<Opened, String> { Ok(Opened { id: cmd.id }) }
+///     #[apply]
+///     fn opened(&mut self, _: &Opened) { self.open = true }
+///     #[apply]
+///     fn unlocked(&mut self, _: &Unlocked) {}
+/// }
+/// ```
+///
+/// ```compile_fail,E0277
+/// # use herald::prelude::*;
+/// # #[event("door.:id.opened", aggregate = Door)] struct Opened { id: u64 }
+/// # #[aggregate] #[derive(Default)] struct Door;
+/// # #[aggregate] impl Door { #[apply] fn opened(&mut self, _: &Opened) {} }
+/// #[aggregate]
+/// #[derive(Default)]
+/// struct House { doors_opened: u32 }
+///
+/// #[aggregate]
+/// impl House {
+///     #[apply] // error: `Opened` is an event of another aggregate's streams, so `House` cannot apply it
+///     fn door_opened(&mut self, _: &Opened) { self.doors_opened += 1 }
+/// }
 /// ```
 ///
 /// # Numbers
@@ -336,7 +409,15 @@ pub use herald_macros::command;
 ///   handler runs again. Handlers are pure: they read `self` and the command, nothing else.
 /// - `#[apply]` on `fn(&mut self, event: &E)`: how event `E` changes the state. Every
 ///   event a handler produces needs one (an empty body is fine); so does every event
-///   found in the stream.
+///   found in the stream. An event declared with
+///   [`#[event(aggregate = Other)]`](event#the-aggregate-of-an-event) cannot be applied
+///   here: it is a compile error naming the event and both aggregates.
+///
+/// All of an aggregate's `#[handle]` and `#[apply]` methods go in one `#[aggregate] impl`
+/// block (other, plain `impl` blocks are fine). The macro sees one block at a time, so a
+/// second one is reported by rustc as "conflicting implementations of trait
+/// `merge_these_aggregate_impl_blocks_into_one`", spanned at the second block: move its
+/// methods into the first.
 ///
 /// The state is kept as JSON, in snapshots and in the runtime's cache of recently used
 /// aggregates, and stored events are applied from their JSON: whatever a handler decides

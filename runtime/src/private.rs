@@ -12,6 +12,7 @@ pub use crate::engine::handler::{
 };
 pub use crate::engine::registry::{AggregateRow, CommandRow, EventRow, HandlerRow};
 pub use crate::engine::step::{ExecuteFn, Step, Stepped};
+pub use crate::model::aggregate::merge_these_aggregate_impl_blocks_into_one;
 pub use crate::model::upcast::UpcasterRow;
 
 use crate::BoxFuture;
@@ -62,6 +63,48 @@ impl<C: Clone> CommandByValue for C {}
 pub fn by_value<C: CommandByValue>(command: &C) -> C {
     command.clone()
 }
+
+/// An event declared with `#[event(…, aggregate = A)]`: it implements [`EventOf<A, true>`]
+/// and this.
+pub trait DeclaresAggregate {}
+
+/// Whether event `E` declares its aggregate: [`Declared::<E>::AGGREGATE_DECLARED`] is
+/// `true` when `E: DeclaresAggregate` (this inherent const), and `false` otherwise (the
+/// const of [`NoAggregateDeclared`], which the caller brings into scope). Resolved where
+/// `E` is a concrete type, in an `#[aggregate] impl` block's expansion.
+pub struct Declared<E>(core::marker::PhantomData<E>);
+
+impl<E: DeclaresAggregate> Declared<E> {
+    /// `E` declares its aggregate.
+    pub const AGGREGATE_DECLARED: bool = true;
+}
+
+/// The fallback of [`Declared::AGGREGATE_DECLARED`]: an event that declares no aggregate
+/// (or whose `Event` impl is written by hand).
+pub trait NoAggregateDeclared {
+    /// `E` declares no aggregate.
+    const AGGREGATE_DECLARED: bool = false;
+}
+
+impl<E> NoAggregateDeclared for Declared<E> {}
+
+/// Aggregate `A` may apply the event: any aggregate when the event declares none
+/// (`DECLARED` is `false`: an event in no aggregate's name, or an old one that no handler
+/// produces any more), only its own when it does.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is an event of another aggregate's streams, so `{A}` cannot apply it",
+    label = "an event of another aggregate",
+    note = "`{Self}` names the aggregate whose streams hold it in `#[event(…, aggregate = …)]`: move this `#[apply]` method into that aggregate's `#[aggregate] impl` block, or change the event's `aggregate`"
+)]
+pub trait EventOf<A, const DECLARED: bool> {}
+
+impl<E, A> EventOf<A, false> for E {}
+
+/// Compiles when `A` is an aggregate: the check of `#[event(aggregate = A)]`.
+pub const fn is_aggregate<A: crate::Aggregate>() {}
+
+/// Compiles when aggregate `A` may apply event `E` (see [`EventOf`]).
+pub const fn applies<E: EventOf<A, DECLARED>, A, const DECLARED: bool>() {}
 
 /// A const `assert` that fails with `message` when `names` holds a duplicate.
 pub const fn assert_distinct(names: &[&str], message: &str) {

@@ -1,4 +1,5 @@
-//! The `Apply` impl, a `Handle` impl per `#[handle]` method, and their registrations.
+//! The block's `Apply` (through `__private::merge_these_aggregate_impl_blocks_into_one`),
+//! a `Handle` impl per `#[handle]` method, and their registrations.
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote, quote_spanned};
@@ -38,9 +39,24 @@ fn apply(self_ty: &Type, appliers: &[Applier<'_>]) -> TokenStream {
             const _: () = ::herald::__private::assert_distinct(<#self_ty as ::herald::Apply>::APPLIES, #message);
         }
     });
+    // Spanned on each event type: an event of another aggregate is reported there.
+    let belongs = appliers.iter().map(|a| {
+        let event = a.event;
+        let check = quote_spanned! {event.span()=>
+            ::herald::__private::applies::<#event, #self_ty, { ::herald::__private::Declared::<#event>::AGGREGATE_DECLARED }>()
+        };
+        quote! {
+            const _: () = {
+                #[allow(unused_imports)] // used unless the event declares its aggregate
+                use ::herald::__private::NoAggregateDeclared as _;
+                #check
+            };
+        }
+    });
     quote! {
+        #(#belongs)*
         #[automatically_derived]
-        impl ::herald::Apply for #self_ty {
+        impl ::herald::__private::merge_these_aggregate_impl_blocks_into_one for #self_ty {
             const APPLIES: &'static [&'static str] = &[#(#names),*];
 
             fn apply_event(&mut self, event: &dyn ::herald::AnyEvent) -> ::core::result::Result<(), ::herald::ApplyError> {
@@ -130,12 +146,12 @@ fn handler(self_ty: &Type, handler: &Handler<'_>) -> TokenStream {
     }
 }
 
-/// What the `impl` block stands for when it has errors: an `Apply` impl, so that the
-/// struct's `Aggregate` impl does not add "has no `#[aggregate] impl` block" to them.
+/// What the `impl` block stands for when it has errors: its `Apply`, so that the struct's
+/// `Aggregate` impl does not add "has no `#[aggregate] impl` block" to them.
 pub(crate) fn fallback(self_ty: &Type) -> TokenStream {
     quote! {
         #[automatically_derived]
-        impl ::herald::Apply for #self_ty {
+        impl ::herald::__private::merge_these_aggregate_impl_blocks_into_one for #self_ty {
             const APPLIES: &'static [&'static str] = &[];
             fn apply_event(&mut self, _: &dyn ::herald::AnyEvent) -> ::core::result::Result<(), ::herald::ApplyError> {
                 ::core::unreachable!("the `#[aggregate] impl` block did not compile")

@@ -50,9 +50,22 @@ pub(crate) fn event(event: &Event<'_>) -> syn::Result<TokenStream> {
             quote_spanned!(field.ty.span()=> &self.#ident as &dyn ::herald::RouteParam)
         })
     };
+    // Spanned on the user's path: one that is not an aggregate is reported there.
+    let aggregate = options.aggregate.as_ref().map(|aggregate| {
+        let check =
+            quote_spanned!(aggregate.span()=> ::herald::__private::is_aggregate::<#aggregate>());
+        quote! {
+            #[automatically_derived]
+            impl ::herald::__private::DeclaresAggregate for #ident {}
+            #[automatically_derived]
+            impl ::herald::__private::EventOf<#aggregate, true> for #ident {}
+            const _: () = #check;
+        }
+    });
     Ok(quote! {
         #serde
         #item
+        #aggregate
 
         #[automatically_derived]
         impl ::herald::Event for #ident {

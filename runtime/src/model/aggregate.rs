@@ -46,6 +46,44 @@ pub trait Apply {
     fn apply_stored(&mut self, event: &ReplayEvent) -> Result<(), ApplyError>;
 }
 
+/// The [`Apply`] of an `#[aggregate] impl` block. Not public API: generated code
+/// implements it, and [`Apply`] follows from it.
+///
+/// An aggregate's methods belong in one block: a proc macro sees one block at a time, so
+/// two blocks implement this trait twice, and its name is what rustc shows for that
+/// ("conflicting implementations of trait `merge_these_aggregate_impl_blocks_into_one`"),
+/// spanned at the second block. The blanket impl keeps `Apply` itself from being
+/// implemented twice, which would be a second error saying less.
+#[doc(hidden)]
+#[allow(
+    non_camel_case_types,
+    reason = "the name is the error message rustc shows when two blocks implement it"
+)]
+pub trait merge_these_aggregate_impl_blocks_into_one {
+    /// [`Apply::APPLIES`].
+    const APPLIES: &'static [&'static str];
+    /// [`Apply::apply_event`].
+    fn apply_event(&mut self, event: &dyn AnyEvent) -> Result<(), ApplyError>;
+    /// [`Apply::apply_stored`].
+    fn apply_stored(&mut self, event: &ReplayEvent) -> Result<(), ApplyError>;
+}
+
+// `do_not_recommend`: a type with no block is reported as not implementing `Apply` (its
+// message says to add the block), not as missing the hidden trait.
+#[doc(hidden)]
+#[diagnostic::do_not_recommend]
+impl<T: merge_these_aggregate_impl_blocks_into_one> Apply for T {
+    const APPLIES: &'static [&'static str] = T::APPLIES;
+
+    fn apply_event(&mut self, event: &dyn AnyEvent) -> Result<(), ApplyError> {
+        merge_these_aggregate_impl_blocks_into_one::apply_event(self, event)
+    }
+
+    fn apply_stored(&mut self, event: &ReplayEvent) -> Result<(), ApplyError> {
+        merge_these_aggregate_impl_blocks_into_one::apply_stored(self, event)
+    }
+}
+
 /// Why an event could not be applied.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
