@@ -92,10 +92,10 @@ pub trait Dialect: Clone + std::fmt::Debug + Send + Sync + Sized + 'static {
     #[doc(hidden)]
     fn begin(&self) -> BoxFuture<'_, Result<Begun<Self>, StoreError>>;
 
-    /// Waits for this process's turn to write outside a transaction (`None`: writers
-    /// do not take turns).
+    /// Waits for this process's turn to write outside a transaction (at once where
+    /// writers do not take turns).
     #[doc(hidden)]
-    fn turn(&self) -> BoxFuture<'_, Option<Self::Turn>>;
+    fn turn(&self) -> BoxFuture<'_, Self::Turn>;
 
     /// A transaction's connection, for users' own tables.
     #[doc(hidden)]

@@ -253,8 +253,8 @@ impl Dialect for Postgres {
         })
     }
 
-    fn turn(&self) -> BoxFuture<'_, Option<()>> {
-        Box::pin(async { None })
+    fn turn(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
     }
 
     fn sql(conn: &mut PgConnection) -> Sql<'_> {

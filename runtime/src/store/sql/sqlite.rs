@@ -249,8 +249,8 @@ impl Dialect for Sqlite {
         })
     }
 
-    fn turn(&self) -> BoxFuture<'_, Option<Self::Turn>> {
-        Box::pin(async move { Some(Some(self.writer.clone().lock_owned().await)) })
+    fn turn(&self) -> BoxFuture<'_, Self::Turn> {
+        Box::pin(async move { Some(self.writer.clone().lock_owned().await) })
     }
 
     fn sql(conn: &mut SqliteConnection) -> Sql<'_> {
