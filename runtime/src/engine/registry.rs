@@ -229,23 +229,39 @@ impl Registry {
     /// aggregate does not `#[apply]`.
     pub fn check(&self) -> Result<(), RegistryError> {
         let mut problems = Vec::new();
+        self.check_duplicates(&mut problems);
+        self.check_pattern_handlers(&mut problems);
+        self.check_prefixes(&mut problems);
+        self.check_command_handlers(&mut problems);
+        self.check_handlers(&mut problems);
+        self.check_upcasters(&mut problems);
+        if problems.is_empty() {
+            return Ok(());
+        }
+        problems.sort_unstable();
+        problems.dedup();
+        Err(RegistryError::new(problems))
+    }
+
+    /// Events, commands, aggregates or handlers registered twice under one name.
+    fn check_duplicates(&self, problems: &mut Vec<String>) {
         duplicates(
-            &mut problems,
+            problems,
             "event",
             self.events.iter().map(|r| (r.name, r.type_name)),
         );
         duplicates(
-            &mut problems,
+            problems,
             "command",
             self.commands.iter().map(|r| (r.name, r.type_name)),
         );
         duplicates(
-            &mut problems,
+            problems,
             "aggregate",
             self.aggregates.iter().map(|r| (r.name, r.type_name)),
         );
         duplicates(
-            &mut problems,
+            problems,
             "handler",
             self.handlers
                 .iter()
@@ -256,9 +272,10 @@ impl Registry {
                 .chain(self.dispatchers.iter().map(|(_, r)| (r.name, r.module)))
                 .chain(self.saga_steps.iter().map(|(_, r)| (r.name, r.module))),
         );
-        self.check_pattern_handlers(&mut problems);
-        self.check_prefixes(&mut problems);
+    }
 
+    /// A command no aggregate handles, or several do.
+    fn check_command_handlers(&self, problems: &mut Vec<String>) {
         let mut handlers_of: BTreeMap<&str, Vec<&HandlerRow>> = BTreeMap::new();
         for handler in &self.handlers {
             handlers_of
@@ -286,6 +303,11 @@ impl Registry {
                 }
             }
         }
+    }
+
+    /// A `#[handle]` method whose command or aggregate is not registered here, or which
+    /// produces an event its aggregate does not `#[apply]`.
+    fn check_handlers(&self, problems: &mut Vec<String>) {
         for handler in &self.handlers {
             if !self.commands.iter().any(|c| c.name == handler.command) {
                 problems.push(format!(
@@ -319,13 +341,6 @@ impl Registry {
                 ));
             }
         }
-        self.check_upcasters(&mut problems);
-        if problems.is_empty() {
-            return Ok(());
-        }
-        problems.sort_unstable();
-        problems.dedup();
-        Err(RegistryError::new(problems))
     }
 
     /// Hooks, projectors and processors: a pattern that does not parse, a command or
