@@ -14,6 +14,7 @@ use super::hub::{Hub, WeakHub};
 use super::partition::{Layout, Members, Partition};
 use super::{ConsumerSettings, WorkerProgress, consumer_store_error};
 use crate::base::unwind::{Panicked, caught};
+use crate::engine::handler::reaction::Reaction;
 use crate::engine::handler::saga::{CommitOutcome, Saga};
 use crate::outcome::error::{Error, ErrorKind};
 use crate::store::{Checkpoint, DeadLetter, Position, RecordedEvent, StoreTransaction, StreamKey};
@@ -30,6 +31,19 @@ enum Next {
     Waiting,
     /// The handler failed on an event and is to try it again after this long.
     Retry(Duration),
+}
+
+/// How a batch's events ran.
+enum Batch<'e> {
+    /// All ran: the checkpoint goes to the position, the sagas settle once committed.
+    Done(Position, Vec<Saga>),
+    /// The handler failed on `event`, the `index`th of the batch, after `sagas` ran.
+    Failed {
+        index: usize,
+        event: &'e RecordedEvent,
+        error: Error,
+        sagas: Vec<Saga>,
+    },
 }
 
 /// An event a handler failed on, to try again.
@@ -298,37 +312,84 @@ impl Worker {
     /// of their own; the failing event then runs alone, tried again with backoff, and
     /// parked after its last try.
     async fn step(&mut self, hub: &Hub) -> Result<Next, Error> {
-        let store = hub.store();
-        let name = self.name;
-        let key = self.key.clone();
-        let fail_store = |doing: &str| consumer_store_error(&key, doing);
         let handler = hub
             .registry()
-            .eventual_named(name)
+            .eventual_named(self.name)
             .expect("workers run registered consumers");
+        let Some((from, events)) = self.read_batch(hub).await? else {
+            return Ok(Next::Idle);
+        };
+        let fail_store = |doing: &str| consumer_store_error(&self.key, doing);
+        let mut tx = hub.store().begin().await.map_err(fail_store("beginning"))?;
+        if !self.claim(&mut *tx, from).await? {
+            return Ok(Next::Busy);
+        }
+        match self
+            .run_batch(hub, &mut *tx, handler, &events, from)
+            .await?
+        {
+            Batch::Done(done, sagas) => self.commit_batch(hub, tx, from, done, sagas).await,
+            Batch::Failed {
+                index,
+                event,
+                sagas,
+                ..
+            } if index > 0 => {
+                // Undo the batch (this was one try); next time, the events before this
+                // one alone, so that this one comes first in its batch, where it can be
+                // parked.
+                drop(tx);
+                self.failing = Some(Failing::again(self.failing, event));
+                reverse(hub, self.name, sagas).await;
+                self.stop_before = Some(index);
+                Ok(Next::Busy)
+            }
+            Batch::Failed { event, error, .. } => {
+                drop(tx);
+                self.failed(hub, event, from, error).await
+            }
+        }
+    }
+
+    /// The events after the checkpoint (those before `stop_before` only, if set), with
+    /// where they start from; none when there are none.
+    async fn read_batch(
+        &mut self,
+        hub: &Hub,
+    ) -> Result<Option<(Position, Vec<RecordedEvent>)>, Error> {
         let from = match self.position {
             Some(position) => position,
             None => self.checkpoint(hub).await?,
         };
-        let mut events = store
+        let mut events = hub
+            .store()
             .read_all(from, self.settings.batch)
             .await
-            .map_err(fail_store("reading events"))?;
+            .map_err(consumer_store_error(&self.key, "reading events"))?;
         if let Some(before) = self.stop_before.take() {
             events.truncate(before);
         }
         if events.is_empty() {
             self.position = Some(from);
-            return Ok(Next::Idle);
+            return Ok(None);
         }
         if self.failing.is_some_and(|f| f.position <= from) {
             self.failing = None; // someone else got past it
         }
-        let mut tx = store.begin().await.map_err(fail_store("beginning"))?;
+        Ok(Some((from, events)))
+    }
+
+    /// Claims the consumer's checkpoint in `tx`: whether it is still at `from`. Also
+    /// reads the parked streams of an ordered consumer, once.
+    async fn claim(
+        &mut self,
+        tx: &mut dyn StoreTransaction,
+        from: Position,
+    ) -> Result<bool, Error> {
         let claimed = tx
-            .claim_consumer(&key)
+            .claim_consumer(&self.key)
             .await
-            .map_err(fail_store("claiming its checkpoint"))?;
+            .map_err(consumer_store_error(&self.key, "claiming its checkpoint"))?;
         if claimed != from {
             // Another worker (another process, say) moved it, and may have parked events;
             // or a reset moved every checkpoint of the consumer: read it again, and
@@ -336,11 +397,25 @@ impl Worker {
             self.position = None;
             self.parked = None;
             self.moved_on();
-            return Ok(Next::Busy);
+            return Ok(false);
         }
         if self.ordered && self.parked.is_none() {
-            self.parked = Some(parked_streams(&mut *tx, name).await?);
+            self.parked = Some(parked_streams(&mut *tx, self.name).await?);
         }
+        Ok(true)
+    }
+
+    /// Runs the handler on the batch's events in `tx`, parking those behind a parked
+    /// event of their stream, until one fails.
+    async fn run_batch<'e>(
+        &mut self,
+        hub: &Hub,
+        tx: &mut dyn StoreTransaction,
+        handler: Reaction<'_>,
+        events: &'e [RecordedEvent],
+        from: Position,
+    ) -> Result<Batch<'e>, Error> {
+        let name = self.name;
         let mut done = from;
         let mut sagas: Vec<Saga> = Vec::new();
         for (index, event) in events.iter().enumerate() {
@@ -351,7 +426,7 @@ impl Worker {
             if let Some(head) = self.parked_head(&mut *tx, &event.stream).await? {
                 tx.park(&letter_behind(name, event, head))
                     .await
-                    .map_err(fail_store("parking an event"))?;
+                    .map_err(consumer_store_error(&self.key, "parking an event"))?;
                 done = event.position;
                 continue;
             }
@@ -363,24 +438,33 @@ impl Worker {
                         self.failing = None;
                     }
                 }
-                Err(_) if index > 0 => {
-                    // Undo the batch (this was one try); next time, the events before
-                    // this one alone, so that this one comes first in its batch, where it
-                    // can be parked.
-                    drop(tx);
-                    self.failing = Some(Failing::again(self.failing, event));
-                    reverse(hub, name, sagas).await;
-                    self.stop_before = Some(index);
-                    return Ok(Next::Busy);
-                }
                 Err(error) => {
-                    drop(tx);
-                    return self.failed(hub, event, from, error).await;
+                    return Ok(Batch::Failed {
+                        index,
+                        event,
+                        error,
+                        sagas,
+                    });
                 }
             }
         }
+        Ok(Batch::Done(done, sagas))
+    }
+
+    /// Saves the checkpoint at `done` (when it moved) and commits the batch, then
+    /// settles its sagas.
+    async fn commit_batch(
+        &mut self,
+        hub: &Hub,
+        mut tx: Box<dyn StoreTransaction>,
+        from: Position,
+        done: Position,
+        mut sagas: Vec<Saga>,
+    ) -> Result<Next, Error> {
+        let name = self.name;
+        let fail_store = |doing: &str| consumer_store_error(&self.key, doing);
         if done != from {
-            tx.save_checkpoint(&key, done)
+            tx.save_checkpoint(&self.key, done)
                 .await
                 .map_err(fail_store("saving its checkpoint"))?;
         }
@@ -391,7 +475,7 @@ impl Worker {
             tracing::warn!(consumer = self.key, %source, "a batch's commit reported an error, but its commands are recorded: it committed");
         }
         for saga in sagas {
-            saga.settle_done(store).await;
+            saga.settle_done(hub.store()).await;
         }
         self.position = Some(done);
         self.moved_on();
