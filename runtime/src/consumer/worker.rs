@@ -133,76 +133,111 @@ impl Worker {
                 self.forget();
             }
             commits.mark_unchanged();
-            let due = self.retry_at.filter(|at| *at > tokio::time::Instant::now());
-            let next = match self.lease(&hub).await {
-                // Backing off: the lease was renewed, the try waits.
-                Ok(true) if due.is_some() => Ok(Next::Waiting),
-                Ok(true) => {
-                    self.retry_at = None;
-                    // Handlers' panics are their events' failures already: one here is
-                    // Herald's own, and this worker goes on after it too.
-                    let stepped = caught(|| self.step(&hub)).await;
-                    stepped.unwrap_or_else(|panic| Err(panicked(&self.key, panic)))
-                }
-                Ok(false) => Ok(Next::Standby),
-                Err(error) => Err(error),
-            };
+            let next = self.lease_and_step(&hub).await;
             drop(hub);
-            let (wait, wake_on_commit) = match next {
-                Ok(Next::Busy) => {
-                    idle = self.settings.poll_min;
-                    self.progress.send_modify(|p| p.error = None);
-                    continue;
-                }
-                Ok(Next::Idle) => {
-                    self.progress.send_modify(|p| p.error = None);
-                    let wait = idle;
-                    idle = (idle * 2).min(self.settings.poll_max);
-                    (wait, true)
-                }
-                Ok(Next::Retry(wait)) => {
-                    self.retry_at = Some(tokio::time::Instant::now() + wait);
-                    (wait, false)
-                }
-                Ok(Next::Waiting) => {
-                    let left = self.retry_at.map_or(Duration::ZERO, |at| {
-                        at.saturating_duration_since(tokio::time::Instant::now())
-                    });
-                    (left, false)
-                }
-                // The holder renews every third of the lease: look again as often.
-                Ok(Next::Standby) => (self.settings.lease / 3, false),
-                Err(error) => {
-                    // Nobody awaits a worker: the error is logged, kept for
-                    // `Consumers::list`, and the batch tried again later.
-                    tracing::error!(consumer = self.key, %error, "consumer batch failed; trying again");
-                    self.progress
-                        .send_modify(|p| p.error = Some(error.to_string()));
-                    self.position = None; // read it again
-                    let wait = idle;
-                    idle = (idle * 2).min(self.settings.poll_max);
-                    (wait, false)
-                }
+            let Some((wait, wake_on_commit)) = self.pause_after(next, &mut idle) else {
+                continue;
             };
             // Awake at least every third of the lease, to renew it.
             let wait = wait.min(self.settings.lease / 3);
-            tokio::select! {
-                changed = commits.changed(), if wake_on_commit => {
-                    if changed.is_ok() {
-                        idle = self.settings.poll_min;
-                    }
-                }
-                () = tokio::time::sleep(wait) => {}
-                _ = self.moved.changed() => {
-                    // `changed` marked it seen: forget here what the top of the loop would.
-                    self.forget();
-                }
-                _ = stop.changed() => {
-                    self.leave().await;
-                    return;
-                }
+            let go_on = self.sleep(wait, wake_on_commit, &mut idle, &mut stop, &mut commits);
+            if !go_on.await {
+                return;
             }
         }
+    }
+
+    /// Renews the lease and, when this runtime holds it and no try is waiting, runs a
+    /// batch: what to do next.
+    async fn lease_and_step(&mut self, hub: &Hub) -> Result<Next, Error> {
+        let due = self.retry_at.filter(|at| *at > tokio::time::Instant::now());
+        match self.lease(hub).await {
+            // Backing off: the lease was renewed, the try waits.
+            Ok(true) if due.is_some() => Ok(Next::Waiting),
+            Ok(true) => {
+                self.retry_at = None;
+                // Handlers' panics are their events' failures already: one here is
+                // Herald's own, and this worker goes on after it too.
+                let stepped = caught(|| self.step(hub)).await;
+                stepped.unwrap_or_else(|panic| Err(panicked(&self.key, panic)))
+            }
+            Ok(false) => Ok(Next::Standby),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// How long to wait after `next`, and whether a commit ends the wait; none to look
+    /// again at once. Keeps `idle`, the wait while nothing comes, growing or reset.
+    fn pause_after(
+        &mut self,
+        next: Result<Next, Error>,
+        idle: &mut Duration,
+    ) -> Option<(Duration, bool)> {
+        Some(match next {
+            Ok(Next::Busy) => {
+                *idle = self.settings.poll_min;
+                self.progress.send_modify(|p| p.error = None);
+                return None;
+            }
+            Ok(Next::Idle) => {
+                self.progress.send_modify(|p| p.error = None);
+                let wait = *idle;
+                *idle = (*idle * 2).min(self.settings.poll_max);
+                (wait, true)
+            }
+            Ok(Next::Retry(wait)) => {
+                self.retry_at = Some(tokio::time::Instant::now() + wait);
+                (wait, false)
+            }
+            Ok(Next::Waiting) => {
+                let left = self.retry_at.map_or(Duration::ZERO, |at| {
+                    at.saturating_duration_since(tokio::time::Instant::now())
+                });
+                (left, false)
+            }
+            // The holder renews every third of the lease: look again as often.
+            Ok(Next::Standby) => (self.settings.lease / 3, false),
+            Err(error) => {
+                // Nobody awaits a worker: the error is logged, kept for
+                // `Consumers::list`, and the batch tried again later.
+                tracing::error!(consumer = self.key, %error, "consumer batch failed; trying again");
+                self.progress
+                    .send_modify(|p| p.error = Some(error.to_string()));
+                self.position = None; // read it again
+                let wait = *idle;
+                *idle = (*idle * 2).min(self.settings.poll_max);
+                (wait, false)
+            }
+        })
+    }
+
+    /// Sleeps `wait`, or until a commit (when `wake_on_commit`) or its checkpoint moving
+    /// under it; whether to go on. When `stop` says so it leaves, and says not to.
+    async fn sleep(
+        &mut self,
+        wait: Duration,
+        wake_on_commit: bool,
+        idle: &mut Duration,
+        stop: &mut watch::Receiver<bool>,
+        commits: &mut watch::Receiver<u64>,
+    ) -> bool {
+        tokio::select! {
+            changed = commits.changed(), if wake_on_commit => {
+                if changed.is_ok() {
+                    *idle = self.settings.poll_min;
+                }
+            }
+            () = tokio::time::sleep(wait) => {}
+            _ = self.moved.changed() => {
+                // `changed` marked it seen: forget here what the top of the loop would.
+                self.forget();
+            }
+            _ = stop.changed() => {
+                self.leave().await;
+                return false;
+            }
+        }
+        true
     }
 
     /// Forgets what it remembers of the store (its position, the streams it parked, the
