@@ -149,13 +149,6 @@ impl Registry {
             .into_iter()
             .filter(|r| keep(r.module))
             .collect();
-        let mut by_command = HashMap::new();
-        for &handler in &handlers {
-            by_command
-                .entry((handler.command_type)())
-                .and_modify(|found| *found = None) // handled twice: ambiguous, reported by `check`
-                .or_insert(Some(handler));
-        }
         let upcasters: Vec<&'static UpcasterRow> = inventory::iter::<UpcasterRow>
             .into_iter()
             .filter(|r| keep(r.module))
@@ -168,48 +161,20 @@ impl Registry {
             .iter()
             .map(|row: &&'static EventRow| (row.name, row.version))
             .collect();
-        let mut bad_patterns = Vec::new();
-        let hooks = indexed(
-            inventory::iter::<HookRow>
-                .into_iter()
-                .filter(|r| keep(r.module))
-                .map(|r| (r.name, r.pattern, r)),
-            &mut bad_patterns,
-        );
-        let projectors = indexed(
-            inventory::iter::<ProjectorRow>
-                .into_iter()
-                .filter(|r| keep(r.module))
-                .map(|r| (r.name, r.pattern, r)),
-            &mut bad_patterns,
-        );
-        let processors = indexed(
-            inventory::iter::<ProcessorRow>
-                .into_iter()
-                .filter(|r| keep(r.module))
-                .map(|r| (r.name, r.pattern, r)),
-            &mut bad_patterns,
-        );
-        let saga_steps = indexed(
-            inventory::iter::<SagaStepRow>
-                .into_iter()
-                .filter(|r| keep(r.module))
-                .map(|r| (r.name, r.pattern, r)),
-            &mut bad_patterns,
-        );
-        let dispatchers = indexed(
-            inventory::iter::<DispatcherRow>
-                .into_iter()
-                .filter(|r| keep(r.module))
-                .map(|r| (r.name, r.pattern, r)),
-            &mut bad_patterns,
-        );
+        let PatternTables {
+            hooks,
+            projectors,
+            processors,
+            dispatchers,
+            saga_steps,
+            bad_patterns,
+        } = PatternTables::kept(&keep);
         Registry {
             events,
             commands,
             aggregates,
+            by_command: by_command(&handlers),
             handlers,
-            by_command,
             scoped,
             prefixes: Vec::new(),
             upcasters,
@@ -688,6 +653,79 @@ impl fmt::Debug for Registry {
                 &self.aggregates.iter().map(|r| r.name).collect::<Vec<_>>(),
             )
             .finish()
+    }
+}
+
+/// The handler of each command type; a command handled twice maps to `None`.
+fn by_command(handlers: &[&'static HandlerRow]) -> HashMap<TypeId, Option<&'static HandlerRow>> {
+    let mut by_command = HashMap::new();
+    for &handler in handlers {
+        by_command
+            .entry((handler.command_type)())
+            .and_modify(|found| *found = None) // handled twice: ambiguous, reported by `check`
+            .or_insert(Some(handler));
+    }
+    by_command
+}
+
+/// The handlers that take a route pattern, indexed by it, with the patterns that do not
+/// parse.
+struct PatternTables {
+    hooks: RouteTable<&'static HookRow>,
+    projectors: RouteTable<&'static ProjectorRow>,
+    processors: RouteTable<&'static ProcessorRow>,
+    dispatchers: RouteTable<&'static DispatcherRow>,
+    saga_steps: RouteTable<&'static SagaStepRow>,
+    bad_patterns: Vec<(&'static str, RouteError)>,
+}
+
+impl PatternTables {
+    /// Those of the modules `keep` keeps.
+    fn kept(keep: &impl Fn(&str) -> bool) -> Self {
+        let mut bad_patterns = Vec::new();
+        let hooks = indexed(
+            inventory::iter::<HookRow>
+                .into_iter()
+                .filter(|r| keep(r.module))
+                .map(|r| (r.name, r.pattern, r)),
+            &mut bad_patterns,
+        );
+        let projectors = indexed(
+            inventory::iter::<ProjectorRow>
+                .into_iter()
+                .filter(|r| keep(r.module))
+                .map(|r| (r.name, r.pattern, r)),
+            &mut bad_patterns,
+        );
+        let processors = indexed(
+            inventory::iter::<ProcessorRow>
+                .into_iter()
+                .filter(|r| keep(r.module))
+                .map(|r| (r.name, r.pattern, r)),
+            &mut bad_patterns,
+        );
+        let saga_steps = indexed(
+            inventory::iter::<SagaStepRow>
+                .into_iter()
+                .filter(|r| keep(r.module))
+                .map(|r| (r.name, r.pattern, r)),
+            &mut bad_patterns,
+        );
+        let dispatchers = indexed(
+            inventory::iter::<DispatcherRow>
+                .into_iter()
+                .filter(|r| keep(r.module))
+                .map(|r| (r.name, r.pattern, r)),
+            &mut bad_patterns,
+        );
+        PatternTables {
+            hooks,
+            projectors,
+            processors,
+            dispatchers,
+            saga_steps,
+            bad_patterns,
+        }
     }
 }
 
