@@ -315,6 +315,13 @@ impl Registry {
         for (name, error) in &self.bad_patterns {
             problems.push(format!("`{name}`: {error}"));
         }
+        self.check_taken_commands(problems);
+        self.check_taken_events(problems);
+        self.check_returned_messages(problems);
+    }
+
+    /// Saga steps and hooks that take a command not registered here.
+    fn check_taken_commands(&self, problems: &mut Vec<String>) {
         for (_, step) in self.saga_steps.iter() {
             if !self.commands.iter().any(|c| c.name == step.command) {
                 problems.push(format!(
@@ -335,6 +342,11 @@ impl Registry {
                 ));
             }
         }
+    }
+
+    /// Projectors, processors and dispatchers that take an event not registered here, or
+    /// whose untyped pattern matches no registered event.
+    fn check_taken_events(&self, problems: &mut Vec<String>) {
         let event_handlers = self
             .projectors
             .iter()
@@ -372,6 +384,11 @@ impl Registry {
                 }
             }
         }
+    }
+
+    /// Dispatchers that return an event, and processors that return a command, not
+    /// registered here.
+    fn check_returned_messages(&self, problems: &mut Vec<String>) {
         for (_, dispatcher) in self.dispatchers.iter() {
             let mut events = Vec::new();
             (dispatcher.events)(&mut events);
