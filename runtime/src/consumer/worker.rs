@@ -14,6 +14,7 @@ use super::hub::{Hub, WeakHub};
 use super::partition::{Layout, Members, Partition};
 use super::{ConsumerSettings, WorkerProgress, consumer_store_error};
 use crate::base::unwind::{Panicked, caught};
+use crate::engine::handler::reaction::Reaction;
 use crate::engine::handler::saga::{CommitOutcome, Saga};
 use crate::outcome::error::{Error, ErrorKind};
 use crate::store::{Checkpoint, DeadLetter, Position, RecordedEvent, StoreTransaction, StreamKey};
@@ -30,6 +31,19 @@ enum Next {
     Waiting,
     /// The handler failed on an event and is to try it again after this long.
     Retry(Duration),
+}
+
+/// How a batch's events ran.
+enum Batch<'e> {
+    /// All ran: the checkpoint goes to the position, the sagas settle once committed.
+    Done(Position, Vec<Saga>),
+    /// The handler failed on `event`, the `index`th of the batch, after `sagas` ran.
+    Failed {
+        index: usize,
+        event: &'e RecordedEvent,
+        error: Error,
+        sagas: Vec<Saga>,
+    },
 }
 
 /// An event a handler failed on, to try again.
@@ -119,76 +133,111 @@ impl Worker {
                 self.forget();
             }
             commits.mark_unchanged();
-            let due = self.retry_at.filter(|at| *at > tokio::time::Instant::now());
-            let next = match self.lease(&hub).await {
-                // Backing off: the lease was renewed, the try waits.
-                Ok(true) if due.is_some() => Ok(Next::Waiting),
-                Ok(true) => {
-                    self.retry_at = None;
-                    // Handlers' panics are their events' failures already: one here is
-                    // Herald's own, and this worker goes on after it too.
-                    let stepped = caught(|| self.step(&hub)).await;
-                    stepped.unwrap_or_else(|panic| Err(panicked(&self.key, panic)))
-                }
-                Ok(false) => Ok(Next::Standby),
-                Err(error) => Err(error),
-            };
+            let next = self.lease_and_step(&hub).await;
             drop(hub);
-            let (wait, wake_on_commit) = match next {
-                Ok(Next::Busy) => {
-                    idle = self.settings.poll_min;
-                    self.progress.send_modify(|p| p.error = None);
-                    continue;
-                }
-                Ok(Next::Idle) => {
-                    self.progress.send_modify(|p| p.error = None);
-                    let wait = idle;
-                    idle = (idle * 2).min(self.settings.poll_max);
-                    (wait, true)
-                }
-                Ok(Next::Retry(wait)) => {
-                    self.retry_at = Some(tokio::time::Instant::now() + wait);
-                    (wait, false)
-                }
-                Ok(Next::Waiting) => {
-                    let left = self.retry_at.map_or(Duration::ZERO, |at| {
-                        at.saturating_duration_since(tokio::time::Instant::now())
-                    });
-                    (left, false)
-                }
-                // The holder renews every third of the lease: look again as often.
-                Ok(Next::Standby) => (self.settings.lease / 3, false),
-                Err(error) => {
-                    // Nobody awaits a worker: the error is logged, kept for
-                    // `Consumers::list`, and the batch tried again later.
-                    tracing::error!(consumer = self.key, %error, "consumer batch failed; trying again");
-                    self.progress
-                        .send_modify(|p| p.error = Some(error.to_string()));
-                    self.position = None; // read it again
-                    let wait = idle;
-                    idle = (idle * 2).min(self.settings.poll_max);
-                    (wait, false)
-                }
+            let Some((wait, wake_on_commit)) = self.pause_after(next, &mut idle) else {
+                continue;
             };
             // Awake at least every third of the lease, to renew it.
             let wait = wait.min(self.settings.lease / 3);
-            tokio::select! {
-                changed = commits.changed(), if wake_on_commit => {
-                    if changed.is_ok() {
-                        idle = self.settings.poll_min;
-                    }
-                }
-                () = tokio::time::sleep(wait) => {}
-                _ = self.moved.changed() => {
-                    // `changed` marked it seen: forget here what the top of the loop would.
-                    self.forget();
-                }
-                _ = stop.changed() => {
-                    self.leave().await;
-                    return;
-                }
+            let go_on = self.sleep(wait, wake_on_commit, &mut idle, &mut stop, &mut commits);
+            if !go_on.await {
+                return;
             }
         }
+    }
+
+    /// Renews the lease and, when this runtime holds it and no try is waiting, runs a
+    /// batch: what to do next.
+    async fn lease_and_step(&mut self, hub: &Hub) -> Result<Next, Error> {
+        let due = self.retry_at.filter(|at| *at > tokio::time::Instant::now());
+        match self.lease(hub).await {
+            // Backing off: the lease was renewed, the try waits.
+            Ok(true) if due.is_some() => Ok(Next::Waiting),
+            Ok(true) => {
+                self.retry_at = None;
+                // Handlers' panics are their events' failures already: one here is
+                // Herald's own, and this worker goes on after it too.
+                let stepped = caught(|| self.step(hub)).await;
+                stepped.unwrap_or_else(|panic| Err(panicked(&self.key, panic)))
+            }
+            Ok(false) => Ok(Next::Standby),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// How long to wait after `next`, and whether a commit ends the wait; none to look
+    /// again at once. Keeps `idle`, the wait while nothing comes, growing or reset.
+    fn pause_after(
+        &mut self,
+        next: Result<Next, Error>,
+        idle: &mut Duration,
+    ) -> Option<(Duration, bool)> {
+        Some(match next {
+            Ok(Next::Busy) => {
+                *idle = self.settings.poll_min;
+                self.progress.send_modify(|p| p.error = None);
+                return None;
+            }
+            Ok(Next::Idle) => {
+                self.progress.send_modify(|p| p.error = None);
+                let wait = *idle;
+                *idle = (*idle * 2).min(self.settings.poll_max);
+                (wait, true)
+            }
+            Ok(Next::Retry(wait)) => {
+                self.retry_at = Some(tokio::time::Instant::now() + wait);
+                (wait, false)
+            }
+            Ok(Next::Waiting) => {
+                let left = self.retry_at.map_or(Duration::ZERO, |at| {
+                    at.saturating_duration_since(tokio::time::Instant::now())
+                });
+                (left, false)
+            }
+            // The holder renews every third of the lease: look again as often.
+            Ok(Next::Standby) => (self.settings.lease / 3, false),
+            Err(error) => {
+                // Nobody awaits a worker: the error is logged, kept for
+                // `Consumers::list`, and the batch tried again later.
+                tracing::error!(consumer = self.key, %error, "consumer batch failed; trying again");
+                self.progress
+                    .send_modify(|p| p.error = Some(error.to_string()));
+                self.position = None; // read it again
+                let wait = *idle;
+                *idle = (*idle * 2).min(self.settings.poll_max);
+                (wait, false)
+            }
+        })
+    }
+
+    /// Sleeps `wait`, or until a commit (when `wake_on_commit`) or its checkpoint moving
+    /// under it; whether to go on. When `stop` says so it leaves, and says not to.
+    async fn sleep(
+        &mut self,
+        wait: Duration,
+        wake_on_commit: bool,
+        idle: &mut Duration,
+        stop: &mut watch::Receiver<bool>,
+        commits: &mut watch::Receiver<u64>,
+    ) -> bool {
+        tokio::select! {
+            changed = commits.changed(), if wake_on_commit => {
+                if changed.is_ok() {
+                    *idle = self.settings.poll_min;
+                }
+            }
+            () = tokio::time::sleep(wait) => {}
+            _ = self.moved.changed() => {
+                // `changed` marked it seen: forget here what the top of the loop would.
+                self.forget();
+            }
+            _ = stop.changed() => {
+                self.leave().await;
+                return false;
+            }
+        }
+        true
     }
 
     /// Forgets what it remembers of the store (its position, the streams it parked, the
@@ -298,37 +347,84 @@ impl Worker {
     /// of their own; the failing event then runs alone, tried again with backoff, and
     /// parked after its last try.
     async fn step(&mut self, hub: &Hub) -> Result<Next, Error> {
-        let store = hub.store();
-        let name = self.name;
-        let key = self.key.clone();
-        let fail_store = |doing: &str| consumer_store_error(&key, doing);
         let handler = hub
             .registry()
-            .eventual_named(name)
+            .eventual_named(self.name)
             .expect("workers run registered consumers");
+        let Some((from, events)) = self.read_batch(hub).await? else {
+            return Ok(Next::Idle);
+        };
+        let fail_store = |doing: &str| consumer_store_error(&self.key, doing);
+        let mut tx = hub.store().begin().await.map_err(fail_store("beginning"))?;
+        if !self.claim(&mut *tx, from).await? {
+            return Ok(Next::Busy);
+        }
+        match self
+            .run_batch(hub, &mut *tx, handler, &events, from)
+            .await?
+        {
+            Batch::Done(done, sagas) => self.commit_batch(hub, tx, from, done, sagas).await,
+            Batch::Failed {
+                index,
+                event,
+                sagas,
+                ..
+            } if index > 0 => {
+                // Undo the batch (this was one try); next time, the events before this
+                // one alone, so that this one comes first in its batch, where it can be
+                // parked.
+                drop(tx);
+                self.failing = Some(Failing::again(self.failing, event));
+                reverse(hub, self.name, sagas).await;
+                self.stop_before = Some(index);
+                Ok(Next::Busy)
+            }
+            Batch::Failed { event, error, .. } => {
+                drop(tx);
+                self.failed(hub, event, from, error).await
+            }
+        }
+    }
+
+    /// The events after the checkpoint (those before `stop_before` only, if set), with
+    /// where they start from; none when there are none.
+    async fn read_batch(
+        &mut self,
+        hub: &Hub,
+    ) -> Result<Option<(Position, Vec<RecordedEvent>)>, Error> {
         let from = match self.position {
             Some(position) => position,
             None => self.checkpoint(hub).await?,
         };
-        let mut events = store
+        let mut events = hub
+            .store()
             .read_all(from, self.settings.batch)
             .await
-            .map_err(fail_store("reading events"))?;
+            .map_err(consumer_store_error(&self.key, "reading events"))?;
         if let Some(before) = self.stop_before.take() {
             events.truncate(before);
         }
         if events.is_empty() {
             self.position = Some(from);
-            return Ok(Next::Idle);
+            return Ok(None);
         }
         if self.failing.is_some_and(|f| f.position <= from) {
             self.failing = None; // someone else got past it
         }
-        let mut tx = store.begin().await.map_err(fail_store("beginning"))?;
+        Ok(Some((from, events)))
+    }
+
+    /// Claims the consumer's checkpoint in `tx`: whether it is still at `from`. Also
+    /// reads the parked streams of an ordered consumer, once.
+    async fn claim(
+        &mut self,
+        tx: &mut dyn StoreTransaction,
+        from: Position,
+    ) -> Result<bool, Error> {
         let claimed = tx
-            .claim_consumer(&key)
+            .claim_consumer(&self.key)
             .await
-            .map_err(fail_store("claiming its checkpoint"))?;
+            .map_err(consumer_store_error(&self.key, "claiming its checkpoint"))?;
         if claimed != from {
             // Another worker (another process, say) moved it, and may have parked events;
             // or a reset moved every checkpoint of the consumer: read it again, and
@@ -336,11 +432,25 @@ impl Worker {
             self.position = None;
             self.parked = None;
             self.moved_on();
-            return Ok(Next::Busy);
+            return Ok(false);
         }
         if self.ordered && self.parked.is_none() {
-            self.parked = Some(parked_streams(&mut *tx, name).await?);
+            self.parked = Some(parked_streams(&mut *tx, self.name).await?);
         }
+        Ok(true)
+    }
+
+    /// Runs the handler on the batch's events in `tx`, parking those behind a parked
+    /// event of their stream, until one fails.
+    async fn run_batch<'e>(
+        &mut self,
+        hub: &Hub,
+        tx: &mut dyn StoreTransaction,
+        handler: Reaction<'_>,
+        events: &'e [RecordedEvent],
+        from: Position,
+    ) -> Result<Batch<'e>, Error> {
+        let name = self.name;
         let mut done = from;
         let mut sagas: Vec<Saga> = Vec::new();
         for (index, event) in events.iter().enumerate() {
@@ -351,7 +461,7 @@ impl Worker {
             if let Some(head) = self.parked_head(&mut *tx, &event.stream).await? {
                 tx.park(&letter_behind(name, event, head))
                     .await
-                    .map_err(fail_store("parking an event"))?;
+                    .map_err(consumer_store_error(&self.key, "parking an event"))?;
                 done = event.position;
                 continue;
             }
@@ -363,24 +473,33 @@ impl Worker {
                         self.failing = None;
                     }
                 }
-                Err(_) if index > 0 => {
-                    // Undo the batch (this was one try); next time, the events before
-                    // this one alone, so that this one comes first in its batch, where it
-                    // can be parked.
-                    drop(tx);
-                    self.failing = Some(Failing::again(self.failing, event));
-                    reverse(hub, name, sagas).await;
-                    self.stop_before = Some(index);
-                    return Ok(Next::Busy);
-                }
                 Err(error) => {
-                    drop(tx);
-                    return self.failed(hub, event, from, error).await;
+                    return Ok(Batch::Failed {
+                        index,
+                        event,
+                        error,
+                        sagas,
+                    });
                 }
             }
         }
+        Ok(Batch::Done(done, sagas))
+    }
+
+    /// Saves the checkpoint at `done` (when it moved) and commits the batch, then
+    /// settles its sagas.
+    async fn commit_batch(
+        &mut self,
+        hub: &Hub,
+        mut tx: Box<dyn StoreTransaction>,
+        from: Position,
+        done: Position,
+        mut sagas: Vec<Saga>,
+    ) -> Result<Next, Error> {
+        let name = self.name;
+        let fail_store = |doing: &str| consumer_store_error(&self.key, doing);
         if done != from {
-            tx.save_checkpoint(&key, done)
+            tx.save_checkpoint(&self.key, done)
                 .await
                 .map_err(fail_store("saving its checkpoint"))?;
         }
@@ -391,7 +510,7 @@ impl Worker {
             tracing::warn!(consumer = self.key, %source, "a batch's commit reported an error, but its commands are recorded: it committed");
         }
         for saga in sagas {
-            saga.settle_done(store).await;
+            saga.settle_done(hub.store()).await;
         }
         self.position = Some(done);
         self.moved_on();

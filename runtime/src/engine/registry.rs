@@ -149,13 +149,6 @@ impl Registry {
             .into_iter()
             .filter(|r| keep(r.module))
             .collect();
-        let mut by_command = HashMap::new();
-        for &handler in &handlers {
-            by_command
-                .entry((handler.command_type)())
-                .and_modify(|found| *found = None) // handled twice: ambiguous, reported by `check`
-                .or_insert(Some(handler));
-        }
         let upcasters: Vec<&'static UpcasterRow> = inventory::iter::<UpcasterRow>
             .into_iter()
             .filter(|r| keep(r.module))
@@ -168,48 +161,20 @@ impl Registry {
             .iter()
             .map(|row: &&'static EventRow| (row.name, row.version))
             .collect();
-        let mut bad_patterns = Vec::new();
-        let hooks = indexed(
-            inventory::iter::<HookRow>
-                .into_iter()
-                .filter(|r| keep(r.module))
-                .map(|r| (r.name, r.pattern, r)),
-            &mut bad_patterns,
-        );
-        let projectors = indexed(
-            inventory::iter::<ProjectorRow>
-                .into_iter()
-                .filter(|r| keep(r.module))
-                .map(|r| (r.name, r.pattern, r)),
-            &mut bad_patterns,
-        );
-        let processors = indexed(
-            inventory::iter::<ProcessorRow>
-                .into_iter()
-                .filter(|r| keep(r.module))
-                .map(|r| (r.name, r.pattern, r)),
-            &mut bad_patterns,
-        );
-        let saga_steps = indexed(
-            inventory::iter::<SagaStepRow>
-                .into_iter()
-                .filter(|r| keep(r.module))
-                .map(|r| (r.name, r.pattern, r)),
-            &mut bad_patterns,
-        );
-        let dispatchers = indexed(
-            inventory::iter::<DispatcherRow>
-                .into_iter()
-                .filter(|r| keep(r.module))
-                .map(|r| (r.name, r.pattern, r)),
-            &mut bad_patterns,
-        );
+        let PatternTables {
+            hooks,
+            projectors,
+            processors,
+            dispatchers,
+            saga_steps,
+            bad_patterns,
+        } = PatternTables::kept(&keep);
         Registry {
             events,
             commands,
             aggregates,
+            by_command: by_command(&handlers),
             handlers,
-            by_command,
             scoped,
             prefixes: Vec::new(),
             upcasters,
@@ -229,23 +194,39 @@ impl Registry {
     /// aggregate does not `#[apply]`.
     pub fn check(&self) -> Result<(), RegistryError> {
         let mut problems = Vec::new();
+        self.check_duplicates(&mut problems);
+        self.check_pattern_handlers(&mut problems);
+        self.check_prefixes(&mut problems);
+        self.check_command_handlers(&mut problems);
+        self.check_handlers(&mut problems);
+        self.check_upcasters(&mut problems);
+        if problems.is_empty() {
+            return Ok(());
+        }
+        problems.sort_unstable();
+        problems.dedup();
+        Err(RegistryError::new(problems))
+    }
+
+    /// Events, commands, aggregates or handlers registered twice under one name.
+    fn check_duplicates(&self, problems: &mut Vec<String>) {
         duplicates(
-            &mut problems,
+            problems,
             "event",
             self.events.iter().map(|r| (r.name, r.type_name)),
         );
         duplicates(
-            &mut problems,
+            problems,
             "command",
             self.commands.iter().map(|r| (r.name, r.type_name)),
         );
         duplicates(
-            &mut problems,
+            problems,
             "aggregate",
             self.aggregates.iter().map(|r| (r.name, r.type_name)),
         );
         duplicates(
-            &mut problems,
+            problems,
             "handler",
             self.handlers
                 .iter()
@@ -256,9 +237,10 @@ impl Registry {
                 .chain(self.dispatchers.iter().map(|(_, r)| (r.name, r.module)))
                 .chain(self.saga_steps.iter().map(|(_, r)| (r.name, r.module))),
         );
-        self.check_pattern_handlers(&mut problems);
-        self.check_prefixes(&mut problems);
+    }
 
+    /// A command no aggregate handles, or several do.
+    fn check_command_handlers(&self, problems: &mut Vec<String>) {
         let mut handlers_of: BTreeMap<&str, Vec<&HandlerRow>> = BTreeMap::new();
         for handler in &self.handlers {
             handlers_of
@@ -286,6 +268,11 @@ impl Registry {
                 }
             }
         }
+    }
+
+    /// A `#[handle]` method whose command or aggregate is not registered here, or which
+    /// produces an event its aggregate does not `#[apply]`.
+    fn check_handlers(&self, problems: &mut Vec<String>) {
         for handler in &self.handlers {
             if !self.commands.iter().any(|c| c.name == handler.command) {
                 problems.push(format!(
@@ -319,13 +306,6 @@ impl Registry {
                 ));
             }
         }
-        self.check_upcasters(&mut problems);
-        if problems.is_empty() {
-            return Ok(());
-        }
-        problems.sort_unstable();
-        problems.dedup();
-        Err(RegistryError::new(problems))
     }
 
     /// Hooks, projectors and processors: a pattern that does not parse, a command or
@@ -335,6 +315,13 @@ impl Registry {
         for (name, error) in &self.bad_patterns {
             problems.push(format!("`{name}`: {error}"));
         }
+        self.check_taken_commands(problems);
+        self.check_taken_events(problems);
+        self.check_returned_messages(problems);
+    }
+
+    /// Saga steps and hooks that take a command not registered here.
+    fn check_taken_commands(&self, problems: &mut Vec<String>) {
         for (_, step) in self.saga_steps.iter() {
             if !self.commands.iter().any(|c| c.name == step.command) {
                 problems.push(format!(
@@ -355,6 +342,11 @@ impl Registry {
                 ));
             }
         }
+    }
+
+    /// Projectors, processors and dispatchers that take an event not registered here, or
+    /// whose untyped pattern matches no registered event.
+    fn check_taken_events(&self, problems: &mut Vec<String>) {
         let event_handlers = self
             .projectors
             .iter()
@@ -392,6 +384,11 @@ impl Registry {
                 }
             }
         }
+    }
+
+    /// Dispatchers that return an event, and processors that return a command, not
+    /// registered here.
+    fn check_returned_messages(&self, problems: &mut Vec<String>) {
         for (_, dispatcher) in self.dispatchers.iter() {
             let mut events = Vec::new();
             (dispatcher.events)(&mut events);
@@ -673,6 +670,79 @@ impl fmt::Debug for Registry {
                 &self.aggregates.iter().map(|r| r.name).collect::<Vec<_>>(),
             )
             .finish()
+    }
+}
+
+/// The handler of each command type; a command handled twice maps to `None`.
+fn by_command(handlers: &[&'static HandlerRow]) -> HashMap<TypeId, Option<&'static HandlerRow>> {
+    let mut by_command = HashMap::new();
+    for &handler in handlers {
+        by_command
+            .entry((handler.command_type)())
+            .and_modify(|found| *found = None) // handled twice: ambiguous, reported by `check`
+            .or_insert(Some(handler));
+    }
+    by_command
+}
+
+/// The handlers that take a route pattern, indexed by it, with the patterns that do not
+/// parse.
+struct PatternTables {
+    hooks: RouteTable<&'static HookRow>,
+    projectors: RouteTable<&'static ProjectorRow>,
+    processors: RouteTable<&'static ProcessorRow>,
+    dispatchers: RouteTable<&'static DispatcherRow>,
+    saga_steps: RouteTable<&'static SagaStepRow>,
+    bad_patterns: Vec<(&'static str, RouteError)>,
+}
+
+impl PatternTables {
+    /// Those of the modules `keep` keeps.
+    fn kept(keep: &impl Fn(&str) -> bool) -> Self {
+        let mut bad_patterns = Vec::new();
+        let hooks = indexed(
+            inventory::iter::<HookRow>
+                .into_iter()
+                .filter(|r| keep(r.module))
+                .map(|r| (r.name, r.pattern, r)),
+            &mut bad_patterns,
+        );
+        let projectors = indexed(
+            inventory::iter::<ProjectorRow>
+                .into_iter()
+                .filter(|r| keep(r.module))
+                .map(|r| (r.name, r.pattern, r)),
+            &mut bad_patterns,
+        );
+        let processors = indexed(
+            inventory::iter::<ProcessorRow>
+                .into_iter()
+                .filter(|r| keep(r.module))
+                .map(|r| (r.name, r.pattern, r)),
+            &mut bad_patterns,
+        );
+        let saga_steps = indexed(
+            inventory::iter::<SagaStepRow>
+                .into_iter()
+                .filter(|r| keep(r.module))
+                .map(|r| (r.name, r.pattern, r)),
+            &mut bad_patterns,
+        );
+        let dispatchers = indexed(
+            inventory::iter::<DispatcherRow>
+                .into_iter()
+                .filter(|r| keep(r.module))
+                .map(|r| (r.name, r.pattern, r)),
+            &mut bad_patterns,
+        );
+        PatternTables {
+            hooks,
+            projectors,
+            processors,
+            dispatchers,
+            saga_steps,
+            bad_patterns,
+        }
     }
 }
 

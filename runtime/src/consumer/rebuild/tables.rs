@@ -86,93 +86,112 @@ pub(super) async fn copy_table(
     name: &str,
 ) -> Result<(), Error> {
     let copy = rebuild_table(table);
-    let fail = |source: sqlx_error::Error| sql_error(name, table, source);
     match tx.sql() {
         #[cfg(feature = "sqlite")]
-        Sql::Sqlite(conn) => {
-            let drop = format!("DROP TABLE IF EXISTS \"{copy}\"");
-            execute!(conn, drop, &fail);
-            let sql: Option<String> = sqlx::query_scalar(
-                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
-            )
+        Sql::Sqlite(conn) => copy_sqlite_table(conn, table, &copy, name).await,
+        #[cfg(feature = "postgres")]
+        Sql::Postgres(conn) => copy_postgres_table(conn, table, &copy, name).await,
+        _ => Err(refused(
+            name,
+            "rebuilding needs a SQL store, to build the tables aside",
+        )),
+    }
+}
+
+/// `copy_table` on SQLite: the table's `CREATE TABLE` under the copy's name, then its
+/// indexes and triggers.
+#[cfg(feature = "sqlite")]
+async fn copy_sqlite_table(
+    conn: &mut sqlx::SqliteConnection,
+    table: &str,
+    copy: &str,
+    name: &str,
+) -> Result<(), Error> {
+    let fail = |source: sqlx_error::Error| sql_error(name, table, source);
+    let drop = format!("DROP TABLE IF EXISTS \"{copy}\"");
+    execute!(conn, drop, &fail);
+    let sql: Option<String> =
+        sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?")
             .bind(table)
             .fetch_optional(&mut *conn)
             .await
             .map_err(&fail)?;
-            let Some(sql) = sql else {
-                return Err(refused(
-                    name,
-                    &format!("its table `{table}` does not exist"),
-                ));
-            };
-            // `CREATE TABLE name (…)`: the same columns and constraints (foreign keys
-            // included), another name.
-            let columns = sql.find('(').map_or("", |at| &sql[at..]);
-            let create = format!("CREATE TABLE \"{copy}\" {columns}");
-            execute!(conn, create, &fail);
-            // Its indexes and triggers, on the copy, under names of their own until the
-            // swap (SQLite's names are the schema's, not the table's).
-            for (index, sql) in sqlite_objects(conn, "index", table).await.map_err(&fail)? {
-                let create = index_sql(&sql, &rebuild_table(&index), &copy);
-                execute!(conn, create, &fail);
-            }
-            for (trigger, sql) in sqlite_objects(conn, "trigger", table)
-                .await
-                .map_err(&fail)?
-            {
-                let create = trigger_sql(&sql, &rebuild_table(&trigger), &copy)
-                    .ok_or_else(|| unreadable_trigger(name, table, &trigger))?;
-                execute!(conn, create, &fail);
-            }
-        }
-        #[cfg(feature = "postgres")]
-        Sql::Postgres(conn) => {
-            let drop = format!("DROP TABLE IF EXISTS \"{copy}\"");
-            execute!(conn, drop, &fail);
-            let create = format!("CREATE TABLE \"{copy}\" (LIKE \"{table}\" INCLUDING ALL)");
-            execute!(conn, create, &fail);
-            // What `LIKE` leaves out: foreign keys and triggers. Their names are the
-            // table's own, so the copy's keep them.
-            let keys: Vec<(String, String)> = sqlx::query_as(
-                "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
-                 WHERE conrelid = $1::regclass AND contype = 'f' ORDER BY conname",
-            )
-            .bind(format!("\"{table}\""))
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(&fail)?;
-            for (key, definition) in keys {
-                let add = format!("ALTER TABLE \"{copy}\" ADD CONSTRAINT \"{key}\" {definition}");
-                execute!(conn, add, &fail);
-            }
-            // The definition names the table schema-qualified, or as `regclass` prints it.
-            let triggers: Vec<(String, String, String, String)> = sqlx::query_as(
-                "SELECT t.tgname::text, pg_get_triggerdef(t.oid), \
-                 quote_ident(n.nspname) || '.' || quote_ident(c.relname), $1::regclass::text \
-                 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
-                 JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE t.tgrelid = $1::regclass AND NOT t.tgisinternal ORDER BY t.tgname",
-            )
-            .bind(format!("\"{table}\""))
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(&fail)?;
-            for (trigger, definition, qualified, visible) in triggers {
-                let on = [qualified, visible]
-                    .map(|name| format!(" ON {name} "))
-                    .into_iter()
-                    .find(|on| definition.contains(on.as_str()))
-                    .ok_or_else(|| unreadable_trigger(name, table, &trigger))?;
-                let create = definition.replacen(&on, &format!(" ON \"{copy}\" "), 1);
-                execute!(conn, create, &fail);
-            }
-        }
-        _ => {
-            return Err(refused(
-                name,
-                "rebuilding needs a SQL store, to build the tables aside",
-            ));
-        }
+    let Some(sql) = sql else {
+        return Err(refused(
+            name,
+            &format!("its table `{table}` does not exist"),
+        ));
+    };
+    // `CREATE TABLE name (…)`: the same columns and constraints (foreign keys
+    // included), another name.
+    let columns = sql.find('(').map_or("", |at| &sql[at..]);
+    let create = format!("CREATE TABLE \"{copy}\" {columns}");
+    execute!(conn, create, &fail);
+    // Its indexes and triggers, on the copy, under names of their own until the
+    // swap (SQLite's names are the schema's, not the table's).
+    for (index, sql) in sqlite_objects(conn, "index", table).await.map_err(&fail)? {
+        let create = index_sql(&sql, &rebuild_table(&index), copy);
+        execute!(conn, create, &fail);
+    }
+    for (trigger, sql) in sqlite_objects(conn, "trigger", table)
+        .await
+        .map_err(&fail)?
+    {
+        let create = trigger_sql(&sql, &rebuild_table(&trigger), copy)
+            .ok_or_else(|| unreadable_trigger(name, table, &trigger))?;
+        execute!(conn, create, &fail);
+    }
+    Ok(())
+}
+
+/// `copy_table` on PostgreSQL: `LIKE … INCLUDING ALL`, then the foreign keys and
+/// triggers it leaves out.
+#[cfg(feature = "postgres")]
+async fn copy_postgres_table(
+    conn: &mut sqlx::PgConnection,
+    table: &str,
+    copy: &str,
+    name: &str,
+) -> Result<(), Error> {
+    let fail = |source: sqlx_error::Error| sql_error(name, table, source);
+    let drop = format!("DROP TABLE IF EXISTS \"{copy}\"");
+    execute!(conn, drop, &fail);
+    let create = format!("CREATE TABLE \"{copy}\" (LIKE \"{table}\" INCLUDING ALL)");
+    execute!(conn, create, &fail);
+    // What `LIKE` leaves out: foreign keys and triggers. Their names are the
+    // table's own, so the copy's keep them.
+    let keys: Vec<(String, String)> = sqlx::query_as(
+        "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
+         WHERE conrelid = $1::regclass AND contype = 'f' ORDER BY conname",
+    )
+    .bind(format!("\"{table}\""))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(&fail)?;
+    for (key, definition) in keys {
+        let add = format!("ALTER TABLE \"{copy}\" ADD CONSTRAINT \"{key}\" {definition}");
+        execute!(conn, add, &fail);
+    }
+    // The definition names the table schema-qualified, or as `regclass` prints it.
+    let triggers: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT t.tgname::text, pg_get_triggerdef(t.oid), \
+         quote_ident(n.nspname) || '.' || quote_ident(c.relname), $1::regclass::text \
+         FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE t.tgrelid = $1::regclass AND NOT t.tgisinternal ORDER BY t.tgname",
+    )
+    .bind(format!("\"{table}\""))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(&fail)?;
+    for (trigger, definition, qualified, visible) in triggers {
+        let on = [qualified, visible]
+            .map(|name| format!(" ON {name} "))
+            .into_iter()
+            .find(|on| definition.contains(on.as_str()))
+            .ok_or_else(|| unreadable_trigger(name, table, &trigger))?;
+        let create = definition.replacen(&on, &format!(" ON \"{copy}\" "), 1);
+        execute!(conn, create, &fail);
     }
     Ok(())
 }

@@ -108,90 +108,126 @@ async fn react_to(
     tracer: &mut Tracer,
     saga: &mut Saga,
 ) -> Result<(), Error> {
-    let store = scene.kernel.store().kind();
-    {
-        for reaction in scene.kernel.registry().strong_reactions_of(event) {
-            match reaction {
-                Reaction::Project(projector, pattern) => {
-                    let ran = tracer
-                        .time(Operation::Project, Some(projector.name), async {
-                            let mut cx =
-                                Cx::new(&mut *tx, scene.actor, &event.route, pattern, store);
-                            crate::base::unwind::or_error(|| (projector.run)(event, &mut cx)).await
-                        })
-                        .await;
-                    tracer.last_route(event.route.as_str());
-                    ran.map_err(|source| ErrorKind::Project {
-                        command: scene.command,
-                        route: scene.route.clone(),
-                        projector: projector.name,
-                        event: event.route.clone(),
-                        source,
-                    })?;
-                }
-                Reaction::Process(processor, pattern) => {
-                    let commands = tracer
-                        .time(Operation::Process, Some(processor.name), async {
-                            let mut cx =
-                                Cx::new(&mut *tx, scene.actor, &event.route, pattern, store);
-                            crate::base::unwind::or_error(|| (processor.run)(event, &mut cx)).await
-                        })
-                        .await;
-                    tracer.last_route(event.route.as_str());
-                    let commands = commands.map_err(|source| ErrorKind::Process {
-                        command: scene.command,
-                        route: scene.route.clone(),
-                        processor: processor.name,
-                        event: event.route.clone(),
-                        source,
-                    })?;
-                    for (index, command) in commands.into_iter().enumerate() {
-                        let nest = Nest {
-                            kernel: scene.kernel,
-                            tx: &mut *tx,
-                            cache: scene.cache,
-                            actor: scene.actor,
-                            correlation_id: scene.correlation_id,
-                            event,
-                            command_id: derived_id(event.event_id, processor.name, index),
-                            chain: scene.chain,
-                            tracer: &mut *tracer,
-                            saga: &mut *saga,
-                            may_repeat: false,
-                        };
-                        command.run_nested(nest).await?;
-                    }
-                }
-                Reaction::Dispatch(dispatcher, pattern) => {
-                    let produced = tracer
-                        .time(Operation::Dispatcher, Some(dispatcher.name), async {
-                            let mut cx =
-                                Cx::new(&mut *tx, scene.actor, &event.route, pattern, store);
-                            crate::base::unwind::or_error(|| (dispatcher.run)(event, &mut cx)).await
-                        })
-                        .await;
-                    tracer.last_route(event.route.as_str());
-                    let produced = produced.map_err(|source| ErrorKind::Dispatch {
-                        command: scene.command,
-                        route: scene.route.clone(),
-                        dispatcher: dispatcher.name,
-                        event: event.route.clone(),
-                        source,
-                    })?;
-                    if produced.is_empty() {
-                        continue;
-                    }
-                    let recorded =
-                        append_side_events(scene, &mut *tx, event, dispatcher, produced, tracer)
-                            .await?;
-                    let mut deeper = side.to_vec();
-                    deeper.push(event.route.clone());
-                    react(scene, &mut *tx, &recorded, deeper, &mut *tracer, &mut *saga).await?;
-                }
+    for reaction in scene.kernel.registry().strong_reactions_of(event) {
+        match reaction {
+            Reaction::Project(projector, pattern) => {
+                project(scene, &mut *tx, event, (projector, pattern), tracer).await?;
+            }
+            Reaction::Process(processor, pattern) => {
+                let row = (processor, pattern);
+                process(scene, &mut *tx, event, row, &mut *tracer, &mut *saga).await?;
+            }
+            Reaction::Dispatch(dispatcher, pattern) => {
+                let row = (dispatcher, pattern);
+                dispatch(scene, &mut *tx, event, side, row, &mut *tracer, &mut *saga).await?;
             }
         }
     }
     Ok(())
+}
+
+/// Runs a strong projector on `event`.
+async fn project(
+    scene: &Scene<'_>,
+    tx: &mut dyn StoreTransaction,
+    event: &RecordedEvent,
+    (projector, pattern): (&'static ProjectorRow, &Pattern),
+    tracer: &mut Tracer,
+) -> Result<(), Error> {
+    let store = scene.kernel.store().kind();
+    let ran = tracer
+        .time(Operation::Project, Some(projector.name), async {
+            let mut cx = Cx::new(&mut *tx, scene.actor, &event.route, pattern, store);
+            crate::base::unwind::or_error(|| (projector.run)(event, &mut cx)).await
+        })
+        .await;
+    tracer.last_route(event.route.as_str());
+    ran.map_err(|source| ErrorKind::Project {
+        command: scene.command,
+        route: scene.route.clone(),
+        projector: projector.name,
+        event: event.route.clone(),
+        source,
+    })?;
+    Ok(())
+}
+
+/// Runs a strong processor on `event`, then the commands it returns, nested.
+async fn process(
+    scene: &Scene<'_>,
+    tx: &mut dyn StoreTransaction,
+    event: &RecordedEvent,
+    (processor, pattern): (&'static ProcessorRow, &Pattern),
+    tracer: &mut Tracer,
+    saga: &mut Saga,
+) -> Result<(), Error> {
+    let store = scene.kernel.store().kind();
+    let commands = tracer
+        .time(Operation::Process, Some(processor.name), async {
+            let mut cx = Cx::new(&mut *tx, scene.actor, &event.route, pattern, store);
+            crate::base::unwind::or_error(|| (processor.run)(event, &mut cx)).await
+        })
+        .await;
+    tracer.last_route(event.route.as_str());
+    let commands = commands.map_err(|source| ErrorKind::Process {
+        command: scene.command,
+        route: scene.route.clone(),
+        processor: processor.name,
+        event: event.route.clone(),
+        source,
+    })?;
+    for (index, command) in commands.into_iter().enumerate() {
+        let nest = Nest {
+            kernel: scene.kernel,
+            tx: &mut *tx,
+            cache: scene.cache,
+            actor: scene.actor,
+            correlation_id: scene.correlation_id,
+            event,
+            command_id: derived_id(event.event_id, processor.name, index),
+            chain: scene.chain,
+            tracer: &mut *tracer,
+            saga: &mut *saga,
+            may_repeat: false,
+        };
+        command.run_nested(nest).await?;
+    }
+    Ok(())
+}
+
+/// Runs a strong dispatcher on `event`, appends the side events it returns, and reacts
+/// to those.
+async fn dispatch(
+    scene: &Scene<'_>,
+    tx: &mut dyn StoreTransaction,
+    event: &RecordedEvent,
+    side: &[Route],
+    (dispatcher, pattern): (&'static DispatcherRow, &Pattern),
+    tracer: &mut Tracer,
+    saga: &mut Saga,
+) -> Result<(), Error> {
+    let store = scene.kernel.store().kind();
+    let produced = tracer
+        .time(Operation::Dispatcher, Some(dispatcher.name), async {
+            let mut cx = Cx::new(&mut *tx, scene.actor, &event.route, pattern, store);
+            crate::base::unwind::or_error(|| (dispatcher.run)(event, &mut cx)).await
+        })
+        .await;
+    tracer.last_route(event.route.as_str());
+    let produced = produced.map_err(|source| ErrorKind::Dispatch {
+        command: scene.command,
+        route: scene.route.clone(),
+        dispatcher: dispatcher.name,
+        event: event.route.clone(),
+        source,
+    })?;
+    if produced.is_empty() {
+        return Ok(());
+    }
+    let recorded = append_side_events(scene, &mut *tx, event, dispatcher, produced, tracer).await?;
+    let mut deeper = side.to_vec();
+    deeper.push(event.route.clone());
+    react(scene, &mut *tx, &recorded, deeper, &mut *tracer, &mut *saga).await
 }
 
 /// Appends a dispatcher's side events to its stream for `event`'s stream.
