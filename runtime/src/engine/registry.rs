@@ -700,41 +700,23 @@ impl PatternTables {
     /// Those of the modules `keep` keeps.
     fn kept(keep: &impl Fn(&str) -> bool) -> Self {
         let mut bad_patterns = Vec::new();
-        let hooks = indexed(
-            inventory::iter::<HookRow>
-                .into_iter()
-                .filter(|r| keep(r.module))
-                .map(|r| (r.name, r.pattern, r)),
-            &mut bad_patterns,
-        );
-        let projectors = indexed(
-            inventory::iter::<ProjectorRow>
-                .into_iter()
-                .filter(|r| keep(r.module))
-                .map(|r| (r.name, r.pattern, r)),
-            &mut bad_patterns,
-        );
-        let processors = indexed(
-            inventory::iter::<ProcessorRow>
-                .into_iter()
-                .filter(|r| keep(r.module))
-                .map(|r| (r.name, r.pattern, r)),
-            &mut bad_patterns,
-        );
-        let saga_steps = indexed(
-            inventory::iter::<SagaStepRow>
-                .into_iter()
-                .filter(|r| keep(r.module))
-                .map(|r| (r.name, r.pattern, r)),
-            &mut bad_patterns,
-        );
-        let dispatchers = indexed(
-            inventory::iter::<DispatcherRow>
-                .into_iter()
-                .filter(|r| keep(r.module))
-                .map(|r| (r.name, r.pattern, r)),
-            &mut bad_patterns,
-        );
+        // Each table of one kind of row, from the rows `keep` keeps.
+        macro_rules! kept {
+            ($row:ty) => {
+                indexed(
+                    inventory::iter::<$row>
+                        .into_iter()
+                        .filter(|r| keep(r.module))
+                        .map(|r| (r.name, r.pattern, r)),
+                    &mut bad_patterns,
+                )
+            };
+        }
+        let hooks = kept!(HookRow);
+        let projectors = kept!(ProjectorRow);
+        let processors = kept!(ProcessorRow);
+        let saga_steps = kept!(SagaStepRow);
+        let dispatchers = kept!(DispatcherRow);
         PatternTables {
             hooks,
             projectors,
