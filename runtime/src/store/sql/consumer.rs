@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::db::{Args, Columns, Db};
 use super::dialect::Dialect;
-use super::rows::{self, int, micros, position};
+use super::rows::{self, duration_micros, micros, position};
 use super::statements::Statements;
 use super::store::{Connection, SqlStore};
 use crate::BoxFuture;
@@ -76,7 +76,7 @@ impl<D: Dialect> ConsumerLog for SqlStore<D> {
             let taken = sqlx::query::<D::Db>(self.statements.lease.clone())
                 .arg(consumer)
                 .arg(owner)
-                .arg(int(ttl.as_micros().try_into().unwrap_or(u64::MAX)))
+                .arg(duration_micros(ttl))
                 .execute(D::Db::executor(&mut *self.connection().await?))
                 .await
                 .map_err(backend)?;

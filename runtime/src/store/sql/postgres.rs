@@ -47,7 +47,7 @@ use uuid::Uuid;
 use super::archive::SqlArchive;
 use super::db::{Args, sql_database};
 use super::dialect::{Begun, Dialect};
-use super::rows::{self, from_micros, position};
+use super::rows::{self, from_micros, int, position};
 use super::statements;
 use super::store::SqlStore;
 use crate::BoxFuture;
@@ -355,7 +355,7 @@ impl Dialect for Postgres {
             let rows = sqlx::query::<sqlx::Postgres>(self.read_all.clone())
                 .arg(tx as i64)
                 .arg(seq as i64)
-                .arg(i64::try_from(limit).unwrap_or(i64::MAX))
+                .arg(int(limit as u64))
                 .arg(self.marker.class)
                 .arg(self.marker.object)
                 .fetch_all(&self.pool)

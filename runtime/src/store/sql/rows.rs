@@ -15,13 +15,17 @@ use crate::store::contract::{Snapshot, StoreError, backend};
 use crate::store::saga::SagaStep;
 
 /// Microseconds since the Unix epoch, as the SQL stores keep times.
-pub(crate) fn micros(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+pub(super) fn micros(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, duration_micros)
 }
 
-pub(crate) fn from_micros(micros: i64) -> SystemTime {
+pub(super) fn from_micros(micros: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or(0))
+}
+
+/// A duration in microseconds, as SQL keeps it.
+pub(super) fn duration_micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
 /// A count or version as SQL keeps it.

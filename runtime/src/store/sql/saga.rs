@@ -2,13 +2,14 @@
 
 use std::time::Duration;
 
-use sqlx::AssertSqlSafe;
+use sqlx::SqlStr;
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::db::{Args, Db};
 use super::dialect::Dialect;
-use super::rows::{self, micros};
+use super::rows::{self, duration_micros, micros};
+use super::statements;
 use crate::BoxFuture;
 use crate::store::contract::{StoreError, backend};
 use crate::store::saga::{SagaLog, SagaOutcome, SagaStep};
@@ -17,18 +18,41 @@ use crate::store::saga::{SagaLog, SagaOutcome, SagaStep};
 /// database's clock, so that machines whose clocks differ agree on who is alive.
 #[derive(Debug)]
 pub(super) struct SqlSagaLog<D: Dialect> {
-    pub(super) pool: sqlx::Pool<D::Db>,
+    pool: sqlx::Pool<D::Db>,
+    /// The statements that read the database's clock (a dialect's fragment).
+    heartbeat: SqlStr,
+    claim_orphans: SqlStr,
 }
 
 impl<D: Dialect> Clone for SqlSagaLog<D> {
     fn clone(&self) -> Self {
         SqlSagaLog {
             pool: self.pool.clone(),
+            heartbeat: self.heartbeat.clone(),
+            claim_orphans: self.claim_orphans.clone(),
         }
     }
 }
 
 impl<D: Dialect> SqlSagaLog<D> {
+    pub(super) fn new(pool: sqlx::Pool<D::Db>) -> Self {
+        SqlSagaLog {
+            pool,
+            heartbeat: statements::sql(format!(
+                "INSERT INTO herald_saga_owners (owner, heartbeat) VALUES ($1, {}) \
+                 ON CONFLICT (owner) DO UPDATE SET heartbeat = excluded.heartbeat",
+                D::NOW_MICROS
+            )),
+            claim_orphans: statements::sql(format!(
+                "UPDATE herald_saga_steps SET owner = $1, updated_at = $2 \
+                 WHERE status IN ('started', 'completed') \
+                 AND owner NOT IN (SELECT owner FROM herald_saga_owners WHERE heartbeat >= {} - $3) \
+                 RETURNING saga_id, command_id, step, name, payload, route, actor, output",
+                D::NOW_MICROS
+            )),
+        }
+    }
+
     async fn execute(
         &self,
         query: sqlx::query::Query<'_, D::Db, <D::Db as sqlx::Database>::Arguments>,
@@ -102,16 +126,7 @@ impl<D: Dialect> SagaLog for SqlSagaLog<D> {
     }
 
     fn heartbeat(&self, owner: Uuid) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(
-            self.execute(
-                sqlx::query::<D::Db>(AssertSqlSafe(format!(
-                    "INSERT INTO herald_saga_owners (owner, heartbeat) VALUES ($1, {}) \
-                 ON CONFLICT (owner) DO UPDATE SET heartbeat = excluded.heartbeat",
-                    D::NOW_MICROS
-                )))
-                .arg(owner),
-            ),
-        )
+        Box::pin(self.execute(sqlx::query::<D::Db>(self.heartbeat.clone()).arg(owner)))
     }
 
     fn claim_orphans(
@@ -120,21 +135,14 @@ impl<D: Dialect> SagaLog for SqlSagaLog<D> {
         lease: Duration,
     ) -> BoxFuture<'_, Result<Vec<SagaStep>, StoreError>> {
         Box::pin(async move {
-            let lease = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
             let mut conn = self.pool.acquire().await.map_err(backend)?;
-            let rows = sqlx::query::<D::Db>(AssertSqlSafe(format!(
-                "UPDATE herald_saga_steps SET owner = $1, updated_at = $2 \
-                 WHERE status IN ('started', 'completed') \
-                 AND owner NOT IN (SELECT owner FROM herald_saga_owners WHERE heartbeat >= {} - $3) \
-                 RETURNING saga_id, command_id, step, name, payload, route, actor, output",
-                D::NOW_MICROS
-            )))
-            .arg(owner)
-            .arg(now())
-            .arg(lease)
-            .fetch_all(D::Db::executor(&mut conn))
-            .await
-            .map_err(backend)?;
+            let rows = sqlx::query::<D::Db>(self.claim_orphans.clone())
+                .arg(owner)
+                .arg(now())
+                .arg(duration_micros(lease))
+                .fetch_all(D::Db::executor(&mut conn))
+                .await
+                .map_err(backend)?;
             let mut steps = rows
                 .iter()
                 .map(rows::saga_step)

@@ -24,7 +24,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use super::archive::SqlArchive;
 use super::db::{Args, Columns, sql_database};
 use super::dialect::{Begun, Dialect};
-use super::rows::{self, from_micros, micros};
+use super::rows::{self, from_micros, int, micros};
 use super::statements;
 use super::store::SqlStore;
 use crate::BoxFuture;
@@ -319,7 +319,7 @@ impl Dialect for Sqlite {
         Box::pin(async move {
             let rows = sqlx::query::<sqlx::Sqlite>(self.read_all.clone())
                 .arg(after.parts().1 as i64)
-                .arg(i64::try_from(limit).unwrap_or(i64::MAX))
+                .arg(int(limit as u64))
                 .fetch_all(&self.pool)
                 .await
                 .map_err(backend)?;

@@ -42,7 +42,7 @@ impl<D: Dialect> SqlStore<D> {
     pub(super) fn new(dialect: D, sagas: sqlx::Pool<D::Db>) -> Self {
         SqlStore {
             dialect,
-            sagas: SqlSagaLog { pool: sagas },
+            sagas: SqlSagaLog::new(sagas),
             statements: Arc::new(Statements::new::<D>()),
             committed: Arc::new(watch::Sender::new(0)),
         }
