@@ -15,45 +15,11 @@ use std::time::{Duration, Instant};
 use herald::prelude::*;
 
 mod common;
+mod counter;
 use common::{Backend, Raw, median, open, throughput};
+use counter::{Add, Added, Counter};
 
 use sqlx::types::Json;
-
-#[event("counter.:id.added")]
-struct Added {
-    id: u64,
-    by: i64,
-    total: i64,
-}
-
-#[command("add.:id")]
-struct Add {
-    id: u64,
-    by: i64,
-}
-
-#[aggregate(name = "counter")]
-#[derive(Default)]
-struct Counter {
-    total: i64,
-}
-
-#[aggregate]
-impl Counter {
-    #[handle]
-    fn add(&self, cmd: &Add) -> Result<Added, std::convert::Infallible> {
-        Ok(Added {
-            id: cmd.id,
-            by: cmd.by,
-            total: self.total + cmd.by,
-        })
-    }
-
-    #[apply]
-    fn added(&mut self, e: &Added) {
-        self.total = e.total;
-    }
-}
 
 #[event("snapped.:id.added")]
 struct SnapAdded {

@@ -11,40 +11,8 @@
 //! ```
 use herald::prelude::*;
 
-#[event("counter.:id.added")]
-struct Added {
-    id: u64,
-    by: i64,
-    total: i64,
-}
-
-#[command("add.:id")]
-struct Add {
-    id: u64,
-    by: i64,
-}
-
-#[aggregate(name = "counter")]
-#[derive(Default)]
-struct Counter {
-    total: i64,
-}
-
-#[aggregate]
-impl Counter {
-    #[handle]
-    fn add(&self, cmd: &Add) -> Result<Added, std::convert::Infallible> {
-        Ok(Added {
-            id: cmd.id,
-            by: cmd.by,
-            total: self.total + cmd.by,
-        })
-    }
-    #[apply]
-    fn added(&mut self, e: &Added) {
-        self.total = e.total;
-    }
-}
+mod counter;
+use counter::Add;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
