@@ -18,6 +18,7 @@ mod event;
 mod fields;
 mod handler;
 mod route;
+mod schema_derive;
 mod serde_derive;
 mod symbol;
 mod upcast;
@@ -82,4 +83,12 @@ pub fn dispatcher(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn saga_step(args: TokenStream, item: TokenStream) -> TokenStream {
     handler::saga_step(args.into(), item.into()).into()
+}
+
+/// What `herald::JsonSchema` is without Herald's `http` feature: a derive that writes
+/// nothing, so that code deriving it compiles with the feature and without it.
+#[doc(hidden)]
+#[proc_macro_derive(JsonSchema, attributes(schemars, schema))]
+pub fn derive_no_json_schema(_: TokenStream) -> TokenStream {
+    TokenStream::new()
 }

@@ -14,19 +14,7 @@ use syn::{Attribute, Meta, Path, Token};
 
 /// The `#[derive]` (and `#[serde(crate)]`) attributes to add to an item with `attrs`.
 pub(crate) fn missing(attrs: &[Attribute]) -> TokenStream {
-    let derived = |name: &str| {
-        attrs
-            .iter()
-            .filter(|a| a.path().is_ident("derive"))
-            .any(|a| {
-                a.parse_args_with(Punctuated::<Path, Token![,]>::parse_terminated)
-                    .is_ok_and(|paths| {
-                        paths
-                            .iter()
-                            .any(|p| p.segments.last().is_some_and(|s| s.ident == name))
-                    })
-            })
-    };
+    let derived = |name: &str| derives(attrs, name);
     let (serialize, deserialize) = (derived("Serialize"), derived("Deserialize"));
     let has_crate = attrs.iter().any(names_serde_crate);
     if has_crate && !serialize && !deserialize {
@@ -49,6 +37,44 @@ pub(crate) fn missing(attrs: &[Attribute]) -> TokenStream {
         #[derive(#(#derives),*)]
         #krate
     }
+}
+
+/// `#[serde(deny_unknown_fields)]` for a command, whose JSON comes from outside (the
+/// HTTP door) and whose schema says it takes no other fields: added when the
+/// `Deserialize` derive is this expansion's or below it, and no field is flattened
+/// (serde cannot deny unknown fields then).
+pub(crate) fn deny_unknown_fields(item: &syn::ItemStruct) -> Option<Attribute> {
+    let derived_above =
+        !derives(&item.attrs, "Deserialize") && item.attrs.iter().any(names_serde_crate);
+    let serde_says = |attrs: &[Attribute], word: &str| {
+        attrs
+            .iter()
+            .filter(|a| a.path().is_ident("serde"))
+            .any(|a| {
+                a.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)
+                    .is_ok_and(|metas| metas.iter().any(|m| m.path().is_ident(word)))
+            })
+    };
+    let flattened = item.fields.iter().any(|f| serde_says(&f.attrs, "flatten"));
+    if derived_above || flattened || serde_says(&item.attrs, "deny_unknown_fields") {
+        return None;
+    }
+    Some(syn::parse_quote!(#[serde(deny_unknown_fields)]))
+}
+
+/// Whether one of `attrs` is a `#[derive]` of a trait named `name` (by its last segment).
+pub(crate) fn derives(attrs: &[Attribute], name: &str) -> bool {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("derive"))
+        .any(|a| {
+            a.parse_args_with(Punctuated::<Path, Token![,]>::parse_terminated)
+                .is_ok_and(|paths| {
+                    paths
+                        .iter()
+                        .any(|p| p.segments.last().is_some_and(|s| s.ident == name))
+                })
+        })
 }
 
 /// `#[serde(…, crate = "…", …)]`.

@@ -48,6 +48,8 @@ mod base; // who calls, retries, panics as failures, lossless JSON
 pub mod consumer; // eventual consumers, over the `Hub`
 mod engine; // the registry and the loop, over the `Kernel`
 mod facade; // `Herald`, its builder, dispatching, pipelines, transactions
+#[cfg(feature = "http")]
+pub mod http; // a door: commands, reads and remote consumers over HTTP
 mod model; // events, commands, aggregates, upcasting, stored records
 #[cfg(feature = "nats")]
 pub mod nats; // a door: the NATS relay and remote workers
@@ -82,7 +84,7 @@ pub use base::retry::RetryPolicy;
 pub use engine::dispatch::Dispatched;
 pub use engine::handler::{Consistency, Cx, Recorded, Recovery, SagaCx, When};
 pub use engine::registry::Registry;
-pub use facade::dispatch::Dispatch;
+pub use facade::dispatch::{Dispatch, JsonDispatch};
 pub use facade::runtime::{Herald, HeraldBuilder, Load, Loaded};
 pub use facade::transaction::HeraldTransaction;
 pub use model::aggregate::Aggregate;
@@ -90,6 +92,24 @@ pub use model::command::Command;
 pub use model::event::{Event, Events, RouteParam};
 pub use outcome::error::{Error, ErrorKind};
 pub use uuid::{self, Uuid};
+
+/// Derives a JSON Schema for a type that a command or event holds, for the HTTP door's
+/// OpenAPI document: schemars' derive with the `http` feature (write
+/// `#[schemars(crate = "herald::schemars")]` below it), one that writes nothing without
+/// it. `#[command]` and `#[event]` derive it on their own types.
+///
+/// ```
+/// #[derive(serde::Serialize, serde::Deserialize, herald::JsonSchema)]
+/// #[schemars(crate = "herald::schemars")]
+/// struct Address { city: String }
+///
+/// #[herald::command("move.user.:user_id")]
+/// struct MoveUser { user_id: u64, to: Address }
+/// ```
+#[cfg(not(feature = "http"))]
+pub use herald_macros::JsonSchema;
+#[cfg(feature = "http")]
+pub use schemars::{self, JsonSchema};
 
 /// Pipelines: commands run one after another, each in its own transaction, each fed by
 /// the previous one's result (see [`Herald::pipeline`]).
@@ -111,6 +131,7 @@ pub mod handler {
 /// Errors: [`Error`] with its [`ErrorKind`], and the
 /// errors it carries.
 pub mod error {
+    pub use crate::base::json_value::BadJson;
     pub use crate::base::unwind::Panicked;
     pub use crate::model::aggregate::ApplyError;
     pub use crate::model::upcast::UpcastError;

@@ -6,20 +6,42 @@ pub use serde_json;
 
 pub use herald_route::{Template, assert_can_match};
 
+pub use crate::JsonSchema;
+pub use crate::base::schema::{Described, Schemas, schema_of};
 pub use crate::engine::handler::{
-    AnyCommand, DispatchFn, DispatcherRow, HookFn, HookRow, Nest, ProcessFn, ProcessorOutput,
-    ProcessorRow, ProjectFn, ProjectorRow, SagaReverseFn, SagaRunFn, SagaStepRow,
+    Alone, AnyCommand, DispatchFn, DispatcherRow, HookFn, HookRow, Nest, ProcessFn,
+    ProcessorOutput, ProcessorRow, ProjectFn, ProjectorRow, SagaReverseFn, SagaRunFn, SagaStepRow,
 };
-pub use crate::engine::registry::{AggregateRow, CommandRow, EventRow, HandlerRow};
+pub use crate::engine::load::{LoadAt, LoadJsonFn};
+pub use crate::engine::registry::{
+    AggregateRow, CommandRow, DecodeFn, EventRow, HandlerRow, SchemaFn,
+};
 pub use crate::engine::step::{ExecuteFn, Step, Stepped};
 pub use crate::model::aggregate::merge_these_aggregate_impl_blocks_into_one;
 pub use crate::model::upcast::UpcasterRow;
+#[cfg(feature = "http")]
+pub use schemars;
 
 use crate::BoxFuture;
 use crate::model::aggregate::Handle;
 use crate::model::command::Command;
 use crate::model::event::RouteParam;
 use crate::route::{Route, RouteError};
+
+/// The [`LoadJsonFn`] of `A`.
+pub fn load_json<A: crate::Aggregate>(
+    at: LoadAt<'_>,
+) -> BoxFuture<'_, Result<(serde_json::Value, u64), crate::Error>> {
+    crate::engine::load::load_json::<A>(at)
+}
+
+/// The [`DecodeFn`] of `C`.
+pub fn decode_command<C: Command>(
+    json: &[u8],
+) -> Result<Box<dyn AnyCommand>, crate::error::BadJson> {
+    let command: C = crate::base::json_value::from_slice(json)?;
+    Ok(Box::new(command))
+}
 
 /// Renders `template` with `params`, in template order.
 pub fn render(

@@ -9,6 +9,7 @@ pub mod calls;
 pub mod domain;
 pub mod events;
 pub mod faults;
+pub mod http;
 pub mod process;
 pub mod users;
 

@@ -102,6 +102,7 @@ fn impls(options: &attr::Options, ident: &Ident) -> TokenStream {
                 snapshot_every: #snapshot_every,
                 version: #version,
                 applies: <#ident as ::herald::Apply>::APPLIES,
+                load: ::herald::__private::load_json::<#ident>,
             }
         }
     }

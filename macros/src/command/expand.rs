@@ -6,7 +6,7 @@ use syn::spanned::Spanned;
 
 use super::Command;
 use crate::fields::ident_text;
-use crate::serde_derive;
+use crate::{schema_derive, serde_derive};
 
 pub(crate) fn command(command: &Command<'_>) -> syn::Result<TokenStream> {
     let Command {
@@ -18,6 +18,13 @@ pub(crate) fn command(command: &Command<'_>) -> syn::Result<TokenStream> {
     } = command;
     let ident = &item.ident;
     let serde = serde_derive::missing(&item.attrs);
+    // After the item's own attributes: a derive of `Deserialize` below `#[command]` must
+    // come before the helper attribute it introduces.
+    let mut item = (*item).clone();
+    if let Some(deny) = serde_derive::deny_unknown_fields(&item) {
+        item.attrs.push(deny);
+    }
+    let schema = schema_derive::missing(&item.attrs);
     let name = options
         .name
         .as_ref()
@@ -33,6 +40,7 @@ pub(crate) fn command(command: &Command<'_>) -> syn::Result<TokenStream> {
     let id_value = quote_spanned!(id.ty.span()=> &self.#id_ident as &dyn ::herald::RouteParam);
     Ok(quote! {
         #serde
+        #schema
         #item
 
         #[automatically_derived]
@@ -70,6 +78,8 @@ pub(crate) fn command(command: &Command<'_>) -> syn::Result<TokenStream> {
                 route: <#ident as ::herald::Command>::ROUTE,
                 roles: <#ident as ::herald::Command>::ROLES,
                 id_field: <#ident as ::herald::Command>::ID_FIELD,
+                decode: ::herald::__private::decode_command::<#ident>,
+                schema: ::herald::__private::schema_of::<#ident>,
             }
         }
     })

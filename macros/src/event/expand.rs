@@ -5,7 +5,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::{Event, Routed};
-use crate::serde_derive;
+use crate::{schema_derive, serde_derive};
 
 pub(crate) fn event(event: &Event<'_>) -> syn::Result<TokenStream> {
     let Event {
@@ -15,11 +15,13 @@ pub(crate) fn event(event: &Event<'_>) -> syn::Result<TokenStream> {
         routes,
         is_enum,
     } = event;
-    let serde = serde_derive::missing(match item {
-        syn::Item::Struct(s) => &s.attrs,
+    let attrs = match item {
+        syn::Item::Struct(s) => &s.attrs[..],
         syn::Item::Enum(e) => &e.attrs,
         _ => &[],
-    });
+    };
+    let serde = serde_derive::missing(attrs);
+    let schema = schema_derive::missing(attrs);
     let name = options
         .name
         .as_ref()
@@ -64,6 +66,7 @@ pub(crate) fn event(event: &Event<'_>) -> syn::Result<TokenStream> {
     });
     Ok(quote! {
         #serde
+        #schema
         #item
         #aggregate
 
@@ -95,6 +98,7 @@ pub(crate) fn event(event: &Event<'_>) -> syn::Result<TokenStream> {
                 module: ::core::module_path!(),
                 routes: <#ident as ::herald::Event>::ROUTES,
                 version: <#ident as ::herald::Event>::VERSION,
+                schema: ::herald::__private::schema_of::<#ident>,
             }
         }
     })

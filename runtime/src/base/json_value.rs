@@ -279,3 +279,137 @@ mod tests {
         assert_eq!(to_value(&u128::from(u64::MAX)).unwrap(), u64::MAX);
     }
 }
+
+/// JSON text that does not decode as the type asked for: where, and what serde said.
+///
+/// ```
+/// # use herald_doc_fixtures::*;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// # let herald = herald().await;
+/// let err = herald.dispatch_json("OpenAccount", br#"{"account_id": "seven"}"#).unwrap_err();
+/// let herald::ErrorKind::BadCommand { json, .. } = err.kind() else { panic!("{err}") };
+/// assert_eq!(json.path(), "account_id");
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", at_path(path))]
+pub struct BadJson {
+    path: String,
+    message: String,
+    line: usize,
+    column: usize,
+    syntax: bool,
+}
+
+fn at_path(path: &str) -> String {
+    if path.is_empty() {
+        String::new()
+    } else {
+        format!("at `{path}`: ")
+    }
+}
+
+impl BadJson {
+    /// Where in the value it went wrong, as serde names it (`address.city`,
+    /// `lines[2].amount`); empty for the value as a whole (a missing field, or text that
+    /// is not JSON).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// What serde said, with the line and column.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The line and column (from 1) where decoding stopped.
+    pub fn line_column(&self) -> (usize, usize) {
+        (self.line, self.column)
+    }
+
+    /// Whether the text is not JSON at all (or ends early), rather than JSON of another
+    /// shape.
+    pub fn is_syntax(&self) -> bool {
+        self.syntax
+    }
+}
+
+/// `json` decoded as a `T`, with trailing text an error too; the error names the path.
+pub(crate) fn from_slice<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, BadJson> {
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    let bad = |path: String, error: serde_json::Error| BadJson {
+        path,
+        line: error.line(),
+        column: error.column(),
+        syntax: error.is_syntax() || error.is_eof(),
+        message: error.to_string(),
+    };
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        bad(
+            if path == "." { String::new() } else { path },
+            error.into_inner(),
+        )
+    })?;
+    deserializer
+        .end()
+        .map_err(|error| bad(String::new(), error))?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use super::from_slice;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code, reason = "only decoded")]
+    struct Order {
+        id: u64,
+        lines: Vec<Line>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code, reason = "only decoded")]
+    struct Line {
+        amount: u32,
+    }
+
+    #[test]
+    fn names_the_path_of_a_wrong_value() {
+        let err = from_slice::<Order>(br#"{"id": 1, "lines": [{"amount": 1}, {"amount": -1}]}"#)
+            .unwrap_err();
+        assert_eq!(err.path(), "lines[1].amount");
+        assert!(!err.is_syntax());
+        assert!(
+            err.to_string()
+                .starts_with("at `lines[1].amount`: invalid value"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn names_unknown_and_missing_fields() {
+        let unknown = from_slice::<Order>(br#"{"id": 1, "lines": [], "idd": 2}"#).unwrap_err();
+        assert!(
+            unknown.message().contains("unknown field `idd`"),
+            "{unknown}"
+        );
+        let missing = from_slice::<Order>(br#"{"id": 1}"#).unwrap_err();
+        assert_eq!(missing.path(), "");
+        assert!(
+            missing.message().contains("missing field `lines`"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn text_that_is_not_json_or_has_more_after_it_is_a_syntax_error() {
+        assert!(from_slice::<Order>(b"{\"id\": ").unwrap_err().is_syntax());
+        let trailing = from_slice::<Order>(br#"{"id": 1, "lines": []} x"#).unwrap_err();
+        assert!(trailing.is_syntax(), "{trailing}");
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert!(from_slice::<Order>(deep.as_bytes()).is_err());
+    }
+}

@@ -6,4 +6,5 @@
 pub(crate) mod actor;
 pub(crate) mod json_value;
 pub(crate) mod retry;
+pub(crate) mod schema;
 pub(crate) mod unwind;

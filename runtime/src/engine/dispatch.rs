@@ -229,6 +229,29 @@ pub(crate) async fn prepare<C: Command>(
     })
 }
 
+/// A top-level command in a transaction of its own, traced from start to end: what
+/// [`Dispatch`](crate::Dispatch) and a command decoded from JSON run.
+pub(crate) async fn alone<C: Command>(
+    kernel: &Kernel,
+    command: &mut C,
+    options: Options,
+) -> Result<Dispatched, Error> {
+    let mut tracer = Tracer::new(Operation::Dispatch, C::NAME);
+    let result = in_own_transaction(kernel, command, options, &mut tracer).await;
+    finish(tracer, result)
+}
+
+/// The caller's result of a dispatch that ran: the trace joins it, or its error.
+pub(crate) fn finish(tracer: Tracer, result: Result<Finished, Error>) -> Result<Dispatched, Error> {
+    let trace = tracer.finish(match &result {
+        Ok(_) => Outcome::Ok,
+        Err(error) => error.outcome(),
+    });
+    Ok(result
+        .map_err(|error| error.with_trace(trace.clone()))?
+        .into_dispatched(trace))
+}
+
 /// A dispatch in a transaction of its own.
 pub(crate) async fn in_own_transaction<C: Command>(
     kernel: &Kernel,
@@ -533,29 +556,68 @@ pub(crate) async fn first_result<C: Command>(
     earlier: RecordedCommand,
 ) -> Result<Finished, Error> {
     let fail_store = |source| store_error(C::NAME, &prepared.route, source);
-    let command_id = prepared.envelope_ids.0;
     let result: CommandResult =
         serde_json::from_value(earlier.result).map_err(|source| ErrorKind::Payload {
             command: C::NAME,
             source,
         })?;
+    let (command_id, route) = (prepared.envelope_ids.0, prepared.route.clone());
+    let read = read_back(reader, command_id, route, result).await;
+    Ok(Finished::Repeated(read.map_err(fail_store)?))
+}
+
+/// A committed command's result with its events, read back from the store.
+async fn read_back(
+    reader: Reader<'_>,
+    command_id: Uuid,
+    route: Route,
+    result: CommandResult,
+) -> Result<Dispatched, crate::store::StoreError> {
     let first = result.version - result.events;
     let events = match reader {
         Reader::Store(store) => store.read_stream(&result.stream, first).await,
         Reader::Transaction(tx) => tx.load_stream(&result.stream, first).await,
-    }
-    .map_err(fail_store)?;
+    }?;
     let events: Vec<RecordedEvent> = events.into_iter().take(result.events as usize).collect();
-    Ok(Finished::Repeated(Dispatched {
+    Ok(Dispatched {
         command_id,
         correlation_id: result.correlation_id,
-        route: prepared.route.clone(),
+        route,
         stream: result.stream,
         version: result.version,
         events,
         trace: result.trace,
         repeat: true,
-    }))
+    })
+}
+
+/// The result of committed command `command_id` in `tenant`, its events read back;
+/// `None` when no command of the tenant has that id.
+pub(crate) async fn recorded(
+    store: &dyn EventStore,
+    tenant: &str,
+    command_id: Uuid,
+) -> Result<Option<Dispatched>, Error> {
+    let context = || format!("reading command {command_id}");
+    let fail = |source| ErrorKind::Store {
+        context: context(),
+        source,
+    };
+    let Some(earlier) = store.read_command(command_id).await.map_err(fail)? else {
+        return Ok(None);
+    };
+    // A row a runtime of another version wrote, or one still being written: not a result.
+    let Ok(result) = serde_json::from_value::<CommandResult>(earlier.result) else {
+        return Ok(None);
+    };
+    if result.stream.tenant() != tenant {
+        return Ok(None);
+    }
+    let Ok(route) = Route::parse(&result.route) else {
+        return Ok(None);
+    };
+    let read = read_back(Reader::Store(store), command_id, route, result).await;
+    Ok(Some(read.map_err(fail)?))
 }
 
 /// A processor's command: steps 1 to 8 in its parent's transaction, as the same actor,

@@ -7,5 +7,6 @@ pub(crate) mod cache;
 pub(crate) mod dispatch;
 pub(crate) mod handler;
 pub(crate) mod kernel;
+pub(crate) mod load;
 pub(crate) mod registry;
 pub(crate) mod step;

@@ -5,10 +5,14 @@ use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+use crate::base::json_value::BadJson;
+use crate::base::schema::Schemas;
+use crate::engine::handler::AnyCommand;
 use crate::engine::handler::reaction::Reaction;
 use crate::engine::handler::{
     Consistency, DispatcherRow, HookRow, ProcessorRow, ProjectorRow, SagaStepRow, When,
 };
+use crate::engine::load::LoadJsonFn;
 use crate::engine::step::ExecuteFn;
 use crate::model::upcast::UpcasterRow;
 use crate::outcome::error::RegistryError;
@@ -17,18 +21,17 @@ use crate::store::RecordedEvent;
 
 /// An `#[event]` type. Not public API: generated code builds these.
 #[doc(hidden)]
-#[derive(Debug)]
 pub struct EventRow {
     pub name: &'static str,
     pub type_name: &'static str,
     pub module: &'static str,
     pub routes: &'static [&'static str],
     pub version: u32,
+    pub schema: SchemaFn,
 }
 
 /// A `#[command]` type. Not public API: generated code builds these.
 #[doc(hidden)]
-#[derive(Debug)]
 pub struct CommandRow {
     pub name: &'static str,
     pub type_name: &'static str,
@@ -36,11 +39,20 @@ pub struct CommandRow {
     pub route: &'static str,
     pub roles: &'static [&'static str],
     pub id_field: &'static str,
+    pub decode: DecodeFn,
+    pub schema: SchemaFn,
 }
+
+/// Decodes a command of a row's type from JSON text. Not public API.
+#[doc(hidden)]
+pub type DecodeFn = fn(&[u8]) -> Result<Box<dyn AnyCommand>, BadJson>;
+
+/// The JSON Schema of a row's type. Not public API.
+#[doc(hidden)]
+pub type SchemaFn = fn(&mut Schemas) -> serde_json::Value;
 
 /// An `#[aggregate]` struct. Not public API: generated code builds these.
 #[doc(hidden)]
-#[derive(Debug)]
 pub struct AggregateRow {
     pub name: &'static str,
     pub type_name: &'static str,
@@ -48,6 +60,7 @@ pub struct AggregateRow {
     pub snapshot_every: u32,
     pub version: u32,
     pub applies: &'static [&'static str],
+    pub load: LoadJsonFn,
 }
 
 /// A `#[handle]` method. Not public API: generated code builds these.
@@ -60,6 +73,33 @@ pub struct HandlerRow {
     pub command_type: fn() -> TypeId,
     pub produces: fn(&mut Vec<&'static str>),
     pub execute: ExecuteFn,
+}
+
+impl fmt::Debug for EventRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventRow")
+            .field("name", &self.name)
+            .field("routes", &self.routes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for CommandRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommandRow")
+            .field("name", &self.name)
+            .field("route", &self.route)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for AggregateRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AggregateRow")
+            .field("name", &self.name)
+            .field("applies", &self.applies)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for HandlerRow {
@@ -646,6 +686,42 @@ impl Registry {
     /// The names of the registered commands.
     pub fn command_names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.commands.iter().map(|r| r.name)
+    }
+
+    /// The registration of the command named `name`.
+    pub(crate) fn command_named(&self, name: &str) -> Option<&'static CommandRow> {
+        self.commands.iter().copied().find(|r| r.name == name)
+    }
+
+    /// The registration of the aggregate named `name`.
+    #[cfg_attr(
+        not(feature = "http"),
+        allow(dead_code, reason = "the HTTP door loads aggregates by name")
+    )]
+    pub(crate) fn aggregate_named(&self, name: &str) -> Option<&'static AggregateRow> {
+        self.aggregates.iter().copied().find(|r| r.name == name)
+    }
+
+    /// The registered commands, in name order.
+    #[cfg_attr(
+        not(feature = "http"),
+        allow(dead_code, reason = "the HTTP door's OpenAPI document lists them")
+    )]
+    pub(crate) fn commands(&self) -> Vec<&'static CommandRow> {
+        let mut rows = self.commands.clone();
+        rows.sort_by_key(|r| r.name);
+        rows
+    }
+
+    /// The registered events, in name order.
+    #[cfg_attr(
+        not(feature = "http"),
+        allow(dead_code, reason = "the HTTP door's OpenAPI document lists them")
+    )]
+    pub(crate) fn events(&self) -> Vec<&'static EventRow> {
+        let mut rows = self.events.clone();
+        rows.sort_by_key(|r| r.name);
+        rows
     }
 
     /// The names of the registered aggregates.

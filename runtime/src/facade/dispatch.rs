@@ -13,12 +13,13 @@ use crate::engine::dispatch::{
     self, Dispatched, Finished, Options, Reader, Steps, first_result, prepare, steps, undo,
 };
 use crate::engine::handler::saga::Saga;
+use crate::engine::handler::{Alone, AnyCommand};
 use crate::engine::step::store_error;
 use crate::facade::runtime::Herald;
 use crate::facade::transaction::HeraldTransaction;
 use crate::model::command::Command;
 use crate::outcome::error::{Error, ErrorKind};
-use crate::outcome::trace::{Operation, Outcome, TraceOutcome, Tracer};
+use crate::outcome::trace::{Operation, Tracer};
 
 /// A command on its way: add an actor, ids or an expected version, then `.await` it.
 ///
@@ -117,17 +118,10 @@ impl<'a, C: Command> IntoFuture for Dispatch<'a, C> {
             wait_for,
         } = self;
         Box::pin(async move {
-            let mut tracer = Tracer::new(Operation::Dispatch, C::NAME);
-            let (herald, result) = match target {
+            let (herald, dispatched) = match target {
                 Target::Runtime(herald) => (
                     Some(herald),
-                    dispatch::in_own_transaction(
-                        herald.kernel(),
-                        &mut command,
-                        options,
-                        &mut tracer,
-                    )
-                    .await,
+                    dispatch::alone(herald.kernel(), &mut command, options).await,
                 ),
                 Target::Transaction(_) if wait_for.is_some() => {
                     let error = ErrorKind::Store {
@@ -136,20 +130,17 @@ impl<'a, C: Command> IntoFuture for Dispatch<'a, C> {
                             "`wait_for` waits for a commit: call `herald.consumers().wait_for(…)` after committing the transaction".into(),
                         ),
                     };
-                    (None, Err(error.into()))
+                    let tracer = Tracer::new(Operation::Dispatch, C::NAME);
+                    (None, dispatch::finish(tracer, Err(error.into())))
                 }
-                Target::Transaction(tx) => (
-                    None,
-                    in_callers_transaction(tx, &mut command, options, &mut tracer).await,
-                ),
+                Target::Transaction(tx) => {
+                    let mut tracer = Tracer::new(Operation::Dispatch, C::NAME);
+                    let result =
+                        in_callers_transaction(tx, &mut command, options, &mut tracer).await;
+                    (None, dispatch::finish(tracer, result))
+                }
             };
-            let trace = tracer.finish(match &result {
-                Ok(_) => Outcome::Ok,
-                Err(error) => error.outcome(),
-            });
-            let dispatched = result
-                .map_err(|error| error.with_trace(trace.clone()))?
-                .into_dispatched(trace);
+            let dispatched = dispatched?;
             if let (Some(herald), Some((names, timeout))) = (herald, wait_for) {
                 herald
                     .consumers()
@@ -158,6 +149,68 @@ impl<'a, C: Command> IntoFuture for Dispatch<'a, C> {
             }
             Ok(dispatched)
         })
+    }
+}
+
+/// A command sent by name with its JSON (see [`Herald::dispatch_json`]): add an actor,
+/// ids or an expected version, then `.await` it.
+#[must_use = "a dispatch does nothing until it is awaited"]
+pub struct JsonDispatch<'a> {
+    herald: &'a Herald,
+    command: Box<dyn AnyCommand>,
+    options: Options,
+}
+
+impl<'a> JsonDispatch<'a> {
+    pub(crate) fn new(herald: &'a Herald, command: Box<dyn AnyCommand>) -> Self {
+        JsonDispatch {
+            herald,
+            command,
+            options: Options::default(),
+        }
+    }
+
+    /// The command's name.
+    pub fn name(&self) -> &'static str {
+        self.command.name()
+    }
+
+    /// Who sends the command (see [`Dispatch::actor`]).
+    pub fn actor(mut self, actor: Actor) -> Self {
+        self.options.actor = Some(actor);
+        self
+    }
+
+    /// The command's id (see [`Dispatch::command_id`]).
+    pub fn command_id(mut self, id: Uuid) -> Self {
+        self.options.command_id = Some(id);
+        self
+    }
+
+    /// The correlation id its events carry (default: the command id).
+    pub fn correlation_id(mut self, id: Uuid) -> Self {
+        self.options.correlation_id = Some(id);
+        self
+    }
+
+    /// The version the caller last saw of the aggregate's stream (see
+    /// [`Dispatch::expected_version`]).
+    pub fn expected_version(mut self, version: u64) -> Self {
+        self.options.expected_version = Some(version);
+        self
+    }
+}
+
+impl<'a> IntoFuture for JsonDispatch<'a> {
+    type Output = Result<Dispatched, Error>;
+    type IntoFuture = BoxFuture<'a, Result<Dispatched, Error>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let alone = Alone {
+            kernel: self.herald.kernel(),
+            options: self.options,
+        };
+        self.command.run_alone(alone)
     }
 }
 

@@ -9,20 +9,20 @@ use crate::BoxFuture;
 use crate::base::actor::Actor;
 use crate::base::retry::RetryPolicy;
 use crate::consumer::{ConsumerSettings, Consumers, Hub, LiveEvents};
-use crate::engine::cache::{AggregateCache, Lookup};
+use crate::engine::cache::AggregateCache;
 use crate::engine::handler::Recovery;
 use crate::engine::handler::saga::recover;
 use crate::engine::kernel::{Kernel, Settings};
+use crate::engine::load::{LoadFrom, load};
 use crate::engine::registry::Registry;
-use crate::engine::step::{cached, replay, usable_snapshot};
-use crate::facade::dispatch::{Dispatch, Target};
+use crate::facade::dispatch::{Dispatch, JsonDispatch, Target};
 use crate::facade::pipeline::Pipeline;
 use crate::facade::transaction::HeraldTransaction;
 use crate::model::aggregate::Aggregate;
 use crate::model::command::Command;
 use crate::model::event::RouteParam;
 use crate::outcome::error::{Error, ErrorKind};
-use crate::store::{self, EventStore, MemoryStore, ReplayFrom, StreamKey};
+use crate::store::{self, EventStore, MemoryStore, StreamKey};
 use uuid::Uuid;
 
 /// A running Herald application: dispatch commands, load aggregates, read events.
@@ -67,6 +67,38 @@ impl Herald {
     /// returned value, then `.await` it.
     pub fn dispatch<C: Command>(&self, command: C) -> Dispatch<'_, C> {
         Dispatch::new(Target::Runtime(self), command)
+    }
+
+    /// Decodes a command sent by name as JSON text (from outside the process: the HTTP
+    /// door does this), ready to be configured and awaited like [`dispatch`](Self::dispatch).
+    /// A name no command has is [`ErrorKind::UnknownCommand`]; JSON that is not the
+    /// command's is [`ErrorKind::BadCommand`], naming the field and where it is (a field
+    /// the command does not have is an error too, when `#[command]` derives its serde
+    /// traits).
+    ///
+    /// ```
+    /// # use herald_doc_fixtures::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), herald::Error> {
+    /// # let herald = herald().await;
+    /// let opened = herald.dispatch_json("OpenAccount", br#"{"account_id": 3}"#)?.await?;
+    /// assert_eq!(opened.route().as_str(), "open.account.3");
+    /// let unknown = herald.dispatch_json("CloseAccount", b"{}").unwrap_err();
+    /// assert_eq!(unknown.kind().code(), "unknown_command");
+    /// # Ok(()) }
+    /// ```
+    pub fn dispatch_json(&self, name: &str, json: &[u8]) -> Result<JsonDispatch<'_>, Error> {
+        let Some(row) = self.registry().command_named(name) else {
+            return Err(ErrorKind::UnknownCommand {
+                name: name.to_owned(),
+            }
+            .into());
+        };
+        let command = (row.decode)(json).map_err(|json| ErrorKind::BadCommand {
+            command: row.name,
+            json,
+        })?;
+        Ok(JsonDispatch::new(self, command))
     }
 
     /// Declares a pipeline: commands dispatched one after the other, each in its own
@@ -413,17 +445,6 @@ pub struct Load<'h, A> {
     aggregate: PhantomData<fn() -> A>,
 }
 
-/// Where a [`Load`] starts from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum LoadFrom {
-    /// The cache, else the newest snapshot, else the first event.
-    Cache,
-    /// The newest snapshot, else the first event.
-    Snapshot,
-    /// The first event.
-    Events,
-}
-
 impl<A> Load<'_, A> {
     /// Loads from this tenant's stream.
     pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
@@ -452,50 +473,12 @@ impl<'h, A: Aggregate> IntoFuture for Load<'h, A> {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let context = || format!("loading aggregate `{}` `{}`", A::NAME, self.stream_id);
-            let fail = |source| {
-                Error::from(ErrorKind::Store {
-                    context: context(),
-                    source,
-                })
-            };
             let stream = StreamKey::new(self.tenant.as_str(), A::NAME, self.stream_id.as_str())
-                .map_err(|invalid| fail(invalid.into()))?;
-            let store = self.herald.store();
-            let committed = Lookup {
-                own: None,
-                committed: self.herald.cache(),
-            };
-            let stream = &stream;
-            let replay_from = |from| async move { store.replay(stream, from).await.map_err(fail) };
-            let cached = match self.from {
-                LoadFrom::Cache => cached::<A>(committed, stream),
-                LoadFrom::Snapshot | LoadFrom::Events => None,
-            };
-            let snapshots = A::SNAPSHOT_EVERY != 0 && self.from != LoadFrom::Events;
-            let (mut state, from, events) = match cached {
-                Some((state, from)) => {
-                    let read = replay_from(ReplayFrom::Version(from)).await?;
-                    (state, from, read.events)
-                }
-                None if !snapshots => {
-                    let read = replay_from(ReplayFrom::Version(0)).await?;
-                    (A::default(), 0, read.events)
-                }
-                None => {
-                    let read = replay_from(ReplayFrom::Snapshot).await?;
-                    match read.snapshot.map(|s| usable_snapshot::<A>(s, stream)) {
-                        None => (A::default(), 0, read.events),
-                        Some(Some((state, from))) => (state, from, read.events),
-                        // A snapshot that cannot be used: the whole stream, after all.
-                        Some(None) => {
-                            let read = replay_from(ReplayFrom::Version(0)).await?;
-                            (A::default(), 0, read.events)
-                        }
-                    }
-                }
-            };
-            let version = replay(&mut state, from, stream, &events)?;
+                .map_err(|invalid| ErrorKind::Store {
+                    context: format!("loading aggregate `{}` `{}`", A::NAME, self.stream_id),
+                    source: invalid.into(),
+                })?;
+            let (state, version) = load::<A>(self.herald.kernel(), &stream, self.from).await?;
             Ok(Loaded { state, version })
         })
     }

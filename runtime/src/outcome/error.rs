@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::BoxError;
+use crate::base::json_value::BadJson;
 use crate::model::aggregate::ApplyError;
 use crate::outcome::trace::Trace;
 use crate::route::{Route, RouteError};
@@ -107,6 +108,8 @@ impl std::error::Error for Error {}
 /// | code | kind | retrying helps |
 /// |---|---|---|
 /// | `registry` | [`Registry`](ErrorKind::Registry) | no |
+/// | `unknown_command` | [`UnknownCommand`](ErrorKind::UnknownCommand) | no |
+/// | `invalid_command` | [`BadCommand`](ErrorKind::BadCommand) | no |
 /// | `invalid_route` | [`Route`](ErrorKind::Route) | no |
 /// | `invalid_pattern` | [`Pattern`](ErrorKind::Pattern) | no |
 /// | `invalid_id` | [`InvalidId`](ErrorKind::InvalidId) | no |
@@ -155,6 +158,22 @@ pub enum ErrorKind {
     /// The registrations the runtime was built from have problems; every one is listed.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+
+    /// No command of this runtime has the name (sending one by name: JSON, HTTP).
+    #[error("there is no command `{name}`")]
+    UnknownCommand {
+        /// The name asked for.
+        name: String,
+    },
+
+    /// A command sent as JSON does not decode as its type: which field, and why.
+    #[error("command `{command}`: {json}")]
+    BadCommand {
+        /// The command's name.
+        command: &'static str,
+        /// Where the JSON is wrong.
+        json: BadJson,
+    },
 
     /// A command's route could not be rendered from its fields.
     #[error("command `{command}`")]
@@ -546,6 +565,8 @@ impl ErrorKind {
     pub fn code(&self) -> &'static str {
         match self {
             ErrorKind::Registry(..) => "registry",
+            ErrorKind::UnknownCommand { .. } => "unknown_command",
+            ErrorKind::BadCommand { .. } => "invalid_command",
             ErrorKind::Route { .. } => "invalid_route",
             ErrorKind::Pattern { .. } => "invalid_pattern",
             ErrorKind::InvalidId { .. } => "invalid_id",

@@ -13,7 +13,9 @@ pub(crate) mod saga;
 pub use context::Cx;
 pub use dispatcher::{DispatchFn, DispatcherOutput, DispatcherRow};
 pub use hook::{HookFn, HookRow, When};
-pub use processor::{AnyCommand, IntoCommands, Nest, ProcessFn, ProcessorOutput, ProcessorRow};
+pub use processor::{
+    Alone, AnyCommand, IntoCommands, Nest, ProcessFn, ProcessorOutput, ProcessorRow,
+};
 pub use projector::{Consistency, ProjectFn, ProjectorRow, Recorded};
 pub use saga::{Recovery, SagaCx, SagaOutput, SagaReverseFn, SagaRunFn, SagaStepRow};
 

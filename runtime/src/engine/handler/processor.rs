@@ -10,6 +10,7 @@ use crate::BoxError;
 use crate::BoxFuture;
 use crate::base::actor::Actor;
 use crate::engine::cache::Lookup;
+use crate::engine::dispatch::{Dispatched, Options};
 use crate::engine::handler::saga::Saga;
 use crate::engine::handler::{Consistency, Cx};
 use crate::engine::kernel::Kernel;
@@ -137,6 +138,9 @@ pub trait AnyCommand: Send + Sync {
     fn to_json(&self) -> Result<serde_json::Value, serde_json::Error>;
     /// Runs the command nested in its parent's transaction.
     fn run_nested<'a>(self: Box<Self>, nest: Nest<'a>) -> BoxFuture<'a, Result<(), Error>>;
+    /// Runs the command at the top, in a transaction of its own.
+    fn run_alone<'a>(self: Box<Self>, alone: Alone<'a>)
+    -> BoxFuture<'a, Result<Dispatched, Error>>;
 }
 
 impl<C: Command> AnyCommand for C {
@@ -151,6 +155,24 @@ impl<C: Command> AnyCommand for C {
     fn run_nested<'a>(self: Box<Self>, nest: Nest<'a>) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(crate::engine::dispatch::nested(*self, nest))
     }
+
+    fn run_alone<'a>(
+        self: Box<Self>,
+        alone: Alone<'a>,
+    ) -> BoxFuture<'a, Result<Dispatched, Error>> {
+        let mut command = *self;
+        Box::pin(async move {
+            crate::engine::dispatch::alone(alone.kernel, &mut command, alone.options).await
+        })
+    }
+}
+
+/// Where a command decoded from JSON runs: at the top, as the caller asked. Not public
+/// API.
+#[doc(hidden)]
+pub struct Alone<'a> {
+    pub(crate) kernel: &'a Kernel,
+    pub(crate) options: Options,
 }
 
 /// Where a processor's command runs: its parent's transaction, actor and correlation,

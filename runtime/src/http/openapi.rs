@@ -1,0 +1,322 @@
+//! The OpenAPI 3.1 document of the router, built from the registry when the router is:
+//! one path per registered command with its JSON Schema (schemars), the reads, and the
+//! problem types.
+
+use serde_json::{Map, Value, json};
+
+use crate::base::schema::Schemas;
+use crate::engine::registry::Registry;
+
+/// Problem codes the routes answer with, by status: each has its schema in the document.
+const ERRORS: &[(u16, &str)] = &[
+    (
+        400,
+        "the request is malformed: JSON that is not the command's, a bad header, query or path",
+    ),
+    (401, "no credentials, or credentials that do not hold"),
+    (403, "the caller may not do this"),
+    (404, "no such command, aggregate, stream or result"),
+    (
+        406,
+        "the response cannot be given in a type the caller accepts",
+    ),
+    (409, "the stream is not at the expected version"),
+    (413, "the body is over the limit"),
+    (415, "the body is not JSON"),
+    (
+        422,
+        "rejected by a hook or the aggregate, or an idempotency key reused with another body",
+    ),
+    (429, "over the caller's rate or concurrency limit"),
+    (
+        503,
+        "the store is saturated or unreachable: send it again later",
+    ),
+];
+
+pub(crate) fn document(registry: &Registry) -> Value {
+    let mut schemas = Schemas::for_openapi();
+    let mut paths = Map::new();
+    for row in registry.commands() {
+        let schema = (row.schema)(&mut schemas);
+        let roles = if row.roles.is_empty() {
+            String::new()
+        } else {
+            format!(" The caller needs one of the roles {:?}.", row.roles)
+        };
+        paths.insert(
+            format!("/v1/commands/{}", row.name),
+            json!({ "post": {
+                "operationId": format!("send_{}", row.name),
+                "summary": format!("Sends command `{}` (route `{}`).", row.name, row.route),
+                "description": format!("Appends the events its aggregate decides, in one transaction.{roles}"),
+                "tags": ["commands"],
+                "parameters": [
+                    { "$ref": "#/components/parameters/IdempotencyKey" },
+                    { "$ref": "#/components/parameters/IfMatch" },
+                    { "$ref": "#/components/parameters/Prefer" },
+                ],
+                "requestBody": {
+                    "required": true,
+                    "content": { "application/json": { "schema": schema } },
+                },
+                "responses": responses(json!({
+                    "200": {
+                        "description": "The command committed (or had committed: `Idempotent-Replayed`).",
+                        "headers": { "ETag": { "$ref": "#/components/headers/ETag" } },
+                        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Dispatched" } } },
+                    },
+                    "202": {
+                        "description": "The command committed, but the consumers of `wait-for` had not handled its events within the wait.",
+                        "headers": { "ETag": { "$ref": "#/components/headers/ETag" } },
+                        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Dispatched" } } },
+                    },
+                })),
+            }}),
+        );
+    }
+    let event_schemas: Vec<Value> = registry
+        .events()
+        .iter()
+        .map(|row| {
+            json!({
+                "title": row.name,
+                "description": format!("Event `{}` (routes {:?}), schema version {}.", row.name, row.routes, row.version),
+                "allOf": [(row.schema)(&mut schemas)],
+            })
+        })
+        .collect();
+    reads(&mut paths);
+    let mut components = schemas.definitions();
+    components.extend(fixed_schemas(event_schemas));
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Herald",
+            "version": "1",
+            "description": "Commands, reads and the global order of a Herald application. Errors are RFC 9457 problem details whose `type` is `urn:herald:problem:<code>`.",
+        },
+        "servers": [{ "url": "/" }],
+        "security": [{ "bearer": [] }],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "parameters": parameters(),
+            "headers": {
+                "ETag": { "description": "The stream's version, quoted: `\"3\"`.", "schema": { "type": "string" } },
+            },
+        },
+    })
+}
+
+/// The routes' responses: `ok` and every problem.
+fn responses(ok: Value) -> Value {
+    let mut responses = ok.as_object().cloned().unwrap_or_default();
+    for (status, description) in ERRORS {
+        responses.insert(
+            status.to_string(),
+            json!({
+                "description": description,
+                "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } },
+            }),
+        );
+    }
+    Value::Object(responses)
+}
+
+fn read(operation: &str, summary: &str, parameters: Value, ok: Value) -> Value {
+    json!({ "get": {
+        "operationId": operation,
+        "summary": summary,
+        "tags": ["reads"],
+        "parameters": parameters,
+        "responses": responses(ok),
+    }})
+}
+
+fn ok_json(schema: &str) -> Value {
+    json!({ "200": {
+        "description": "Found.",
+        "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } },
+    }})
+}
+
+fn in_path(name: &str, description: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "description": description,
+            "schema": { "type": "string", "minLength": 1, "maxLength": 255 } })
+}
+
+fn limit() -> Value {
+    json!({ "name": "limit", "in": "query", "description": "How many events at most.",
+            "schema": { "type": "integer", "minimum": 1, "maximum": 1000 } })
+}
+
+fn reads(paths: &mut Map<String, Value>) {
+    paths.insert(
+        "/v1/results/{command_id}".into(),
+        read(
+            "read_result",
+            "A committed command's result and events.",
+            json!([{ "name": "command_id", "in": "path", "required": true,
+                     "schema": { "type": "string", "format": "uuid" } }]),
+            ok_json("Result"),
+        ),
+    );
+    paths.insert(
+        "/v1/streams/{stream_type}/{stream_id}/events".into(),
+        read(
+            "read_stream",
+            "A stream's events, after a version.",
+            json!([
+                in_path("stream_type", "The stream's type: its aggregate's name."),
+                in_path("stream_id", "The stream's id."),
+                { "name": "after_version", "in": "query", "description": "Events after this version.",
+                  "schema": { "type": "integer", "minimum": 0, "maximum": i64::MAX } },
+                limit(),
+            ]),
+            ok_json("StreamEvents"),
+        ),
+    );
+    let mut aggregate = read(
+        "read_aggregate",
+        "An aggregate's state; its version is the `ETag`.",
+        json!([
+            in_path("name", "The aggregate's name."),
+            in_path("id", "The aggregate's id."),
+            { "name": "If-None-Match", "in": "header", "description": "The `ETag` last seen: 304 when unchanged.",
+              "schema": { "type": "string" } },
+        ]),
+        ok_json("AggregateState"),
+    );
+    aggregate["get"]["responses"]["200"]["headers"] =
+        json!({ "ETag": { "$ref": "#/components/headers/ETag" } });
+    aggregate["get"]["responses"]["304"] = json!({
+        "description": "Unchanged since the `ETag` given.",
+        "headers": { "ETag": { "$ref": "#/components/headers/ETag" } },
+    });
+    paths.insert("/v1/aggregates/{name}/{id}".into(), aggregate);
+    paths.insert(
+        "/v1/events".into(),
+        read(
+            "read_events",
+            "The caller's tenant's events after a position, in the global order.",
+            json!([
+                { "name": "after", "in": "query", "description": "A position this API gave (`v1.…`); default: the start.",
+                  "schema": { "type": "string" } },
+                { "name": "patterns", "in": "query", "description": "Route patterns, comma-separated (`user.*,order.:id.placed`).",
+                  "schema": { "type": "string" } },
+                limit(),
+            ]),
+            ok_json("EventPage"),
+        ),
+    );
+}
+
+fn parameters() -> Value {
+    json!({
+        "IdempotencyKey": {
+            "name": "Idempotency-Key", "in": "header",
+            "description": "Makes the command id: the same key again returns the first result and runs nothing.",
+            "schema": { "type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7E]+$" },
+        },
+        "IfMatch": {
+            "name": "If-Match", "in": "header",
+            "description": "The stream version last seen, as the `ETag` gave it (`\"3\"`).",
+            "schema": { "type": "string", "pattern": "^(W/)?\"[0-9]{1,18}\"$" },
+        },
+        "Prefer": {
+            "name": "Prefer", "in": "header",
+            "description": "`wait-for=\"<consumer> …\", wait=<seconds>`: answer once these eventual consumers handled the events.",
+            "schema": { "type": "string" },
+        },
+    })
+}
+
+fn fixed_schemas(events: Vec<Value>) -> Map<String, Value> {
+    let stream = json!({
+        "type": "object",
+        "required": ["tenant", "type", "id"],
+        "properties": { "tenant": { "type": "string" }, "type": { "type": "string" }, "id": { "type": "string" } },
+    });
+    let event = json!({
+        "type": "object",
+        "required": ["position", "event_id", "stream", "version", "route", "name", "schema_version", "payload", "metadata", "recorded_at"],
+        "properties": {
+            "position": { "type": "string", "description": "Opaque: hand it back as it is." },
+            "event_id": { "type": "string", "format": "uuid" },
+            "stream": { "$ref": "#/components/schemas/Stream" },
+            "version": { "type": "integer", "minimum": 1 },
+            "route": { "type": "string" },
+            "name": { "type": "string" },
+            "schema_version": { "type": "integer", "minimum": 0 },
+            "payload": { "description": "The event, as stored.", "anyOf": events_or_any(events) },
+            "metadata": { "type": "object" },
+            "recorded_at": { "type": "string", "format": "date-time" },
+        },
+    });
+    let dispatched = json!({
+        "type": "object",
+        "required": ["command_id", "correlation_id", "route", "stream", "version", "events"],
+        "properties": {
+            "command_id": { "type": "string", "format": "uuid" },
+            "correlation_id": { "type": "string", "format": "uuid" },
+            "route": { "type": "string" },
+            "stream": { "$ref": "#/components/schemas/Stream" },
+            "version": { "type": "integer", "minimum": 0 },
+            "repeat": { "type": "boolean" },
+            "events": { "type": "array", "items": { "$ref": "#/components/schemas/Event" } },
+            "trace": { "type": "object" },
+            "committed": { "type": "boolean" },
+            "wait": { "$ref": "#/components/schemas/Problem" },
+        },
+    });
+    let problem = json!({
+        "type": "object",
+        "required": ["type", "title", "status", "detail", "code"],
+        "properties": {
+            "type": { "type": "string", "format": "uri" },
+            "title": { "type": "string" },
+            "status": { "type": "integer" },
+            "detail": { "type": "string" },
+            "code": { "type": "string" },
+        },
+    });
+    let mut out = Map::new();
+    out.insert("Stream".into(), stream);
+    out.insert("Event".into(), event);
+    out.insert("Dispatched".into(), dispatched.clone());
+    out.insert("Result".into(), dispatched);
+    out.insert("Problem".into(), problem);
+    out.insert(
+        "StreamEvents".into(),
+        json!({ "type": "object", "required": ["stream", "events", "more"], "properties": {
+            "stream": { "$ref": "#/components/schemas/Stream" },
+            "events": { "type": "array", "items": { "$ref": "#/components/schemas/Event" } },
+            "more": { "type": "boolean" },
+        }}),
+    );
+    out.insert(
+        "EventPage".into(),
+        json!({ "type": "object", "required": ["events", "next"], "properties": {
+            "events": { "type": "array", "items": { "$ref": "#/components/schemas/Event" } },
+            "next": { "type": "string", "description": "Where the next page starts." },
+        }}),
+    );
+    out.insert(
+        "AggregateState".into(),
+        json!({ "type": "object", "required": ["aggregate", "id", "version", "state"], "properties": {
+            "aggregate": { "type": "string" },
+            "id": { "type": "string" },
+            "version": { "type": "integer", "minimum": 1 },
+            "state": {},
+        }}),
+    );
+    out
+}
+
+/// The registered events' schemas, and anything (an event this build no longer has).
+fn events_or_any(mut events: Vec<Value>) -> Vec<Value> {
+    events.push(json!({ "description": "An event of another build, or upcast since." }));
+    events
+}

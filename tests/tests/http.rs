@@ -1,0 +1,882 @@
+//! The HTTP door through a real client against a real server on a loopback port, on every
+//! store: commands with their headers, every problem status, idempotency races, tenant
+//! isolation on every route, the reads, bad input that writes nothing.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use herald::http::{Api, StaticTokens};
+use herald::prelude::*;
+use herald::{Actor, Herald};
+use herald_tests::backends::TestStore;
+use herald_tests::http::{Served, client};
+use herald_tests::on_every_backend;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+#[event("member.:member_id.joined")]
+struct Joined {
+    member_id: String,
+    email: String,
+}
+
+#[event("member.:member_id.banned")]
+struct Banned {
+    member_id: String,
+}
+
+#[command("join.member.:member_id")]
+struct Join {
+    member_id: String,
+    email: String,
+}
+
+#[command("ban.member.:member_id", roles = ["admin"])]
+struct Ban {
+    member_id: String,
+}
+
+#[aggregate(name = "member")]
+#[derive(Default)]
+struct Member {
+    email: Option<String>,
+    banned: bool,
+}
+
+#[aggregate]
+impl Member {
+    #[handle]
+    fn join(&self, cmd: &Join) -> Result<Joined, String> {
+        if self.email.is_some() {
+            return Err(format!("member {} has joined already", cmd.member_id));
+        }
+        Ok(Joined {
+            member_id: cmd.member_id.clone(),
+            email: cmd.email.clone(),
+        })
+    }
+
+    #[handle]
+    fn ban(&self, cmd: &Ban) -> Result<Banned, String> {
+        if self.email.is_none() {
+            return Err("no such member".into());
+        }
+        Ok(Banned {
+            member_id: cmd.member_id.clone(),
+        })
+    }
+
+    #[apply]
+    fn joined(&mut self, e: &Joined) {
+        self.email = Some(e.email.clone());
+    }
+
+    #[apply]
+    fn banned(&mut self, _: &Banned) {
+        self.banned = true;
+    }
+}
+
+#[hook(before, "join.member.:member_id")]
+async fn no_spam(cmd: &mut Join, _cx: &mut Cx<'_>) -> Result<(), String> {
+    if cmd.email.ends_with("@spam.example") {
+        return Err(format!("{} is a spam address", cmd.email));
+    }
+    Ok(())
+}
+
+static PROFILES: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
+
+/// The eventual read model: slow when the e-mail says so.
+#[projector("member.:member_id.joined", consistency = eventual)]
+async fn profiles(e: &Recorded<Joined>, _cx: &mut Cx<'_>) -> Result<(), String> {
+    if e.email.starts_with("slow") {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    PROFILES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_or_insert_with(HashMap::new)
+        .insert(e.member_id.clone(), e.email.clone());
+    Ok(())
+}
+
+fn profile(member: &str) -> Option<String> {
+    let profiles = PROFILES.lock().unwrap_or_else(PoisonError::into_inner);
+    profiles.as_ref().and_then(|p| p.get(member).cloned())
+}
+
+const ADA: &str = "ada-token";
+const BOB: &str = "bob-token";
+const ROOT: &str = "root-token";
+
+fn tokens() -> StaticTokens {
+    StaticTokens::new()
+        .token(ADA, Actor::new("ada", "acme"))
+        .token(
+            ROOT,
+            Actor::new("root", "acme")
+                .with_role("admin")
+                .with_role("operator"),
+        )
+        .token(BOB, Actor::new("bob", "globex"))
+}
+
+async fn serve(test: &TestStore) -> (Herald, Served) {
+    serve_with(test, |api| api).await
+}
+
+async fn serve_with(test: &TestStore, configure: impl FnOnce(Api) -> Api) -> (Herald, Served) {
+    let herald = Herald::builder()
+        .store(test.store.clone())
+        .modules(["http"])
+        .consumer_poll(Duration::from_millis(20))
+        .build()
+        .await
+        .expect("the runtime");
+    let api = configure(Api::new(herald.clone(), tokens()).trace_role("operator"));
+    let served = Served::start(herald.clone(), api.router()).await;
+    (herald, served)
+}
+
+fn member() -> String {
+    Uuid::now_v7().simple().to_string()
+}
+
+async fn send(
+    served: &Served,
+    token: &str,
+    command: &str,
+    body: Value,
+    headers: &[(&str, &str)],
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut request = client()
+        .post(served.url(&format!("/v1/commands/{command}")))
+        .bearer_auth(token)
+        .json(&body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("an answer");
+    let (status, headers) = (response.status(), response.headers().clone());
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+async fn get(served: &Served, token: &str, path: &str) -> (StatusCode, Value) {
+    let response = client()
+        .get(served.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("an answer");
+    let status = response.status();
+    (
+        status,
+        response.json::<Value>().await.unwrap_or(Value::Null),
+    )
+}
+
+/// A problem document with this status and code.
+fn assert_problem(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
+    assert_eq!(status, expected, "{body:#}");
+    assert_eq!(body["code"], code, "{body:#}");
+    assert_eq!(
+        body["type"],
+        format!("urn:herald:problem:{code}"),
+        "{body:#}"
+    );
+    assert_eq!(body["status"], expected.as_u16(), "{body:#}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body:#}"
+    );
+}
+
+async fn stream_len(served: &Served, token: &str, member: &str) -> usize {
+    let (status, body) = get(
+        served,
+        token,
+        &format!("/v1/streams/member/{member}/events"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    body["events"].as_array().map_or(0, Vec::len)
+}
+
+#[on_every_backend]
+async fn a_command_over_http_returns_its_events_with_positions_and_version(test: &TestStore) {
+    let (_herald, served) = serve(test).await;
+    let id = member();
+    let (status, headers, body) = send(
+        &served,
+        ADA,
+        "Join",
+        json!({ "member_id": id, "email": "ada@example.com" }),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(headers["etag"], "\"1\"");
+    assert_eq!(body["route"], format!("join.member.{id}"));
+    assert_eq!(body["version"], 1);
+    assert_eq!(
+        body["stream"],
+        json!({ "tenant": "acme", "type": "member", "id": id })
+    );
+    let event = &body["events"][0];
+    assert_eq!(event["name"], "Joined");
+    assert_eq!(event["payload"]["email"], "ada@example.com");
+    assert_eq!(event["metadata"]["actor"], "ada");
+    assert!(
+        event["position"].as_str().unwrap().starts_with("v1."),
+        "{event}"
+    );
+    assert!(
+        body.get("trace").is_none(),
+        "no trace without the role: {body:#}"
+    );
+    // The position reads back: the global order after it has nothing of this command.
+    let after = event["position"].as_str().unwrap();
+    let (status, page) = get(
+        &served,
+        ADA,
+        &format!("/v1/events?after={after}&patterns=member.*"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page:#}");
+    assert!(
+        page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["payload"]["member_id"] != id.as_str())
+    );
+    // An operator sees the trace.
+    let (status, _, body) = send(&served, ROOT, "Ban", json!({ "member_id": id }), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(body["trace"]["op"], "dispatch", "{body:#}");
+    served.stop().await;
+}
+
+#[on_every_backend]
+async fn an_idempotency_key_runs_a_command_once_and_replays_its_result(test: &TestStore) {
+    let (_herald, served) = serve(test).await;
+    let id = member();
+    let body = json!({ "member_id": id, "email": "ada@example.com" });
+    let key = [("idempotency-key", "sign-up-1")];
+    let (first, _, one) = send(&served, ADA, "Join", body.clone(), &key).await;
+    let (again, headers, two) = send(&served, ADA, "Join", body.clone(), &key).await;
+    assert_eq!((first, again), (StatusCode::OK, StatusCode::OK), "{two:#}");
+    assert_eq!(headers["idempotent-replayed"], "true");
+    assert_eq!(one["command_id"], two["command_id"]);
+    assert_eq!(one["events"], two["events"]);
+    assert_eq!(stream_len(&served, ADA, &id).await, 1);
+    // The same key with another body: an error, nothing written.
+    let other = json!({ "member_id": id, "email": "eve@example.com" });
+    let (status, _, problem) = send(&served, ADA, "Join", other, &key).await;
+    assert_problem(
+        status,
+        &problem,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "command_id_reused",
+    );
+    // Another tenant's same key is its own command: it runs (in its own stream).
+    let (status, _, theirs) = send(&served, BOB, "Join", body, &key).await;
+    assert_eq!(status, StatusCode::OK, "{theirs:#}");
+    assert_ne!(theirs["command_id"], one["command_id"]);
+    assert_eq!(theirs["repeat"], false);
+    served.stop().await;
+}
+
+#[on_every_backend]
+async fn two_requests_with_one_key_at_once_run_the_command_once(test: &TestStore) {
+    let (_herald, served) = serve(test).await;
+    for round in 0..5 {
+        let id = member();
+        let body = json!({ "member_id": id, "email": "ada@example.com" });
+        let key = format!("race-{round}-{id}");
+        let headers = [("idempotency-key", key.as_str())];
+        let (a, b) = tokio::join!(
+            send(&served, ADA, "Join", body.clone(), &headers),
+            send(&served, ADA, "Join", body.clone(), &headers),
+        );
+        assert_eq!(
+            (a.0, b.0),
+            (StatusCode::OK, StatusCode::OK),
+            "{:#} {:#}",
+            a.2,
+            b.2
+        );
+        assert_eq!(a.2["command_id"], b.2["command_id"]);
+        let repeats = [&a.2, &b.2].iter().filter(|r| r["repeat"] == true).count();
+        assert_eq!(repeats, 1, "one ran, one replayed: {:#} {:#}", a.2, b.2);
+        assert_eq!(stream_len(&served, ADA, &id).await, 1);
+    }
+    served.stop().await;
+}
+
+#[on_every_backend]
+async fn every_error_is_a_problem_with_its_status_and_writes_nothing(test: &TestStore) {
+    let (_herald, served) = serve(test).await;
+    let id = member();
+    let join = |email: &str| json!({ "member_id": id, "email": email });
+    // 404: no such command.
+    let (status, _, body) = send(&served, ADA, "Leave", join("a@example.com"), &[]).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "unknown_command");
+    // 400: a missing field, an unknown one, a wrong type: each named.
+    let (status, _, body) = send(&served, ADA, "Join", json!({ "member_id": id }), &[]).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_command");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `email`"),
+        "{body:#}"
+    );
+    let mut extra = join("a@example.com");
+    extra["nickname"] = "ace".into();
+    let (status, _, body) = send(&served, ADA, "Join", extra, &[]).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_command");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `nickname`"),
+        "{body:#}"
+    );
+    let (status, _, body) = send(
+        &served,
+        ADA,
+        "Join",
+        json!({ "member_id": id, "email": 7 }),
+        &[],
+    )
+    .await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_command");
+    assert_eq!(body["field"], "email", "{body:#}");
+    // 400: a route value that cannot be a route segment.
+    let (status, _, body) = send(
+        &served,
+        ADA,
+        "Join",
+        json!({ "member_id": "a.b", "email": "a@example.com" }),
+        &[],
+    )
+    .await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_route");
+    // 422: a hook rejects, named with its message.
+    let (status, _, body) = send(&served, ADA, "Join", join("x@spam.example"), &[]).await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "hook_rejected",
+    );
+    assert!(
+        body["handler"].as_str().unwrap().ends_with("no_spam"),
+        "{body:#}"
+    );
+    assert_eq!(body["message"], "x@spam.example is a spam address");
+    // 403: a role the command needs.
+    let (status, _, body) = send(&served, ADA, "Ban", json!({ "member_id": id }), &[]).await;
+    assert_problem(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    assert_eq!(
+        stream_len(&served, ADA, &id).await,
+        0,
+        "nothing was written"
+    );
+    // 422: the aggregate rejects.
+    send(&served, ADA, "Join", join("a@example.com"), &[]).await;
+    let (status, _, body) = send(&served, ADA, "Join", join("a@example.com"), &[]).await;
+    assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "rejected");
+    assert_eq!(body["message"], format!("member {id} has joined already"));
+    // 409: not at the expected version, with both versions.
+    let (status, _, body) = send(
+        &served,
+        ROOT,
+        "Ban",
+        json!({ "member_id": id }),
+        &[("if-match", "\"0\"")],
+    )
+    .await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "conflict");
+    assert_eq!(
+        (
+            body["expected_version"].clone(),
+            body["actual_version"].clone()
+        ),
+        (json!(0), json!(1))
+    );
+    // 400: a bad `If-Match`, `Idempotency-Key` or `Prefer`.
+    for (header, value, code) in [
+        ("if-match", "\"-1\"", "invalid_if_match"),
+        ("if-match", "\"99999999999999999999\"", "invalid_if_match"),
+        ("if-match", "*", "invalid_if_match"),
+        (
+            "idempotency-key",
+            &"k".repeat(256) as &str,
+            "invalid_idempotency_key",
+        ),
+        ("prefer", "wait-for=\"nobody\"", "invalid_prefer"),
+        (
+            "prefer",
+            "wait-for=\"profiles\", wait=soon",
+            "invalid_prefer",
+        ),
+    ] {
+        let (status, _, body) = send(
+            &served,
+            ROOT,
+            "Ban",
+            json!({ "member_id": id }),
+            &[(header, value)],
+        )
+        .await;
+        assert_problem(status, &body, StatusCode::BAD_REQUEST, code);
+    }
+    // 401: no token, a bad one.
+    let response = client()
+        .post(served.url("/v1/commands/Join"))
+        .json(&join("a@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "unauthenticated");
+    let (status, _, body) = send(&served, "nope", "Join", join("a@example.com"), &[]).await;
+    assert_problem(status, &body, StatusCode::UNAUTHORIZED, "unauthenticated");
+    assert_eq!(stream_len(&served, ADA, &id).await, 1, "only the one join");
+    served.stop().await;
+}
+
+#[on_every_backend]
+async fn bad_bodies_are_problems_and_the_server_keeps_serving(test: &TestStore) {
+    let (_herald, served) = serve_with(test, |api| api.body_limit(4096)).await;
+    let post = |body: Vec<u8>, content_type: &str| {
+        client()
+            .post(served.url("/v1/commands/Join"))
+            .bearer_auth(ADA)
+            .header("content-type", content_type)
+            .body(body)
+    };
+    let cases: Vec<(Vec<u8>, &str, StatusCode, &str)> = vec![
+        (
+            vec![b'x'; 5000],
+            "application/json",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        ),
+        (
+            b"{\"member_id\": \"\xff\xfe\", \"email\": \"a\"}".to_vec(),
+            "application/json",
+            StatusCode::BAD_REQUEST,
+            "invalid_command",
+        ),
+        (
+            format!("{}{}", "[".repeat(1000), "]".repeat(1000)).into_bytes(),
+            "application/json",
+            StatusCode::BAD_REQUEST,
+            "invalid_command",
+        ),
+        (
+            b"{\"member_id\": \"m\", \"email\": \"a\"".to_vec(),
+            "application/json",
+            StatusCode::BAD_REQUEST,
+            "invalid_command",
+        ),
+        (
+            b"member_id=m".to_vec(),
+            "application/x-www-form-urlencoded",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            b"{}".to_vec(),
+            "text/plain",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+    ];
+    for (body, content_type, expected, code) in cases {
+        let response = post(body, content_type).send().await.expect("an answer");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let status = response.status();
+        let problem: Value = response.json().await.unwrap();
+        assert_problem(status, &problem, expected, code);
+    }
+    // A header that tries to inject another: refused by the client's own checks, or ours.
+    let injected = reqwest::header::HeaderValue::from_bytes(b"k\r\nX-Evil: 1");
+    assert!(
+        injected.is_err(),
+        "no HTTP client sends a CR LF inside a header value"
+    );
+    let (status, _, body) = send(
+        &served,
+        ADA,
+        "Join",
+        json!({ "member_id": "m1", "email": "a@example.com" }),
+        &[("idempotency-key", "tab\there")],
+    )
+    .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "invalid_idempotency_key",
+    );
+    // Still serving; nothing was written.
+    let (status, body) = get(&served, ADA, "/v1/events").await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(body["events"], json!([]));
+    served.stop().await;
+}
+
+#[on_every_backend]
+async fn wait_for_answers_after_the_read_model_or_with_202_when_it_is_late(test: &TestStore) {
+    let (_herald, served) = serve(test).await;
+    let id = member();
+    let prefer = [("prefer", "wait-for=\"profiles\", wait=10")];
+    let (status, headers, body) = send(
+        &served,
+        ADA,
+        "Join",
+        json!({ "member_id": id, "email": "ada@example.com" }),
+        &prefer,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert!(
+        headers["preference-applied"]
+            .to_str()
+            .unwrap()
+            .contains("profiles")
+    );
+    assert_eq!(
+        profile(&id).as_deref(),
+        Some("ada@example.com"),
+        "read-your-writes"
+    );
+    // A projector slower than the wait: 202, the command did commit.
+    let late = member();
+    let prefer = [("prefer", "wait-for=\"profiles\", wait=1")];
+    let (status, _, body) = send(
+        &served,
+        ADA,
+        "Join",
+        json!({ "member_id": late, "email": "slow@example.com" }),
+        &prefer,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body:#}");
+    assert_eq!(body["committed"], true);
+    assert_eq!(body["wait"]["code"], "timeout");
+    assert_eq!(body["events"][0]["name"], "Joined");
+    assert_eq!(stream_len(&served, ADA, &late).await, 1);
+    served.stop().await;
+}
+
+#[on_every_backend]
+async fn reads_give_streams_aggregates_with_etags_pages_and_results(test: &TestStore) {
+    let (_herald, served) = serve(test).await;
+    let id = member();
+    let (_, _, joined) = send(
+        &served,
+        ADA,
+        "Join",
+        json!({ "member_id": id, "email": "ada@example.com" }),
+        &[],
+    )
+    .await;
+    send(
+        &served,
+        ROOT,
+        "Ban",
+        json!({ "member_id": id }),
+        &[("if-match", "\"1\"")],
+    )
+    .await;
+    // The aggregate, with its version as ETag; If-None-Match gives 304.
+    let response = client()
+        .get(served.url(&format!("/v1/aggregates/member/{id}")))
+        .bearer_auth(ADA)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["etag"], "\"2\"");
+    let state: Value = response.json().await.unwrap();
+    assert_eq!(
+        state["state"],
+        json!({ "email": "ada@example.com", "banned": true })
+    );
+    let unchanged = client()
+        .get(served.url(&format!("/v1/aggregates/member/{id}")))
+        .bearer_auth(ADA)
+        .header("if-none-match", "\"2\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
+    let (status, body) = get(&served, ADA, "/v1/aggregates/nothing/1").await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "unknown_aggregate");
+    let (status, body) = get(&served, ADA, &format!("/v1/aggregates/member/{}", member())).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
+    // The stream, from a version.
+    let (status, body) = get(
+        &served,
+        ADA,
+        &format!("/v1/streams/member/{id}/events?after_version=1"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(body["events"].as_array().unwrap().len(), 1);
+    assert_eq!(body["events"][0]["name"], "Banned");
+    for bad in [
+        "after_version=-1",
+        "after_version=99999999999999999999999",
+        "limit=0",
+        "limit=100000",
+        "colour=red",
+    ] {
+        let (status, body) = get(
+            &served,
+            ADA,
+            &format!("/v1/streams/member/{id}/events?{bad}"),
+        )
+        .await;
+        assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_query");
+    }
+    // The global order in pages, filtered by pattern.
+    let mut after = "v1.0.0".to_owned();
+    let mut seen = Vec::new();
+    loop {
+        let (status, page) = get(
+            &served,
+            ADA,
+            &format!("/v1/events?after={after}&patterns=member.*.banned&limit=1"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{page:#}");
+        seen.extend(
+            page["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["name"].clone()),
+        );
+        let next = page["next"].as_str().unwrap().to_owned();
+        if next == after {
+            break;
+        }
+        after = next;
+    }
+    assert_eq!(seen, vec![json!("Banned")]);
+    let (status, body) = get(&served, ADA, "/v1/events?patterns=member..x").await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_pattern");
+    assert_eq!(body["segment"], 1, "{body:#}");
+    let (status, body) = get(&served, ADA, "/v1/events?after=12").await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_position");
+    let long = vec!["a"; 40].join(".");
+    let (status, body) = get(&served, ADA, &format!("/v1/events?patterns={long}")).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_pattern");
+    // A command's result by its id.
+    let command_id = joined["command_id"].as_str().unwrap();
+    let (status, body) = get(&served, ADA, &format!("/v1/results/{command_id}")).await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(body["events"], joined["events"]);
+    let (status, body) = get(&served, ADA, &format!("/v1/results/{}", Uuid::now_v7())).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let (status, body) = get(&served, ADA, "/v1/results/not-a-uuid").await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_command_id");
+    // Unknown routes and methods are problems too.
+    let (status, body) = get(&served, ADA, "/v1/nothing").await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "no_route");
+    let response = client()
+        .delete(served.url("/v1/events"))
+        .bearer_auth(ADA)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    served.stop().await;
+}
+
+#[on_every_backend]
+async fn no_tenant_reads_or_writes_another_tenants_streams(test: &TestStore) {
+    let (_herald, served) = serve(test).await;
+    let id = member();
+    let (_, _, joined) = send(
+        &served,
+        ADA,
+        "Join",
+        json!({ "member_id": id, "email": "ada@example.com" }),
+        &[],
+    )
+    .await;
+    // Bob of globex sees nothing of acme's member: not its stream, aggregate, events or result.
+    assert_eq!(stream_len(&served, BOB, &id).await, 0);
+    let (status, _) = get(&served, BOB, &format!("/v1/aggregates/member/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, page) = get(&served, BOB, "/v1/events").await;
+    assert_eq!(page["events"], json!([]), "{page:#}");
+    let command_id = joined["command_id"].as_str().unwrap();
+    let (status, body) = get(&served, BOB, &format!("/v1/results/{command_id}")).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
+    // His command of the same id goes to his own stream; acme's is untouched.
+    let (status, _, body) = send(
+        &served,
+        BOB,
+        "Join",
+        json!({ "member_id": id, "email": "bob@example.com" }),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(body["stream"]["tenant"], "globex");
+    assert_eq!(body["version"], 1);
+    let (_, ada) = get(&served, ADA, &format!("/v1/aggregates/member/{id}")).await;
+    assert_eq!(ada["state"]["email"], "ada@example.com");
+    served.stop().await;
+}
+
+#[on_every_backend]
+async fn limits_answer_429_with_retry_after(test: &TestStore) {
+    let (_herald, served) = serve_with(test, |api| api.rate_limit(1.0, 2)).await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let response = client()
+            .get(served.url("/v1/events"))
+            .bearer_auth(ADA)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(response.headers().contains_key("retry-after"));
+        }
+        statuses.push(response.status());
+    }
+    assert_eq!(&statuses[..2], &[StatusCode::OK, StatusCode::OK]);
+    assert_eq!(statuses[3], StatusCode::TOO_MANY_REQUESTS);
+    // Another caller has a bucket of its own.
+    let (status, _) = get(&served, BOB, "/v1/events").await;
+    assert_eq!(status, StatusCode::OK);
+    served.stop().await;
+}
+
+#[on_every_backend]
+async fn cookie_credentials_need_an_allowed_origin_to_change_anything(test: &TestStore) {
+    let herald = Herald::builder()
+        .store(test.store.clone())
+        .modules(["http"])
+        .build()
+        .await
+        .unwrap();
+    let cookies = StaticTokens::new()
+        .token(ADA, Actor::new("ada", "acme"))
+        .in_cookie("session");
+    let api = Api::new(herald.clone(), cookies).allow_origins(["https://app.example.com"]);
+    let served = Served::start(herald, api.router()).await;
+    let post = |origin: Option<&str>| {
+        let mut request = client()
+            .post(served.url("/v1/commands/Join"))
+            .header("cookie", format!("theme=dark; session={ADA}"))
+            .json(&json!({ "member_id": member(), "email": "ada@example.com" }));
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send()
+    };
+    for origin in [None, Some("https://evil.example")] {
+        let response = post(origin).await.unwrap();
+        let status = response.status();
+        assert_problem(
+            status,
+            &response.json().await.unwrap(),
+            StatusCode::FORBIDDEN,
+            "cross_origin",
+        );
+    }
+    assert_eq!(
+        post(Some("https://app.example.com"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let read = client()
+        .get(served.url("/v1/events"))
+        .header("cookie", format!("session={ADA}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::OK, "reads need no origin");
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_command_with_its_schema() {
+    let herald = Herald::builder().modules(["http"]).build().await.unwrap();
+    let served = Served::start(herald.clone(), herald::http::router(herald, tokens())).await;
+    let document: Value = client()
+        .get(served.url("/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    let join = &document["paths"]["/v1/commands/Join"]["post"];
+    let schema = &join["requestBody"]["content"]["application/json"]["schema"];
+    let reference = schema["$ref"].as_str().expect("a reference");
+    let name = reference.rsplit('/').next().unwrap();
+    let join_schema = &document["components"]["schemas"][name];
+    assert_eq!(
+        join_schema["additionalProperties"], false,
+        "{join_schema:#}"
+    );
+    assert_eq!(join_schema["required"], json!(["member_id", "email"]));
+    assert!(document["paths"]["/v1/commands/Ban"].is_object());
+    served.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_finishes_requests_in_flight_and_refuses_new_connections() {
+    let herald = Herald::builder()
+        .modules(["http"])
+        .consumer_poll(Duration::from_millis(20))
+        .build()
+        .await
+        .unwrap();
+    let served = Served::start(herald.clone(), herald::http::router(herald, tokens())).await;
+    let id = member();
+    // A request that waits for the slow projector, in flight while the server stops.
+    let url = served.url("/v1/commands/Join");
+    let in_flight = tokio::spawn(async move {
+        client()
+            .post(url)
+            .bearer_auth(ADA)
+            .header("prefer", "wait-for=\"profiles\", wait=10")
+            .json(&json!({ "member_id": id, "email": "slow@example.com" }))
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let addr = served.addr;
+    served.stop().await;
+    let answered = in_flight
+        .await
+        .unwrap()
+        .expect("the request in flight was answered");
+    assert_eq!(answered.status(), StatusCode::OK);
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer listening"
+    );
+}
