@@ -169,7 +169,11 @@ async fn a_consumer_resumes_where_it_acknowledged(test: &TestStore) {
     assert!(remote.poll("billing", 10).await.unwrap().events.is_empty());
     let issued = issue(&third, ACME, "2").await;
     let page = remote.poll("billing", 10).await.unwrap();
-    assert_eq!(page.events, [issued], "only what came after the acknowledgement");
+    assert_eq!(
+        page.events,
+        [issued],
+        "only what came after the acknowledgement"
+    );
 }
 
 /// Two tenants may both register `billing`: each polls only its own tenant's events,
@@ -181,9 +185,17 @@ async fn tenants_never_see_each_others_consumers(test: &TestStore) {
         herald.consumers().remote(ACME),
         herald.consumers().remote(GLOBEX),
     );
-    assert!(acme.register("billing", ["invoice.*"]).await.unwrap().created);
+    assert!(
+        acme.register("billing", ["invoice.*"])
+            .await
+            .unwrap()
+            .created
+    );
     let theirs = globex.register("billing", ["*"]).await.unwrap();
-    assert!(theirs.created, "the same name in another tenant is another consumer");
+    assert!(
+        theirs.created,
+        "the same name in another tenant is another consumer"
+    );
     acme.register("payroll", ["invoice.*"]).await.unwrap();
     issue(&herald, ACME, "a").await;
     issue(&herald, GLOBEX, "g").await;
@@ -227,7 +239,11 @@ async fn tenants_never_see_each_others_consumers(test: &TestStore) {
     }
     let nobody = globex.delete("nobody").await.unwrap_err().to_string();
     let payroll = errors[0].to_string();
-    assert_eq!(payroll.replace("payroll", "nobody"), nobody, "nothing tells them apart");
+    assert_eq!(
+        payroll.replace("payroll", "nobody"),
+        nobody,
+        "nothing tells them apart"
+    );
     assert_eq!(acme.get("payroll").await.unwrap().position, Position::START);
 
     // Deleting one tenant's `billing` leaves the other's.
@@ -252,10 +268,16 @@ async fn patterns_choose_the_events(test: &TestStore) {
     let last = issue(&herald, ACME, "3").await;
 
     let page = remote.poll("paid", 1).await.unwrap();
-    assert_eq!((routes(&page), page.next), (vec!["invoice.1.paid"], first.position));
+    assert_eq!(
+        (routes(&page), page.next),
+        (vec!["invoice.1.paid"], first.position)
+    );
     let page = remote.poll_after("paid", page.next, 10).await.unwrap();
     assert_eq!(routes(&page), ["note.n.written"]);
-    assert_eq!(page.next, last.position, "past the events that did not match");
+    assert_eq!(
+        page.next, last.position,
+        "past the events that did not match"
+    );
     assert_eq!(remote.get("paid").await.unwrap().lag, 2);
     remote.acknowledge("paid", second.position).await.unwrap();
     let page = remote.poll("paid", 10).await.unwrap();
@@ -265,26 +287,43 @@ async fn patterns_choose_the_events(test: &TestStore) {
     assert_eq!(remote.get("paid").await.unwrap().lag, 0);
 
     // The same patterns, in another order and once more: the same consumer.
-    let again = remote.register("paid", ["note.:id.written", "invoice.*.paid", "invoice.*.paid"]);
+    let again = remote.register(
+        "paid",
+        ["note.:id.written", "invoice.*.paid", "invoice.*.paid"],
+    );
     let again = again.await.unwrap();
     assert!(!again.created);
-    assert_eq!(again.consumer.position, last.position, "its checkpoint is kept");
+    assert_eq!(
+        again.consumer.position, last.position,
+        "its checkpoint is kept"
+    );
     let other = remote.register("paid", ["invoice.*"]).await.unwrap_err();
     assert!(
         matches!(other.kind(), ErrorKind::ConsumerRegistered { registered, .. } if registered.len() == 2),
         "{other}"
     );
-    let bad = remote.register("typo", ["invoice.:id?.*.x:"]).await.unwrap_err();
+    let bad = remote
+        .register("typo", ["invoice.:id?.*.x:"])
+        .await
+        .unwrap_err();
     assert!(matches!(bad.kind(), ErrorKind::Pattern { .. }), "{bad}");
     assert!(bad.to_string().contains("x:"), "names the segment: {bad}");
     for name in ["", "a:b", "with space"] {
         let error = remote.register(name, ["*"]).await.unwrap_err();
         assert_eq!(code(&error), "invalid_consumer_name", "{name:?}: {error}");
     }
-    assert_eq!(remote.list().await.unwrap().len(), 1, "nothing else was registered");
+    assert_eq!(
+        remote.list().await.unwrap().len(),
+        1,
+        "nothing else was registered"
+    );
 
     // From now: only what commits after it.
-    let late = remote.register("late", ["invoice.*"]).from_now().await.unwrap();
+    let late = remote
+        .register("late", ["invoice.*"])
+        .from_now()
+        .await
+        .unwrap();
     assert_eq!(late.consumer.position, last.position);
     assert!(remote.poll("late", 10).await.unwrap().events.is_empty());
     let paid = pay(&herald, ACME, "2").await;
@@ -300,7 +339,13 @@ async fn acknowledgements_only_move_forward(test: &TestStore) {
     remote.register("billing", ["invoice.*"]).await.unwrap();
     let first = issue(&herald, ACME, "1").await;
     let second = pay(&herald, ACME, "1").await;
-    assert!(remote.acknowledge("billing", second.position).await.unwrap().moved);
+    assert!(
+        remote
+            .acknowledge("billing", second.position)
+            .await
+            .unwrap()
+            .moved
+    );
     let acked_at = remote.get("billing").await.unwrap().acked_at;
 
     for older in [first.position, second.position, Position::START] {
@@ -309,7 +354,10 @@ async fn acknowledgements_only_move_forward(test: &TestStore) {
         assert_eq!(acked.position, second.position);
     }
     let status = remote.get("billing").await.unwrap();
-    assert_eq!((status.position, status.acked_at), (second.position, acked_at));
+    assert_eq!(
+        (status.position, status.acked_at),
+        (second.position, acked_at)
+    );
 
     // A position no poll gave: past the head.
     let made_up: Position =
@@ -317,7 +365,10 @@ async fn acknowledgements_only_move_forward(test: &TestStore) {
             .unwrap();
     let error = remote.acknowledge("billing", made_up).await.unwrap_err();
     assert_eq!(code(&error), "ack_beyond_head", "{error}");
-    assert_eq!(remote.get("billing").await.unwrap().position, second.position);
+    assert_eq!(
+        remote.get("billing").await.unwrap().position,
+        second.position
+    );
 }
 
 /// Reading the global order without a registration: a tenant's events matching the
@@ -333,7 +384,10 @@ async fn events_are_read_by_tenant_and_pattern(test: &TestStore) {
     }
     let (mut read, mut at) = (Vec::new(), Position::START);
     loop {
-        let page = herald.read_events(ACME, at, ["invoice.*"], 2).await.unwrap();
+        let page = herald
+            .read_events(ACME, at, ["invoice.*"], 2)
+            .await
+            .unwrap();
         if page.next == at {
             break;
         }
@@ -342,8 +396,14 @@ async fn events_are_read_by_tenant_and_pattern(test: &TestStore) {
     }
     assert_eq!(read, mine);
     let every = herald.read_events(GLOBEX, Position::START, None::<&str>, 100);
-    assert_eq!(every.await.unwrap().events.len(), 3, "no pattern: every route");
-    let bad = herald.read_events(ACME, Position::START, ["a..b"], 10).await;
+    assert_eq!(
+        every.await.unwrap().events.len(),
+        3,
+        "no pattern: every route"
+    );
+    let bad = herald
+        .read_events(ACME, Position::START, ["a..b"], 10)
+        .await;
     assert!(matches!(bad.unwrap_err().kind(), ErrorKind::Pattern { .. }));
 }
 
@@ -371,11 +431,19 @@ async fn archiving_waits_for_remote_consumers(test: &TestStore) {
     let page = remote.poll("billing", 2).await.unwrap();
     remote.acknowledge("billing", page.next).await.unwrap();
     let report = herald.consumers().archive().await.unwrap();
-    assert_eq!((report.archived, report.discarded), (2, 1), "up to its checkpoint");
+    assert_eq!(
+        (report.archived, report.discarded),
+        (2, 1),
+        "up to its checkpoint"
+    );
     assert_eq!(report.up_to, events[1].position);
     assert_eq!(report.held_back_by.as_deref(), Some(billing));
     let page = remote.poll("billing", 10).await.unwrap();
-    assert_eq!(page.events, events[2..], "nothing past its checkpoint was lost");
+    assert_eq!(
+        page.events,
+        events[2..],
+        "nothing past its checkpoint was lost"
+    );
     remote.acknowledge("billing", page.next).await.unwrap();
     let report = herald.consumers().archive().await.unwrap();
     assert_eq!((report.archived, report.discarded), (2, 1));

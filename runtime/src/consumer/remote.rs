@@ -217,7 +217,10 @@ impl<'h> RemoteConsumers<'h> {
         Register {
             remote: self,
             name: name.to_owned(),
-            patterns: patterns.into_iter().map(|p| p.as_ref().to_owned()).collect(),
+            patterns: patterns
+                .into_iter()
+                .map(|p| p.as_ref().to_owned())
+                .collect(),
             from_now: false,
         }
     }
@@ -429,7 +432,11 @@ impl<'h> RemoteConsumers<'h> {
         let patterns = parse_kept(&found)?;
         let store = self.hub.store();
         let ahead = read_events(store, &self.tenant, found.position, &patterns, SCAN_BUDGET);
-        let lag = ahead.await.map_err(self.fail("counting its lag"))?.events.len() as u64;
+        let lag = ahead
+            .await
+            .map_err(self.fail("counting its lag"))?
+            .events
+            .len() as u64;
         let RemoteRegistration {
             tenant,
             name,
@@ -507,8 +514,8 @@ pub(crate) async fn read_events(
         for event in read {
             looked += 1;
             page.next = event.position;
-            let matches = patterns.is_empty()
-                || patterns.iter().any(|p| p.matches(event.route.as_str()));
+            let matches =
+                patterns.is_empty() || patterns.iter().any(|p| p.matches(event.route.as_str()));
             if event.stream.tenant() == tenant && matches {
                 page.events.push(event);
                 if page.events.len() == limit {
@@ -622,10 +629,7 @@ mod tests {
     #[test]
     fn remote_checkpoints_are_named_for_people() {
         let key = crate::store::remote_checkpoint("acme", "billing");
-        assert_eq!(
-            describe(&key),
-            "remote consumer `billing` of tenant `acme`"
-        );
+        assert_eq!(describe(&key), "remote consumer `billing` of tenant `acme`");
         assert_eq!(describe("statements"), "consumer `statements`");
     }
 }

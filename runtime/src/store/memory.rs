@@ -131,7 +131,10 @@ impl State {
 
     /// Remote consumer `name` of `tenant` with its checkpoint.
     fn remote_of(&self, tenant: &str, name: &str) -> Option<RemoteRegistration> {
-        let mut found = self.remote.get(&(tenant.to_owned(), name.to_owned()))?.clone();
+        let mut found = self
+            .remote
+            .get(&(tenant.to_owned(), name.to_owned()))?
+            .clone();
         let key = remote_checkpoint(tenant, name);
         found.position = self.checkpoints.get(&key).map_or(Position::START, |c| c.0);
         Some(found)
