@@ -3,7 +3,7 @@
 use crate::outcome::error::{Error, ErrorKind};
 use crate::store::{Position, StoreError};
 
-use super::{Consumers, Layout};
+use super::{Consumers, Layout, describe};
 
 /// The name of the archive's checkpoint in the store: how far it copied.
 const ARCHIVE: &str = "herald:archive";
@@ -12,7 +12,28 @@ const ARCHIVE: &str = "herald:archive";
 const PAGE: usize = 1000;
 
 /// What one archiving pass did ([`Consumers::archive`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// ```
+/// # use herald_doc_fixtures::*;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let archive = herald::store::Archive::connect("sqlite::memory:").await?;
+/// let herald = herald::Herald::builder()
+///     .modules(["herald_doc_fixtures"])
+///     .archive(archive)
+///     .build()
+///     .await?;
+/// herald.consumers().remote("acme").register("billing", ["account.*"]).await?;
+/// let opened = herald.dispatch(OpenAccount { account_id: 1 }).await?;
+/// let consumers = herald.consumers();
+/// let every = ["statements", "reopen"];
+/// consumers.wait_for(opened.events(), every, std::time::Duration::from_secs(5)).await?;
+/// let report = consumers.archive().await?;
+/// assert_eq!(report.archived, 0);
+/// assert_eq!(report.held_back_by.as_deref(), Some("remote consumer `billing` of tenant `acme`"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Archived {
     /// Events this pass wrote to the archive (again, for those a pass that stopped
@@ -22,6 +43,10 @@ pub struct Archived {
     pub discarded: u64,
     /// Every event up to this position is in the archive.
     pub up_to: Position,
+    /// The consumer that has passed the fewest events, when it kept this pass from
+    /// archiving all of them: `consumer `statements``, or `remote consumer `billing` of
+    /// tenant `acme`` (`None` when every consumer has passed every event).
+    pub held_back_by: Option<String>,
 }
 
 impl Consumers<'_> {
@@ -30,7 +55,9 @@ impl Consumers<'_> {
     /// [discards](crate::store::Archive::discard), deletes them from the active store. Every consumer
     /// means each checkpoint in the store (those of other runtimes and relays as well)
     /// and each consumer of this runtime, which has passed nothing before its first
-    /// checkpoint. Events a consumer parked, and the last event of each stream, stay in
+    /// checkpoint; a [remote consumer](Consumers::remote) has one from when it is
+    /// registered until it is deleted. [`Archived::held_back_by`] names the one furthest
+    /// behind when it held the pass back. Events a consumer parked, and the last event of each stream, stay in
     /// the active store as well.
     ///
     /// A pass that stops halfway (the process dies) loses nothing: events are archived
@@ -64,7 +91,7 @@ impl Consumers<'_> {
                 "this runtime has no archive: give it one with `HeraldBuilder::archive`".into(),
             )));
         };
-        let horizon = self.passed_by_all().await?;
+        let (horizon, held_back_by) = self.passed_by_all().await?;
         // How far this store's events are archived: its own checkpoint, not the archive's
         // newest event, so that an archive given to a second store by mistake refuses
         // that store's events (their places are taken) instead of counting them as held.
@@ -106,6 +133,7 @@ impl Consumers<'_> {
             archived,
             discarded,
             up_to: at,
+            held_back_by,
         })
     }
 
@@ -125,8 +153,9 @@ impl Consumers<'_> {
     }
 
     /// The position every consumer has passed: the oldest checkpoint in the store, and
-    /// the start when a consumer of this runtime has none yet.
-    async fn passed_by_all(&self) -> Result<Position, Error> {
+    /// the start when a consumer of this runtime has none yet; and the consumer at it,
+    /// when it is behind the head.
+    async fn passed_by_all(&self) -> Result<(Position, Option<String>), Error> {
         let log = self.hub.store().consumers();
         let mut checkpoints = log
             .checkpoints()
@@ -135,16 +164,22 @@ impl Consumers<'_> {
         checkpoints.retain(|c| c.consumer != ARCHIVE);
         let registered = self.hub.registry().eventual_handlers();
         let keys = registered.iter().flat_map(|h| Layout::of(*h).keys());
-        if keys
+        let mut missing = keys
             .into_iter()
-            .any(|(_, key)| !checkpoints.iter().any(|c| c.consumer == key))
-        {
-            return Ok(Position::START);
+            .filter(|(_, key)| !checkpoints.iter().any(|c| c.consumer == *key));
+        if let Some((_, key)) = missing.next() {
+            return Ok((Position::START, Some(describe(&key))));
         }
-        match checkpoints.iter().map(|c| c.position).min() {
-            Some(oldest) => Ok(oldest),
+        let head = log.head().await.map_err(fail("reading the head"))?;
+        // The oldest, the first by name among equals (they come by name).
+        let oldest = checkpoints.iter().min_by_key(|c| c.position);
+        match oldest {
+            Some(oldest) if oldest.position < head => {
+                Ok((oldest.position, Some(describe(&oldest.consumer))))
+            }
+            Some(oldest) => Ok((oldest.position, None)),
             // No consumer at all: every event is passed.
-            None => log.head().await.map_err(fail("reading the head")),
+            None => Ok((head, None)),
         }
     }
 }

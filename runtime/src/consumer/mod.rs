@@ -17,6 +17,7 @@ mod hub;
 mod live;
 mod partition;
 mod rebuild;
+mod remote;
 mod worker;
 
 pub use archive::Archived;
@@ -28,6 +29,10 @@ pub use partition::Partition;
 #[cfg(feature = "nats")]
 pub(crate) use partition::{retired, retired_error};
 pub use rebuild::{Rebuild, RebuildProgress, Rebuilt};
+pub use remote::{
+    Acknowledged, Register, Registered, RemoteConsumer, RemoteConsumers, SCAN_BUDGET,
+};
+pub(crate) use remote::{describe, parse_patterns, read_events};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

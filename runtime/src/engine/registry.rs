@@ -240,12 +240,25 @@ impl Registry {
         self.check_command_handlers(&mut problems);
         self.check_handlers(&mut problems);
         self.check_upcasters(&mut problems);
+        self.check_reserved_names(&mut problems);
         if problems.is_empty() {
             return Ok(());
         }
         problems.sort_unstable();
         problems.dedup();
         Err(RegistryError::new(problems))
+    }
+
+    /// Eventual handlers whose names would be taken for remote consumers' checkpoints.
+    fn check_reserved_names(&self, problems: &mut Vec<String>) {
+        for handler in self.eventual_handlers() {
+            let name = handler.name();
+            if crate::store::is_reserved(name) {
+                problems.push(format!(
+                    "handler `{name}`: names starting with `remote:` are reserved for remote consumers' checkpoints; give it another `name = \"…\"`"
+                ));
+            }
+        }
     }
 
     /// Events, commands, aggregates or handlers registered twice under one name.

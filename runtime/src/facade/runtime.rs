@@ -178,6 +178,55 @@ impl Herald {
         crate::consumer::subscribe(&self.hub, pattern).await
     }
 
+    /// At most `limit` events of `tenant` after `after` whose routes match one of
+    /// `patterns` (every route when there is none), in the global order and read through
+    /// to the archive: what a reader that keeps its own place reads, with no registration
+    /// (a live view catching up, a client that may skip). Start at
+    /// [`Position::START`](store::Position::START), or at the head of
+    /// [`consumers().head()`](store::ConsumerLog::head) for only new events, and go on
+    /// from [`Page::next`](store::Page::next): past the last event returned when the page
+    /// is full, else past every event looked at, matching or not (at most
+    /// [`SCAN_BUDGET`](crate::consumer::SCAN_BUDGET) of them per call, so a page may be
+    /// empty while more comes further on). A late-committing event is never skipped. A
+    /// bad pattern is an error naming what is wrong.
+    ///
+    /// ```
+    /// # use herald_doc_fixtures::*;
+    /// use herald::store::Position;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), herald::Error> {
+    /// # let herald = herald().await;
+    /// herald.dispatch(OpenAccount { account_id: 1 }).await?;
+    /// herald.dispatch(Deposit { account_id: 1, amount: 5 }).await?;
+    /// let page = herald.read_events("default", Position::START, ["*.*.deposited"], 10).await?;
+    /// assert_eq!(page.events.len(), 1);
+    /// let later = herald.read_events("default", page.next, ["*.*.deposited"], 10).await?;
+    /// assert!(later.events.is_empty());
+    /// assert!(herald.read_events("other", Position::START, ["*"], 10).await?.events.is_empty());
+    /// # Ok(()) }
+    /// ```
+    pub async fn read_events<I, S>(
+        &self,
+        tenant: &str,
+        after: store::Position,
+        patterns: I,
+        limit: usize,
+    ) -> Result<store::Page, Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let patterns = crate::consumer::parse_patterns(patterns)?;
+        let read = crate::consumer::read_events(self.store(), tenant, after, &patterns, limit);
+        read.await.map_err(|source| {
+            ErrorKind::Store {
+                context: format!("reading the events of tenant `{tenant}`"),
+                source,
+            }
+            .into()
+        })
+    }
+
     /// Opens a transaction of the event store: dispatch commands in it and write your own
     /// tables through it; they commit together. See [`HeraldTransaction`].
     pub async fn begin(&self) -> Result<HeraldTransaction, Error> {

@@ -136,6 +136,10 @@ impl std::error::Error for Error {}
 /// | `parked` | [`Parked`](ErrorKind::Parked) | after `retry` |
 /// | `timeout` | [`Timeout`](ErrorKind::Timeout) | yes: the command committed, wait again |
 /// | `no_such_consumer` | [`NoSuchConsumer`](ErrorKind::NoSuchConsumer) | no |
+/// | `unknown_consumer` | [`UnknownConsumer`](ErrorKind::UnknownConsumer) | no |
+/// | `invalid_consumer_name` | [`InvalidConsumerName`](ErrorKind::InvalidConsumerName) | no |
+/// | `consumer_registered` | [`ConsumerRegistered`](ErrorKind::ConsumerRegistered) | no: delete it first |
+/// | `ack_beyond_head` | [`AckBeyondHead`](ErrorKind::AckBeyondHead) | no |
 /// | `repartitioned` | [`Repartitioned`](ErrorKind::Repartitioned) | no: reset or rebuild |
 /// | `commit_unknown` | [`CommitUnknown`](ErrorKind::CommitUnknown) | yes, with the same command id |
 /// | `store_failed` | [`Store`](ErrorKind::Store) | yes: the store may answer again |
@@ -524,6 +528,58 @@ pub enum ErrorKind {
     #[error("{0}")]
     NoSuchConsumer(String),
 
+    /// The tenant has no remote consumer of that name (whether another tenant has one
+    /// is not said: the message is the same).
+    #[error("tenant `{tenant}` has no remote consumer `{name}`")]
+    UnknownConsumer {
+        /// The tenant asking.
+        tenant: String,
+        /// The name asked for.
+        name: String,
+    },
+
+    /// A remote consumer's name (or tenant) that cannot be registered.
+    #[error("remote consumer `{name}`: {reason}")]
+    InvalidConsumerName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A remote consumer is registered under the name with other patterns. Registering
+    /// again with the same patterns returns it; to change them, delete it (and its
+    /// checkpoint) and register again.
+    #[error(
+        "remote consumer `{name}` of tenant `{tenant}` is registered with patterns {registered:?}, not {given:?}: delete it first to register it with others"
+    )]
+    ConsumerRegistered {
+        /// The tenant.
+        tenant: String,
+        /// The consumer's name.
+        name: String,
+        /// Its patterns, as registered.
+        registered: Vec<String>,
+        /// The patterns given now.
+        given: Vec<String>,
+    },
+
+    /// A remote consumer acknowledged a position past every event that can be read: not
+    /// one it was given.
+    #[error(
+        "remote consumer `{name}` of tenant `{tenant}` cannot acknowledge {position}: nothing can be read past {head}"
+    )]
+    AckBeyondHead {
+        /// The tenant.
+        tenant: String,
+        /// The consumer's name.
+        name: String,
+        /// The position acknowledged.
+        position: crate::store::Position,
+        /// The last position a reader can read now.
+        head: crate::store::Position,
+    },
+
     /// The store holds a consumer's checkpoints for another number of partitions than
     /// its handler declares (`partitions = N` changed): its worker stops rather than
     /// handle events twice or skip them. The message says how to move on.
@@ -593,6 +649,10 @@ impl ErrorKind {
             ErrorKind::Parked { .. } => "parked",
             ErrorKind::Timeout { .. } => "timeout",
             ErrorKind::NoSuchConsumer(..) => "no_such_consumer",
+            ErrorKind::UnknownConsumer { .. } => "unknown_consumer",
+            ErrorKind::InvalidConsumerName { .. } => "invalid_consumer_name",
+            ErrorKind::ConsumerRegistered { .. } => "consumer_registered",
+            ErrorKind::AckBeyondHead { .. } => "ack_beyond_head",
             ErrorKind::Repartitioned(..) => "repartitioned",
             ErrorKind::CommitUnknown { .. } => "commit_unknown",
             ErrorKind::Store { .. } => "store_failed",

@@ -3,6 +3,7 @@
 use uuid::Uuid;
 
 use super::consumer::{ConsumerLog, DeadLetter};
+use super::remote::{NoRemoteConsumers, RemoteConsumerLog};
 use super::saga::SagaLog;
 use crate::model::record::{
     InvalidStreamKey, NewEvent, Position, RecordedEvent, ReplayEvent, StreamKey,
@@ -218,6 +219,12 @@ pub trait EventStore: Send + Sync + 'static {
     /// The consumers' checkpoints and dead letters, and the signal of new commits.
     fn consumers(&self) -> &dyn ConsumerLog;
 
+    /// The registrations of remote consumers and their checkpoints. Stores that keep
+    /// none (the default) say so when asked.
+    fn remote_consumers(&self) -> &dyn RemoteConsumerLog {
+        &NoRemoteConsumers
+    }
+
     /// Deletes at most `limit` events after `after` and at or before `up_to` in the
     /// global order, in one transaction: events an [`Archive`](crate::store::Archive) holds. The last event of
     /// each stream stays (the stream's version goes on from it), and so do the events a
@@ -351,6 +358,10 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
 
     fn consumers(&self) -> &dyn ConsumerLog {
         (**self).consumers()
+    }
+
+    fn remote_consumers(&self) -> &dyn RemoteConsumerLog {
+        (**self).remote_consumers()
     }
 
     fn read_matching<'a>(

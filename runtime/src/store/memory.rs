@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use tokio::sync::watch;
 
 use super::consumer::{Checkpoint, ConsumerLog, DeadLetter, Lease};
+use super::remote::{Acknowledged, RemoteConsumerLog, RemoteRegistration, remote_checkpoint};
 use super::saga::{MemorySagaLog, SagaLog};
 
 use uuid::Uuid;
@@ -84,6 +85,9 @@ struct State {
     claims: HashMap<String, u64>,
     /// Each consumer's lease: its owner and until when.
     leases: HashMap<String, (Uuid, std::time::Instant)>,
+    /// Remote consumers' registrations by tenant and name (their checkpoints are in
+    /// `checkpoints`).
+    remote: BTreeMap<(String, String), RemoteRegistration>,
 }
 
 impl State {
@@ -123,6 +127,17 @@ impl State {
             .collect();
         letters.sort_by_key(|letter| letter.position);
         letters
+    }
+
+    /// Remote consumer `name` of `tenant` with its checkpoint.
+    fn remote_of(&self, tenant: &str, name: &str) -> Option<RemoteRegistration> {
+        let mut found = self
+            .remote
+            .get(&(tenant.to_owned(), name.to_owned()))?
+            .clone();
+        let key = remote_checkpoint(tenant, name);
+        found.position = self.checkpoints.get(&key).map_or(Position::START, |c| c.0);
+        Some(found)
     }
 
     fn committed_version(&self, stream: &StreamKey) -> u64 {
@@ -251,6 +266,95 @@ impl EventStore for MemoryStore {
 
     fn consumers(&self) -> &dyn ConsumerLog {
         self
+    }
+
+    fn remote_consumers(&self) -> &dyn RemoteConsumerLog {
+        self
+    }
+}
+
+/// Each call holds the state's lock throughout: one transaction.
+impl RemoteConsumerLog for MemoryStore {
+    fn register<'a>(
+        &'a self,
+        tenant: &'a str,
+        name: &'a str,
+        patterns: &'a [String],
+        start: Position,
+    ) -> BoxFuture<'a, Result<(RemoteRegistration, bool), StoreError>> {
+        let mut state = self.lock();
+        let registered = match state.remote_of(tenant, name) {
+            Some(existing) => (existing, false),
+            None => {
+                let new = RemoteRegistration::new(tenant, name, patterns, start);
+                let key = (tenant.to_owned(), name.to_owned());
+                state.remote.insert(key, new.clone());
+                let checkpoint = (start, SystemTime::now());
+                state
+                    .checkpoints
+                    .insert(remote_checkpoint(tenant, name), checkpoint);
+                (new, true)
+            }
+        };
+        Box::pin(async move { Ok(registered) })
+    }
+
+    fn registration<'a>(
+        &'a self,
+        tenant: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<RemoteRegistration>, StoreError>> {
+        let found = self.lock().remote_of(tenant, name);
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn registrations<'a>(
+        &'a self,
+        tenant: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<RemoteRegistration>, StoreError>> {
+        let state = self.lock();
+        let found = (state.remote.keys())
+            .filter(|(t, _)| t == tenant)
+            .filter_map(|(t, name)| state.remote_of(t, name))
+            .collect();
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn acknowledge<'a>(
+        &'a self,
+        tenant: &'a str,
+        name: &'a str,
+        position: Position,
+    ) -> BoxFuture<'a, Result<Option<Acknowledged>, StoreError>> {
+        let mut state = self.lock();
+        let acked = state.remote_of(tenant, name).map(|found| {
+            if position <= found.position {
+                return Acknowledged::new(found.position, false);
+            }
+            let now = SystemTime::now();
+            let key = remote_checkpoint(tenant, name);
+            state.checkpoints.insert(key, (position, now));
+            if let Some(kept) = state.remote.get_mut(&(tenant.to_owned(), name.to_owned())) {
+                kept.acked_at = Some(now);
+            }
+            Acknowledged::new(position, true)
+        });
+        Box::pin(async move { Ok(acked) })
+    }
+
+    fn unregister<'a>(
+        &'a self,
+        tenant: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let mut state = self.lock();
+        let removed = (state.remote)
+            .remove(&(tenant.to_owned(), name.to_owned()))
+            .is_some();
+        if removed {
+            state.checkpoints.remove(&remote_checkpoint(tenant, name));
+        }
+        Box::pin(async move { Ok(removed) })
     }
 }
 

@@ -11,6 +11,7 @@ mod consumer;
 mod contract;
 mod memory;
 mod read_through;
+mod remote;
 pub(crate) mod saga;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
@@ -23,6 +24,8 @@ pub use contract::{
 };
 pub use memory::MemoryStore;
 pub(crate) use read_through::ReadThrough;
+pub use remote::{Acknowledged, RemoteConsumerLog, RemoteRegistration, remote_checkpoint};
+pub(crate) use remote::{is_reserved, remote_of_checkpoint};
 pub use saga::{SagaLog, SagaOutcome, SagaStep};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::SqlStore;

@@ -19,6 +19,7 @@ use crate::store::contract::{
     AggregateRead, EventStore, RecordedCommand, ReplayFrom, Savepoint, Snapshot, Sql, StoreError,
     StoreTransaction,
 };
+use crate::store::remote::RemoteConsumerLog;
 use crate::store::saga::SagaLog;
 
 /// The active store, read through to its archive.
@@ -187,6 +188,10 @@ impl EventStore for ReadThrough {
 
     fn consumers(&self) -> &dyn ConsumerLog {
         self
+    }
+
+    fn remote_consumers(&self) -> &dyn RemoteConsumerLog {
+        self.active.remote_consumers()
     }
 
     fn discard(

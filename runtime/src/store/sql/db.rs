@@ -47,6 +47,7 @@ pub trait Db:
     + for<'a> Bind<Json<&'a Metadata>>
     + Bind<Option<Json<Value>>>
     + Read<i64>
+    + Read<Option<i64>>
     + Read<i32>
     + Read<Uuid>
     + Read<Option<Uuid>>
@@ -83,7 +84,7 @@ macro_rules! sql_database {
                 sqlx::types::Json<&'a serde_json::Value>,
                 sqlx::types::Json<&'a $crate::model::record::Metadata>,
                 Option<sqlx::types::Json<serde_json::Value>>;
-            read: i64, i32, ::uuid::Uuid, Option<::uuid::Uuid>, String, Vec<u8>,
+            read: i64, Option<i64>, i32, ::uuid::Uuid, Option<::uuid::Uuid>, String, Vec<u8>,
                 sqlx::types::Json<serde_json::Value>,
                 sqlx::types::Json<$crate::model::record::Metadata>,
                 Option<sqlx::types::Json<serde_json::Value>>,

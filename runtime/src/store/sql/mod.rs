@@ -8,6 +8,7 @@ mod db;
 mod dialect;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod remote;
 mod rows;
 mod saga;
 #[cfg(feature = "sqlite")]

@@ -39,6 +39,55 @@ pub(super) struct Statements {
     pub(super) dead_letters: SqlStr,
     pub(super) lease: SqlStr,
     pub(super) leases: SqlStr,
+    pub(super) remote: RemoteStatements,
+}
+
+/// The statements of the remote consumers' registrations.
+#[derive(Debug)]
+pub(super) struct RemoteStatements {
+    /// A new registration (`$1` tenant, `$2` name, `$3` patterns, `$4` when), unless
+    /// there is one.
+    pub(super) insert: SqlStr,
+    /// The registration of `$1`, `$2`, with its checkpoint.
+    pub(super) one: SqlStr,
+    /// The registrations of tenant `$1`, by name, with their checkpoints.
+    pub(super) of_tenant: SqlStr,
+    /// The registration of `$1`, `$2`, locked until the transaction ends.
+    pub(super) lock: SqlStr,
+    /// Records the time of an acknowledgement (`$3`).
+    pub(super) acked: SqlStr,
+}
+
+impl RemoteStatements {
+    fn new<D: Dialect>() -> Self {
+        let registrations = format!(
+            "SELECT r.tenant, r.name, r.patterns, {} AS registered_us, {} AS acked_us, \
+             COALESCE(c.tx_order, 0) AS tx_order, COALESCE(c.position, 0) AS position \
+             FROM herald_remote_consumers r LEFT JOIN herald_checkpoints c \
+             ON c.consumer = 'remote:' || r.tenant || ':' || r.name WHERE r.tenant = $1",
+            D::micros("r.registered_at"),
+            D::micros("r.acked_at"),
+        );
+        RemoteStatements {
+            insert: sql(format!(
+                "INSERT INTO herald_remote_consumers (tenant, name, patterns, registered_at) \
+                 VALUES ($1, $2, $3, {}) ON CONFLICT (tenant, name) DO NOTHING",
+                D::time("$4")
+            )),
+            one: sql(format!("{registrations} AND r.name = $2")),
+            of_tenant: sql(format!("{registrations} ORDER BY r.name")),
+            // A database with one writer needs no row lock: the transaction holds the
+            // write lock.
+            lock: sql(format!(
+                "SELECT 1 AS found FROM herald_remote_consumers WHERE tenant = $1 AND name = $2{}",
+                if D::SINGLE_WRITER { "" } else { " FOR UPDATE" }
+            )),
+            acked: sql(format!(
+                "UPDATE herald_remote_consumers SET acked_at = {} WHERE tenant = $1 AND name = $2",
+                D::time("$3")
+            )),
+        }
+    }
 }
 
 impl Statements {
@@ -159,6 +208,7 @@ impl Statements {
                  WHERE substr(consumer, 1, length($1)) = $1 AND expires_at >= {now} \
                  ORDER BY consumer"
             )),
+            remote: RemoteStatements::new::<D>(),
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::store::contract::{
     AggregateRead, Conflict, EventStore, RecordedCommand, ReplayFrom, Savepoint, Snapshot, Sql,
     StoreError, StoreTransaction, backend,
 };
+use crate::store::remote::RemoteConsumerLog;
 use crate::store::saga::SagaLog;
 
 pub(super) type Connection<D> = <<D as Dialect>::Db as Database>::Connection;
@@ -251,6 +252,10 @@ impl<D: Dialect> EventStore for SqlStore<D> {
     }
 
     fn consumers(&self) -> &dyn ConsumerLog {
+        self
+    }
+
+    fn remote_consumers(&self) -> &dyn RemoteConsumerLog {
         self
     }
 }
