@@ -37,6 +37,11 @@
 //! | `GET /v1/streams/{type}/{id}/events` | a stream's events, `?after_version=&limit=` |
 //! | `GET /v1/aggregates/{name}/{id}` | an aggregate's state; its version is the `ETag` |
 //! | `GET /v1/events` | the global order, `?after=&patterns=&limit=` |
+//! | `GET /v1/consumers` | the caller's tenant's remote consumers |
+//! | `PUT /v1/consumers/{name}` | registers one: `{"patterns": ["order.*"], "from": "start" \| "now"}` |
+//! | `GET`, `DELETE /v1/consumers/{name}` | one; deletes it (its checkpoint goes with it) |
+//! | `GET /v1/consumers/{name}/events` | polls the events after its checkpoint, `?limit=` |
+//! | `POST /v1/consumers/{name}/ack` | acknowledges `{"position": "v1.…"}`: the checkpoint moves forward |
 //! | `GET /v1/openapi.json` | the OpenAPI 3.1 document (not authenticated) |
 //!
 //! **Commands.** The body is the command as JSON (`Content-Type: application/json`, at
@@ -64,6 +69,15 @@
 //!
 //! On every error nothing is written.
 //!
+//! **Remote consumers** (futoin's reliable consumers, see
+//! [`RemoteConsumers`](crate::consumer::RemoteConsumers)): a client registers a named
+//! consumer, polls, handles the events, then acknowledges the page's `next` (also when the
+//! page was empty: its checkpoint then moves past events that were not its own). The
+//! checkpoint lives in the store: a client that crashes polls again from its last
+//! acknowledgement, and sees nothing twice after one. Until it acknowledges, archiving
+//! keeps what it has not passed (the pass's report names it). A reader that may skip
+//! needs no registration: `GET /v1/events` from a position it keeps itself.
+//!
 //! ## Tenants
 //!
 //! Every route reads and writes the caller's tenant only: a command goes to the stream of
@@ -82,6 +96,7 @@
 
 mod auth;
 mod commands;
+mod consumers;
 mod door;
 mod openapi;
 mod problem;
@@ -196,6 +211,15 @@ impl Api {
             )
             .route("/v1/aggregates/{name}/{id}", get(reads::aggregate))
             .route("/v1/events", get(reads::events))
+            .route("/v1/consumers", get(consumers::list))
+            .route(
+                "/v1/consumers/{name}",
+                get(consumers::get)
+                    .put(consumers::register)
+                    .delete(consumers::delete),
+            )
+            .route("/v1/consumers/{name}/events", get(consumers::poll))
+            .route("/v1/consumers/{name}/ack", post(consumers::ack))
             .method_not_allowed_fallback(method_not_allowed)
             .route_layer(axum::middleware::from_fn_with_state(
                 door.clone(),

@@ -87,6 +87,7 @@ pub(crate) fn document(registry: &Registry) -> Value {
         })
         .collect();
     reads(&mut paths);
+    consumers(&mut paths);
     let mut components = schemas.definitions();
     components.extend(fixed_schemas(event_schemas));
     json!({
@@ -203,13 +204,65 @@ fn reads(paths: &mut Map<String, Value>) {
             "The caller's tenant's events after a position, in the global order.",
             json!([
                 { "name": "after", "in": "query", "description": "A position this API gave (`v1.…`); default: the start.",
-                  "schema": { "type": "string" } },
+                  "schema": { "$ref": "#/components/schemas/Position" } },
                 { "name": "patterns", "in": "query", "description": "Route patterns, comma-separated (`user.*,order.:id.placed`).",
                   "schema": { "type": "string" } },
                 limit(),
             ]),
             ok_json("EventPage"),
         ),
+    );
+}
+
+fn operation(id: &str, summary: &str, parameters: Value, body: Option<&str>, ok: Value) -> Value {
+    let mut operation = json!({
+        "operationId": id,
+        "summary": summary,
+        "tags": ["remote consumers"],
+        "parameters": parameters,
+        "responses": responses(ok),
+    });
+    if let Some(schema) = body {
+        operation["requestBody"] = json!({
+            "required": true,
+            "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } },
+        });
+    }
+    operation
+}
+
+fn consumers(paths: &mut Map<String, Value>) {
+    let name = || {
+        json!([{ "name": "name", "in": "path", "required": true, "description": "The consumer's name, unique in the caller's tenant.",
+                 "schema": { "type": "string", "pattern": "^[A-Za-z0-9_.-]{1,128}$" } }])
+    };
+    let consumer = || ok_json("RemoteConsumer");
+    let mut registered = consumer();
+    registered["201"] = registered["200"].clone();
+    registered["200"]["description"] = "It was registered already, with these patterns.".into();
+    registered["201"]["description"] = "Registered now.".into();
+    paths.insert(
+        "/v1/consumers".into(),
+        json!({ "get": operation("list_consumers", "The caller's tenant's remote consumers.", json!([]), None, ok_json("RemoteConsumers")) }),
+    );
+    paths.insert(
+        "/v1/consumers/{name}".into(),
+        json!({
+            "get": operation("read_consumer", "A remote consumer.", name(), None, consumer()),
+            "put": operation("register_consumer", "Registers a remote consumer (the same patterns again: it stays as it is).", name(), Some("Registration"), registered),
+            "delete": operation("delete_consumer", "Deletes a remote consumer and its checkpoint.", name(), None,
+                json!({ "204": { "description": "Deleted." } })),
+        }),
+    );
+    let mut poll = name();
+    poll.as_array_mut().expect("a list").push(limit());
+    paths.insert(
+        "/v1/consumers/{name}/events".into(),
+        json!({ "get": operation("poll_consumer", "The events after the consumer's checkpoint; acknowledge `next` once handled.", poll, None, ok_json("EventPage")) }),
+    );
+    paths.insert(
+        "/v1/consumers/{name}/ack".into(),
+        json!({ "post": operation("acknowledge", "Moves the consumer's checkpoint forward to a position.", name(), Some("Ack"), ok_json("Acknowledged")) }),
     );
 }
 
@@ -283,6 +336,48 @@ fn fixed_schemas(events: Vec<Value>) -> Map<String, Value> {
         },
     });
     let mut out = Map::new();
+    out.insert(
+        "RemoteConsumer".into(),
+        json!({ "type": "object", "required": ["name", "patterns", "position", "lag", "registered_at", "acked_at"], "properties": {
+            "name": { "type": "string" },
+            "patterns": { "type": "array", "items": { "type": "string" } },
+            "position": { "$ref": "#/components/schemas/Position" },
+            "lag": { "type": "integer", "minimum": 0 },
+            "registered_at": { "type": "string", "format": "date-time" },
+            "acked_at": { "type": ["string", "null"], "format": "date-time" },
+        }}),
+    );
+    out.insert(
+        "RemoteConsumers".into(),
+        json!({ "type": "object", "required": ["consumers"], "properties": {
+            "consumers": { "type": "array", "items": { "$ref": "#/components/schemas/RemoteConsumer" } },
+        }}),
+    );
+    out.insert(
+        "Registration".into(),
+        json!({ "type": "object", "additionalProperties": false, "properties": {
+            "patterns": { "type": "array", "items": { "type": "string" }, "description": "Route patterns; none: every route." },
+            "from": { "enum": ["start", "now"], "description": "Whether it reads the events committed before (`start`, the default)." },
+        }}),
+    );
+    out.insert(
+        "Ack".into(),
+        json!({ "type": "object", "additionalProperties": false, "required": ["position"], "properties": {
+            "position": { "$ref": "#/components/schemas/Position" },
+        }}),
+    );
+    out.insert(
+        "Acknowledged".into(),
+        json!({ "type": "object", "required": ["position", "moved"], "properties": {
+            "position": { "$ref": "#/components/schemas/Position" },
+            "moved": { "type": "boolean" },
+        }}),
+    );
+    out.insert(
+        "Position".into(),
+        json!({ "type": "string", "pattern": "^v1\\.[0-9]{1,18}\\.[0-9]{1,18}$",
+                "description": "A place in the global order, as this API writes it: hand it back as it is." }),
+    );
     out.insert("Stream".into(), stream);
     out.insert("Event".into(), event);
     out.insert("Dispatched".into(), dispatched.clone());

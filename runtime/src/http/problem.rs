@@ -189,7 +189,13 @@ impl From<&Error> for Problem {
             }
             ErrorKind::Store { .. } => problem(StatusCode::SERVICE_UNAVAILABLE)
                 .header(header::RETRY_AFTER, HeaderValue::from_static("1")),
-            ErrorKind::NoSuchConsumer(_) => problem(StatusCode::NOT_FOUND),
+            ErrorKind::NoSuchConsumer(_) | ErrorKind::UnknownConsumer { .. } => {
+                problem(StatusCode::NOT_FOUND)
+            }
+            ErrorKind::InvalidConsumerName { .. } | ErrorKind::AckBeyondHead { .. } => {
+                problem(StatusCode::BAD_REQUEST)
+            }
+            ErrorKind::ConsumerRegistered { .. } => problem(StatusCode::CONFLICT),
             ErrorKind::Timeout { .. } => problem(StatusCode::GATEWAY_TIMEOUT),
             _ => problem(StatusCode::INTERNAL_SERVER_ERROR),
         }

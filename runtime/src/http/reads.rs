@@ -22,7 +22,7 @@ use crate::outcome::error::{Error, ErrorKind};
 use crate::route::Pattern;
 use crate::store::{Position, StreamKey};
 
-fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, Problem> {
+pub(crate) fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, Problem> {
     query
         .map(|Query(q)| q)
         .map_err(|rejection| Problem::bad_request("invalid_query", rejection.body_text()))
@@ -56,6 +56,12 @@ pub(crate) async fn stream_events(
     let (stream_type, id) = path_of(path)?;
     let params = query(params)?;
     let limit = page_limit(params.limit, &door)?;
+    if i64::try_from(params.after_version).is_err() {
+        return Err(Problem::bad_request(
+            "invalid_query",
+            format!("`after_version` is at most {}", i64::MAX),
+        ));
+    }
     let stream = stream_key(actor.tenant(), &stream_type, &id)?;
     let events = door
         .herald
@@ -71,7 +77,7 @@ pub(crate) async fn stream_events(
     Ok(Json(body).into_response())
 }
 
-fn page_limit(asked: Option<usize>, door: &Door) -> Result<usize, Problem> {
+pub(crate) fn page_limit(asked: Option<usize>, door: &Door) -> Result<usize, Problem> {
     let most = door.settings.page_limit;
     match asked {
         None => Ok(most.min(100)),
