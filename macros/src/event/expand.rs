@@ -27,14 +27,12 @@ pub(crate) fn event(event: &Event<'_>) -> syn::Result<TokenStream> {
         .as_ref()
         .map_or_else(|| ident.to_string(), syn::LitStr::value);
     let version = options.version.unwrap_or(1);
-    // Without an aggregate, the stream type of the streams it is recorded in.
-    let stream = match (&options.stream, &options.aggregate) {
-        (Some(stream), _) => Some(quote!(const STREAM: &'static str = #stream;)),
-        (None, Some(aggregate)) => {
-            Some(quote!(const STREAM: &'static str = <#aggregate as ::herald::Aggregate>::NAME;))
-        }
-        (None, None) => None,
-    };
+    // Without an aggregate, the stream type of the streams it is recorded in (the trait's
+    // default: the name).
+    let stream = options
+        .stream
+        .as_ref()
+        .map(|stream| quote!(const STREAM: &'static str = #stream;));
     let templates = routes.iter().map(|r| &r.route.lit);
     let render = if *is_enum {
         let arms = routes.iter().map(|routed| {
