@@ -209,7 +209,11 @@ async fn a_runtime_of_everything_sees_every_problem() {
     assert!(problems.iter().any(|p| p.starts_with(
         "command `SwitchOn` is handled by several aggregates (Light::switch_on, Rival::switch_on)"
     )));
-    assert!(problems.iter().any(|p| p.starts_with("command `Write` is recorded as event `Written`")));
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("command `Write` is recorded as event `Written`"))
+    );
     let mut sorted = problems.to_vec();
     sorted.sort();
     assert_eq!(problems, sorted, "sorted");

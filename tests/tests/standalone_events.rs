@@ -319,7 +319,10 @@ async fn a_mapped_command_runs_its_hooks_and_appends_the_event_made_from_it(test
         "made from the command as the hook left it"
     );
     assert_eq!(added.events()[0].route.as_str(), format!("note.{id}.added"));
-    assert_eq!(seen(&id).first().map(String::as_str), Some("strong buy milk"));
+    assert_eq!(
+        seen(&id).first().map(String::as_str),
+        Some("strong buy milk")
+    );
     // Recorded directly, the same event goes into the same stream.
     let direct = herald.record(note(&id, "direct")).await.unwrap();
     assert_eq!((direct.stream(), direct.version()), (added.stream(), 2));

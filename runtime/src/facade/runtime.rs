@@ -134,9 +134,9 @@ impl Herald {
     /// let json = br#"{"note_id": 3, "text": "from outside"}"#;
     /// let noted = herald.record_json("NoteAdded", json)?.await?;
     /// assert_eq!(noted.route().as_str(), "note.3.added");
-    /// let bad = herald.record_json("NoteAdded", br#"{"note_id": "x"}"#).unwrap_err();
+    /// let bad = herald.record_json("NoteAdded", br#"{"note_id": "x"}"#).err().unwrap();
     /// assert_eq!(bad.kind().code(), "invalid_event");
-    /// let unknown = herald.record_json("NoteRemoved", b"{}").unwrap_err();
+    /// let unknown = herald.record_json("NoteRemoved", b"{}").err().unwrap();
     /// assert_eq!(unknown.kind().code(), "unknown_event");
     /// # Ok(()) }
     /// ```
