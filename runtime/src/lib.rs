@@ -224,8 +224,9 @@ pub mod prelude {
 /// ```
 /// use herald::prelude::*;
 ///
-/// #[derive(herald::serde::Serialize, herald::serde::Deserialize)]
+/// #[derive(herald::serde::Serialize, herald::serde::Deserialize, herald::JsonSchema)]
 /// #[serde(crate = "herald::serde")]
+/// #[schemars(crate = "herald::schemars")]
 /// struct Line { sku: String, quantity: u32 }
 ///
 /// #[event("cart.:cart_id.checked_out")]

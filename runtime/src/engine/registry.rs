@@ -132,6 +132,7 @@ inventory::collect!(HandlerRow);
 /// run each other's handlers.
 ///
 /// ```
+/// # use herald_doc_fixtures::*; // links the fixtures' registrations
 /// use herald::Registry;
 /// let registry = Registry::modules(["herald_doc_fixtures"]);
 /// registry.check()?;

@@ -84,7 +84,7 @@ impl Herald {
     /// # let herald = herald().await;
     /// let opened = herald.dispatch_json("OpenAccount", br#"{"account_id": 3}"#)?.await?;
     /// assert_eq!(opened.route().as_str(), "open.account.3");
-    /// let unknown = herald.dispatch_json("CloseAccount", b"{}").unwrap_err();
+    /// let unknown = herald.dispatch_json("CloseAccount", b"{}").err().unwrap();
     /// assert_eq!(unknown.kind().code(), "unknown_command");
     /// # Ok(()) }
     /// ```
