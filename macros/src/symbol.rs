@@ -3,6 +3,8 @@
 pub(crate) const AGGREGATE: &str = "aggregate";
 pub(crate) const NAME: &str = "name";
 pub(crate) const VERSION: &str = "version";
+pub(crate) const STREAM: &str = "stream";
+pub(crate) const EVENT: &str = "event";
 pub(crate) const ID: &str = "id";
 pub(crate) const ROLES: &str = "roles";
 pub(crate) const SNAPSHOT_EVERY: &str = "snapshot_every";

@@ -85,6 +85,7 @@ pub use engine::dispatch::Dispatched;
 pub use engine::handler::{Consistency, Cx, Recorded, Recovery, SagaCx, When};
 pub use engine::registry::Registry;
 pub use facade::dispatch::{Dispatch, JsonDispatch};
+pub use facade::record::{JsonRecord, Record};
 pub use facade::runtime::{Herald, HeraldBuilder, Load, Loaded};
 pub use facade::transaction::HeraldTransaction;
 pub use model::aggregate::Aggregate;
@@ -223,8 +224,9 @@ pub mod prelude {
 /// ```
 /// use herald::prelude::*;
 ///
-/// #[derive(herald::serde::Serialize, herald::serde::Deserialize)]
+/// #[derive(herald::serde::Serialize, herald::serde::Deserialize, herald::JsonSchema)]
 /// #[serde(crate = "herald::serde")]
+/// #[schemars(crate = "herald::schemars")]
 /// struct Line { sku: String, quantity: u32 }
 ///
 /// #[event("cart.:cart_id.checked_out")]
@@ -236,6 +238,7 @@ pub mod prelude {
 /// | `name = "…"` | the name stored with each event | the type's name |
 /// | `version = N` | the payload's schema version | 1 |
 /// | `aggregate = Type` | the aggregate whose streams hold it: only that aggregate's `#[apply]` methods may take it | any aggregate may |
+/// | `stream = "…"` | the stream type it goes into when recorded without an aggregate ([`Herald::record`], [`Event::STREAM`]); not with `aggregate` | the event's name |
 ///
 /// ```
 /// use herald::prelude::*;
@@ -259,6 +262,11 @@ pub mod prelude {
 /// assert_eq!(<UserRenamed as Event>::NAME, "user-renamed");
 /// assert_eq!(Light::Off { room: "hall".into() }.route()?.as_str(), "light.hall.off");
 /// assert_eq!(<Light as Event>::ROUTES, ["light.:room.on", "light.:room.off"]);
+///
+/// #[event("note.:note_id.added", stream = "notes")] // recorded with `herald.record(…)`
+/// struct NoteAdded { note_id: u64, text: String }
+/// assert_eq!(<NoteAdded as Event>::STREAM, "notes");
+/// assert_eq!(<UserCreated as Event>::STREAM, "UserCreated");
 /// # Ok::<(), herald::route::RouteError>(())
 /// ```
 ///
@@ -367,6 +375,7 @@ pub use herald_macros::event;
 /// | `id = field` | the field holding the id of the aggregate it addresses | the route's only `:param`, else a field named `id` |
 /// | `name = "…"` | the command's name | the type's name |
 /// | `roles = ["…", …]` | the roles that may send it; the actor needs one | anyone |
+/// | `event = Type` | no aggregate handles it: the event made from it (`Type: From<Command>`, the command `Clone`) is appended to that event's stream ([`Event::STREAM`], id: the command's `id`) | an aggregate's `#[handle]` method |
 ///
 /// ```
 /// use herald::prelude::*;
@@ -382,6 +391,54 @@ pub use herald_macros::event;
 ///
 /// assert_eq!(Transfer { from: 1, to: 2, amount: 5 }.aggregate_id(), "1");
 /// assert_eq!(<CloseAccount as Command>::ROLES, ["manager", "admin"]);
+/// ```
+///
+/// # A command mapped to an event
+///
+/// For CRUD-like cases where an aggregate would only copy fields, `event = Type` records
+/// the command as an event with no aggregate (moleculer's `MapAction`): its before hooks
+/// (which may change or reject it), saga steps and after hooks run as for any command,
+/// then the event made from the command as the hooks left it is appended to its stream,
+/// at the stream's current version (or the one given with
+/// [`Dispatch::expected_version`]); the event's strong handlers run in the transaction.
+/// A command with `event = …` that a `#[handle]` method takes too is reported by
+/// [`Registry::check`].
+///
+/// ```
+/// use herald::prelude::*;
+///
+/// #[event("note.:note_id.added", stream = "notes")]
+/// struct NoteAdded { note_id: u64, text: String }
+///
+/// #[command("add.note.:note_id", event = NoteAdded)]
+/// #[derive(Clone)]
+/// struct AddNote { note_id: u64, text: String }
+///
+/// impl From<AddNote> for NoteAdded {
+///     fn from(cmd: AddNote) -> Self {
+///         NoteAdded { note_id: cmd.note_id, text: cmd.text }
+///     }
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), herald::Error> {
+/// # let herald = herald::Herald::builder().modules([module_path!()]).build().await?;
+///
+/// let added = herald.dispatch(AddNote { note_id: 4, text: "milk".into() }).await?;
+/// assert_eq!(added.stream().to_string(), "default/notes/4");
+/// assert_eq!(added.events()[0].route.as_str(), "note.4.added");
+/// # Ok(()) }
+/// ```
+///
+/// An event that is not made from the command is a compile error at its name:
+///
+/// ```compile_fail,E0277
+/// use herald::prelude::*;
+/// #[event("note.:note_id.added")]
+/// struct NoteAdded { note_id: u64 }
+///
+/// #[command("add.note.:note_id", event = NoteAdded)] // error: command `AddNote` cannot be recorded as event `NoteAdded`
+/// #[derive(Clone)]
+/// struct AddNote { note_id: u64 }
 /// ```
 ///
 /// # Equivalent code without the macro

@@ -13,11 +13,13 @@ pub use crate::engine::handler::{
     ProcessorOutput, ProcessorRow, ProjectFn, ProjectorRow, SagaReverseFn, SagaRunFn, SagaStepRow,
 };
 pub use crate::engine::load::{LoadAt, LoadJsonFn};
+pub use crate::engine::record::AnyRecord;
 pub use crate::engine::registry::{
-    AggregateRow, CommandRow, DecodeFn, EventRow, HandlerRow, SchemaFn,
+    AggregateRow, CommandRow, DecodeEventFn, DecodeFn, EventRow, HandlerRow, SchemaFn,
 };
 pub use crate::engine::step::{ExecuteFn, Step, Stepped};
 pub use crate::model::aggregate::merge_these_aggregate_impl_blocks_into_one;
+pub use crate::model::command::FromCommand;
 pub use crate::model::upcast::UpcasterRow;
 #[cfg(feature = "http")]
 pub use schemars;
@@ -41,6 +43,36 @@ pub fn decode_command<C: Command>(
 ) -> Result<Box<dyn AnyCommand>, crate::error::BadJson> {
     let command: C = crate::base::json_value::from_slice(json)?;
     Ok(Box::new(command))
+}
+
+/// The [`DecodeEventFn`] of `E`.
+pub fn decode_event<E: crate::Event>(
+    json: &[u8],
+) -> Result<Box<dyn AnyRecord>, crate::error::BadJson> {
+    let event: E = crate::base::json_value::from_slice(json)?;
+    Ok(Box::new(event))
+}
+
+/// The registration of command `C` declared with `#[command(…, event = E)]`, in `module`:
+/// a handler that appends the event made from the command to `E`'s stream.
+pub const fn mapped_handler<C: Command, E: crate::Event + FromCommand<C>>(
+    module: &'static str,
+) -> HandlerRow {
+    HandlerRow {
+        name: C::NAME,
+        aggregate: E::STREAM,
+        command: C::NAME,
+        module,
+        command_type: core::any::TypeId::of::<C>,
+        produces: produced_event::<E>,
+        execute: crate::engine::record::execute_mapped::<C, E>,
+        maps_to: Some(E::NAME),
+    }
+}
+
+/// The name of event `E`, the one event a command mapped to it produces.
+pub fn produced_event<E: crate::Event>(names: &mut Vec<&'static str>) {
+    names.push(E::NAME)
 }
 
 /// Renders `template` with `params`, in template order.

@@ -175,7 +175,7 @@ fn pattern_handlers_that_match_nothing_or_share_a_name_are_reported() {
 
 const BROKEN: [&str; 3] = [
     "aggregate `Thing` has no `#[apply]` method for event `Made`, which `Thing::make` produces: add one (an empty body is fine for an event that changes no state)",
-    "command `Forgotten` (registry::broken::Forgotten) is not handled: add a `#[handle]` method taking it to an `#[aggregate] impl` block (is its module among the runtime's modules?)",
+    "command `Forgotten` (registry::broken::Forgotten) is not handled: add a `#[handle]` method taking it to an `#[aggregate] impl` block, or record it as an event with `#[command(…, event = SomeEvent)]` (is its module among the runtime's modules?)",
     "event name `Happened` is used 2 times (registry::broken::A, registry::broken::B): give each a unique `name = \"…\"`",
 ];
 
@@ -205,10 +205,15 @@ async fn a_runtime_of_everything_sees_every_problem() {
         panic!("expected registry problems, got {error}")
     };
     let problems = error.problems();
-    assert_eq!(problems.len(), 8, "{error}");
+    assert_eq!(problems.len(), 9, "{error}");
     assert!(problems.iter().any(|p| p.starts_with(
         "command `SwitchOn` is handled by several aggregates (Light::switch_on, Rival::switch_on)"
     )));
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("command `Write` is recorded as event `Written`"))
+    );
     let mut sorted = problems.to_vec();
     sorted.sort();
     assert_eq!(problems, sorted, "sorted");
@@ -253,7 +258,7 @@ fn module_prefixes_are_whole_path_segments() {
         Registry::modules(["registry::fin"]).command_names().count(),
         0
     );
-    assert_eq!(Registry::modules(["registry"]).command_names().count(), 3);
+    assert_eq!(Registry::modules(["registry"]).command_names().count(), 4);
 }
 
 /// Herald's documentation fixtures are a dev-dependency of Herald's own: a user's binary
@@ -271,5 +276,53 @@ fn a_users_binary_holds_no_documentation_fixtures() {
     assert!(
         fixtures.to_string().contains("holds no registration"),
         "{fixtures}"
+    );
+}
+
+/// A command mapped to an event with `event = …` that an aggregate handles too.
+mod doubly {
+    use herald::prelude::*;
+
+    #[event("post.:id.written", stream = "posts")]
+    pub(crate) struct Written {
+        pub(crate) id: u64,
+    }
+
+    #[command("write.:id", event = Written)]
+    #[derive(Clone)]
+    pub(crate) struct Write {
+        pub(crate) id: u64,
+    }
+
+    impl From<Write> for Written {
+        fn from(cmd: Write) -> Self {
+            Written { id: cmd.id }
+        }
+    }
+
+    #[aggregate]
+    #[derive(Default)]
+    pub(crate) struct Post;
+
+    #[aggregate]
+    impl Post {
+        #[handle]
+        fn write(&self, cmd: &Write) -> Result<Written, String> {
+            Ok(Written { id: cmd.id })
+        }
+
+        #[apply]
+        fn written(&mut self, _: &Written) {}
+    }
+}
+
+#[test]
+fn a_command_mapped_to_an_event_and_handled_too_is_reported() {
+    let error = Registry::modules(["registry::doubly"]).check().unwrap_err();
+    assert_eq!(
+        error.problems(),
+        [
+            "command `Write` is recorded as event `Written` (`#[command(…, event = …)]`) and also handled by Post::write: a command has one handler; remove `event = …` or the `#[handle]` method",
+        ]
     );
 }

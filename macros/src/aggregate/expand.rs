@@ -141,6 +141,7 @@ fn handler(self_ty: &Type, handler: &Handler<'_>) -> TokenStream {
                 command_type: ::core::any::TypeId::of::<#command>,
                 produces: #produces,
                 execute: #execute,
+                maps_to: ::core::option::Option::None,
             }
         }
     }

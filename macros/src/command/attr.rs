@@ -1,22 +1,25 @@
-//! `#[command("route", id = field, name = "…", roles = ["…", …])]`.
+//! `#[command("route", id = field, name = "…", roles = ["…", …], event = Event)]`.
 
 use proc_macro2::TokenStream;
-use syn::{Expr, ExprArray, Ident, Lit, LitStr};
+use syn::{Expr, ExprArray, Ident, Lit, LitStr, Path};
 
 use crate::args::{self, Once};
 use crate::errors::Errors;
-use crate::symbol::{ID, NAME, ROLES};
+use crate::symbol::{EVENT, ID, NAME, ROLES};
 
 pub(crate) struct Options {
     pub(crate) id: Option<Ident>,
     pub(crate) name: Option<LitStr>,
     pub(crate) roles: Vec<LitStr>,
+    /// The event the command is recorded as, with no aggregate.
+    pub(crate) event: Option<Path>,
 }
 
 pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> (Option<LitStr>, Options) {
     let mut id = Once::new(ID);
     let mut name = Once::new(NAME);
     let mut roles = Once::new(ROLES);
+    let mut event = Once::new(EVENT);
     let route = args::parse(args, errors, |meta, errors| {
         if meta.path.is_ident(ID) {
             // #[command("…", id = user_id)]
@@ -59,8 +62,22 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> (Option<LitStr>, 
             let list: ExprArray = input.parse()?;
             let list = role_list(&list, errors);
             roles.set(errors, &meta, list);
+        } else if meta.path.is_ident(EVENT) {
+            // #[command("…", event = NoteAdded)]
+            let value = meta.value()?;
+            if let Ok(lit) = value.parse::<LitStr>() {
+                errors.at(
+                    &lit,
+                    format!(
+                        "`event` takes the event's type, not its name: `event = {}`",
+                        lit.value()
+                    ),
+                );
+            } else {
+                event.set(errors, &meta, value.parse::<Path>()?);
+            }
         } else {
-            return Err(args::unknown(&meta, "command", &[ID, NAME, ROLES]));
+            return Err(args::unknown(&meta, "command", &[EVENT, ID, NAME, ROLES]));
         }
         Ok(())
     });
@@ -70,6 +87,7 @@ pub(crate) fn parse(args: TokenStream, errors: &mut Errors) -> (Option<LitStr>, 
             id: id.get(),
             name: name.get(),
             roles: roles.get().unwrap_or_default(),
+            event: event.get(),
         },
     )
 }

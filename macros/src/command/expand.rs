@@ -38,6 +38,16 @@ pub(crate) fn command(command: &Command<'_>) -> syn::Result<TokenStream> {
     let id_field = ident_text(id.ident.as_ref().expect("named"));
     let id_ident = &id.ident;
     let id_value = quote_spanned!(id.ty.span()=> &self.#id_ident as &dyn ::herald::RouteParam);
+    // Spanned on the user's path: a type that is not an event, or that is not made from
+    // the command, is reported there.
+    let mapped = options.event.as_ref().map(|event| {
+        let row = quote_spanned!(event.span()=>
+            ::herald::__private::mapped_handler::<#ident, #event>(::core::module_path!())
+        );
+        quote! {
+            ::herald::__private::inventory::submit! { #row }
+        }
+    });
     Ok(quote! {
         #serde
         #schema
@@ -82,6 +92,8 @@ pub(crate) fn command(command: &Command<'_>) -> syn::Result<TokenStream> {
                 schema: ::herald::__private::schema_of::<#ident>,
             }
         }
+
+        #mapped
     })
 }
 

@@ -27,6 +27,12 @@ pub(crate) fn event(event: &Event<'_>) -> syn::Result<TokenStream> {
         .as_ref()
         .map_or_else(|| ident.to_string(), syn::LitStr::value);
     let version = options.version.unwrap_or(1);
+    // Without an aggregate, the stream type of the streams it is recorded in (the trait's
+    // default: the name).
+    let stream = options
+        .stream
+        .as_ref()
+        .map(|stream| quote!(const STREAM: &'static str = #stream;));
     let templates = routes.iter().map(|r| &r.route.lit);
     let render = if *is_enum {
         let arms = routes.iter().map(|routed| {
@@ -75,6 +81,7 @@ pub(crate) fn event(event: &Event<'_>) -> syn::Result<TokenStream> {
             const NAME: &'static str = #name;
             const ROUTES: &'static [&'static str] = &[#(#templates),*];
             const VERSION: u32 = #version;
+            #stream
 
             fn route(&self) -> ::core::result::Result<::herald::route::Route, ::herald::route::RouteError> {
                 #render
@@ -98,6 +105,8 @@ pub(crate) fn event(event: &Event<'_>) -> syn::Result<TokenStream> {
                 module: ::core::module_path!(),
                 routes: <#ident as ::herald::Event>::ROUTES,
                 version: <#ident as ::herald::Event>::VERSION,
+                stream: <#ident as ::herald::Event>::STREAM,
+                decode: ::herald::__private::decode_event::<#ident>,
                 schema: ::herald::__private::schema_of::<#ident>,
             }
         }

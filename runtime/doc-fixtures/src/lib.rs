@@ -146,3 +146,28 @@ pub async fn herald() -> Herald {
         .await
         .expect("the fixtures are consistent")
 }
+
+/// Recorded without an aggregate, in the streams `notes`.
+#[event("note.:note_id.added", stream = "notes")]
+#[derive(Clone)]
+pub struct NoteAdded {
+    pub note_id: u64,
+    pub text: String,
+}
+
+/// Mapped straight to [`NoteAdded`]: no aggregate decides it.
+#[command("add.note.:note_id", event = NoteAdded)]
+#[derive(Clone)]
+pub struct AddNote {
+    pub note_id: u64,
+    pub text: String,
+}
+
+impl From<AddNote> for NoteAdded {
+    fn from(cmd: AddNote) -> Self {
+        NoteAdded {
+            note_id: cmd.note_id,
+            text: cmd.text,
+        }
+    }
+}

@@ -287,7 +287,7 @@ mod tests {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// # let herald = herald().await;
-/// let err = herald.dispatch_json("OpenAccount", br#"{"account_id": "seven"}"#).unwrap_err();
+/// let err = herald.dispatch_json("OpenAccount", br#"{"account_id": "seven"}"#).err().unwrap();
 /// let herald::ErrorKind::BadCommand { json, .. } = err.kind() else { panic!("{err}") };
 /// assert_eq!(json.path(), "account_id");
 /// # }

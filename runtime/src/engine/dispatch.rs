@@ -29,6 +29,30 @@ pub(crate) struct Options {
     pub(crate) command_id: Option<Uuid>,
     pub(crate) correlation_id: Option<Uuid>,
     pub(crate) expected_version: Option<u64>,
+    /// What decides the events, when it is not the registry's handler of the command's
+    /// type: an event recorded without an aggregate (see [`crate::engine::record`]).
+    pub(crate) handler: Option<Handler>,
+}
+
+/// What runs steps 6 and 7 of a command: an aggregate's `#[handle]` method, a command
+/// mapped to an event, or a recorded event.
+#[derive(Clone, Copy)]
+pub(crate) struct Handler {
+    /// Its name, in errors and traces.
+    pub(crate) name: &'static str,
+    /// The stream type of the streams it writes.
+    pub(crate) stream_type: &'static str,
+    pub(crate) execute: crate::engine::step::ExecuteFn,
+}
+
+impl From<&'static HandlerRow> for Handler {
+    fn from(row: &'static HandlerRow) -> Self {
+        Handler {
+            name: row.name,
+            stream_type: row.aggregate,
+            execute: row.execute,
+        }
+    }
 }
 
 /// A committed command: its events and the trace of every step.
@@ -110,7 +134,7 @@ struct CommandResult {
 /// What step 1 found out, before any transaction.
 pub(crate) struct Prepared {
     pub(crate) route: Route,
-    handler: &'static HandlerRow,
+    handler: Handler,
     actor: Actor,
     stream: StreamKey,
     /// Command id and correlation id.
@@ -167,15 +191,18 @@ pub(crate) async fn prepare<C: Command>(
     tracer.route(route.as_str());
     let registry = kernel.registry();
     let command_type = std::any::TypeId::of::<C>();
-    let handler = registry
-        .handler_of(command_type)
-        .ok_or_else(|| ErrorKind::NotHandled {
-            command: C::NAME,
-            route: route.clone(),
-            left_out: registry
-                .left_out_handler_of(command_type)
-                .map(|row| (row.name, row.module)),
-        })?;
+    let handler = match options.handler {
+        Some(handler) => handler,
+        None => Handler::from(registry.handler_of(command_type).ok_or_else(|| {
+            ErrorKind::NotHandled {
+                command: C::NAME,
+                route: route.clone(),
+                left_out: registry
+                    .left_out_handler_of(command_type)
+                    .map(|row| (row.name, row.module)),
+            }
+        })?),
+    };
     let actor = options.actor.unwrap_or_else(Actor::system);
     tracer
         .time(Operation::Authorize, Some(actor.id()), async {
@@ -191,7 +218,7 @@ pub(crate) async fn prepare<C: Command>(
             }))
         })
         .await?;
-    let stream = StreamKey::new(actor.tenant(), handler.aggregate, command.aggregate_id())
+    let stream = StreamKey::new(actor.tenant(), handler.stream_type, command.aggregate_id())
         .map_err(|source| ErrorKind::InvalidId {
             command: C::NAME,
             route: route.clone(),
@@ -646,6 +673,7 @@ pub(crate) async fn nested<C: Command>(mut command: C, nest: Nest<'_>) -> Result
             command_id: Some(command_id),
             correlation_id: Some(correlation_id),
             expected_version: None,
+            handler: None,
         };
         let mut prepared = prepare(kernel, &command, options, tracer).await?;
         prepared.causation_id = event.event_id;

@@ -8,5 +8,6 @@ pub(crate) mod dispatch;
 pub(crate) mod handler;
 pub(crate) mod kernel;
 pub(crate) mod load;
+pub(crate) mod record;
 pub(crate) mod registry;
 pub(crate) mod step;

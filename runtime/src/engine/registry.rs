@@ -13,6 +13,7 @@ use crate::engine::handler::{
     Consistency, DispatcherRow, HookRow, ProcessorRow, ProjectorRow, SagaStepRow, When,
 };
 use crate::engine::load::LoadJsonFn;
+use crate::engine::record::AnyRecord;
 use crate::engine::step::ExecuteFn;
 use crate::model::upcast::UpcasterRow;
 use crate::outcome::error::RegistryError;
@@ -27,6 +28,9 @@ pub struct EventRow {
     pub module: &'static str,
     pub routes: &'static [&'static str],
     pub version: u32,
+    /// [`Event::STREAM`](crate::Event::STREAM).
+    pub stream: &'static str,
+    pub decode: DecodeEventFn,
     pub schema: SchemaFn,
 }
 
@@ -46,6 +50,10 @@ pub struct CommandRow {
 /// Decodes a command of a row's type from JSON text. Not public API.
 #[doc(hidden)]
 pub type DecodeFn = fn(&[u8]) -> Result<Box<dyn AnyCommand>, BadJson>;
+
+/// Decodes an event of a row's type from JSON text, to record it. Not public API.
+#[doc(hidden)]
+pub type DecodeEventFn = fn(&[u8]) -> Result<Box<dyn AnyRecord>, BadJson>;
 
 /// The JSON Schema of a row's type. Not public API.
 #[doc(hidden)]
@@ -73,6 +81,9 @@ pub struct HandlerRow {
     pub command_type: fn() -> TypeId,
     pub produces: fn(&mut Vec<&'static str>),
     pub execute: ExecuteFn,
+    /// For a command declared with `#[command(…, event = E)]`: `E`'s name (the "handler"
+    /// appends the event made from the command; there is no aggregate).
+    pub maps_to: Option<&'static str>,
 }
 
 impl fmt::Debug for EventRow {
@@ -121,6 +132,7 @@ inventory::collect!(HandlerRow);
 /// run each other's handlers.
 ///
 /// ```
+/// # use herald_doc_fixtures::*; // links the fixtures' registrations
 /// use herald::Registry;
 /// let registry = Registry::modules(["herald_doc_fixtures"]);
 /// registry.check()?;
@@ -230,7 +242,8 @@ impl Registry {
     }
 
     /// Every problem with these registrations, all at once, sorted: duplicate names, a
-    /// command no aggregate handles or several do, an event a handler produces that its
+    /// command no aggregate handles (nor `#[command(…, event = …)]` maps to an event) or
+    /// several do, an event a handler produces that its
     /// aggregate does not `#[apply]`.
     pub fn check(&self) -> Result<(), RegistryError> {
         let mut problems = Vec::new();
@@ -304,12 +317,29 @@ impl Registry {
         for command in &self.commands {
             match handlers_of.get(command.name).map_or(0, Vec::len) {
                 0 => problems.push(format!(
-                    "command `{}` ({}) is not handled: add a `#[handle]` method taking it to an `#[aggregate] impl` block{}",
+                    "command `{}` ({}) is not handled: add a `#[handle]` method taking it to an `#[aggregate] impl` block, or record it as an event with `#[command(…, event = SomeEvent)]`{}",
                     command.name,
                     command.type_name,
                     self.scope_hint()
                 )),
                 1 => {}
+                _ if handlers_of[command.name].iter().any(|h| h.maps_to.is_some()) => {
+                    let mut names: Vec<&str> = handlers_of[command.name]
+                        .iter()
+                        .filter(|h| h.maps_to.is_none())
+                        .map(|h| h.name)
+                        .collect();
+                    names.sort_unstable();
+                    let event = handlers_of[command.name]
+                        .iter()
+                        .find_map(|h| h.maps_to)
+                        .unwrap_or_default();
+                    problems.push(format!(
+                        "command `{}` is recorded as event `{event}` (`#[command(…, event = …)]`) and also handled by {}: a command has one handler; remove `event = …` or the `#[handle]` method",
+                        command.name,
+                        names.join(", ")
+                    ));
+                }
                 _ => {
                     let mut names: Vec<&str> = handlers_of[command.name].iter().map(|h| h.name).collect();
                     names.sort_unstable();
@@ -334,6 +364,16 @@ impl Registry {
                     handler.command,
                     self.scope_hint()
                 ));
+            }
+            if let Some(event) = handler.maps_to {
+                if !self.events.iter().any(|e| e.name == event) {
+                    problems.push(format!(
+                        "command `{}` is recorded as event `{event}`, which is not registered in this runtime{}",
+                        handler.command,
+                        self.scope_hint()
+                    ));
+                }
+                continue; // no aggregate
             }
             let Some(aggregate) = self.aggregates.iter().find(|a| a.name == handler.aggregate)
             else {
@@ -699,6 +739,11 @@ impl Registry {
     /// The names of the registered commands.
     pub fn command_names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.commands.iter().map(|r| r.name)
+    }
+
+    /// The registration of the event named `name`.
+    pub(crate) fn event_named(&self, name: &str) -> Option<&'static EventRow> {
+        self.events.iter().copied().find(|r| r.name == name)
     }
 
     /// The registration of the command named `name`.

@@ -55,11 +55,21 @@ pub(crate) enum Target<'a> {
 
 impl<'a, C: Command> Dispatch<'a, C> {
     pub(crate) fn new(target: Target<'a>, command: C) -> Self {
+        Self::configured(target, command, Options::default(), None)
+    }
+
+    /// A dispatch configured already (a [`Record`](crate::Record) hands its event here).
+    pub(crate) fn configured(
+        target: Target<'a>,
+        command: C,
+        options: Options,
+        wait_for: Option<(Vec<String>, std::time::Duration)>,
+    ) -> Self {
         Dispatch {
             target,
             command,
-            options: Options::default(),
-            wait_for: None,
+            options,
+            wait_for,
         }
     }
 

@@ -4,5 +4,6 @@
 
 pub(crate) mod dispatch;
 pub(crate) mod pipeline;
+pub(crate) mod record;
 pub(crate) mod runtime;
 pub(crate) mod transaction;

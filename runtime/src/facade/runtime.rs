@@ -17,10 +17,11 @@ use crate::engine::load::{LoadFrom, load};
 use crate::engine::registry::Registry;
 use crate::facade::dispatch::{Dispatch, JsonDispatch, Target};
 use crate::facade::pipeline::Pipeline;
+use crate::facade::record::{JsonRecord, Record};
 use crate::facade::transaction::HeraldTransaction;
 use crate::model::aggregate::Aggregate;
 use crate::model::command::Command;
-use crate::model::event::RouteParam;
+use crate::model::event::{Event, RouteParam};
 use crate::outcome::error::{Error, ErrorKind};
 use crate::store::{self, EventStore, MemoryStore, StreamKey};
 use uuid::Uuid;
@@ -83,7 +84,7 @@ impl Herald {
     /// # let herald = herald().await;
     /// let opened = herald.dispatch_json("OpenAccount", br#"{"account_id": 3}"#)?.await?;
     /// assert_eq!(opened.route().as_str(), "open.account.3");
-    /// let unknown = herald.dispatch_json("CloseAccount", b"{}").unwrap_err();
+    /// let unknown = herald.dispatch_json("CloseAccount", b"{}").err().unwrap();
     /// assert_eq!(unknown.kind().code(), "unknown_command");
     /// # Ok(()) }
     /// ```
@@ -99,6 +100,58 @@ impl Herald {
             json,
         })?;
         Ok(JsonDispatch::new(self, command))
+    }
+
+    /// Records `event` without an aggregate deciding it, in a stream of its own (see
+    /// [`Record`] for the stream and what runs): hooks and aggregates do not run, the
+    /// event's strong handlers do, in its transaction. Configure it on the returned value,
+    /// then `.await` it.
+    ///
+    /// ```
+    /// # use herald_doc_fixtures::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), herald::Error> {
+    /// # let herald = herald().await;
+    /// let noted = herald.record(NoteAdded { note_id: 1, text: "hello".into() }).await?;
+    /// assert_eq!((noted.stream().stream_type(), noted.version()), ("notes", 1));
+    /// assert_eq!(noted.events()[0].route.as_str(), "note.1.added");
+    /// # Ok(()) }
+    /// ```
+    pub fn record<E: Event>(&self, event: E) -> Record<'_, E> {
+        Record::new(Target::Runtime(self), event)
+    }
+
+    /// Decodes an event sent by name as JSON text (from outside the process: the HTTP door
+    /// does this), ready to be configured and awaited like [`record`](Self::record). A
+    /// name no event has is [`ErrorKind::UnknownEvent`]; JSON that is not the event's is
+    /// [`ErrorKind::BadEvent`], naming the field and where it is.
+    ///
+    /// ```
+    /// # use herald_doc_fixtures::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), herald::Error> {
+    /// # let herald = herald().await;
+    /// let json = br#"{"note_id": 3, "text": "from outside"}"#;
+    /// let noted = herald.record_json("NoteAdded", json)?.await?;
+    /// assert_eq!(noted.route().as_str(), "note.3.added");
+    /// let bad = herald.record_json("NoteAdded", br#"{"note_id": "x"}"#).err().unwrap();
+    /// assert_eq!(bad.kind().code(), "invalid_event");
+    /// let unknown = herald.record_json("NoteRemoved", b"{}").err().unwrap();
+    /// assert_eq!(unknown.kind().code(), "unknown_event");
+    /// # Ok(()) }
+    /// ```
+    pub fn record_json(&self, name: &str, json: &[u8]) -> Result<JsonRecord<'_>, Error> {
+        let Some(row) = self.registry().event_named(name) else {
+            return Err(ErrorKind::UnknownEvent {
+                name: name.to_owned(),
+            }
+            .into());
+        };
+        let event = (row.decode)(json).map_err(|json| ErrorKind::BadEvent {
+            event: row.name,
+            json,
+        })?;
+        Ok(JsonRecord::new(self, event))
     }
 
     /// Declares a pipeline: commands dispatched one after the other, each in its own

@@ -4,8 +4,10 @@
 use crate::engine::cache::AggregateCache;
 use crate::engine::handler::saga::Saga;
 use crate::facade::dispatch::{Dispatch, Target};
+use crate::facade::record::Record;
 use crate::facade::runtime::Herald;
 use crate::model::command::Command;
+use crate::model::event::Event;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 use crate::outcome::error::connection_error;
 use crate::outcome::error::{Error, ErrorKind};
@@ -88,6 +90,24 @@ impl HeraldTransaction {
     /// [`Herald::dispatch`].
     pub fn dispatch<C: Command>(&mut self, command: C) -> Dispatch<'_, C> {
         Dispatch::new(Target::Transaction(self), command)
+    }
+
+    /// Records `event` in this transaction, without an aggregate (see
+    /// [`Herald::record`]); it commits with the transaction, or not at all.
+    ///
+    /// ```
+    /// # use herald_doc_fixtures::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), herald::Error> {
+    /// # let herald = herald().await;
+    /// let mut tx = herald.begin().await?;
+    /// tx.record(NoteAdded { note_id: 2, text: "in a transaction".into() }).await?;
+    /// tx.dispatch(OpenAccount { account_id: 2 }).await?;
+    /// tx.commit().await?; // the note and the account, together
+    /// # Ok(()) }
+    /// ```
+    pub fn record<E: Event>(&mut self, event: E) -> Record<'_, E> {
+        Record::new(Target::Transaction(self), event)
     }
 
     /// The database connection, for your own tables.

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use crate::base::actor::Actor;
+use crate::engine::dispatch::Dispatched;
 use crate::http::door::{Caller, Door};
 use crate::http::problem::{Problem, path_of};
 use crate::http::wire;
@@ -46,7 +47,20 @@ pub(crate) async fn send(
         dispatch = dispatch.expected_version(version);
     }
     let dispatched = dispatch.await?;
-    let mut body = wire::dispatched(&dispatched, door.shows_trace(&actor));
+    respond(&door, &actor, &dispatched, wait).await
+}
+
+/// The response to a committed dispatch (a command's or a recorded event's): its result,
+/// after waiting for the consumers of `Prefer: wait-for` when asked; the stream version
+/// as `ETag`, `Idempotent-Replayed` for a repeat.
+pub(crate) async fn respond(
+    door: &Door,
+    actor: &Actor,
+    dispatched: &Dispatched,
+    wait: Option<(Vec<String>, Duration)>,
+) -> Result<Response, Problem> {
+    let herald = &door.herald;
+    let mut body = wire::dispatched(dispatched, door.shows_trace(actor));
     let mut status = StatusCode::OK;
     let mut applied = None;
     if let Some((consumers, timeout)) = wait {
@@ -134,7 +148,7 @@ pub(crate) fn body_problem(rejection: BytesRejection) -> Problem {
 
 /// The command id an `Idempotency-Key` stands for: derived from the tenant and the key,
 /// so that a key another tenant used tells nothing.
-fn idempotency_key(headers: &HeaderMap, actor: &Actor) -> Result<Option<Uuid>, Problem> {
+pub(crate) fn idempotency_key(headers: &HeaderMap, actor: &Actor) -> Result<Option<Uuid>, Problem> {
     let mut keys = headers.get_all("idempotency-key").iter();
     let Some(key) = keys.next() else {
         return Ok(None);
@@ -160,7 +174,7 @@ fn idempotency_key(headers: &HeaderMap, actor: &Actor) -> Result<Option<Uuid>, P
 }
 
 /// The expected stream version of an `If-Match: "3"`.
-fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
+pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
@@ -187,7 +201,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
 /// `Prefer: wait-for="profiles stats", wait=5`: the consumers to wait for and how long
 /// (RFC 7240's `wait`, in seconds; at most the router's longest wait, which is also the
 /// default).
-fn prefer_wait(
+pub(crate) fn prefer_wait(
     headers: &HeaderMap,
     door: &Door,
 ) -> Result<Option<(Vec<String>, Duration)>, Problem> {

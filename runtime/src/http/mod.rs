@@ -33,6 +33,7 @@
 //! | route | what |
 //! |---|---|
 //! | `POST /v1/commands/{name}` | sends a command; `Idempotency-Key`, `If-Match`, `Prefer: wait-for="…"` |
+//! | `POST /v1/events/{name}` | records an event without an aggregate; the headers of a command |
 //! | `GET /v1/results/{command_id}` | a committed command's result and events |
 //! | `GET /v1/streams/{type}/{id}/events` | a stream's events, `?after_version=&limit=` |
 //! | `GET /v1/aggregates/{name}/{id}` | an aggregate's state; its version is the `ETag` |
@@ -56,11 +57,18 @@
 //! response holds the events with their positions (`v1.…`, opaque: hand them back as they
 //! are), and the trace for callers with the [trace role](Api::trace_role).
 //!
+//! **Events.** `POST /v1/events/{name}` records the event of that name with its JSON body
+//! in a stream of its own, with no aggregate (see [`Herald::record`](crate::Herald::record)): the stream of the
+//! caller's tenant, of the event's stream type, with the id of the first `:param` of its
+//! route. Body, `Idempotency-Key`, `If-Match` and `Prefer` are those of a command, and so
+//! is the response; an unknown event is a 404, JSON that is not the event's a 400 naming
+//! the field.
+//!
 //! | status | when |
 //! |---|---|
-//! | 400 | JSON that is not the command's (the field, line and column are named), a bad header, query or path |
+//! | 400 | JSON that is not the command's or the event's (the field, line and column are named), a bad header, query or path |
 //! | 401 / 403 | no or bad credentials; a role the command needs; a cookie request from an origin not allowed |
-//! | 404 | no such command, aggregate or result (another tenant's look the same) |
+//! | 404 | no such command, event, aggregate or result (another tenant's look the same) |
 //! | 409 | the stream is not at the expected version |
 //! | 413 / 415 | a body over the limit; a body that is not JSON |
 //! | 422 | rejected by a hook or the aggregate (the handler and its message are named); an idempotency key reused with another body |
@@ -101,6 +109,7 @@ mod door;
 mod openapi;
 mod problem;
 mod reads;
+mod record;
 mod serve;
 mod wire;
 
@@ -204,6 +213,7 @@ impl Api {
         let door = Door::new(self.herald, self.auth, self.settings);
         let guarded = Router::new()
             .route("/v1/commands/{name}", post(commands::send))
+            .route("/v1/events/{name}", post(record::record))
             .route("/v1/results/{command_id}", get(reads::command))
             .route(
                 "/v1/streams/{stream_type}/{stream_id}/events",

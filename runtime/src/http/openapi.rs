@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document of the router, built from the registry when the router is:
-//! one path per registered command with its JSON Schema (schemars), the reads, and the
-//! problem types.
+//! one path per registered command and one per registered event (recorded without an
+//! aggregate) with its JSON Schema (schemars), the reads, and the problem types.
 
 use serde_json::{Map, Value, json};
 
@@ -11,11 +11,11 @@ use crate::engine::registry::Registry;
 const ERRORS: &[(u16, &str)] = &[
     (
         400,
-        "the request is malformed: JSON that is not the command's, a bad header, query or path",
+        "the request is malformed: JSON that is not the command's or the event's, a bad header, query or path",
     ),
     (401, "no credentials, or credentials that do not hold"),
     (403, "the caller may not do this"),
-    (404, "no such command, aggregate, stream or result"),
+    (404, "no such command, event, aggregate, stream or result"),
     (
         406,
         "the response cannot be given in a type the caller accepts",
@@ -68,6 +68,42 @@ pub(crate) fn document(registry: &Registry) -> Value {
                     },
                     "202": {
                         "description": "The command committed, but the consumers of `wait-for` had not handled its events within the wait.",
+                        "headers": { "ETag": { "$ref": "#/components/headers/ETag" } },
+                        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Dispatched" } } },
+                    },
+                })),
+            }}),
+        );
+    }
+    for row in registry.events() {
+        let schema = (row.schema)(&mut schemas);
+        paths.insert(
+            format!("/v1/events/{}", row.name),
+            json!({ "post": {
+                "operationId": format!("record_{}", row.name),
+                "summary": format!("Records event `{}` (routes {:?}) without an aggregate.", row.name, row.routes),
+                "description": format!(
+                    "Appends the event to the caller's tenant's stream of type `{}`, whose id is the value of the first `:param` of its route, in one transaction with its strong handlers.",
+                    row.stream
+                ),
+                "tags": ["events"],
+                "parameters": [
+                    { "$ref": "#/components/parameters/IdempotencyKey" },
+                    { "$ref": "#/components/parameters/IfMatch" },
+                    { "$ref": "#/components/parameters/Prefer" },
+                ],
+                "requestBody": {
+                    "required": true,
+                    "content": { "application/json": { "schema": schema } },
+                },
+                "responses": responses(json!({
+                    "200": {
+                        "description": "The event committed (or had committed: `Idempotent-Replayed`).",
+                        "headers": { "ETag": { "$ref": "#/components/headers/ETag" } },
+                        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Dispatched" } } },
+                    },
+                    "202": {
+                        "description": "The event committed, but the consumers of `wait-for` had not handled it within the wait.",
                         "headers": { "ETag": { "$ref": "#/components/headers/ETag" } },
                         "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Dispatched" } } },
                     },

@@ -139,6 +139,17 @@ impl From<&Error> for Problem {
             ErrorKind::UnknownCommand { name } => {
                 problem(StatusCode::NOT_FOUND).with("command", name.as_str())
             }
+            ErrorKind::UnknownEvent { name } => {
+                problem(StatusCode::NOT_FOUND).with("event", name.as_str())
+            }
+            ErrorKind::BadEvent { event, json } => {
+                let (line, column) = json.line_column();
+                problem(StatusCode::BAD_REQUEST)
+                    .with("event", *event)
+                    .with("field", json.path())
+                    .with("line", line)
+                    .with("column", column)
+            }
             ErrorKind::NotHandled { command, .. } => {
                 problem(StatusCode::NOT_FOUND).with("command", *command)
             }

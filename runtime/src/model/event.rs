@@ -21,6 +21,11 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     const ROUTES: &'static [&'static str];
     /// The payload's schema version (defaults to 1).
     const VERSION: u32;
+    /// The stream type of the streams that hold it when it is recorded without an
+    /// aggregate ([`Herald::record`](crate::Herald::record), or a command declared with
+    /// `#[command(…, event = ThisEvent)]`): `#[event(…, stream = "notes")]`, else the
+    /// event's [`NAME`](Self::NAME).
+    const STREAM: &'static str = Self::NAME;
 
     /// The concrete route, rendered from the fields: `user.:user_id.created` with
     /// `user_id = 42` is `user.42.created`. A field value that is not a valid segment is

@@ -110,6 +110,8 @@ impl std::error::Error for Error {}
 /// | `registry` | [`Registry`](ErrorKind::Registry) | no |
 /// | `unknown_command` | [`UnknownCommand`](ErrorKind::UnknownCommand) | no |
 /// | `invalid_command` | [`BadCommand`](ErrorKind::BadCommand) | no |
+/// | `unknown_event` | [`UnknownEvent`](ErrorKind::UnknownEvent) | no |
+/// | `invalid_event` | [`BadEvent`](ErrorKind::BadEvent) | no |
 /// | `invalid_route` | [`Route`](ErrorKind::Route) | no |
 /// | `invalid_pattern` | [`Pattern`](ErrorKind::Pattern) | no |
 /// | `invalid_id` | [`InvalidId`](ErrorKind::InvalidId) | no |
@@ -175,6 +177,23 @@ pub enum ErrorKind {
     BadCommand {
         /// The command's name.
         command: &'static str,
+        /// Where the JSON is wrong.
+        json: BadJson,
+    },
+
+    /// An event was recorded by a name no registered event has
+    /// ([`Herald::record_json`](crate::Herald::record_json)).
+    #[error("there is no event `{name}`")]
+    UnknownEvent {
+        /// The name asked for.
+        name: String,
+    },
+
+    /// An event recorded as JSON does not decode as its type: which field, and why.
+    #[error("event `{event}`: {json}")]
+    BadEvent {
+        /// The event's name.
+        event: &'static str,
         /// Where the JSON is wrong.
         json: BadJson,
     },
@@ -623,6 +642,8 @@ impl ErrorKind {
             ErrorKind::Registry(..) => "registry",
             ErrorKind::UnknownCommand { .. } => "unknown_command",
             ErrorKind::BadCommand { .. } => "invalid_command",
+            ErrorKind::UnknownEvent { .. } => "unknown_event",
+            ErrorKind::BadEvent { .. } => "invalid_event",
             ErrorKind::Route { .. } => "invalid_route",
             ErrorKind::Pattern { .. } => "invalid_pattern",
             ErrorKind::InvalidId { .. } => "invalid_id",

@@ -25,6 +25,7 @@ use crate::store::contract::{Archived, StoreError};
 /// active store.
 ///
 /// ```
+/// # use herald_doc_fixtures::*; // links the fixtures' registrations
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use herald::store::Archive;
