@@ -1298,3 +1298,36 @@ async fn archiving_keeps_what_a_registered_remote_consumer_has_not_passed(test: 
     assert!(report.archived >= 2, "{report:?}");
     served.stop().await;
 }
+
+#[tokio::test]
+async fn a_connection_idle_past_the_header_read_timeout_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let herald = Herald::builder().modules(["http"]).build().await.unwrap();
+    let router = herald::http::router(herald.clone(), tokens());
+    let served = Served::start_with(herald, router, |server| {
+        server.header_read_timeout(Duration::from_millis(300))
+    })
+    .await;
+    // Nothing sent: closed.
+    let mut silent = tokio::net::TcpStream::connect(served.addr).await.unwrap();
+    let mut buf = [0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "closed: {read:?}");
+    // Headers sent slowly, never finished: closed.
+    let mut slow = tokio::net::TcpStream::connect(served.addr).await.unwrap();
+    slow.write_all(b"GET /v1/events HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut all = Vec::new();
+        loop {
+            match slow.read(&mut buf).await {
+                Ok(0) | Err(_) => return all,
+                Ok(n) => all.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the connection was closed within the timeout");
+    served.stop().await;
+}

@@ -117,12 +117,16 @@ impl Server {
                         }
                     };
                     let service = TowerToHyperService::new(router.clone());
-                    let connection = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .into_owned();
-                    let connection = graceful.watch(connection);
+                    let (builder, watcher) = (builder.clone(), graceful.watcher());
                     tokio::spawn(async move {
-                        if let Err(error) = connection.await {
+                        // Telling HTTP/1 from HTTP/2 reads before hyper's own timeout
+                        // starts: a client that sends nothing is dropped here.
+                        if !speaks_within(&stream, header_read_timeout).await {
+                            return;
+                        }
+                        let connection = builder
+                            .serve_connection_with_upgrades(TokioIo::new(stream), service);
+                        if let Err(error) = watcher.watch(connection.into_owned()).await {
                             tracing::debug!(%error, "a connection ended with an error");
                         }
                     });
@@ -145,6 +149,26 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// HTTP/2's connection preface: until a client's first bytes differ from it, or it is
+/// whole, the protocol is not known.
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether `stream` sends enough to tell its protocol within `timeout`.
+async fn speaks_within(stream: &tokio::net::TcpStream, timeout: Duration) -> bool {
+    let mut first = [0u8; PREFACE.len()];
+    let told = async {
+        loop {
+            match stream.peek(&mut first).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) if n == PREFACE.len() || first[..n] != PREFACE[..n] => return true,
+                // A prefix of the preface: wait for more.
+                Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    };
+    tokio::time::timeout(timeout, told).await.unwrap_or(false)
 }
 
 /// Ctrl-C, or SIGTERM on Unix.
