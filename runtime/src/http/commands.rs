@@ -25,6 +25,35 @@ const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x5b0e_7f43_9d2c_4e1a_8b6f_1
 /// The longest idempotency key.
 const KEY_LIMIT: usize = 255;
 
+/// What a `POST` of a command or an event asks, read from its path, headers and body.
+pub(crate) struct Asked {
+    pub(crate) name: String,
+    pub(crate) body: Bytes,
+    pub(crate) command_id: Option<Uuid>,
+    pub(crate) expected_version: Option<u64>,
+    pub(crate) wait: Option<(Vec<String>, Duration)>,
+}
+
+impl Asked {
+    pub(crate) fn read(
+        door: &Door,
+        actor: &Actor,
+        path: Result<Path<String>, PathRejection>,
+        headers: &HeaderMap,
+        body: Result<Bytes, BytesRejection>,
+    ) -> Result<Self, Problem> {
+        let name = path_of(path)?;
+        json_body(headers)?;
+        Ok(Asked {
+            name,
+            body: body.map_err(body_problem)?,
+            command_id: idempotency_key(headers, actor)?,
+            expected_version: if_match(headers)?,
+            wait: prefer_wait(headers, door)?,
+        })
+    }
+}
+
 pub(crate) async fn send(
     State(door): State<Door>,
     Extension(Caller(actor)): Extension<Caller>,
@@ -32,22 +61,19 @@ pub(crate) async fn send(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
-    let name = path_of(path)?;
-    json_body(&headers)?;
-    let body = body.map_err(body_problem)?;
-    let key = idempotency_key(&headers, &actor)?;
-    let expected = if_match(&headers)?;
-    let wait = prefer_wait(&headers, &door)?;
+    let asked = Asked::read(&door, &actor, path, &headers, body)?;
     let herald = &door.herald;
-    let mut dispatch = herald.dispatch_json(&name, &body)?.actor(actor.clone());
-    if let Some(id) = key {
+    let mut dispatch = herald
+        .dispatch_json(&asked.name, &asked.body)?
+        .actor(actor.clone());
+    if let Some(id) = asked.command_id {
         dispatch = dispatch.command_id(id);
     }
-    if let Some(version) = expected {
+    if let Some(version) = asked.expected_version {
         dispatch = dispatch.expected_version(version);
     }
     let dispatched = dispatch.await?;
-    respond(&door, &actor, &dispatched, wait).await
+    respond(&door, &actor, &dispatched, asked.wait).await
 }
 
 /// The response to a committed dispatch (a command's or a recorded event's): its result,
@@ -148,7 +174,7 @@ pub(crate) fn body_problem(rejection: BytesRejection) -> Problem {
 
 /// The command id an `Idempotency-Key` stands for: derived from the tenant and the key,
 /// so that a key another tenant used tells nothing.
-pub(crate) fn idempotency_key(headers: &HeaderMap, actor: &Actor) -> Result<Option<Uuid>, Problem> {
+fn idempotency_key(headers: &HeaderMap, actor: &Actor) -> Result<Option<Uuid>, Problem> {
     let mut keys = headers.get_all("idempotency-key").iter();
     let Some(key) = keys.next() else {
         return Ok(None);
@@ -174,7 +200,7 @@ pub(crate) fn idempotency_key(headers: &HeaderMap, actor: &Actor) -> Result<Opti
 }
 
 /// The expected stream version of an `If-Match: "3"`.
-pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
+fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
@@ -201,7 +227,7 @@ pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
 /// `Prefer: wait-for="profiles stats", wait=5`: the consumers to wait for and how long
 /// (RFC 7240's `wait`, in seconds; at most the router's longest wait, which is also the
 /// default).
-pub(crate) fn prefer_wait(
+fn prefer_wait(
     headers: &HeaderMap,
     door: &Door,
 ) -> Result<Option<(Vec<String>, Duration)>, Problem> {

@@ -10,11 +10,9 @@ use axum::extract::{Extension, Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 
-use crate::http::commands::{
-    body_problem, idempotency_key, if_match, json_body, prefer_wait, respond,
-};
+use crate::http::commands::{Asked, respond};
 use crate::http::door::{Caller, Door};
-use crate::http::problem::{Problem, path_of};
+use crate::http::problem::Problem;
 
 pub(crate) async fn record(
     State(door): State<Door>,
@@ -23,19 +21,17 @@ pub(crate) async fn record(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
-    let name = path_of(path)?;
-    json_body(&headers)?;
-    let body = body.map_err(body_problem)?;
-    let key = idempotency_key(&headers, &actor)?;
-    let expected = if_match(&headers)?;
-    let wait = prefer_wait(&headers, &door)?;
-    let mut record = door.herald.record_json(&name, &body)?.actor(actor.clone());
-    if let Some(id) = key {
+    let asked = Asked::read(&door, &actor, path, &headers, body)?;
+    let mut record = door
+        .herald
+        .record_json(&asked.name, &asked.body)?
+        .actor(actor.clone());
+    if let Some(id) = asked.command_id {
         record = record.command_id(id);
     }
-    if let Some(version) = expected {
+    if let Some(version) = asked.expected_version {
         record = record.expected_version(version);
     }
     let recorded = record.await?;
-    respond(&door, &actor, &recorded, wait).await
+    respond(&door, &actor, &recorded, asked.wait).await
 }
