@@ -85,6 +85,7 @@ pub use engine::dispatch::Dispatched;
 pub use engine::handler::{Consistency, Cx, Recorded, Recovery, SagaCx, When};
 pub use engine::registry::Registry;
 pub use facade::dispatch::{Dispatch, JsonDispatch};
+pub use facade::reader::Reader;
 pub use facade::record::{JsonRecord, Record};
 pub use facade::runtime::{Herald, HeraldBuilder, Load, Loaded};
 pub use facade::transaction::HeraldTransaction;

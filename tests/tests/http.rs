@@ -1331,3 +1331,68 @@ async fn a_connection_idle_past_the_header_read_timeout_is_closed() {
     assert!(read.is_ok(), "the connection was closed within the timeout");
     served.stop().await;
 }
+
+/// An application's own query route, next to Herald's, reading through a reader.
+async fn greeting(
+    axum::extract::State(herald): axum::extract::State<Herald>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> String {
+    let mut reader = herald.reader().await.expect("a reader");
+    let text: Option<String> = herald::sql!(reader.sql(), |conn| {
+        herald::sqlx::query_scalar("SELECT text FROM greetings WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await
+    })
+    .transpose()
+    .expect("the query")
+    .flatten();
+    text.unwrap_or_else(|| "none".into())
+}
+
+#[on_every_backend]
+async fn an_applications_own_routes_read_through_a_reader_that_holds_up_no_command(
+    test: &TestStore,
+) {
+    let herald = Herald::builder()
+        .store(test.store.clone())
+        .modules(["http"])
+        .build()
+        .await
+        .unwrap();
+    let mut tx = herald.begin().await.unwrap();
+    let created = herald::sql!(tx.sql(), |conn| async move {
+        herald::sqlx::query("CREATE TABLE greetings (id BIGINT PRIMARY KEY, text TEXT)")
+            .execute(&mut *conn)
+            .await?;
+        herald::sqlx::query("INSERT INTO greetings VALUES (1, 'hello')")
+            .execute(conn)
+            .await
+            .map(|done| done.rows_affected())
+    }
+    .await)
+    .transpose()
+    .unwrap();
+    tx.commit().await.unwrap();
+    let app = axum::Router::new()
+        .route("/greetings/{id}", axum::routing::get(greeting))
+        .with_state(herald.clone())
+        .merge(herald::http::router(herald.clone(), tokens()));
+    let served = Served::start(herald.clone(), app).await;
+    // A reader held open while a command commits: on SQLite it takes no writer's lock.
+    let mut held = herald.reader().await.unwrap();
+    let _ = held.sql();
+    join(&served, ADA).await;
+    let text = client()
+        .get(served.url("/greetings/1"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let expected = if created.is_some() { "hello" } else { "none" };
+    assert_eq!(text, expected, "the store without SQL has no table to read");
+    drop(held);
+    served.stop().await;
+}

@@ -323,7 +323,9 @@ impl Registry {
                     self.scope_hint()
                 )),
                 1 => {}
-                _ if handlers_of[command.name].iter().any(|h| h.maps_to.is_some()) => {
+                _ if handlers_of[command.name].iter().any(|h| h.maps_to.is_some())
+                    && handlers_of[command.name].iter().any(|h| h.maps_to.is_none()) =>
+                {
                     let mut names: Vec<&str> = handlers_of[command.name]
                         .iter()
                         .filter(|h| h.maps_to.is_none())

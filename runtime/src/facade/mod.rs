@@ -4,6 +4,7 @@
 
 pub(crate) mod dispatch;
 pub(crate) mod pipeline;
+pub(crate) mod reader;
 pub(crate) mod record;
 pub(crate) mod runtime;
 pub(crate) mod transaction;

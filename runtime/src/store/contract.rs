@@ -159,6 +159,22 @@ fn no_sql(store: &str, wanted: &str) -> StoreError {
     ))
 }
 
+/// A connection for reading, from [`EventStore::reader`]: run queries through
+/// [`sql!`](crate::sql!) on [`sql`](Self::sql). It goes back to the pool when dropped.
+pub trait StoreReader: Send {
+    /// The connection.
+    fn sql(&mut self) -> Sql<'_>;
+}
+
+/// The reader of a store without SQL.
+struct NoSql;
+
+impl StoreReader for NoSql {
+    fn sql(&mut self) -> Sql<'_> {
+        Sql::None
+    }
+}
+
 /// A durable, ordered log of events, read by stream and in global order.
 pub trait EventStore: Send + Sync + 'static {
     /// Opens a transaction.
@@ -209,6 +225,15 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// What kind of store this is, for messages: `memory`, `sqlite` or `postgres`.
     fn kind(&self) -> &'static str;
+
+    /// A connection for reading the application's own tables (its read models) outside
+    /// any write transaction: from the pool, in autocommit, each statement seeing what has
+    /// committed. On SQLite it does not take the writer's lock, so reads never wait for
+    /// commands or hold them up. A store without SQL gives one whose
+    /// [`sql`](StoreReader::sql) is [`Sql::None`].
+    fn reader(&self) -> BoxFuture<'_, Result<Box<dyn StoreReader>, StoreError>> {
+        Box::pin(async { Ok(Box::new(NoSql) as Box<dyn StoreReader>) })
+    }
 
     /// The committed record of command `id`, if there is one.
     fn read_command(&self, id: Uuid) -> BoxFuture<'_, Result<Option<RecordedCommand>, StoreError>>;
@@ -337,6 +362,10 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
 
     fn kind(&self) -> &'static str {
         (**self).kind()
+    }
+
+    fn reader(&self) -> BoxFuture<'_, Result<Box<dyn StoreReader>, StoreError>> {
+        (**self).reader()
     }
 
     fn discard(

@@ -20,7 +20,7 @@ pub use archive::Archive;
 pub use consumer::{Checkpoint, ConsumerLog, DeadLetter, Lease};
 pub use contract::{
     AggregateRead, Conflict, EventStore, MAX_PAYLOAD_LEN, Page, RecordedCommand, ReplayFrom,
-    Savepoint, Snapshot, Sql, StoreError, StoreTransaction,
+    Savepoint, Snapshot, Sql, StoreError, StoreReader, StoreTransaction,
 };
 pub use memory::MemoryStore;
 pub(crate) use read_through::ReadThrough;

@@ -94,6 +94,10 @@ fn replayed(event: &RecordedEvent) -> ReplayEvent {
 }
 
 impl EventStore for ReadThrough {
+    fn reader(&self) -> BoxFuture<'_, Result<Box<dyn crate::store::StoreReader>, StoreError>> {
+        self.active.reader()
+    }
+
     fn begin(&self) -> BoxFuture<'_, Result<Box<dyn StoreTransaction>, StoreError>> {
         Box::pin(async move {
             let active = self.active.begin().await?;

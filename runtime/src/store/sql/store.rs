@@ -151,7 +151,23 @@ async fn snapshot_of<D: Dialect>(
     row.as_ref().map(rows::snapshot).transpose()
 }
 
+/// A pooled connection lent for reads ([`EventStore::reader`]).
+struct SqlReader<D: Dialect>(sqlx::pool::PoolConnection<D::Db>);
+
+impl<D: Dialect> crate::store::StoreReader for SqlReader<D> {
+    fn sql(&mut self) -> Sql<'_> {
+        D::sql(&mut self.0)
+    }
+}
+
 impl<D: Dialect> EventStore for SqlStore<D> {
+    fn reader(&self) -> BoxFuture<'_, Result<Box<dyn crate::store::StoreReader>, StoreError>> {
+        Box::pin(async move {
+            let connection = self.connection().await?;
+            Ok(Box::new(SqlReader::<D>(connection)) as Box<dyn crate::store::StoreReader>)
+        })
+    }
+
     fn begin(&self) -> BoxFuture<'_, Result<Box<dyn StoreTransaction>, StoreError>> {
         Box::pin(async move {
             let (tx, turn) = self.dialect.begin().await?;
