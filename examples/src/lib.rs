@@ -11,6 +11,7 @@
 pub mod bank;
 pub mod calculator;
 pub mod signup;
+pub mod signup_http;
 
 /// The store an example runs on: `--url <url>`, else the `HERALD_URL` variable, else
 /// `default` (a SQLite file). `postgres://…` runs it on PostgreSQL.
