@@ -159,14 +159,15 @@ pub struct Profile {
 }
 
 /// The profile of user `user_id` of `tenant`, if the `profiles` projector has written it:
-/// a read in a transaction that is rolled back, outside any command.
+/// read through [`Herald::reader`], a pooled connection outside any write transaction
+/// (on SQLite it takes no writer's lock, so it never waits for a command).
 pub async fn profile(
     herald: &Herald,
     tenant: &str,
     user_id: &str,
 ) -> Result<Option<Profile>, herald::BoxError> {
-    let mut tx = herald.begin().await?;
-    let row: Option<(String, String, String)> = herald::sql!(tx.sql(), |conn| {
+    let mut reader = herald.reader().await?;
+    let row: Option<(String, String, String)> = herald::sql!(reader.sql(), |conn| {
         herald::sqlx::query_as(
             "SELECT user_id, name, email FROM profiles WHERE tenant = $1 AND user_id = $2",
         )
@@ -177,7 +178,6 @@ pub async fn profile(
     })
     .transpose()?
     .flatten();
-    tx.rollback().await?;
     Ok(row.map(|(user_id, name, email)| Profile {
         user_id,
         name,
