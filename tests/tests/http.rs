@@ -1396,3 +1396,128 @@ async fn an_applications_own_routes_read_through_a_reader_that_holds_up_no_comma
     drop(held);
     served.stop().await;
 }
+
+fn jwt(claims: Value, secret: &[u8]) -> String {
+    let key = jsonwebtoken::EncodingKey::from_secret(secret).expect("a key");
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("a token")
+}
+
+fn in_an_hour() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    now.as_secs() + 3600
+}
+
+#[on_every_backend]
+async fn jwt_bearer_tokens_authenticate_with_tenant_and_roles(test: &TestStore) {
+    let secret = b"a test secret that is long enough for hs256";
+    let herald = Herald::builder()
+        .store(test.store.clone())
+        .modules(["http"])
+        .build()
+        .await
+        .unwrap();
+    let auth = herald::http::Jwt::hs256(secret)
+        .unwrap()
+        .issuer("https://login.example")
+        .audience("members");
+    let served = Served::start(herald.clone(), Api::new(herald, auth).router()).await;
+    let claims = |extra: Value| {
+        let mut claims = json!({ "sub": "ada", "tenant": "acme", "roles": ["admin"], "exp": in_an_hour(),
+                                 "iss": "https://login.example", "aud": "members" });
+        for (key, value) in extra.as_object().unwrap() {
+            if value.is_null() {
+                claims.as_object_mut().unwrap().remove(key);
+            } else {
+                claims[key] = value.clone();
+            }
+        }
+        claims
+    };
+    let id = member();
+    let good = jwt(claims(json!({})), secret);
+    let (status, _, body) = send(
+        &served,
+        &good,
+        "Join",
+        json!({ "member_id": id, "email": "a@example.com" }),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    assert_eq!(body["stream"]["tenant"], "acme");
+    assert_eq!(body["events"][0]["metadata"]["actor"], "ada");
+    // The role from the token lets it ban.
+    let (status, _, body) = send(&served, &good, "Ban", json!({ "member_id": id }), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    // Each bad token is a 401 and writes nothing.
+    for bad in [
+        jwt(
+            claims(json!({})),
+            b"another secret, just as long as the first",
+        ),
+        jwt(claims(json!({ "exp": 1_000_000 })), secret),
+        jwt(claims(json!({ "exp": null })), secret),
+        jwt(claims(json!({ "tenant": null })), secret),
+        jwt(claims(json!({ "iss": "https://evil.example" })), secret),
+        jwt(claims(json!({ "aud": "billing" })), secret),
+        jwt(claims(json!({ "roles": "admin" })), secret),
+        "not.a.jwt".to_owned(),
+    ] {
+        let (status, _, body) = send(
+            &served,
+            &bad,
+            "Join",
+            json!({ "member_id": member(), "email": "a@example.com" }),
+            &[],
+        )
+        .await;
+        assert_problem(status, &body, StatusCode::UNAUTHORIZED, "unauthenticated");
+    }
+    let (_, page) = get(&served, &good, "/v1/events").await;
+    assert_eq!(
+        page["events"].as_array().unwrap().len(),
+        2,
+        "only the good token's two commands"
+    );
+    served.stop().await;
+}
+
+#[on_every_backend]
+async fn a_caller_over_its_concurrency_limit_gets_429_and_others_do_not(test: &TestStore) {
+    let (_herald, served) = serve_with(test, |api| api.concurrency_limit(1)).await;
+    // One slow request in flight (it waits for the slow projector), then another.
+    let slow = {
+        let url = served.url("/v1/commands/Join");
+        tokio::spawn(async move {
+            client()
+                .post(url)
+                .bearer_auth(ADA)
+                .header("prefer", "wait-for=\"profiles\", wait=10")
+                .json(&json!({ "member_id": member(), "email": "slow@example.com" }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, body) = get(&served, ADA, "/v1/events").await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_requests",
+    );
+    let (status, _) = get(&served, BOB, "/v1/events").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "another caller has permits of its own"
+    );
+    assert_eq!(slow.await.unwrap(), StatusCode::OK);
+    let (status, _) = get(&served, ADA, "/v1/events").await;
+    assert_eq!(status, StatusCode::OK, "the permit came back");
+    served.stop().await;
+}
