@@ -591,3 +591,58 @@ async fn a_dispatch_dropped_mid_way_reverses_its_saga(test: &TestStore) {
             .is_empty()
     );
 }
+
+#[on_every_backend]
+async fn a_dispatch_returns_what_its_processors_and_dispatchers_committed_with_it(
+    test: &TestStore,
+) {
+    let herald = users::herald(&test.store).await;
+    let cmd = create("ada@example.com");
+    let id = cmd.user_id.clone();
+    let same = || CreateUser {
+        user_id: id.clone(),
+        ..create("ada@example.com")
+    };
+    let created = herald.dispatch(cmd).await.unwrap();
+    assert_eq!(created.events().len(), 1, "its own stream's event");
+    let caused: Vec<(&str, String)> = created
+        .caused()
+        .iter()
+        .map(|e| (e.name.as_str(), e.route.as_str().to_owned()))
+        .collect();
+    assert_eq!(
+        caused,
+        vec![
+            ("FriendsListed", format!("friends.{id}.listed")),
+            ("WelcomeQueued", format!("mail.{id}.queued")),
+        ],
+        "the processor's command's event, then the dispatcher's side event, in priority order"
+    );
+    let correlation = created.correlation_id();
+    assert!(
+        created
+            .caused()
+            .iter()
+            .all(|e| e.metadata.correlation_id == correlation)
+    );
+    // A repeat returns the first run's own events.
+    let first = herald.dispatch(same()).command_id(Uuid::now_v7());
+    let first = first.await;
+    assert!(first.is_err(), "the user exists: {first:?}");
+    let id_given = Uuid::now_v7();
+    let other = create("bob@example.com");
+    let bob = other.user_id.clone();
+    let ran = herald.dispatch(other).command_id(id_given).await.unwrap();
+    assert_eq!(ran.caused().len(), 2);
+    let again = CreateUser {
+        user_id: bob,
+        ..create("bob@example.com")
+    };
+    let again = herald.dispatch(again).command_id(id_given).await.unwrap();
+    assert!(again.is_repeat());
+    assert_eq!(again.events(), ran.events());
+    assert!(
+        again.caused().is_empty(),
+        "a repeat reads back its own stream only"
+    );
+}

@@ -1521,3 +1521,88 @@ async fn a_caller_over_its_concurrency_limit_gets_429_and_others_do_not(test: &T
     assert_eq!(status, StatusCode::OK, "the permit came back");
     served.stop().await;
 }
+
+#[event("member.:member_id.referred")]
+struct Referred {
+    member_id: String,
+    friend: String,
+}
+
+#[command("refer.member.:member_id")]
+struct Refer {
+    member_id: String,
+    friend: String,
+}
+
+#[aggregate(name = "referrer")]
+#[derive(Default)]
+struct Referrer {
+    referred: u32,
+}
+
+#[aggregate]
+impl Referrer {
+    #[handle]
+    fn refer(&self, cmd: &Refer) -> Result<Referred, String> {
+        Ok(Referred {
+            member_id: cmd.member_id.clone(),
+            friend: cmd.friend.clone(),
+        })
+    }
+
+    #[apply]
+    fn referred(&mut self, _: &Referred) {
+        self.referred += 1;
+    }
+}
+
+/// The friend joins in the same transaction.
+#[processor("member.:member_id.referred")]
+async fn friend_joins(e: &Recorded<Referred>, _cx: &mut Cx<'_>) -> Result<Join, String> {
+    Ok(Join {
+        member_id: e.friend.clone(),
+        email: format!("{}@friends.example", e.friend),
+    })
+}
+
+#[event("referral.:member_id.noted")]
+struct ReferralNoted {
+    member_id: String,
+}
+
+/// A side event beside it.
+#[dispatcher("member.:member_id.referred", priority = 1)]
+async fn note_referral(e: &Recorded<Referred>, _cx: &mut Cx<'_>) -> Result<ReferralNoted, String> {
+    Ok(ReferralNoted {
+        member_id: e.member_id.clone(),
+    })
+}
+
+#[on_every_backend]
+async fn a_commands_response_holds_its_processors_and_dispatchers_events(test: &TestStore) {
+    let (_herald, served) = serve(test).await;
+    let (referrer, friend) = (member(), member());
+    let (status, _, body) = send(
+        &served,
+        ADA,
+        "Refer",
+        json!({ "member_id": referrer, "friend": friend }),
+        &[("prefer", "wait-for=\"profiles\", wait=10")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body:#}");
+    let names: Vec<&str> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Referred", "Joined", "ReferralNoted"], "{body:#}");
+    assert_eq!(body["events"][1]["stream"]["id"], friend.as_str());
+    // `wait-for` covered the processor's event: the friend's profile is there.
+    assert_eq!(
+        profile(&friend).as_deref(),
+        Some(format!("{friend}@friends.example").as_str())
+    );
+    served.stop().await;
+}

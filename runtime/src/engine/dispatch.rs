@@ -64,6 +64,7 @@ pub struct Dispatched {
     stream: StreamKey,
     version: u64,
     events: Vec<RecordedEvent>,
+    caused: Vec<RecordedEvent>,
     trace: Trace,
     repeat: bool,
 }
@@ -77,6 +78,14 @@ impl Dispatched {
     /// The correlation id its events carry.
     pub fn correlation_id(&self) -> Uuid {
         self.correlation_id
+    }
+
+    /// The events the command's strong processors' commands and its dispatchers
+    /// appended in its transaction (and theirs in turn), in the order they were appended:
+    /// they committed with it. Empty for a [repeat](Self::is_repeat), whose first run's
+    /// own events are read back from its stream.
+    pub fn caused(&self) -> &[RecordedEvent] {
+        &self.caused
     }
 
     /// The command's concrete route.
@@ -153,7 +162,7 @@ pub(crate) struct Prepared {
 }
 
 pub(crate) enum Finished {
-    Done(Prepared, Stepped),
+    Done(Prepared, Stepped, Vec<RecordedEvent>),
     Repeated(Dispatched),
 }
 
@@ -162,13 +171,14 @@ impl Finished {
     /// run's).
     pub(crate) fn into_dispatched(self, trace: Trace) -> Dispatched {
         match self {
-            Finished::Done(prepared, stepped) => Dispatched {
+            Finished::Done(prepared, stepped, caused) => Dispatched {
                 command_id: prepared.envelope_ids.0,
                 correlation_id: prepared.envelope_ids.1,
                 route: prepared.route,
                 stream: prepared.stream,
                 version: stepped.version,
                 events: stepped.events,
+                caused,
                 trace,
                 repeat: false,
             },
@@ -305,7 +315,7 @@ pub(crate) async fn in_own_transaction<C: Command>(
     )
     .await
     {
-        Ok(Steps::Done(stepped)) => {
+        Ok(Steps::Done(stepped, caused)) => {
             let committed = tracer.time(Operation::Commit, None, tx.commit()).await;
             if let Err(source) = committed {
                 // The command's own row tells whether the database committed after all.
@@ -323,7 +333,7 @@ pub(crate) async fn in_own_transaction<C: Command>(
             }
             saga.settle_done(kernel.store()).await;
             own.move_into(kernel.cache());
-            Ok(Finished::Done(prepared, stepped))
+            Ok(Finished::Done(prepared, stepped, caused))
         }
         Ok(Steps::Repeat(earlier)) => {
             tracer
@@ -354,7 +364,8 @@ pub(crate) async fn undo(kernel: &Kernel, saga: Saga, error: Error, tracer: &mut
 
 /// What steps 2 to 8 did.
 pub(crate) enum Steps {
-    Done(Stepped),
+    /// It ran: what it appended, and what its strong reactions appended in turn.
+    Done(Stepped, Vec<RecordedEvent>),
     /// The command id was already committed, with the same payload.
     Repeat(RecordedCommand),
 }
@@ -424,11 +435,11 @@ pub(crate) async fn steps<C: Command>(
         route,
         chain: &prepared.chain,
     };
-    react(&scene, &mut *tx, &stepped.events, Vec::new(), tracer, saga).await?;
+    let caused = react(&scene, &mut *tx, &stepped.events, Vec::new(), tracer, saga).await?;
 
     // 9 (before the commit).
     keep_result::<C>(tx, prepared, &stepped, saga_id, tracer).await?;
-    Ok(Steps::Done(stepped))
+    Ok(Steps::Done(stepped, caused))
 }
 
 /// Step 2: records the command id given by the caller, a unique row, and returns the
@@ -613,6 +624,7 @@ async fn read_back(
         stream: result.stream,
         version: result.version,
         events,
+        caused: Vec::new(),
         trace: result.trace,
         repeat: true,
     })
@@ -651,7 +663,10 @@ pub(crate) async fn recorded(
 /// with the command id the processor's event, name and index give it, caused by that
 /// event. A command id already recorded (the processor ran on this event before) runs
 /// nothing again.
-pub(crate) async fn nested<C: Command>(mut command: C, nest: Nest<'_>) -> Result<(), Error> {
+pub(crate) async fn nested<C: Command>(
+    mut command: C,
+    nest: Nest<'_>,
+) -> Result<Vec<RecordedEvent>, Error> {
     let Nest {
         kernel,
         tx,
@@ -701,14 +716,17 @@ pub(crate) async fn nested<C: Command>(mut command: C, nest: Nest<'_>) -> Result
             tracer,
             saga,
         );
-        if let Steps::Repeat(_) = ran.await? {
-            tracer.detail("ran before, for the same event".to_owned());
+        match ran.await? {
+            Steps::Done(stepped, caused) => Ok(stepped.events.into_iter().chain(caused).collect()),
+            Steps::Repeat(_) => {
+                tracer.detail("ran before, for the same event".to_owned());
+                Ok(Vec::new())
+            }
         }
-        Ok(())
     }
     .await;
     tracer.close(match &result {
-        Ok(()) => Outcome::Ok,
+        Ok(_) => Outcome::Ok,
         Err(error) => error.outcome(),
     });
     result

@@ -94,7 +94,7 @@ impl<'a, C: Command> Dispatch<'a, C> {
     }
 
     /// After the commit, waits until these eventual consumers have processed the
-    /// command's events, so that the caller can read what they write (see
+    /// command's events (and those of its [reactions](Dispatched::caused)), so that the caller can read what they write (see
     /// [`Consumers::wait_for`](crate::Consumers::wait_for)); waiting longer than `timeout`
     /// is an error (the command stays committed). Only for a dispatch in a transaction of
     /// its own: inside [`HeraldTransaction`] nothing is committed yet to wait for.
@@ -152,9 +152,16 @@ impl<'a, C: Command> IntoFuture for Dispatch<'a, C> {
             };
             let dispatched = dispatched?;
             if let (Some(herald), Some((names, timeout))) = (herald, wait_for) {
+                // Its reactions' events too: a read model may be fed by those.
+                let committed: Vec<_> = dispatched
+                    .events()
+                    .iter()
+                    .chain(dispatched.caused())
+                    .cloned()
+                    .collect();
                 herald
                     .consumers()
-                    .wait_for(dispatched.events(), &names, timeout)
+                    .wait_for(&committed, &names, timeout)
                     .await?;
             }
             Ok(dispatched)
@@ -246,7 +253,7 @@ async fn in_callers_transaction<C: Command>(
     )
     .await;
     let undone = match &result {
-        Ok(Steps::Done(_)) => tx.release(savepoint).await,
+        Ok(Steps::Done(..)) => tx.release(savepoint).await,
         _ => {
             tracer
                 .time(Operation::Rollback, None, tx.rollback_to(savepoint))
@@ -273,9 +280,9 @@ async fn in_callers_transaction<C: Command>(
     undone.map_err(fail_store)?;
     match ran {
         // `steps` kept the aggregate in the transaction's cache.
-        Steps::Done(stepped) => {
+        Steps::Done(stepped, caused) => {
             htx.finished(prepared.envelope_ids.0);
-            Ok(Finished::Done(prepared, stepped))
+            Ok(Finished::Done(prepared, stepped, caused))
         }
         // Read in the transaction: the first run may be in it, not committed yet.
         Steps::Repeat(earlier) => {

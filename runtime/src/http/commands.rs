@@ -92,7 +92,7 @@ pub(crate) async fn respond(
     if let Some((consumers, timeout)) = wait {
         let waited = herald
             .consumers()
-            .wait_for(dispatched.events(), &consumers, timeout)
+            .wait_for(&committed(dispatched), &consumers, timeout)
             .await;
         match waited {
             Ok(()) => applied = Some(prefer_applied(&consumers, timeout)),
@@ -117,6 +117,16 @@ pub(crate) async fn respond(
         headers.insert(HeaderName::from_static("preference-applied"), applied);
     }
     Ok(response)
+}
+
+/// Every event a dispatch committed, its reactions' too.
+fn committed(dispatched: &Dispatched) -> Vec<crate::store::RecordedEvent> {
+    dispatched
+        .events()
+        .iter()
+        .chain(dispatched.caused())
+        .cloned()
+        .collect()
 }
 
 /// A stream version as an entity tag: `"3"`.

@@ -72,7 +72,8 @@ pub(crate) fn dispatched(dispatched: &Dispatched, with_trace: bool) -> Value {
         "stream": stream(dispatched.stream()),
         "version": dispatched.version(),
         "repeat": dispatched.is_repeat(),
-        "events": dispatched.events().iter().map(event).collect::<Vec<_>>(),
+        // Every event it committed: its own, then its processors' and dispatchers'.
+        "events": dispatched.events().iter().chain(dispatched.caused()).map(event).collect::<Vec<_>>(),
     });
     if with_trace {
         body["trace"] = serde_json::to_value(dispatched.trace()).unwrap_or(Value::Null);

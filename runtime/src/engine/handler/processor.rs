@@ -136,8 +136,12 @@ pub trait AnyCommand: Send + Sync {
     fn name(&self) -> &'static str;
     /// The command as JSON (for tests that compare commands).
     fn to_json(&self) -> Result<serde_json::Value, serde_json::Error>;
-    /// Runs the command nested in its parent's transaction.
-    fn run_nested<'a>(self: Box<Self>, nest: Nest<'a>) -> BoxFuture<'a, Result<(), Error>>;
+    /// Runs the command nested in its parent's transaction; returns the events it
+    /// appended, and those its own reactions did.
+    fn run_nested<'a>(
+        self: Box<Self>,
+        nest: Nest<'a>,
+    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, Error>>;
     /// Runs the command at the top, in a transaction of its own.
     fn run_alone<'a>(self: Box<Self>, alone: Alone<'a>)
     -> BoxFuture<'a, Result<Dispatched, Error>>;
@@ -152,7 +156,10 @@ impl<C: Command> AnyCommand for C {
         crate::base::json_value::to_value(self)
     }
 
-    fn run_nested<'a>(self: Box<Self>, nest: Nest<'a>) -> BoxFuture<'a, Result<(), Error>> {
+    fn run_nested<'a>(
+        self: Box<Self>,
+        nest: Nest<'a>,
+    ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, Error>> {
         Box::pin(crate::engine::dispatch::nested(*self, nest))
     }
 

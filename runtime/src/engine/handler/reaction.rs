@@ -77,7 +77,9 @@ pub(crate) struct Scene<'a> {
 }
 
 /// Runs the strong handlers of `events`, in order; `side` holds the routes of the side
-/// events that led to these, when they are side events themselves.
+/// events that led to these, when they are side events themselves. Returns the events
+/// they appended in turn (their processors' commands', their dispatchers'), in the order
+/// they were appended.
 pub(crate) fn react<'a>(
     scene: &'a Scene<'a>,
     tx: &'a mut dyn StoreTransaction,
@@ -85,17 +87,19 @@ pub(crate) fn react<'a>(
     side: Vec<Route>,
     tracer: &'a mut Tracer,
     saga: &'a mut Saga,
-) -> BoxFuture<'a, Result<(), Error>> {
+) -> BoxFuture<'a, Result<Vec<RecordedEvent>, Error>> {
     Box::pin(async move {
         let limit = scene.kernel.max_nesting();
         if scene.chain.len() + side.len() > limit + 1 {
             let chain = scene.chain.iter().chain(&side).cloned().collect();
             return Err(ErrorKind::Nesting { chain, limit }.into());
         }
+        let mut caused = Vec::new();
         for event in events {
-            react_to(scene, &mut *tx, event, &side, &mut *tracer, &mut *saga).await?;
+            let more = react_to(scene, &mut *tx, event, &side, &mut *tracer, &mut *saga).await?;
+            caused.extend(more);
         }
-        Ok(())
+        Ok(caused)
     })
 }
 
@@ -107,7 +111,8 @@ async fn react_to(
     side: &[Route],
     tracer: &mut Tracer,
     saga: &mut Saga,
-) -> Result<(), Error> {
+) -> Result<Vec<RecordedEvent>, Error> {
+    let mut caused = Vec::new();
     for reaction in scene.kernel.registry().strong_reactions_of(event) {
         match reaction {
             Reaction::Project(projector, pattern) => {
@@ -115,15 +120,17 @@ async fn react_to(
             }
             Reaction::Process(processor, pattern) => {
                 let row = (processor, pattern);
-                process(scene, &mut *tx, event, row, &mut *tracer, &mut *saga).await?;
+                let more = process(scene, &mut *tx, event, row, &mut *tracer, &mut *saga).await?;
+                caused.extend(more);
             }
             Reaction::Dispatch(dispatcher, pattern) => {
                 let row = (dispatcher, pattern);
-                dispatch(scene, &mut *tx, event, side, row, &mut *tracer, &mut *saga).await?;
+                let more = dispatch(scene, &mut *tx, event, side, row, &mut *tracer, &mut *saga);
+                caused.extend(more.await?);
             }
         }
     }
-    Ok(())
+    Ok(caused)
 }
 
 /// Runs a strong projector on `event`.
@@ -152,7 +159,8 @@ async fn project(
     Ok(())
 }
 
-/// Runs a strong processor on `event`, then the commands it returns, nested.
+/// Runs a strong processor on `event`, then the commands it returns, nested; returns
+/// the events those appended.
 async fn process(
     scene: &Scene<'_>,
     tx: &mut dyn StoreTransaction,
@@ -160,7 +168,7 @@ async fn process(
     (processor, pattern): (&'static ProcessorRow, &Pattern),
     tracer: &mut Tracer,
     saga: &mut Saga,
-) -> Result<(), Error> {
+) -> Result<Vec<RecordedEvent>, Error> {
     let store = scene.kernel.store().kind();
     let commands = tracer
         .time(Operation::Process, Some(processor.name), async {
@@ -176,6 +184,7 @@ async fn process(
         event: event.route.clone(),
         source,
     })?;
+    let mut caused = Vec::new();
     for (index, command) in commands.into_iter().enumerate() {
         let nest = Nest {
             kernel: scene.kernel,
@@ -190,13 +199,13 @@ async fn process(
             saga: &mut *saga,
             may_repeat: false,
         };
-        command.run_nested(nest).await?;
+        caused.extend(command.run_nested(nest).await?);
     }
-    Ok(())
+    Ok(caused)
 }
 
 /// Runs a strong dispatcher on `event`, appends the side events it returns, and reacts
-/// to those.
+/// to those; returns the side events and what reacting to them appended.
 async fn dispatch(
     scene: &Scene<'_>,
     tx: &mut dyn StoreTransaction,
@@ -205,7 +214,7 @@ async fn dispatch(
     (dispatcher, pattern): (&'static DispatcherRow, &Pattern),
     tracer: &mut Tracer,
     saga: &mut Saga,
-) -> Result<(), Error> {
+) -> Result<Vec<RecordedEvent>, Error> {
     let store = scene.kernel.store().kind();
     let produced = tracer
         .time(Operation::Dispatcher, Some(dispatcher.name), async {
@@ -222,12 +231,13 @@ async fn dispatch(
         source,
     })?;
     if produced.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let recorded = append_side_events(scene, &mut *tx, event, dispatcher, produced, tracer).await?;
     let mut deeper = side.to_vec();
     deeper.push(event.route.clone());
-    react(scene, &mut *tx, &recorded, deeper, &mut *tracer, &mut *saga).await
+    let caused = react(scene, &mut *tx, &recorded, deeper, &mut *tracer, &mut *saga).await?;
+    Ok(recorded.into_iter().chain(caused).collect())
 }
 
 /// Appends a dispatcher's side events to its stream for `event`'s stream.
