@@ -162,10 +162,11 @@ pub(crate) async fn guard(State(door): State<Door>, request: Request, next: Next
 
 async fn admit(door: Door, request: Request, next: Next, parent: Option<TraceParent>) -> Response {
     let (mut parts, body) = request.into_parts();
-    if door.auth.uses_cookies() && !safe(&parts.method) {
-        if let Err(problem) = same_origin(&door.settings.origins, &parts.headers) {
-            return problem.into_response();
-        }
+    if door.auth.uses_cookies()
+        && !safe(&parts.method)
+        && let Err(problem) = same_origin(&door.settings.origins, &parts.headers)
+    {
+        return problem.into_response();
     }
     let actor = match door.auth.authenticate(&parts).await {
         Ok(actor) => actor,
