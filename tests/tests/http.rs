@@ -1606,3 +1606,35 @@ async fn a_commands_response_holds_its_processors_and_dispatchers_events(test: &
     );
     served.stop().await;
 }
+
+#[on_every_backend]
+async fn anonymous_lets_requests_in_only_as_the_actor_the_application_names(test: &TestStore) {
+    let herald = Herald::builder()
+        .store(test.store.clone())
+        .modules(["http"])
+        .build()
+        .await
+        .unwrap();
+    let anonymous = herald::http::Anonymous::as_actor(Actor::new("gateway", "acme"));
+    let served = Served::start(herald.clone(), herald::http::router(herald, anonymous)).await;
+    let id = member();
+    let response = client()
+        .post(served.url("/v1/commands/Join"))
+        .json(&json!({ "member_id": id, "email": "a@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["events"][0]["metadata"]["actor"], "gateway");
+    assert_eq!(body["stream"]["tenant"], "acme");
+    // No role comes with it: a command that needs one is refused.
+    let response = client()
+        .post(served.url("/v1/commands/Ban"))
+        .json(&json!({ "member_id": id }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    served.stop().await;
+}
