@@ -38,90 +38,48 @@ pub(crate) fn document(registry: &Registry) -> Value {
     let mut schemas = Schemas::for_openapi();
     let mut paths = Map::new();
     for row in registry.commands() {
-        let schema = (row.schema)(&mut schemas);
         let roles = if row.roles.is_empty() {
             String::new()
         } else {
             format!(" The caller needs one of the roles {:?}.", row.roles)
         };
+        let post = Post {
+            operation: format!("send_{}", row.name),
+            summary: format!("Sends command `{}` (route `{}`).", row.name, row.route),
+            description: format!(
+                "Appends the events its aggregate decides, in one transaction.{roles}"
+            ),
+            tag: "commands",
+            what: ("The command", "its events"),
+        };
         paths.insert(
             format!("/v1/commands/{}", row.name),
-            json!({ "post": {
-                "operationId": format!("send_{}", row.name),
-                "summary": format!("Sends command `{}` (route `{}`).", row.name, row.route),
-                "description": format!("Appends the events its aggregate decides, in one transaction.{roles}"),
-                "tags": ["commands"],
-                "parameters": [
-                    { "$ref": "#/components/parameters/IdempotencyKey" },
-                    { "$ref": "#/components/parameters/IfMatch" },
-                    { "$ref": "#/components/parameters/Prefer" },
-                ],
-                "requestBody": {
-                    "required": true,
-                    "content": { "application/json": { "schema": schema } },
-                },
-                "responses": responses(json!({
-                    "200": {
-                        "description": "The command committed (or had committed: `Idempotent-Replayed`).",
-                        "headers": { "ETag": { "$ref": "#/components/headers/ETag" } },
-                        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Dispatched" } } },
-                    },
-                    "202": {
-                        "description": "The command committed, but the consumers of `wait-for` had not handled its events within the wait.",
-                        "headers": { "ETag": { "$ref": "#/components/headers/ETag" } },
-                        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Dispatched" } } },
-                    },
-                })),
-            }}),
+            post.path((row.schema)(&mut schemas)),
         );
     }
+    let mut event_schemas = Vec::new();
     for row in registry.events() {
         let schema = (row.schema)(&mut schemas);
-        paths.insert(
-            format!("/v1/events/{}", row.name),
-            json!({ "post": {
-                "operationId": format!("record_{}", row.name),
-                "summary": format!("Records event `{}` (routes {:?}) without an aggregate.", row.name, row.routes),
-                "description": format!(
-                    "Appends the event to the caller's tenant's stream of type `{}`, whose id is the value of the first `:param` of its route, in one transaction with its strong handlers.",
-                    row.stream
-                ),
-                "tags": ["events"],
-                "parameters": [
-                    { "$ref": "#/components/parameters/IdempotencyKey" },
-                    { "$ref": "#/components/parameters/IfMatch" },
-                    { "$ref": "#/components/parameters/Prefer" },
-                ],
-                "requestBody": {
-                    "required": true,
-                    "content": { "application/json": { "schema": schema } },
-                },
-                "responses": responses(json!({
-                    "200": {
-                        "description": "The event committed (or had committed: `Idempotent-Replayed`).",
-                        "headers": { "ETag": { "$ref": "#/components/headers/ETag" } },
-                        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Dispatched" } } },
-                    },
-                    "202": {
-                        "description": "The event committed, but the consumers of `wait-for` had not handled it within the wait.",
-                        "headers": { "ETag": { "$ref": "#/components/headers/ETag" } },
-                        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Dispatched" } } },
-                    },
-                })),
-            }}),
-        );
+        event_schemas.push(json!({
+            "title": row.name,
+            "description": format!("Event `{}` (routes {:?}), schema version {}.", row.name, row.routes, row.version),
+            "allOf": [schema.clone()],
+        }));
+        let post = Post {
+            operation: format!("record_{}", row.name),
+            summary: format!(
+                "Records event `{}` (routes {:?}) without an aggregate.",
+                row.name, row.routes
+            ),
+            description: format!(
+                "Appends the event to the caller's tenant's stream of type `{}`, whose id is the value of the first `:param` of its route, in one transaction with its strong handlers.",
+                row.stream
+            ),
+            tag: "events",
+            what: ("The event", "it"),
+        };
+        paths.insert(format!("/v1/events/{}", row.name), post.path(schema));
     }
-    let event_schemas: Vec<Value> = registry
-        .events()
-        .iter()
-        .map(|row| {
-            json!({
-                "title": row.name,
-                "description": format!("Event `{}` (routes {:?}), schema version {}.", row.name, row.routes, row.version),
-                "allOf": [(row.schema)(&mut schemas)],
-            })
-        })
-        .collect();
     reads(&mut paths);
     consumers(&mut paths);
     let mut components = schemas.definitions();
@@ -145,6 +103,51 @@ pub(crate) fn document(registry: &Registry) -> Value {
             },
         },
     })
+}
+
+/// A `POST` of a command or an event: the same headers and answers, another body.
+struct Post {
+    operation: String,
+    summary: String,
+    description: String,
+    tag: &'static str,
+    /// What committed, and what the consumers of `wait-for` handle: for the answers.
+    what: (&'static str, &'static str),
+}
+
+impl Post {
+    fn path(self, body: Value) -> Value {
+        let (what, handled) = self.what;
+        let dispatched = json!({ "application/json": { "schema": { "$ref": "#/components/schemas/Dispatched" } } });
+        let etag = json!({ "ETag": { "$ref": "#/components/headers/ETag" } });
+        json!({ "post": {
+            "operationId": self.operation,
+            "summary": self.summary,
+            "description": self.description,
+            "tags": [self.tag],
+            "parameters": [
+                { "$ref": "#/components/parameters/IdempotencyKey" },
+                { "$ref": "#/components/parameters/IfMatch" },
+                { "$ref": "#/components/parameters/Prefer" },
+            ],
+            "requestBody": {
+                "required": true,
+                "content": { "application/json": { "schema": body } },
+            },
+            "responses": responses(json!({
+                "200": {
+                    "description": format!("{what} committed (or had committed: `Idempotent-Replayed`)."),
+                    "headers": etag,
+                    "content": dispatched,
+                },
+                "202": {
+                    "description": format!("{what} committed, but the consumers of `wait-for` had not handled {handled} within the wait."),
+                    "headers": etag,
+                    "content": dispatched,
+                },
+            })),
+        }})
+    }
 }
 
 /// The routes' responses: `ok` and every problem.
