@@ -12,9 +12,13 @@
 //! 4. after the commit, the eventual projector `profiles` writes the user's profile row,
 //!    which the application's own route `GET /profiles/{id}` reads. A caller who wants to
 //!    read it right away sends `Prefer: wait-for="profiles"`.
+//! 5. the channel `signups` tells every subscriber of the tenant, over the WebSocket at
+//!    `/v1/channels`, of each sign-up once it has committed: the page the binary serves
+//!    at `/` lists them live.
 //!
 //! Every table is keyed by the tenant first: each tenant signs up its own users.
 
+use herald::channels::Join;
 use herald::prelude::*;
 
 #[command("sign_up.user.:user_id")]
@@ -129,6 +133,13 @@ async fn profiles(e: &Recorded<SignedUp>, cx: &mut Cx<'_>) -> Result<(), herald:
     })
     .transpose()?;
     Ok(())
+}
+
+/// 5. The sign-ups, live: any caller may hear those of their own tenant (a subscriber
+/// never hears another tenant's events, whatever it asks for).
+#[channel("user.:user_id.signed_up", name = "signups", event = SignedUp)]
+async fn signups(_join: &Join, _reader: &mut Reader) -> bool {
+    true
 }
 
 /// The read models' tables, on SQLite or PostgreSQL.

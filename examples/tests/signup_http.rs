@@ -179,3 +179,38 @@ async fn the_readme_session_runs_against_the_real_server_which_stops_on_sigterm(
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The page at `/` is public (it holds no data; it sends the token it is given), and
+/// loads nothing from the network: no script, style or image from elsewhere. What it does
+/// in a browser is tested in headless Chromium (`examples/browser-test`).
+#[tokio::test]
+async fn the_page_is_served_without_a_token_and_loads_nothing_from_elsewhere() {
+    let dir = std::env::temp_dir().join(format!("herald-signup-page-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let server = start(&dir);
+
+    let response = reqwest::get(format!("{}/", server.base)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/html; charset=utf-8"
+    );
+    let page = response.text().await.unwrap();
+    assert!(page.contains("new WebSocket("), "the page opens a socket");
+    assert!(page.contains("\"herald.v1\""), "with the subprotocol");
+    assert!(page.contains("\"signups\""), "to the example's channel");
+    assert!(
+        page.contains("/v1/commands/SignUp"),
+        "and signs up over the API"
+    );
+    for elsewhere in ["http://", "https://", " src=", "@import", "url("] {
+        assert!(
+            !page.contains(elsewhere),
+            "the page refers to `{elsewhere}`"
+        );
+    }
+
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

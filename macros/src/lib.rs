@@ -79,6 +79,13 @@ pub fn dispatcher(args: TokenStream, item: TokenStream) -> TokenStream {
     handler::event_handler(handler::Kind::Dispatcher, args.into(), item.into()).into()
 }
 
+/// A named set of live subscribers to route patterns, and who may join it. See
+/// `herald::channel`.
+#[proc_macro_attribute]
+pub fn channel(args: TokenStream, item: TokenStream) -> TokenStream {
+    handler::channel(args.into(), item.into()).into()
+}
+
 /// A side effect outside the database, with its compensation. See `herald::saga_step`.
 #[proc_macro_attribute]
 pub fn saga_step(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -298,6 +298,49 @@ impl Pattern {
             })
     }
 
+    /// Whether every route this pattern matches is matched by `outer` as well, and if
+    /// so, what this pattern fixes of `outer`'s parameters: each `:name` (or present
+    /// `:name?`) of `outer`, with the literal this pattern has in its place, or `None`
+    /// where this pattern leaves it open. What a channel checks a subscription with: the
+    /// subscriber's pattern must lie within the channel's.
+    ///
+    /// ```
+    /// use herald_route::Pattern;
+    /// let channel = Pattern::parse("account.:account_id.*")?;
+    /// let mine = Pattern::parse("account.42.*")?;
+    /// assert_eq!(mine.within(&channel), Some(vec![("account_id", Some("42"))]));
+    /// let any = Pattern::parse("account.:id.deposited")?;
+    /// assert_eq!(any.within(&channel), Some(vec![("account_id", None)]));
+    /// // `*` also matches `account.42.x.y`, which `account.:id.x` does not.
+    /// assert_eq!(Pattern::parse("account.*")?.within(&channel), None);
+    /// assert_eq!(Pattern::parse("user.*")?.within(&channel), None);
+    /// # Ok::<(), herald_route::RouteError>(())
+    /// ```
+    pub fn within<'a>(&'a self, outer: &'a Pattern) -> Option<Vec<(&'a str, Option<&'a str>)>> {
+        let inner: Vec<(SegmentKind, &str)> = self.segments().collect();
+        let outer: Vec<(SegmentKind, &str)> = outer.segments().collect();
+        let mut search = Within {
+            inner: &inner,
+            outer: &outer,
+            taken: vec![(0, 0); outer.len()],
+            failed: vec![false; (outer.len() + 1) * (inner.len() + 1)],
+        };
+        if !search.step(0, 0) {
+            return None;
+        }
+        let fixed = outer
+            .iter()
+            .zip(&search.taken)
+            .filter(|((kind, _), _)| grammar::is_param(*kind))
+            .filter(|(_, (start, end))| start < end)
+            .map(|((_, name), &(start, _))| match inner[start] {
+                (SegmentKind::Literal, text) => (*name, Some(text)),
+                _ => (*name, None),
+            })
+            .collect();
+        Some(fixed)
+    }
+
     fn split(&self, route: &str) -> Option<(Segs, Assignment)> {
         let route_segs = grammar::parse(route, Syntax::Concrete).ok()?;
         let assign = matcher::find(
@@ -308,6 +351,72 @@ impl Pattern {
             Target::Concrete,
         )?;
         Some((route_segs, assign))
+    }
+}
+
+/// The search of [`Pattern::within`]: which inner elements each outer element covers.
+struct Within<'p, 'a> {
+    inner: &'p [(SegmentKind, &'a str)],
+    outer: &'p [(SegmentKind, &'a str)],
+    /// The inner elements `start..end` each outer element took.
+    taken: Vec<(usize, usize)>,
+    /// `(outer element, inner element)` pairs known not to lead to a cover.
+    failed: Vec<bool>,
+}
+
+impl Within<'_, '_> {
+    fn step(&mut self, oi: usize, ii: usize) -> bool {
+        let (n, m) = (self.inner.len(), self.outer.len());
+        if oi == m {
+            return ii == n;
+        }
+        let memo = oi * (n + 1) + ii;
+        if self.failed[memo] {
+            return false;
+        }
+        let next = self.inner.get(ii).map(|&(kind, _)| kind);
+        let found = match self.outer[oi] {
+            // The same literal.
+            (SegmentKind::Literal, text) => {
+                self.inner.get(ii) == Some(&(SegmentKind::Literal, text))
+                    && self.take(oi, ii, ii + 1)
+            }
+            // Exactly one segment: a literal or a parameter.
+            (SegmentKind::Param, _) => {
+                matches!(next, Some(SegmentKind::Literal | SegmentKind::Param))
+                    && self.take(oi, ii, ii + 1)
+            }
+            // Zero or one segment.
+            (SegmentKind::OptionalParam, _) => {
+                (matches!(
+                    next,
+                    Some(SegmentKind::Literal | SegmentKind::Param | SegmentKind::OptionalParam)
+                ) && self.take(oi, ii, ii + 1))
+                    || self.take(oi, ii, ii)
+            }
+            // One or more: any run of elements that always takes a segment at least.
+            (SegmentKind::Wildcard, _) => {
+                let mut found = false;
+                let mut end = n;
+                while end > ii && !found {
+                    let some = self.inner[ii..end]
+                        .iter()
+                        .any(|&(kind, _)| kind != SegmentKind::OptionalParam);
+                    found = some && self.take(oi, ii, end);
+                    end -= 1;
+                }
+                found
+            }
+        };
+        if !found {
+            self.failed[memo] = true;
+        }
+        found
+    }
+
+    fn take(&mut self, oi: usize, start: usize, end: usize) -> bool {
+        self.taken[oi] = (start, end);
+        self.step(oi + 1, end)
     }
 }
 
@@ -400,5 +509,82 @@ impl fmt::Debug for Captures<'_> {
             .field("params", &self.params().collect::<Vec<_>>())
             .field("wildcards", &self.wildcards().collect::<Vec<_>>())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pattern;
+
+    fn within(inner: &str, outer: &str) -> Option<Vec<(String, Option<String>)>> {
+        let (inner, outer) = (
+            Pattern::parse(inner).unwrap(),
+            Pattern::parse(outer).unwrap(),
+        );
+        inner.within(&outer).map(|fixed| {
+            fixed
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value.map(str::to_owned)))
+                .collect()
+        })
+    }
+
+    #[test]
+    fn a_pattern_lies_within_another_when_every_route_it_matches_does() {
+        let fixed = |pairs: &[(&str, Option<&str>)]| {
+            Some(
+                pairs
+                    .iter()
+                    .map(|(n, v)| ((*n).to_owned(), v.map(str::to_owned)))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(within("a.b", "a.b"), fixed(&[]));
+        assert_eq!(within("a.1.c", "a.:id.c"), fixed(&[("id", Some("1"))]));
+        assert_eq!(within("a.:x.c", "a.:id.c"), fixed(&[("id", None)]));
+        assert_eq!(within("a.1.b.c", "a.:id.*"), fixed(&[("id", Some("1"))]));
+        assert_eq!(within("a.1.*", "a.:id.*"), fixed(&[("id", Some("1"))]));
+        assert_eq!(within("a.*.b", "a.*"), fixed(&[]));
+        assert_eq!(within("a.:x?.b", "a.*"), fixed(&[]));
+        assert_eq!(within("a.b", "a.:id?.b"), fixed(&[]));
+        assert_eq!(within("a.1.b", "a.:id?.b"), fixed(&[("id", Some("1"))]));
+        assert_eq!(within("a.:x?.b", "a.:id?.b"), fixed(&[("id", None)]));
+        assert_eq!(within("*", "*"), fixed(&[]));
+        // Wider than the outer pattern: some route matches it and not the other.
+        assert_eq!(within("a.*", "a.:id.*"), None); // `a.1`
+        assert_eq!(within("a.:x?", "a.*"), None); // `a`
+        assert_eq!(within("a.:x?.c", "a.:id.c"), None); // `a.c`
+        assert_eq!(within("a.*.c", "a.:id.c"), None); // `a.1.2.c`
+        assert_eq!(within("*", "*.*"), None); // `a`
+        assert_eq!(within("b.*", "a.*"), None);
+        assert_eq!(within("a.b", "a.b.c"), None);
+        assert_eq!(within("A.b", "a.b"), None);
+    }
+
+    #[test]
+    fn within_is_sound_on_sample_routes() {
+        let patterns = [
+            "a.*", "a.:id", "a.:id.*", "a.:id?.b", "*.b", "a.1.b", "a.:x.b", "*", "a.:x?", "*.*",
+            "a.*.b",
+        ];
+        let routes = [
+            "a", "a.1", "a.b", "a.1.b", "a.1.2.b", "a.1.c", "x.b", "a.b.b",
+        ];
+        for inner in patterns {
+            for outer in patterns {
+                let (i, o) = (
+                    Pattern::parse(inner).unwrap(),
+                    Pattern::parse(outer).unwrap(),
+                );
+                if i.within(&o).is_some() {
+                    for route in routes {
+                        assert!(
+                            !i.matches(route) || o.matches(route),
+                            "`{inner}` within `{outer}`, but `{route}` matches only the first"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

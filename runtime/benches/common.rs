@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use herald::prelude::*;
 use herald::store::{EventStore, PostgresStore, SqliteStore};
 use sqlx::postgres::PgConnectOptions;
+use sqlx::types::Json;
 
 #[derive(Clone, Copy, PartialEq)]
 pub(crate) enum Backend {
@@ -140,4 +141,77 @@ where
 pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
+}
+
+/// One command by hand: the stream's last version, one event row, commit. The raw
+/// one-transaction-per-command floor that the `dispatch` and `peers` benches divide by,
+/// frozen as it was measured before group commit (issue 15): make it neither weaker nor
+/// stronger, or the ratios before and after stop comparing.
+pub(crate) async fn raw_command(raw: &Raw, stream: &str, by: i64) {
+    let payload = serde_json::json!({ "id": stream, "by": by, "total": 0 });
+    let metadata = serde_json::json!({ "event_id": Uuid::now_v7(), "command_id": Uuid::now_v7(), "actor": "system" });
+    let route = format!("counter.{stream}.added");
+    match raw {
+        Raw::Sqlite(pool) => {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+            let version: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(MAX(version), 0) FROM raw_events WHERE tenant = ? AND stream_type = ? AND stream_id = ?",
+            )
+            .bind("default")
+            .bind("counter")
+            .bind(stream)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO raw_events (event_id, tenant, stream_type, stream_id, version, route, name, schema_version, \
+                 payload, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(Uuid::now_v7())
+            .bind("default")
+            .bind("counter")
+            .bind(stream)
+            .bind(version + 1)
+            .bind(&route)
+            .bind("Added")
+            .bind(1)
+            .bind(Json(&payload))
+            .bind(Json(&metadata))
+            .bind(0_i64)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+        }
+        Raw::Postgres(pool) => {
+            let mut tx = pool.begin().await.unwrap();
+            let version: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(MAX(version), 0) FROM raw_events WHERE tenant = $1 AND stream_type = $2 AND stream_id = $3",
+            )
+            .bind("default")
+            .bind("counter")
+            .bind(stream)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO raw_events (event_id, tenant, stream_type, stream_id, version, route, name, schema_version, \
+                 payload, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(Uuid::now_v7())
+            .bind("default")
+            .bind("counter")
+            .bind(stream)
+            .bind(version + 1)
+            .bind(&route)
+            .bind("Added")
+            .bind(1_i32)
+            .bind(Json(&payload))
+            .bind(Json(&metadata))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+        }
+    }
 }

@@ -4,11 +4,15 @@
 //! commit), with the same batch size; and the latency from a command's commit to its
 //! eventual projection being readable (`Consumers::wait_for` returning), p50 and p99; and
 //! the same projector split four ways by stream (`partitions = 4`, all four run by one
-//! runtime) against it whole. On SQLite (a file, `synchronous=FULL`) and PostgreSQL.
+//! runtime) against it whole. On SQLite (a file, `synchronous=FULL`) and PostgreSQL; on
+//! PostgreSQL the latency also across processes (the projector run by a second runtime
+//! on a store of its own, on the same schema).
 //!
 //! Run: `cargo bench -p herald --features postgres --bench consumers` (`-- --quick` for
-//! 10,000 events and fewer samples).
+//! 10,000 events and fewer samples; `-- catch-up`, `-- latency` or `-- split` for one
+//! table).
 
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use herald::prelude::*;
@@ -375,25 +379,92 @@ async fn latency_row(backend: Backend, name: &str, samples: usize) {
     db.remove().await;
 }
 
+/// The same latency across processes: the command dispatched by one runtime, the
+/// projector run by another on a store of its own (its own pool, opened on the same
+/// PostgreSQL schema), which only a notice from the writer's process can wake at once.
+async fn elsewhere_latency_row(samples: usize) {
+    let db = open(Backend::Postgres).await;
+    let Raw::Postgres(pool) = &db.raw else {
+        unreachable!("a PostgreSQL database")
+    };
+    sqlx::query(TABLES[0]).execute(pool).await.unwrap();
+    let options = sqlx::postgres::PgConnectOptions::from_str(&common::database_url())
+        .unwrap()
+        .options([("search_path", db.scratch.as_str())]);
+    let elsewhere = herald::store::PostgresStore::connect_with(options)
+        .await
+        .unwrap();
+    let projecting = Herald::builder()
+        .modules(MODULES)
+        .store(elsewhere)
+        .build()
+        .await
+        .unwrap();
+    let writing = Herald::builder()
+        .modules(MODULES)
+        .store(db.store.clone())
+        .run_consumers(false)
+        .build()
+        .await
+        .unwrap();
+    let mut waits = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let done = writing
+            .dispatch(TakeReading { id: i as u64, n: 1 })
+            .await
+            .unwrap();
+        let committed = Instant::now();
+        projecting
+            .consumers()
+            .wait_for(done.events(), ["readings"], Duration::from_secs(10))
+            .await
+            .unwrap();
+        waits.push(committed.elapsed());
+    }
+    waits.sort();
+    let at = |q: f64| waits[((waits.len() - 1) as f64 * q) as usize];
+    println!(
+        "| PostgreSQL, another process's runtime | {samples} | {:.2} ms | {:.2} ms |",
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3
+    );
+    projecting.shutdown().await;
+    drop((projecting, writing));
+    db.remove().await;
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // `-- catch-up`, `-- latency` or `-- split` runs those tables only.
+    let tables = ["catch-up", "latency", "split"];
+    let only = |table: &str| {
+        !args.iter().any(|a| tables.contains(&a.as_str())) || args.iter().any(|a| a == table)
+    };
     let (count, samples) = if quick { (10_000, 50) } else { (100_000, 300) };
-    println!(
-        "Catching up: events per second, one eventual projector (a row per event), batches of {BATCH}\n"
-    );
-    println!("| store | events | Herald | by hand | Herald / by hand |");
-    println!("|---|---:|---:|---:|---:|");
-    catch_up_row(Backend::Sqlite, "SQLite", count).await;
-    catch_up_row(Backend::Postgres, "PostgreSQL", count).await;
-    println!("\nFrom a command's commit to its eventual projection being readable\n");
-    println!("| store | commands | p50 | p99 |");
-    println!("|---|---:|---:|---:|");
-    latency_row(Backend::Sqlite, "SQLite", samples).await;
-    latency_row(Backend::Postgres, "PostgreSQL", samples).await;
-    println!("\nCatching up, split four ways in one runtime: events per second\n");
-    println!("| store | events | split (4 partitions) | whole | split / whole |");
-    println!("|---|---:|---:|---:|---:|");
-    split_row(Backend::Sqlite, "SQLite", count).await;
-    split_row(Backend::Postgres, "PostgreSQL", count).await;
+    if only("catch-up") {
+        println!(
+            "Catching up: events per second, one eventual projector (a row per event), batches of {BATCH}\n"
+        );
+        println!("| store | events | Herald | by hand | Herald / by hand |");
+        println!("|---|---:|---:|---:|---:|");
+        catch_up_row(Backend::Sqlite, "SQLite", count).await;
+        catch_up_row(Backend::Postgres, "PostgreSQL", count).await;
+    }
+    if only("latency") {
+        println!("\nFrom a command's commit to its eventual projection being readable\n");
+        println!("| store | commands | p50 | p99 |");
+        println!("|---|---:|---:|---:|");
+        latency_row(Backend::Sqlite, "SQLite", samples).await;
+        latency_row(Backend::Postgres, "PostgreSQL", samples).await;
+        elsewhere_latency_row(samples).await;
+    }
+    if only("split") {
+        println!("\nCatching up, split four ways in one runtime: events per second\n");
+        println!("| store | events | split (4 partitions) | whole | split / whole |");
+        println!("|---|---:|---:|---:|---:|");
+        split_row(Backend::Sqlite, "SQLite", count).await;
+        split_row(Backend::Postgres, "PostgreSQL", count).await;
+    }
 }

@@ -1,25 +1,28 @@
-//! Commands per second through `Herald::dispatch` (load, handle, append, commit) against
+//! Commands per second through `Herald::dispatch` (load, handle, append, commit), with
+//! group commit on (the default) and off, against
 //! the same work written by hand over sqlx (read the stream's last version, insert one
 //! event row with the same columns, commit), on SQLite (a file, `synchronous=FULL`) and
 //! PostgreSQL, with 1 and 8 writers on distinct streams; and the time to load an
 //! aggregate of 100 and 10,000 events, with and without a snapshot, against reading and
 //! decoding the same rows by hand. Both sides run in this process, interleaved, and the
-//! table reports their ratio.
+//! table reports their ratio. And commands on one stream: 8 tasks of this process
+//! sending 500 commands each to the same stream against one task sending 500, their
+//! rates' ratio and the conflicts per command (the trace's appends that found the stream
+//! moved on, each one a retry of load, handle and append).
 //!
-//! Run: `cargo bench -p herald --features postgres --bench dispatch` (add `-- dispatch`
-//! or `-- load` for one table, `-- --quick` for short rounds)
+//! Run: `cargo bench -p herald --features postgres --bench dispatch` (add `-- dispatch`,
+//! `-- load` or `-- one-stream` for one table, `-- --quick` for short rounds)
 //! (PostgreSQL from `DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`).
 
 use std::time::{Duration, Instant};
 
 use herald::prelude::*;
+use herald::trace::Outcome;
 
 mod common;
 mod counter;
-use common::{Backend, Raw, median, open, throughput};
+use common::{Backend, Raw, median, open, raw_command, throughput};
 use counter::{Add, Added, Counter};
-
-use sqlx::types::Json;
 
 #[event("snapped.:id.added")]
 struct SnapAdded {
@@ -55,76 +58,6 @@ impl Snapped {
     }
 }
 
-/// One command by hand: the stream's last version, one event row, commit.
-async fn raw_command(raw: &Raw, stream: &str, by: i64) {
-    let payload = serde_json::json!({ "id": stream, "by": by, "total": 0 });
-    let metadata = serde_json::json!({ "event_id": Uuid::now_v7(), "command_id": Uuid::now_v7(), "actor": "system" });
-    let route = format!("counter.{stream}.added");
-    match raw {
-        Raw::Sqlite(pool) => {
-            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
-            let version: i64 = sqlx::query_scalar(
-                "SELECT COALESCE(MAX(version), 0) FROM raw_events WHERE tenant = ? AND stream_type = ? AND stream_id = ?",
-            )
-            .bind("default")
-            .bind("counter")
-            .bind(stream)
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
-            sqlx::query(
-                "INSERT INTO raw_events (event_id, tenant, stream_type, stream_id, version, route, name, schema_version, \
-                 payload, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(Uuid::now_v7())
-            .bind("default")
-            .bind("counter")
-            .bind(stream)
-            .bind(version + 1)
-            .bind(&route)
-            .bind("Added")
-            .bind(1)
-            .bind(Json(&payload))
-            .bind(Json(&metadata))
-            .bind(0_i64)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-            tx.commit().await.unwrap();
-        }
-        Raw::Postgres(pool) => {
-            let mut tx = pool.begin().await.unwrap();
-            let version: i64 = sqlx::query_scalar(
-                "SELECT COALESCE(MAX(version), 0) FROM raw_events WHERE tenant = $1 AND stream_type = $2 AND stream_id = $3",
-            )
-            .bind("default")
-            .bind("counter")
-            .bind(stream)
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
-            sqlx::query(
-                "INSERT INTO raw_events (event_id, tenant, stream_type, stream_id, version, route, name, schema_version, \
-                 payload, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(Uuid::now_v7())
-            .bind("default")
-            .bind("counter")
-            .bind(stream)
-            .bind(version + 1)
-            .bind(&route)
-            .bind("Added")
-            .bind(1_i32)
-            .bind(Json(&payload))
-            .bind(Json(&metadata))
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-            tx.commit().await.unwrap();
-        }
-    }
-}
-
 async fn dispatch_row(
     backend: Backend,
     name: &str,
@@ -133,30 +66,34 @@ async fn dispatch_row(
     rounds: usize,
 ) {
     let db = open(backend).await;
-    let herald = Herald::builder()
-        .modules([module_path!()])
-        .store(db.store.clone())
-        .build()
-        .await
-        .unwrap();
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let runtime = |group_commit: bool| {
+        Herald::builder()
+            .modules([module_path!()])
+            .store(db.store.clone())
+            .group_commit(group_commit)
+            .build()
+    };
+    let (grouped, alone) = (runtime(true).await.unwrap(), runtime(false).await.unwrap());
+    let (mut ours, mut ours_alone, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
-        let h = herald.clone();
         let prefix = round * 100;
-        ours.push(
-            throughput(writers, window, move |writer, i| {
-                let h = h.clone();
-                async move {
-                    h.dispatch(Add {
-                        id: (prefix + writer) as u64,
-                        by: i as i64,
-                    })
-                    .await
-                    .unwrap();
-                }
-            })
-            .await,
-        );
+        for (herald, offset, rates) in [(&grouped, 0, &mut ours), (&alone, 50, &mut ours_alone)] {
+            let h = herald.clone();
+            rates.push(
+                throughput(writers, window, move |writer, i| {
+                    let h = h.clone();
+                    async move {
+                        h.dispatch(Add {
+                            id: (prefix + offset + writer) as u64,
+                            by: i as i64,
+                        })
+                        .await
+                        .unwrap();
+                    }
+                })
+                .await,
+            );
+        }
         let raw = db.raw.clone();
         theirs.push(
             throughput(writers, window, move |writer, i| {
@@ -166,12 +103,91 @@ async fn dispatch_row(
             .await,
         );
     }
+    drop((grouped, alone));
+    db.remove().await;
+    let (ours, ours_alone, theirs) = (median(ours), median(ours_alone), median(theirs));
+    println!(
+        "| {name} | {writers} | {ours:>8.0} | {ours_alone:>8.0} | {theirs:>8.0} | {:.2}x | {:.2}x |",
+        ours / theirs,
+        ours_alone / theirs
+    );
+}
+
+/// What `writers` tasks sending `each` commands to stream `id` did: commands committed
+/// per second, conflicts (appends that found the stream moved on) and commands that
+/// failed (their conflicts outlasted the retries).
+async fn on_one_stream(
+    herald: &Herald,
+    id: u64,
+    writers: usize,
+    each: usize,
+) -> (f64, usize, usize) {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|_| {
+            let herald = herald.clone();
+            tokio::spawn(async move {
+                let conflicts = |trace: &herald::trace::Trace| {
+                    trace
+                        .nodes()
+                        .filter(|n| n.outcome == Outcome::Conflict)
+                        .count()
+                };
+                let (mut conflicted, mut failed) = (0, 0);
+                for _ in 0..each {
+                    match herald.dispatch(Add { id, by: 1 }).await {
+                        Ok(done) => conflicted += conflicts(done.trace()),
+                        Err(error) => {
+                            failed += 1;
+                            conflicted += error.trace().map_or(0, conflicts);
+                        }
+                    }
+                }
+                (conflicted, failed)
+            })
+        })
+        .collect();
+    let (mut conflicted, mut failed) = (0, 0);
+    for task in tasks {
+        let (c, f) = task.await.unwrap();
+        conflicted += c;
+        failed += f;
+    }
+    let rate = (writers * each - failed) as f64 / started.elapsed().as_secs_f64();
+    let total = herald.load::<Counter>(id).await.unwrap().state().total;
+    assert_eq!(
+        total as usize,
+        writers * each - failed,
+        "every command counted once"
+    );
+    (rate, conflicted, failed)
+}
+
+/// 8 tasks × `each` commands on one stream against 1 task × `each`, interleaved rounds
+/// on fresh streams.
+async fn one_stream_row(backend: Backend, name: &str, each: usize, rounds: usize) {
+    let db = open(backend).await;
+    let herald = Herald::builder()
+        .modules([module_path!()])
+        .store(db.store.clone())
+        .build()
+        .await
+        .unwrap();
+    let (mut alone, mut together) = (Vec::new(), Vec::new());
+    let (mut conflicts, mut failures) = (Vec::new(), 0);
+    for round in 0..rounds as u64 {
+        alone.push(on_one_stream(&herald, 1_000 + 2 * round, 1, each).await.0);
+        let (rate, conflicted, failed) = on_one_stream(&herald, 1_001 + 2 * round, 8, each).await;
+        together.push(rate);
+        conflicts.push(conflicted as f64 / (8 * each) as f64);
+        failures += failed;
+    }
     drop(herald);
     db.remove().await;
-    let (ours, theirs) = (median(ours), median(theirs));
+    let (alone, together, conflicts) = (median(alone), median(together), median(conflicts));
     println!(
-        "| {name} | {writers} | {ours:>8.0} | {theirs:>8.0} | {:.2}x |",
-        ours / theirs
+        "| {name} | {alone:>8.0} | {together:>8.0} | {:.2}x | {conflicts:.3} | {failures} |",
+        together / alone
     );
 }
 
@@ -282,9 +298,10 @@ async fn raw_load(raw: &Raw, stream_type: &str) -> i64 {
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
-    // `-- dispatch` or `-- load` runs one table only.
+    // `-- dispatch`, `-- load` or `-- one-stream` runs one table only.
+    let tables = ["dispatch", "load", "one-stream"];
     let only = |table: &str| {
-        !args.iter().any(|a| a == "dispatch" || a == "load") || args.iter().any(|a| a == table)
+        !args.iter().any(|a| tables.contains(&a.as_str())) || args.iter().any(|a| a == table)
     };
     let (window, rounds) = if quick {
         (Duration::from_millis(500), 1)
@@ -295,8 +312,10 @@ async fn main() {
         println!(
             "Commands per second (median of {rounds} interleaved rounds of {window:?} each)\n"
         );
-        println!("| store | writers | Herald | by hand | Herald / by hand |");
-        println!("|---|---:|---:|---:|---:|");
+        println!(
+            "| store | writers | Herald | Herald, group commit off | by hand | Herald / by hand | off / by hand |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|");
         for (backend, name) in [
             (Backend::Sqlite, "SQLite"),
             (Backend::Postgres, "PostgreSQL"),
@@ -304,6 +323,20 @@ async fn main() {
             for writers in [1, 8] {
                 dispatch_row(backend, name, writers, window, rounds).await;
             }
+        }
+    }
+    if only("one-stream") {
+        let each = if quick { 100 } else { 500 };
+        println!(
+            "\nCommands per second on one stream (median of {rounds} interleaved rounds, {each} commands a task)\n"
+        );
+        println!("| store | 1 task | 8 tasks | 8 / 1 | conflicts per command (8 tasks) | failed |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        for (backend, name) in [
+            (Backend::Sqlite, "SQLite"),
+            (Backend::Postgres, "PostgreSQL"),
+        ] {
+            one_stream_row(backend, name, each, rounds).await;
         }
     }
     if !only("load") {

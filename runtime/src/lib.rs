@@ -45,6 +45,8 @@
 // The layers, bottom to top: a module imports only from the layers below its own
 // (`../shared/tools/import_circles.py runtime/src 3 --top` finds no circle between them).
 mod base; // who calls, retries, panics as failures, lossless JSON
+#[cfg(feature = "cli")]
+pub mod cli; // a door: the operators' command line
 pub mod consumer; // eventual consumers, over the `Hub`
 mod engine; // the registry and the loop, over the `Kernel`
 mod facade; // `Herald`, its builder, dispatching, pipelines, transactions
@@ -85,7 +87,6 @@ pub use engine::dispatch::Dispatched;
 pub use engine::handler::{Consistency, Cx, Recorded, Recovery, SagaCx, When};
 pub use engine::registry::Registry;
 pub use facade::dispatch::{Dispatch, JsonDispatch};
-pub use facade::reader::Reader;
 pub use facade::record::{JsonRecord, Record};
 pub use facade::runtime::{Herald, HeraldBuilder, Load, Loaded};
 pub use facade::transaction::HeraldTransaction;
@@ -93,6 +94,7 @@ pub use model::aggregate::Aggregate;
 pub use model::command::Command;
 pub use model::event::{Event, Events, RouteParam};
 pub use outcome::error::{Error, ErrorKind};
+pub use store::Reader;
 pub use uuid::{self, Uuid};
 
 /// Derives a JSON Schema for a type that a command or event holds, for the HTTP door's
@@ -130,6 +132,13 @@ pub mod handler {
     pub use crate::model::event::{AnyEvent, IntoEvents};
 }
 
+/// Channels: what a [`#[channel]`](channel) function decides a subscriber's join with.
+/// The subscribers themselves are served by the HTTP door (feature `http`, see
+/// `herald::http`'s WebSocket endpoint `/v1/channels`).
+pub mod channels {
+    pub use crate::engine::handler::{Forbidden, Join, JoinOutput};
+}
+
 /// Errors: [`Error`] with its [`ErrorKind`], and the
 /// errors it carries.
 pub mod error {
@@ -137,7 +146,7 @@ pub mod error {
     pub use crate::base::unwind::Panicked;
     pub use crate::model::aggregate::ApplyError;
     pub use crate::model::upcast::UpcastError;
-    pub use crate::outcome::error::{Error, ErrorKind, RegistryError};
+    pub use crate::outcome::error::{Error, ErrorKind, RegistryError, SnapshotMismatch};
 }
 
 // The paths of Herald 0.1's wider root, for code written against them.
@@ -178,11 +187,12 @@ pub mod route {
 /// What most Herald code needs: the macros, the traits they implement and the runtime.
 pub mod prelude {
     pub use crate::{
-        Actor, Aggregate, Command, Dispatched, Event, Events, Herald, RouteParam, Uuid,
+        Actor, Aggregate, Command, Dispatched, Event, Events, Herald, Reader, RouteParam, Uuid,
     };
     pub use crate::{Cx, Recorded, SagaCx};
     pub use crate::{
-        aggregate, command, dispatcher, event, hook, processor, projector, saga_step, upcast,
+        aggregate, channel, command, dispatcher, event, hook, processor, projector, saga_step,
+        upcast,
     };
 }
 
@@ -811,6 +821,8 @@ pub use herald_macros::hook;
 /// | `consistency = strong \| eventual` | in the command's transaction, or after it | `strong` |
 /// | `ordered = true \| false` | eventual only: a parked event holds back its stream's later events | `true` |
 /// | `partitions = N` | eventual only: split it by stream into N (1 to 64) partitions, which several processes share ([`Partition`]) | 1 |
+/// | `tables = ["…"]` | eventual only: the tables it writes through [`Cx::table`], which [`Consumers::rebuild`] fills aside and [`Consumers::snapshot`] backs up | none |
+/// | `version = N` | with `tables`: the version of what it writes there; a snapshot taken under another version is not restored ([`Consumers::restore`]) | 1 |
 /// | `priority = N` | order among the event's handlers, lower first | 0 |
 /// | `name = "…"` | the projector's name in traces, errors and start-up checks | the function's name |
 ///
@@ -1099,3 +1111,106 @@ pub use herald_macros::dispatcher;
 /// wrappers that log its output as JSON and decode command and output for the
 /// compensation) in the link-time table the runtime reads.
 pub use herald_macros::saga_step;
+
+/// Declares a channel: a named set of live subscribers (over WebSocket, see
+/// `herald::http`) to the committed events whose routes match its patterns, and the
+/// function that decides, when a subscriber joins, whether this actor may hear this
+/// subscription.
+///
+/// `#[channel("pattern", …)]` goes on an `async fn` taking the [`Join`](channels::Join)
+/// (who asks, for which pattern, what it fixes of the channel's parameters) and a
+/// [`Reader`] of the application's read models, returning `Result<(), Forbidden>` (or
+/// `bool`). A subscriber asks for a pattern that lies within one of the channel's
+/// (`account.42.*` within `account.:account_id.*`); it hears only its own tenant's events,
+/// whatever the pattern, after they commit, in the global order.
+///
+/// | option | meaning | default |
+/// |---|---|---|
+/// | `"pattern", …` | the route patterns it carries, one at least (checked when the crate compiles) | — |
+/// | `name = "…"` | the channel's name, as subscribers ask for it | the function's name |
+/// | `event = MyEvent` | a typed channel: only `MyEvent`'s events reach it, and each pattern must be able to match its routes (a compile error otherwise) | any event |
+///
+/// At start, a channel whose pattern matches no registered event (or whose `event` is
+/// not registered in the runtime) is reported with every other problem, and the runtime
+/// does not start.
+///
+/// ```
+/// use herald::prelude::*;
+/// use herald::channels::{Forbidden, Join};
+///
+/// #[event("account.:account_id.opened")] struct Opened { account_id: String }
+/// #[event("account.:account_id.deposited")] struct Deposited { account_id: String, amount: u64 }
+///
+/// /// Each actor hears of their own account; managers of any.
+/// #[channel("account.:account_id.*")]
+/// async fn accounts(join: &Join, _reader: &mut Reader) -> Result<(), Forbidden> {
+///     if join.actor().has_role("manager") {
+///         return Ok(());
+///     }
+///     match join.param("account_id") {
+///         Some(id) if id == join.actor().id() => Ok(()),
+///         _ => Err(Forbidden::new("subscribe to your own account: `account.<your id>.*`")),
+///     }
+/// }
+///
+/// /// Only deposits, each a `Deposited`: its patterns are checked against its routes.
+/// #[channel("account.*", name = "deposits", event = Deposited)]
+/// async fn deposits(join: &Join, _reader: &mut Reader) -> bool {
+///     join.actor().has_role("manager")
+/// }
+///
+/// let registry = herald::Registry::modules([module_path!()]);
+/// assert_eq!(registry.channel_names().collect::<Vec<_>>(), ["accounts", "deposits"]);
+/// ```
+///
+/// A pattern that can never match the channel's event does not compile:
+///
+/// ```compile_fail
+/// use herald::prelude::*;
+/// use herald::channels::{Forbidden, Join};
+/// #[event("account.:account_id.opened")] struct Opened { account_id: String }
+///
+/// #[channel("user.*", event = Opened)] // `user.*` never matches `account.:account_id.opened`
+/// async fn users(join: &Join, _reader: &mut Reader) -> Result<(), Forbidden> { Ok(()) }
+/// ```
+///
+/// # Equivalent code without the macro
+///
+/// The function stays plain Rust. The macro adds, for a typed channel, the `const` check
+/// of each pattern against the event's routes, a wrapper that boxes the function's
+/// future, and the channel's row in the link-time table the runtime reads:
+///
+/// ```
+/// use herald::prelude::*;
+/// use herald::channels::{Forbidden, Join};
+/// # #[event("account.:account_id.deposited")] struct Deposited { account_id: String }
+///
+/// async fn deposits(join: &Join, _reader: &mut Reader) -> bool {
+///     join.actor().has_role("manager")
+/// }
+///
+/// const _: () = herald::__private::assert_can_match(
+///     "account.*", "Deposited", <Deposited as herald::Event>::ROUTES,
+/// );
+///
+/// fn __herald_channel_deposits<'a>(
+///     join: &'a Join,
+///     reader: &'a mut Reader,
+/// ) -> herald::BoxFuture<'a, Result<(), Forbidden>> {
+///     Box::pin(async move {
+///         herald::channels::JoinOutput::into_decision(deposits(join, reader).await, join)
+///     })
+/// }
+///
+/// herald::__private::inventory::submit! {
+///     herald::__private::ChannelRow {
+///         name: "deposits",
+///         module: module_path!(),
+///         patterns: &["account.*"],
+///         event: Some(<Deposited as herald::Event>::NAME),
+///         authorize: __herald_channel_deposits,
+///     }
+/// }
+/// # assert!(herald::Registry::modules([module_path!()]).channel_names().any(|n| n == "deposits"));
+/// ```
+pub use herald_macros::channel;

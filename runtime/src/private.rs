@@ -9,8 +9,9 @@ pub use herald_route::{Template, assert_can_match};
 pub use crate::JsonSchema;
 pub use crate::base::schema::{Described, Schemas, schema_of};
 pub use crate::engine::handler::{
-    Alone, AnyCommand, DispatchFn, DispatcherRow, HookFn, HookRow, Nest, ProcessFn,
-    ProcessorOutput, ProcessorRow, ProjectFn, ProjectorRow, SagaReverseFn, SagaRunFn, SagaStepRow,
+    Alone, AnyCommand, AuthorizeFn, ChannelRow, DispatchFn, DispatcherRow, HookFn, HookRow, Nest,
+    ProcessFn, ProcessorOutput, ProcessorRow, ProjectFn, ProjectorRow, SagaReverseFn, SagaRunFn,
+    SagaStepRow,
 };
 pub use crate::engine::load::{LoadAt, LoadJsonFn};
 pub use crate::engine::record::AnyRecord;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use herald::Uuid;
 use herald::store::{Archive, Durability, EventStore, MemoryStore, PostgresStore, SqliteStore};
-use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 /// The PostgreSQL the tests use.
 pub fn database_url() -> String {
@@ -41,12 +41,17 @@ impl TestStore {
     /// A new SQLite file (`synchronous=NORMAL`: these tests are about semantics, not
     /// power loss).
     pub async fn sqlite() -> Self {
+        Self::sqlite_with(|store| store).await
+    }
+
+    /// A new SQLite file, as [`TestStore::sqlite`] opens it, then configured.
+    pub async fn sqlite_with(configure: impl FnOnce(SqliteStore) -> SqliteStore) -> Self {
         let path = scratch_file();
         let store = SqliteStore::open_with(&path, Durability::Normal)
             .await
             .expect("a scratch SQLite file");
         TestStore {
-            store: Arc::new(store),
+            store: Arc::new(configure(store)),
             cleanup: Cleanup::File(path),
         }
     }
@@ -64,8 +69,13 @@ impl TestStore {
 
     /// A new schema in the test database.
     pub async fn postgres() -> Self {
+        Self::postgres_with(PgPoolOptions::new().max_connections(16)).await
+    }
+
+    /// A new schema in the test database, on a pool with these settings.
+    pub async fn postgres_with(pool: PgPoolOptions) -> Self {
         let schema = scratch_schema().await;
-        let store = PostgresStore::connect_with(schema_options(&schema))
+        let store = PostgresStore::connect_with_pool(schema_options(&schema), pool)
             .await
             .expect("a store in the scratch schema");
         TestStore {

@@ -170,6 +170,10 @@ impl EventStore for FaultyStore {
         self.inner.kind()
     }
 
+    fn groups_commits(&self) -> bool {
+        self.inner.groups_commits()
+    }
+
     fn read_command(&self, id: Uuid) -> BoxFuture<'_, Result<Option<RecordedCommand>, StoreError>> {
         if self.faults.lookup_fails() {
             return Box::pin(async { Err(injected("the store does not answer")) });

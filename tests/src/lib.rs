@@ -6,11 +6,14 @@
 
 pub mod backends;
 pub mod calls;
+pub mod channels;
 pub mod domain;
 pub mod events;
 pub mod faults;
 pub mod http;
+pub mod ops;
 pub mod process;
+pub mod spans;
 pub mod users;
 
 /// Runs a case on every backend: on `async fn case(test: &TestStore)`, keeps the function

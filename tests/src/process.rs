@@ -55,6 +55,19 @@ impl Place {
         Some(ManuallyDrop::new(place))
     }
 
+    /// The store's URL, as a program given `--url` opens it (a PostgreSQL schema as the
+    /// `search_path` option).
+    pub fn url(&self) -> String {
+        match self {
+            Place::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Place::Postgres(schema) => {
+                let url = database_url();
+                let join = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{join}options[search_path]={schema}")
+            }
+        }
+    }
+
     fn encode(&self) -> String {
         match self {
             Place::Sqlite(path) => format!("sqlite:{}", path.display()),

@@ -218,7 +218,11 @@ fn poster() -> Actor {
 
 /// A runtime over these fixtures: tries each event 3 times, a millisecond apart.
 async fn herald(store: &Arc<dyn EventStore>) -> Herald {
-    let herald = builder(store).build().await.expect("consistent fixtures");
+    with_tables(builder(store).build().await.expect("consistent fixtures")).await
+}
+
+/// `herald`, with the projectors' tables made if missing.
+async fn with_tables(herald: Herald) -> Herald {
     let create = "CREATE TABLE IF NOT EXISTS note_rows (note_id TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (note_id, n))";
     // A `serial` column and an index of its own: a rebuild keeps both.
     let counts = "CREATE TABLE IF NOT EXISTS note_counts (id SERIAL, note_id TEXT PRIMARY KEY, posts INTEGER NOT NULL)";
@@ -608,6 +612,108 @@ async fn a_commit_elsewhere_wakes_the_workers(test: &TestStore) {
         .await
         .unwrap();
     assert_eq!(applied(&note, "loose_notes"), [1]);
+}
+
+/// Commits in another process wake the workers within milliseconds, also those of a
+/// caller's transaction: each round comes after the workers were idle 1.5 s, when they
+/// are in a wait that ends about 2.5 s after they last handled an event (10 ms, then
+/// twice as long each time), so a round that only polling delivered would take a second
+/// or more. (On PostgreSQL the notice is sent by the committing process's store after
+/// the commit; elsewhere there is no other process.)
+#[on_every_backend]
+async fn a_commit_elsewhere_wakes_the_workers_within_milliseconds(test: &TestStore) {
+    let Some(elsewhere) = test.reopen().await else {
+        return;
+    };
+    let workers = builder(&test.store)
+        .consumer_poll(Duration::from_secs(60))
+        .build()
+        .await
+        .unwrap();
+    let workers = with_tables(workers).await;
+    let other = builder(&elsewhere)
+        .run_consumers(false)
+        .build()
+        .await
+        .unwrap();
+    for round in 0..4 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let (note, together) = (note(), note());
+        let events = match round % 2 {
+            0 => post(&other, &note, 1).await.into_events(),
+            _ => post_together(&other, [&together, &note]).await,
+        };
+        let committed = std::time::Instant::now();
+        workers
+            .consumers()
+            .wait_for(&events, ["loose_notes"], WAIT)
+            .await
+            .unwrap();
+        let woken = committed.elapsed();
+        assert!(
+            woken < Duration::from_millis(400),
+            "round {round}: readable {woken:?} after the commit elsewhere"
+        );
+        assert_eq!(applied(&note, "loose_notes"), [1]);
+    }
+}
+
+/// A burst of concurrent commits in another process reaches the workers whole and at
+/// once: its notices fold together while one is on its way, and the last commits are
+/// told of too. The burst starts after the workers were idle 1.5 s (see above) and
+/// lasts a fraction of a second, so polling alone would deliver its end late.
+#[on_every_backend]
+async fn a_burst_of_commits_elsewhere_is_all_delivered(test: &TestStore) {
+    let Some(elsewhere) = test.reopen().await else {
+        return;
+    };
+    let workers = builder(&test.store)
+        .consumer_poll(Duration::from_secs(60))
+        .build()
+        .await
+        .unwrap();
+    let workers = with_tables(workers).await;
+    let other = builder(&elsewhere)
+        .run_consumers(false)
+        .build()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let writers: Vec<_> = (0..8)
+        .map(|_| {
+            let other = other.clone();
+            tokio::spawn(async move {
+                let mut written = Vec::new();
+                for _ in 0..8 {
+                    let note = note();
+                    let events = post(&other, &note, 1).await.into_events();
+                    written.push((note, events));
+                }
+                written
+            })
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let mut written = Vec::new();
+    for writer in writers {
+        written.extend(writer.await.unwrap());
+    }
+    let events: Vec<RecordedEvent> = written.iter().flat_map(|(_, e)| e.clone()).collect();
+    let committed = std::time::Instant::now();
+    workers
+        .consumers()
+        .wait_for(&events, ["loose_notes", "notes"], WAIT)
+        .await
+        .unwrap();
+    let (burst, woken) = (committed - started, committed.elapsed());
+    assert!(
+        woken < Duration::from_millis(400),
+        "the last of the burst ({burst:?}) readable {woken:?} after it committed"
+    );
+    for (note, _) in &written {
+        assert_eq!(applied(note, "loose_notes"), [1], "{note}");
+        assert_eq!(rows(&workers, note).await, Some(vec![1]), "{note}");
+    }
 }
 
 /// A transaction that appended first and commits last is not skipped: the consumer waits

@@ -173,6 +173,58 @@ fn pattern_handlers_that_match_nothing_or_share_a_name_are_reported() {
     );
 }
 
+/// Channels whose mistakes are only visible at start.
+mod stray_channels {
+    use herald::channels::{Forbidden, Join};
+    use herald::prelude::*;
+
+    #[event("lamp.:id.lit")]
+    pub(crate) struct Lit {
+        pub(crate) id: u64,
+    }
+
+    #[channel("lamp.*", "nothing.:id.*")]
+    async fn nowhere(_join: &Join, _reader: &mut Reader) -> Result<(), Forbidden> {
+        Ok(())
+    }
+
+    #[channel("light.*", event = super::fine::On)]
+    async fn lights(_join: &Join, _reader: &mut Reader) -> bool {
+        true
+    }
+
+    #[channel("lamp.*", name = "twice")]
+    async fn one(_join: &Join, _reader: &mut Reader) -> bool {
+        true
+    }
+
+    #[channel("lamp.:id.lit", name = "twice", event = Lit)]
+    async fn two(_join: &Join, _reader: &mut Reader) -> bool {
+        true
+    }
+}
+
+#[test]
+fn channels_that_match_nothing_carry_an_unregistered_event_or_share_a_name_are_reported() {
+    let error = Registry::modules(["registry::stray_channels"])
+        .check()
+        .unwrap_err();
+    assert_eq!(
+        error.problems(),
+        [
+            "channel `lights` carries event `On`, which is not registered in this runtime (is its module among the runtime's modules?)",
+            "channel `nowhere`: pattern `nothing.:id.*` matches no event registered in this runtime (is its module among the runtime's modules?)",
+            "channel name `twice` is used 2 times (registry::stray_channels, registry::stray_channels): give each a unique `name = \"…\"`",
+        ]
+    );
+    let with_lights = Registry::modules(["registry::stray_channels", "registry::fine"]);
+    let problems = with_lights.check().unwrap_err();
+    assert!(
+        !problems.problems().iter().any(|p| p.contains("`lights`")),
+        "{problems}"
+    );
+}
+
 const BROKEN: [&str; 3] = [
     "aggregate `Thing` has no `#[apply]` method for event `Made`, which `Thing::make` produces: add one (an empty body is fine for an event that changes no state)",
     "command `Forgotten` (registry::broken::Forgotten) is not handled: add a `#[handle]` method taking it to an `#[aggregate] impl` block, or record it as an event with `#[command(…, event = SomeEvent)]` (is its module among the runtime's modules?)",
@@ -205,7 +257,7 @@ async fn a_runtime_of_everything_sees_every_problem() {
         panic!("expected registry problems, got {error}")
     };
     let problems = error.problems();
-    assert_eq!(problems.len(), 9, "{error}");
+    assert_eq!(problems.len(), 11, "{error}");
     assert!(problems.iter().any(|p| p.starts_with(
         "command `SwitchOn` is handled by several aggregates (Light::switch_on, Rival::switch_on)"
     )));

@@ -1,8 +1,13 @@
 //! The sign-up ([`herald_examples::signup_http`]) served over HTTP: Herald's routes under
 //! `/v1` (commands, reads, the OpenAPI document) and one route of the application's own,
-//! `GET /profiles/{id}`, which reads the `profiles` read model with the runtime as axum
-//! `State`. Stops gracefully on Ctrl-C or SIGTERM: no new connections, the requests in
-//! flight finish, the eventual projector stops after its batch.
+//! `GET /profiles/{id}`, behind the same authentication (`Api::with_routes`), which reads
+//! the `profiles` read model with the runtime as axum `State`; the channel `signups` at
+//! `/v1/channels` (WebSocket, `herald.v1`); and, public, a page at `GET /`
+//! (`examples/web/signups.html`, plain HTML and JavaScript) that signs users up through the
+//! API and lists the channel's sign-ups live, resuming after its socket drops. Open
+//! <http://127.0.0.1:3000/> once it runs. Stops gracefully on Ctrl-C or SIGTERM: no new
+//! connections, the requests in flight finish, the channel sockets are told where they
+//! stopped and closed with 1001, the eventual projector stops after its batch.
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
@@ -22,15 +27,12 @@
 //!   -d '{"user_id":"ada","name":"Ada Lovelace","email":"Ada@Example.com"}'
 //! ```
 
-use std::sync::Arc;
-
-use axum::Router;
-use axum::extract::{FromRef, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use herald::http::{Api, Authenticate, Problem, Server, StaticTokens};
+use axum::{Extension, Router};
+use herald::http::{Api, Caller, Problem, Server, StaticTokens};
 use herald::{Actor, Herald};
 use herald_examples::signup_http::{create_tables, profile};
 
@@ -39,37 +41,22 @@ const DEV_TOKEN: &str = "acme-dev-token";
 /// The token of `bob` (tenant `globex`).
 const OTHER_TENANT_TOKEN: &str = "globex-dev-token";
 
-/// What the application's own routes get: the runtime, and who may call.
-#[derive(Clone)]
-struct App {
-    herald: Herald,
-    tokens: Arc<StaticTokens>,
-}
+/// The page, served as it is in the repository: no build step, nothing from the network.
+const PAGE: &str = include_str!("../../web/signups.html");
 
-impl FromRef<App> for Herald {
-    fn from_ref(app: &App) -> Herald {
-        app.herald.clone()
-    }
-}
-
-impl FromRef<App> for Arc<StaticTokens> {
-    fn from_ref(app: &App) -> Arc<StaticTokens> {
-        app.tokens.clone()
-    }
+/// `GET /`: the page. Public: it holds no data; it asks for the token it sends.
+async fn page() -> Html<&'static str> {
+    Html(PAGE)
 }
 
 /// `GET /profiles/{id}`: the caller's tenant's user `id`, as the `profiles` projector
 /// wrote it, or a 404 problem while it has not (yet).
+/// Herald's door has authenticated the caller before it runs.
 async fn get_profile(
     State(herald): State<Herald>,
-    State(tokens): State<Arc<StaticTokens>>,
+    Extension(Caller(actor)): Extension<Caller>,
     Path(user_id): Path<String>,
-    parts: Parts,
 ) -> Response {
-    let actor = match tokens.authenticate(&parts).await {
-        Ok(actor) => actor,
-        Err(rejection) => return Problem::from(rejection).into_response(),
-    };
     match profile(&herald, actor.tenant(), &user_id).await {
         Ok(Some(p)) => axum::Json(herald::json::json!({
             "user_id": p.user_id,
@@ -103,18 +90,18 @@ async fn main() -> Result<(), herald::BoxError> {
         .build()
         .await?;
     create_tables(&herald).await?;
-    let tokens = Arc::new(
-        StaticTokens::new()
-            .token(&token, Actor::new("ada", "acme"))
-            .token(OTHER_TENANT_TOKEN, Actor::new("bob", "globex")),
-    );
-    let app = Router::new()
+    let tokens = StaticTokens::new()
+        .token(&token, Actor::new("ada", "acme"))
+        .token(OTHER_TENANT_TOKEN, Actor::new("bob", "globex"));
+    // The application's own route, behind the same authentication as Herald's.
+    let own = Router::new()
         .route("/profiles/{id}", get(get_profile))
-        .with_state(App {
-            herald: herald.clone(),
-            tokens: tokens.clone(),
-        })
-        .merge(Api::new(herald.clone(), tokens).router());
+        .with_state(herald.clone());
+    let app = Api::new(herald.clone(), tokens)
+        .with_routes(own)
+        .router()
+        // Merged after `router()`: public, no authentication.
+        .merge(Router::new().route("/", get(page)));
 
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!(

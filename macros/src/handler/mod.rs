@@ -4,10 +4,12 @@
 //! What they share: the pattern, the `name` and `priority` options, and the checks of
 //! the signature.
 
+mod channel;
 mod hook;
 mod reaction;
 mod saga;
 
+pub(crate) use channel::expand as channel;
 pub(crate) use hook::expand as hook;
 pub(crate) use reaction::{Kind, expand as event_handler};
 pub(crate) use saga::expand as saga_step;

@@ -12,7 +12,7 @@ use syn::{GenericArgument, ItemFn, LitStr, PathArguments, Type};
 use super::{Common, Context, finish, name, pattern, pattern_check, signature, wrapper_ident};
 use crate::args::{self, Once};
 use crate::errors::{Errors, with_item};
-use crate::symbol::{CONSISTENCY, NAME, ORDERED, PARTITIONS, PRIORITY, TABLES};
+use crate::symbol::{CONSISTENCY, NAME, ORDERED, PARTITIONS, PRIORITY, TABLES, VERSION};
 
 /// Which of the three.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -81,6 +81,9 @@ struct Projector<'a> {
     partitions: u32,
     /// The tables an eventual projector writes, which a rebuild fills aside.
     tables: Vec<LitStr>,
+    /// The version of what an eventual projector writes in its tables (1 unless given):
+    /// a snapshot of them taken under another version is not restored.
+    version: u32,
     /// The event type, or `None` for any `RecordedEvent`.
     event: Option<&'a Type>,
     sig: super::Signature<'a>,
@@ -94,6 +97,7 @@ impl<'a> Projector<'a> {
         let mut ordered = Once::new(ORDERED);
         let mut partitions = Once::new(PARTITIONS);
         let mut tables = Once::new(TABLES);
+        let mut version = Once::new(VERSION);
         let lit = args::parse(args, &mut errors, |meta, errors| {
             if common.parse(&meta, errors)? {
                 return Ok(());
@@ -107,6 +111,15 @@ impl<'a> Projector<'a> {
                 let list: syn::ExprArray = meta.value()?.parse()?;
                 let list = table_list(&list, errors);
                 tables.set(errors, &meta, (list, meta.path.span()));
+                return Ok(());
+            }
+            if meta.path.is_ident(VERSION) && kind == Kind::Projector {
+                // #[projector("…", consistency = eventual, tables = ["profiles"], version = 2)]
+                let span = meta.path.span();
+                let hint = "; a projector's versions start at 1";
+                if let Some(n) = args::positive(&meta, errors, hint)? {
+                    version.set(errors, &meta, (n, span));
+                }
                 return Ok(());
             }
             if meta.path.is_ident(ORDERED) {
@@ -124,7 +137,15 @@ impl<'a> Projector<'a> {
             }
             if !meta.path.is_ident(CONSISTENCY) {
                 let known: &[&str] = match kind {
-                    Kind::Projector => &[CONSISTENCY, NAME, ORDERED, PARTITIONS, PRIORITY, TABLES],
+                    Kind::Projector => &[
+                        CONSISTENCY,
+                        NAME,
+                        ORDERED,
+                        PARTITIONS,
+                        PRIORITY,
+                        TABLES,
+                        VERSION,
+                    ],
                     _ => &[CONSISTENCY, NAME, ORDERED, PARTITIONS, PRIORITY],
                 };
                 return Err(args::unknown(&meta, kind.word(), known));
@@ -214,6 +235,17 @@ impl<'a> Projector<'a> {
             Some((tables, _)) => tables,
             None => Vec::new(),
         };
+        let version = match version.get() {
+            Some((_, span)) if tables.is_empty() => {
+                errors.push(syn::Error::new(
+                    span,
+                    "`version` is the version of the tables an eventual projector declares (`tables = [\"…\"]`), which a snapshot of them must match to be restored: declare them, or leave `version` out",
+                ));
+                1
+            }
+            Some((version, _)) => version,
+            None => 1,
+        };
         let given = common.name.get();
         if let Some(lit) = given
             .as_ref()
@@ -236,6 +268,7 @@ impl<'a> Projector<'a> {
             ordered,
             partitions,
             tables,
+            version,
             event: event.expect("checked"),
             sig,
         })
@@ -252,6 +285,7 @@ impl<'a> Projector<'a> {
             ordered,
             partitions,
             tables,
+            version,
             event,
             sig,
         } = self;
@@ -301,7 +335,7 @@ impl<'a> Projector<'a> {
             Kind::Projector => (
                 quote!(()),
                 quote!(::herald::__private::ProjectorRow),
-                quote!(tables: &[#(#tables),*],),
+                quote!(tables: &[#(#tables),*], version: #version,),
             ),
             Kind::Processor => {
                 let output = sig.output.expect("checked");

@@ -7,4 +7,6 @@ pub(crate) mod actor;
 pub(crate) mod json_value;
 pub(crate) mod retry;
 pub(crate) mod schema;
+#[cfg_attr(not(any(feature = "http", feature = "cli")), allow(dead_code))]
+pub(crate) mod time;
 pub(crate) mod unwind;

@@ -76,6 +76,12 @@ impl Hub {
         &*self.active
     }
 
+    /// The store without the archive, shared (for reading it through another archive).
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
+    pub(crate) fn active_shared(&self) -> Arc<dyn EventStore> {
+        self.active.clone()
+    }
+
     pub(crate) fn archive(&self) -> Option<&Archive> {
         self.archive.as_ref()
     }

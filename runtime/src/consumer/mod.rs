@@ -18,9 +18,12 @@ mod live;
 mod partition;
 mod rebuild;
 mod remote;
+mod snapshot;
 mod worker;
 
 pub use archive::Archived;
+#[cfg(feature = "cli")]
+pub(crate) use archive::{ARCHIVE, archive_store, passed_by_all};
 pub(crate) use hub::Hub;
 pub use live::{Live, LiveEvents};
 pub(crate) use live::{Tail, subscribe};
@@ -33,6 +36,7 @@ pub use remote::{
     Acknowledged, Register, Registered, RemoteConsumer, RemoteConsumers, SCAN_BUDGET,
 };
 pub(crate) use remote::{describe, parse_patterns, read_events};
+pub use snapshot::{Restore, SnapshotInfo, SnapshotProgress, TakeSnapshot};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -46,7 +50,9 @@ use crate::base::retry::RetryPolicy;
 use crate::engine::handler::reaction::Reaction;
 use crate::engine::handler::saga::Saga;
 use crate::outcome::error::{Error, ErrorKind};
-use crate::store::{DeadLetter, Position, RecordedEvent, StoreError, StoreTransaction, StreamKey};
+use crate::store::{
+    ConsumerLog, DeadLetter, Position, RecordedEvent, StoreError, StoreTransaction, StreamKey,
+};
 pub(crate) use handle::handle;
 use worker::Worker;
 pub(crate) use worker::{checkpoint_of, letter, position_of, waits_behind};
@@ -204,6 +210,28 @@ pub(crate) fn ordered(handler: Reaction<'_>) -> bool {
     }
 }
 
+/// How far behind a consumer's lag is counted exactly: beyond it, [`Consumers::list`]
+/// estimates it from the positions and says so (`lag_exact: false`).
+pub const EXACT_LAG: u64 = 10_000;
+
+/// How many committed events come after `position`: counted exactly up to
+/// [`EXACT_LAG`] (`true`), estimated from the positions beyond (`false`), so that a
+/// consumer far behind on a long log costs a bounded count, not a scan of the log.
+pub(crate) async fn lag(
+    log: &dyn ConsumerLog,
+    position: Position,
+) -> Result<(u64, bool), StoreError> {
+    let counted = log.count_after_at_most(position, EXACT_LAG + 1).await?;
+    if counted <= EXACT_LAG {
+        return Ok((counted, true));
+    }
+    // Positions are a sequence with gaps (rolled back transactions) only: the distance
+    // to the head is close, and never less than what was counted.
+    let head = log.head().await?;
+    let estimate = head.parts().1.saturating_sub(position.parts().1);
+    Ok((estimate.max(counted), false))
+}
+
 /// A consumer as [`Consumers::list`] reports it: a row per consumer, or per partition of
 /// a consumer split with `partitions = N`.
 ///
@@ -232,8 +260,12 @@ pub struct ConsumerStatus {
     pub kind: &'static str,
     /// The last event it is done with.
     pub position: Position,
-    /// How many committed events come after it (not all need be its own).
+    /// How many committed events come after it (not all need be its own): counted up
+    /// to [`EXACT_LAG`] events, estimated from the positions beyond (see `lag_exact`).
     pub lag: u64,
+    /// Whether `lag` was counted (at most [`EXACT_LAG`] events behind) rather than
+    /// estimated from the positions, which is what keeps listing fast on a long log.
+    pub lag_exact: bool,
     /// How many events it has parked.
     pub parked: usize,
     /// Whether this runtime has a worker for it (holding it, or standing by).
@@ -288,8 +320,7 @@ impl<'h> Consumers<'h> {
                 .map_err(consumer_store_error(name, "listing its dead letters"))?;
             for (partition, key) in layout.keys() {
                 let position = position_of(&checkpoints, &key);
-                let lag = log
-                    .count_after(position)
+                let (lag, lag_exact) = lag(log, position)
                     .await
                     .map_err(consumer_store_error(&key, "counting its lag"))?;
                 let parked = letters
@@ -306,6 +337,7 @@ impl<'h> Consumers<'h> {
                     },
                     position,
                     lag,
+                    lag_exact,
                     parked,
                     running: progress.is_some(),
                     held: progress.as_ref().is_some_and(|p| p.held),

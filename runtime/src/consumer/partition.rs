@@ -87,6 +87,12 @@ pub struct Partition {
 }
 
 impl Partition {
+    /// Partition `index` of `count`, as its checkpoint's name says.
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))]
+    pub(crate) fn new(index: u32, count: u32) -> Partition {
+        Partition { index, count }
+    }
+
     /// The partition of `count` (at least 1) that `stream` falls in.
     pub fn of(stream: &StreamKey, count: u32) -> Partition {
         let count = count.max(1);
@@ -330,6 +336,17 @@ impl Layout {
         seen: &Seen,
         position: Position,
     ) -> Result<(), StoreError> {
+        self.move_each(tx, seen, |_| position).await
+    }
+
+    /// [`move_to`](Self::move_to), each checkpoint of this layout to the position
+    /// `position_of` its key gives.
+    pub(crate) async fn move_each(
+        &self,
+        tx: &mut dyn StoreTransaction,
+        seen: &Seen,
+        position_of: impl Fn(&str) -> Position + Send,
+    ) -> Result<(), StoreError> {
         let keys_seen = (seen.checkpoints.iter().map(|c| c.consumer.as_str()))
             .chain(seen.leases.iter().map(|l| l.consumer.as_str()));
         let counts: std::collections::BTreeSet<u32> = keys_seen
@@ -357,7 +374,7 @@ impl Layout {
             let to = if others.contains(&key) {
                 RETIRED
             } else {
-                position
+                position_of(&key)
             };
             tx.save_checkpoint(&key, to).await?;
         }

@@ -6,7 +6,7 @@
 //! consumer.
 
 use std::future::IntoFuture;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::{Consumers, Hub};
 use crate::BoxFuture;
@@ -328,6 +328,60 @@ impl<'h> RemoteConsumers<'h> {
         let from = found.position.max(after);
         let read = read_events(self.hub.store(), &self.tenant, from, &patterns, limit);
         read.await.map_err(self.fail("polling"))
+    }
+
+    /// [`poll_after`](Self::poll_after), but when there is nothing for the consumer yet,
+    /// waits up to `wait` for events to be committed (in this process or, on PostgreSQL,
+    /// in another) and answers as soon as one of its own can be read: events are pushed
+    /// to a client that holds a poll open (a long poll), rather than polled for in a loop.
+    /// At the end of `wait` the page is empty, its [`next`](Page::next) past whatever was
+    /// looked at meanwhile.
+    ///
+    /// ```
+    /// # use herald_doc_fixtures::*;
+    /// use std::time::Duration;
+    /// use herald::store::Position;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), herald::Error> {
+    /// # let herald = herald().await;
+    /// let remote = herald.consumers().remote("default");
+    /// remote.register("openings", ["account.*.opened"]).await?;
+    /// let later = herald.clone();
+    /// tokio::spawn(async move {
+    ///     tokio::time::sleep(Duration::from_millis(50)).await;
+    ///     later.dispatch(OpenAccount { account_id: 1 }).await
+    /// });
+    /// let wait = Duration::from_secs(10);
+    /// let page = remote.poll_waiting("openings", Position::START, 10, wait).await?;
+    /// assert_eq!(page.events[0].route.as_str(), "account.1.opened"); // at once, not in 10 s
+    /// # Ok(()) }
+    /// ```
+    pub async fn poll_waiting(
+        &self,
+        name: &str,
+        after: Position,
+        limit: usize,
+        wait: Duration,
+    ) -> Result<Page, Error> {
+        let deadline = Instant::now() + wait;
+        // Watched before each read, so that a commit between the read and the wait is not
+        // missed.
+        let mut commits = self.hub.store().consumers().commits();
+        // Wake-ups can be missed (another process's, while the listener reconnects):
+        // look again at the consumers' longest poll interval meanwhile.
+        let fallback = self.hub.consumer_settings().poll_max;
+        let mut after = after;
+        loop {
+            commits.borrow_and_update();
+            let page = self.poll_after(name, after, limit).await?;
+            if !page.events.is_empty() || Instant::now() >= deadline {
+                return Ok(page);
+            }
+            after = page.next;
+            let until = deadline.min(Instant::now() + fallback);
+            // A closed watch (the store gone) leaves the fallback's sleep.
+            let _ = tokio::time::timeout_at(until.into(), commits.changed()).await;
+        }
     }
 
     /// Moves consumer `name`'s checkpoint on to `position` (a page's

@@ -1,11 +1,20 @@
-//! Recently used aggregates, kept with their stream version so that loading one reads
-//! only the events after it. The state is kept serialized: a command gets its own copy to
-//! decide on, without aggregates having to be `Clone`.
+//! Recently used aggregates, kept as typed values with their stream version, so that
+//! loading one reads only the events after it and deserializes nothing. A command takes
+//! its aggregate out to decide on (aggregates need not be `Clone`), and the state after
+//! its events goes back in once it commits; a command that was refused puts back what it
+//! took.
 
+use std::any::Any;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::store::StreamKey;
+
+/// An aggregate's state, of the type its stream's aggregate has.
+pub(crate) type State = Box<dyn Any + Send + Sync>;
 
 /// Where a step looks for an aggregate: first what its own transaction left (not
 /// committed yet), then what is committed.
@@ -15,11 +24,14 @@ pub(crate) struct Lookup<'a> {
     pub(crate) committed: &'a AggregateCache,
 }
 
-impl Lookup<'_> {
-    pub(crate) fn get(&self, stream: &StreamKey) -> Option<(u64, Arc<serde_json::Value>)> {
-        self.own
-            .and_then(|own| own.get(stream))
-            .or_else(|| self.committed.get(stream))
+impl<'a> Lookup<'a> {
+    /// Takes `stream`'s aggregate out: its version, its state, and the cache it came
+    /// from (where a refused command puts it back).
+    pub(crate) fn take<A: Any>(&self, stream: &StreamKey) -> Option<(u64, A, &'a AggregateCache)> {
+        let own = self.own.and_then(|own| Some((own.take::<A>(stream)?, own)));
+        let (taken, from) =
+            own.or_else(|| Some((self.committed.take::<A>(stream)?, self.committed)))?;
+        Some((taken.0, taken.1, from))
     }
 
     pub(crate) fn is_enabled(&self) -> bool {
@@ -40,7 +52,7 @@ struct Inner {
 
 struct Entry {
     version: u64,
-    state: Arc<serde_json::Value>,
+    state: State,
     used: u64,
 }
 
@@ -63,6 +75,10 @@ impl AggregateCache {
         self.capacity > 0
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Moves every entry into `other` (a transaction's, once it committed).
     pub(crate) fn move_into(self, other: &AggregateCache) {
         let inner = self
@@ -70,27 +86,42 @@ impl AggregateCache {
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
         for (stream, entry) in inner.entries {
-            let state = Arc::unwrap_or_clone(entry.state);
-            other.put(&stream, entry.version, state);
+            other.put(&stream, entry.version, entry.state);
         }
     }
 
-    /// The state of `stream` at some version, if cached.
-    pub(crate) fn get(&self, stream: &StreamKey) -> Option<(u64, Arc<serde_json::Value>)> {
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.clock += 1;
-        let clock = inner.clock;
-        let entry = inner.entries.get_mut(stream)?;
-        entry.used = clock;
-        Some((entry.version, entry.state.clone()))
+    /// Takes the state of `stream` out, with its version, if it is cached (as an `A`).
+    pub(crate) fn take<A: Any>(&self, stream: &StreamKey) -> Option<(u64, A)> {
+        let entry = self.lock().entries.remove(stream)?;
+        let state = entry.state.downcast::<A>().ok()?;
+        Some((entry.version, *state))
+    }
+
+    /// A copy of the state of `stream`, with its version, if it is cached (as an `A`),
+    /// leaving it there: for a read, made through the state's serde form since
+    /// aggregates need not be `Clone`.
+    pub(crate) fn copy<A>(&self, stream: &StreamKey) -> Option<(u64, A)>
+    where
+        A: Serialize + DeserializeOwned + 'static,
+    {
+        let (version, json) = {
+            let mut inner = self.lock();
+            inner.clock += 1;
+            let clock = inner.clock;
+            let entry = inner.entries.get_mut(stream)?;
+            entry.used = clock;
+            let state = entry.state.downcast_ref::<A>()?;
+            (entry.version, serde_json::to_value(state).ok()?)
+        };
+        Some((version, A::deserialize(json).ok()?))
     }
 
     /// Keeps the state of `stream` at `version` (committed), unless a later one is kept.
-    pub(crate) fn put(&self, stream: &StreamKey, version: u64, state: serde_json::Value) {
+    pub(crate) fn put(&self, stream: &StreamKey, version: u64, state: State) {
         if self.capacity == 0 {
             return;
         }
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut inner = self.lock();
         inner.clock += 1;
         let used = inner.clock;
         match inner.entries.get_mut(stream) {
@@ -98,7 +129,7 @@ impl AggregateCache {
             Some(entry) => {
                 *entry = Entry {
                     version,
-                    state: Arc::new(state),
+                    state,
                     used,
                 }
             }
@@ -107,7 +138,7 @@ impl AggregateCache {
                     stream.clone(),
                     Entry {
                         version,
-                        state: Arc::new(state),
+                        state,
                         used,
                     },
                 );
@@ -136,27 +167,34 @@ mod tests {
     #[test]
     fn keeps_the_latest_version_and_forgets_the_least_recently_used() {
         let cache = AggregateCache::new(8);
-        cache.put(&key(0), 2, serde_json::json!(2));
-        cache.put(&key(0), 1, serde_json::json!(1));
-        assert_eq!(
-            cache.get(&key(0)).map(|(v, s)| (v, (*s).clone())),
-            Some((2, serde_json::json!(2)))
-        );
+        cache.put(&key(0), 2, Box::new(2_u64));
+        cache.put(&key(0), 1, Box::new(1_u64));
+        assert_eq!(cache.copy::<u64>(&key(0)), Some((2, 2)));
         for id in 1..20 {
-            cache.put(&key(id), 1, serde_json::json!(id));
-            cache.get(&key(0)); // keep 0 in use
+            cache.put(&key(id), 1, Box::new(u64::from(id)));
+            cache.copy::<u64>(&key(0)); // keep 0 in use
         }
-        assert!(cache.get(&key(0)).is_some(), "recently used");
-        assert!(cache.get(&key(1)).is_none(), "least recently used");
-        assert!(cache.get(&key(19)).is_some());
-        let size = cache.inner.lock().unwrap().entries.len();
+        assert!(cache.copy::<u64>(&key(0)).is_some(), "recently used");
+        assert!(cache.copy::<u64>(&key(1)).is_none(), "least recently used");
+        assert!(cache.copy::<u64>(&key(19)).is_some());
+        let size = cache.lock().entries.len();
         assert!(size <= 8, "{size}");
+    }
+
+    #[test]
+    fn a_taken_state_is_gone_until_put_back() {
+        let cache = AggregateCache::new(8);
+        cache.put(&key(0), 3, Box::new(String::from("state")));
+        assert_eq!(cache.take::<String>(&key(0)), Some((3, "state".into())));
+        assert_eq!(cache.take::<String>(&key(0)), None, "taken");
+        cache.put(&key(0), 3, Box::new(String::from("state")));
+        assert_eq!(cache.take::<u64>(&key(0)), None, "another type is a miss");
     }
 
     #[test]
     fn capacity_zero_keeps_nothing() {
         let cache = AggregateCache::new(0);
-        cache.put(&key(0), 1, serde_json::json!(1));
-        assert!(cache.get(&key(0)).is_none());
+        cache.put(&key(0), 1, Box::new(1_u64));
+        assert!(cache.copy::<u64>(&key(0)).is_none());
     }
 }

@@ -1,8 +1,11 @@
 //! One command through the loop (DESIGN.md, "The broadcast loop"): render and authorize
-//! it, open a transaction, record its id (a repeated id returns the first result), load
-//! the aggregate, handle, append with the expected version (a conflict runs load, handle
-//! and append again from a savepoint), record the result and trace, commit. The facade's
-//! [`Dispatch`](crate::Dispatch) configures a command and hands it here.
+//! it, take its turn on its stream (a top-level command: see [`super::queue`]), open a
+//! transaction, record its id (a repeated id returns the first result), load the
+//! aggregate, handle, append with the expected version (a conflict runs load, handle and
+//! append again, after a growing wait), record the result and trace, commit. The
+//! facade's [`Dispatch`](crate::Dispatch) configures a command and hands it here.
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -11,6 +14,7 @@ use uuid::Uuid;
 use crate::base::actor::Actor;
 use crate::base::unwind::caught;
 use crate::engine::cache::{AggregateCache, Lookup};
+use crate::engine::group::{self, GroupCommit};
 use crate::engine::handler::saga::{Phase, Saga, run_saga};
 use crate::engine::handler::{Nest, Scene, When, react, run_hooks};
 use crate::engine::kernel::Kernel;
@@ -82,8 +86,8 @@ impl Dispatched {
 
     /// The events the command's strong processors' commands and its dispatchers
     /// appended in its transaction (and theirs in turn), in the order they were appended:
-    /// they committed with it. Empty for a [repeat](Self::is_repeat), whose first run's
-    /// own events are read back from its stream.
+    /// they committed with it. A [repeat](Self::is_repeat) reads them back, as it reads
+    /// back its own.
     pub fn caused(&self) -> &[RecordedEvent] {
         &self.caused
     }
@@ -138,6 +142,38 @@ struct CommandResult {
     /// run of a process that died.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     saga: Option<Uuid>,
+    /// Where the events its processors' commands and its dispatchers appended are, in
+    /// order, so that a repeat returns them too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    caused: Vec<Run>,
+}
+
+/// Consecutive versions of one stream: `events` events after version `after`.
+#[derive(Serialize, Deserialize)]
+struct Run {
+    stream: StreamKey,
+    after: u64,
+    events: u64,
+}
+
+/// `events` as runs of consecutive versions of a stream, in their order.
+fn runs(events: &[RecordedEvent]) -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
+    for event in events {
+        match runs.last_mut() {
+            Some(run)
+                if run.stream == event.stream && run.after + run.events + 1 == event.version =>
+            {
+                run.events += 1;
+            }
+            _ => runs.push(Run {
+                stream: event.stream.clone(),
+                after: event.version - 1,
+                events: 1,
+            }),
+        }
+    }
+    runs
 }
 
 /// What step 1 found out, before any transaction.
@@ -289,7 +325,13 @@ pub(crate) fn finish(tracer: Tracer, result: Result<Finished, Error>) -> Result<
         .into_dispatched(trace))
 }
 
-/// A dispatch in a transaction of its own.
+/// A dispatch in a transaction of its own: a top-level command, which takes its turn on
+/// its stream before the transaction opens and gives it up once the runtime's cache has
+/// what it committed, so that the next command on the stream finds it there. Only
+/// top-level commands queue, never one that holds a transaction while it waits: a
+/// processor's command (nested in its parent's transaction) or one in a caller's
+/// [`HeraldTransaction`](crate::HeraldTransaction) would wait for a turn whose holder
+/// may wait for that transaction's locks (on SQLite the writer's, on PostgreSQL a row's).
 pub(crate) async fn in_own_transaction<C: Command>(
     kernel: &Kernel,
     command: &mut C,
@@ -297,6 +339,144 @@ pub(crate) async fn in_own_transaction<C: Command>(
     tracer: &mut Tracer,
 ) -> Result<Finished, Error> {
     let prepared = prepare(kernel, command, options, tracer).await?;
+    let place = kernel.streams().join(&prepared.stream);
+    let turn = match place.has_turn() {
+        true => place,
+        false => {
+            let waited = async {
+                place.turn().await.map_err(|waited| {
+                    Error::from(ErrorKind::StreamBusy {
+                        command: C::NAME,
+                        route: prepared.route.clone(),
+                        stream: prepared.stream.clone(),
+                        waited,
+                    })
+                })
+            };
+            tracer.time(Operation::Queue, None, waited).await?
+        }
+    };
+    let ran = match grouped::<C>(kernel, &prepared) {
+        Some(group) => in_group(kernel, group, command, &prepared, tracer, turn).await,
+        None => in_transaction_alone(kernel, command, &prepared, tracer, turn).await,
+    };
+    Ok(match ran? {
+        Ran::Committed(stepped, caused) => Finished::Done(prepared, stepped, caused),
+        Ran::Repeated(first) => *first,
+    })
+}
+
+/// What a top-level command's transaction came to.
+enum Ran {
+    /// It committed what it appended, and what its strong reactions appended in turn.
+    Committed(Stepped, Vec<RecordedEvent>),
+    /// The command id was committed before: the first run's result.
+    Repeated(Box<Finished>),
+}
+
+/// The group commit a command joins, if any: top-level commands without a saga step
+/// (a saga's log and its reversal are per transaction), and never one dispatched from
+/// inside another's steps, which would wait for the transaction its caller holds.
+fn grouped<'k, C: Command>(
+    kernel: &'k Kernel,
+    prepared: &Prepared,
+) -> Option<&'k Arc<GroupCommit>> {
+    let group = kernel.group()?;
+    if group::is_inside() {
+        return None;
+    }
+    let registry = kernel.registry();
+    let has_saga = registry.has_saga_steps(std::any::TypeId::of::<C>(), &prepared.route);
+    (!has_saga).then_some(group)
+}
+
+/// A top-level command in a transaction it shares with the commands dispatched beside
+/// it (see [`super::group`]): its steps under a savepoint of their own, one commit for
+/// all. Its result, trace, saga and errors are its own, as alone.
+async fn in_group<C: Command>(
+    kernel: &Kernel,
+    group: &Arc<GroupCommit>,
+    command: &mut C,
+    prepared: &Prepared,
+    tracer: &mut Tracer,
+    turn: crate::engine::queue::Place<'_>,
+) -> Result<Ran, Error> {
+    let fail_store = |source| store_error(C::NAME, &prepared.route, source);
+    let started = async {
+        loop {
+            let mut member = group.join(prepared.envelope_ids.0).await;
+            match member.start(kernel.store()).await? {
+                group::Start::Ready => return Ok(Some(member)),
+                group::Start::Alone => return Ok(None),
+                group::Start::Broken => {}
+            }
+        }
+    };
+    let started = tracer.time(Operation::Begin, None, started).await;
+    let Some(mut member) = started.map_err(fail_store)? else {
+        return in_transaction_alone(kernel, command, prepared, tracer, turn).await;
+    };
+    let own = AggregateCache::new(kernel.cache().capacity());
+    let cache = Lookup {
+        own: Some(&own),
+        committed: kernel.cache(),
+    };
+    let mut saga = Saga::new(kernel);
+    let ran = group::inside(steps(
+        kernel,
+        member.tx(),
+        cache,
+        command,
+        prepared,
+        tracer,
+        &mut saga,
+    ))
+    .await;
+    let kept = matches!(ran, Ok(Steps::Done(..)));
+    let ended = match kept {
+        true => member.end(true).await,
+        false => {
+            tracer
+                .time(Operation::Rollback, None, member.end(false))
+                .await
+        }
+    };
+    match ran {
+        Ok(Steps::Done(stepped, caused)) => {
+            let committed = match ended {
+                Ok(()) => {
+                    tracer
+                        .time(Operation::Commit, None, member.committed())
+                        .await
+                }
+                Err(source) => Err(source),
+            };
+            if let Ok(commands @ 2..) = committed {
+                tracer.detail(format!(
+                    "committed in one transaction with {} other commands",
+                    commands - 1
+                ));
+            }
+            let committed = committed.map(drop);
+            settle_commit::<C>(kernel, prepared, committed, saga, own, turn, tracer).await?;
+            Ok(Ran::Committed(stepped, caused))
+        }
+        Ok(Steps::Repeat(earlier)) => repeated::<C>(kernel, prepared, ended, turn, earlier).await,
+        Err(error) => {
+            drop(turn);
+            Err(undo(kernel, saga, error, tracer).await)
+        }
+    }
+}
+
+/// A top-level command in a transaction of its own.
+async fn in_transaction_alone<C: Command>(
+    kernel: &Kernel,
+    command: &mut C,
+    prepared: &Prepared,
+    tracer: &mut Tracer,
+    turn: crate::engine::queue::Place<'_>,
+) -> Result<Ran, Error> {
     let fail_store = |source| store_error(C::NAME, &prepared.route, source);
     let mut tx = tracer
         .time(Operation::Begin, None, kernel.store().begin())
@@ -311,42 +491,88 @@ pub(crate) async fn in_own_transaction<C: Command>(
     };
     let mut saga = Saga::new(kernel);
     match steps(
-        kernel, &mut *tx, cache, command, &prepared, tracer, &mut saga,
+        kernel, &mut *tx, cache, command, prepared, tracer, &mut saga,
     )
     .await
     {
         Ok(Steps::Done(stepped, caused)) => {
             let committed = tracer.time(Operation::Commit, None, tx.commit()).await;
-            if let Err(source) = committed {
-                // The command's own row tells whether the database committed after all.
-                let context = || {
-                    format!(
-                        "committing command `{}` (route `{}`)",
-                        C::NAME,
-                        prepared.route
-                    )
-                };
-                let id = prepared.envelope_ids.0;
-                saga = saga
-                    .after_failed_commit(kernel, id, source, context, fail_store, tracer)
-                    .await?;
-            }
-            saga.settle_done(kernel.store()).await;
-            own.move_into(kernel.cache());
-            Ok(Finished::Done(prepared, stepped, caused))
+            settle_commit::<C>(kernel, prepared, committed, saga, own, turn, tracer).await?;
+            Ok(Ran::Committed(stepped, caused))
         }
         Ok(Steps::Repeat(earlier)) => {
-            tracer
-                .time(Operation::Rollback, None, tx.rollback())
-                .await
-                .map_err(fail_store)?;
-            first_result::<C>(Reader::Store(kernel.store()), &prepared, earlier).await
+            let rolled_back = tracer.time(Operation::Rollback, None, tx.rollback()).await;
+            repeated::<C>(kernel, prepared, rolled_back, turn, earlier).await
         }
         Err(error) => {
             // The error is what the caller needs; a failed rollback shows in the trace.
             let _ = tracer.time(Operation::Rollback, None, tx.rollback()).await;
+            drop(turn);
             Err(undo(kernel, saga, error, tracer).await)
         }
+    }
+}
+
+/// After a top-level command's commit: when the commit reported an error, the command's
+/// own row tells whether the database committed after all (else the error, its saga
+/// reversed); then the next command on the stream finds the aggregate in the cache, and
+/// the saga is settled as done.
+async fn settle_commit<C: Command>(
+    kernel: &Kernel,
+    prepared: &Prepared,
+    committed: Result<(), crate::store::StoreError>,
+    mut saga: Saga,
+    own: AggregateCache,
+    turn: crate::engine::queue::Place<'_>,
+    tracer: &mut Tracer,
+) -> Result<(), Error> {
+    if let Err(source) = committed {
+        let fail_store = |source| store_error(C::NAME, &prepared.route, source);
+        let context = || {
+            format!(
+                "committing command `{}` (route `{}`)",
+                C::NAME,
+                prepared.route
+            )
+        };
+        let id = prepared.envelope_ids.0;
+        saga = saga
+            .after_failed_commit(kernel, id, source, context, fail_store, tracer)
+            .await?;
+    }
+    own.move_into(kernel.cache());
+    drop(turn);
+    saga.settle_done(kernel.store()).await;
+    Ok(())
+}
+
+/// A top-level command whose id was committed before, its transaction (or savepoint)
+/// undone (`undone`): the first run's result, read back once the stream's turn is given up.
+async fn repeated<C: Command>(
+    kernel: &Kernel,
+    prepared: &Prepared,
+    undone: Result<(), crate::store::StoreError>,
+    turn: crate::engine::queue::Place<'_>,
+    earlier: RecordedCommand,
+) -> Result<Ran, Error> {
+    drop(turn);
+    undone.map_err(|source| store_error(C::NAME, &prepared.route, source))?;
+    let first = first_result::<C>(Reader::Store(kernel.store()), prepared, earlier);
+    Ok(Ran::Repeated(Box::new(first.await?)))
+}
+
+/// The waits before the runs of steps 6 and 7 after a conflict: the first at once (the
+/// stream is read again, in the transaction, and the writer that got there first has
+/// committed), each later one longer and spread at random, so that writers that keep
+/// meeting on a stream fall out of step.
+fn conflict_backoff(attempt: u32) -> std::time::Duration {
+    let policy = crate::base::retry::RetryPolicy::new(u32::MAX)
+        .base(std::time::Duration::from_millis(2))
+        .cap(std::time::Duration::from_millis(100))
+        .jitter(0.5);
+    match attempt {
+        0 | 1 => std::time::Duration::ZERO,
+        _ => policy.wait(attempt - 1),
     }
 }
 
@@ -409,7 +635,7 @@ pub(crate) async fn steps<C: Command>(
     run_hooks(When::After, &scope, &mut *tx, command, saga, tracer).await?;
 
     // 6-7. Load, handle, append.
-    let stepped = load_handle_append(
+    let mut stepped = load_handle_append(
         kernel, &mut *tx, cache, &*command, prepared, &envelope, tracer,
     )
     .await?;
@@ -438,7 +664,7 @@ pub(crate) async fn steps<C: Command>(
     let caused = react(&scene, &mut *tx, &stepped.events, Vec::new(), tracer, saga).await?;
 
     // 9 (before the commit).
-    keep_result::<C>(tx, prepared, &stepped, saga_id, tracer).await?;
+    keep_result::<C>(tx, prepared, &stepped, &caused, saga_id, tracer).await?;
     Ok(Steps::Done(stepped, caused))
 }
 
@@ -520,7 +746,11 @@ async fn load_handle_append<C: Command>(
                     && prepared.expected_version.is_none()
                     && attempt <= kernel.conflict_retries() =>
             {
-                tracing::debug!(%error, attempt, "conflict; running load, handle and append again");
+                let wait = conflict_backoff(attempt);
+                tracing::debug!(%error, attempt, ?wait, "conflict; running load, handle and append again");
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
             }
             Err(error) => {
                 let version_given = prepared.expected_version.is_some();
@@ -556,6 +786,7 @@ async fn keep_result<C: Command>(
     tx: &mut dyn StoreTransaction,
     prepared: &Prepared,
     stepped: &Stepped,
+    caused: &[RecordedEvent],
     saga: Option<Uuid>,
     tracer: &mut Tracer,
 ) -> Result<(), Error> {
@@ -568,6 +799,7 @@ async fn keep_result<C: Command>(
         correlation_id,
         trace: tracer.current_at(prepared.trace_level),
         saga,
+        caused: runs(caused),
     };
     let result = serde_json::to_value(&result).map_err(|source| ErrorKind::Payload {
         command: C::NAME,
@@ -611,12 +843,17 @@ async fn read_back(
     route: Route,
     result: CommandResult,
 ) -> Result<Dispatched, crate::store::StoreError> {
-    let first = result.version - result.events;
-    let events = match reader {
-        Reader::Store(store) => store.read_stream(&result.stream, first).await,
-        Reader::Transaction(tx) => tx.load_stream(&result.stream, first).await,
-    }?;
-    let events: Vec<RecordedEvent> = events.into_iter().take(result.events as usize).collect();
+    let mut reader = reader;
+    let own = Run {
+        stream: result.stream.clone(),
+        after: result.version - result.events,
+        events: result.events,
+    };
+    let events = read_run(&mut reader, &own).await?;
+    let mut caused = Vec::new();
+    for run in &result.caused {
+        caused.extend(read_run(&mut reader, run).await?);
+    }
     Ok(Dispatched {
         command_id,
         correlation_id: result.correlation_id,
@@ -624,14 +861,27 @@ async fn read_back(
         stream: result.stream,
         version: result.version,
         events,
-        caused: Vec::new(),
+        caused,
         trace: result.trace,
         repeat: true,
     })
 }
 
+/// The events of `run`, read back.
+async fn read_run(
+    reader: &mut Reader<'_>,
+    run: &Run,
+) -> Result<Vec<RecordedEvent>, crate::store::StoreError> {
+    let events = match reader {
+        Reader::Store(store) => store.read_stream(&run.stream, run.after).await,
+        Reader::Transaction(tx) => tx.load_stream(&run.stream, run.after).await,
+    }?;
+    Ok(events.into_iter().take(run.events as usize).collect())
+}
+
 /// The result of committed command `command_id` in `tenant`, its events read back;
 /// `None` when no command of the tenant has that id.
+#[cfg(feature = "http")]
 pub(crate) async fn recorded(
     store: &dyn EventStore,
     tenant: &str,

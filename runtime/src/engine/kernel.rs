@@ -7,7 +7,9 @@ use std::sync::{Arc, Weak};
 use uuid::Uuid;
 
 use super::cache::AggregateCache;
+use super::group::GroupCommit;
 use super::handler::Recovery;
+use super::queue::StreamQueues;
 use super::registry::Registry;
 use crate::base::retry::RetryPolicy;
 use crate::store::EventStore;
@@ -22,6 +24,10 @@ pub(crate) struct Kernel {
     pub(crate) conflict_retries: u32,
     pub(crate) max_nesting: usize,
     pub(crate) saga_retry: RetryPolicy,
+    /// Where top-level commands wait for their stream's turn.
+    pub(crate) streams: StreamQueues,
+    /// Where top-level commands share transactions, when the store groups commits.
+    pub(crate) group: Option<Arc<GroupCommit>>,
     /// This runtime, as the owner of the sagas it runs and of the leases it holds.
     pub(crate) owner: Uuid,
     /// What starting found in the saga log.
@@ -36,6 +42,10 @@ pub(crate) struct Settings {
     pub(crate) conflict_retries: u32,
     pub(crate) max_nesting: usize,
     pub(crate) saga_retry: RetryPolicy,
+    /// How long a top-level command waits for the commands ahead of it on its stream.
+    pub(crate) stream_wait: std::time::Duration,
+    /// The most commands one group commit holds; `None`: each commits alone.
+    pub(crate) group_commit: Option<usize>,
 }
 
 impl std::fmt::Debug for Kernel {
@@ -63,6 +73,10 @@ impl Kernel {
             conflict_retries: settings.conflict_retries,
             max_nesting: settings.max_nesting,
             saga_retry: settings.saga_retry,
+            streams: StreamQueues::new(settings.stream_wait),
+            group: settings
+                .group_commit
+                .map(|limit| Arc::new(GroupCommit::new(limit))),
             owner,
             recovery,
             this: this.clone(),
@@ -91,6 +105,16 @@ impl Kernel {
 
     pub(crate) fn saga_retry(&self) -> RetryPolicy {
         self.saga_retry
+    }
+
+    /// The queues of the streams this runtime's top-level commands are writing.
+    pub(crate) fn streams(&self) -> &StreamQueues {
+        &self.streams
+    }
+
+    /// The group commit of top-level commands, if the runtime groups them.
+    pub(crate) fn group(&self) -> Option<&Arc<GroupCommit>> {
+        self.group.as_ref()
     }
 
     pub(crate) fn owner(&self) -> Uuid {

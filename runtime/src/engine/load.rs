@@ -2,9 +2,8 @@
 //! event, then the events after. What [`Load`](crate::Load) and the HTTP door's reads run.
 
 use crate::BoxFuture;
-use crate::engine::cache::Lookup;
 use crate::engine::kernel::Kernel;
-use crate::engine::step::{cached, replay, usable_snapshot};
+use crate::engine::step::{replay, usable_snapshot};
 use crate::model::aggregate::Aggregate;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::store::{ReplayFrom, StreamKey};
@@ -33,13 +32,12 @@ pub(crate) async fn load<A: Aggregate>(
         })
     };
     let store = kernel.store();
-    let committed = Lookup {
-        own: None,
-        committed: kernel.cache(),
-    };
     let replay_from = |from| async move { store.replay(stream, from).await.map_err(fail) };
     let cached = match from {
-        LoadFrom::Cache => cached::<A>(committed, stream),
+        LoadFrom::Cache => kernel
+            .cache()
+            .copy::<A>(stream)
+            .map(|(v, state)| (state, v)),
         LoadFrom::Snapshot | LoadFrom::Events => None,
     };
     let snapshots = A::SNAPSHOT_EVERY != 0 && from != LoadFrom::Events;

@@ -5,9 +5,11 @@
 
 pub(crate) mod cache;
 pub(crate) mod dispatch;
+pub(crate) mod group;
 pub(crate) mod handler;
 pub(crate) mod kernel;
 pub(crate) mod load;
+pub(crate) mod queue;
 pub(crate) mod record;
 pub(crate) mod registry;
 pub(crate) mod step;

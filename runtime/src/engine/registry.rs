@@ -10,7 +10,7 @@ use crate::base::schema::Schemas;
 use crate::engine::handler::AnyCommand;
 use crate::engine::handler::reaction::Reaction;
 use crate::engine::handler::{
-    Consistency, DispatcherRow, HookRow, ProcessorRow, ProjectorRow, SagaStepRow, When,
+    ChannelRow, Consistency, DispatcherRow, HookRow, ProcessorRow, ProjectorRow, SagaStepRow, When,
 };
 use crate::engine::load::LoadJsonFn;
 use crate::engine::record::AnyRecord;
@@ -163,6 +163,8 @@ pub struct Registry {
     /// Handler patterns that do not parse (only rows written by hand: the macros check
     /// them when the crate compiles), with the handler's name.
     bad_patterns: Vec<(&'static str, RouteError)>,
+    /// The channels, each with the patterns of its that parse, by name.
+    channels: Vec<(&'static ChannelRow, Vec<Pattern>)>,
 }
 
 impl Registry {
@@ -221,6 +223,24 @@ impl Registry {
             saga_steps,
             bad_patterns,
         } = PatternTables::kept(&keep);
+        let mut bad_patterns = bad_patterns;
+        let mut channels: Vec<(&'static ChannelRow, Vec<Pattern>)> = inventory::iter::<ChannelRow>
+            .into_iter()
+            .filter(|r| keep(r.module))
+            .map(|row| {
+                let patterns = row
+                    .patterns
+                    .iter()
+                    .filter_map(|text| {
+                        Pattern::parse(text)
+                            .map_err(|error| bad_patterns.push((row.name, error)))
+                            .ok()
+                    })
+                    .collect();
+                (row, patterns)
+            })
+            .collect();
+        channels.sort_by_key(|(row, _)| row.name);
         Registry {
             events,
             commands,
@@ -238,6 +258,7 @@ impl Registry {
             dispatchers,
             saga_steps,
             bad_patterns,
+            channels,
         }
     }
 
@@ -254,12 +275,73 @@ impl Registry {
         self.check_handlers(&mut problems);
         self.check_upcasters(&mut problems);
         self.check_reserved_names(&mut problems);
+        self.check_channels(&mut problems);
         if problems.is_empty() {
             return Ok(());
         }
         problems.sort_unstable();
         problems.dedup();
         Err(RegistryError::new(problems))
+    }
+
+    /// Channels registered twice under one name, without a pattern, carrying an event
+    /// not registered here, or with a pattern that matches no registered event.
+    fn check_channels(&self, problems: &mut Vec<String>) {
+        duplicates(
+            problems,
+            "channel",
+            self.channels.iter().map(|(r, _)| (r.name, r.module)),
+        );
+        for (row, patterns) in &self.channels {
+            let name = row.name;
+            if row.patterns.is_empty() {
+                problems.push(format!(
+                    "channel `{name}` carries no route pattern: give it one at least, `#[channel(\"user.*\")]`"
+                ));
+            }
+            let events: Vec<&'static EventRow> = match row.event {
+                Some(event) => match self.event_named(event) {
+                    Some(row) => vec![row],
+                    None => {
+                        problems.push(format!(
+                            "channel `{name}` carries event `{event}`, which is not registered in this runtime{}",
+                            self.scope_hint()
+                        ));
+                        continue;
+                    }
+                },
+                None => self.events.clone(),
+            };
+            for pattern in patterns {
+                let templates = events.iter().flat_map(|e| e.routes.iter());
+                if !templates
+                    .into_iter()
+                    .any(|t| can_match(pattern.as_str(), t))
+                {
+                    problems.push(format!(
+                        "channel `{name}`: pattern `{pattern}` matches no event registered in this runtime{}",
+                        self.scope_hint()
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The channel called `name`, with its patterns.
+    #[cfg_attr(
+        not(feature = "http"),
+        allow(dead_code, reason = "the HTTP door serves the channels")
+    )]
+    pub(crate) fn channel_named(&self, name: &str) -> Option<(&'static ChannelRow, &[Pattern])> {
+        self.channels
+            .iter()
+            .find(|(row, _)| row.name == name)
+            .map(|(row, patterns)| (*row, patterns.as_slice()))
+    }
+
+    /// The names of the registered channels, sorted.
+    pub fn channel_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.channels.iter().map(|(r, _)| r.name)
     }
 
     /// Eventual handlers whose names would be taken for remote consumers' checkpoints.
@@ -532,6 +614,14 @@ impl Registry {
 
     /// The saga steps of a command type on `route`, in order (ascending priority, ties by
     /// name), each with its pattern.
+    /// Whether command `command` on `route` has a saga step: [`saga_steps_of`](Self::saga_steps_of)
+    /// without collecting them, for the hot path's question.
+    pub(crate) fn has_saga_steps(&self, command: TypeId, route: &Route) -> bool {
+        self.saga_steps
+            .matching_entries(route.as_str())
+            .any(|(_, s)| (s.command_type)() == command)
+    }
+
     pub(crate) fn saga_steps_of(
         &self,
         command: TypeId,
@@ -908,6 +998,7 @@ fn registered_modules() -> Vec<String> {
                 .map(|r| r.module),
         )
         .chain(inventory::iter::<SagaStepRow>.into_iter().map(|r| r.module))
+        .chain(inventory::iter::<ChannelRow>.into_iter().map(|r| r.module))
         .chain(inventory::iter::<UpcasterRow>.into_iter().map(|r| r.module));
     let set: std::collections::BTreeSet<&str> = modules.collect();
     set.into_iter().map(str::to_owned).collect()

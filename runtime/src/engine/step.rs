@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::BoxFuture;
 use crate::base::actor::Actor;
-use crate::engine::cache::{AggregateCache, Lookup};
+use crate::engine::cache::{AggregateCache, Lookup, State};
 use crate::engine::kernel::Kernel;
 use crate::model::aggregate::{Aggregate, ApplyError, Handle, HandleOutput};
 use crate::model::command::Command;
@@ -59,8 +59,8 @@ pub struct Step<'a> {
 pub struct Stepped {
     pub(crate) events: Vec<RecordedEvent>,
     pub(crate) version: u64,
-    /// The aggregate after the events, serialized, for the cache once committed.
-    pub(crate) state: Option<serde_json::Value>,
+    /// The aggregate after the events, for the cache once committed.
+    pub(crate) state: Option<State>,
 }
 
 /// Runs one [`Step`]. Not public API.
@@ -77,18 +77,29 @@ pub(crate) fn execute<A: Handle<C>, C: Command>(
             .downcast_ref()
             .expect("the registry matched the command's type");
         let mut loaded = load::<A, C>(&mut step).await?;
-        let events = decide::<A, C>(&mut step, command, &mut loaded).await?;
+        let events = match decide::<A, C>(&mut step, command, &mut loaded).await {
+            Ok(events) => events,
+            Err(error) => {
+                // A refusal changed nothing: what was taken from a cache goes back.
+                if let (Some(cache), ErrorKind::Rejected { .. }) = (loaded.cached, error.kind()) {
+                    cache.put(step.stream, loaded.version, Box::new(loaded.state));
+                }
+                return Err(error);
+            }
+        };
         append::<A, C>(&mut step, loaded, &events).await
     })
 }
 
 /// The aggregate as step 6 loaded it.
-struct Loaded<A> {
+struct Loaded<'c, A> {
     state: A,
     version: u64,
     /// Taken from the cache without reading the stream: another writer may have appended
     /// since.
     unverified: bool,
+    /// The cache it was taken from.
+    cached: Option<&'c AggregateCache>,
 }
 
 /// Step 6, load: from the cache, else the newest snapshot, then the events after it.
@@ -97,11 +108,13 @@ struct Loaded<A> {
 /// only on a cache miss, after a conflict, when the caller gave the version it expects,
 /// or when the handler rejects the command (see [`decide`]). A version the caller gave
 /// that is not the stream's is a conflict.
-async fn load<A: Handle<C>, C: Command>(step: &mut Step<'_>) -> Result<Loaded<A>, Error> {
+async fn load<'c, A: Handle<C>, C: Command>(step: &mut Step<'c>) -> Result<Loaded<'c, A>, Error> {
     let (route, stream) = (step.route, step.stream);
     let fail_store = |source| store_error(C::NAME, route, source);
-    let (mut state, from, source) = match cached::<A>(step.cache, stream) {
-        Some((state, version)) => (state, version, "cached"),
+    let taken = step.cache.take::<A>(stream);
+    let cached = taken.as_ref().map(|(_, _, from)| *from);
+    let (mut state, from, source) = match taken {
+        Some((version, state, _)) => (state, version, "cached"),
         None => match snapshot::<A>(&mut *step.tx, stream)
             .await
             .map_err(fail_store)?
@@ -151,6 +164,7 @@ async fn load<A: Handle<C>, C: Command>(step: &mut Step<'_>) -> Result<Loaded<A>
         state,
         version,
         unverified,
+        cached,
     })
 }
 
@@ -160,7 +174,7 @@ async fn load<A: Handle<C>, C: Command>(step: &mut Step<'_>) -> Result<Loaded<A>
 async fn decide<A: Handle<C>, C: Command>(
     step: &mut Step<'_>,
     command: &C,
-    loaded: &mut Loaded<A>,
+    loaded: &mut Loaded<'_, A>,
 ) -> Result<Vec<Box<dyn AnyEvent>>, Error> {
     let (route, stream) = (step.route, step.stream);
     let produced = loop {
@@ -222,7 +236,7 @@ async fn decide<A: Handle<C>, C: Command>(
 /// writer makes it a conflict), and takes a snapshot when one is due.
 async fn append<A: Handle<C>, C: Command>(
     step: &mut Step<'_>,
-    loaded: Loaded<A>,
+    loaded: Loaded<'_, A>,
     events: &[Box<dyn AnyEvent>],
 ) -> Result<Stepped, Error> {
     let Loaded { state, version, .. } = loaded;
@@ -245,26 +259,20 @@ async fn append<A: Handle<C>, C: Command>(
     let now = version + count;
     step.tracer.detail(format!("{count} events, version {now}"));
 
-    // The state as JSON, for a snapshot when one is due and for the cache: an error, not
-    // a silent loss of both, when it does not serialize.
+    // A snapshot when one is due: an error, not a silent loss, when the state does not
+    // serialize.
     let every = u64::from(A::SNAPSHOT_EVERY);
-    let snapshot_due = every > 0 && version / every < now / every;
-    let state =
-        match snapshot_due || step.cache.is_enabled() {
-            true => Some(crate::base::json_value::to_value(&state).map_err(|source| {
-                ErrorKind::State {
-                    aggregate: A::NAME,
-                    stream: stream.clone(),
-                    source,
-                }
-            })?),
-            false => None,
-        };
-    if let (Some(json), true) = (&state, snapshot_due) {
+    if every > 0 && version / every < now / every {
+        let json =
+            crate::base::json_value::to_value(&state).map_err(|source| ErrorKind::State {
+                aggregate: A::NAME,
+                stream: stream.clone(),
+                source,
+            })?;
         let snapshot = Snapshot {
             version: now,
             state_version: A::VERSION,
-            state: json.clone(),
+            state: json,
         };
         step.tracer
             .time(
@@ -276,6 +284,7 @@ async fn append<A: Handle<C>, C: Command>(
             .map_err(fail_store)?;
         step.tracer.detail(format!("at version {now}"));
     }
+    let state: Option<State> = step.cache.is_enabled().then(|| Box::new(state) as State);
     Ok(Stepped {
         events: recorded,
         version: now,
@@ -285,17 +294,11 @@ async fn append<A: Handle<C>, C: Command>(
 
 impl Stepped {
     /// Keeps the aggregate in `cache`, for the next command on its stream.
-    pub(crate) fn remember(&self, cache: &AggregateCache, stream: &StreamKey) {
-        if let Some(state) = &self.state {
-            cache.put(stream, self.version, state.clone());
+    pub(crate) fn remember(&mut self, cache: &AggregateCache, stream: &StreamKey) {
+        if let Some(state) = self.state.take() {
+            cache.put(stream, self.version, state);
         }
     }
-}
-
-/// The cached state of `stream` and its version.
-pub(crate) fn cached<A: Aggregate>(cache: Lookup<'_>, stream: &StreamKey) -> Option<(A, u64)> {
-    let (version, state) = cache.get(stream)?;
-    Some((A::deserialize(&*state).ok()?, version))
 }
 
 /// The newest snapshot of `stream`, when it is usable (see [`usable_snapshot`]).

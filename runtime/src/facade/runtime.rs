@@ -45,7 +45,14 @@ use uuid::Uuid;
 pub struct Herald {
     /// The kernel and the consumers' parts, which the engine and the consumers borrow.
     hub: Arc<Hub>,
+    /// What the doors keep per runtime (the channels' hub), one of each type.
+    doors: Arc<Doors>,
 }
+
+/// What the doors keep per runtime, by type: a door above the facade puts its own state
+/// here without the facade naming it.
+#[derive(Default)]
+struct Doors(std::sync::Mutex<Vec<Arc<dyn std::any::Any + Send + Sync>>>);
 
 impl Herald {
     /// Starts building a runtime.
@@ -54,6 +61,9 @@ impl Herald {
             store: None,
             modules: None,
             conflict_retries: 10,
+            stream_queue_wait: Duration::from_secs(10),
+            group_commit: None,
+            group_commit_limit: 16,
             max_nesting: 8,
             cached_aggregates: 10_000,
             saga_retry: RetryPolicy::default(),
@@ -296,6 +306,57 @@ impl Herald {
 }
 
 impl Herald {
+    /// The store without the runtime's archive, shared.
+    #[cfg(feature = "cli")]
+    pub(crate) fn active_store(&self) -> Arc<dyn EventStore> {
+        self.hub.active_shared()
+    }
+
+    /// The door state of type `T` this runtime keeps, made by `make` the first time.
+    #[cfg_attr(
+        not(feature = "http"),
+        allow(dead_code, reason = "the HTTP door's channels keep their hub here")
+    )]
+    pub(crate) fn door<T: Send + Sync + 'static>(&self, make: impl FnOnce() -> T) -> Arc<T> {
+        let mut doors = self
+            .doors
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(found) = doors.iter().find_map(|d| d.clone().downcast::<T>().ok()) {
+            return found;
+        }
+        let made = Arc::new(make());
+        doors.push(made.clone());
+        made
+    }
+
+    /// The door state of type `T`, if a door made one.
+    #[cfg_attr(
+        not(feature = "http"),
+        allow(dead_code, reason = "the HTTP door's channels keep their hub here")
+    )]
+    pub(crate) fn door_if<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        let doors = self
+            .doors
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        doors.iter().find_map(|d| d.clone().downcast::<T>().ok())
+    }
+
+    /// The store, shared: what a door's background task reads without holding the runtime.
+    #[cfg_attr(
+        not(feature = "http"),
+        allow(
+            dead_code,
+            reason = "the HTTP door's channels read the global order with it"
+        )
+    )]
+    pub(crate) fn shared_store(&self) -> Arc<dyn EventStore> {
+        self.hub.shared_store()
+    }
+
     /// For as long as this runtime lives: says it is alive in the saga log every third of
     /// `lease`, and every `lease` settles the sagas of runtimes that stopped since.
     fn keep_alive(&self, lease: Duration) {
@@ -343,6 +404,9 @@ pub struct HeraldBuilder {
     store: Option<StoreChoice>,
     modules: Option<Vec<String>>,
     conflict_retries: u32,
+    stream_queue_wait: Duration,
+    group_commit: Option<bool>,
+    group_commit_limit: usize,
     max_nesting: usize,
     cached_aggregates: usize,
     saga_retry: RetryPolicy,
@@ -380,9 +444,128 @@ impl HeraldBuilder {
     }
 
     /// How many times a command whose append conflicts with a concurrent writer is run
-    /// again (load, handle, append) before the conflict is returned (default: 10).
+    /// again (load, handle, append) before the conflict is returned (default: 10). The
+    /// first run again follows at once (the stream is read again, in the transaction);
+    /// each later one waits first, 2 ms doubling up to 100 ms, each wait spread by half
+    /// of itself either way, so that writers that keep meeting on a stream fall out of
+    /// step. The top-level commands of this runtime take turns on a stream rather than
+    /// conflict: see [`stream_queue_wait`](Self::stream_queue_wait).
     pub fn conflict_retries(mut self, retries: u32) -> Self {
         self.conflict_retries = retries;
+        self
+    }
+
+    /// How long a command waits for the commands of this runtime ahead of it on its
+    /// stream (default: 10 s); waiting longer is [`ErrorKind::StreamBusy`], and nothing
+    /// of the command ran.
+    ///
+    /// Top-level commands for one stream (tenant, aggregate, id) run one after another in
+    /// a runtime: each takes its turn on the stream, in order of arrival, before its
+    /// transaction opens, and gives it up once it committed (or failed), so they never
+    /// race each other to the append and conflict. Conflicts then come only from other
+    /// processes (retried: see [`conflict_retries`](Self::conflict_retries)) and from
+    /// the commands that do not queue:
+    /// - a processor's command, nested in its parent's transaction: it cannot wait for a
+    ///   turn that another command holds while that one may wait for it (two processors
+    ///   feeding each other's streams would deadlock);
+    /// - a command dispatched in a [`HeraldTransaction`](crate::HeraldTransaction): the
+    ///   transaction is open already, and may hold the database's locks (on SQLite, the
+    ///   writer's) that a command holding the stream's turn waits for;
+    /// - an eventual processor's command, which runs in its worker's transaction.
+    ///
+    /// What holds a stream's turn long (a slow saga step or hook) makes the commands
+    /// behind it wait; one that dispatches a top-level command to its own stream waits
+    /// for itself, until this wait ends it.
+    ///
+    /// ```
+    /// # use herald_doc_fixtures::*;
+    /// use std::time::Duration;
+    /// use herald::trace::Outcome;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), herald::Error> {
+    /// let herald = herald::Herald::builder()
+    ///     .modules(["herald_doc_fixtures"])
+    ///     .stream_queue_wait(Duration::from_secs(2))
+    ///     .build()
+    ///     .await?;
+    /// herald.dispatch(OpenAccount { account_id: 1 }).await?;
+    /// let deposits: Vec<_> = (0..8)
+    ///     .map(|_| {
+    ///         let herald = herald.clone();
+    ///         tokio::spawn(async move { herald.dispatch(Deposit { account_id: 1, amount: 5 }).await })
+    ///     })
+    ///     .collect();
+    /// for deposit in deposits {
+    ///     let deposited = deposit.await.expect("the task ran")?;
+    ///     // They took turns: none found the stream moved on and ran again.
+    ///     assert!(deposited.trace().nodes().all(|n| n.outcome != Outcome::Conflict));
+    /// }
+    /// assert_eq!(herald.load::<Account>(1).await?.state().balance, 40);
+    /// # Ok(()) }
+    /// ```
+    pub fn stream_queue_wait(mut self, wait: Duration) -> Self {
+        self.stream_queue_wait = wait;
+        self
+    }
+
+    /// Whether concurrent top-level commands share one transaction and one commit
+    /// (default: on, where the store says a commit is worth sharing: the SQLite and
+    /// PostgreSQL stores; the environment variable `HERALD_GROUP_COMMIT=off` turns the
+    /// default off without a rebuild, `on` turns it on).
+    ///
+    /// A commit waits for the database to flush its log to disk; commands that commit
+    /// together wait for one flush. While a transaction of commands commits, the commands
+    /// that arrive meanwhile gather into the next, each running its steps under a
+    /// savepoint of its own, one after another; a command alone waits for no one. What
+    /// each command promises stays its own: its idempotency row, result and trace (a
+    /// `commit` node timing the shared commit, whose detail says how many commands it
+    /// held), its saga log; a command that fails (rejected, conflicting, a failing strong
+    /// handler) is undone to its savepoint and changes nothing of its neighbours; the
+    /// aggregate cache takes a command's aggregates only once its transaction committed.
+    /// If the shared transaction itself fails (the connection is lost, the commit fails),
+    /// each command in it fails as it would have alone, with the store's error, and
+    /// nothing of it was written (or, if the store cannot say, with
+    /// [`ErrorKind::CommitUnknown`]).
+    ///
+    /// Commands with a saga step commit alone, and so do commands dispatched in a
+    /// [`HeraldTransaction`](crate::HeraldTransaction), processors' commands (they are
+    /// in their parent's transaction) and commands dispatched from inside another
+    /// command's steps (a hook calling the runtime).
+    ///
+    /// ```
+    /// # use herald_doc_fixtures::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let file = std::env::temp_dir().join(format!("herald-group-{}.db", herald::Uuid::now_v7()));
+    /// let herald = herald::Herald::builder()
+    ///     .modules(["herald_doc_fixtures"])
+    ///     .store(herald::store::SqliteStore::open(&file).await?)
+    ///     .group_commit(true)
+    ///     .build()
+    ///     .await?;
+    /// let opened: Vec<_> = (0..8)
+    ///     .map(|account_id| {
+    ///         let herald = herald.clone();
+    ///         tokio::spawn(async move { herald.dispatch(OpenAccount { account_id }).await })
+    ///     })
+    ///     .collect();
+    /// for open in opened {
+    ///     open.await?.expect("each command has its own result");
+    /// }
+    /// # drop(herald); let _ = std::fs::remove_file(&file);
+    /// # Ok(()) }
+    /// ```
+    pub fn group_commit(mut self, on: bool) -> Self {
+        self.group_commit = Some(on);
+        self
+    }
+
+    /// The most commands one group commit holds (default: 16; see
+    /// [`group_commit`](Self::group_commit)). Each takes a savepoint, and PostgreSQL
+    /// keeps at most 64 subtransactions of a transaction in memory, processors' commands
+    /// included: past that, every savepoint costs more.
+    pub fn group_commit_limit(mut self, commands: usize) -> Self {
+        self.group_commit_limit = commands.max(1);
         self
     }
 
@@ -414,7 +597,11 @@ impl HeraldBuilder {
     /// How many recently used aggregates to keep in memory with their stream version, so
     /// that loading one reads only the events after it (default: 10,000; 0 keeps none).
     /// A cached aggregate is always brought up to date from its stream, so another
-    /// process writing the same store is never missed.
+    /// process writing the same store is never missed. Aggregates are kept as they are,
+    /// not serialized: a command takes its aggregate out to decide on and puts the state
+    /// after its events back once it commits (a refused command puts back what it took;
+    /// one that failed after its events were applied leaves the next command to load it
+    /// from the store).
     pub fn cached_aggregates(mut self, capacity: usize) -> Self {
         self.cached_aggregates = capacity;
         self
@@ -482,6 +669,7 @@ impl HeraldBuilder {
             None => Registry::all(),
         };
         registry.check()?;
+        let group_commit = self.group_commit;
         let store: Arc<dyn EventStore> = match self.store {
             Some(StoreChoice::Store(store)) => store,
             Some(StoreChoice::Url(url)) => store::connect(&url)
@@ -503,12 +691,15 @@ impl HeraldBuilder {
         let recovery = recover(&registry, &*store, self.saga_retry, owner, self.saga_lease).await?;
         let settings = Settings {
             conflict_retries: self.conflict_retries,
+            stream_wait: self.stream_queue_wait,
+            group_commit: groups_commits(group_commit, &*active).then_some(self.group_commit_limit),
             max_nesting: self.max_nesting,
             saga_retry: self.saga_retry,
         };
         let kernel = Kernel::new(store, registry, cache, settings, owner, recovery);
         let herald = Herald {
             hub: Hub::new(kernel, self.consumers, self.archive, active),
+            doors: Arc::default(),
         };
         herald.keep_alive(self.saga_lease);
         herald.hub.start();
@@ -608,4 +799,21 @@ impl<A> Loaded<A> {
     pub fn version(&self) -> u64 {
         self.version
     }
+}
+
+/// Whether a runtime groups commits on `store`: as configured, else as the environment
+/// says, else where the store finds it worth it.
+fn groups_commits(configured: Option<bool>, store: &dyn EventStore) -> bool {
+    let configured = configured.or_else(|| {
+        match std::env::var("HERALD_GROUP_COMMIT")
+            .ok()?
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "off" | "0" | "false" | "no" => Some(false),
+            "on" | "1" | "true" | "yes" => Some(true),
+            _ => None,
+        }
+    });
+    configured.unwrap_or(true) && store.groups_commits()
 }

@@ -9,6 +9,8 @@ use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use std::time::Duration;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -19,6 +21,7 @@ use crate::http::door::{Caller, Door};
 use crate::http::problem::{Problem, path_of};
 use crate::http::reads::{page_limit, query};
 use crate::http::wire;
+use crate::store::Position;
 
 fn consumer(consumer: &RemoteConsumer) -> Value {
     json!({
@@ -141,11 +144,20 @@ pub(crate) async fn delete(
 #[serde(deny_unknown_fields)]
 pub(crate) struct PollQuery {
     limit: Option<usize>,
+    /// A position past the checkpoint to read after (what the client read and has not
+    /// acknowledged yet).
+    after: Option<String>,
+    /// Seconds to hold the poll open while there is nothing for the consumer.
+    #[serde(default)]
+    wait: u64,
 }
 
-/// `GET /v1/consumers/{name}/events?limit=`: the events after its checkpoint; `next` is
-/// what to acknowledge once they are handled (also when there were none: the checkpoint
-/// then moves past events that were not its own).
+/// `GET /v1/consumers/{name}/events?limit=&after=&wait=`: the events after its
+/// checkpoint (or after `after`, when that is further on); `next` is what to acknowledge
+/// once they are handled (also when there were none: the checkpoint then moves past
+/// events that were not its own). With `wait=S`, a poll that finds nothing answers as
+/// soon as an event of its own commits, or after `S` seconds (at most the API's
+/// longest wait) with an empty page.
 pub(crate) async fn poll(
     State(door): State<Door>,
     Extension(Caller(actor)): Extension<Caller>,
@@ -153,12 +165,18 @@ pub(crate) async fn poll(
     params: Result<Query<PollQuery>, QueryRejection>,
 ) -> Result<Response, Problem> {
     let name: String = path_of(path)?;
-    let limit = page_limit(query(params)?.limit, &door)?;
+    let params = query(params)?;
+    let limit = page_limit(params.limit, &door)?;
+    let after = match &params.after {
+        Some(text) => wire::parse_position(text, "after")?,
+        None => Position::START,
+    };
+    let wait = Duration::from_secs(params.wait).min(door.settings.longest_wait);
     let page = door
         .herald
         .consumers()
         .remote(actor.tenant())
-        .poll(&name, limit)
+        .poll_waiting(&name, after, limit, wait)
         .await?;
     let events: Vec<Value> = page.events.iter().map(wire::event).collect();
     Ok(Json(json!({ "events": events, "next": wire::position(page.next) })).into_response())

@@ -37,6 +37,7 @@ pub(crate) struct Settings {
     pub(crate) rate: Option<(f64, f64)>,
     pub(crate) concurrency: Option<usize>,
     pub(crate) page_limit: usize,
+    pub(crate) channels: crate::http::ChannelSettings,
 }
 
 impl Default for Settings {
@@ -49,6 +50,7 @@ impl Default for Settings {
             rate: None,
             concurrency: None,
             page_limit: 1000,
+            channels: crate::http::ChannelSettings::default(),
         }
     }
 }
@@ -153,14 +155,20 @@ pub(crate) async fn guard(State(door): State<Door>, request: Request, next: Next
         tenant = tracing::field::Empty,
         status = tracing::field::Empty,
     );
-    let response = admit(door, request, next, parent)
+    let response = admit(door, request, next, parent, &span)
         .instrument(span.clone())
         .await;
     span.record("status", response.status().as_u16());
     response
 }
 
-async fn admit(door: Door, request: Request, next: Next, parent: Option<TraceParent>) -> Response {
+async fn admit(
+    door: Door,
+    request: Request,
+    next: Next,
+    parent: Option<TraceParent>,
+    span: &tracing::Span,
+) -> Response {
     let (mut parts, body) = request.into_parts();
     if door.auth.uses_cookies()
         && !safe(&parts.method)
@@ -172,7 +180,6 @@ async fn admit(door: Door, request: Request, next: Next, parent: Option<TracePar
         Ok(actor) => actor,
         Err(rejection) => return Problem::from(rejection).into_response(),
     };
-    let span = tracing::Span::current();
     span.record("actor", actor.id());
     span.record("tenant", actor.tenant());
     let _permit = match door.limits.admit(&door.settings, &actor) {

@@ -1,25 +1,27 @@
 //! The HTTP door (feature `http`): an axum [`Router`] for commands, reads and remote
-//! consumers, which an application mounts next to its own routes, and a [`Server`] to
+//! consumers, which an application extends with its own routes, and a [`Server`] to
 //! run it.
 //!
 //! ```no_run
 //! # use herald_doc_fixtures::*;
-//! use axum::{Router, extract::State, routing::get};
-//! use herald::http::{Api, Server, StaticTokens};
+//! use axum::{Extension, Router, extract::State, routing::get};
+//! use herald::http::{Api, Caller, Server, StaticTokens};
 //! use herald::{Actor, Herald};
 //!
-//! async fn balance(State(herald): State<Herald>) -> String {
+//! /// The application's own read, for the caller (authenticated by Herald's door).
+//! async fn balance(State(herald): State<Herald>, Extension(Caller(actor)): Extension<Caller>) -> String {
 //!     let account = herald.load::<Account>(7).await.map(|a| a.state().balance);
-//!     format!("{account:?}")
+//!     format!("{account:?} for {}", actor.id())
 //! }
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let herald = Herald::builder().url("sqlite://bank.db").build().await?;
 //! let tokens = StaticTokens::new().token("secret", Actor::new("ada", "acme"));
-//! let app = Router::new()
-//!     .route("/balance", get(balance))
-//!     .with_state(herald.clone())
-//!     .merge(Api::new(herald.clone(), tokens).trace_role("operator").router());
+//! let own = Router::new().route("/balance", get(balance)).with_state(herald.clone());
+//! let app = Api::new(herald.clone(), tokens)
+//!     .trace_role("operator")
+//!     .with_routes(own) // behind the same authentication; `.merge` after `router()` is public
+//!     .router();
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! Server::new(listener, app).herald(herald).run().await?;
 //! # Ok(()) }
@@ -41,7 +43,7 @@
 //! | `GET /v1/consumers` | the caller's tenant's remote consumers |
 //! | `PUT /v1/consumers/{name}` | registers one: `{"patterns": ["order.*"], "from": "start" \| "now"}` |
 //! | `GET`, `DELETE /v1/consumers/{name}` | one; deletes it (its checkpoint goes with it) |
-//! | `GET /v1/consumers/{name}/events` | polls the events after its checkpoint, `?limit=` |
+//! | `GET /v1/consumers/{name}/events` | polls the events after its checkpoint, `?limit=&after=&wait=` (`wait=S`: a long poll, answered when an event of its own commits) |
 //! | `POST /v1/consumers/{name}/ack` | acknowledges `{"position": "v1.…"}`: the checkpoint moves forward |
 //! | `GET /v1/openapi.json` | the OpenAPI 3.1 document (not authenticated) |
 //!
@@ -103,6 +105,7 @@
 //! `traceparent` header (also in the request's extensions as [`TraceParent`]).
 
 mod auth;
+mod channels;
 mod commands;
 mod consumers;
 mod door;
@@ -123,6 +126,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 
 pub use auth::{Anonymous, Authenticate, BadKey, Jwt, Rejection, StaticTokens, authenticate_with};
+pub use channels::{ChannelSettings, SUBPROTOCOL};
 pub use door::{Caller, TraceParent};
 pub use problem::{PROBLEM_TYPE_PREFIX, Problem};
 pub use serve::Server;
@@ -141,6 +145,8 @@ pub struct Api {
     herald: Herald,
     auth: Arc<dyn Authenticate>,
     settings: Settings,
+    /// The application's own routes, behind the same door.
+    own: Router,
 }
 
 impl Api {
@@ -150,7 +156,36 @@ impl Api {
             herald,
             auth: Arc::new(auth),
             settings: Settings::default(),
+            own: Router::new(),
         }
+    }
+
+    /// The application's own routes, served behind the same door as Herald's: each
+    /// request is authenticated (the handler reads who is calling with
+    /// `Extension<`[`Caller`]`>`, and the `traceparent` with `Extension<`[`TraceParent`]`>`),
+    /// held to the rate and concurrency limits and the `Origin` check, and runs in the
+    /// `http` span. Routes merged into the finished [`router`](Self::router) instead are
+    /// not: they are public. `routes` has no fallback of its own (Herald's answers 404).
+    ///
+    /// ```
+    /// use axum::{Extension, Router, routing::get};
+    /// use herald::http::{Api, Caller, StaticTokens};
+    /// # use herald_doc_fixtures::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let herald = herald().await;
+    /// async fn whoami(Extension(Caller(actor)): Extension<Caller>) -> String {
+    ///     format!("{} of {}", actor.id(), actor.tenant())
+    /// }
+    /// let tokens = StaticTokens::new().token("secret", herald::Actor::new("ada", "acme"));
+    /// let own = Router::new().route("/whoami", get(whoami));
+    /// let app = Api::new(herald, tokens).with_routes(own).router();
+    /// # let _ = app;
+    /// # }
+    /// ```
+    pub fn with_routes(mut self, routes: Router) -> Self {
+        self.own = self.own.merge(routes);
+        self
     }
 
     /// Callers with this role see the trace of the commands they send and read (default:
@@ -204,6 +239,13 @@ impl Api {
         self
     }
 
+    /// The limits of the channels' WebSocket endpoint, `/v1/channels` (default:
+    /// [`ChannelSettings::default`]).
+    pub fn channels(mut self, settings: ChannelSettings) -> Self {
+        self.settings.channels = settings;
+        self
+    }
+
     /// The router.
     pub fn router(self) -> Router {
         let body_limit = self.settings.body_limit;
@@ -211,6 +253,12 @@ impl Api {
         let document =
             axum::body::Bytes::from(serde_json::to_vec(&document).expect("JSON values serialize"));
         let door = Door::new(self.herald, self.auth, self.settings);
+        let guard = axum::middleware::from_fn_with_state(door.clone(), door::guard);
+        // (axum refuses a route layer on a router without routes.)
+        let own = match self.own.has_routes() {
+            true => self.own.route_layer(guard.clone()),
+            false => self.own,
+        };
         let guarded = Router::new()
             .route("/v1/commands/{name}", post(commands::send))
             .route("/v1/events/{name}", post(record::record))
@@ -231,10 +279,7 @@ impl Api {
             .route("/v1/consumers/{name}/events", get(consumers::poll))
             .route("/v1/consumers/{name}/ack", post(consumers::ack))
             .method_not_allowed_fallback(method_not_allowed)
-            .route_layer(axum::middleware::from_fn_with_state(
-                door.clone(),
-                door::guard,
-            ));
+            .route_layer(guard);
         let openapi = get(move || async move {
             (
                 [(axum::http::header::CONTENT_TYPE, "application/json")],
@@ -243,10 +288,13 @@ impl Api {
         });
         Router::new()
             .route("/v1/openapi.json", openapi)
+            // Authenticated in the handler: on the upgrade, or by the first message.
+            .route("/v1/channels", get(channels::upgrade))
             .merge(guarded)
+            .with_state(door)
+            .merge(own)
             .fallback(not_found)
             .layer(DefaultBodyLimit::max(body_limit))
-            .with_state(door)
     }
 }
 

@@ -187,6 +187,12 @@ fn in_path(name: &str, description: &str) -> Value {
             "schema": { "type": "string", "minLength": 1, "maxLength": 255 } })
 }
 
+/// The query parameter `after`: a position.
+fn after(description: &str) -> Value {
+    json!({ "name": "after", "in": "query", "description": description,
+            "schema": { "$ref": "#/components/schemas/Position" } })
+}
+
 fn limit() -> Value {
     json!({ "name": "limit", "in": "query", "description": "How many events at most.",
             "schema": { "type": "integer", "minimum": 1, "maximum": 1000 } })
@@ -242,8 +248,7 @@ fn reads(paths: &mut Map<String, Value>) {
             "read_events",
             "The caller's tenant's events after a position, in the global order.",
             json!([
-                { "name": "after", "in": "query", "description": "A position this API gave (`v1.…`); default: the start.",
-                  "schema": { "$ref": "#/components/schemas/Position" } },
+                after("A position this API gave (`v1.…`); default: the start."),
                 { "name": "patterns", "in": "query", "description": "Route patterns, comma-separated (`user.*,order.:id.placed`).",
                   "schema": { "type": "string" } },
                 limit(),
@@ -294,7 +299,13 @@ fn consumers(paths: &mut Map<String, Value>) {
         }),
     );
     let mut poll = name();
-    poll.as_array_mut().expect("a list").push(limit());
+    poll.as_array_mut().expect("a list").extend([
+        limit(),
+        after("A position past the checkpoint to read after (read, not acknowledged yet)."),
+        json!({ "name": "wait", "in": "query",
+                "description": "Seconds to hold the poll open while there is nothing for the consumer: it answers as soon as an event of its own commits (at most the API's longest wait).",
+                "schema": { "type": "integer", "minimum": 0 } }),
+    ]);
     paths.insert(
         "/v1/consumers/{name}/events".into(),
         json!({ "get": operation("poll_consumer", "The events after the consumer's checkpoint; acknowledge `next` once handled.", poll, None, ok_json("EventPage")) }),

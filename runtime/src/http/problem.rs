@@ -191,13 +191,16 @@ impl From<&Error> for Problem {
                 .with("expected_version", conflict.expected)
                 .with("actual_version", conflict.actual)
                 .with("attempts", *attempts),
+            ErrorKind::StreamBusy { .. } => problem(StatusCode::SERVICE_UNAVAILABLE)
+                .header(header::RETRY_AFTER, HeaderValue::from_static("1")),
             ErrorKind::CommandIdReused { .. } => problem(StatusCode::UNPROCESSABLE_ENTITY),
             ErrorKind::Saga { .. } => problem(StatusCode::BAD_GATEWAY),
             ErrorKind::CommitUnknown { .. } => problem(StatusCode::SERVICE_UNAVAILABLE)
                 .header(header::RETRY_AFTER, HeaderValue::from_static("1")),
-            ErrorKind::Store { source, .. } if is_saturated(source) => {
-                Problem::saturated(detail.clone())
-            }
+            ErrorKind::Store {
+                source: StoreError::Busy(_),
+                ..
+            } => Problem::saturated(detail.clone()),
             ErrorKind::Store { .. } => problem(StatusCode::SERVICE_UNAVAILABLE)
                 .header(header::RETRY_AFTER, HeaderValue::from_static("1")),
             ErrorKind::NoSuchConsumer(_) | ErrorKind::UnknownConsumer { .. } => {
@@ -211,25 +214,4 @@ impl From<&Error> for Problem {
             _ => problem(StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
-}
-
-/// Whether the store failed because it is busy (its pool has no connection free, the
-/// SQLite file is locked), not because something is wrong: the request may be sent again.
-fn is_saturated(error: &StoreError) -> bool {
-    let StoreError::Backend(source) = error else {
-        return false;
-    };
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    if let Some(sqlx) = source.downcast_ref::<sqlx::Error>() {
-        return match sqlx {
-            sqlx::Error::PoolTimedOut => true,
-            // SQLITE_BUSY, SQLITE_LOCKED; PostgreSQL's too_many_connections.
-            sqlx::Error::Database(db) => {
-                matches!(db.code().as_deref(), Some("5" | "6" | "53300"))
-            }
-            _ => false,
-        };
-    }
-    let _ = source;
-    false
 }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::consumer::read_events;
 use crate::engine::dispatch::recorded;
 use crate::engine::load::LoadAt;
 use crate::http::commands::etag;
@@ -149,9 +150,11 @@ pub(crate) struct EventsQuery {
     limit: Option<usize>,
 }
 
-/// `GET /v1/events?after=&patterns=a.*,b.*&limit=`: the caller's tenant's events after a
-/// position, in the global order. `limit` events are looked at; `next` is where the
-/// following page starts, past those that did not match.
+/// `GET /v1/events?after=&patterns=a.*,b.*&limit=`: at most `limit` of the caller's
+/// tenant's events after a position, in the global order, read as
+/// [`Herald::read_events`](crate::Herald::read_events) reads them; `next` is where the
+/// following page starts (past the events looked at that did not match, so a page may be
+/// short, even empty, while more comes further on).
 pub(crate) async fn events(
     State(door): State<Door>,
     Extension(Caller(actor)): Extension<Caller>,
@@ -164,18 +167,11 @@ pub(crate) async fn events(
         None => Position::START,
     };
     let patterns = patterns(params.patterns.as_deref())?;
-    let page = door
-        .herald
-        .store()
-        .read_matching(after, limit, &patterns)
+    let store = door.herald.store();
+    let page = read_events(store, actor.tenant(), after, &patterns, limit)
         .await
         .map_err(store_failed("reading the global order".into()))?;
-    let events: Vec<_> = page
-        .events
-        .iter()
-        .filter(|e| e.stream.tenant() == actor.tenant())
-        .map(wire::event)
-        .collect();
+    let events: Vec<_> = page.events.iter().map(wire::event).collect();
     let body = json!({ "events": events, "next": wire::position(page.next) });
     Ok(Json(body).into_response())
 }

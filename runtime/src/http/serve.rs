@@ -116,6 +116,11 @@ impl Server {
                             continue;
                         }
                     };
+                    // Each answer goes out at once, not held back to be joined with
+                    // the next (Nagle's algorithm).
+                    if let Err(error) = stream.set_nodelay(true) {
+                        tracing::debug!(%error, "could not set TCP_NODELAY");
+                    }
                     let service = TowerToHyperService::new(router.clone());
                     let (builder, watcher) = (builder.clone(), graceful.watcher());
                     tokio::spawn(async move {
@@ -135,6 +140,11 @@ impl Server {
             }
         }
         drop(listener);
+        // Channel sockets are upgraded connections, which the graceful shutdown does not
+        // see: each closes with 1001 and the positions its subscriptions stopped at.
+        if let Some(herald) = &herald {
+            crate::http::channels::close_all(herald, grace).await;
+        }
         if tokio::time::timeout(grace, graceful.shutdown())
             .await
             .is_err()

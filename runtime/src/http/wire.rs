@@ -1,7 +1,7 @@
 //! How Herald's values look on the wire: positions as opaque versioned strings, events
 //! and commands as JSON objects, times in RFC 3339.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
@@ -12,13 +12,12 @@ use crate::store::{Position, RecordedEvent, StreamKey};
 /// A position as the API writes it: `v1.<tx>.<seq>`. Opaque to clients: they hand it
 /// back as they got it.
 pub(crate) fn position(position: Position) -> String {
-    let (tx, seq) = position.parts();
-    format!("v1.{tx}.{seq}")
+    position.to_wire()
 }
 
 /// A position the API wrote; anything else is a 400 naming the parameter.
 pub(crate) fn parse_position(text: &str, parameter: &str) -> Result<Position, Problem> {
-    let bad = || {
+    Position::from_wire(text).ok_or_else(|| {
         Problem::bad_request(
             "invalid_position",
             format!(
@@ -27,17 +26,7 @@ pub(crate) fn parse_position(text: &str, parameter: &str) -> Result<Position, Pr
             ),
         )
         .with("parameter", parameter)
-    };
-    let rest = text.strip_prefix("v1.").ok_or_else(bad)?;
-    let (tx, seq) = rest.split_once('.').ok_or_else(bad)?;
-    let number = |part: &str| {
-        (!part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| part.parse::<u64>().ok())
-            .flatten()
-            .filter(|n| i64::try_from(*n).is_ok())
-            .ok_or_else(bad)
-    };
-    Ok(Position::from_parts(number(tx)?, number(seq)?))
+    })
 }
 
 pub(crate) fn stream(stream: &StreamKey) -> Value {
@@ -83,32 +72,13 @@ pub(crate) fn dispatched(dispatched: &Dispatched, with_trace: bool) -> Value {
 
 /// `time` in RFC 3339, UTC, to the microsecond.
 pub(crate) fn rfc3339(time: SystemTime) -> String {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60,
-        since.subsec_micros()
-    )
+    crate::base::time::rfc3339(time)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn positions_read_back_as_written_and_nothing_else_reads() {

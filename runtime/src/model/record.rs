@@ -110,6 +110,28 @@ impl Position {
     }
 }
 
+impl Position {
+    /// The position as Herald writes it for people and programs outside the process
+    /// (the HTTP door, the CLI): `v1.<tx>.<seq>`, handed back as it was given.
+    #[cfg_attr(not(any(feature = "http", feature = "cli")), allow(dead_code))]
+    pub(crate) fn to_wire(self) -> String {
+        format!("v1.{}.{}", self.tx, self.seq)
+    }
+
+    /// A position [`to_wire`](Self::to_wire) wrote; `None` for anything else.
+    #[cfg_attr(not(any(feature = "http", feature = "cli")), allow(dead_code))]
+    pub(crate) fn from_wire(text: &str) -> Option<Position> {
+        let (tx, seq) = text.strip_prefix("v1.")?.split_once('.')?;
+        let number = |part: &str| {
+            (!part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| part.parse::<u64>().ok())
+                .flatten()
+                .filter(|n| i64::try_from(*n).is_ok())
+        };
+        Some(Position::from_parts(number(tx)?, number(seq)?))
+    }
+}
+
 impl fmt::Display for Position {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.tx, self.seq)

@@ -119,6 +119,7 @@ impl std::error::Error for Error {}
 /// | `forbidden` | [`Forbidden`](ErrorKind::Forbidden) | no |
 /// | `rejected` | [`Rejected`](ErrorKind::Rejected) | no |
 /// | `conflict` | [`Conflict`](ErrorKind::Conflict) | yes, unless the caller gave the version (reload first) |
+/// | `stream_busy` | [`StreamBusy`](ErrorKind::StreamBusy) | yes: the commands ahead may be done |
 /// | `apply_failed` | [`Apply`](ErrorKind::Apply) | no |
 /// | `state_not_json` | [`State`](ErrorKind::State) | no |
 /// | `panicked` | [`Panicked`](ErrorKind::Panicked) | no |
@@ -144,6 +145,9 @@ impl std::error::Error for Error {}
 /// | `ack_beyond_head` | [`AckBeyondHead`](ErrorKind::AckBeyondHead) | no |
 /// | `repartitioned` | [`Repartitioned`](ErrorKind::Repartitioned) | no: reset or rebuild |
 /// | `commit_unknown` | [`CommitUnknown`](ErrorKind::CommitUnknown) | yes, with the same command id |
+/// | `snapshot_mismatch` | [`SnapshotMismatch`](ErrorKind::SnapshotMismatch) | no: rebuild instead |
+/// | `snapshot_file` | [`SnapshotFile`](ErrorKind::SnapshotFile) | no |
+/// | `consumer_held` | [`ConsumerHeld`](ErrorKind::ConsumerHeld) | yes, once its holder stops |
 /// | `store_failed` | [`Store`](ErrorKind::Store) | yes: the store may answer again |
 ///
 /// Each kind's message leaves its cause out and returns it from `source()`;
@@ -285,6 +289,23 @@ pub enum ErrorKind {
         /// [`expected_version`](crate::Dispatch::expected_version)): then it was tried
         /// once, and only reloading can help.
         version_given: bool,
+    },
+
+    /// The commands of this runtime ahead of it on its stream took longer than the wait
+    /// allowed ([`HeraldBuilder::stream_queue_wait`](crate::HeraldBuilder::stream_queue_wait)):
+    /// nothing of it ran.
+    #[error(
+        "command `{command}` (route `{route}`): the commands of this runtime ahead of it on stream `{stream}` took longer than {waited:?}"
+    )]
+    StreamBusy {
+        /// The command's name.
+        command: &'static str,
+        /// The command's route.
+        route: Route,
+        /// The stream it waited for.
+        stream: StreamKey,
+        /// How long it waited.
+        waited: std::time::Duration,
     },
 
     /// The aggregate could not apply an event (while loading its stream, or one its
@@ -624,6 +645,49 @@ pub enum ErrorKind {
         lookup: StoreError,
     },
 
+    /// A read-model snapshot does not fit the projector it was to be restored into (see
+    /// [`Consumers::restore`](crate::Consumers::restore)): taken of another projector,
+    /// under another version of it, with other tables or another table layout, under
+    /// another number of partitions, on another kind of store, or past this store's
+    /// events. Nothing was changed; `mismatch` says which, and the message says why.
+    #[error("snapshot `{file}` cannot be restored into projector `{consumer}`")]
+    SnapshotMismatch {
+        /// The projector.
+        consumer: String,
+        /// The snapshot file.
+        file: std::path::PathBuf,
+        /// What does not fit.
+        #[source]
+        mismatch: SnapshotMismatch,
+    },
+
+    /// A read-model snapshot file could not be written or read: the file system failed,
+    /// or the file is not a whole snapshot (cut short, changed, or not one at all).
+    /// Nothing was changed in the store.
+    #[error("snapshot `{file}`: {problem}")]
+    SnapshotFile {
+        /// The snapshot file.
+        file: std::path::PathBuf,
+        /// What went wrong.
+        problem: String,
+    },
+
+    /// Another runtime holds the lease of the consumer (or of one of its partitions), so
+    /// it cannot be held here for the work asked (restoring a snapshot): stop the
+    /// processes running it (a stopped runtime gives its leases up at once, a killed
+    /// one's run out after the lease's term), or do the work from one of them.
+    #[error(
+        "runtime {owner} holds the lease of `{key}`: stop the processes running consumer `{consumer}` first (a stopped runtime gives its leases up at once; a killed one's run out after the lease's term)"
+    )]
+    ConsumerHeld {
+        /// The consumer.
+        consumer: String,
+        /// The key whose lease is held: the consumer's name or a partition's key.
+        key: String,
+        /// The runtime holding it.
+        owner: Uuid,
+    },
+
     /// The event store failed.
     #[error("{context}")]
     Store {
@@ -651,6 +715,7 @@ impl ErrorKind {
             ErrorKind::Forbidden { .. } => "forbidden",
             ErrorKind::Rejected { .. } => "rejected",
             ErrorKind::Conflict { .. } => "conflict",
+            ErrorKind::StreamBusy { .. } => "stream_busy",
             ErrorKind::Apply { .. } => "apply_failed",
             ErrorKind::State { .. } => "state_not_json",
             ErrorKind::Panicked { .. } => "panicked",
@@ -676,13 +741,16 @@ impl ErrorKind {
             ErrorKind::AckBeyondHead { .. } => "ack_beyond_head",
             ErrorKind::Repartitioned(..) => "repartitioned",
             ErrorKind::CommitUnknown { .. } => "commit_unknown",
+            ErrorKind::SnapshotMismatch { .. } => "snapshot_mismatch",
+            ErrorKind::SnapshotFile { .. } => "snapshot_file",
+            ErrorKind::ConsumerHeld { .. } => "consumer_held",
             ErrorKind::Store { .. } => "store_failed",
         }
     }
 
     /// Whether sending the same request again can succeed (see the table above): a
     /// conflict the runtime retried already (not one on a version the caller gave), a
-    /// store that did not answer, a commit whose outcome is unknown (send it with the
+    /// stream busy with this runtime's commands, a store that did not answer, a commit whose outcome is unknown (send it with the
     /// same command id), a timeout waiting for consumers (the command committed), a saga
     /// step's third party, an eventual handler. A domain refusal, a bad input, a
     /// registration problem or a panic fails the same way again.
@@ -690,13 +758,118 @@ impl ErrorKind {
         match self {
             ErrorKind::Conflict { version_given, .. } => !version_given,
             ErrorKind::Saga { .. }
+            | ErrorKind::StreamBusy { .. }
             | ErrorKind::Consumer { .. }
             | ErrorKind::Timeout { .. }
             | ErrorKind::CommitUnknown { .. }
+            | ErrorKind::ConsumerHeld { .. }
             | ErrorKind::Store { .. } => true,
             _ => false,
         }
     }
+}
+
+/// Why a read-model snapshot does not fit the projector it was to be restored into
+/// ([`ErrorKind::SnapshotMismatch`]). A snapshot holds what one version of one projector
+/// wrote in its tables, with the positions of one store's events: restored anywhere
+/// else, the projector would go on from a position its tables do not match.
+///
+/// ```
+/// use herald::ErrorKind;
+/// use herald::error::SnapshotMismatch;
+///
+/// /// What to tell an operator whose restore was refused.
+/// fn advice(error: &herald::Error) -> Option<String> {
+///     match error.kind() {
+///         ErrorKind::SnapshotMismatch {
+///             mismatch: SnapshotMismatch::Version { snapshot, declared },
+///             ..
+///         } => Some(format!("taken under v{snapshot}, the projector is at v{declared}: rebuild it")),
+///         ErrorKind::SnapshotMismatch { mismatch, .. } => Some(mismatch.to_string()),
+///         _ => None,
+///     }
+/// }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnapshotMismatch {
+    /// The file is of another version of the snapshot format.
+    #[error("it is in snapshot format version {found}, and this Herald reads version {supported}")]
+    Format {
+        /// The file's format version.
+        found: u32,
+        /// The one this Herald reads.
+        supported: u32,
+    },
+    /// It is a snapshot of another projector.
+    #[error("it is a snapshot of projector `{snapshot}`")]
+    Projector {
+        /// The projector it was taken of.
+        snapshot: String,
+    },
+    /// It was taken under another version of the projector (`version = N`): what the
+    /// tables hold was written otherwise.
+    #[error(
+        "it was taken under version {snapshot} of the projector, which is at version {declared} now: \
+         its rows were written by the other version's code; rebuild the projector instead"
+    )]
+    Version {
+        /// The version it was taken under.
+        snapshot: u32,
+        /// The version the projector declares now.
+        declared: u32,
+    },
+    /// The projector declares other tables than the snapshot holds.
+    #[error(
+        "it holds tables {snapshot:?}, and the projector declares {declared:?}: rebuild the projector instead"
+    )]
+    Tables {
+        /// The tables it holds.
+        snapshot: Vec<String>,
+        /// The tables the projector declares now.
+        declared: Vec<String>,
+    },
+    /// A table's columns are not those the snapshot was taken with (or the table does
+    /// not exist).
+    #[error(
+        "table `{table}` {difference}: rebuild the projector instead, or migrate the table back"
+    )]
+    Layout {
+        /// The table.
+        table: String,
+        /// How it differs: which column, its type, or that the table is missing.
+        difference: String,
+    },
+    /// It was taken under another number of partitions (`partitions = N`).
+    #[error(
+        "it was taken with the projector split into {snapshot} partitions, and it declares {declared}: its streams' checkpoints do not map"
+    )]
+    Partitions {
+        /// The number it was taken under.
+        snapshot: u32,
+        /// The number the projector declares now.
+        declared: u32,
+    },
+    /// It was taken on another kind of store, whose positions mean nothing here.
+    #[error(
+        "it was taken on a `{snapshot}` store, and this one is `{store}`: its positions are another store's"
+    )]
+    Store {
+        /// The kind of store it was taken on.
+        snapshot: String,
+        /// This store's kind.
+        store: String,
+    },
+    /// Its checkpoint is past every event of this store: it was taken on another one.
+    #[error(
+        "its checkpoint is at {position}, past every event of this store (the last is at {head}): it was taken on another store"
+    )]
+    AheadOfStore {
+        /// The snapshot's checkpoint (the furthest of its partitions').
+        position: crate::store::Position,
+        /// The last event of this store.
+        head: crate::store::Position,
+    },
 }
 
 /// Asking a transaction for a connection of another kind of store than it has.

@@ -16,6 +16,10 @@ pub enum Operation {
     Dispatch,
     /// Checking the actor's roles.
     Authorize,
+    /// Waiting for the commands of this runtime ahead of it on its stream (only when
+    /// there were some: see
+    /// [`HeraldBuilder::stream_queue_wait`](crate::HeraldBuilder::stream_queue_wait)).
+    Queue,
     /// Opening the transaction.
     Begin,
     /// Looking up (and claiming) a command id the caller gave: a repeat finds the first
@@ -57,6 +61,7 @@ impl Operation {
         match self {
             Operation::Dispatch => "dispatch",
             Operation::Authorize => "authorize",
+            Operation::Queue => "queue",
             Operation::Begin => "begin",
             Operation::Record => "record",
             Operation::Load => "load",

@@ -133,6 +133,17 @@ pub trait ConsumerLog: Send + Sync {
     /// How many committed events come after `position` in the global order.
     fn count_after(&self, position: Position) -> BoxFuture<'_, Result<u64, StoreError>>;
 
+    /// How many committed events come after `position`, counting no further than
+    /// `limit`: the SQL stores stop reading there, so that the answer costs at most
+    /// `limit` rows however long the log is.
+    fn count_after_at_most(
+        &self,
+        position: Position,
+        limit: u64,
+    ) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move { Ok(self.count_after(position).await?.min(limit)) })
+    }
+
     /// Takes or renews the lease on `consumer` for `owner` for `ttl`, unless another
     /// owner holds one that has not expired; whether `owner` holds it now. A lease says
     /// which runtime runs a consumer: one at a time, another taking over once the holder

@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use super::consumer::{ConsumerLog, DeadLetter};
+use super::consumer::{Checkpoint, ConsumerLog, DeadLetter};
 use super::remote::{NoRemoteConsumers, RemoteConsumerLog};
 use super::saga::SagaLog;
 use crate::model::record::{
@@ -11,9 +11,23 @@ use crate::model::record::{
 use crate::route::Pattern;
 use crate::{BoxError, BoxFuture};
 
+/// The backend's error as a [`StoreError`]: [`StoreError::Busy`] when the database only
+/// had no room for the work (no connection free in the pool in time, SQLite's file locked
+/// by another process, PostgreSQL out of connections), [`StoreError::Backend`] otherwise.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Backend(Box::new(error))
+    let busy = match (&error as &dyn std::any::Any).downcast_ref::<sqlx::Error>() {
+        Some(sqlx::Error::PoolTimedOut) => true,
+        // SQLITE_BUSY, SQLITE_LOCKED; PostgreSQL's too_many_connections.
+        Some(sqlx::Error::Database(db)) => {
+            matches!(db.code().as_deref(), Some("5" | "6" | "53300"))
+        }
+        _ => false,
+    };
+    match busy {
+        true => StoreError::Busy(error.to_string()),
+        false => StoreError::Backend(Box::new(error)),
+    }
 }
 
 /// The largest payload an event may have, in bytes of JSON.
@@ -73,6 +87,14 @@ pub enum StoreError {
     /// `source()`, so that a chain reads it once).
     #[error("event store: {0}")]
     Backend(BoxError),
+    /// The store had no room for the work in time: no connection was free in its pool, or
+    /// the writer this process's transactions take turns on stayed busy (SQLite), or the
+    /// database refused more connections. Nothing was written; the work may be tried again
+    /// (over HTTP it is a `503` with `Retry-After`). How long a writer waits is
+    /// `SqliteStore::writer_wait` on SQLite and the pool's `acquire_timeout` on PostgreSQL
+    /// (`PostgresStore::connect_with_pool`).
+    #[error("event store busy: {0}")]
+    Busy(String),
     /// The store named is not one this build of herald has.
     #[error("{0}")]
     Unsupported(String),
@@ -175,6 +197,37 @@ impl StoreReader for NoSql {
     }
 }
 
+/// A read-only transaction, from [`EventStore::read_transaction`]: everything read in it
+/// (checkpoints, dead letters, the application's tables through [`sql`](Self::sql)) is
+/// from one moment of the store, and it holds up no writer: SQLite's read transaction
+/// in WAL mode, PostgreSQL's `REPEATABLE READ READ ONLY`. An eventual projector writes
+/// its rows and its checkpoint in one transaction, so its tables read here are exactly
+/// what its checkpoint read here says it handled. Dropping it ends it.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), herald::store::StoreError> {
+/// let store = herald::store::connect("sqlite::memory:").await?;
+/// let mut read = store.read_transaction().await?;
+/// for checkpoint in read.checkpoints().await? {
+///     println!("{} at {}", checkpoint.consumer, checkpoint.position);
+/// }
+/// # Ok(()) }
+/// ```
+pub trait ReadTransaction: Send {
+    /// Every consumer's checkpoint, by name.
+    fn checkpoints(&mut self) -> BoxFuture<'_, Result<Vec<Checkpoint>, StoreError>>;
+
+    /// The events `consumer` parked, in global order.
+    fn dead_letters<'a>(
+        &'a mut self,
+        consumer: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<DeadLetter>, StoreError>>;
+
+    /// The transaction's connection, to read the application's tables in it.
+    fn sql(&mut self) -> Sql<'_>;
+}
+
 /// A durable, ordered log of events, read by stream and in global order.
 pub trait EventStore: Send + Sync + 'static {
     /// Opens a transaction.
@@ -237,6 +290,25 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The committed record of command `id`, if there is one.
     fn read_command(&self, id: Uuid) -> BoxFuture<'_, Result<Option<RecordedCommand>, StoreError>>;
+
+    /// Whether concurrent commands are better off sharing one of its transactions and
+    /// one commit ([`HeraldBuilder::group_commit`](crate::HeraldBuilder::group_commit)):
+    /// where a commit waits for a flush to disk. Such a store's transactions must take
+    /// savepoints. The default: no.
+    fn groups_commits(&self) -> bool {
+        false
+    }
+
+    /// A read-only transaction on one moment of the store, which holds up no writer (see
+    /// [`ReadTransaction`]). Stores without one (the in-memory store) say so.
+    fn read_transaction(&self) -> BoxFuture<'_, Result<Box<dyn ReadTransaction>, StoreError>> {
+        let kind = self.kind();
+        Box::pin(async move {
+            Err(StoreError::Unsupported(format!(
+                "the `{kind}` store has no read transactions"
+            )))
+        })
+    }
 
     /// The saga log, written outside the commands' transactions.
     fn sagas(&self) -> &dyn SagaLog;
@@ -379,6 +451,14 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
 
     fn read_command(&self, id: Uuid) -> BoxFuture<'_, Result<Option<RecordedCommand>, StoreError>> {
         (**self).read_command(id)
+    }
+
+    fn groups_commits(&self) -> bool {
+        (**self).groups_commits()
+    }
+
+    fn read_transaction(&self) -> BoxFuture<'_, Result<Box<dyn ReadTransaction>, StoreError>> {
+        (**self).read_transaction()
     }
 
     fn sagas(&self) -> &dyn SagaLog {

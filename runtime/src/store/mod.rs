@@ -11,6 +11,7 @@ mod consumer;
 mod contract;
 mod memory;
 mod read_through;
+mod reader;
 mod remote;
 pub(crate) mod saga;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -18,12 +19,15 @@ mod sql;
 
 pub use archive::Archive;
 pub use consumer::{Checkpoint, ConsumerLog, DeadLetter, Lease};
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use contract::backend;
 pub use contract::{
-    AggregateRead, Conflict, EventStore, MAX_PAYLOAD_LEN, Page, RecordedCommand, ReplayFrom,
-    Savepoint, Snapshot, Sql, StoreError, StoreReader, StoreTransaction,
+    AggregateRead, Conflict, EventStore, MAX_PAYLOAD_LEN, Page, ReadTransaction, RecordedCommand,
+    ReplayFrom, Savepoint, Snapshot, Sql, StoreError, StoreReader, StoreTransaction,
 };
 pub use memory::MemoryStore;
 pub(crate) use read_through::ReadThrough;
+pub use reader::Reader;
 pub use remote::{Acknowledged, RemoteConsumerLog, RemoteRegistration, remote_checkpoint};
 pub(crate) use remote::{is_reserved, remote_of_checkpoint};
 pub use saga::{SagaLog, SagaOutcome, SagaStep};

@@ -98,6 +98,12 @@ impl EventStore for ReadThrough {
         self.active.reader()
     }
 
+    fn read_transaction(
+        &self,
+    ) -> BoxFuture<'_, Result<Box<dyn crate::store::ReadTransaction>, StoreError>> {
+        self.active.read_transaction()
+    }
+
     fn begin(&self) -> BoxFuture<'_, Result<Box<dyn StoreTransaction>, StoreError>> {
         Box::pin(async move {
             let active = self.active.begin().await?;
@@ -182,6 +188,10 @@ impl EventStore for ReadThrough {
         self.active.kind()
     }
 
+    fn groups_commits(&self) -> bool {
+        self.active.groups_commits()
+    }
+
     fn read_command(&self, id: Uuid) -> BoxFuture<'_, Result<Option<RecordedCommand>, StoreError>> {
         self.active.read_command(id)
     }
@@ -237,6 +247,14 @@ impl ConsumerLog for ReadThrough {
 
     fn count_after(&self, position: Position) -> BoxFuture<'_, Result<u64, StoreError>> {
         self.active.consumers().count_after(position)
+    }
+
+    fn count_after_at_most(
+        &self,
+        position: Position,
+        limit: u64,
+    ) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.active.consumers().count_after_at_most(position, limit)
     }
 
     fn lease<'a>(

@@ -595,6 +595,26 @@ async fn the_trace_has_a_node_per_step() {
     assert!(printed.contains("\n  handle Account::deposit"), "{printed}");
 }
 
+/// A refused command leaves the aggregate it loaded in the cache: the next command on
+/// the stream starts from it without reading the stream.
+#[tokio::test]
+async fn a_refused_command_keeps_its_aggregate_cached() {
+    let herald = herald().await;
+    herald.dispatch(open("a1")).await.unwrap();
+    herald.dispatch(deposit("a1", 5)).await.unwrap();
+    let refused = herald.dispatch(Withdraw {
+        id: "a1".into(),
+        amount: 50,
+    });
+    assert!(refused.await.is_err(), "more than the balance");
+    let deposited = herald.dispatch(deposit("a1", 5)).await.unwrap();
+    let load = &deposited.trace().root().children[2];
+    assert_eq!(load.operation, Operation::Load);
+    assert_eq!(load.detail.as_deref(), Some("cached at version 2"));
+    let account = herald.load::<Account>("a1").await.unwrap();
+    assert_eq!(account.version(), 3);
+}
+
 #[tokio::test]
 async fn a_rejection_shows_in_the_trace_of_the_error_path() {
     let herald = herald().await;
@@ -909,45 +929,81 @@ mod grid {
     }
 }
 
+/// The same state, snapshotted every second event.
+mod snapped_grid {
+    use std::collections::HashMap;
+
+    use herald::prelude::*;
+
+    #[event("snapped.:id.marked")]
+    pub(crate) struct SnapMarked {
+        pub(crate) id: u64,
+    }
+
+    #[command("snap.:id")]
+    pub(crate) struct SnapMark {
+        pub(crate) id: u64,
+    }
+
+    #[aggregate(snapshot_every = 2)]
+    #[derive(Default)]
+    pub(crate) struct SnappedGrid {
+        pub(crate) marks: HashMap<(u8, u8), u32>,
+    }
+
+    #[aggregate]
+    impl SnappedGrid {
+        #[handle]
+        fn mark(&self, cmd: &SnapMark) -> Result<SnapMarked, String> {
+            Ok(SnapMarked { id: cmd.id })
+        }
+
+        #[apply]
+        fn marked(&mut self, _: &SnapMarked) {
+            *self.marks.entry((0, 0)).or_default() += 1;
+        }
+    }
+}
+
+/// The cache keeps aggregates as they are, so only a snapshot needs the state as JSON:
+/// a state that does not serialize is an error when a snapshot is due, and nothing else.
 #[tokio::test]
 async fn a_state_that_does_not_serialize_is_an_error_where_it_must() {
-    let mark = || grid::Mark { id: 1, x: 2, y: 3 };
-    let cached = Herald::builder()
-        .modules(["dispatch::grid"])
+    let herald = Herald::builder()
+        .modules(["dispatch::grid", "dispatch::snapped_grid"])
         .build()
         .await
         .unwrap();
-    let error = cached.dispatch(mark()).await.unwrap_err();
+    let mark = || grid::Mark { id: 1, x: 2, y: 3 };
+    herald.dispatch(mark()).await.unwrap();
+    herald.dispatch(mark()).await.unwrap();
+    let grid = herald.load::<grid::Grid>(1).await.unwrap();
+    assert_eq!(grid.state().marks[&(2, 3)], 2);
+
+    herald
+        .dispatch(snapped_grid::SnapMark { id: 1 })
+        .await
+        .unwrap();
+    let error = herald
+        .dispatch(snapped_grid::SnapMark { id: 1 })
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             error.kind(),
             herald::ErrorKind::State {
-                aggregate: "Grid",
+                aggregate: "SnappedGrid",
                 ..
             }
         ),
         "{error}"
     );
-    assert!(
-        cached
-            .store()
-            .read_all(Position::START, 10)
-            .await
-            .unwrap()
-            .is_empty()
+    let events = herald.store().read_all(Position::START, 10).await.unwrap();
+    assert_eq!(
+        events.len(),
+        3,
+        "the command whose snapshot failed wrote nothing"
     );
-
-    // Without the cache (and without snapshots) nothing needs the state as JSON.
-    let uncached = Herald::builder()
-        .modules(["dispatch::grid"])
-        .cached_aggregates(0)
-        .build()
-        .await
-        .unwrap();
-    uncached.dispatch(mark()).await.unwrap();
-    uncached.dispatch(mark()).await.unwrap();
-    let grid = uncached.load::<grid::Grid>(1).await.unwrap();
-    assert_eq!(grid.state().marks[&(2, 3)], 2);
 }
 
 /// A processor whose command leads back to its own event.

@@ -19,7 +19,7 @@ use crate::route::Pattern;
 use crate::store::{Position, RecordedEvent, StoreError};
 
 mod tables;
-use tables::{check_swappable, copy_table, swap_table};
+pub(in crate::consumer) use tables::{Aside, check_swappable, copy_table, swap_table};
 
 /// How a rebuild is going, reported after each batch (see [`Rebuild::on_progress`]).
 ///
@@ -241,10 +241,10 @@ async fn make_copies(rebuilding: &Rebuilding<'_>) -> Result<(), Error> {
         .await
         .map_err(rebuilding.store_failure("beginning"))?;
     for table in projector.tables {
-        check_swappable(&mut *tx, table, name).await?;
+        check_swappable(&mut *tx, table, name, Aside::Rebuild).await?;
     }
     for table in projector.tables {
-        copy_table(&mut *tx, table, name).await?;
+        copy_table(&mut *tx, table, name, Aside::Rebuild).await?;
     }
     tx.commit()
         .await
@@ -370,7 +370,7 @@ async fn swap_in(
         .await
         .map_err(rebuilding.store_failure("moving its checkpoints"))?;
     for table in projector.tables {
-        swap_table(&mut *tx, table, name).await?;
+        swap_table(&mut *tx, table, name, Aside::Rebuild).await?;
     }
     // Every event up to the checkpoint was handled by the rebuild, and the worker runs
     // those after it again: no letter stands.
@@ -391,7 +391,7 @@ async fn swap_in(
 }
 
 fn refused(name: &str, why: &str) -> Error {
-    ErrorKind::NoSuchConsumer(format!("consumer `{name}` cannot be rebuilt: {why}")).into()
+    Aside::Rebuild.refused(name, why)
 }
 
 /// A rebuild stopped by a failing event: the tables stay as they were.

@@ -3,10 +3,36 @@
 //! view or another table's foreign key depends on cannot be swapped: that is refused
 //! before anything is built, naming what depends on it.
 
-use super::{consumer_store_error, refused};
+use super::consumer_store_error;
 use crate::engine::handler::rebuild_table;
-use crate::outcome::error::Error;
+use crate::outcome::error::{Error, ErrorKind};
 use crate::store::{Sql, StoreError, StoreTransaction};
+
+/// What the tables are built aside for: a rebuild from the events, or a snapshot being
+/// restored. Says so in refusals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(in crate::consumer) enum Aside {
+    Rebuild,
+    Restore,
+}
+
+impl Aside {
+    /// That consumer `name` cannot be rebuilt (or restored), and why.
+    pub(in crate::consumer) fn refused(self, name: &str, why: &str) -> Error {
+        let done = match self {
+            Aside::Rebuild => "rebuilt",
+            Aside::Restore => "restored",
+        };
+        ErrorKind::NoSuchConsumer(format!("consumer `{name}` cannot be {done}: {why}")).into()
+    }
+
+    fn work(self) -> &'static str {
+        match self {
+            Aside::Rebuild => "rebuild",
+            Aside::Restore => "restore",
+        }
+    }
+}
 
 /// Runs one statement on the transaction's connection, a store failure naming the table.
 macro_rules! execute {
@@ -20,10 +46,11 @@ macro_rules! execute {
 
 /// Refuses `table` when something outside it depends on it: a view, or a foreign key of
 /// another table (dropping the table for its copy would fail, or cascade).
-pub(super) async fn check_swappable(
+pub(in crate::consumer) async fn check_swappable(
     tx: &mut dyn StoreTransaction,
     table: &str,
     name: &str,
+    aside: Aside,
 ) -> Result<(), Error> {
     let fail = |source: sqlx_error::Error| sql_error(name, table, source);
     let dependents: Vec<String> = match tx.sql() {
@@ -68,11 +95,12 @@ pub(super) async fn check_swappable(
     };
     match dependents.is_empty() {
         true => Ok(()),
-        false => Err(refused(
+        false => Err(aside.refused(
             name,
             &format!(
-                "its table `{table}` cannot be swapped for a rebuilt copy while {} depends on it: drop it, rebuild, and create it again",
-                dependents.join(" and ")
+                "its table `{table}` cannot be swapped for a copy filled aside while {} depends on it: drop it, {}, and create it again",
+                dependents.join(" and "),
+                aside.work()
             ),
         )),
     }
@@ -80,21 +108,19 @@ pub(super) async fn check_swappable(
 
 /// Creates an empty copy of `table` beside it (dropping one a stopped rebuild left):
 /// the same columns, constraints, indexes, foreign keys and triggers.
-pub(super) async fn copy_table(
+pub(in crate::consumer) async fn copy_table(
     tx: &mut dyn StoreTransaction,
     table: &str,
     name: &str,
+    aside: Aside,
 ) -> Result<(), Error> {
     let copy = rebuild_table(table);
     match tx.sql() {
         #[cfg(feature = "sqlite")]
-        Sql::Sqlite(conn) => copy_sqlite_table(conn, table, &copy, name).await,
+        Sql::Sqlite(conn) => copy_sqlite_table(conn, table, &copy, name, aside).await,
         #[cfg(feature = "postgres")]
-        Sql::Postgres(conn) => copy_postgres_table(conn, table, &copy, name).await,
-        _ => Err(refused(
-            name,
-            "rebuilding needs a SQL store, to build the tables aside",
-        )),
+        Sql::Postgres(conn) => copy_postgres_table(conn, table, &copy, name, aside).await,
+        _ => Err(aside.refused(name, "it needs a SQL store, to build the tables aside")),
     }
 }
 
@@ -106,6 +132,7 @@ async fn copy_sqlite_table(
     table: &str,
     copy: &str,
     name: &str,
+    aside: Aside,
 ) -> Result<(), Error> {
     let fail = |source: sqlx_error::Error| sql_error(name, table, source);
     let drop = format!("DROP TABLE IF EXISTS \"{copy}\"");
@@ -117,10 +144,7 @@ async fn copy_sqlite_table(
             .await
             .map_err(&fail)?;
     let Some(sql) = sql else {
-        return Err(refused(
-            name,
-            &format!("its table `{table}` does not exist"),
-        ));
+        return Err(aside.refused(name, &format!("its table `{table}` does not exist")));
     };
     // `CREATE TABLE name (…)`: the same columns and constraints (foreign keys
     // included), another name.
@@ -138,7 +162,7 @@ async fn copy_sqlite_table(
         .map_err(&fail)?
     {
         let create = trigger_sql(&sql, &rebuild_table(&trigger), copy)
-            .ok_or_else(|| unreadable_trigger(name, table, &trigger))?;
+            .ok_or_else(|| unreadable_trigger(name, table, &trigger, aside))?;
         execute!(conn, create, &fail);
     }
     Ok(())
@@ -152,6 +176,7 @@ async fn copy_postgres_table(
     table: &str,
     copy: &str,
     name: &str,
+    aside: Aside,
 ) -> Result<(), Error> {
     let fail = |source: sqlx_error::Error| sql_error(name, table, source);
     let drop = format!("DROP TABLE IF EXISTS \"{copy}\"");
@@ -189,7 +214,7 @@ async fn copy_postgres_table(
             .map(|name| format!(" ON {name} "))
             .into_iter()
             .find(|on| definition.contains(on.as_str()))
-            .ok_or_else(|| unreadable_trigger(name, table, &trigger))?;
+            .ok_or_else(|| unreadable_trigger(name, table, &trigger, aside))?;
         let create = definition.replacen(&on, &format!(" ON \"{copy}\" "), 1);
         execute!(conn, create, &fail);
     }
@@ -197,10 +222,11 @@ async fn copy_postgres_table(
 }
 
 /// Replaces `table` by its filled copy.
-pub(super) async fn swap_table(
+pub(in crate::consumer) async fn swap_table(
     tx: &mut dyn StoreTransaction,
     table: &str,
     name: &str,
+    aside: Aside,
 ) -> Result<(), Error> {
     let copy = rebuild_table(table);
     let fail = |source: sqlx_error::Error| sql_error(name, table, source);
@@ -252,7 +278,7 @@ pub(super) async fn swap_table(
                 execute!(conn, statement, &fail);
             }
         }
-        _ => return Err(refused(name, "rebuilding needs a SQL store")),
+        _ => return Err(aside.refused(name, "it needs a SQL store")),
     }
     Ok(())
 }
@@ -373,11 +399,12 @@ fn names(sql: &str, table: &str) -> bool {
     word(&sql.to_ascii_uppercase(), &table.to_ascii_uppercase(), 0).is_some()
 }
 
-fn unreadable_trigger(name: &str, table: &str, trigger: &str) -> Error {
-    refused(
+fn unreadable_trigger(name: &str, table: &str, trigger: &str, aside: Aside) -> Error {
+    aside.refused(
         name,
         &format!(
-            "the definition of trigger `{trigger}` on its table `{table}` could not be read to copy it: drop it, rebuild, and create it again"
+            "the definition of trigger `{trigger}` on its table `{table}` could not be read to copy it: drop it, {}, and create it again",
+            aside.work()
         ),
     )
 }

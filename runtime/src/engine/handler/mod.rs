@@ -2,6 +2,7 @@
 //! aggregate decides (steps 3 and 5 of the loop), and the strong projectors and
 //! processors of its events (step 8), all in the command's transaction.
 
+pub(crate) mod channel;
 mod context;
 pub(crate) mod dispatcher;
 mod hook;
@@ -10,6 +11,7 @@ mod projector;
 pub(crate) mod reaction;
 pub(crate) mod saga;
 
+pub use channel::{AuthorizeFn, ChannelRow, Forbidden, Join, JoinOutput};
 pub use context::Cx;
 pub use dispatcher::{DispatchFn, DispatcherOutput, DispatcherRow};
 pub use hook::{HookFn, HookRow, When};

@@ -92,6 +92,9 @@ pub struct ProjectorRow {
     pub partitions: u32,
     /// Eventual only: the tables it writes, which a rebuild fills aside, then swaps in.
     pub tables: &'static [&'static str],
+    /// Eventual only: the version of what it writes in its tables, which a snapshot of
+    /// them must have been taken under to be restored (1 unless declared).
+    pub version: u32,
     /// The event it takes; `None` when it takes any `RecordedEvent`.
     pub event: Option<&'static str>,
     pub run: ProjectFn,

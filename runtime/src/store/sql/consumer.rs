@@ -64,6 +64,24 @@ impl<D: Dialect> ConsumerLog for SqlStore<D> {
         })
     }
 
+    fn count_after_at_most(
+        &self,
+        after: Position,
+        limit: u64,
+    ) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let (tx, seq) = after.parts();
+            let row = sqlx::query::<D::Db>(self.statements.count_after_at_most.clone())
+                .arg(tx as i64)
+                .arg(seq as i64)
+                .arg(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_one(D::Db::executor(&mut *self.connection().await?))
+                .await
+                .map_err(backend)?;
+            Ok(row.col::<i64>("count")? as u64)
+        })
+    }
+
     fn lease<'a>(
         &'a self,
         consumer: &'a str,

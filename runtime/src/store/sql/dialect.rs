@@ -46,6 +46,11 @@ pub trait Dialect: Clone + std::fmt::Debug + Send + Sync + Sized + 'static {
     #[doc(hidden)]
     const SINGLE_WRITER: bool;
 
+    /// SQL: what begins a read-only transaction on one moment of the database that
+    /// holds up no writer (nor, on PostgreSQL, any reader of the global order).
+    #[doc(hidden)]
+    const BEGIN_READ: &'static str;
+
     /// SQL: the columns `tx_order, position` of a `herald_events` row (the global order
     /// is `(tx_order, position)`; where commits never come out of order, `tx_order` is 0).
     #[doc(hidden)]
@@ -123,6 +128,13 @@ pub trait Dialect: Clone + std::fmt::Debug + Send + Sync + Sized + 'static {
     /// The position of the last event `read_all` can read now.
     #[doc(hidden)]
     fn head(&self) -> BoxFuture<'_, Result<Position, StoreError>>;
+
+    /// Tells the other processes sharing the database that a transaction of this one
+    /// committed events, so that their consumers wake (see [`commits`](Self::commits)).
+    /// Called after each such commit; returns at once, never waiting on the database.
+    /// Nothing by default: the other processes poll.
+    #[doc(hidden)]
+    fn announce(&self) {}
 
     /// The signal that changes when events commit; `committed` is bumped by this
     /// process's commits.

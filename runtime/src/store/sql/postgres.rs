@@ -29,6 +29,15 @@
 //!
 //! Transactions of other databases, schemas or tables hold no marker and are passed.
 //!
+//! **Commit notices.** Consumers in other processes are woken by `NOTIFY herald_commits`
+//! with the schema as payload. PostgreSQL serializes the commits of transactions that
+//! notify (a lock taken at commit, for the whole server), so a writing transaction never
+//! notifies itself: after it commits, the store nudges its notifier, a task of its own
+//! that sends the notice on a connection of its own. While one notice is on its way, any
+//! number of commits fold into the next, so a process has at most one in flight,
+//! whatever its rate of commits. A notice that fails is logged and sent again after a
+//! wait; consumers poll meanwhile (`HeraldBuilder::consumer_poll`).
+//!
 //! Appends do not lock the stream: the unique `(tenant, stream_type, stream_id, version)`
 //! key detects a concurrent writer (the second insert waits for the first transaction,
 //! then finds the version taken), so a command costs no extra round trip to read the
@@ -135,6 +144,11 @@ pub struct Postgres {
     read_all: SqlStr,
     /// The task listening for other processes' commits, while anyone watches.
     listening: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    /// The listener's connection, apart from `pool`: it holds one for as long as it
+    /// listens, which must not leave the commands one fewer than the pool was given.
+    listener: PgPool,
+    /// What tells other processes of this one's commits.
+    notices: Arc<Notices>,
 }
 
 /// Events in PostgreSQL, for several processes or machines sharing one store.
@@ -156,20 +170,44 @@ impl SqlStore<Postgres> {
     /// Connects with your own options (a `search_path`, say) and creates or upgrades
     /// Herald's tables.
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .connect_with(options.clone())
-            .await
-            .map_err(backend)?;
+        Self::connect_with_pool(options, PgPoolOptions::new().max_connections(16)).await
+    }
+
+    /// Connects with your own options and your own pool's settings (its size, how long a
+    /// transaction waits for a connection before the store reports itself busy with
+    /// [`StoreError::Busy`]: sqlx's `acquire_timeout`, 30 seconds unless you set it), and
+    /// creates or upgrades Herald's tables. The saga log, and the listener that hears of
+    /// other processes' commits, keep connections of their own.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use herald::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    /// use herald::store::PostgresStore;
+    /// # async fn open() -> Result<(), herald::store::StoreError> {
+    /// let options: PgConnectOptions = "postgres://postgres@127.0.0.1:5432/app".parse().unwrap();
+    /// let pool = PgPoolOptions::new()
+    ///     .max_connections(32)
+    ///     .acquire_timeout(Duration::from_millis(500));
+    /// let store = PostgresStore::connect_with_pool(options, pool).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_with_pool(
+        options: PgConnectOptions,
+        pool: PgPoolOptions,
+    ) -> Result<Self, StoreError> {
+        let pool = pool.connect_with(options.clone()).await.map_err(backend)?;
         let mut migrator = sqlx::migrate!("./migrations/postgres");
         migrator.dangerous_set_table_name("_herald_migrations");
         migrator.run(&pool).await.map_err(backend)?;
-        // The saga log's connections.
+        // The saga log's connections, and the commit listener's (made when it starts).
         let sagas = PgPoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(backend)?;
+        let listener = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(options);
         let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
             .fetch_one(&pool)
             .await
@@ -179,7 +217,6 @@ impl SqlStore<Postgres> {
             pool,
             begin: marker.begin().into(),
             marker,
-            schema,
             read_all: statements::sql(format!(
                 "{}WHERE (tx_order, position) > ($1, $2) AND tx_order < {} \
                  ORDER BY tx_order, position LIMIT $3",
@@ -187,6 +224,9 @@ impl SqlStore<Postgres> {
                 horizon!("$4", "$5")
             )),
             listening: Arc::default(),
+            listener,
+            notices: Arc::new(Notices::new(schema.clone())),
+            schema,
         };
         Ok(SqlStore::new(dialect, sagas))
     }
@@ -205,7 +245,7 @@ pub(crate) async fn archive(options: PgConnectOptions) -> Result<SqlArchive<Post
     Ok(SqlArchive::new(pool))
 }
 
-/// The channel the commit trigger notifies (see migration 0003).
+/// The channel commit notices go on (see the module's doc).
 const CHANNEL: &str = "herald_commits";
 
 impl Dialect for Postgres {
@@ -213,6 +253,8 @@ impl Dialect for Postgres {
     type Turn = ();
     const KIND: &'static str = "postgres";
     const SINGLE_WRITER: bool = false;
+    // Without the writers' marker: it writes nothing, so it holds no reader back.
+    const BEGIN_READ: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
     const EVENT_POSITION: &'static str = "tx_order, position";
     const EVENT_ORDER: &'static str = "tx_order, position";
     const NOW_MICROS: &'static str = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
@@ -382,6 +424,10 @@ impl Dialect for Postgres {
         })
     }
 
+    fn announce(&self) {
+        self.notices.nudge(&self.pool);
+    }
+
     fn commits(&self, committed: &Arc<watch::Sender<u64>>) -> watch::Receiver<u64> {
         let receiver = committed.subscribe();
         let mut listening = self
@@ -390,7 +436,11 @@ impl Dialect for Postgres {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let running = listening.as_ref().is_some_and(|task| !task.is_finished());
         if !running && let Ok(handle) = tokio::runtime::Handle::try_current() {
-            let task = listen(self.pool.clone(), self.schema.clone(), committed.clone());
+            let task = listen(
+                self.listener.clone(),
+                self.schema.clone(),
+                committed.clone(),
+            );
             *listening = Some(handle.spawn(task));
         }
         receiver
@@ -437,4 +487,115 @@ async fn listen(pool: sqlx::PgPool, schema: String, committed: Arc<watch::Sender
             }
         }
     }
+}
+
+/// A store's commit notices (see the module's doc): the nudges its commits give the
+/// notifier task, which runs while the store does.
+#[derive(Debug)]
+struct Notices {
+    /// Nudged after each commit with events; the notifier holds its only receiver.
+    nudged: watch::Sender<()>,
+    /// Held while a notifier is started, so that two commits never start two.
+    starting: Mutex<()>,
+    /// The notices' payload.
+    schema: String,
+}
+
+/// How long the notifier keeps its connection while no commit comes.
+const NOTIFIER_IDLE: Duration = Duration::from_secs(60);
+
+/// The waits between tries of a notice that failed.
+fn notice_retry() -> crate::RetryPolicy {
+    crate::RetryPolicy::new(u32::MAX)
+        .base(Duration::from_millis(50))
+        .cap(Duration::from_secs(5))
+        .jitter(0.2)
+}
+
+impl Notices {
+    fn new(schema: String) -> Self {
+        Notices {
+            nudged: watch::Sender::new(()),
+            starting: Mutex::new(()),
+            schema,
+        }
+    }
+
+    /// Tells the notifier that events committed, starting it if none runs (the first
+    /// commit, or its Tokio runtime ended). Never waits on the database.
+    fn nudge(&self, pool: &PgPool) {
+        self.nudged.send_replace(());
+        if self.nudged.receiver_count() > 0 {
+            return;
+        }
+        let _starting = self
+            .starting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.nudged.receiver_count() > 0 {
+            return; // another commit started it meanwhile
+        }
+        let Ok(tokio) = tokio::runtime::Handle::try_current() else {
+            return; // outside a Tokio runtime: the other processes poll
+        };
+        let mut nudged = self.nudged.subscribe();
+        nudged.mark_changed(); // this commit's notice
+        let options = pool.connect_options().as_ref().clone();
+        tokio.spawn(notify(options, self.schema.clone(), nudged));
+    }
+}
+
+/// The notifier: sends `NOTIFY herald_commits, '<schema>'` after each nudge, on a
+/// connection of its own, until the store is dropped. The nudges that come while a notice
+/// is on its way are all answered by the next one.
+async fn notify(options: PgConnectOptions, schema: String, mut nudged: watch::Receiver<()>) {
+    let mut connection: Option<PgConnection> = None;
+    let mut failures = 0;
+    loop {
+        if failures == 0 {
+            match tokio::time::timeout(NOTIFIER_IDLE, nudged.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return, // the store was dropped
+                Err(_) => {
+                    // Idle: the connection goes back until the next commit.
+                    if let Some(idle) = connection.take() {
+                        let _ = sqlx::Connection::close(idle).await;
+                    }
+                    continue;
+                }
+            }
+        } else if nudged.has_changed().is_err() {
+            return;
+        }
+        // This notice answers every nudge until now.
+        nudged.mark_unchanged();
+        match send_notice(&mut connection, &options, &schema).await {
+            Ok(()) => failures = 0,
+            Err(error) => {
+                failures += 1;
+                connection = None;
+                let wait = notice_retry().wait(failures.min(16));
+                tracing::warn!(%error, ?wait, "could not send a commit notice; trying again (other processes poll meanwhile)");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+/// One commit notice, on `connection` (made if there is none).
+async fn send_notice(
+    connection: &mut Option<PgConnection>,
+    options: &PgConnectOptions,
+    schema: &str,
+) -> Result<(), sqlx::Error> {
+    let connection = match connection {
+        Some(connection) => connection,
+        None => connection.insert(<PgConnection as sqlx::Connection>::connect_with(options).await?),
+    };
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(schema)
+        .execute(connection)
+        .await?;
+    Ok(())
 }

@@ -59,6 +59,8 @@ pub struct Sqlite {
     /// SQLite has one writer at a time. The writers of this process queue here, in
     /// order, rather than retrying the database's lock with growing sleeps.
     writer: Arc<Mutex<()>>,
+    /// How long a transaction waits for its turn before the store reports itself busy.
+    writer_wait: Duration,
     /// `read_all`'s statement.
     read_all: SqlStr,
 }
@@ -73,7 +75,8 @@ pub struct Sqlite {
 /// ```
 pub type SqliteStore = SqlStore<Sqlite>;
 
-/// How long a writer waits for the write lock before it reports the database busy.
+/// How long a writer waits for the write lock (its turn in this process, or the file's
+/// lock held by another process) before it reports the database busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// sqlx names `sqlite::memory:` databases `file:sqlx-in-memory-N` (shared cache).
@@ -166,6 +169,7 @@ impl SqlStore<Sqlite> {
         let dialect = Sqlite {
             pool: events,
             writer: Arc::default(),
+            writer_wait: BUSY_TIMEOUT,
             // Commits come in position order: every committed event can be read.
             read_all: statements::sql(format!(
                 "{}WHERE position > $1 ORDER BY position LIMIT $2",
@@ -173,6 +177,25 @@ impl SqlStore<Sqlite> {
             )),
         };
         Ok(SqlStore::new(dialect, sagas))
+    }
+
+    /// How long a transaction waits for its turn to write (SQLite has one writer at a
+    /// time; this process's transactions queue in order) before it fails with
+    /// [`StoreError::Busy`], which is retryable and served over HTTP as a `503` with
+    /// `Retry-After`. The default is 30 seconds; a server under load wants a shorter wait,
+    /// so that a request is refused quickly instead of piling up.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use herald::store::SqliteStore;
+    /// # async fn open() -> Result<(), herald::store::StoreError> {
+    /// let store = SqliteStore::open("app.db").await?.writer_wait(Duration::from_millis(500));
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn writer_wait(mut self, wait: Duration) -> Self {
+        Arc::make_mut(&mut self.dialect).writer_wait = wait;
+        self
     }
 }
 
@@ -198,6 +221,9 @@ impl Dialect for Sqlite {
     type Turn = Option<OwnedMutexGuard<()>>;
     const KIND: &'static str = "sqlite";
     const SINGLE_WRITER: bool = true;
+    // Deferred: a read transaction from its first read on, which WAL mode never makes
+    // wait for the writer.
+    const BEGIN_READ: &'static str = "BEGIN";
     const EVENT_POSITION: &'static str = "0 AS tx_order, position";
     const EVENT_ORDER: &'static str = "position";
     const NOW_MICROS: &'static str =
@@ -230,15 +256,13 @@ impl Dialect for Sqlite {
 
     fn begin(&self) -> BoxFuture<'_, Result<Begun<Self>, StoreError>> {
         Box::pin(async move {
-            let turn = tokio::time::timeout(BUSY_TIMEOUT, self.writer.clone().lock_owned())
+            let wait = self.writer_wait;
+            let turn = tokio::time::timeout(wait, self.writer.clone().lock_owned())
                 .await
                 .map_err(|_| {
-                    StoreError::Backend(
-                        format!(
-                            "waited {BUSY_TIMEOUT:?} for another transaction of this process to end (SQLite has one writer at a time)"
-                        )
-                        .into(),
-                    )
+                    StoreError::Busy(format!(
+                        "waited {wait:?} for another transaction of this process to end (SQLite has one writer at a time)"
+                    ))
                 })?;
             let tx = self
                 .pool

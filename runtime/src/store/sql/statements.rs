@@ -31,6 +31,7 @@ pub(super) struct Statements {
     pub(super) save_snapshot: SqlStr,
     pub(super) discard: SqlStr,
     pub(super) count_after: SqlStr,
+    pub(super) count_after_at_most: SqlStr,
     pub(super) checkpoints: SqlStr,
     pub(super) claim_consumer: SqlStr,
     pub(super) read_checkpoint: SqlStr,
@@ -148,6 +149,12 @@ impl Statements {
             )),
             count_after: sql(format!(
                 "SELECT COUNT(*) AS count FROM herald_events WHERE {}",
+                D::events_after("$1", "$2")
+            )),
+            // Reads at most `$3` rows of the index, however long the log.
+            count_after_at_most: sql(format!(
+                "SELECT COUNT(*) AS count FROM (SELECT 1 FROM herald_events WHERE {} \
+                 LIMIT $3) AS counted",
                 D::events_after("$1", "$2")
             )),
             checkpoints: sql(format!(

@@ -29,7 +29,7 @@ pub(super) type Connection<D> = <<D as Dialect>::Db as Database>::Connection;
 /// [`PostgresStore`](crate::store::PostgresStore).
 #[derive(Clone, Debug)]
 pub struct SqlStore<D: Dialect> {
-    pub(super) dialect: D,
+    pub(super) dialect: Arc<D>,
     /// The saga log, on connections of its own: a command holding one of the pool's
     /// while its saga runs must never wait for another to log a step.
     sagas: SqlSagaLog<D>,
@@ -42,7 +42,7 @@ impl<D: Dialect> SqlStore<D> {
     /// A store on `dialect`'s database, whose tables are there, with its saga log on `sagas`.
     pub(super) fn new(dialect: D, sagas: sqlx::Pool<D::Db>) -> Self {
         SqlStore {
-            dialect,
+            dialect: Arc::new(dialect),
             sagas: SqlSagaLog::new(sagas),
             statements: Arc::new(Statements::new::<D>()),
             committed: Arc::new(watch::Sender::new(0)),
@@ -160,7 +160,56 @@ impl<D: Dialect> crate::store::StoreReader for SqlReader<D> {
     }
 }
 
+/// A read-only transaction on a pooled connection ([`EventStore::read_transaction`]).
+struct SqlReadTransaction<D: Dialect> {
+    tx: Transaction<'static, D::Db>,
+    statements: Arc<Statements>,
+}
+
+impl<D: Dialect> crate::store::ReadTransaction for SqlReadTransaction<D> {
+    fn checkpoints(&mut self) -> BoxFuture<'_, Result<Vec<crate::store::Checkpoint>, StoreError>> {
+        Box::pin(async move {
+            let rows = sqlx::query::<D::Db>(self.statements.checkpoints.clone())
+                .fetch_all(D::Db::executor(&mut self.tx))
+                .await
+                .map_err(backend)?;
+            rows.iter().map(rows::checkpoint).collect()
+        })
+    }
+
+    fn dead_letters<'a>(
+        &'a mut self,
+        consumer: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<DeadLetter>, StoreError>> {
+        Box::pin(consumer::dead_letters::<D>(
+            &mut self.tx,
+            &self.statements,
+            consumer,
+        ))
+    }
+
+    fn sql(&mut self) -> Sql<'_> {
+        D::sql(&mut self.tx)
+    }
+}
+
 impl<D: Dialect> EventStore for SqlStore<D> {
+    fn read_transaction(
+        &self,
+    ) -> BoxFuture<'_, Result<Box<dyn crate::store::ReadTransaction>, StoreError>> {
+        Box::pin(async move {
+            let tx = self
+                .pool()
+                .begin_with(D::BEGIN_READ)
+                .await
+                .map_err(backend)?;
+            Ok(Box::new(SqlReadTransaction::<D> {
+                tx,
+                statements: self.statements.clone(),
+            }) as Box<dyn crate::store::ReadTransaction>)
+        })
+    }
+
     fn reader(&self) -> BoxFuture<'_, Result<Box<dyn crate::store::StoreReader>, StoreError>> {
         Box::pin(async move {
             let connection = self.connection().await?;
@@ -177,6 +226,7 @@ impl<D: Dialect> EventStore for SqlStore<D> {
                 savepoints: 0,
                 appended: false,
                 committed: self.committed.clone(),
+                dialect: self.dialect.clone(),
                 _turn: turn,
             }) as Box<dyn StoreTransaction>)
         })
@@ -232,6 +282,12 @@ impl<D: Dialect> EventStore for SqlStore<D> {
         D::KIND
     }
 
+    /// A commit waits for the log's flush (SQLite's `synchronous=FULL`, PostgreSQL's
+    /// WAL): worth sharing.
+    fn groups_commits(&self) -> bool {
+        true
+    }
+
     fn read_command(&self, id: Uuid) -> BoxFuture<'_, Result<Option<RecordedCommand>, StoreError>> {
         Box::pin(async move { command_of::<D>(&mut *self.connection().await?, id).await })
     }
@@ -281,9 +337,11 @@ struct SqlTransaction<D: Dialect> {
     tx: Transaction<'static, D::Db>,
     statements: Arc<Statements>,
     savepoints: usize,
-    /// Whether it appended events: its commit wakes the consumers.
+    /// Whether it appended events: its commit wakes the consumers, this process's at
+    /// once and other processes' through the dialect's notice.
     appended: bool,
     committed: Arc<watch::Sender<u64>>,
+    dialect: Arc<D>,
     /// This process's turn to write, if the dialect takes turns; given up when the
     /// transaction ends (declared after `tx`, so a dropped transaction starts its
     /// rollback first).
@@ -529,6 +587,7 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
             _turn,
             appended,
             committed: signal,
+            dialect,
             ..
         } = *self;
         Box::pin(async move {
@@ -536,6 +595,8 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
             drop(_turn);
             if appended && committed.is_ok() {
                 signal.send_modify(|n| *n += 1);
+                // Returns at once: the notice goes out from a task of its own.
+                dialect.announce();
             }
             committed
         })

@@ -1,0 +1,562 @@
+//! One WebSocket connection: its messages in, its frames out, and a task per
+//! subscription that authorizes the join, catches up from the store and then follows the
+//! hub, never missing or repeating an event.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Request, header};
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+
+use super::ChannelSettings;
+use super::hub::{ChannelHub, Shared};
+use super::protocol::{self, Id, Incoming, Refused};
+use crate::base::actor::Actor;
+use crate::engine::handler::{ChannelRow, Join};
+use crate::facade::runtime::Herald;
+use crate::http::door::Door;
+use crate::http::wire;
+use crate::route::Pattern;
+use crate::store::Position;
+
+/// The close codes the server uses (see `docs/channels.md`).
+pub(crate) mod code {
+    /// The server shuts down; resume elsewhere or later.
+    pub(crate) const GOING_AWAY: u16 = 1001;
+    /// A frame over the size limit.
+    pub(crate) const TOO_BIG: u16 = 1009;
+    /// No or bad credentials, or none in time.
+    pub(crate) const UNAUTHENTICATED: u16 = 4001;
+    /// The client reads too slowly: the server could not write for the write timeout.
+    pub(crate) const TOO_SLOW: u16 = 4008;
+}
+
+/// What the connection's loop writes: frames of subscriptions and its own replies.
+enum Out {
+    /// A frame of subscription `key`; `position` is that of the event it carries.
+    Frame {
+        key: u64,
+        position: Option<Position>,
+        text: String,
+    },
+    /// Subscription `key` ended on its own (refused, or the store failed it).
+    Gone { key: u64 },
+}
+
+/// A subscription of the connection.
+struct Sub {
+    id: Id,
+    task: tokio::task::JoinHandle<()>,
+    /// The position of the last event written to the socket for it.
+    written: Option<Position>,
+}
+
+/// Runs one connection until it closes, the client's or the server's doing.
+pub(crate) async fn run(
+    mut socket: WebSocket,
+    door: Door,
+    settings: Arc<ChannelSettings>,
+    actor: Option<Actor>,
+) {
+    let hub = ChannelHub::of(&door.herald, settings.buffer);
+    let (_open, mut closing) = hub.open();
+    // The shutdowns so far; the next one closes this socket.
+    let opened = *closing.borrow_and_update();
+    let mut connection = Connection {
+        door,
+        settings: settings.clone(),
+        hub,
+        actor,
+        subs: HashMap::new(),
+        ids: HashMap::new(),
+        next_key: 0,
+    };
+    let (tx, mut rx) = mpsc::channel::<Out>(settings.send_queue.max(1));
+    let deadline = Instant::now() + settings.auth_timeout;
+    loop {
+        let waiting_for_auth = connection.actor.is_none();
+        tokio::select! {
+            // Unbiased: a busy stream of frames does not keep the client's messages
+            // (an `unsubscribe`) waiting, nor they the frames.
+            changed = closing.changed() => {
+                if changed.is_err() || *closing.borrow_and_update() != opened {
+                    connection.close(&mut socket, code::GOING_AWAY, "the server shuts down", true).await;
+                    break;
+                }
+            }
+            () = tokio::time::sleep_until(deadline), if waiting_for_auth => {
+                let reason = format!(
+                    "authenticate within {} s: send {{\"type\":\"auth\",\"token\":\"…\"}}",
+                    settings.auth_timeout.as_secs_f64()
+                );
+                connection.close(&mut socket, code::UNAUTHENTICATED, &reason, false).await;
+                break;
+            }
+            out = rx.recv() => {
+                let Some(out) = out else { break };
+                if !connection.write(&mut socket, out).await {
+                    break;
+                }
+            }
+            message = socket.recv() => {
+                let message = match message {
+                    None => break,
+                    Some(Ok(message)) => message,
+                    Some(Err(error)) => {
+                        // tungstenite refuses a frame over the limit before reading it.
+                        if error.to_string().contains("Space limit exceeded") {
+                            let reason = format!("frames are at most {} bytes", settings.max_message);
+                            connection.close(&mut socket, code::TOO_BIG, &reason, false).await;
+                        }
+                        break;
+                    }
+                };
+                let text = match message {
+                    Message::Text(text) => text,
+                    Message::Binary(_) => {
+                        let refused = Refused::new(None, "bad_message", "messages are JSON text frames, not binary");
+                        if !connection.reply(&mut socket, protocol::error(&refused)).await { break }
+                        continue;
+                    }
+                    Message::Close(_) => break,
+                    Message::Ping(_) | Message::Pong(_) => continue,
+                };
+                if text.len() > settings.max_message {
+                    let reason = format!("frames are at most {} bytes", settings.max_message);
+                    connection.close(&mut socket, code::TOO_BIG, &reason, false).await;
+                    break;
+                }
+                let go_on = match protocol::read(&text) {
+                    Ok(incoming) => connection.handle(&mut socket, incoming, &tx).await,
+                    Err(refused) => connection.reply(&mut socket, protocol::error(&refused)).await,
+                };
+                if !go_on {
+                    break;
+                }
+            }
+        }
+    }
+    for sub in connection.subs.values() {
+        sub.task.abort();
+    }
+}
+
+struct Connection {
+    door: Door,
+    settings: Arc<ChannelSettings>,
+    hub: Arc<ChannelHub>,
+    actor: Option<Actor>,
+    /// The live subscriptions, by key.
+    subs: HashMap<u64, Sub>,
+    /// The key of each live subscription's id.
+    ids: HashMap<Id, u64>,
+    next_key: u64,
+}
+
+impl Connection {
+    /// Handles one message; `false` when the connection is to end.
+    async fn handle(
+        &mut self,
+        socket: &mut WebSocket,
+        incoming: Incoming,
+        tx: &mpsc::Sender<Out>,
+    ) -> bool {
+        let actor = match (&self.actor, &incoming) {
+            (None, Incoming::Auth { token }) => {
+                return match authenticate(&self.door, token).await {
+                    Ok(actor) => {
+                        let reply = protocol::authenticated(&actor);
+                        self.actor = Some(actor);
+                        self.reply(socket, reply).await
+                    }
+                    Err(message) => {
+                        self.close(socket, code::UNAUTHENTICATED, &message, false)
+                            .await;
+                        false
+                    }
+                };
+            }
+            (Some(_), Incoming::Auth { .. }) => {
+                let refused = Refused::new(
+                    None,
+                    "already_authenticated",
+                    "this connection is authenticated already",
+                );
+                return self.reply(socket, protocol::error(&refused)).await;
+            }
+            (_, Incoming::Ping) => {
+                return self.reply(socket, "{\"type\":\"pong\"}".to_owned()).await;
+            }
+            (None, _) => {
+                let refused = Refused::new(
+                    None,
+                    "unauthenticated",
+                    "authenticate first: {\"type\":\"auth\",\"token\":\"…\"}",
+                );
+                return self.reply(socket, protocol::error(&refused)).await;
+            }
+            (Some(actor), _) => actor.clone(),
+        };
+        match incoming {
+            Incoming::Subscribe {
+                id,
+                channel,
+                pattern,
+                after,
+            } => match self.subscribe(actor, id, &channel, &pattern, after.as_deref(), tx) {
+                Ok(()) => true,
+                Err(refused) => self.reply(socket, protocol::error(&refused)).await,
+            },
+            Incoming::Unsubscribe { id } => match self.ids.remove(&id) {
+                Some(key) => {
+                    if let Some(sub) = self.subs.remove(&key) {
+                        sub.task.abort();
+                    }
+                    self.reply(socket, protocol::unsubscribed(&id)).await
+                }
+                None => {
+                    let refused = Refused::new(
+                        Some(id),
+                        "unknown_subscription",
+                        "this connection has no subscription with this id",
+                    );
+                    self.reply(socket, protocol::error(&refused)).await
+                }
+            },
+            Incoming::Auth { .. } | Incoming::Ping => true,
+        }
+    }
+
+    /// Checks a subscription and starts its task, which answers `subscribed` or `error`.
+    fn subscribe(
+        &mut self,
+        actor: Actor,
+        id: Id,
+        channel: &str,
+        pattern: &str,
+        after: Option<&str>,
+        tx: &mpsc::Sender<Out>,
+    ) -> Result<(), Refused> {
+        let refuse = |code, message: String| Refused::new(Some(id.clone()), code, message);
+        if self.ids.contains_key(&id) {
+            return Err(refuse("duplicate_id", "this connection has a subscription with this id already; unsubscribe it first or take another id".into()));
+        }
+        if self.subs.len() >= self.settings.max_subscriptions {
+            return Err(refuse(
+                "too_many_subscriptions",
+                format!(
+                    "a connection holds at most {} subscriptions",
+                    self.settings.max_subscriptions
+                ),
+            ));
+        }
+        let Some((row, patterns)) = self.door.herald.registry().channel_named(channel) else {
+            return Err(refuse(
+                "unknown_channel",
+                format!("no channel is named `{}`", channel.escape_debug()),
+            ));
+        };
+        let asked =
+            Pattern::parse(pattern).map_err(|error| refuse("bad_pattern", error.to_string()))?;
+        let Some((within, params)) = patterns.iter().find_map(|outer| {
+            asked.within(outer).map(|fixed| {
+                let params = fixed
+                    .into_iter()
+                    .map(|(name, value)| (name.to_owned(), value.map(str::to_owned)))
+                    .collect::<Vec<_>>();
+                (outer, params)
+            })
+        }) else {
+            let list: Vec<String> = patterns.iter().map(|p| format!("`{p}`")).collect();
+            return Err(refuse(
+                "outside_channel",
+                format!(
+                    "pattern `{pattern}` is not within channel `{channel}`'s patterns ({}): every route it matches must match one of them",
+                    list.join(", ")
+                ),
+            ));
+        };
+        let after = match after {
+            None => None,
+            Some(text) => Some(
+                wire::parse_position(text, "after")
+                    .map_err(|_| refuse("bad_position", format!("`after` is not a position this server wrote (they look like `v1.0.42`): `{}`", text.escape_debug())))?,
+            ),
+        };
+        let join = Join::new(row.name, actor, asked.clone(), within, params);
+        let key = self.next_key;
+        self.next_key += 1;
+        let follow = Follow {
+            herald: self.door.herald.clone(),
+            hub: self.hub.clone(),
+            row,
+            key,
+            head: protocol::event_head(&id),
+            id: id.clone(),
+            pattern: asked,
+            tx: tx.clone(),
+        };
+        let task = tokio::spawn(follow.run(join, after));
+        self.ids.insert(id.clone(), key);
+        self.subs.insert(
+            key,
+            Sub {
+                id,
+                task,
+                written: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Writes what a subscription queued; `false` when the socket is gone.
+    async fn write(&mut self, socket: &mut WebSocket, out: Out) -> bool {
+        match out {
+            Out::Gone { key } => {
+                if let Some(sub) = self.subs.remove(&key) {
+                    self.ids.remove(&sub.id);
+                }
+                true
+            }
+            Out::Frame {
+                key,
+                position,
+                text,
+            } => {
+                if !self.subs.contains_key(&key) {
+                    return true; // unsubscribed meanwhile: its queued frames are dropped
+                }
+                if !self.reply(socket, text).await {
+                    return false;
+                }
+                if let (Some(at), Some(sub)) = (position, self.subs.get_mut(&key)) {
+                    sub.written = Some(at);
+                }
+                true
+            }
+        }
+    }
+
+    /// Sends one frame, for at most the write timeout; past it the client is too slow,
+    /// and the connection closes. `false` when the connection is to end.
+    async fn reply(&mut self, socket: &mut WebSocket, text: String) -> bool {
+        match tokio::time::timeout(
+            self.settings.write_timeout,
+            socket.send(Message::Text(text.into())),
+        )
+        .await
+        {
+            Ok(Ok(())) => true,
+            Ok(Err(_)) => false,
+            Err(_) => {
+                let reason = "too slow: resume each subscription after its last event";
+                self.close(socket, code::TOO_SLOW, reason, true).await;
+                false
+            }
+        }
+    }
+
+    /// Says where each subscription stopped (when `tell` is set), then closes with `code`.
+    async fn close(&mut self, socket: &mut WebSocket, code: u16, reason: &str, tell: bool) {
+        let mut positions: Vec<(Id, Option<Position>)> = self
+            .subs
+            .values()
+            .map(|s| (s.id.clone(), s.written))
+            .collect();
+        positions.sort_by(|a, b| a.0.0.cmp(&b.0.0));
+        let last = positions.iter().filter_map(|(_, at)| *at).max();
+        // A close frame's reason is at most 123 bytes: the last position fits, the
+        // `closing` message before it has each subscription's.
+        let reason = match last {
+            Some(at) if tell => format!("{}; last {}", short(reason, 64), wire::position(at)),
+            _ => short(reason, 123).to_owned(),
+        };
+        let send = async {
+            if tell {
+                let closing = protocol::closing(code, &reason, &positions);
+                socket.send(Message::Text(closing.into())).await?;
+            }
+            let frame = CloseFrame {
+                code,
+                reason: short(&reason, 123).to_owned().into(),
+            };
+            socket.send(Message::Close(Some(frame))).await
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), send).await;
+    }
+}
+
+/// `reason` cut to at most `bytes` (a close frame holds 123), on a char boundary.
+fn short(reason: &str, bytes: usize) -> &str {
+    let mut end = reason.len().min(bytes);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}
+
+/// Authenticates the token of an `auth` message with the door's authentication, as the
+/// `Authorization: Bearer` header of a request.
+async fn authenticate(door: &Door, token: &str) -> Result<Actor, String> {
+    let value = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| "the token is not printable text".to_owned())?;
+    let (mut parts, ()) = Request::get("/v1/channels")
+        .body(())
+        .expect("a request")
+        .into_parts();
+    parts.headers.insert(header::AUTHORIZATION, value);
+    let parts: Parts = parts;
+    door.auth
+        .authenticate(&parts)
+        .await
+        .map_err(|rejection| rejection.message().to_owned())
+}
+
+/// One subscription's task.
+struct Follow {
+    herald: Herald,
+    hub: Arc<ChannelHub>,
+    row: &'static ChannelRow,
+    key: u64,
+    id: Id,
+    /// Its frames' head.
+    head: String,
+    pattern: Pattern,
+    tx: mpsc::Sender<Out>,
+}
+
+/// How many events a catch-up reads from the store at once.
+const PAGE: usize = 500;
+
+impl Follow {
+    async fn run(self, join: Join, after: Option<Position>) {
+        if self.start(join, after).await.is_none() {
+            let _ = self.tx.send(Out::Gone { key: self.key }).await;
+        }
+    }
+
+    /// `None` when it ended on its own (the socket's end simply drops it).
+    async fn start(&self, join: Join, after: Option<Position>) -> Option<()> {
+        let decision = match self.herald.reader().await {
+            Ok(mut reader) => (self.row.authorize)(&join, &mut reader).await,
+            Err(error) => {
+                tracing::warn!(%error, channel = self.row.name, "no reader to decide a join with");
+                return self
+                    .refuse(
+                        "unavailable",
+                        "the server cannot decide this join now; try again",
+                    )
+                    .await;
+            }
+        };
+        if let Err(forbidden) = decision {
+            return self.refuse("forbidden", forbidden.reason()).await;
+        }
+        let tenant = join.actor().tenant().to_owned();
+        // Listen before reading the store: what the hub hands out from now on is kept,
+        // and the store holds the rest.
+        let mut live = match self.hub.subscribe().await {
+            Ok(live) => live,
+            Err(error) => {
+                tracing::warn!(%error, "the channel hub could not start");
+                return self
+                    .refuse(
+                        "unavailable",
+                        "the server cannot read the events now; try again",
+                    )
+                    .await;
+            }
+        };
+        let start = match after {
+            Some(after) => after,
+            None => match self.herald.store().consumers().head().await {
+                Ok(head) => head,
+                Err(error) => {
+                    tracing::warn!(%error, "could not read the head of the global order");
+                    return self
+                        .refuse(
+                            "unavailable",
+                            "the server cannot read the events now; try again",
+                        )
+                        .await;
+                }
+            },
+        };
+        self.send(Some(start), protocol::subscribed(&self.id, start))
+            .await?;
+        let mut at = start;
+        self.catch_up(&tenant, &mut at).await?;
+        loop {
+            match live.recv().await {
+                Ok(event) => {
+                    if event.position <= at {
+                        continue; // read from the store already
+                    }
+                    at = event.position;
+                    if self.takes(&event, &tenant) {
+                        self.send(
+                            Some(event.position),
+                            protocol::splice(&self.head, &event.body),
+                        )
+                        .await?;
+                    }
+                }
+                // Fell behind the hub's buffer: what it missed is in the store.
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    self.catch_up(&tenant, &mut at).await?
+                }
+                Err(broadcast::error::RecvError::Closed) => return Some(()),
+            }
+        }
+    }
+
+    fn takes(&self, event: &Shared, tenant: &str) -> bool {
+        event.tenant == tenant
+            && self.row.event.is_none_or(|name| name == event.name)
+            && self.pattern.matches(&event.route)
+    }
+
+    /// Sends every matching event of the store after `at`, moving `at` past every event
+    /// looked at, until the store has nothing more.
+    async fn catch_up(&self, tenant: &str, at: &mut Position) -> Option<()> {
+        let patterns = [self.pattern.as_str()];
+        loop {
+            let page = match self.herald.read_events(tenant, *at, patterns, PAGE).await {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::warn!(%error, "a subscription could not read the store");
+                    return self.refuse("unavailable", format!("the server could not read the events after {}; subscribe again with that `after`", wire::position(*at))).await;
+                }
+            };
+            for event in &page.events {
+                if self.row.event.is_none_or(|name| name == event.name) {
+                    let frame = protocol::splice(&self.head, &protocol::event_body(event));
+                    self.send(Some(event.position), frame).await?;
+                }
+            }
+            if page.next == *at {
+                return Some(());
+            }
+            *at = page.next;
+        }
+    }
+
+    async fn send(&self, position: Option<Position>, text: String) -> Option<()> {
+        let frame = Out::Frame {
+            key: self.key,
+            position,
+            text,
+        };
+        self.tx.send(frame).await.ok()
+    }
+
+    async fn refuse(&self, code: &'static str, message: impl Into<String>) -> Option<()> {
+        let refused = Refused::new(Some(self.id.clone()), code, message);
+        let _ = self.send(None, protocol::error(&refused)).await;
+        None
+    }
+}

@@ -1,0 +1,387 @@
+//! Group commit: concurrent top-level commands share one transaction and one commit on
+//! the SQL stores, and each keeps what it promises alone: its own result, trace and
+//! idempotency row; a neighbour that fails (rejected, a failing strong projector, given
+//! up mid-way) is undone alone; a repeated command id waits for the first run; the
+//! aggregate cache sees only what committed. With group commit off, each commits alone.
+
+use std::time::Duration;
+
+use herald::prelude::*;
+use herald::store::{EventStore, Position, Sql};
+use herald::trace::{Operation, TraceNode};
+use herald_tests::backends::TestStore;
+use herald_tests::on_every_backend;
+
+mod accounts {
+    use std::time::Duration;
+
+    use herald::prelude::*;
+    use herald::store::Sql;
+
+    #[event("acct.:id.opened")]
+    pub(crate) struct Opened {
+        pub(crate) id: u64,
+        pub(crate) note: String,
+    }
+
+    /// `note` says how it goes wrong: `reject` (the aggregate refuses), `project` (its
+    /// second strong projector fails after the first wrote a row); `hold_ms` keeps its
+    /// before hook busy, holding the shared transaction, while others gather.
+    #[command("open.acct.:id")]
+    pub(crate) struct OpenAcct {
+        pub(crate) id: u64,
+        pub(crate) note: String,
+        pub(crate) hold_ms: u64,
+    }
+
+    #[aggregate(name = "acct")]
+    #[derive(Default)]
+    pub(crate) struct Acct {
+        pub(crate) open: bool,
+    }
+
+    #[aggregate]
+    impl Acct {
+        #[handle]
+        fn open(&self, cmd: &OpenAcct) -> Result<Opened, String> {
+            if self.open {
+                return Err(format!("account {} is open already", cmd.id));
+            }
+            if cmd.note == "reject" {
+                return Err("refused".into());
+            }
+            Ok(Opened {
+                id: cmd.id,
+                note: cmd.note.clone(),
+            })
+        }
+
+        #[apply]
+        fn opened(&mut self, _: &Opened) {
+            self.open = true;
+        }
+    }
+
+    #[hook(before, "open.acct.:id")]
+    async fn hold(cmd: &mut OpenAcct, _cx: &mut Cx<'_>) {
+        if cmd.hold_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(cmd.hold_ms)).await;
+        }
+    }
+
+    #[projector("acct.:id.opened")]
+    async fn account_row(e: &Recorded<Opened>, cx: &mut Cx<'_>) -> Result<(), herald::BoxError> {
+        let id = e.id as i64;
+        match cx.sql() {
+            Sql::Sqlite(conn) => {
+                sqlx::query("INSERT INTO gc_accounts (id) VALUES (?)")
+                    .bind(id)
+                    .execute(conn)
+                    .await?;
+            }
+            Sql::Postgres(conn) => {
+                sqlx::query("INSERT INTO gc_accounts (id) VALUES ($1)")
+                    .bind(id)
+                    .execute(conn)
+                    .await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    #[projector("acct.:id.opened", priority = 5)]
+    async fn ledger(e: &Recorded<Opened>, _cx: &mut Cx<'_>) -> Result<(), String> {
+        match e.note.as_str() {
+            "project" => Err("the ledger is down".into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+use accounts::{Acct, OpenAcct};
+
+async fn runtime(test: &TestStore, group_commit: bool) -> Herald {
+    let herald = Herald::builder()
+        .modules(["group_commit::accounts"])
+        .store(test.store.clone())
+        .group_commit(group_commit)
+        .build()
+        .await
+        .unwrap();
+    let mut tx = herald.begin().await.unwrap();
+    let create = "CREATE TABLE IF NOT EXISTS gc_accounts (id BIGINT PRIMARY KEY)";
+    match tx.sql() {
+        Sql::Sqlite(conn) => drop(sqlx::query(create).execute(conn).await.unwrap()),
+        Sql::Postgres(conn) => drop(sqlx::query(create).execute(conn).await.unwrap()),
+        _ => {}
+    }
+    tx.commit().await.unwrap();
+    herald
+}
+
+/// The ids with a row in the read model; `None` on a store without SQL.
+async fn rows(store: &dyn EventStore) -> Option<Vec<i64>> {
+    let mut reader = store.reader().await.unwrap();
+    let select = "SELECT id FROM gc_accounts ORDER BY id";
+    Some(match reader.sql() {
+        Sql::Sqlite(conn) => sqlx::query_scalar(select).fetch_all(conn).await.unwrap(),
+        Sql::Postgres(conn) => sqlx::query_scalar(select).fetch_all(conn).await.unwrap(),
+        _ => return None,
+    })
+}
+
+/// `value` on a store with SQL (where the read model's rows are), `None` on the others.
+fn on_sql<T>(test: &TestStore, value: T) -> Option<T> {
+    (test.store.kind() != "memory").then_some(value)
+}
+
+fn open(id: u64, note: &str, hold_ms: u64) -> OpenAcct {
+    OpenAcct {
+        id,
+        note: note.to_owned(),
+        hold_ms,
+    }
+}
+
+/// The detail of the dispatch's commit node, which says how many commands shared it.
+fn commit_detail(nodes: impl Iterator<Item = TraceNode>) -> Option<String> {
+    nodes
+        .filter(|n| n.operation == Operation::Commit)
+        .find_map(|n| n.detail)
+}
+
+/// Sends `commands` at once, the first a moment ahead (its hook holds the transaction
+/// while the others arrive and gather behind it).
+async fn together(
+    herald: &Herald,
+    commands: Vec<OpenAcct>,
+) -> Vec<Result<herald::Dispatched, herald::Error>> {
+    let mut tasks = Vec::new();
+    for (i, command) in commands.into_iter().enumerate() {
+        let herald = herald.clone();
+        tasks.push(tokio::spawn(async move { herald.dispatch(command).await }));
+        if i == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.expect("the dispatch did not panic"));
+    }
+    results
+}
+
+/// Eight commands that arrive while one holds the transaction share it: each returns its
+/// own events and trace, whose commit says how many others it committed with, and each
+/// has its own row (a repeat of its id reads it back).
+#[on_every_backend]
+async fn commands_that_arrive_together_commit_together(test: &TestStore) {
+    let herald = runtime(test, true).await;
+    let mut commands = vec![open(1, "", 300)];
+    commands.extend((2..=8).map(|id| open(id, "", 0)));
+    let results = together(&herald, commands).await;
+    let mut grouped = 0;
+    for (i, result) in results.into_iter().enumerate() {
+        let dispatched = result.unwrap();
+        assert_eq!(dispatched.version(), 1);
+        assert_eq!(dispatched.events().len(), 1);
+        assert_eq!(
+            dispatched.events()[0].stream.stream_id(),
+            (i + 1).to_string()
+        );
+        if let Some(detail) = commit_detail(dispatched.trace().nodes().cloned()) {
+            assert_eq!(detail, "committed in one transaction with 7 other commands");
+            grouped += 1;
+        }
+        let hold_ms = if i == 0 { 300 } else { 0 };
+        let again = herald
+            .dispatch(open(i as u64 + 1, "", hold_ms))
+            .command_id(dispatched.command_id())
+            .await
+            .unwrap();
+        assert!(again.is_repeat(), "its own row, with its own result");
+        assert_eq!(again.events(), dispatched.events());
+    }
+    match test.store.groups_commits() {
+        true => assert_eq!(grouped, 8, "all eight shared one commit"),
+        false => assert_eq!(grouped, 0, "the memory store commits each alone"),
+    }
+    assert_eq!(rows(&*test.store).await.map(|r| r.len()), on_sql(test, 8));
+    assert_eq!(
+        test.store
+            .read_all(Position::START, 100)
+            .await
+            .unwrap()
+            .len(),
+        8
+    );
+}
+
+/// In one shared transaction, a command its aggregate refuses and one whose second strong
+/// projector fails (after the first wrote its row) are undone alone: the neighbours
+/// commit, their rows and events are there, and nothing of the two failures is.
+#[on_every_backend]
+async fn a_failing_neighbour_is_undone_alone(test: &TestStore) {
+    let herald = runtime(test, true).await;
+    let commands = vec![
+        open(1, "", 300),
+        open(2, "reject", 0),
+        open(3, "", 0),
+        open(4, "project", 0),
+        open(5, "", 0),
+    ];
+    let results = together(&herald, commands).await;
+    let failed: Vec<_> = results
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.as_ref().err().map(|e| (i + 1, e)))
+        .collect();
+    assert_eq!(failed.len(), 2);
+    assert!(
+        matches!(failed[0].1.kind(), herald::ErrorKind::Rejected { .. }),
+        "{}",
+        failed[0].1
+    );
+    assert!(
+        matches!(failed[1].1.kind(), herald::ErrorKind::Project { .. }),
+        "{}",
+        failed[1].1
+    );
+    assert_eq!((failed[0].0, failed[1].0), (2, 4));
+    let committed: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    if test.store.groups_commits() {
+        for dispatched in &committed {
+            assert_eq!(
+                commit_detail(dispatched.trace().nodes().cloned()).as_deref(),
+                Some("committed in one transaction with 2 other commands"),
+                "the three that succeeded shared the commit"
+            );
+        }
+    }
+    assert_eq!(rows(&*test.store).await, on_sql(test, vec![1, 3, 5]));
+    let mut streams: Vec<String> = test
+        .store
+        .read_all(Position::START, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.stream.stream_id().to_owned())
+        .collect();
+    streams.sort();
+    assert_eq!(streams, ["1", "3", "5"]);
+    // Nothing of them stayed: the same accounts open now.
+    herald.dispatch(open(2, "", 0)).await.unwrap();
+    herald.dispatch(open(4, "", 0)).await.unwrap();
+    assert_eq!(herald.load::<Acct>(4).await.unwrap().version(), 1);
+}
+
+/// A command given up in the middle of its steps (its caller dropped the dispatch while
+/// its hook ran, holding the shared transaction) leaves nothing, and the commands behind
+/// it in the same transaction commit.
+#[on_every_backend]
+async fn a_dispatch_given_up_mid_way_leaves_nothing_in_the_shared_transaction(test: &TestStore) {
+    let herald = runtime(test, true).await;
+    let first = {
+        let herald = herald.clone();
+        tokio::spawn(async move { herald.dispatch(open(1, "", 200)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let given_up = {
+        let herald = herald.clone();
+        tokio::spawn(async move { herald.dispatch(open(2, "", 5_000)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let behind = {
+        let herald = herald.clone();
+        tokio::spawn(async move { herald.dispatch(open(3, "", 0)).await })
+    };
+    // The second is in its hook (its account row not written yet, its command id not
+    // recorded), the third waits for the transaction: give the second up.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    given_up.abort();
+    assert!(given_up.await.unwrap_err().is_cancelled());
+    first.await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), behind)
+        .await
+        .expect("the command behind the one given up does not wait for it")
+        .unwrap()
+        .unwrap();
+    assert_eq!(rows(&*test.store).await, on_sql(test, vec![1, 3]));
+    assert_eq!(herald.load::<Acct>(2).await.unwrap().version(), 0);
+    herald.dispatch(open(2, "", 0)).await.unwrap();
+}
+
+/// The same command id sent twice at once, while a transaction is being shared: one
+/// runs, the other waits for it and returns its result, running nothing.
+#[on_every_backend]
+async fn one_command_id_twice_at_once_runs_once(test: &TestStore) {
+    let herald = runtime(test, true).await;
+    let id = herald::Uuid::now_v7();
+    let holder = {
+        let herald = herald.clone();
+        tokio::spawn(async move { herald.dispatch(open(1, "", 200)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let twice: Vec<_> = (0..2)
+        .map(|_| {
+            let herald = herald.clone();
+            tokio::spawn(async move { herald.dispatch(open(2, "", 0)).command_id(id).await })
+        })
+        .collect();
+    holder.await.unwrap().unwrap();
+    let mut repeats = 0;
+    for task in twice {
+        let dispatched = tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("no deadlock")
+            .unwrap()
+            .unwrap();
+        assert_eq!(dispatched.command_id(), id);
+        assert_eq!(dispatched.version(), 1);
+        repeats += usize::from(dispatched.is_repeat());
+    }
+    assert_eq!(repeats, 1);
+    assert_eq!(herald.load::<Acct>(2).await.unwrap().version(), 1);
+}
+
+/// With group commit off, each command commits alone, whatever arrives beside it.
+#[on_every_backend]
+async fn with_group_commit_off_each_commits_alone(test: &TestStore) {
+    let herald = runtime(test, false).await;
+    let mut commands = vec![open(1, "", 100)];
+    commands.extend((2..=4).map(|id| open(id, "", 0)));
+    for result in together(&herald, commands).await {
+        let dispatched = result.unwrap();
+        assert_eq!(commit_detail(dispatched.trace().nodes().cloned()), None);
+    }
+    assert_eq!(rows(&*test.store).await.map(|r| r.len()), on_sql(test, 4));
+}
+
+/// Many writers on distinct streams, a hundred commands each, through shared commits:
+/// every command's event is there once, and the aggregates load as committed.
+#[on_every_backend]
+async fn many_writers_through_shared_commits_lose_nothing(test: &TestStore) {
+    let herald = runtime(test, true).await;
+    let writers: Vec<_> = (0..8u64)
+        .map(|writer| {
+            let herald = herald.clone();
+            tokio::spawn(async move {
+                for n in 0..25u64 {
+                    let id = writer * 1000 + n;
+                    herald.dispatch(open(id, "", 0)).await.unwrap();
+                    // Its aggregate, from the cache or the store, is the committed one.
+                    assert!(herald.load::<Acct>(id).await.unwrap().state().open);
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let events = test.store.read_all(Position::START, 1000).await.unwrap();
+    assert_eq!(events.len(), 200);
+    let ids: std::collections::HashSet<_> = events.iter().map(|e| e.event_id).collect();
+    assert_eq!(ids.len(), 200);
+    assert_eq!(rows(&*test.store).await.map(|r| r.len()), on_sql(test, 200));
+}

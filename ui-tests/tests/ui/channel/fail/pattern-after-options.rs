@@ -1,0 +1,14 @@
+use herald::channels::{Forbidden, Join};
+use herald::prelude::*;
+
+#[event("account.:account_id.opened")]
+struct Opened {
+    account_id: u64,
+}
+
+#[channel("account.*", name = "accounts", "audit.*")]
+async fn accounts(_join: &Join, _reader: &mut Reader) -> Result<(), Forbidden> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,14 @@
+use herald::channels::Join;
+use herald::prelude::*;
+
+#[event("account.:account_id.opened")]
+struct Opened {
+    account_id: u64,
+}
+
+#[channel("account.*")]
+async fn accounts(_join: &Join, _reader: &mut Reader) -> Result<(), String> {
+    Ok(())
+}
+
+fn main() {}
