@@ -184,6 +184,7 @@ async fn a_command_tree_shows_its_steps_events_consumers_and_the_commands_they_c
     let root_took = root["took_us"].as_u64().unwrap();
     // Each step lies within its command's time.
     for step in &steps {
+        assert!(below(&tree, step, root), "{step:#}");
         let mut command = &nodes(&tree)[step["parent"].as_u64().unwrap() as usize];
         while command["kind"] != "command" {
             command = &nodes(&tree)[command["parent"].as_u64().unwrap() as usize];
