@@ -192,8 +192,9 @@ impl Api {
         self
     }
 
-    /// Callers with this role see the trace of the commands they send and read (default:
-    /// nobody does).
+    /// Callers with this role see the trace of the commands they send and read, and the
+    /// trees of the trace page (`GET /v1/trace/commands/{command_id}`) (default: nobody
+    /// does).
     pub fn trace_role(mut self, role: impl Into<String>) -> Self {
         self.settings.trace_role = Some(role.into());
         self

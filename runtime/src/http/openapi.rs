@@ -349,6 +349,11 @@ fn trace(paths: &mut Map<String, Value>) {
         ok_json("TraceCommands"),
     );
     list["get"]["tags"] = json!(["trace"]);
+    list["get"]["responses"]["200"]["links"] = json!({ "TheNewestCommandsTree": {
+        "operationId": "trace_command",
+        "parameters": { "command_id": "$response.body#/commands/0/command_id" },
+        "description": "The tree of the newest command listed.",
+    }});
     paths.insert("/v1/trace/commands".into(), list);
     let mut tree = read(
         "trace_command",

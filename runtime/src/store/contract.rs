@@ -114,6 +114,12 @@ pub struct RecordedCommand {
 }
 
 /// A committed command as [`EventStore::recent_commands`] lists it.
+///
+/// ```
+/// use herald::store::ListedCommand;
+/// let listed = ListedCommand::new(herald::Uuid::now_v7(), std::time::SystemTime::now(), herald::json::json!({}));
+/// println!("{} at {:?}: {}", listed.id, listed.recorded_at, listed.result);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ListedCommand {
