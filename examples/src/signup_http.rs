@@ -15,6 +15,9 @@
 //! 5. the channel `signups` tells every subscriber of the tenant, over the WebSocket at
 //!    `/v1/channels`, of each sign-up once it has committed: the page the binary serves
 //!    at `/` lists them live.
+//! 6. after the commit, the eventual processor `welcome` sends the command `Welcome`,
+//!    which puts `user.:user_id.welcomed` in the user's mailbox: what the trace page
+//!    (`/v1/trace/`) shows under the sign-up, linked by causation and correlation ids.
 //!
 //! Every table is keyed by the tenant first: each tenant signs up its own users.
 
@@ -140,6 +143,37 @@ async fn profiles(e: &Recorded<SignedUp>, cx: &mut Cx<'_>) -> Result<(), herald:
 #[channel("user.:user_id.signed_up", name = "signups", event = SignedUp)]
 async fn signups(_join: &Join, _reader: &mut Reader) -> bool {
     true
+}
+
+/// A welcome in a user's mailbox.
+#[event("user.:user_id.welcomed", stream = "mailbox")]
+#[derive(Clone)]
+pub struct Welcomed {
+    pub user_id: String,
+}
+
+/// Puts a welcome in a user's mailbox: no aggregate decides it.
+#[command("welcome.user.:user_id", event = Welcomed)]
+#[derive(Clone)]
+pub struct Welcome {
+    pub user_id: String,
+}
+
+impl From<Welcome> for Welcomed {
+    fn from(cmd: Welcome) -> Self {
+        Welcomed {
+            user_id: cmd.user_id,
+        }
+    }
+}
+
+/// 6. Each new user is welcomed after the commit, by a command of its own (its id is
+/// derived from the event, so a redelivered sign-up never welcomes twice).
+#[processor("user.:user_id.signed_up", consistency = eventual)]
+async fn welcome(e: &Recorded<SignedUp>, _cx: &mut Cx<'_>) -> Result<Welcome, herald::BoxError> {
+    Ok(Welcome {
+        user_id: e.user_id.clone(),
+    })
 }
 
 /// The read models' tables, on SQLite or PostgreSQL.

@@ -181,6 +181,14 @@ impl EventStore for FaultyStore {
         self.inner.read_command(id)
     }
 
+    fn recent_commands(
+        &self,
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<herald::store::ListedCommand>, StoreError>> {
+        self.inner.recent_commands(before, limit)
+    }
+
     fn sagas(&self) -> &dyn SagaLog {
         self.inner.sagas()
     }

@@ -459,6 +459,56 @@ async fn command_ids_are_recorded_once(test: &TestStore) {
     );
 }
 
+/// Committed commands list newest first, a page at a time after the last one listed;
+/// rolled back ones and claims without a result do not list.
+#[on_every_backend]
+async fn commands_list_newest_first_in_pages(test: &TestStore) {
+    let store = &*test.store;
+    let mut committed = Vec::new();
+    for n in 0..5u64 {
+        // Ids that sort the other way: the order is the store's, not the ids'.
+        let id = Uuid::from_u128(u128::from(100 - n) << 64 | Uuid::now_v7().as_u128() >> 64);
+        let result = serde_json::json!({ "n": n });
+        let mut tx = store.begin().await.unwrap();
+        if n % 2 == 0 {
+            assert_eq!(tx.record_command(id, &[1]).await.unwrap(), None);
+        }
+        tx.finish_command(id, &[1], &result).await.unwrap();
+        tx.commit().await.unwrap();
+        committed.push(id);
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    let mut tx = store.begin().await.unwrap();
+    tx.finish_command(Uuid::now_v7(), &[1], &serde_json::json!({}))
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.record_command(Uuid::now_v7(), &[1]).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let newest: Vec<Uuid> = committed.iter().rev().copied().collect();
+    let all = store.recent_commands(None, 100).await.unwrap();
+    assert_eq!(all.iter().map(|c| c.id).collect::<Vec<_>>(), newest);
+    assert_eq!(all[0].result, serde_json::json!({ "n": 4 }));
+    assert!(all.windows(2).all(|w| w[0].recorded_at >= w[1].recorded_at));
+    let mut paged = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store.recent_commands(before, 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        before = Some(last.id);
+        paged.extend(page.iter().map(|c| c.id));
+    }
+    assert_eq!(paged, newest);
+    let unknown = store.recent_commands(Some(Uuid::now_v7()), 10).await;
+    assert!(
+        unknown.unwrap().is_empty(),
+        "before a command that is not there"
+    );
+}
+
 /// Two transactions recording one command id: the second waits for the first and finds
 /// its record once it commits.
 #[on_every_backend]

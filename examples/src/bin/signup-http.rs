@@ -15,10 +15,12 @@
 //! | `HERALD_DB` | the SQLite file otherwise (created if missing) | `signup-http.db` |
 //! | `HERALD_ADDR` | the address to listen on | `127.0.0.1:3000` |
 //! | `HERALD_TOKEN` | the bearer token of `ada`, of tenant `acme` | `acme-dev-token` |
+//! | `HERALD_OPS_TOKEN` | the bearer token of `ops`, of tenant `acme`, with the role `operator`: it sees the traces | `acme-ops-token` |
 //!
 //! A second token, `globex-dev-token`, is `bob` of tenant `globex`, to see that each
 //! tenant has its own users. These tokens are for trying it out; in production use
-//! `herald::http::Jwt`.
+//! `herald::http::Jwt`. Herald's trace page is at <http://127.0.0.1:3000/v1/trace/>: with
+//! the operator's token it shows each command's tree.
 //!
 //! ```text
 //! cargo run -p herald-examples --features http --bin signup-http
@@ -38,6 +40,11 @@ use herald_examples::signup_http::{create_tables, profile};
 
 /// The default token of `ada` (tenant `acme`), when `HERALD_TOKEN` is not set.
 const DEV_TOKEN: &str = "acme-dev-token";
+/// The default token of `ops` (tenant `acme`, role `operator`), when `HERALD_OPS_TOKEN`
+/// is not set.
+const OPS_TOKEN: &str = "acme-ops-token";
+/// The role that sees the commands' traces.
+const OPERATOR: &str = "operator";
 /// The token of `bob` (tenant `globex`).
 const OTHER_TENANT_TOKEN: &str = "globex-dev-token";
 
@@ -83,6 +90,7 @@ async fn main() -> Result<(), herald::BoxError> {
     };
     let addr = std::env::var("HERALD_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let token = std::env::var("HERALD_TOKEN").unwrap_or_else(|_| DEV_TOKEN.into());
+    let ops_token = std::env::var("HERALD_OPS_TOKEN").unwrap_or_else(|_| OPS_TOKEN.into());
 
     let herald = Herald::builder()
         .modules(["herald_examples::signup_http"])
@@ -92,12 +100,14 @@ async fn main() -> Result<(), herald::BoxError> {
     create_tables(&herald).await?;
     let tokens = StaticTokens::new()
         .token(&token, Actor::new("ada", "acme"))
+        .token(&ops_token, Actor::new("ops", "acme").with_role(OPERATOR))
         .token(OTHER_TENANT_TOKEN, Actor::new("bob", "globex"));
     // The application's own route, behind the same authentication as Herald's.
     let own = Router::new()
         .route("/profiles/{id}", get(get_profile))
         .with_state(herald.clone());
     let app = Api::new(herald.clone(), tokens)
+        .trace_role(OPERATOR)
         .with_routes(own)
         .router()
         // Merged after `router()`: public, no authentication.

@@ -6,6 +6,7 @@
 //! facade's [`Dispatch`](crate::Dispatch) configures a command and hands it here.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -71,9 +72,19 @@ pub struct Dispatched {
     caused: Vec<RecordedEvent>,
     trace: Trace,
     repeat: bool,
+    /// When its dispatch started, by the wall clock (unknown for a row of an older
+    /// Herald).
+    started_at: Option<SystemTime>,
 }
 
 impl Dispatched {
+    /// When its dispatch started, by the wall clock: its trace's steps start that long
+    /// after it.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn started_at(&self) -> Option<SystemTime> {
+        self.started_at
+    }
+
     /// The command's id.
     pub fn command_id(&self) -> Uuid {
         self.command_id
@@ -131,13 +142,17 @@ impl Dispatched {
 
 /// What the command's row keeps once it commits.
 #[derive(Serialize, Deserialize)]
-struct CommandResult {
-    route: String,
-    stream: StreamKey,
+pub(crate) struct CommandResult {
+    pub(crate) route: String,
+    pub(crate) stream: StreamKey,
     version: u64,
     events: u64,
-    correlation_id: Uuid,
-    trace: Trace,
+    pub(crate) correlation_id: Uuid,
+    pub(crate) trace: Trace,
+    /// When its dispatch started, in microseconds since the Unix epoch (by the clock of
+    /// the process that ran it): where its trace sits on the wall clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    started_us: Option<u64>,
     /// The run of its saga that committed with it, for recovery to tell it apart from a
     /// run of a process that died.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -146,6 +161,27 @@ struct CommandResult {
     /// order, so that a repeat returns them too.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     caused: Vec<Run>,
+}
+
+impl CommandResult {
+    /// The result a command's row holds; `None` for a row a runtime of another version
+    /// wrote, or one still being written.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn read(row: serde_json::Value) -> Option<Self> {
+        serde_json::from_value(row).ok()
+    }
+
+    /// When its dispatch started, by the wall clock.
+    pub(crate) fn started_at(&self) -> Option<SystemTime> {
+        self.started_us
+            .map(|us| UNIX_EPOCH + Duration::from_micros(us))
+    }
+
+    /// How many events it committed: its own and its strong reactions'.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn event_count(&self) -> u64 {
+        self.events + self.caused.iter().map(|run| run.events).sum::<u64>()
+    }
 }
 
 /// Consecutive versions of one stream: `events` events after version `after`.
@@ -215,6 +251,7 @@ impl Finished {
                 version: stepped.version,
                 events: stepped.events,
                 caused,
+                started_at: SystemTime::now().checked_sub(trace.root().duration),
                 trace,
                 repeat: false,
             },
@@ -791,13 +828,18 @@ async fn keep_result<C: Command>(
     tracer: &mut Tracer,
 ) -> Result<(), Error> {
     let (command_id, correlation_id) = prepared.envelope_ids;
+    let trace = tracer.current_at(prepared.trace_level);
+    let started = SystemTime::now().checked_sub(trace.root().duration);
     let result = CommandResult {
         route: prepared.route.to_string(),
         stream: prepared.stream.clone(),
         version: stepped.version,
         events: stepped.events.len() as u64,
         correlation_id,
-        trace: tracer.current_at(prepared.trace_level),
+        trace,
+        started_us: started
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
         saga,
         caused: runs(caused),
     };
@@ -856,6 +898,7 @@ async fn read_back(
     }
     Ok(Dispatched {
         command_id,
+        started_at: result.started_at(),
         correlation_id: result.correlation_id,
         route,
         stream: result.stream,

@@ -45,6 +45,9 @@
 //! | `GET`, `DELETE /v1/consumers/{name}` | one; deletes it (its checkpoint goes with it) |
 //! | `GET /v1/consumers/{name}/events` | polls the events after its checkpoint, `?limit=&after=&wait=` (`wait=S`: a long poll, answered when an event of its own commits) |
 //! | `POST /v1/consumers/{name}/ack` | acknowledges `{"position": "v1.…"}`: the checkpoint moves forward |
+//! | `GET /v1/trace/commands` | the caller's tenant's recent commands, newest first, `?patterns=&failed=&before=&limit=` |
+//! | `GET /v1/trace/commands/{command_id}` | a command's whole tree on one time axis (callers with the [trace role](Api::trace_role)) |
+//! | `GET /v1/trace/` | the trace explorer, a page that reads the two routes above (not authenticated: it holds no data) |
 //! | `GET /v1/openapi.json` | the OpenAPI 3.1 document (not authenticated) |
 //!
 //! **Commands.** The body is the command as JSON (`Content-Type: application/json`, at
@@ -114,6 +117,7 @@ mod problem;
 mod reads;
 mod record;
 mod serve;
+mod trace;
 mod wire;
 
 use std::sync::Arc;
@@ -188,8 +192,9 @@ impl Api {
         self
     }
 
-    /// Callers with this role see the trace of the commands they send and read (default:
-    /// nobody does).
+    /// Callers with this role see the trace of the commands they send and read, and the
+    /// trees of the trace page (`GET /v1/trace/commands/{command_id}`) (default: nobody
+    /// does).
     pub fn trace_role(mut self, role: impl Into<String>) -> Self {
         self.settings.trace_role = Some(role.into());
         self
@@ -278,6 +283,8 @@ impl Api {
             )
             .route("/v1/consumers/{name}/events", get(consumers::poll))
             .route("/v1/consumers/{name}/ack", post(consumers::ack))
+            .route("/v1/trace/commands", get(trace::commands))
+            .route("/v1/trace/commands/{command_id}", get(trace::command))
             .method_not_allowed_fallback(method_not_allowed)
             .route_layer(guard);
         let openapi = get(move || async move {
@@ -288,6 +295,9 @@ impl Api {
         });
         Router::new()
             .route("/v1/openapi.json", openapi)
+            // Public: the page holds no data, the routes it reads are guarded.
+            .route("/v1/trace/", get(trace::page))
+            .route("/v1/trace", get(trace::to_page))
             // Authenticated in the handler: on the upgrade, or by the first message.
             .route("/v1/channels", get(channels::upgrade))
             .merge(guarded)

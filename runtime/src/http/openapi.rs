@@ -82,6 +82,7 @@ pub(crate) fn document(registry: &Registry) -> Value {
     }
     reads(&mut paths);
     consumers(&mut paths);
+    trace(&mut paths);
     let mut components = schemas.definitions();
     components.extend(fixed_schemas(event_schemas));
     json!({
@@ -316,6 +317,112 @@ fn consumers(paths: &mut Map<String, Value>) {
     );
 }
 
+fn trace(paths: &mut Map<String, Value>) {
+    use crate::http::trace::{MOST_LISTED, MOST_NODES, SCAN};
+    let mut page = json!({ "get": {
+        "operationId": "trace_page",
+        "summary": "The trace explorer: a page that reads the two `/v1/trace/commands` routes with the caller's token.",
+        "tags": ["trace"],
+        "security": [],
+        "responses": { "200": {
+            "description": "The page (self-contained: inline script and style).",
+            "content": { "text/html": { "schema": { "type": "string" } } },
+        }},
+    }});
+    page["get"]["responses"]["406"] = responses(json!({}))["406"].clone();
+    paths.insert("/v1/trace/".into(), page);
+    let mut list = read(
+        "trace_commands",
+        &format!(
+            "The caller's tenant's recent commands, newest first. A page looks at up to {SCAN} of the store's commands (every tenant's): it may be short, even empty, while `next` says more come further on."
+        ),
+        json!([
+            { "name": "patterns", "in": "query", "description": "Route patterns of the commands, comma-separated (`sign_up.*`).",
+              "schema": { "type": "string" } },
+            { "name": "failed", "in": "query", "description": "Only the commands with a step that did not end well (a conflict run again, a saga step's failed try) or an event an eventual consumer parked.",
+              "schema": { "type": "boolean" } },
+            { "name": "before", "in": "query", "description": "The commands before this one (a `next` this route gave).",
+              "schema": { "type": "string", "format": "uuid" } },
+            { "name": "limit", "in": "query", "description": "How many commands at most.",
+              "schema": { "type": "integer", "minimum": 1, "maximum": MOST_LISTED } },
+        ]),
+        ok_json("TraceCommands"),
+    );
+    list["get"]["tags"] = json!(["trace"]);
+    list["get"]["responses"]["200"]["links"] = json!({ "TheNewestCommandsTree": {
+        "operationId": "trace_command",
+        "parameters": { "command_id": "$response.body#/commands/0/command_id" },
+        "description": "The tree of the newest command listed.",
+    }});
+    paths.insert("/v1/trace/commands".into(), list);
+    let mut tree = read(
+        "trace_command",
+        &format!(
+            "A command's whole tree on one time axis: its strong steps, its events, the eventual consumers that take them and the commands their processors dispatched, transitively (at most {MOST_NODES} nodes). For callers with the trace role."
+        ),
+        json!([{ "name": "command_id", "in": "path", "required": true,
+                 "schema": { "type": "string", "format": "uuid" } }]),
+        ok_json("TraceTree"),
+    );
+    tree["get"]["tags"] = json!(["trace"]);
+    paths.insert("/v1/trace/commands/{command_id}".into(), tree);
+}
+
+fn trace_schemas(out: &mut Map<String, Value>) {
+    let uuid = json!({ "type": "string", "format": "uuid" });
+    let time = json!({ "type": "string", "format": "date-time" });
+    let micros = json!({ "type": ["integer", "null"], "minimum": 0 });
+    out.insert(
+        "TraceCommand".into(),
+        json!({ "type": "object",
+            "required": ["command_id", "route", "correlation_id", "recorded_at", "started_at", "events", "failed", "parked"],
+            "properties": {
+                "command_id": uuid,
+                "route": { "type": "string" },
+                "correlation_id": uuid,
+                "command": { "type": ["string", "null"], "description": "The command's name." },
+                "recorded_at": time,
+                "started_at": { "type": ["string", "null"], "format": "date-time" },
+                "events": { "type": "integer", "minimum": 0 },
+                "failed": { "type": "boolean" },
+                "parked": { "type": "integer", "minimum": 0, "description": "Its events parked by eventual consumers." },
+                "took_us": { "type": "integer", "minimum": 0, "description": "How long it took, in microseconds (callers with the trace role)." },
+            }}),
+    );
+    out.insert(
+        "TraceCommands".into(),
+        json!({ "type": "object", "required": ["commands", "next"], "properties": {
+            "commands": { "type": "array", "items": { "$ref": "#/components/schemas/TraceCommand" } },
+            "next": { "type": ["string", "null"], "format": "uuid", "description": "`before` for the next page; null: no more." },
+        }}),
+    );
+    out.insert(
+        "TraceNode".into(),
+        json!({ "type": "object",
+            "required": ["id", "parent", "kind", "label", "start_us", "took_us", "status", "detail"],
+            "properties": {
+                "id": { "type": "integer", "minimum": 0 },
+                "parent": { "type": ["integer", "null"], "minimum": 0 },
+                "kind": { "enum": ["command", "step", "event", "consumer"] },
+                "label": { "type": "string" },
+                "start_us": { "description": "Microseconds after the tree's origin; null: not known.", "allOf": [micros] },
+                "took_us": { "description": "How long, in microseconds; null: not known.", "allOf": [micros] },
+                "status": { "enum": ["ok", "conflict", "failed", "handled", "pending", "parked"] },
+                "detail": { "type": "object" },
+            }}),
+    );
+    out.insert(
+        "TraceTree".into(),
+        json!({ "type": "object", "required": ["command_id", "correlation_id", "origin", "nodes", "truncated"], "properties": {
+            "command_id": uuid,
+            "correlation_id": uuid,
+            "origin": time,
+            "nodes": { "type": "array", "items": { "$ref": "#/components/schemas/TraceNode" } },
+            "truncated": { "type": "boolean" },
+        }}),
+    );
+}
+
 fn parameters() -> Value {
     json!({
         "IdempotencyKey": {
@@ -428,6 +535,7 @@ fn fixed_schemas(events: Vec<Value>) -> Map<String, Value> {
         json!({ "type": "string", "pattern": "^v1\\.[0-9]{1,18}\\.[0-9]{1,18}$",
                 "description": "A place in the global order, as this API writes it: hand it back as it is." }),
     );
+    trace_schemas(&mut out);
     out.insert("Stream".into(), stream);
     out.insert("Event".into(), event);
     out.insert("Dispatched".into(), dispatched.clone());

@@ -113,6 +113,35 @@ pub struct RecordedCommand {
     pub result: serde_json::Value,
 }
 
+/// A committed command as [`EventStore::recent_commands`] lists it.
+///
+/// ```
+/// use herald::store::ListedCommand;
+/// let listed = ListedCommand::new(herald::Uuid::now_v7(), std::time::SystemTime::now(), herald::json::json!({}));
+/// println!("{} at {:?}: {}", listed.id, listed.recorded_at, listed.result);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListedCommand {
+    /// The command's id: give it back as `before` to read on past it.
+    pub id: Uuid,
+    /// When its row was written.
+    pub recorded_at: std::time::SystemTime,
+    /// What the runtime stored when it committed: its result and trace.
+    pub result: serde_json::Value,
+}
+
+impl ListedCommand {
+    /// A listed command (for stores outside this crate).
+    pub fn new(id: Uuid, recorded_at: std::time::SystemTime, result: serde_json::Value) -> Self {
+        ListedCommand {
+            id,
+            recorded_at,
+            result,
+        }
+    }
+}
+
 /// An aggregate's state at a version of its stream.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Snapshot {
@@ -291,6 +320,40 @@ pub trait EventStore: Send + Sync + 'static {
     /// The committed record of command `id`, if there is one.
     fn read_command(&self, id: Uuid) -> BoxFuture<'_, Result<Option<RecordedCommand>, StoreError>>;
 
+    /// At most `limit` committed commands of every tenant, newest first: those recorded
+    /// before command `before` when it is given (an id this listing returned), from the
+    /// newest otherwise. A `before` that names no command lists nothing. For operators'
+    /// tools (the trace page), not for readers that must see every command: a command
+    /// that commits late may land behind a reader's place. Stores that keep no order of
+    /// their commands say so.
+    ///
+    /// ```
+    /// # use herald_doc_fixtures::*;
+    /// use herald::store::EventStore;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let herald = herald().await;
+    /// let opened = herald.dispatch(OpenAccount { account_id: 1 }).await?;
+    /// let newest = herald.store().recent_commands(None, 10).await?;
+    /// assert_eq!(newest[0].id, opened.command_id());
+    /// let older = herald.store().recent_commands(Some(newest[0].id), 10).await?;
+    /// assert!(older.iter().all(|c| c.id != opened.command_id()));
+    /// # Ok(()) }
+    /// ```
+    fn recent_commands(
+        &self,
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ListedCommand>, StoreError>> {
+        let _ = (before, limit);
+        let kind = self.kind();
+        Box::pin(async move {
+            Err(StoreError::Unsupported(format!(
+                "the `{kind}` store cannot list its commands"
+            )))
+        })
+    }
+
     /// Whether concurrent commands are better off sharing one of its transactions and
     /// one commit ([`HeraldBuilder::group_commit`](crate::HeraldBuilder::group_commit)):
     /// where a commit waits for a flush to disk. Such a store's transactions must take
@@ -451,6 +514,14 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
 
     fn read_command(&self, id: Uuid) -> BoxFuture<'_, Result<Option<RecordedCommand>, StoreError>> {
         (**self).read_command(id)
+    }
+
+    fn recent_commands(
+        &self,
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ListedCommand>, StoreError>> {
+        (**self).recent_commands(before, limit)
     }
 
     fn groups_commits(&self) -> bool {

@@ -18,7 +18,8 @@ use uuid::Uuid;
 
 use crate::model::record::{NewEvent, Position, RecordedEvent, StreamKey};
 use crate::store::contract::{
-    Conflict, EventStore, RecordedCommand, Savepoint, Snapshot, Sql, StoreError, StoreTransaction,
+    Conflict, EventStore, ListedCommand, RecordedCommand, Savepoint, Snapshot, Sql, StoreError,
+    StoreTransaction,
 };
 
 /// Events in memory, lost when the process ends. For tests and examples; the durable
@@ -73,6 +74,8 @@ struct State {
     waiting: HashMap<u64, u64>,
     /// Committed commands by id.
     commands: HashMap<Uuid, RecordedCommand>,
+    /// Committed command ids in the order they committed, with when.
+    command_order: Vec<(Uuid, SystemTime)>,
     /// The open transaction recording each command id.
     recording: HashMap<Uuid, u64>,
     /// The newest snapshot of each stream.
@@ -231,6 +234,28 @@ impl EventStore for MemoryStore {
     fn read_command(&self, id: Uuid) -> BoxFuture<'_, Result<Option<RecordedCommand>, StoreError>> {
         let record = self.lock().commands.get(&id).cloned();
         Box::pin(async move { Ok(record) })
+    }
+
+    fn recent_commands(
+        &self,
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ListedCommand>, StoreError>> {
+        let state = self.lock();
+        let order = &state.command_order;
+        let end = match before {
+            None => order.len(),
+            Some(before) => order.iter().position(|(id, _)| *id == before).unwrap_or(0),
+        };
+        let listed = order[..end]
+            .iter()
+            .rev()
+            // A claim that committed without a result (as the SQL stores' `NULL`).
+            .filter(|(id, _)| !state.commands[id].result.is_null())
+            .take(limit)
+            .map(|&(id, at)| ListedCommand::new(id, at, state.commands[&id].result.clone()))
+            .collect();
+        Box::pin(async move { Ok(listed) })
     }
 
     fn discard(
@@ -879,9 +904,12 @@ impl StoreTransaction for MemoryTransaction {
     fn commit(mut self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
         {
             let mut state = self.shared.lock();
+            let now = SystemTime::now();
             for (id, record) in self.commands.drain(..) {
                 state.recording.remove(&id);
-                state.commands.insert(id, record);
+                if state.commands.insert(id, record).is_none() {
+                    state.command_order.push((id, now));
+                }
             }
             for (stream, snapshot) in self.snapshots.drain(..) {
                 match state.snapshots.get(&stream) {
@@ -891,7 +919,6 @@ impl StoreTransaction for MemoryTransaction {
                     }
                 }
             }
-            let now = SystemTime::now();
             for change in self.consumer_changes.drain(..) {
                 match change {
                     ConsumerChange::Checkpoint(consumer, at) => {

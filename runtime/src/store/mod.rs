@@ -22,8 +22,9 @@ pub use consumer::{Checkpoint, ConsumerLog, DeadLetter, Lease};
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) use contract::backend;
 pub use contract::{
-    AggregateRead, Conflict, EventStore, MAX_PAYLOAD_LEN, Page, ReadTransaction, RecordedCommand,
-    ReplayFrom, Savepoint, Snapshot, Sql, StoreError, StoreReader, StoreTransaction,
+    AggregateRead, Conflict, EventStore, ListedCommand, MAX_PAYLOAD_LEN, Page, ReadTransaction,
+    RecordedCommand, ReplayFrom, Savepoint, Snapshot, Sql, StoreError, StoreReader,
+    StoreTransaction,
 };
 pub use memory::MemoryStore;
 pub(crate) use read_through::ReadThrough;

@@ -196,6 +196,14 @@ impl EventStore for ReadThrough {
         self.active.read_command(id)
     }
 
+    fn recent_commands(
+        &self,
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<crate::store::ListedCommand>, StoreError>> {
+        self.active.recent_commands(before, limit)
+    }
+
     fn sagas(&self) -> &dyn SagaLog {
         self.active.sagas()
     }

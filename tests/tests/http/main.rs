@@ -21,6 +21,7 @@ mod consumers;
 mod door;
 mod events;
 mod reads;
+mod trace;
 
 #[event("member.:member_id.joined")]
 struct Joined {

@@ -60,6 +60,15 @@ pub trait Dialect: Clone + std::fmt::Debug + Send + Sync + Sized + 'static {
     #[doc(hidden)]
     const EVENT_ORDER: &'static str;
 
+    /// SQL: the newest first order of `herald_commands` rows, for listing them.
+    #[doc(hidden)]
+    const COMMANDS_NEWEST_FIRST: &'static str;
+
+    /// SQL: a `herald_commands` row comes before command `id` (a parameter) in
+    /// [`COMMANDS_NEWEST_FIRST`](Self::COMMANDS_NEWEST_FIRST)'s order, read backwards.
+    #[doc(hidden)]
+    fn commands_before(id: &str) -> String;
+
     /// SQL: a `herald_events` row comes after the position `tx`, `seq` (parameters) in
     /// the global order.
     #[doc(hidden)]

@@ -257,6 +257,12 @@ impl Dialect for Postgres {
     const BEGIN_READ: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
     const EVENT_POSITION: &'static str = "tx_order, position";
     const EVENT_ORDER: &'static str = "tx_order, position";
+    // Along the index `herald_commands_by_time`.
+    const COMMANDS_NEWEST_FIRST: &'static str = "recorded_at DESC, id DESC";
+
+    fn commands_before(id: &str) -> String {
+        format!("(recorded_at, id) < (SELECT recorded_at, id FROM herald_commands WHERE id = {id})")
+    }
     const NOW_MICROS: &'static str = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
     const NOW: &'static str = "clock_timestamp()";
 

@@ -226,6 +226,12 @@ impl Dialect for Sqlite {
     const BEGIN_READ: &'static str = "BEGIN";
     const EVENT_POSITION: &'static str = "0 AS tx_order, position";
     const EVENT_ORDER: &'static str = "position";
+    // The table is keyed by rowid, in the order the rows were written.
+    const COMMANDS_NEWEST_FIRST: &'static str = "rowid DESC";
+
+    fn commands_before(id: &str) -> String {
+        format!("rowid < (SELECT rowid FROM herald_commands WHERE id = {id})")
+    }
     const NOW_MICROS: &'static str =
         "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)";
     const NOW: &'static str = Self::NOW_MICROS;

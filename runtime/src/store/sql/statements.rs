@@ -14,6 +14,14 @@ pub(super) fn event_columns<D: Dialect>(table: &str, position: &str) -> String {
     )
 }
 
+/// The committed rows of `herald_commands`, as `recent_commands` reads them.
+fn commands<D: Dialect>() -> String {
+    format!(
+        "SELECT id, result, {} AS recorded_us FROM herald_commands WHERE result IS NOT NULL",
+        D::micros("recorded_at")
+    )
+}
+
 pub(super) fn sql(text: String) -> SqlStr {
     AssertSqlSafe(text).into_sql_str()
 }
@@ -28,6 +36,10 @@ pub(super) struct Statements {
     pub(super) replay_events: SqlStr,
     pub(super) claim_command: SqlStr,
     pub(super) finish_command: SqlStr,
+    /// The newest committed commands (`$1`: how many).
+    pub(super) recent_commands: SqlStr,
+    /// The newest committed commands before command `$1` (`$2`: how many).
+    pub(super) commands_before: SqlStr,
     pub(super) save_snapshot: SqlStr,
     pub(super) discard: SqlStr,
     pub(super) count_after: SqlStr,
@@ -122,6 +134,17 @@ impl Statements {
                  WHERE herald_commands.result IS NULL \
                  AND herald_commands.payload_hash = excluded.payload_hash",
                 time("$4")
+            )),
+            recent_commands: sql(format!(
+                "{commands} ORDER BY {newest} LIMIT $1",
+                commands = commands::<D>(),
+                newest = D::COMMANDS_NEWEST_FIRST,
+            )),
+            commands_before: sql(format!(
+                "{commands} AND {before} ORDER BY {newest} LIMIT $2",
+                commands = commands::<D>(),
+                before = D::commands_before("$1"),
+                newest = D::COMMANDS_NEWEST_FIRST,
             )),
             save_snapshot: sql(format!(
                 "INSERT INTO herald_snapshots \

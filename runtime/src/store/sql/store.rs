@@ -17,8 +17,8 @@ use crate::BoxFuture;
 use crate::model::record::{NewEvent, Position, RecordedEvent, ReplayEvent, StreamKey};
 use crate::store::consumer::{ConsumerLog, DeadLetter};
 use crate::store::contract::{
-    AggregateRead, Conflict, EventStore, RecordedCommand, ReplayFrom, Savepoint, Snapshot, Sql,
-    StoreError, StoreTransaction, backend,
+    AggregateRead, Conflict, EventStore, ListedCommand, RecordedCommand, ReplayFrom, Savepoint,
+    Snapshot, Sql, StoreError, StoreTransaction, backend,
 };
 use crate::store::remote::RemoteConsumerLog;
 use crate::store::saga::SagaLog;
@@ -290,6 +290,35 @@ impl<D: Dialect> EventStore for SqlStore<D> {
 
     fn read_command(&self, id: Uuid) -> BoxFuture<'_, Result<Option<RecordedCommand>, StoreError>> {
         Box::pin(async move { command_of::<D>(&mut *self.connection().await?, id).await })
+    }
+
+    fn recent_commands(
+        &self,
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<ListedCommand>, StoreError>> {
+        Box::pin(async move {
+            use db::Columns;
+            let limit = int(limit as u64);
+            let query = match before {
+                None => sqlx::query::<D::Db>(self.statements.recent_commands.clone()).arg(limit),
+                Some(id) => sqlx::query::<D::Db>(self.statements.commands_before.clone())
+                    .arg(id)
+                    .arg(limit),
+            };
+            let rows = query
+                .fetch_all(D::Db::executor(&mut *self.connection().await?))
+                .await
+                .map_err(backend)?;
+            rows.iter()
+                .map(|row| {
+                    let sqlx::types::Json(result) =
+                        row.col::<sqlx::types::Json<serde_json::Value>>("result")?;
+                    let recorded = rows::from_micros(row.col::<i64>("recorded_us")?);
+                    Ok(ListedCommand::new(row.col("id")?, recorded, result))
+                })
+                .collect()
+        })
     }
 
     fn discard(
