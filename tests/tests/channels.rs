@@ -869,14 +869,17 @@ async fn a_client_that_never_reads_is_closed_and_the_others_are_served() {
         .subscribe("all", "accounts", "account.:any.*", None)
         .await;
     assert_eq!(ok["type"], "subscribed");
-    // 8 KiB notes, 10 MB in all: more than both ends' socket buffers hold.
-    const NOTES: usize = 1200;
+    // 64 KiB notes, 20 MB in all: more than both ends' socket buffers hold. Large
+    // frames because a socket that is never read still takes in a trickle on a loaded
+    // machine (about 125 KB/s was seen on loopback): a write of a few 8 KiB frames then
+    // finished within the write timeout, and the stuck client was never too slow.
+    const NOTES: usize = 300;
     let writer = herald.clone();
     let writing = tokio::spawn(async move {
         for i in 0..NOTES {
             let note = Noted {
                 account_id: format!("a{}", i % 10),
-                text: format!("{i:08}{}", "x".repeat(8 * 1024)),
+                text: format!("{i:08}{}", "x".repeat(64 * 1024)),
             };
             writer.record(note).actor(ada()).await.unwrap();
         }

@@ -9,7 +9,8 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Request, header};
-use tokio::sync::{broadcast, mpsc};
+use futures_util::SinkExt;
+use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio::time::Instant;
 
 use super::ChannelSettings;
@@ -74,6 +75,7 @@ pub(crate) async fn run(
         subs: HashMap::new(),
         ids: HashMap::new(),
         next_key: 0,
+        reading: Arc::new(Semaphore::new(1)),
     };
     let (tx, mut rx) = mpsc::channel::<Out>(settings.send_queue.max(1));
     let deadline = Instant::now() + settings.auth_timeout;
@@ -98,7 +100,7 @@ pub(crate) async fn run(
             }
             out = rx.recv() => {
                 let Some(out) = out else { break };
-                if !connection.write(&mut socket, out).await {
+                if !connection.write_all(&mut socket, out, &mut rx).await {
                     break;
                 }
             }
@@ -155,6 +157,9 @@ struct Connection {
     /// The key of each live subscription's id.
     ids: HashMap<Id, u64>,
     next_key: u64,
+    /// Held by the subscription reading a page from the store: one page of the
+    /// connection in memory at a time, however many subscriptions catch up.
+    reading: Arc<Semaphore>,
 }
 
 impl Connection {
@@ -299,6 +304,7 @@ impl Connection {
             id: id.clone(),
             pattern: asked,
             tx: tx.clone(),
+            reading: self.reading.clone(),
         };
         let task = tokio::spawn(follow.run(join, after));
         self.ids.insert(id.clone(), key);
@@ -313,30 +319,64 @@ impl Connection {
         Ok(())
     }
 
-    /// Writes what a subscription queued; `false` when the socket is gone.
-    async fn write(&mut self, socket: &mut WebSocket, out: Out) -> bool {
-        match out {
-            Out::Gone { key } => {
-                if let Some(sub) = self.subs.remove(&key) {
-                    self.ids.remove(&sub.id);
+    /// Writes `first` and whatever else the subscriptions queued meanwhile (at most
+    /// [`BATCH`] frames), flushing the socket once: one write for many frames when the
+    /// connection is busy. `false` when the socket is gone.
+    async fn write_all(
+        &mut self,
+        socket: &mut WebSocket,
+        first: Out,
+        rx: &mut mpsc::Receiver<Out>,
+    ) -> bool {
+        // The positions written, applied once the flush went through.
+        let mut written: Vec<(u64, Position)> = Vec::new();
+        let mut next = Some(first);
+        let mut frames = 0;
+        let fed = async {
+            while let Some(out) = next.take() {
+                match out {
+                    Out::Gone { key } => {
+                        if let Some(sub) = self.subs.remove(&key) {
+                            self.ids.remove(&sub.id);
+                        }
+                    }
+                    // Unsubscribed meanwhile: its queued frames are dropped.
+                    Out::Frame { key, .. } if !self.subs.contains_key(&key) => {}
+                    Out::Frame {
+                        key,
+                        position,
+                        text,
+                    } => {
+                        socket.feed(Message::Text(text.into())).await?;
+                        frames += 1;
+                        if let Some(at) = position {
+                            written.push((key, at));
+                        }
+                    }
+                }
+                if frames < BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+            socket.flush().await
+        };
+        let flushed = tokio::time::timeout(self.settings.write_timeout, fed).await;
+        match flushed {
+            Ok(Ok(())) => {
+                for (key, at) in written {
+                    if let Some(sub) = self.subs.get_mut(&key) {
+                        sub.written = Some(at);
+                    }
                 }
                 true
             }
-            Out::Frame {
-                key,
-                position,
-                text,
-            } => {
-                if !self.subs.contains_key(&key) {
-                    return true; // unsubscribed meanwhile: its queued frames are dropped
-                }
-                if !self.reply(socket, text).await {
-                    return false;
-                }
-                if let (Some(at), Some(sub)) = (position, self.subs.get_mut(&key)) {
-                    sub.written = Some(at);
-                }
-                true
+            Ok(Err(_)) => false,
+            // What was fed may not have reached the client: the positions told are those
+            // of the frames flushed before.
+            Err(_) => {
+                let reason = "too slow: resume each subscription after its last event";
+                self.close(socket, code::TOO_SLOW, reason, true).await;
+                false
             }
         }
     }
@@ -427,10 +467,15 @@ struct Follow {
     head: String,
     pattern: Pattern,
     tx: mpsc::Sender<Out>,
+    reading: Arc<Semaphore>,
 }
 
-/// How many events a catch-up reads from the store at once.
-const PAGE: usize = 500;
+/// How many events a catch-up reads from the store at once. A page waits in memory while
+/// its frames go out, so it is small, and a connection reads one page at a time.
+const PAGE: usize = 100;
+
+/// How many queued frames one flush of the socket takes at most.
+const BATCH: usize = 64;
 
 impl Follow {
     async fn run(self, join: Join, after: Option<Position>) {
@@ -525,6 +570,9 @@ impl Follow {
     async fn catch_up(&self, tenant: &str, at: &mut Position) -> Option<()> {
         let patterns = [self.pattern.as_str()];
         loop {
+            let Ok(_reading) = self.reading.acquire().await else {
+                return None; // never closed
+            };
             let page = match self.herald.read_events(tenant, *at, patterns, PAGE).await {
                 Ok(page) => page,
                 Err(error) => {
