@@ -950,7 +950,13 @@ impl StoreTransaction for MemoryTransaction {
             }
         }
         self.shared.ended.send_modify(|n| *n += 1);
-        Box::pin(async { Ok(()) })
+        // A commit of a real store waits for its disk and lets other tasks run; this one
+        // yields likewise, so that a loop of commands does not keep the tasks it woke
+        // (the channel hub, the consumers) waiting on its worker thread.
+        Box::pin(async {
+            tokio::task::yield_now().await;
+            Ok(())
+        })
     }
 
     fn rollback(mut self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>> {

@@ -1,12 +1,15 @@
 //! One hub per runtime: a task follows the store's commits, reads the global order after
 //! its position once per wake-up (not once per subscriber), writes each event's JSON once
-//! and hands it to every subscription through a bounded buffer. A subscription that falls
-//! behind the buffer reads what it missed from the store (see `socket.rs`).
+//! and hands every live subscription its frame, straight into the subscription's
+//! connection queue: one wake-up per connection and event, none per subscription. A
+//! subscription whose queue is full leaves the live stream and reads what it missed from
+//! the store (see `follow.rs`), so a slow client never holds up the others.
 
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{mpsc, watch};
 
 use super::protocol;
 use crate::facade::runtime::Herald;
@@ -36,6 +39,102 @@ impl Shared {
     }
 }
 
+/// What a connection's queue carries: frames of its subscriptions, and their ends.
+pub(crate) enum Out {
+    /// A frame of subscription `key`; `position` is that of the event it carries.
+    Frame {
+        key: u64,
+        position: Option<Position>,
+        text: String,
+    },
+    /// Subscription `key` ended on its own (refused, or the store failed it).
+    Gone { key: u64 },
+}
+
+/// A subscription as the hub sees it.
+pub(crate) trait Subscriber: Send + Sync {
+    /// Whether it takes `event` (its tenant, its channel's event type, its pattern).
+    fn takes(&self, event: &Shared) -> bool;
+    /// Its frame of `event`.
+    fn frame(&self, event: &Shared) -> Out;
+    /// Its connection's queue.
+    fn queue(&self) -> &mpsc::Sender<Out>;
+    /// Whether it ended (unsubscribed, or its connection closed).
+    fn ended(&self) -> bool;
+    /// It left the live stream after the event at `at`: read on from the store.
+    fn resume(self: Arc<Self>, at: Position);
+}
+
+/// A subscription the hub hands events to, from before it first reads the store until
+/// it ends.
+struct Listener {
+    id: u64,
+    subscriber: Arc<dyn Subscriber>,
+    /// The last event it has (live) or that it read from the store (reading).
+    at: Position,
+    /// While it reads the store: the events the hub had for it meanwhile, which go out
+    /// once it has read up to the live point.
+    reading: Option<Kept>,
+}
+
+/// What the hub keeps for a subscription that reads the store.
+#[derive(Default)]
+struct Kept {
+    events: Vec<Arc<Shared>>,
+    /// It missed events up to this one, over the limit: the store has them.
+    dropped: Option<Position>,
+}
+
+/// The subscriptions, under one lock.
+struct Live {
+    listeners: Vec<Listener>,
+    /// How many events the hub keeps for each subscription that reads the store.
+    keep: usize,
+    next_id: u64,
+}
+
+impl Live {
+    /// Hands `event` to every subscription that takes it: into its connection's queue,
+    /// or kept while it reads the store. One whose queue is full reads on from the store
+    /// (the hub keeping its events meanwhile); one that ended leaves.
+    fn hand_out(&mut self, event: &Arc<Shared>) {
+        let keep = self.keep;
+        self.listeners.retain_mut(|listener| {
+            let subscriber = &listener.subscriber;
+            if subscriber.ended() {
+                return false;
+            }
+            if event.position <= listener.at || !subscriber.takes(event) {
+                return true;
+            }
+            if let Some(kept) = &mut listener.reading {
+                if kept.events.len() < keep {
+                    kept.events.push(event.clone());
+                } else {
+                    kept.events.clear();
+                    kept.dropped = Some(event.position);
+                }
+                return true;
+            }
+            match subscriber.queue().try_send(subscriber.frame(event)) {
+                Ok(()) => {
+                    listener.at = event.position;
+                    true
+                }
+                Err(TrySendError::Full(_)) => {
+                    listener.reading = Some(Kept {
+                        events: vec![event.clone()],
+                        dropped: None,
+                    });
+                    subscriber.clone().resume(listener.at);
+                    true
+                }
+                Err(TrySendError::Closed(_)) => false,
+            }
+        });
+    }
+}
+
 /// The runtime's channel hub.
 pub(crate) struct ChannelHub {
     inner: Arc<Inner>,
@@ -43,7 +142,7 @@ pub(crate) struct ChannelHub {
 
 struct Inner {
     store: Arc<dyn EventStore>,
-    sender: broadcast::Sender<Arc<Shared>>,
+    live: Mutex<Live>,
     /// Whether the task that follows the commits runs.
     started: Mutex<bool>,
     /// How many times a server of the runtime shut down: every socket open then closes
@@ -51,6 +150,12 @@ struct Inner {
     closing: watch::Sender<u64>,
     /// How many sockets are open.
     open: watch::Sender<usize>,
+}
+
+impl Inner {
+    fn live(&self) -> MutexGuard<'_, Live> {
+        self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// A socket's place among the hub's open ones; it leaves when dropped.
@@ -66,28 +171,27 @@ impl Drop for Open {
 const READ: usize = 500;
 
 impl ChannelHub {
-    /// The hub of `herald`, made with a buffer of `buffer` events the first time.
+    /// The hub of `herald`, made the first time keeping the last `buffer` events.
     pub(crate) fn of(herald: &Herald, buffer: usize) -> Arc<ChannelHub> {
-        herald.door(|| {
-            let (sender, _) = broadcast::channel(buffer.max(1));
-            ChannelHub {
-                inner: Arc::new(Inner {
-                    store: herald.shared_store(),
-                    sender,
-                    started: Mutex::new(false),
-                    closing: watch::channel(0).0,
-                    open: watch::channel(0).0,
+        herald.door(|| ChannelHub {
+            inner: Arc::new(Inner {
+                store: herald.shared_store(),
+                live: Mutex::new(Live {
+                    listeners: Vec::new(),
+                    keep: buffer.max(1),
+                    next_id: 0,
                 }),
-            }
+                started: Mutex::new(false),
+                closing: watch::channel(0).0,
+                open: watch::channel(0).0,
+            }),
         })
     }
 
-    /// A receiver of the events the hub hands out from now on, starting its task if it
-    /// is not running.
-    pub(crate) async fn subscribe(
-        &self,
-    ) -> Result<broadcast::Receiver<Arc<Shared>>, crate::store::StoreError> {
-        let receiver = self.inner.sender.subscribe();
+    /// Starts the task that follows the commits, if it does not run. A subscription
+    /// calls this before it reads the store, so that the hub hands out every event
+    /// after what it reads.
+    pub(crate) async fn start(&self) -> Result<(), crate::store::StoreError> {
         let started = *self
             .inner
             .started
@@ -105,7 +209,72 @@ impl ChannelHub {
                 tokio::spawn(follow(Arc::downgrade(&self.inner), head));
             }
         }
-        Ok(receiver)
+        Ok(())
+    }
+
+    /// `subscriber` listens from now on: the hub keeps the events it takes until it
+    /// has read the store ([`ChannelHub::live`]). Call it after [`ChannelHub::start`]
+    /// and before reading the store. Returns its id for the hub.
+    pub(crate) fn listen(&self, subscriber: Arc<dyn Subscriber>) -> u64 {
+        let mut live = self.inner.live();
+        let id = live.next_id;
+        live.next_id += 1;
+        live.listeners.push(Listener {
+            id,
+            subscriber,
+            at: Position::START,
+            reading: Some(Kept::default()),
+        });
+        id
+    }
+
+    /// Listener `id` ended.
+    pub(crate) fn leave(&self, id: u64) {
+        self.inner.live().listeners.retain(|l| l.id != id);
+    }
+
+    /// Listener `id` read the store up to `at`: what the hub kept for it after `at`
+    /// goes to its queue, and from now on every event it takes. `Err` with the position
+    /// to read on from when the hub dropped some of what it kept (the store has them)
+    /// or its queue filled meanwhile.
+    pub(crate) fn live(&self, id: u64, at: Position) -> Result<(), Position> {
+        let mut live = self.inner.live();
+        let Some(listener) = live.listeners.iter_mut().find(|l| l.id == id) else {
+            return Ok(()); // it ended
+        };
+        let subscriber = listener.subscriber.clone();
+        listener.at = listener.at.max(at);
+        let Some(kept) = listener.reading.as_mut() else {
+            return Ok(());
+        };
+        if let Some(dropped) = kept.dropped
+            && dropped > listener.at
+        {
+            kept.dropped = None;
+            kept.events.clear();
+            return Err(listener.at);
+        }
+        kept.dropped = None;
+        let mut events = std::mem::take(&mut kept.events).into_iter();
+        for event in events.by_ref() {
+            if event.position <= listener.at {
+                continue; // it read this one from the store
+            }
+            match subscriber.queue().try_send(subscriber.frame(&event)) {
+                Ok(()) => listener.at = event.position,
+                Err(TrySendError::Full(_)) => {
+                    let rest = std::iter::once(event).chain(events).collect();
+                    listener.reading = Some(Kept {
+                        events: rest,
+                        dropped: None,
+                    });
+                    return Err(listener.at);
+                }
+                Err(TrySendError::Closed(_)) => return Ok(()), // its socket is gone
+            }
+        }
+        listener.reading = None;
+        Ok(())
     }
 
     /// A socket opens; it counts as open while the guard lives.
@@ -129,7 +298,7 @@ impl ChannelHub {
     }
 }
 
-/// Reads the global order after `at` on every commit and hands each event to the
+/// Reads the global order after `at` on every commit and hands each event to the live
 /// subscriptions, for as long as the hub lives.
 async fn follow(hub: Weak<Inner>, mut at: Position) {
     let mut commits = match hub.upgrade() {
@@ -140,22 +309,30 @@ async fn follow(hub: Weak<Inner>, mut at: Position) {
         let Some(inner) = hub.upgrade() else {
             return;
         };
-        if inner.sender.receiver_count() == 0 {
+        let nobody = inner.live().listeners.is_empty();
+        if nobody {
             // Nobody listens: no need to read what nobody would get. A subscription
-            // reads from the store up to the live point anyway, so the hub may jump.
+            // reads from the store up to the live point anyway, so the hub may skip.
             match inner.store.consumers().head().await {
-                Ok(head) => at = at.max(head),
+                Ok(head) => {
+                    // Under the lock: one that listens from now on reads the head after.
+                    if inner.live().listeners.is_empty() {
+                        at = at.max(head);
+                    }
+                }
                 Err(error) => tracing::warn!(%error, "the channel hub could not read the head"),
             }
         } else {
             match inner.store.read_all(at, READ).await {
                 Ok(events) => {
                     let full = events.len() == READ;
-                    for event in &events {
+                    let shared: Vec<_> = events.iter().map(|e| Arc::new(Shared::of(e))).collect();
+                    let mut live = inner.live();
+                    for event in &shared {
                         at = event.position;
-                        // No subscriber right now is fine: they read the store.
-                        let _ = inner.sender.send(Arc::new(Shared::of(event)));
+                        live.hand_out(event);
                     }
+                    drop(live);
                     if full {
                         continue; // more to read before waiting
                     }

@@ -4,6 +4,7 @@
 //! with a pattern within the channel's, optionally from a position it already has, and
 //! receives each matching committed event of its tenant, in the global order, once.
 
+mod follow;
 mod hub;
 mod protocol;
 mod socket;
@@ -96,17 +97,18 @@ impl ChannelSettings {
         self
     }
 
-    /// How many frames wait for a connection's socket at most (default: 256). A
-    /// subscription that finds the queue full waits, and reads what the hub handed out
-    /// meanwhile from the store: a slow client never holds up the others.
+    /// How many frames wait for a connection's socket at most (default: 256). When the
+    /// hub finds a subscription's queue full, the subscription reads what it missed from
+    /// the store and then goes on live: a slow client never holds up the others.
     pub fn send_queue(mut self, frames: usize) -> Self {
         self.send_queue = frames.max(1);
         self
     }
 
-    /// How many events the runtime's hub keeps for subscriptions that fall behind
-    /// (default: 4,096). One that falls further reads from the store. The hub is one per
-    /// runtime: the first router that serves channels for it sets this.
+    /// How many events the runtime's hub keeps for a subscription while it reads the
+    /// store, when it joins and after its queue was full (default: 4,096); past that it
+    /// reads on from the store. The hub is one per runtime: the first router that serves
+    /// channels for it sets this.
     pub fn buffer(mut self, events: usize) -> Self {
         self.buffer = events.max(1);
         self

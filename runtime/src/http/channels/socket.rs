@@ -1,24 +1,25 @@
-//! One WebSocket connection: its messages in, its frames out, and a task per
-//! subscription that authorizes the join, catches up from the store and then follows the
-//! hub, never missing or repeating an event.
+//! One WebSocket connection: its messages in, its frames out. Each subscription starts a
+//! task that authorizes the join and reads the store (`follow.rs`); live events come
+//! from the hub, straight into the connection's queue.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Request, header};
 use futures_util::SinkExt;
-use tokio::sync::{Semaphore, broadcast, mpsc};
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
 use super::ChannelSettings;
-use super::hub::{ChannelHub, Shared};
+use super::follow::Follow;
+use super::hub::{ChannelHub, Out};
 use super::protocol::{self, Id, Incoming, Refused};
 use crate::base::actor::Actor;
-use crate::engine::handler::{ChannelRow, Join};
-use crate::facade::runtime::Herald;
+use crate::engine::handler::Join;
 use crate::http::door::Door;
 use crate::http::wire;
 use crate::route::Pattern;
@@ -36,21 +37,11 @@ pub(crate) mod code {
     pub(crate) const TOO_SLOW: u16 = 4008;
 }
 
-/// What the connection's loop writes: frames of subscriptions and its own replies.
-enum Out {
-    /// A frame of subscription `key`; `position` is that of the event it carries.
-    Frame {
-        key: u64,
-        position: Option<Position>,
-        text: String,
-    },
-    /// Subscription `key` ended on its own (refused, or the store failed it).
-    Gone { key: u64 },
-}
-
 /// A subscription of the connection.
 struct Sub {
     id: Id,
+    follow: Arc<Follow>,
+    /// The task that joins and reads the store first.
     task: tokio::task::JoinHandle<()>,
     /// The position of the last event written to the socket for it.
     written: Option<Position>,
@@ -143,6 +134,7 @@ pub(crate) async fn run(
         }
     }
     for sub in connection.subs.values() {
+        sub.follow.end();
         sub.task.abort();
     }
 }
@@ -219,6 +211,7 @@ impl Connection {
             Incoming::Unsubscribe { id } => match self.ids.remove(&id) {
                 Some(key) => {
                     if let Some(sub) = self.subs.remove(&key) {
+                        sub.follow.end();
                         sub.task.abort();
                     }
                     self.reply(socket, protocol::unsubscribed(&id)).await
@@ -292,10 +285,11 @@ impl Connection {
                     .map_err(|_| refuse("bad_position", format!("`after` is not a position this server wrote (they look like `v1.0.42`): `{}`", text.escape_debug())))?,
             ),
         };
+        let tenant = actor.tenant().to_owned();
         let join = Join::new(row.name, actor, asked.clone(), within, params);
         let key = self.next_key;
         self.next_key += 1;
-        let follow = Follow {
+        let follow = Arc::new(Follow {
             herald: self.door.herald.clone(),
             hub: self.hub.clone(),
             row,
@@ -303,15 +297,19 @@ impl Connection {
             head: protocol::event_head(&id),
             id: id.clone(),
             pattern: asked,
+            tenant,
             tx: tx.clone(),
             reading: self.reading.clone(),
-        };
-        let task = tokio::spawn(follow.run(join, after));
+            ended: AtomicBool::new(false),
+            listener: OnceLock::new(),
+        });
+        let task = tokio::spawn(follow.clone().run(join, after));
         self.ids.insert(id.clone(), key);
         self.subs.insert(
             key,
             Sub {
                 id,
+                follow,
                 task,
                 written: None,
             },
@@ -456,155 +454,5 @@ async fn authenticate(door: &Door, token: &str) -> Result<Actor, String> {
         .map_err(|rejection| rejection.message().to_owned())
 }
 
-/// One subscription's task.
-struct Follow {
-    herald: Herald,
-    hub: Arc<ChannelHub>,
-    row: &'static ChannelRow,
-    key: u64,
-    id: Id,
-    /// Its frames' head.
-    head: String,
-    pattern: Pattern,
-    tx: mpsc::Sender<Out>,
-    reading: Arc<Semaphore>,
-}
-
-/// How many events a catch-up reads from the store at once. A page waits in memory while
-/// its frames go out, so it is small, and a connection reads one page at a time.
-const PAGE: usize = 100;
-
 /// How many queued frames one flush of the socket takes at most.
 const BATCH: usize = 64;
-
-impl Follow {
-    async fn run(self, join: Join, after: Option<Position>) {
-        if self.start(join, after).await.is_none() {
-            let _ = self.tx.send(Out::Gone { key: self.key }).await;
-        }
-    }
-
-    /// `None` when it ended on its own (the socket's end simply drops it).
-    async fn start(&self, join: Join, after: Option<Position>) -> Option<()> {
-        let decision = match self.herald.reader().await {
-            Ok(mut reader) => (self.row.authorize)(&join, &mut reader).await,
-            Err(error) => {
-                tracing::warn!(%error, channel = self.row.name, "no reader to decide a join with");
-                return self
-                    .refuse(
-                        "unavailable",
-                        "the server cannot decide this join now; try again",
-                    )
-                    .await;
-            }
-        };
-        if let Err(forbidden) = decision {
-            return self.refuse("forbidden", forbidden.reason()).await;
-        }
-        let tenant = join.actor().tenant().to_owned();
-        // Listen before reading the store: what the hub hands out from now on is kept,
-        // and the store holds the rest.
-        let mut live = match self.hub.subscribe().await {
-            Ok(live) => live,
-            Err(error) => {
-                tracing::warn!(%error, "the channel hub could not start");
-                return self
-                    .refuse(
-                        "unavailable",
-                        "the server cannot read the events now; try again",
-                    )
-                    .await;
-            }
-        };
-        let start = match after {
-            Some(after) => after,
-            None => match self.herald.store().consumers().head().await {
-                Ok(head) => head,
-                Err(error) => {
-                    tracing::warn!(%error, "could not read the head of the global order");
-                    return self
-                        .refuse(
-                            "unavailable",
-                            "the server cannot read the events now; try again",
-                        )
-                        .await;
-                }
-            },
-        };
-        self.send(Some(start), protocol::subscribed(&self.id, start))
-            .await?;
-        let mut at = start;
-        self.catch_up(&tenant, &mut at).await?;
-        loop {
-            match live.recv().await {
-                Ok(event) => {
-                    if event.position <= at {
-                        continue; // read from the store already
-                    }
-                    at = event.position;
-                    if self.takes(&event, &tenant) {
-                        self.send(
-                            Some(event.position),
-                            protocol::splice(&self.head, &event.body),
-                        )
-                        .await?;
-                    }
-                }
-                // Fell behind the hub's buffer: what it missed is in the store.
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    self.catch_up(&tenant, &mut at).await?
-                }
-                Err(broadcast::error::RecvError::Closed) => return Some(()),
-            }
-        }
-    }
-
-    fn takes(&self, event: &Shared, tenant: &str) -> bool {
-        event.tenant == tenant
-            && self.row.event.is_none_or(|name| name == event.name)
-            && self.pattern.matches(&event.route)
-    }
-
-    /// Sends every matching event of the store after `at`, moving `at` past every event
-    /// looked at, until the store has nothing more.
-    async fn catch_up(&self, tenant: &str, at: &mut Position) -> Option<()> {
-        let patterns = [self.pattern.as_str()];
-        loop {
-            let Ok(_reading) = self.reading.acquire().await else {
-                return None; // never closed
-            };
-            let page = match self.herald.read_events(tenant, *at, patterns, PAGE).await {
-                Ok(page) => page,
-                Err(error) => {
-                    tracing::warn!(%error, "a subscription could not read the store");
-                    return self.refuse("unavailable", format!("the server could not read the events after {}; subscribe again with that `after`", wire::position(*at))).await;
-                }
-            };
-            for event in &page.events {
-                if self.row.event.is_none_or(|name| name == event.name) {
-                    let frame = protocol::splice(&self.head, &protocol::event_body(event));
-                    self.send(Some(event.position), frame).await?;
-                }
-            }
-            if page.next == *at {
-                return Some(());
-            }
-            *at = page.next;
-        }
-    }
-
-    async fn send(&self, position: Option<Position>, text: String) -> Option<()> {
-        let frame = Out::Frame {
-            key: self.key,
-            position,
-            text,
-        };
-        self.tx.send(frame).await.ok()
-    }
-
-    async fn refuse(&self, code: &'static str, message: impl Into<String>) -> Option<()> {
-        let refused = Refused::new(Some(self.id.clone()), code, message);
-        let _ = self.send(None, protocol::error(&refused)).await;
-        None
-    }
-}
