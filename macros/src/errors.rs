@@ -60,6 +60,22 @@ pub(crate) fn with_item(item: &TokenStream, error: syn::Error) -> TokenStream {
     quote!(#item #error)
 }
 
+/// An attribute macro on a function: `item` parsed as one and given to `expand`. On
+/// anything else the error says `misplaced`, and with every error the item stays, so
+/// that the user sees this error and not a cascade of missing names.
+pub(crate) fn on_function(
+    item: TokenStream,
+    misplaced: impl FnOnce() -> String,
+    expand: impl FnOnce(&syn::ItemFn) -> syn::Result<TokenStream>,
+) -> TokenStream {
+    let function = match syn::parse2::<syn::Item>(item.clone()) {
+        Ok(syn::Item::Fn(function)) => function,
+        Ok(other) => return with_item(&item, syn::Error::new_spanned(&other, misplaced())),
+        Err(error) => return with_item(&item, error),
+    };
+    expand(&function).unwrap_or_else(|error| with_item(&item, error))
+}
+
 #[cfg(test)]
 mod tests {
     use super::Errors;

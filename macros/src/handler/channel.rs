@@ -11,28 +11,18 @@ use syn::{FnArg, ItemFn, LitStr, ReturnType, Type};
 
 use super::{name, pattern_check, wrapper_ident};
 use crate::args::{self, Once};
-use crate::errors::{Errors, with_item};
+use crate::errors::{Errors, on_function};
 use crate::symbol::{EVENT, NAME};
 
 const SHAPE: &str = "async fn authorize(join: &Join, reader: &mut Reader) -> Result<(), Forbidden>";
 const EXAMPLE: &str = "`#[channel(\"account.:account_id.*\")]`";
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    let function = match syn::parse2::<syn::Item>(item.clone()) {
-        Ok(syn::Item::Fn(function)) => function,
-        Ok(other) => {
-            let error = syn::Error::new_spanned(
-                &other,
-                format!("`#[channel]` goes on its authorization function: `{SHAPE}`"),
-            );
-            return with_item(&item, error);
-        }
-        Err(error) => return with_item(&item, error),
-    };
-    match Channel::parse(args, &function) {
-        Ok(channel) => channel.expand(),
-        Err(error) => with_item(&item, error),
-    }
+    on_function(
+        item,
+        || format!("`#[channel]` goes on its authorization function: `{SHAPE}`"),
+        |function| Channel::parse(args, function).map(|channel| channel.expand()),
+    )
 }
 
 struct Channel<'a> {

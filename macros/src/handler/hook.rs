@@ -9,7 +9,7 @@ use syn::{Ident, ItemFn, LitStr, Token, Type};
 
 use super::{Common, Context, finish, name, pattern, pattern_check, signature, wrapper_ident};
 use crate::args;
-use crate::errors::{Errors, with_item};
+use crate::errors::{Errors, on_function};
 use crate::symbol::{NAME, PRIORITY};
 
 const SHAPE: &str =
@@ -17,19 +17,11 @@ const SHAPE: &str =
 const EXAMPLE: &str = "`#[hook(before, \"create.user\")]`";
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    let function = match syn::parse2::<syn::Item>(item.clone()) {
-        Ok(syn::Item::Fn(function)) => function,
-        Ok(other) => {
-            let error =
-                syn::Error::new_spanned(&other, format!("`#[hook]` goes on a function: `{SHAPE}`"));
-            return with_item(&item, error);
-        }
-        Err(error) => return with_item(&item, error),
-    };
-    match Hook::parse(args, &function) {
-        Ok(hook) => hook.expand(),
-        Err(error) => with_item(&item, error),
-    }
+    on_function(
+        item,
+        || format!("`#[hook]` goes on a function: `{SHAPE}`"),
+        |function| Hook::parse(args, function).map(|hook| hook.expand()),
+    )
 }
 
 struct Hook<'a> {

@@ -11,7 +11,7 @@ use syn::{GenericArgument, ItemFn, LitStr, PathArguments, Type};
 
 use super::{Common, Context, finish, name, pattern, pattern_check, signature, wrapper_ident};
 use crate::args::{self, Once};
-use crate::errors::{Errors, with_item};
+use crate::errors::{Errors, on_function};
 use crate::symbol::{CONSISTENCY, NAME, ORDERED, PARTITIONS, PRIORITY, TABLES, VERSION};
 
 /// Which of the three.
@@ -47,25 +47,17 @@ impl Kind {
 }
 
 pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
-    let function = match syn::parse2::<syn::Item>(item.clone()) {
-        Ok(syn::Item::Fn(function)) => function,
-        Ok(other) => {
-            let error = syn::Error::new_spanned(
-                &other,
-                format!(
-                    "`#[{}]` goes on a function: `{}`",
-                    kind.word(),
-                    kind.shape()
-                ),
-            );
-            return with_item(&item, error);
-        }
-        Err(error) => return with_item(&item, error),
-    };
-    match Projector::parse(kind, args, &function) {
-        Ok(projector) => projector.expand(),
-        Err(error) => with_item(&item, error),
-    }
+    on_function(
+        item,
+        || {
+            format!(
+                "`#[{}]` goes on a function: `{}`",
+                kind.word(),
+                kind.shape()
+            )
+        },
+        |function| Projector::parse(kind, args, function).map(|projector| projector.expand()),
+    )
 }
 
 struct Projector<'a> {

@@ -9,7 +9,7 @@ use syn::{ItemFn, LitStr, Path, Type};
 
 use super::{Common, Context, name, pattern, pattern_check, signature, wrapper_ident};
 use crate::args::{self, Once};
-use crate::errors::{Errors, with_item};
+use crate::errors::{Errors, on_function};
 use crate::symbol::{LATE, NAME, PRIORITY, REVERSE};
 
 const SHAPE: &str =
@@ -17,21 +17,11 @@ const SHAPE: &str =
 const EXAMPLE: &str = "`#[saga_step(\"create.user\", reverse = cancel)]`";
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    let function = match syn::parse2::<syn::Item>(item.clone()) {
-        Ok(syn::Item::Fn(function)) => function,
-        Ok(other) => {
-            let error = syn::Error::new_spanned(
-                &other,
-                format!("`#[saga_step]` goes on a function: `{SHAPE}`"),
-            );
-            return with_item(&item, error);
-        }
-        Err(error) => return with_item(&item, error),
-    };
-    match Step::parse(args, &function) {
-        Ok(step) => step.expand(),
-        Err(error) => with_item(&item, error),
-    }
+    on_function(
+        item,
+        || format!("`#[saga_step]` goes on a function: `{SHAPE}`"),
+        |function| Step::parse(args, function).map(|step| step.expand()),
+    )
 }
 
 struct Step<'a> {

@@ -8,24 +8,14 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{FnArg, ItemFn, ReturnType};
 
-use crate::errors::{Errors, with_item};
+use crate::errors::{Errors, on_function};
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    let function = match syn::parse2::<syn::Item>(item.clone()) {
-        Ok(syn::Item::Fn(function)) => function,
-        Ok(other) => {
-            let error = syn::Error::new_spanned(
-                &other,
-                "`#[upcast]` goes on a function `fn(herald::json::Value) -> herald::json::Value`",
-            );
-            return with_item(&item, error);
-        }
-        Err(error) => return with_item(&item, error),
-    };
-    match check(args, &function) {
-        Ok((event, from)) => generate(&function, &event, from),
-        Err(error) => with_item(&item, error),
-    }
+    on_function(
+        item,
+        || "`#[upcast]` goes on a function `fn(herald::json::Value) -> herald::json::Value`".into(),
+        |function| check(args, function).map(|(event, from)| generate(function, &event, from)),
+    )
 }
 
 fn check(args: TokenStream, function: &ItemFn) -> syn::Result<(syn::Type, (u32, syn::LitInt))> {
