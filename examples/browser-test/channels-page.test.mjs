@@ -15,39 +15,18 @@
 //   cargo build -p herald-examples --features http --bin signup-http
 //   cd examples/browser-test && npm ci && npm test
 //
-// SIGNUP_HTTP names the binary (default: $CARGO_TARGET_DIR or <repo>/target, then
-// debug/signup-http); ARTIFACTS the screenshot's directory (default: <repo>/target/artifacts);
-// CHROMIUM the browser (default: /usr/bin/chromium).
+// setup.mjs says where the binary, the browser and the screenshots are (and how to say
+// otherwise).
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, "../..");
-const targetDir = process.env.CARGO_TARGET_DIR
-  ? path.resolve(repo, process.env.CARGO_TARGET_DIR)
-  : path.join(repo, "target");
-const binary = process.env.SIGNUP_HTTP || path.join(targetDir, "debug", "signup-http");
-const artifacts = process.env.ARTIFACTS || path.join(repo, "target", "artifacts");
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-
-for (const [what, file, fix] of [
-  ["the example's binary", binary, "cargo build -p herald-examples --features http --bin signup-http"],
-  ["Chromium", executablePath, "apt-get install -y chromium"],
-]) {
-  if (!existsSync(file)) {
-    console.error(`error: ${what} is not at ${file}; ${fix}`);
-    process.exit(1);
-  }
-}
+import { artifacts, executablePath, startServer as start } from "./setup.mjs";
 
 const ACME = "acme-dev-token";
 const GLOBEX = "globex-dev-token";
@@ -60,29 +39,7 @@ const PATIENCE = 15_000;
 const scratch = mkdtempSync(path.join(tmpdir(), "herald-page-"));
 const database = path.join(scratch, "signup.db");
 
-/** Starts `signup-http` on a port the system picks; resolves once it listens. */
-function startServer() {
-  // On the SQLite file, whatever DATABASE_URL the environment has.
-  const { DATABASE_URL: _, ...env } = process.env;
-  const child = spawn(binary, [], {
-    cwd: scratch,
-    env: { ...env, HERALD_DB: database, HERALD_ADDR: "127.0.0.1:0", HERALD_TOKEN: ACME },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
-  return new Promise((resolve, reject) => {
-    child.on("error", reject);
-    const lines = createInterface({ input: child.stdout });
-    lines.once("line", (line) => {
-      // `signup-http: sqlite store, listening on http://127.0.0.1:<port>`
-      const match = /listening on (http:\/\/[\d.]+:(\d+))/.exec(line);
-      if (!match) return reject(new Error(`signup-http said ${JSON.stringify(line)}`));
-      lines.on("line", () => {}); // keep draining its output
-      resolve({ child, exited, base: match[1], port: Number(match[2]) });
-    });
-    exited.then(({ code, signal }) => reject(new Error(`signup-http exited (${code ?? signal}) before listening`)));
-  });
-}
+const startServer = () => start(scratch, { HERALD_DB: database, HERALD_TOKEN: ACME });
 
 /** Stops it with SIGTERM, as an operator would; it must stop cleanly. */
 async function stopServer(server) {

@@ -18,38 +18,17 @@
 //   cargo build -p herald-examples --features http --bin signup-http
 //   cd examples/browser-test && npm ci && node trace-page.test.mjs
 //
-// SIGNUP_HTTP names the binary (default: $CARGO_TARGET_DIR or <repo>/target, then
-// debug/signup-http); ARTIFACTS the screenshot's directory (default: <repo>/target/artifacts);
-// CHROMIUM the browser (default: /usr/bin/chromium).
+// setup.mjs says where the binary, the browser and the screenshots are (and how to say
+// otherwise).
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, "../..");
-const targetDir = process.env.CARGO_TARGET_DIR
-  ? path.resolve(repo, process.env.CARGO_TARGET_DIR)
-  : path.join(repo, "target");
-const binary = process.env.SIGNUP_HTTP || path.join(targetDir, "debug", "signup-http");
-const artifacts = process.env.ARTIFACTS || path.join(repo, "target", "artifacts");
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-
-for (const [what, file, fix] of [
-  ["the example's binary", binary, "cargo build -p herald-examples --features http --bin signup-http"],
-  ["Chromium", executablePath, "apt-get install -y chromium"],
-]) {
-  if (!existsSync(file)) {
-    console.error(`error: ${what} is not at ${file}; ${fix}`);
-    process.exit(1);
-  }
-}
+import { artifacts, executablePath, startServer as start } from "./setup.mjs";
 
 const ACME = "acme-dev-token"; // ada, tenant acme, no role
 const OPS = "acme-ops-token"; // ops, tenant acme, role operator: sees the traces
@@ -59,26 +38,7 @@ const NODES = 1_000;
 
 const scratch = mkdtempSync(path.join(tmpdir(), "herald-trace-page-"));
 
-function startServer() {
-  const { DATABASE_URL: _, ...env } = process.env;
-  const child = spawn(binary, [], {
-    cwd: scratch,
-    env: { ...env, HERALD_DB: path.join(scratch, "signup.db"), HERALD_ADDR: "127.0.0.1:0", HERALD_TOKEN: ACME, HERALD_OPS_TOKEN: OPS },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
-  return new Promise((resolve, reject) => {
-    child.on("error", reject);
-    const lines = createInterface({ input: child.stdout });
-    lines.once("line", (line) => {
-      const match = /listening on (http:\/\/[\d.]+:\d+)/.exec(line);
-      if (!match) return reject(new Error(`signup-http said ${JSON.stringify(line)}`));
-      lines.on("line", () => {});
-      resolve({ child, exited, base: match[1] });
-    });
-    exited.then(({ code, signal }) => reject(new Error(`signup-http exited (${code ?? signal}) before listening`)));
-  });
-}
+const startServer = () => start(scratch, { HERALD_DB: path.join(scratch, "signup.db"), HERALD_TOKEN: ACME, HERALD_OPS_TOKEN: OPS });
 
 async function api(base, token, route, init = {}) {
   const response = await fetch(`${base}${route}`, {

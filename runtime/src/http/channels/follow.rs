@@ -81,12 +81,7 @@ impl Follow {
         // read finds.
         if let Err(error) = self.hub.start().await {
             tracing::warn!(%error, "the channel hub could not start");
-            return self
-                .refuse(
-                    "unavailable",
-                    "the server cannot read the events now; try again",
-                )
-                .await;
+            return self.cannot_read().await;
         }
         let subscriber: Arc<dyn Subscriber> = self.clone();
         let id = self.hub.listen(subscriber);
@@ -101,12 +96,7 @@ impl Follow {
                 Ok(head) => head,
                 Err(error) => {
                     tracing::warn!(%error, "could not read the head of the global order");
-                    return self
-                        .refuse(
-                            "unavailable",
-                            "the server cannot read the events now; try again",
-                        )
-                        .await;
+                    return self.cannot_read().await;
                 }
             },
         };
@@ -171,6 +161,14 @@ impl Follow {
             text,
         };
         self.tx.send(frame).await.ok()
+    }
+
+    async fn cannot_read(&self) -> Option<()> {
+        self.refuse(
+            "unavailable",
+            "the server cannot read the events now; try again",
+        )
+        .await
     }
 
     async fn refuse(&self, code: &'static str, message: impl Into<String>) -> Option<()> {
