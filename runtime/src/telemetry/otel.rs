@@ -1,0 +1,130 @@
+//! OpenTelemetry export of Herald's spans (feature `otel`): a `tracing` layer over an
+//! OpenTelemetry tracer provider, and a provider that exports over OTLP.
+//!
+//! ```no_run
+//! use herald::telemetry::otel;
+//! use tracing_subscriber::layer::SubscriberExt;
+//!
+//! # fn main() -> Result<(), herald::BoxError> {
+//! // OTLP over HTTP (protobuf) to a collector, in batches.
+//! let provider = otel::otlp("http://127.0.0.1:4318/v1/traces", "bank")?;
+//! let subscriber = tracing_subscriber::registry().with(otel::layer(&provider));
+//! tracing::subscriber::set_global_default(subscriber)?;
+//! // … run the application; before it exits, flush what is left:
+//! provider.shutdown()?;
+//! # Ok(()) }
+//! ```
+//!
+//! The layer exports every span it sees; filter it as any `tracing` layer
+//! (`tracing_subscriber::filter::LevelFilter::INFO` keeps `herald.dispatch` and the
+//! consumers' spans, not the steps). A request to the HTTP door with a `traceparent`
+//! continues the caller's trace; its command's events keep that context, and the
+//! eventual consumers that handle them start new traces linked to it.
+//!
+//! The crates it is built on are re-exported for the application to configure them at
+//! the same versions: [`opentelemetry`], [`opentelemetry_sdk`], [`opentelemetry_otlp`],
+//! [`tracing_opentelemetry`].
+
+pub use opentelemetry;
+pub use opentelemetry_otlp;
+pub use opentelemetry_sdk;
+pub use tracing_opentelemetry;
+
+use opentelemetry::trace::{
+    SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, TracerProvider,
+};
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::{OpenTelemetryLayer, OpenTelemetrySpanExt};
+use tracing_subscriber::registry::LookupSpan;
+
+use super::TraceParent;
+use crate::BoxError;
+
+/// The `tracing` layer that exports spans through `provider`'s tracer (named `herald`).
+///
+/// ```
+/// use herald::telemetry::otel::{self, opentelemetry_sdk};
+/// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// let exporter = InMemorySpanExporter::default();
+/// let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+/// let subscriber = tracing_subscriber::registry().with(otel::layer(&provider));
+/// tracing::subscriber::with_default(subscriber, || {
+///     let _span = tracing::info_span!("work").entered();
+/// });
+/// assert_eq!(exporter.get_finished_spans().unwrap()[0].name, "work");
+/// ```
+pub fn layer<S>(
+    provider: &SdkTracerProvider,
+) -> OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>
+where
+    S: tracing::Subscriber + for<'span> LookupSpan<'span>,
+{
+    tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("herald"))
+        .with_threads(false)
+        .with_location(false)
+}
+
+/// A tracer provider that exports over OTLP/HTTP (protobuf) to `endpoint` (a
+/// collector's traces URL, such as `http://127.0.0.1:4318/v1/traces`), in batches from
+/// a thread of its own, as service `service`. Call its `shutdown` before the process
+/// exits to send what is left.
+pub fn otlp(endpoint: &str, service: &str) -> Result<SdkTracerProvider, BoxError> {
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(endpoint)
+        .build()?;
+    let resource = Resource::builder()
+        .with_service_name(service.to_owned())
+        .build();
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource)
+        .build())
+}
+
+/// The context of `span`, when it is exported.
+pub(crate) fn trace_parent_of(span: &tracing::Span) -> Option<TraceParent> {
+    if span.is_none() {
+        return None;
+    }
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    if !span_context.is_valid() {
+        return None;
+    }
+    Some(TraceParent {
+        trace_id: span_context.trace_id().to_bytes(),
+        parent_id: span_context.span_id().to_bytes(),
+        flags: span_context.trace_flags().to_u8(),
+    })
+}
+
+fn remote(parent: TraceParent) -> SpanContext {
+    SpanContext::new(
+        TraceId::from_bytes(parent.trace_id),
+        SpanId::from_bytes(parent.parent_id),
+        TraceFlags::new(parent.flags),
+        true,
+        TraceState::default(),
+    )
+}
+
+/// Makes `span` (not entered yet) a child of the remote caller's span `parent`.
+pub(crate) fn continue_from(span: &tracing::Span, parent: TraceParent) {
+    if span.is_none() {
+        return;
+    }
+    let context = opentelemetry::Context::new().with_remote_span_context(remote(parent));
+    // Without the layer there is nothing to continue.
+    let _ = span.set_parent(context);
+}
+
+/// Links `span` to the remote context `parent`.
+pub(crate) fn link(span: &tracing::Span, parent: TraceParent) {
+    span.add_link(remote(parent));
+}
