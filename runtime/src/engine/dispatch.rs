@@ -10,7 +10,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::base::actor::Actor;
@@ -361,11 +360,10 @@ pub(crate) async fn alone<C: Command>(
     command: &mut C,
     options: Options,
 ) -> Result<Dispatched, Error> {
+    // The dispatch's span is not entered as a whole (that would cost at every poll):
+    // each step's span names it as its parent, and is entered while the step runs.
     let mut tracer = Tracer::new(Operation::Dispatch, C::NAME);
-    let span = tracer.span().clone();
-    let result = in_own_transaction(kernel, command, options, &mut tracer)
-        .instrument(span)
-        .await;
+    let result = in_own_transaction(kernel, command, options, &mut tracer).await;
     finish::<C>(tracer, result)
 }
 

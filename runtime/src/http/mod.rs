@@ -48,6 +48,7 @@
 //! | `GET /v1/trace/commands` | the caller's tenant's recent commands, newest first, `?patterns=&failed=&before=&limit=` |
 //! | `GET /v1/trace/commands/{command_id}` | a command's whole tree on one time axis (callers with the [trace role](Api::trace_role)) |
 //! | `GET /v1/trace/` | the trace explorer, a page that reads the two routes above (not authenticated: it holds no data) |
+//! | `GET /v1/metrics` | Prometheus metrics, for callers with the role given to `Api::metrics` (feature `metrics`, see [`telemetry`](crate::telemetry)) |
 //! | `GET /v1/openapi.json` | the OpenAPI 3.1 document (not authenticated) |
 //!
 //! **Commands.** The body is the command as JSON (`Content-Type: application/json`, at
@@ -105,7 +106,9 @@
 //! `uses_cookies` says so), a request that changes something must come with an `Origin`
 //! from [`Api::allow_origins`], so that another site cannot send it from a user's browser.
 //! Each request runs in a `tracing` span `http` with the W3C trace context of its
-//! `traceparent` header (also in the request's extensions as [`TraceParent`]).
+//! `traceparent` header (also in the request's extensions as [`TraceParent`]); the
+//! events of the command it sends keep that context, and with the feature `otel` the
+//! span continues the caller's trace (see [`telemetry`](crate::telemetry)).
 
 mod auth;
 mod channels;

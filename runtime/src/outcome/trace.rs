@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tracing::field::Empty;
-use tracing::{Instrument, Level, Span};
+use tracing::{Level, Span};
 
 /// What a trace node timed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -437,7 +437,7 @@ impl Tracer {
         if let Some(route) = at.route {
             open.node.route = Some(route.to_owned());
         }
-        let span = open.span.clone();
+        let span = &open.span;
         if !span.is_none() {
             if let Some(route) = at.route {
                 span.record("route", route);
@@ -449,7 +449,13 @@ impl Tracer {
                 span.record("version", version);
             }
         }
-        let result = step.instrument(span).await;
+        // What `Instrument` does, with the span borrowed: no clone to make and drop.
+        let mut step = std::pin::pin!(step);
+        let result = std::future::poll_fn(|cx| {
+            let _entered = span.enter();
+            step.as_mut().poll(cx)
+        })
+        .await;
         self.close(
             result
                 .as_ref()

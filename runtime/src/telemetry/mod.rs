@@ -17,17 +17,18 @@
 //!
 //! | span | level | parent | fields |
 //! |---|---|---|---|
-//! | `herald.dispatch` | INFO | the caller's span (`http` over HTTP), or the `herald.process` of a processor | `command` (its name), `command_id`, `correlation_id`, `route`, `stream` (`tenant/type/id`), `version` (after it), `outcome` |
+//! | `herald.dispatch` | INFO | the caller's span (`http` over HTTP), or the `herald.process` of a processor | `command` (its name), `command_id`, `correlation_id`, `route`, `stream` (`tenant/type/id`), `version` (the stream's, after it; top-level commands), `outcome` |
+//! | `herald.process` (an eventual processor's) | DEBUG | its `herald.consumer.handle` | `handler` |
 //! | `herald.authorize` | DEBUG | its dispatch | `handler` (the actor's id) |
 //! | `herald.queue` | DEBUG | its dispatch | — (waiting for the commands ahead on its stream) |
 //! | `herald.begin`, `herald.commit`, `herald.rollback` | DEBUG | its dispatch | — |
 //! | `herald.record` | DEBUG | its dispatch | — (the command id's row) |
 //! | `herald.load` | DEBUG | its dispatch | `handler` (the aggregate), `stream` |
 //! | `herald.handle`, `herald.apply` | DEBUG | its dispatch | `handler` (`Aggregate::method`, or the aggregate) |
-//! | `herald.append` | DEBUG | its dispatch | `handler`, `stream`, `version` (the stream's version before the events) |
+//! | `herald.append` | DEBUG | its dispatch | `handler` (the aggregate, or a dispatcher for its side events), `stream`, `version` (the stream's version before the events) |
 //! | `herald.snapshot` | DEBUG | its dispatch | `handler`, `stream` |
 //! | `herald.finish` | DEBUG | its dispatch | — (the command's row: result and trace) |
-//! | `herald.hook`, `herald.saga`, `herald.reverse` | DEBUG | its dispatch | `handler`, `route` (the command's) |
+//! | `herald.hook`, `herald.saga`, `herald.reverse` | DEBUG | its dispatch | `handler` (the hook or saga step) |
 //! | `herald.project`, `herald.process`, `herald.dispatcher` | DEBUG | its dispatch | `handler`, `route` (the event's) |
 //! | `herald.consumer.batch` | INFO | none: a new trace | `consumer`, `events` (read), `from` (the checkpoint's position) |
 //! | `herald.consumer.handle` | INFO | its batch (a rebuild's: the caller's span) | `consumer`, `route`, `event_id`, `stream`, `version`, `position`, `rebuilding`; with `otel`, a span link to the trace context stored with the event |

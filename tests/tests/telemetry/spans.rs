@@ -341,7 +341,9 @@ async fn a_dispatch_in_process_keeps_the_context_it_is_given_or_its_own() {
         given.events()[0].metadata.traceparent.as_deref(),
         Some(header.as_str())
     );
-    // None given: the dispatch span's own context.
+    // None given: the dispatch span's own context (on a guest of its own: the eventual
+    // processor welcomes the one that arrived).
+    let guest = super::guest();
     let own = herald
         .dispatch(Welcome {
             guest_id: guest.clone(),
