@@ -7,7 +7,7 @@ use herald::store::SqliteStore;
 use super::*;
 
 /// The span `id` and its ancestors in `spans`, nearest first.
-fn ancestry<'a>(spans: &'a [SpanData], id: SpanId) -> Vec<&'a SpanData> {
+fn ancestry(spans: &[SpanData], id: SpanId) -> Vec<&SpanData> {
     let by_id: HashMap<SpanId, &SpanData> = spans
         .iter()
         .map(|s| (s.span_context.span_id(), s))
