@@ -2,8 +2,9 @@
 //! spans of a dispatch and of its eventual consumers exported to OpenTelemetry (the SDK's
 //! in-memory exporter), linked to the request's trace context, which the events keep;
 //! the steps of commands committed together under their own dispatches; the Prometheus
-//! endpoint with its role. One process-wide subscriber and recorder: each test picks out
-//! its own spans and series by values only it used.
+//! endpoint with its role; `otel::otlp` sending to a collector. One process-wide
+//! subscriber and recorder: each test picks out its own spans and series by values only
+//! it used.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use serde_json::{Value, json};
 use tracing_subscriber::layer::SubscriberExt;
 
 mod metrics;
+mod otlp;
 mod spans;
 
 #[event("guest.:guest_id.arrived")]
