@@ -58,6 +58,7 @@ pub mod nats; // a door: the NATS relay and remote workers
 mod outcome; // errors and traces
 mod sql;
 pub mod store; // the store contract and its backends
+pub mod telemetry; // spans' names, the stored trace context, OpenTelemetry, metrics
 pub mod testing; // the testing harness // the `sql!` macro, over the store's connections
 
 pub use outcome::trace;
@@ -691,7 +692,7 @@ pub use herald_macros::Aggregate;
 /// #     route: "user.7.renamed".parse().unwrap(), name: "Renamed".into(),
 /// #     schema_version: version, payload, recorded_at: std::time::SystemTime::now(),
 /// #     metadata: Metadata { event_id: Uuid::nil(), command_id: Uuid::nil(), correlation_id: Uuid::nil(),
-/// #         causation_id: Uuid::nil(), actor: "a".into(), tenant: "t".into(), roles: vec![] },
+/// #         causation_id: Uuid::nil(), actor: "a".into(), tenant: "t".into(), roles: vec![], traceparent: None },
 /// # };
 /// let old = stored(1, json!({ "id": 7, "name": "Ada Lovelace" }));
 /// assert_eq!(

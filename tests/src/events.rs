@@ -31,6 +31,7 @@ pub fn event(stream: &StreamKey, n: u64) -> NewEvent {
             actor: "tester".to_owned(),
             tenant: stream.tenant().to_owned(),
             roles: Vec::new(),
+            traceparent: None,
         },
     }
 }

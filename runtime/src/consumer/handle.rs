@@ -37,8 +37,17 @@ pub(crate) async fn handle_as(
     rebuilding: bool,
 ) -> Result<Saga, Error> {
     let span = tracing::info_span!(
-        "herald.consume", consumer = handler.name(), route = %event.route, rebuilding
+        "herald.consumer.handle",
+        consumer = handler.name(),
+        route = %event.route,
+        event_id = %event.event_id,
+        stream = %event.stream,
+        version = event.version,
+        position = %event.position,
+        rebuilding,
     );
+    // The request that dispatched the event's command: a link, not a parent.
+    crate::telemetry::link(&span, event.metadata.traceparent.as_deref());
     // A panic anywhere in handling the event (the handler, its commands' hooks and
     // aggregates) is the handler's failure: tried again, then parked.
     let ran = caught(|| run(kernel, tx, handler, event, rebuilding))
@@ -111,6 +120,7 @@ async fn run(
                     tracer: &mut tracer,
                     saga: &mut saga,
                     may_repeat: true,
+                    trace_parent: None,
                 };
                 if let Err(error) = command.run_nested(nest).await {
                     ran = Err(failed(Box::new(error)));

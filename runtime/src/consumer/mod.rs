@@ -158,6 +158,7 @@ impl Workers {
                     leased_at: None,
                     maybe_leased: false,
                     retry_at: None,
+                    lag_counted: None,
                     lessee: (hub.shared_store(), hub.owner()),
                 };
                 let commits = hub.store().consumers().commits();

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::handle::handle;
@@ -106,6 +107,8 @@ pub(crate) struct Worker {
     pub(crate) maybe_leased: bool,
     /// Not before when the failing event is tried again.
     pub(crate) retry_at: Option<tokio::time::Instant>,
+    /// When it last counted its lag (for the metrics) with a query of its own.
+    pub(crate) lag_counted: Option<std::time::Instant>,
     /// The store and the runtime's owner id, to give the lease up with.
     pub(crate) lessee: (Arc<dyn crate::store::EventStore>, Uuid),
 }
@@ -283,6 +286,7 @@ impl Worker {
         let held = leased.map_err(consumer_store_error(&self.key, "taking its lease"))?;
         if held && self.leased_at.is_none() {
             // Newly taken: another runtime may have moved things since.
+            crate::telemetry::metrics::lease_taken(self.name);
             self.forget();
         }
         self.leased_at = held.then_some(asked);
@@ -354,15 +358,33 @@ impl Worker {
         let Some((from, events)) = self.read_batch(hub).await? else {
             return Ok(Next::Idle);
         };
+        // A new trace: the events' own are linked from each one's handling.
+        let span = tracing::info_span!(
+            parent: None,
+            "herald.consumer.batch",
+            consumer = self.name,
+            events = events.len(),
+            from = %from,
+        );
+        self.run_read(hub, handler, from, &events)
+            .instrument(span)
+            .await
+    }
+
+    /// The rest of [`step`](Self::step), once its batch is read.
+    async fn run_read(
+        &mut self,
+        hub: &Hub,
+        handler: Reaction<'_>,
+        from: Position,
+        events: &[RecordedEvent],
+    ) -> Result<Next, Error> {
         let fail_store = |doing: &str| consumer_store_error(&self.key, doing);
         let mut tx = hub.store().begin().await.map_err(fail_store("beginning"))?;
         if !self.claim(&mut *tx, from).await? {
             return Ok(Next::Busy);
         }
-        match self
-            .run_batch(hub, &mut *tx, handler, &events, from)
-            .await?
-        {
+        match self.run_batch(hub, &mut *tx, handler, events, from).await? {
             Batch::Done(done, sagas) => self.commit_batch(hub, tx, from, done, sagas).await,
             Batch::Failed {
                 index,
@@ -406,12 +428,40 @@ impl Worker {
         }
         if events.is_empty() {
             self.position = Some(from);
+            crate::telemetry::metrics::consumer_lag(self.name, 0, 0.0);
             return Ok(None);
         }
+        self.measure_lag(hub, from, &events).await;
         if self.failing.is_some_and(|f| f.position <= from) {
             self.failing = None; // someone else got past it
         }
         Ok(Some((from, events)))
+    }
+
+    /// The consumer's lag for the metrics, at a batch read from `from`: the batch's
+    /// events when it is all there is, else counted (bounded, at most every 5 s).
+    async fn measure_lag(&mut self, hub: &Hub, from: Position, events: &[RecordedEvent]) {
+        if !cfg!(feature = "metrics") {
+            return;
+        }
+        let seconds = SystemTime::now()
+            .duration_since(events[0].recorded_at)
+            .unwrap_or_default()
+            .as_secs_f64();
+        let mut count = events.len() as u64;
+        if events.len() >= self.settings.batch {
+            let due = self
+                .lag_counted
+                .is_none_or(|at| at.elapsed() >= Duration::from_secs(5));
+            if !due {
+                return;
+            }
+            self.lag_counted = Some(std::time::Instant::now());
+            if let Ok((counted, _)) = super::lag(hub.store().consumers(), from).await {
+                count = counted.max(count);
+            }
+        }
+        crate::telemetry::metrics::consumer_lag(self.name, count, seconds);
     }
 
     /// Claims the consumer's checkpoint in `tx`: whether it is still at `from`. Also
@@ -462,6 +512,7 @@ impl Worker {
                 tx.park(&letter_behind(name, event, head))
                     .await
                     .map_err(consumer_store_error(&self.key, "parking an event"))?;
+                crate::telemetry::metrics::parked(name);
                 done = event.position;
                 continue;
             }
@@ -558,6 +609,7 @@ impl Worker {
             .await
             .map_err(&fail_store)?;
         tx.commit().await.map_err(&fail_store)?;
+        crate::telemetry::metrics::parked(name);
         self.failing = None;
         if self.ordered {
             let parked = self.parked.get_or_insert_with(HashMap::new);

@@ -34,6 +34,8 @@ pub(crate) struct Options {
     pub(crate) command_id: Option<Uuid>,
     pub(crate) correlation_id: Option<Uuid>,
     pub(crate) expected_version: Option<u64>,
+    /// The W3C trace context to store with its events (`traceparent`).
+    pub(crate) trace_parent: Option<String>,
     /// What decides the events, when it is not the registry's handler of the command's
     /// type: an event recorded without an aggregate (see [`crate::engine::record`]).
     pub(crate) handler: Option<Handler>,
@@ -231,6 +233,8 @@ pub(crate) struct Prepared {
     /// The level of its `dispatch` node in the trace (0: the root).
     trace_level: usize,
     expected_version: Option<u64>,
+    /// The W3C trace context its events keep.
+    trace_parent: Option<String>,
 }
 
 pub(crate) enum Finished {
@@ -324,7 +328,17 @@ pub(crate) async fn prepare<C: Command>(
     let id_given = options.command_id.is_some();
     let command_id = options.command_id.unwrap_or_else(Uuid::now_v7);
     let correlation_id = options.correlation_id.unwrap_or(command_id);
+    let span = tracer.span();
+    if !span.is_none() {
+        span.record("command_id", tracing::field::display(command_id));
+        span.record("correlation_id", tracing::field::display(correlation_id));
+        span.record("stream", tracing::field::display(&stream));
+    }
+    let trace_parent = options
+        .trace_parent
+        .or_else(|| crate::telemetry::context_of(span));
     Ok(Prepared {
+        trace_parent,
         chain: vec![route.clone()],
         route,
         handler,
@@ -346,17 +360,40 @@ pub(crate) async fn alone<C: Command>(
     command: &mut C,
     options: Options,
 ) -> Result<Dispatched, Error> {
+    // The dispatch's span is not entered as a whole (that would cost at every poll):
+    // each step's span names it as its parent, and is entered while the step runs.
     let mut tracer = Tracer::new(Operation::Dispatch, C::NAME);
     let result = in_own_transaction(kernel, command, options, &mut tracer).await;
-    finish(tracer, result)
+    finish::<C>(tracer, result)
+}
+
+/// What a top-level dispatch's metrics call its outcome.
+fn outcome_label(result: &Result<Finished, Error>) -> &'static str {
+    match result {
+        Ok(Finished::Done(..)) => "ok",
+        Ok(Finished::Repeated(_)) => "repeat",
+        Err(error) => match error.kind() {
+            ErrorKind::Conflict { .. } => "conflict",
+            ErrorKind::Rejected { .. } | ErrorKind::Hook { .. } => "rejected",
+            ErrorKind::Forbidden { .. } => "forbidden",
+            _ => "error",
+        },
+    }
 }
 
 /// The caller's result of a dispatch that ran: the trace joins it, or its error.
-pub(crate) fn finish(tracer: Tracer, result: Result<Finished, Error>) -> Result<Dispatched, Error> {
+pub(crate) fn finish<C: Command>(
+    tracer: Tracer,
+    result: Result<Finished, Error>,
+) -> Result<Dispatched, Error> {
+    if let Ok(Finished::Done(_, stepped, _)) = &result {
+        tracer.span().record("version", stepped.version);
+    }
     let trace = tracer.finish(match &result {
         Ok(_) => Outcome::Ok,
         Err(error) => error.outcome(),
     });
+    crate::telemetry::metrics::command(C::NAME, outcome_label(&result), trace.root().duration);
     Ok(result
         .map_err(|error| error.with_trace(trace.clone()))?
         .into_dispatched(trace))
@@ -655,6 +692,7 @@ pub(crate) async fn steps<C: Command>(
         correlation_id,
         causation_id: prepared.causation_id,
         actor: &prepared.actor,
+        trace_parent: prepared.trace_parent.as_deref(),
     };
     let route = &prepared.route;
     let scope = Scope {
@@ -697,6 +735,7 @@ pub(crate) async fn steps<C: Command>(
         command: C::NAME,
         route,
         chain: &prepared.chain,
+        trace_parent: prepared.trace_parent.as_deref(),
     };
     let caused = react(&scene, &mut *tx, &stepped.events, Vec::new(), tracer, saga).await?;
 
@@ -783,6 +822,7 @@ async fn load_handle_append<C: Command>(
                     && prepared.expected_version.is_none()
                     && attempt <= kernel.conflict_retries() =>
             {
+                crate::telemetry::metrics::conflict(C::NAME);
                 let wait = conflict_backoff(attempt);
                 tracing::debug!(%error, attempt, ?wait, "conflict; running load, handle and append again");
                 if !wait.is_zero() {
@@ -790,6 +830,9 @@ async fn load_handle_append<C: Command>(
                 }
             }
             Err(error) => {
+                if error.is_conflict() {
+                    crate::telemetry::metrics::conflict(C::NAME);
+                }
                 let version_given = prepared.expected_version.is_some();
                 return Err(after_attempts(error, attempt, version_given));
             }
@@ -972,6 +1015,7 @@ pub(crate) async fn nested<C: Command>(
         tracer,
         saga,
         may_repeat,
+        trace_parent,
     } = nest;
     let trace_level = tracer.depth();
     tracer.open(Operation::Dispatch, Some(C::NAME));
@@ -981,6 +1025,7 @@ pub(crate) async fn nested<C: Command>(
             command_id: Some(command_id),
             correlation_id: Some(correlation_id),
             expected_version: None,
+            trace_parent: trace_parent.map(str::to_owned),
             handler: None,
         };
         let mut prepared = prepare(kernel, &command, options, tracer).await?;

@@ -22,7 +22,7 @@ use crate::engine::step::{Step, Stepped, new_event, store_error};
 use crate::model::command::{Command, FromCommand};
 use crate::model::event::{AnyEvent, Event};
 use crate::outcome::error::Error;
-use crate::outcome::trace::Operation;
+use crate::outcome::trace::{At, Operation};
 use crate::route::{Pattern, Route, RouteError};
 
 /// An event on its way into a stream of its own, as the loop runs it: a command whose
@@ -152,9 +152,13 @@ async fn append_one<C: Command>(
     };
     let recorded = step
         .tracer
-        .time(
+        .time_at(
             Operation::Append,
             Some(stream.stream_type()),
+            At {
+                version: Some(version),
+                ..At::stream(stream)
+            },
             step.tx.append(stream, version, vec![new]),
         )
         .await

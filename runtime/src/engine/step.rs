@@ -13,7 +13,7 @@ use crate::model::aggregate::{Aggregate, ApplyError, Handle, HandleOutput};
 use crate::model::command::Command;
 use crate::model::event::{AnyEvent, IntoEvents};
 use crate::outcome::error::{Error, ErrorKind};
-use crate::outcome::trace::{Operation, Outcome, Tracer};
+use crate::outcome::trace::{At, Operation, Outcome, Tracer};
 use crate::route::Route;
 use crate::store::{
     Conflict, MAX_PAYLOAD_LEN, Metadata, NewEvent, RecordedEvent, ReplayEvent, Snapshot,
@@ -26,6 +26,8 @@ pub(crate) struct Envelope<'a> {
     pub(crate) correlation_id: Uuid,
     pub(crate) causation_id: Uuid,
     pub(crate) actor: &'a Actor,
+    /// The W3C trace context its events keep.
+    pub(crate) trace_parent: Option<&'a str>,
 }
 
 /// The command the steps around its aggregate (hooks, saga steps) run for: its route,
@@ -131,9 +133,10 @@ async fn load<'c, A: Handle<C>, C: Command>(step: &mut Step<'c>) -> Result<Loade
     } else {
         let tail = step
             .tracer
-            .time(
+            .time_at(
                 Operation::Load,
                 Some(A::NAME),
+                At::stream(stream),
                 step.tx.replay_stream(stream, from),
             )
             .await
@@ -192,9 +195,10 @@ async fn decide<A: Handle<C>, C: Command>(
             loaded.unverified = false;
             let tail = step
                 .tracer
-                .time(
+                .time_at(
                     Operation::Load,
                     Some(A::NAME),
+                    At::stream(stream),
                     step.tx.replay_stream(stream, loaded.version),
                 )
                 .await
@@ -249,9 +253,13 @@ async fn append<A: Handle<C>, C: Command>(
     let count = new.len() as u64;
     let recorded = step
         .tracer
-        .time(
+        .time_at(
             Operation::Append,
             Some(A::NAME),
+            At {
+                version: Some(version),
+                ..At::stream(stream)
+            },
             step.tx.append(stream, version, new),
         )
         .await
@@ -275,9 +283,10 @@ async fn append<A: Handle<C>, C: Command>(
             state: json,
         };
         step.tracer
-            .time(
+            .time_at(
                 Operation::Snapshot,
                 Some(A::NAME),
+                At::stream(stream),
                 step.tx.save_snapshot(stream, snapshot),
             )
             .await
@@ -419,6 +428,7 @@ pub(crate) fn new_event(
             actor: envelope.actor.id().to_owned(),
             tenant: envelope.actor.tenant().to_owned(),
             roles: envelope.actor.roles().to_vec(),
+            traceparent: envelope.trace_parent.map(str::to_owned),
         },
     })
 }

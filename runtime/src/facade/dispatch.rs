@@ -108,6 +108,31 @@ impl<'a, C: Command> Dispatch<'a, C> {
         self
     }
 
+    /// The W3C trace context of the request that sends the command, stored with its
+    /// events ([`Metadata::traceparent`](crate::store::Metadata::traceparent)) for the
+    /// eventual consumers' traces to link to (see [`telemetry`](crate::telemetry)). The
+    /// HTTP door passes the request's `traceparent`; with the `otel` feature and none
+    /// given, the context of the dispatch's own span is stored.
+    ///
+    /// ```
+    /// # use herald_doc_fixtures::*;
+    /// use herald::telemetry::TraceParent;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), herald::Error> {
+    /// # let herald = herald().await;
+    /// let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    /// let opened = herald
+    ///     .dispatch(OpenAccount { account_id: 43 })
+    ///     .trace_parent(TraceParent::parse(header).unwrap())
+    ///     .await?;
+    /// assert_eq!(opened.events()[0].metadata.traceparent.as_deref(), Some(header));
+    /// # Ok(()) }
+    /// ```
+    pub fn trace_parent(mut self, parent: crate::telemetry::TraceParent) -> Self {
+        self.options.trace_parent = Some(parent.to_string());
+        self
+    }
+
     /// The version the caller last saw of the aggregate's stream (0: it must not exist).
     /// Another version is a conflict, returned at once and never retried.
     pub fn expected_version(mut self, version: u64) -> Self {
@@ -141,13 +166,13 @@ impl<'a, C: Command> IntoFuture for Dispatch<'a, C> {
                         ),
                     };
                     let tracer = Tracer::new(Operation::Dispatch, C::NAME);
-                    (None, dispatch::finish(tracer, Err(error.into())))
+                    (None, dispatch::finish::<C>(tracer, Err(error.into())))
                 }
                 Target::Transaction(tx) => {
                     let mut tracer = Tracer::new(Operation::Dispatch, C::NAME);
                     let result =
                         in_callers_transaction(tx, &mut command, options, &mut tracer).await;
-                    (None, dispatch::finish(tracer, result))
+                    (None, dispatch::finish::<C>(tracer, result))
                 }
             };
             let dispatched = dispatched?;
@@ -207,6 +232,13 @@ impl<'a> JsonDispatch<'a> {
     /// The correlation id its events carry (default: the command id).
     pub fn correlation_id(mut self, id: Uuid) -> Self {
         self.options.correlation_id = Some(id);
+        self
+    }
+
+    /// The W3C trace context of the request that sends the command (see
+    /// [`Dispatch::trace_parent`]).
+    pub fn trace_parent(mut self, parent: crate::telemetry::TraceParent) -> Self {
+        self.options.trace_parent = Some(parent.to_string());
         self
     }
 

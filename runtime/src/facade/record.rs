@@ -102,6 +102,13 @@ impl<'a, E: Event> Record<'a, E> {
         self
     }
 
+    /// The W3C trace context of the request that records the event, stored with it (see
+    /// [`Dispatch::trace_parent`](crate::Dispatch::trace_parent)).
+    pub fn trace_parent(mut self, parent: crate::telemetry::TraceParent) -> Self {
+        self.options.trace_parent = Some(parent.to_string());
+        self
+    }
+
     /// The version the caller last saw of the stream (0: it must not exist). Another
     /// version is a conflict, returned at once and never retried.
     pub fn expected_version(mut self, version: u64) -> Self {
@@ -196,6 +203,13 @@ impl<'a> JsonRecord<'a> {
     /// The id of the stream the event goes into (see [`Record::stream_id`]).
     pub fn stream_id(mut self, id: impl Into<String>) -> Self {
         self.stream_id = Some(id.into());
+        self
+    }
+
+    /// The W3C trace context of the request that records the event (see
+    /// [`Record::trace_parent`]).
+    pub fn trace_parent(mut self, parent: crate::telemetry::TraceParent) -> Self {
+        self.options.trace_parent = Some(parent.to_string());
         self
     }
 

@@ -72,8 +72,19 @@ pub(crate) async fn send(
     if let Some(version) = asked.expected_version {
         dispatch = dispatch.expected_version(version);
     }
+    if let Some(parent) = trace_parent(&headers) {
+        dispatch = dispatch.trace_parent(parent);
+    }
     let dispatched = dispatch.await?;
     respond(&door, &actor, &dispatched, asked.wait).await
+}
+
+/// The request's W3C trace context, kept with its events.
+pub(crate) fn trace_parent(headers: &HeaderMap) -> Option<crate::telemetry::TraceParent> {
+    headers
+        .get("traceparent")
+        .and_then(|value| value.to_str().ok())
+        .and_then(crate::telemetry::TraceParent::parse)
 }
 
 /// The response to a committed dispatch (a command's or a recorded event's): its result,

@@ -17,6 +17,7 @@ use crate::base::actor::Actor;
 use crate::facade::runtime::Herald;
 use crate::http::auth::Authenticate;
 use crate::http::problem::Problem;
+use crate::telemetry::TraceParent;
 
 /// What the routes share: the runtime, how callers are authenticated, the settings.
 #[derive(Clone)]
@@ -38,6 +39,9 @@ pub(crate) struct Settings {
     pub(crate) concurrency: Option<usize>,
     pub(crate) page_limit: usize,
     pub(crate) channels: crate::http::ChannelSettings,
+    /// The recorder `GET /v1/metrics` renders, and the role it asks for.
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: Option<(crate::telemetry::Prometheus, String)>,
 }
 
 impl Default for Settings {
@@ -51,6 +55,8 @@ impl Default for Settings {
             concurrency: None,
             page_limit: 1000,
             channels: crate::http::ChannelSettings::default(),
+            #[cfg(feature = "metrics")]
+            metrics: None,
         }
     }
 }
@@ -79,65 +85,6 @@ impl Door {
 #[derive(Clone, Debug)]
 pub struct Caller(pub Actor);
 
-/// The W3C trace context a request came with (`traceparent`), for the telemetry that
-/// continues it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TraceParent {
-    /// The trace's id, 16 bytes.
-    pub trace_id: [u8; 16],
-    /// The caller's span, 8 bytes.
-    pub parent_id: [u8; 8],
-    /// The trace flags (bit 0: sampled).
-    pub flags: u8,
-}
-
-impl TraceParent {
-    /// Reads a `traceparent` header: `00-<32 hex>-<16 hex>-<2 hex>`; `None` for anything
-    /// else (as the W3C spec says, a bad header is ignored, not an error).
-    pub fn parse(text: &str) -> Option<Self> {
-        let mut parts = text.trim().split('-');
-        let (version, trace, parent, flags) =
-            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-        if version.len() != 2 || version == "ff" || (version == "00" && parts.next().is_some()) {
-            return None;
-        }
-        let mut trace_id = [0; 16];
-        let mut parent_id = [0; 8];
-        let mut flag = [0; 1];
-        hex(trace, &mut trace_id)?;
-        hex(parent, &mut parent_id)?;
-        hex(flags, &mut flag)?;
-        if trace_id == [0; 16] || parent_id == [0; 8] {
-            return None;
-        }
-        Some(TraceParent {
-            trace_id,
-            parent_id,
-            flags: flag[0],
-        })
-    }
-}
-
-fn hex(text: &str, out: &mut [u8]) -> Option<()> {
-    let bytes = text.as_bytes();
-    if bytes.len() != out.len() * 2 {
-        return None;
-    }
-    let digit = |b: u8| match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
-    };
-    for (i, pair) in bytes.chunks(2).enumerate() {
-        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
-    }
-    Some(())
-}
-
-fn hex_text(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The layer in front of every route.
 pub(crate) async fn guard(State(door): State<Door>, request: Request, next: Next) -> Response {
     let parent = request
@@ -149,12 +96,16 @@ pub(crate) async fn guard(State(door): State<Door>, request: Request, next: Next
         "http",
         method = %request.method(),
         path = request.uri().path(),
-        trace_id = parent.map(|p| hex_text(&p.trace_id)).unwrap_or_default(),
-        parent_id = parent.map(|p| hex_text(&p.parent_id)).unwrap_or_default(),
+        trace_id = parent.map(|p| p.trace_id_hex()).unwrap_or_default(),
+        parent_id = parent.map(|p| p.parent_id_hex()).unwrap_or_default(),
         actor = tracing::field::Empty,
         tenant = tracing::field::Empty,
         status = tracing::field::Empty,
     );
+    #[cfg(feature = "otel")]
+    if let Some(parent) = parent {
+        crate::telemetry::otel::continue_from(&span, parent);
+    }
     let response = admit(door, request, next, parent, &span)
         .instrument(span.clone())
         .await;
@@ -292,28 +243,4 @@ fn too_many(detail: String, retry_after: u64) -> Problem {
         header::RETRY_AFTER,
         HeaderValue::from_str(&retry_after.to_string()).expect("digits"),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::TraceParent;
-
-    #[test]
-    fn reads_a_traceparent_and_ignores_a_bad_one() {
-        let parent =
-            TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
-        assert_eq!(parent.trace_id[0], 0x4b);
-        assert_eq!(parent.parent_id[7], 0xb7);
-        assert_eq!(parent.flags, 1);
-        for bad in [
-            "",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
-            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
-        ] {
-            assert_eq!(TraceParent::parse(bad), None, "{bad}");
-        }
-    }
 }

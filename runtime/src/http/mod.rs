@@ -48,6 +48,7 @@
 //! | `GET /v1/trace/commands` | the caller's tenant's recent commands, newest first, `?patterns=&failed=&before=&limit=` |
 //! | `GET /v1/trace/commands/{command_id}` | a command's whole tree on one time axis (callers with the [trace role](Api::trace_role)) |
 //! | `GET /v1/trace/` | the trace explorer, a page that reads the two routes above (not authenticated: it holds no data) |
+//! | `GET /v1/metrics` | Prometheus metrics, for callers with the role given to `Api::metrics` (feature `metrics`, see [`telemetry`](crate::telemetry)) |
 //! | `GET /v1/openapi.json` | the OpenAPI 3.1 document (not authenticated) |
 //!
 //! **Commands.** The body is the command as JSON (`Content-Type: application/json`, at
@@ -105,13 +106,17 @@
 //! `uses_cookies` says so), a request that changes something must come with an `Origin`
 //! from [`Api::allow_origins`], so that another site cannot send it from a user's browser.
 //! Each request runs in a `tracing` span `http` with the W3C trace context of its
-//! `traceparent` header (also in the request's extensions as [`TraceParent`]).
+//! `traceparent` header (also in the request's extensions as [`TraceParent`]); the
+//! events of the command it sends keep that context, and with the feature `otel` the
+//! span continues the caller's trace (see [`telemetry`](crate::telemetry)).
 
 mod auth;
 mod channels;
 mod commands;
 mod consumers;
 mod door;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod openapi;
 mod problem;
 mod reads;
@@ -129,9 +134,10 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 
+pub use crate::telemetry::TraceParent;
 pub use auth::{Anonymous, Authenticate, BadKey, Jwt, Rejection, StaticTokens, authenticate_with};
 pub use channels::{ChannelSettings, SUBPROTOCOL};
-pub use door::{Caller, TraceParent};
+pub use door::Caller;
 pub use problem::{PROBLEM_TYPE_PREFIX, Problem};
 pub use serve::Server;
 
@@ -251,10 +257,45 @@ impl Api {
         self
     }
 
+    /// Serves the metrics that `prometheus` records (see
+    /// [`telemetry`](crate::telemetry)) as `GET /v1/metrics`, in Prometheus's text format
+    /// (`text/plain; version=0.0.4`), to callers with `role` (others get a 403). Feature
+    /// `metrics`.
+    ///
+    /// ```
+    /// # use herald_doc_fixtures::*;
+    /// use herald::http::{Api, StaticTokens};
+    /// use herald::telemetry::Prometheus;
+    /// use herald::Actor;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let herald = herald().await;
+    /// let scraper = Actor::new("prometheus", Actor::DEFAULT_TENANT).with_role("metrics");
+    /// let tokens = StaticTokens::new().token("scrape-token", scraper);
+    /// let app = Api::new(herald, tokens)
+    ///     .metrics(Prometheus::install().unwrap(), "metrics")
+    ///     .router();
+    /// # drop(app);
+    /// # }
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn metrics(
+        mut self,
+        prometheus: crate::telemetry::Prometheus,
+        role: impl Into<String>,
+    ) -> Self {
+        self.settings.metrics = Some((prometheus, role.into()));
+        self
+    }
+
     /// The router.
     pub fn router(self) -> Router {
         let body_limit = self.settings.body_limit;
-        let document = openapi::document(self.herald.registry());
+        #[cfg(feature = "metrics")]
+        let metrics = self.settings.metrics.is_some();
+        #[cfg(not(feature = "metrics"))]
+        let metrics = false;
+        let document = openapi::document(self.herald.registry(), metrics);
         let document =
             axum::body::Bytes::from(serde_json::to_vec(&document).expect("JSON values serialize"));
         let door = Door::new(self.herald, self.auth, self.settings);
@@ -284,7 +325,13 @@ impl Api {
             .route("/v1/consumers/{name}/events", get(consumers::poll))
             .route("/v1/consumers/{name}/ack", post(consumers::ack))
             .route("/v1/trace/commands", get(trace::commands))
-            .route("/v1/trace/commands/{command_id}", get(trace::command))
+            .route("/v1/trace/commands/{command_id}", get(trace::command));
+        #[cfg(feature = "metrics")]
+        let guarded = match metrics {
+            true => guarded.route("/v1/metrics", get(self::metrics::scrape)),
+            false => guarded,
+        };
+        let guarded = guarded
             .method_not_allowed_fallback(method_not_allowed)
             .route_layer(guard);
         let openapi = get(move || async move {

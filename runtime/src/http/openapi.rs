@@ -34,7 +34,7 @@ const ERRORS: &[(u16, &str)] = &[
     ),
 ];
 
-pub(crate) fn document(registry: &Registry) -> Value {
+pub(crate) fn document(registry: &Registry, metrics: bool) -> Value {
     let mut schemas = Schemas::for_openapi();
     let mut paths = Map::new();
     for row in registry.commands() {
@@ -83,6 +83,9 @@ pub(crate) fn document(registry: &Registry) -> Value {
     reads(&mut paths);
     consumers(&mut paths);
     trace(&mut paths);
+    if metrics {
+        paths.insert("/v1/metrics".into(), metrics_path());
+    }
     let mut components = schemas.definitions();
     components.extend(fixed_schemas(event_schemas));
     json!({
@@ -366,6 +369,26 @@ fn trace(paths: &mut Map<String, Value>) {
     );
     tree["get"]["tags"] = json!(["trace"]);
     paths.insert("/v1/trace/commands/{command_id}".into(), tree);
+}
+
+/// `GET /v1/metrics`, when the API serves it.
+fn metrics_path() -> Value {
+    let mut metrics = json!({ "get": {
+        "operationId": "metrics",
+        "summary": "The process's metrics in Prometheus's text format (version 0.0.4), for callers with the metrics role.",
+        "tags": ["telemetry"],
+        "responses": { "200": {
+            "description": "The metrics.",
+            "content": { "text/plain": { "schema": { "type": "string" } } },
+        }},
+    }});
+    let errors = responses(json!({}));
+    for status in ["401", "403", "429", "503"] {
+        if let Some(response) = errors.get(status) {
+            metrics["get"]["responses"][status] = response.clone();
+        }
+    }
+    metrics
 }
 
 fn trace_schemas(out: &mut Map<String, Value>) {

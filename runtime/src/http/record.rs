@@ -32,6 +32,9 @@ pub(crate) async fn record(
     if let Some(version) = asked.expected_version {
         record = record.expected_version(version);
     }
+    if let Some(parent) = super::commands::trace_parent(&headers) {
+        record = record.trace_parent(parent);
+    }
     let recorded = record.await?;
     respond(&door, &actor, &recorded, asked.wait).await
 }

@@ -156,6 +156,11 @@ pub struct Metadata {
     /// The actor's roles: an eventual processor's commands are sent as the same actor.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// The W3C trace context (`traceparent`) of the request that dispatched the command,
+    /// when it had one (see [`telemetry`](crate::telemetry)): an eventual consumer's
+    /// handling of the event is linked to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// An event about to be appended.

@@ -123,8 +123,19 @@ impl Relaying {
         let events = store.read_all(from, 100).await.map_err(fail_store)?;
         let Some(last) = events.last().map(|e| e.position) else {
             self.position = Some(from);
+            crate::telemetry::metrics::relay_lag(0);
             return Ok(0);
         };
+        if cfg!(feature = "metrics") {
+            let lag = match events.len() {
+                ..100 => events.len() as u64,
+                // A full batch: more may wait (a bounded count).
+                _ => crate::consumer::lag(store.consumers(), from)
+                    .await
+                    .map_or(events.len() as u64, |(lag, _)| lag),
+            };
+            crate::telemetry::metrics::relay_lag(lag);
+        }
         // Published first, outside any transaction (on SQLite one would hold the write
         // lock while waiting for the server), each acknowledged before the next is sent,
         // so that a failed publish can never let a later event into the stream before it;
@@ -153,6 +164,7 @@ impl Relaying {
             .await
             .map_err(fail_store)?;
         tx.commit().await.map_err(fail_store)?;
+        crate::telemetry::metrics::relay_published(events.len() as u64);
         self.position = Some(last);
         Ok(events.len())
     }

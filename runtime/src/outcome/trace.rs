@@ -5,7 +5,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tracing::Instrument;
+use tracing::field::Empty;
+use tracing::{Level, Span};
 
 /// What a trace node timed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -231,11 +232,109 @@ pub(crate) trait TraceOutcome {
 }
 
 /// Builds a trace as the loop runs: nodes are opened and closed like a stack, and each
-/// open node also runs inside a `tracing` span.
+/// open node also has a `tracing` span (`herald.<operation>`, see
+/// [`crate::telemetry`]), whose parent is the span of the node it is in: explicit, so
+/// that a step run by another task than its dispatch's still sits below it.
 pub(crate) struct Tracer {
     origin: Instant,
-    /// Open nodes, outermost first, each with when it started.
-    open: Vec<(TraceNode, Instant)>,
+    /// Open nodes, outermost first.
+    open: Vec<Open>,
+}
+
+/// An open node: when it started, and its span.
+struct Open {
+    node: TraceNode,
+    started: Instant,
+    span: Span,
+}
+
+/// What a step's span says beyond its operation and handler (see [`Tracer::time_at`]).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct At<'a> {
+    /// The route concerned (also the trace node's).
+    pub(crate) route: Option<&'a str>,
+    /// The stream concerned.
+    pub(crate) stream: Option<&'a crate::store::StreamKey>,
+    /// A stream version.
+    pub(crate) version: Option<u64>,
+}
+
+impl<'a> At<'a> {
+    /// A step on `stream`.
+    pub(crate) fn stream(stream: &'a crate::store::StreamKey) -> Self {
+        At {
+            stream: Some(stream),
+            ..At::default()
+        }
+    }
+}
+
+/// The span of a node of `operation` below `parent` (the current span for a root).
+/// Each name is a callsite of its own: a span's name must be known when it compiles.
+fn span_of(operation: Operation, parent: Option<&Span>, handler: Option<&str>) -> Span {
+    // The parent's id, or, for a root or below a span that is not recorded, the
+    // current span's: evaluated only when the span is enabled.
+    let parent = || parent.and_then(Span::id).or_else(|| Span::current().id());
+    macro_rules! step {
+        ($name:literal) => {
+            tracing::span!(
+                parent: parent(),
+                Level::DEBUG,
+                $name,
+                handler,
+                route = Empty,
+                stream = Empty,
+                version = Empty,
+                outcome = Empty,
+                otel.status_code = Empty,
+            )
+        };
+    }
+    match operation {
+        Operation::Dispatch => tracing::span!(
+            parent: parent(),
+            Level::INFO,
+            "herald.dispatch",
+            command = handler,
+            command_id = Empty,
+            correlation_id = Empty,
+            route = Empty,
+            stream = Empty,
+            version = Empty,
+            outcome = Empty,
+            otel.status_code = Empty,
+        ),
+        Operation::Authorize => step!("herald.authorize"),
+        Operation::Queue => step!("herald.queue"),
+        Operation::Begin => step!("herald.begin"),
+        Operation::Record => step!("herald.record"),
+        Operation::Load => step!("herald.load"),
+        Operation::Handle => step!("herald.handle"),
+        Operation::Apply => step!("herald.apply"),
+        Operation::Append => step!("herald.append"),
+        Operation::Snapshot => step!("herald.snapshot"),
+        Operation::Finish => step!("herald.finish"),
+        Operation::Hook => step!("herald.hook"),
+        Operation::Saga => step!("herald.saga"),
+        Operation::Reverse => step!("herald.reverse"),
+        Operation::Project => step!("herald.project"),
+        Operation::Process => step!("herald.process"),
+        Operation::Dispatcher => step!("herald.dispatcher"),
+        Operation::Commit => step!("herald.commit"),
+        Operation::Rollback => step!("herald.rollback"),
+    }
+}
+
+/// Records how a node ended on its span: nothing for success, the outcome else (never
+/// the error's message, which may quote a payload).
+fn record_outcome(span: &Span, outcome: &Outcome) {
+    let outcome = match outcome {
+        Outcome::Ok => return,
+        Outcome::Conflict => "conflict",
+        Outcome::Failed(_) => "failed",
+    };
+    span.record("outcome", outcome);
+    span.record("otel.status_code", "ERROR");
 }
 
 impl Tracer {
@@ -243,7 +342,7 @@ impl Tracer {
         let origin = Instant::now();
         let mut tracer = Tracer {
             origin,
-            open: Vec::new(),
+            open: Vec::with_capacity(4),
         };
         tracer.open(operation, Some(handler));
         tracer
@@ -251,6 +350,7 @@ impl Tracer {
 
     pub(crate) fn open(&mut self, operation: Operation, handler: Option<&str>) {
         let now = Instant::now();
+        let span = span_of(operation, self.open.last().map(|o| &o.span), handler);
         let node = TraceNode {
             operation,
             handler: handler.map(str::to_owned),
@@ -261,13 +361,23 @@ impl Tracer {
             outcome: Outcome::Ok,
             children: Vec::new(),
         };
-        self.open.push((node, now));
+        self.open.push(Open {
+            node,
+            started: now,
+            span,
+        });
+    }
+
+    /// The span of the innermost open node.
+    pub(crate) fn span(&self) -> &Span {
+        &self.open.last().expect("the root is open").span
     }
 
     /// Sets the route of the innermost open node.
     pub(crate) fn route(&mut self, route: &str) {
-        if let Some((node, _)) = self.open.last_mut() {
-            node.route = Some(route.to_owned());
+        if let Some(open) = self.open.last_mut() {
+            open.span.record("route", route);
+            open.node.route = Some(route.to_owned());
         }
     }
 
@@ -276,26 +386,21 @@ impl Tracer {
         if self.open.len() < 2 {
             return;
         }
-        let (mut node, started) = self.open.pop().expect("two nodes are open");
+        let Open {
+            mut node,
+            started,
+            span,
+        } = self.open.pop().expect("two nodes are open");
         node.duration = started.elapsed();
+        record_outcome(&span, &outcome);
+        drop(span);
         node.outcome = outcome;
         self.open
             .last_mut()
             .expect("the parent is open")
-            .0
+            .node
             .children
             .push(node);
-    }
-
-    /// Sets the route of the node closed last.
-    pub(crate) fn last_route(&mut self, route: &str) {
-        if let Some(node) = self
-            .open
-            .last_mut()
-            .and_then(|(parent, _)| parent.children.last_mut())
-        {
-            node.route = Some(route.to_owned());
-        }
     }
 
     /// Sets the detail of the node closed last.
@@ -303,26 +408,54 @@ impl Tracer {
         if let Some(node) = self
             .open
             .last_mut()
-            .and_then(|(parent, _)| parent.children.last_mut())
+            .and_then(|parent| parent.node.children.last_mut())
         {
             node.detail = Some(detail);
         }
     }
 
-    /// Runs `step` as a node of its own, inside a `tracing` span.
+    /// Runs `step` as a node of its own, inside its span.
     pub(crate) async fn time<T, E: TraceOutcome>(
         &mut self,
         operation: Operation,
         handler: Option<&str>,
         step: impl Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
+        self.time_at(operation, handler, At::default(), step).await
+    }
+
+    /// [`time`](Self::time), with what its span says about it.
+    pub(crate) async fn time_at<T, E: TraceOutcome>(
+        &mut self,
+        operation: Operation,
+        handler: Option<&str>,
+        at: At<'_>,
+        step: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
         self.open(operation, handler);
-        let span = tracing::debug_span!(
-            "herald",
-            op = operation.as_str(),
-            handler = handler.unwrap_or_default()
-        );
-        let result = step.instrument(span).await;
+        let open = self.open.last_mut().expect("opened above");
+        if let Some(route) = at.route {
+            open.node.route = Some(route.to_owned());
+        }
+        let span = &open.span;
+        if !span.is_none() {
+            if let Some(route) = at.route {
+                span.record("route", route);
+            }
+            if let Some(stream) = at.stream {
+                span.record("stream", tracing::field::display(stream));
+            }
+            if let Some(version) = at.version {
+                span.record("version", version);
+            }
+        }
+        // What `Instrument` does, with the span borrowed: no clone to make and drop.
+        let mut step = std::pin::pin!(step);
+        let result = std::future::poll_fn(|cx| {
+            let _entered = span.enter();
+            step.as_mut().poll(cx)
+        })
+        .await;
         self.close(
             result
                 .as_ref()
@@ -339,13 +472,10 @@ impl Tracer {
         step: impl FnOnce() -> T,
     ) -> T {
         self.open(operation, handler);
-        let _span = tracing::debug_span!(
-            "herald",
-            op = operation.as_str(),
-            handler = handler.unwrap_or_default()
-        )
-        .entered();
-        let result = step();
+        let result = {
+            let _entered = self.span().enter();
+            step()
+        };
         self.close(Outcome::Ok);
         result
     }
@@ -356,7 +486,7 @@ impl Tracer {
         if let Some(node) = self
             .open
             .last_mut()
-            .and_then(|(parent, _)| parent.children.last_mut())
+            .and_then(|parent| parent.node.children.last_mut())
         {
             node.outcome = outcome;
         }
@@ -372,15 +502,15 @@ impl Tracer {
     pub(crate) fn current_at(&self, level: usize) -> Trace {
         let now = Instant::now();
         let mut open = self.open[level..].iter().rev();
-        let (last, started) = open.next().expect("the root is open");
+        let last = open.next().expect("the root is open");
         let mut node = TraceNode {
-            duration: now - *started,
-            ..last.clone()
+            duration: now - last.started,
+            ..last.node.clone()
         };
-        for (parent, started) in open {
+        for parent in open {
             let mut parent = TraceNode {
-                duration: now - *started,
-                ..parent.clone()
+                duration: now - parent.started,
+                ..parent.node.clone()
             };
             parent.children.push(node);
             node = parent;
@@ -393,8 +523,13 @@ impl Tracer {
         while self.open.len() > 1 {
             self.close(Outcome::Failed("interrupted".to_owned()));
         }
-        let (mut root, started) = self.open.pop().expect("the root is open until finish");
+        let Open {
+            node: mut root,
+            started,
+            span,
+        } = self.open.pop().expect("the root is open until finish");
         root.duration = started.elapsed();
+        record_outcome(&span, &outcome);
         root.outcome = outcome;
         Trace { root }
     }

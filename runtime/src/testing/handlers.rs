@@ -200,6 +200,7 @@ impl HandlerTest {
                 actor: self.actor.id().to_owned(),
                 tenant: self.actor.tenant().to_owned(),
                 roles: self.actor.roles().to_vec(),
+                traceparent: None,
             },
             recorded_at: SystemTime::now(),
         })

@@ -202,6 +202,8 @@ pub struct Nest<'a> {
     /// Whether the command may have run before (an eventual processor's event handled
     /// again): its id is looked up first. A strong processor's event is brand new.
     pub(crate) may_repeat: bool,
+    /// The W3C trace context its events keep (none: see `telemetry::context_of`).
+    pub(crate) trace_parent: Option<&'a str>,
 }
 
 /// The id of the `index`th command `processor` returned for `event`: the same every time

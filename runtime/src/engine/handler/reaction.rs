@@ -15,7 +15,7 @@ use crate::engine::kernel::Kernel;
 use crate::engine::step::{Envelope, new_event, store_error};
 use crate::model::event::AnyEvent;
 use crate::outcome::error::{Error, ErrorKind};
-use crate::outcome::trace::{Operation, Tracer};
+use crate::outcome::trace::{At, Operation, Tracer};
 use crate::route::{Pattern, Route};
 use crate::store::{RecordedEvent, StoreError, StoreTransaction, StreamKey};
 
@@ -74,6 +74,8 @@ pub(crate) struct Scene<'a> {
     pub(crate) route: &'a Route,
     /// The routes of the commands it is nested in and its own, outermost first.
     pub(crate) chain: &'a [Route],
+    /// The W3C trace context its events keep.
+    pub(crate) trace_parent: Option<&'a str>,
 }
 
 /// Runs the strong handlers of `events`, in order; `side` holds the routes of the side
@@ -142,13 +144,16 @@ async fn project(
     tracer: &mut Tracer,
 ) -> Result<(), Error> {
     let store = scene.kernel.store().kind();
+    let at = At {
+        route: Some(event.route.as_str()),
+        ..At::default()
+    };
     let ran = tracer
-        .time(Operation::Project, Some(projector.name), async {
+        .time_at(Operation::Project, Some(projector.name), at, async {
             let mut cx = Cx::new(&mut *tx, scene.actor, &event.route, pattern, store);
             crate::base::unwind::or_error(|| (projector.run)(event, &mut cx)).await
         })
         .await;
-    tracer.last_route(event.route.as_str());
     ran.map_err(|source| ErrorKind::Project {
         command: scene.command,
         route: scene.route.clone(),
@@ -170,13 +175,16 @@ async fn process(
     saga: &mut Saga,
 ) -> Result<Vec<RecordedEvent>, Error> {
     let store = scene.kernel.store().kind();
+    let at = At {
+        route: Some(event.route.as_str()),
+        ..At::default()
+    };
     let commands = tracer
-        .time(Operation::Process, Some(processor.name), async {
+        .time_at(Operation::Process, Some(processor.name), at, async {
             let mut cx = Cx::new(&mut *tx, scene.actor, &event.route, pattern, store);
             crate::base::unwind::or_error(|| (processor.run)(event, &mut cx)).await
         })
         .await;
-    tracer.last_route(event.route.as_str());
     let commands = commands.map_err(|source| ErrorKind::Process {
         command: scene.command,
         route: scene.route.clone(),
@@ -198,6 +206,7 @@ async fn process(
             tracer: &mut *tracer,
             saga: &mut *saga,
             may_repeat: false,
+            trace_parent: scene.trace_parent,
         };
         caused.extend(command.run_nested(nest).await?);
     }
@@ -216,13 +225,16 @@ async fn dispatch(
     saga: &mut Saga,
 ) -> Result<Vec<RecordedEvent>, Error> {
     let store = scene.kernel.store().kind();
+    let at = At {
+        route: Some(event.route.as_str()),
+        ..At::default()
+    };
     let produced = tracer
-        .time(Operation::Dispatcher, Some(dispatcher.name), async {
+        .time_at(Operation::Dispatcher, Some(dispatcher.name), at, async {
             let mut cx = Cx::new(&mut *tx, scene.actor, &event.route, pattern, store);
             crate::base::unwind::or_error(|| (dispatcher.run)(event, &mut cx)).await
         })
         .await;
-    tracer.last_route(event.route.as_str());
     let produced = produced.map_err(|source| ErrorKind::Dispatch {
         command: scene.command,
         route: scene.route.clone(),
@@ -255,6 +267,7 @@ async fn append_side_events(
         correlation_id: scene.correlation_id,
         causation_id: event.event_id,
         actor: scene.actor,
+        trace_parent: scene.trace_parent,
     };
     let new = produced
         .iter()
@@ -273,9 +286,14 @@ async fn append_side_events(
         attempts += 1;
         let version = tx.stream_version(&stream).await.map_err(fail_store)?;
         let appended = tracer
-            .time(
+            .time_at(
                 Operation::Append,
                 Some(dispatcher.name),
+                At {
+                    stream: Some(&stream),
+                    version: Some(version),
+                    ..At::default()
+                },
                 tx.append(&stream, version, new.clone()),
             )
             .await;

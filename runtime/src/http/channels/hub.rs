@@ -164,6 +164,7 @@ pub(crate) struct Open(Arc<Inner>);
 impl Drop for Open {
     fn drop(&mut self) {
         self.0.open.send_modify(|open| *open -= 1);
+        crate::telemetry::metrics::channel_subscribers(-1);
     }
 }
 
@@ -280,6 +281,7 @@ impl ChannelHub {
     /// A socket opens; it counts as open while the guard lives.
     pub(crate) fn open(&self) -> (Open, watch::Receiver<u64>) {
         self.inner.open.send_modify(|open| *open += 1);
+        crate::telemetry::metrics::channel_subscribers(1);
         (Open(self.inner.clone()), self.inner.closing.subscribe())
     }
 
