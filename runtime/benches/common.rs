@@ -1,5 +1,6 @@
 //! What the benches share: a scratch database of each backend, with a pool for the
-//! hand-written side, and the measuring.
+//! hand-written side, and the throughput of a window (the rest of the measuring is in
+//! `measure.rs`).
 
 #![allow(dead_code, reason = "each bench uses part of it")]
 
@@ -136,11 +137,6 @@ where
         total += task.await.unwrap();
     }
     total as f64 / started.elapsed().as_secs_f64()
-}
-
-pub(crate) fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 /// One command by hand: the stream's last version, one event row, commit. The raw

@@ -21,8 +21,10 @@ use herald::trace::Outcome;
 
 mod common;
 mod counter;
-use common::{Backend, Raw, median, open, raw_command, throughput};
+use common::{Backend, Raw, open, raw_command, throughput};
+mod measure;
 use counter::{Add, Added, Counter};
+use measure::median;
 
 #[event("snapped.:id.added")]
 struct SnapAdded {

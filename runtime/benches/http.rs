@@ -22,31 +22,15 @@ use herald::{Actor, Herald};
 
 mod common;
 mod counter;
-use common::{Backend, median, open, throughput};
+use common::{Backend, open, throughput};
+mod measure;
 use counter::Add;
+use measure::{cpu_seconds, median};
 
 const TOKEN: &str = "bench-token";
 
 fn actor() -> Actor {
     Actor::new("bench", Actor::DEFAULT_TENANT)
-}
-
-/// The CPU time this process has used, all threads (user and system), from
-/// `/proc/self/stat` (Linux; zero elsewhere), in seconds.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The fields after the command's name in parentheses; utime and stime are 14 and 15.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // Clock ticks of 1/100 s, as Linux reports them to user space.
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Commands per second, and the CPU time per command in microseconds.

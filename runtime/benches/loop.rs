@@ -16,7 +16,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::types::Json;
 
 mod common;
-use common::{Backend, Raw, median, open, throughput};
+use common::{Backend, Raw, open, throughput};
+mod measure;
+use measure::median;
 
 #[event("order.:id.placed")]
 struct Placed {

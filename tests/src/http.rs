@@ -53,6 +53,18 @@ impl Served {
         format!("{}{path}", self.base)
     }
 
+    /// Its OpenAPI document, `GET /v1/openapi.json` (served to anyone).
+    pub async fn openapi(&self) -> serde_json::Value {
+        client()
+            .get(self.url("/v1/openapi.json"))
+            .send()
+            .await
+            .expect("the document")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
     /// Starts the graceful shutdown and waits for it.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {

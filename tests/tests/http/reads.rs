@@ -174,14 +174,7 @@ async fn no_tenant_reads_or_writes_another_tenants_streams(test: &TestStore) {
 async fn the_openapi_document_lists_every_command_with_its_schema() {
     let herald = Herald::builder().modules(["http"]).build().await.unwrap();
     let served = Served::start(herald.clone(), herald::http::router(herald, tokens())).await;
-    let document: Value = client()
-        .get(served.url("/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document: Value = served.openapi().await;
     assert_eq!(document["openapi"], "3.1.0");
     let join = &document["paths"]["/v1/commands/Join"]["post"];
     let schema = &join["requestBody"]["content"]["application/json"]["schema"];

@@ -110,14 +110,7 @@ async fn the_metrics_endpoint_counts_commands_and_asks_for_its_role() {
     assert!(!scraped.contains("y.example"));
 
     // The document lists the route when it is served.
-    let document: Value = client()
-        .get(served.url("/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document: Value = served.openapi().await;
     let metrics = &document["paths"]["/v1/metrics"]["get"];
     assert_eq!(metrics["operationId"], "metrics");
     assert!(metrics["responses"]["200"]["content"]["text/plain"].is_object());
@@ -131,14 +124,7 @@ async fn without_metrics_the_route_is_not_there() {
     let (_herald, served) = serve(&test, |api| api).await;
     let (status, _, _) = scrape(&served, Some(SCRAPER)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let document: Value = client()
-        .get(served.url("/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document: Value = served.openapi().await;
     assert!(document["paths"]["/v1/metrics"].is_null());
     served.stop().await;
 }
