@@ -15,12 +15,13 @@
 //! | `HERALD_DB` | the SQLite file otherwise (created if missing) | `signup-http.db` |
 //! | `HERALD_ADDR` | the address to listen on | `127.0.0.1:3000` |
 //! | `HERALD_TOKEN` | the bearer token of `ada`, of tenant `acme` | `acme-dev-token` |
-//! | `HERALD_OPS_TOKEN` | the bearer token of `ops`, of tenant `acme`, with the role `operator`: it sees the traces | `acme-ops-token` |
+//! | `HERALD_OPS_TOKEN` | the bearer token of `ops`, of tenant `acme`, with the role `operator`: it sees the traces and the metrics | `acme-ops-token` |
 //!
 //! A second token, `globex-dev-token`, is `bob` of tenant `globex`, to see that each
 //! tenant has its own users. These tokens are for trying it out; in production use
 //! `herald::http::Jwt`. Herald's trace page is at <http://127.0.0.1:3000/v1/trace/>: with
-//! the operator's token it shows each command's tree.
+//! the operator's token it shows each command's tree, and `GET /v1/metrics` gives that
+//! token the process's Prometheus metrics.
 //!
 //! ```text
 //! cargo run -p herald-examples --features http --bin signup-http
@@ -35,6 +36,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use herald::http::{Api, Caller, Problem, Server, StaticTokens};
+use herald::telemetry::Prometheus;
 use herald::{Actor, Herald};
 use herald_examples::signup_http::{create_tables, profile};
 
@@ -108,6 +110,7 @@ async fn main() -> Result<(), herald::BoxError> {
         .with_state(herald.clone());
     let app = Api::new(herald.clone(), tokens)
         .trace_role(OPERATOR)
+        .metrics(Prometheus::install()?, OPERATOR)
         .with_routes(own)
         .router()
         // Merged after `router()`: public, no authentication.
