@@ -9,6 +9,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use herald::channels::Join;
 use herald::http::{Api, StaticTokens};
 use herald::prelude::*;
 use herald::telemetry::otel::{self, opentelemetry, opentelemetry_sdk};
@@ -112,6 +113,12 @@ async fn greeter(e: &Recorded<Arrived>, _cx: &mut Cx<'_>) -> Result<Welcome, Str
 #[projector("guest.:guest_id.welcomed", consistency = eventual)]
 async fn welcome_book(_e: &Recorded<Welcomed>, _cx: &mut Cx<'_>) -> Result<(), String> {
     Ok(())
+}
+
+/// Every arrival, live to any guest: what the channel sockets' gauge counts.
+#[channel("guest.*.arrived", name = "arrivals")]
+async fn arrivals(_join: &Join, _reader: &mut Reader) -> bool {
+    true
 }
 
 const GUEST: &str = "guest-token";

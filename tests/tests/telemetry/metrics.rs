@@ -1,6 +1,9 @@
 //! `GET /v1/metrics`: the Prometheus text, behind its role.
 
+use herald::http::ChannelSettings;
+use herald::nats::{Nats, Relay};
 use herald::telemetry::Prometheus;
+use herald_tests::channels::Client;
 use reqwest::StatusCode;
 
 use super::*;
@@ -126,5 +129,78 @@ async fn without_metrics_the_route_is_not_there() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let document: Value = served.openapi().await;
     assert!(document["paths"]["/v1/metrics"].is_null());
+    served.stop().await;
+}
+
+/// Scrapes until `series` reads `wanted`, for at most 10 s; the last scrape.
+async fn until_value(served: &Served, series: &str, wanted: impl Fn(f64) -> bool) -> String {
+    let mut text = String::new();
+    for _ in 0..200 {
+        text = scrape(served, Some(SCRAPER)).await.2;
+        if wanted(value(&text, series)) {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("`{series}` never read as wanted in 10 s:\n{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_counts_what_it_published_and_what_it_has_not() {
+    let prometheus = Prometheus::install().expect("the recorder");
+    let test = TestStore::sqlite().await;
+    let (herald, served) = serve(&test, |api| api.metrics(prometheus, "metrics")).await;
+    let url = std::env::var("NATS_URL").unwrap_or_else(|_| "127.0.0.1:4222".to_owned());
+    let name = format!("herald_test_{}", Uuid::now_v7().simple());
+    let nats = Nats::connect(&url, &name, &name)
+        .await
+        .unwrap_or_else(|e| panic!("NATS at {url} is not reachable (is it running?): {e}"));
+    let before = value(
+        &scrape(&served, Some(SCRAPER)).await.2,
+        "herald_relay_published_total",
+    );
+    for _ in 0..3 {
+        send(&served, "Arrive", arrival(&guest(), "x@y.example"), &[]).await;
+    }
+    // Each arrival is welcomed by the eventual processor: 6 events in all.
+    let relay = Relay::start(&herald, &nats).await.expect("the relay");
+    let text = until_value(&served, "herald_relay_published_total", |n| {
+        n >= before + 6.0
+    })
+    .await;
+    assert!(
+        text.contains("# TYPE herald_relay_lag_events gauge"),
+        "{text}"
+    );
+    // Caught up, it has nothing left to publish.
+    until_value(&served, "herald_relay_lag_events", |n| n == 0.0).await;
+    relay.stop().await;
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_channel_sockets_are_counted_while_they_are_open() {
+    let prometheus = Prometheus::install().expect("the recorder");
+    let test = TestStore::sqlite().await;
+    let (_herald, served) = serve(&test, |api| {
+        api.metrics(prometheus, "metrics")
+            .channels(ChannelSettings::new())
+    })
+    .await;
+    let gauge = "herald_channel_subscribers";
+    let before = value(&scrape(&served, Some(SCRAPER)).await.2, gauge);
+    let mut first = Client::connect(&served, Some(GUEST)).await;
+    let mut second = Client::connect(&served, Some(GUEST)).await;
+    for client in [&mut first, &mut second] {
+        let ok = client
+            .subscribe("a", "arrivals", "guest.*.arrived", None)
+            .await;
+        assert_eq!(ok["type"], "subscribed", "{ok}");
+    }
+    until_value(&served, gauge, |n| n == before + 2.0).await;
+    first.close().await;
+    until_value(&served, gauge, |n| n == before + 1.0).await;
+    second.close().await;
+    until_value(&served, gauge, |n| n == before).await;
     served.stop().await;
 }
