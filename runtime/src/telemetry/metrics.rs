@@ -1,7 +1,7 @@
 //! The loop's metrics, through the `metrics` facade (feature `metrics`), and the
 //! Prometheus recorder that `Api::metrics` serves.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -44,6 +44,10 @@ impl Prometheus {
     /// HTTP listener of its own: the router serves it), or hands back the one installed
     /// by an earlier call. An error when another recorder was installed first.
     pub fn install() -> Result<Prometheus, PrometheusError> {
+        // One install at a time: a second caller waits, then takes the first's recorder
+        // (without the lock it could find the global recorder set and ours not yet kept).
+        static INSTALLING: Mutex<()> = Mutex::new(());
+        let _installing = INSTALLING.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(installed) = INSTALLED.get() {
             return Ok(installed.clone());
         }
@@ -55,12 +59,10 @@ impl Prometheus {
             .map_err(|error| PrometheusError(error.to_string()))?;
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
-        // Two threads may race here: the loser's recorder is refused, and it takes the
-        // winner's.
         if metrics::set_global_recorder(recorder).is_err() {
-            return INSTALLED.get().cloned().ok_or_else(|| {
-                PrometheusError("another `metrics` recorder is installed".to_owned())
-            });
+            return Err(PrometheusError(
+                "another `metrics` recorder is installed".to_owned(),
+            ));
         }
         describe();
         Ok(INSTALLED.get_or_init(|| Prometheus { handle }).clone())

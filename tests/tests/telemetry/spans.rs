@@ -139,10 +139,14 @@ async fn a_command_over_http_and_its_eventual_consumers_are_traces_linked_to_the
     assert_eq!(links.len(), 1, "one link: {links:?}");
     assert_eq!(links[0].span_context.trace_id(), trace_id);
     assert_eq!(links[0].span_context.span_id(), caller);
-    let spans = finished();
-    let chain = ancestry(&spans, projected.span_context.span_id());
-    let batch = chain.last().unwrap();
-    assert_eq!(batch.name, "herald.consumer.batch");
+    // The batch's span ends (and is exported) after its handling's: wait for it too.
+    let batch = wait_for_spans("guest_book's batch above its handling", |spans| {
+        let chain = ancestry(spans, projected.span_context.span_id());
+        let root = chain.last()?;
+        (root.name == "herald.consumer.batch").then(|| (*root).clone())
+    })
+    .await;
+    let batch = &batch;
     assert_eq!(attribute(batch, "consumer").as_deref(), Some("guest_book"));
     assert_eq!(
         batch.parent_span_id,
