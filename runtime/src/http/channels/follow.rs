@@ -127,7 +127,7 @@ impl Follow {
             let Ok(_reading) = self.reading.acquire().await else {
                 return None; // never closed
             };
-            if self.ended.load(Ordering::SeqCst) {
+            if self.ended() {
                 return None;
             }
             let page = match self

@@ -172,7 +172,8 @@ impl Drop for Open {
 const READ: usize = 500;
 
 impl ChannelHub {
-    /// The hub of `herald`, made the first time keeping the last `buffer` events.
+    /// The hub of `herald`, made the first time keeping at most `buffer` events for each
+    /// subscription that reads the store.
     pub(crate) fn of(herald: &Herald, buffer: usize) -> Arc<ChannelHub> {
         herald.door(|| ChannelHub {
             inner: Arc::new(Inner {
@@ -248,14 +249,10 @@ impl ChannelHub {
         let Some(kept) = listener.reading.as_mut() else {
             return Ok(());
         };
-        if let Some(dropped) = kept.dropped
-            && dropped > listener.at
-        {
-            kept.dropped = None;
+        if kept.dropped.take().is_some_and(|dropped| dropped > listener.at) {
             kept.events.clear();
             return Err(listener.at);
         }
-        kept.dropped = None;
         let mut events = std::mem::take(&mut kept.events).into_iter();
         for event in events.by_ref() {
             if event.position <= listener.at {
