@@ -1,12 +1,10 @@
 //! What the benches share: a scratch database of each backend, with a pool for the
-//! hand-written side, and the throughput of a window (the rest of the measuring is in
-//! `measure.rs`).
+//! hand-written side (the measuring is in `measure.rs`).
 
 #![allow(dead_code, reason = "each bench uses part of it")]
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use herald::prelude::*;
 use herald::store::{EventStore, PostgresStore, SqliteStore};
@@ -110,33 +108,6 @@ pub(crate) async fn open(backend: Backend) -> Db {
             }
         }
     }
-}
-
-/// Commands per second with `writers` tasks, each on its own stream, for `window`.
-pub(crate) async fn throughput<F, Fut>(writers: usize, window: Duration, command: F) -> f64
-where
-    F: Fn(usize, u64) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..writers)
-        .map(|writer| {
-            let command = command.clone();
-            tokio::spawn(async move {
-                let mut done = 0u64;
-                while started.elapsed() < window {
-                    command(writer, done).await;
-                    done += 1;
-                }
-                done
-            })
-        })
-        .collect();
-    let mut total = 0;
-    for task in tasks {
-        total += task.await.unwrap();
-    }
-    total as f64 / started.elapsed().as_secs_f64()
 }
 
 /// One command by hand: the stream's last version, one event row, commit. The raw

@@ -21,10 +21,10 @@ use herald::trace::Outcome;
 
 mod common;
 mod counter;
-use common::{Backend, Raw, open, raw_command, throughput};
+use common::{Backend, Raw, open, raw_command};
 mod measure;
 use counter::{Add, Added, Counter};
-use measure::median;
+use measure::{median, throughput};
 
 #[event("snapped.:id.added")]
 struct SnapAdded {

@@ -22,10 +22,10 @@ use herald::{Actor, Herald};
 
 mod common;
 mod counter;
-use common::{Backend, open, throughput};
+use common::{Backend, open};
 mod measure;
 use counter::Add;
-use measure::{cpu_seconds, median};
+use measure::{cpu_seconds, median, throughput};
 
 const TOKEN: &str = "bench-token";
 

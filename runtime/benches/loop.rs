@@ -16,9 +16,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::types::Json;
 
 mod common;
-use common::{Backend, Raw, open, throughput};
+use common::{Backend, Raw, open};
 mod measure;
-use measure::median;
+use measure::{median, throughput};
 
 #[event("order.:id.placed")]
 struct Placed {

@@ -2,6 +2,8 @@
 
 #![allow(dead_code, reason = "each bench uses part of it")]
 
+use std::time::{Duration, Instant};
+
 /// The middle of `values` (the upper one of an even count).
 pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -24,4 +26,31 @@ pub(crate) fn cpu_seconds() -> f64 {
     };
     // Clock ticks of 1/100 s, as Linux reports them to user space.
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Commands per second with `writers` tasks, each on its own stream, for `window`.
+pub(crate) async fn throughput<F, Fut>(writers: usize, window: Duration, command: F) -> f64
+where
+    F: Fn(usize, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|writer| {
+            let command = command.clone();
+            tokio::spawn(async move {
+                let mut done = 0u64;
+                while started.elapsed() < window {
+                    command(writer, done).await;
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
 }

@@ -23,9 +23,8 @@
 //! Run: `cargo bench -p herald --features otel,metrics --bench telemetry` (`-- --quick`
 //! for short rounds).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use herald::Herald;
 use herald::store::SqliteStore;
@@ -40,7 +39,7 @@ use tracing_subscriber::layer::SubscriberExt;
 mod counter;
 mod measure;
 use counter::Add;
-use measure::{cpu_seconds, median};
+use measure::{cpu_seconds, median, throughput};
 
 /// An exporter that drops every batch: what the bench measures is Herald's spans and the
 /// layer, not a collector.
@@ -156,31 +155,17 @@ impl Side {
     }
 
     fn rate(&self, writers: usize, window: Duration, round: usize) -> f64 {
-        let herald = Arc::new(self.herald.clone());
+        let herald = self.herald.clone();
         let dispatched = &DISPATCHED[self.index];
-        self.tokio.block_on(async move {
-            let started = Instant::now();
-            let tasks: Vec<_> = (0..writers)
-                .map(|writer| {
-                    let herald = herald.clone();
-                    tokio::spawn(async move {
-                        let id = (round * 100 + writer) as u64;
-                        let mut done = 0u64;
-                        while started.elapsed() < window {
-                            herald.dispatch(Add { id, by: 1 }).await.unwrap();
-                            done += 1;
-                        }
-                        done
-                    })
-                })
-                .collect();
-            let mut total = 0;
-            for task in tasks {
-                total += task.await.unwrap();
-            }
-            dispatched.fetch_add(total, Ordering::Relaxed);
-            total as f64 / started.elapsed().as_secs_f64()
-        })
+        self.tokio
+            .block_on(throughput(writers, window, move |writer, _| {
+                let herald = herald.clone();
+                async move {
+                    let id = (round * 100 + writer) as u64;
+                    herald.dispatch(Add { id, by: 1 }).await.unwrap();
+                    dispatched.fetch_add(1, Ordering::Relaxed);
+                }
+            }))
     }
 
     fn remove(self) {

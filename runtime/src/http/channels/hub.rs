@@ -249,7 +249,11 @@ impl ChannelHub {
         let Some(kept) = listener.reading.as_mut() else {
             return Ok(());
         };
-        if kept.dropped.take().is_some_and(|dropped| dropped > listener.at) {
+        if kept
+            .dropped
+            .take()
+            .is_some_and(|dropped| dropped > listener.at)
+        {
             kept.events.clear();
             return Err(listener.at);
         }
