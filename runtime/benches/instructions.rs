@@ -9,6 +9,13 @@
 //! valgrind --tool=callgrind target/release/deps/instructions-<hash> 300
 //! # (Ir(300) - Ir(100)) / 200 = instructions per dispatch, in this process
 //! ```
+//!
+//! With the features `otel` and `metrics`, `CG_TELEMETRY=info` counts the dispatches
+//! with telemetry on as the telemetry bench's "on, INFO" side has it: a subscriber with
+//! a `LevelFilter::INFO` and the OpenTelemetry layer exporting through the SDK's batch
+//! span processor to an exporter that drops the spans, and the Prometheus recorder
+//! (`CG_TELEMETRY=all`: Herald's spans at every level). The provider is shut down before
+//! the process ends, so that each run's export is counted too.
 use herald::prelude::*;
 
 mod counter;
@@ -20,6 +27,8 @@ async fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(200);
+    #[cfg(all(feature = "otel", feature = "metrics"))]
+    let provider = telemetry::install(std::env::var("CG_TELEMETRY").ok().as_deref());
     let path = std::env::temp_dir().join(format!("herald-instructions-{}.db", std::process::id()));
     let builder = Herald::builder().modules(["instructions"]);
     let builder = match std::env::var("CG_PG") {
@@ -30,5 +39,52 @@ async fn main() {
     for i in 0..n {
         herald.dispatch(Add { id: i % 10, by: 1 }).await.unwrap();
     }
+    #[cfg(all(feature = "otel", feature = "metrics"))]
+    if let Some(provider) = provider {
+        provider.shutdown().unwrap();
+    }
     let _ = std::fs::remove_file(&path);
+}
+
+#[cfg(all(feature = "otel", feature = "metrics"))]
+mod telemetry {
+    use herald::telemetry::otel::{self, opentelemetry_sdk};
+    use opentelemetry_sdk::error::OTelSdkResult;
+    use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    /// An exporter that drops every batch.
+    #[derive(Debug)]
+    struct Dropped;
+
+    impl SpanExporter for Dropped {
+        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            drop(batch);
+            Ok(())
+        }
+    }
+
+    /// The process's subscriber and recorder for `mode` (`info`, `all`; none else).
+    pub(crate) fn install(mode: Option<&str>) -> Option<SdkTracerProvider> {
+        let level = match mode? {
+            "info" => LevelFilter::INFO,
+            "all" => LevelFilter::TRACE,
+            _ => return None,
+        };
+        let provider = SdkTracerProvider::builder()
+            .with_batch_exporter(Dropped)
+            .build();
+        // Herald's spans up to `level`, the other crates' at INFO (sqlx logs each
+        // statement at DEBUG).
+        let targets = Targets::new()
+            .with_target("herald", level)
+            .with_default(LevelFilter::INFO);
+        let subscriber = tracing_subscriber::registry()
+            .with(targets)
+            .with(otel::layer(&provider));
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        herald::telemetry::Prometheus::install().unwrap();
+        Some(provider)
+    }
 }

@@ -330,8 +330,17 @@ pub(crate) async fn prepare<C: Command>(
     let correlation_id = options.correlation_id.unwrap_or(command_id);
     let span = tracer.span();
     if !span.is_none() {
-        span.record("command_id", tracing::field::display(command_id));
-        span.record("correlation_id", tracing::field::display(correlation_id));
+        // The ids as the `&str`s that a layer keeps (a `String` each for OpenTelemetry's
+        // attributes), written without the formatting machinery that `display` goes through.
+        let mut buffer = Uuid::encode_buffer();
+        span.record(
+            "command_id",
+            &*command_id.hyphenated().encode_lower(&mut buffer),
+        );
+        span.record(
+            "correlation_id",
+            &*correlation_id.hyphenated().encode_lower(&mut buffer),
+        );
         span.record("stream", tracing::field::display(&stream));
     }
     let trace_parent = options

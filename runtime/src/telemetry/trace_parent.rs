@@ -72,14 +72,50 @@ impl TraceParent {
 /// The `traceparent` header: `00-<trace id>-<parent id>-<flags>`.
 impl fmt::Display for TraceParent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "00-{}-{}-{:02x}",
-            self.trace_id_hex(),
-            self.parent_id_hex(),
-            self.flags
-        )
+        let mut header = [0; HEADER_LEN];
+        f.write_str(self.encode(&mut header))
     }
+}
+
+/// The length of a `traceparent` header of version `00`.
+const HEADER_LEN: usize = 2 + 1 + 32 + 1 + 16 + 1 + 2;
+
+impl TraceParent {
+    /// The header as a `String` of its own (what `to_string` makes, without a formatter).
+    #[cfg_attr(not(feature = "otel"), allow(dead_code))]
+    pub(crate) fn header(&self) -> String {
+        let mut header = [0; HEADER_LEN];
+        self.encode(&mut header).to_owned()
+    }
+
+    /// The header written into `out`, without the formatting machinery: a dispatch with
+    /// telemetry on stores one with each command (see `telemetry::context_of`), and
+    /// `write!` with a `String` per id cost several times this.
+    fn encode<'a>(&self, out: &'a mut [u8; HEADER_LEN]) -> &'a str {
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            out[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        put(b"00-");
+        put(&hex_digits::<32>(&self.trace_id));
+        put(b"-");
+        put(&hex_digits::<16>(&self.parent_id));
+        put(b"-");
+        put(&hex_digits::<2>(&[self.flags]));
+        std::str::from_utf8(out).expect("hex digits and dashes")
+    }
+}
+
+/// `bytes` as `N` (twice their count) lowercase hex digits.
+fn hex_digits<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut digits = [0; N];
+    for (pair, b) in digits.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0xf)];
+    }
+    digits
 }
 
 fn hex(text: &str, out: &mut [u8]) -> Option<()> {
@@ -99,11 +135,9 @@ fn hex(text: &str, out: &mut [u8]) -> Option<()> {
 }
 
 fn hex_text(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut text = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        text.push(char::from(DIGITS[usize::from(b >> 4)]));
-        text.push(char::from(DIGITS[usize::from(b & 0xf)]));
+        text.push_str(std::str::from_utf8(&hex_digits::<2>(&[*b])).expect("hex digits"));
     }
     text
 }
@@ -119,6 +153,17 @@ mod tests {
         assert_eq!(parent.trace_id[0], 0x4b);
         assert_eq!(parent.parent_id[7], 0xb7);
         assert_eq!(parent.flags, 1);
+        let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(TraceParent::parse(header).unwrap().to_string(), header);
+        let other = TraceParent {
+            trace_id: [0xf0; 16],
+            parent_id: [0x0a; 8],
+            flags: 0,
+        };
+        assert_eq!(
+            other.to_string(),
+            "00-f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0-0a0a0a0a0a0a0a0a-00"
+        );
         for bad in [
             "",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
