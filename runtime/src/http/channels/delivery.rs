@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 /// How much lower the channels' threads are scheduled: a `nice` value of 10 (out of 19)
 /// gives a busy application thread about nine times their share of a core.
-const NICENESS: i32 = 0;
+const NICENESS: i32 = 10;
 
 /// At most this many threads serve the sockets.
 const THREADS: usize = 2;
