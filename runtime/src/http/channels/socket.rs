@@ -345,7 +345,7 @@ impl Connection {
                         position,
                         text,
                     } => {
-                        socket.feed(Message::Text(text)).await?;
+                        socket.feed(Message::Text(text.into())).await?;
                         frames += 1;
                         if let Some(at) = position {
                             written.push((key, at));
