@@ -189,7 +189,7 @@ impl Follow {
         let frame = Out::Frame {
             key: self.key,
             position,
-            text: text.into(),
+            text,
         };
         self.tx.send(frame).await.ok()
     }
@@ -217,12 +217,12 @@ impl Subscriber for Follow {
             && self.pattern.matches(&event.route)
     }
 
-    fn head(&self) -> &str {
-        &self.head
-    }
-
-    fn key(&self) -> u64 {
-        self.key
+    fn frame(&self, event: &Shared) -> Out {
+        Out::Frame {
+            key: self.key,
+            position: Some(event.position),
+            text: self.text(event),
+        }
     }
 
     fn queue(&self) -> &mpsc::Sender<Out> {

@@ -11,7 +11,6 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use axum::extract::ws::Utf8Bytes;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, watch};
 
@@ -49,7 +48,7 @@ pub(crate) enum Out {
     Frame {
         key: u64,
         position: Option<Position>,
-        text: Utf8Bytes,
+        text: String,
     },
     /// Subscription `key` ended on its own (refused, or the store failed it).
     Gone { key: u64 },
@@ -59,56 +58,14 @@ pub(crate) enum Out {
 pub(crate) trait Subscriber: Send + Sync {
     /// Whether it takes `event` (its tenant, its channel's event type, its pattern).
     fn takes(&self, event: &Shared) -> bool;
-    /// Its frames' head, `{"type":"event","id":…,`: what tells its frames apart from
-    /// another subscription's.
-    fn head(&self) -> &str;
-    /// Its key on its connection.
-    fn key(&self) -> u64;
+    /// Its frame of `event`.
+    fn frame(&self, event: &Shared) -> Out;
     /// Its connection's queue.
     fn queue(&self) -> &mpsc::Sender<Out>;
     /// Whether it ended (unsubscribed, or its connection closed).
     fn ended(&self) -> bool;
     /// It left the live stream after the event at `at`: read on from the store.
     fn resume(self: Arc<Self>, at: Position);
-}
-
-/// One event's frames, built once for each head: the subscriptions that share an id
-/// (the same client code on many connections) share their frame's bytes as well.
-struct Frames<'e> {
-    event: &'e Shared,
-    built: Vec<(String, Utf8Bytes)>,
-}
-
-impl<'e> Frames<'e> {
-    /// The heads remembered for one event at most; past them a frame is built each time.
-    const HEADS: usize = 8;
-
-    fn of(event: &'e Shared) -> Self {
-        Frames {
-            event,
-            built: Vec::new(),
-        }
-    }
-
-    /// `subscriber`'s frame of the event.
-    fn frame(&mut self, subscriber: &dyn Subscriber) -> Out {
-        let head = subscriber.head();
-        let text = match self.built.iter().find(|(h, _)| h == head) {
-            Some((_, text)) => text.clone(),
-            None => {
-                let text = Utf8Bytes::from(protocol::splice(head, &self.event.body));
-                if self.built.len() < Self::HEADS {
-                    self.built.push((head.to_owned(), text.clone()));
-                }
-                text
-            }
-        };
-        Out::Frame {
-            key: subscriber.key(),
-            position: Some(self.event.position),
-            text,
-        }
-    }
 }
 
 /// A subscription the hub hands events to, from before it first reads the store until
@@ -146,7 +103,6 @@ impl Live {
         {
             self.floor = oldest.position;
         }
-        let mut frames = Frames::of(event);
         self.listeners.retain_mut(|listener| {
             let subscriber = &listener.subscriber;
             if subscriber.ended() {
@@ -155,7 +111,7 @@ impl Live {
             if listener.reading || event.position <= listener.at || !subscriber.takes(event) {
                 return true;
             }
-            match subscriber.queue().try_send(frames.frame(&**subscriber)) {
+            match subscriber.queue().try_send(subscriber.frame(event)) {
                 Ok(()) => {
                     listener.at = event.position;
                     true
@@ -319,10 +275,7 @@ impl ChannelHub {
             if !subscriber.takes(event) {
                 continue;
             }
-            match subscriber
-                .queue()
-                .try_send(Frames::of(event).frame(&*subscriber))
-            {
+            match subscriber.queue().try_send(subscriber.frame(event)) {
                 Ok(()) => listener.at = event.position,
                 Err(TrySendError::Full(_)) => return Err(listener.at),
                 Err(TrySendError::Closed(_)) => return Ok(()), // its socket is gone
