@@ -1,8 +1,7 @@
-//! One subscription: it authorizes the join, catches up from where the client asked (or
-//! from the head), then joins the hub's live stream. Whenever it falls behind (its
-//! connection's queue was full when the hub had an event for it) it catches up again and
-//! rejoins: never missing or repeating an event. It catches up from the hub's recent
-//! events, and from the store for those the hub no longer keeps.
+//! One subscription: it authorizes the join, reads the store from where the client asked
+//! (or from the head), then joins the hub's live stream. Whenever it falls behind (its
+//! connection's queue was full when the hub had an event for it) it reads on from the
+//! store and joins again: never missing or repeating an event.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -106,7 +105,7 @@ impl Follow {
         self.follow_from(start).await
     }
 
-    /// Catches up after `at` and goes live, as often as the hub finds it behind.
+    /// Reads the store after `at` and goes live, as often as the hub finds it behind.
     async fn follow_from(self: &Arc<Self>, mut at: Position) -> Option<()> {
         loop {
             self.catch_up(&mut at).await?;
@@ -120,69 +119,39 @@ impl Follow {
         }
     }
 
-    /// Sends every matching event after `at`, from the hub's recent events (or the
-    /// store, for those it no longer keeps), moving `at` past every event looked at,
-    /// until there is nothing more.
+    /// Sends every matching event of the store after `at`, moving `at` past every event
+    /// looked at, until the store has nothing more.
     async fn catch_up(&self, at: &mut Position) -> Option<()> {
+        let patterns = [self.pattern.as_str()];
         loop {
+            let Ok(_reading) = self.reading.acquire().await else {
+                return None; // never closed
+            };
             if self.ended() {
                 return None;
             }
-            match self.hub.recent_after(*at, PAGE) {
-                Some(recent) if recent.is_empty() => return Some(()),
-                Some(recent) => {
-                    for event in &recent {
-                        if self.takes(event) {
-                            self.send(Some(event.position), self.text(event)).await?;
-                        }
-                        *at = event.position;
-                    }
+            let page = match self
+                .herald
+                .read_events(&self.tenant, *at, patterns, PAGE)
+                .await
+            {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::warn!(%error, "a subscription could not read the store");
+                    return self.refuse("unavailable", format!("the server could not read the events after {}; subscribe again with that `after`", wire::position(*at))).await;
                 }
-                None => {
-                    if self.read_store(at).await? {
-                        return Some(());
-                    }
+            };
+            for event in &page.events {
+                if self.row.event.is_none_or(|name| name == event.name) {
+                    let frame = protocol::splice(&self.head, &protocol::event_body(event));
+                    self.send(Some(event.position), frame).await?;
                 }
             }
-        }
-    }
-
-    /// Sends the matching events of one page of the store after `at`, moving `at` past
-    /// it; `true` when the store has nothing after `at`.
-    async fn read_store(&self, at: &mut Position) -> Option<bool> {
-        let Ok(_reading) = self.reading.acquire().await else {
-            return None; // never closed
-        };
-        let page = match self
-            .herald
-            .read_events(&self.tenant, *at, [self.pattern.as_str()], PAGE)
-            .await
-        {
-            Ok(page) => page,
-            Err(error) => {
-                tracing::warn!(%error, "a subscription could not read the store");
-                let message = format!(
-                    "the server could not read the events after {}; subscribe again with that `after`",
-                    wire::position(*at)
-                );
-                self.refuse("unavailable", message).await;
-                return None;
+            if page.next == *at {
+                return Some(());
             }
-        };
-        for event in &page.events {
-            if self.row.event.is_none_or(|name| name == event.name) {
-                let frame = protocol::splice(&self.head, &protocol::event_body(event));
-                self.send(Some(event.position), frame).await?;
-            }
+            *at = page.next;
         }
-        let done = page.next == *at;
-        *at = page.next;
-        Some(done)
-    }
-
-    /// Its frame's text for `event`.
-    fn text(&self, event: &Shared) -> String {
-        protocol::splice(&self.head, &event.body)
     }
 
     async fn send(&self, position: Option<Position>, text: String) -> Option<()> {
@@ -221,7 +190,7 @@ impl Subscriber for Follow {
         Out::Frame {
             key: self.key,
             position: Some(event.position),
-            text: self.text(event),
+            text: protocol::splice(&self.head, &event.body),
         }
     }
 

@@ -1,13 +1,10 @@
 //! One hub per runtime: a task follows the store's commits, reads the global order after
 //! its position once per wake-up (not once per subscriber), writes each event's JSON once
 //! and hands every live subscription its frame, straight into the subscription's
-//! connection queue: one wake-up per connection and event, none per subscription. It keeps
-//! the last events it read: a subscription whose queue is full leaves the live stream and
-//! catches up from them (from the store, for those no longer kept; see `follow.rs`), so a
-//! slow client never holds up the others, and many that fall behind at once do not each
-//! read the store.
+//! connection queue: one wake-up per connection and event, none per subscription. A
+//! subscription whose queue is full leaves the live stream and reads what it missed from
+//! the store (see `follow.rs`), so a slow client never holds up the others.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
@@ -73,42 +70,50 @@ pub(crate) trait Subscriber: Send + Sync {
 struct Listener {
     id: u64,
     subscriber: Arc<dyn Subscriber>,
-    /// The last event it has (live) or that it read (catching up).
+    /// The last event it has (live) or that it read from the store (reading).
     at: Position,
-    /// It catches up (from the recent events, or the store before them) and takes
-    /// nothing live until it asks to go live again.
-    reading: bool,
+    /// While it reads the store: the events the hub had for it meanwhile, which go out
+    /// once it has read up to the live point.
+    reading: Option<Kept>,
 }
 
-/// The subscriptions, and the recent events they catch up from, under one lock.
+/// What the hub keeps for a subscription that reads the store.
+#[derive(Default)]
+struct Kept {
+    events: Vec<Arc<Shared>>,
+    /// It missed events up to this one, over the limit: the store has them.
+    dropped: Option<Position>,
+}
+
+/// The subscriptions, under one lock.
 struct Live {
     listeners: Vec<Listener>,
-    /// The last events the hub read, oldest first: every event of the global order
-    /// after `floor`, up to the hub's position.
-    recent: VecDeque<Arc<Shared>>,
-    floor: Position,
-    /// How many recent events the hub keeps.
+    /// How many events the hub keeps for each subscription that reads the store.
     keep: usize,
     next_id: u64,
 }
 
 impl Live {
-    /// Keeps `event` among the recent ones and hands it to every live subscription that
-    /// takes it, into its connection's queue. One whose queue is full catches up from
-    /// the recent events (so the hub never waits for it); one that ended leaves.
+    /// Hands `event` to every subscription that takes it: into its connection's queue,
+    /// or kept while it reads the store. One whose queue is full reads on from the store
+    /// (the hub keeping its events meanwhile); one that ended leaves.
     fn hand_out(&mut self, event: &Arc<Shared>) {
-        self.recent.push_back(event.clone());
-        if self.recent.len() > self.keep
-            && let Some(oldest) = self.recent.pop_front()
-        {
-            self.floor = oldest.position;
-        }
+        let keep = self.keep;
         self.listeners.retain_mut(|listener| {
             let subscriber = &listener.subscriber;
             if subscriber.ended() {
                 return false;
             }
-            if listener.reading || event.position <= listener.at || !subscriber.takes(event) {
+            if event.position <= listener.at || !subscriber.takes(event) {
+                return true;
+            }
+            if let Some(kept) = &mut listener.reading {
+                if kept.events.len() < keep {
+                    kept.events.push(event.clone());
+                } else {
+                    kept.events.clear();
+                    kept.dropped = Some(event.position);
+                }
                 return true;
             }
             match subscriber.queue().try_send(subscriber.frame(event)) {
@@ -117,23 +122,16 @@ impl Live {
                     true
                 }
                 Err(TrySendError::Full(_)) => {
-                    listener.reading = true;
+                    listener.reading = Some(Kept {
+                        events: vec![event.clone()],
+                        dropped: None,
+                    });
                     subscriber.clone().resume(listener.at);
                     true
                 }
                 Err(TrySendError::Closed(_)) => false,
             }
         });
-    }
-
-    /// The recent events after `after`, at most `limit`; `None` when some after it are
-    /// no longer kept (the store has them).
-    fn recent_after(&self, after: Position, limit: usize) -> Option<Vec<Arc<Shared>>> {
-        if after < self.floor {
-            return None;
-        }
-        let from = self.recent.partition_point(|e| e.position <= after);
-        Some(self.recent.range(from..).take(limit).cloned().collect())
     }
 }
 
@@ -144,8 +142,6 @@ pub(crate) struct ChannelHub {
 
 struct Inner {
     store: Arc<dyn EventStore>,
-    /// The store's commit signal, watched from when the hub was made.
-    commits: watch::Receiver<u64>,
     live: Mutex<Live>,
     /// Whether the task that follows the commits runs.
     started: Mutex<bool>,
@@ -176,18 +172,14 @@ impl Drop for Open {
 const READ: usize = 500;
 
 impl ChannelHub {
-    /// The hub of `herald`, made the first time keeping the last `buffer` events for
-    /// the subscriptions that catch up. The first call starts the store's commit signal
-    /// on the calling runtime, if it does not run: make it on the application's.
+    /// The hub of `herald`, made the first time keeping at most `buffer` events for each
+    /// subscription that reads the store.
     pub(crate) fn of(herald: &Herald, buffer: usize) -> Arc<ChannelHub> {
         herald.door(|| ChannelHub {
             inner: Arc::new(Inner {
                 store: herald.shared_store(),
-                commits: herald.shared_store().consumers().commits(),
                 live: Mutex::new(Live {
                     listeners: Vec::new(),
-                    recent: VecDeque::new(),
-                    floor: Position::START,
                     keep: buffer.max(1),
                     next_id: 0,
                 }),
@@ -216,17 +208,15 @@ impl ChannelHub {
                 .unwrap_or_else(PoisonError::into_inner);
             if !*started {
                 *started = true;
-                // It keeps what it reads after the head, and nothing before.
-                self.inner.live().floor = head;
                 tokio::spawn(follow(Arc::downgrade(&self.inner), head));
             }
         }
         Ok(())
     }
 
-    /// `subscriber` listens from now on, catching up: call it after
-    /// [`ChannelHub::start`] and before reading the store, then [`ChannelHub::live`]
-    /// once it read up to the live point. Returns its id for the hub.
+    /// `subscriber` listens from now on: the hub keeps the events it takes until it
+    /// has read the store ([`ChannelHub::live`]). Call it after [`ChannelHub::start`]
+    /// and before reading the store. Returns its id for the hub.
     pub(crate) fn listen(&self, subscriber: Arc<dyn Subscriber>) -> u64 {
         let mut live = self.inner.live();
         let id = live.next_id;
@@ -235,7 +225,7 @@ impl ChannelHub {
             id,
             subscriber,
             at: Position::START,
-            reading: true,
+            reading: Some(Kept::default()),
         });
         id
     }
@@ -245,43 +235,47 @@ impl ChannelHub {
         self.inner.live().listeners.retain(|l| l.id != id);
     }
 
-    /// The recent events after `after` (at most `limit`), for a subscription that
-    /// catches up; `None` when the hub no longer keeps some after it: read the store.
-    pub(crate) fn recent_after(&self, after: Position, limit: usize) -> Option<Vec<Arc<Shared>>> {
-        self.inner.live().recent_after(after, limit)
-    }
-
-    /// Listener `id` caught up to `at`: the recent events after `at` that it takes go
-    /// to its queue, and from now on every event it takes. `Err` with the position to
-    /// catch up from when its queue filled meanwhile, or the hub no longer keeps some
-    /// of the events after `at`.
+    /// Listener `id` read the store up to `at`: what the hub kept for it after `at`
+    /// goes to its queue, and from now on every event it takes. `Err` with the position
+    /// to read on from when the hub dropped some of what it kept (the store has them)
+    /// or its queue filled meanwhile.
     pub(crate) fn live(&self, id: u64, at: Position) -> Result<(), Position> {
         let mut live = self.inner.live();
-        let floor = live.floor;
-        let Some(index) = live.listeners.iter().position(|l| l.id == id) else {
+        let Some(listener) = live.listeners.iter_mut().find(|l| l.id == id) else {
             return Ok(()); // it ended
         };
-        let Live {
-            listeners, recent, ..
-        } = &mut *live;
-        let listener = &mut listeners[index];
+        let subscriber = listener.subscriber.clone();
         listener.at = listener.at.max(at);
-        if listener.at < floor {
+        let Some(kept) = listener.reading.as_mut() else {
+            return Ok(());
+        };
+        if kept
+            .dropped
+            .take()
+            .is_some_and(|dropped| dropped > listener.at)
+        {
+            kept.events.clear();
             return Err(listener.at);
         }
-        let subscriber = listener.subscriber.clone();
-        let from = recent.partition_point(|e| e.position <= listener.at);
-        for event in recent.range(from..) {
-            if !subscriber.takes(event) {
-                continue;
+        let mut events = std::mem::take(&mut kept.events).into_iter();
+        for event in events.by_ref() {
+            if event.position <= listener.at {
+                continue; // it read this one from the store
             }
-            match subscriber.queue().try_send(subscriber.frame(event)) {
+            match subscriber.queue().try_send(subscriber.frame(&event)) {
                 Ok(()) => listener.at = event.position,
-                Err(TrySendError::Full(_)) => return Err(listener.at),
+                Err(TrySendError::Full(_)) => {
+                    let rest = std::iter::once(event).chain(events).collect();
+                    listener.reading = Some(Kept {
+                        events: rest,
+                        dropped: None,
+                    });
+                    return Err(listener.at);
+                }
                 Err(TrySendError::Closed(_)) => return Ok(()), // its socket is gone
             }
         }
-        listener.reading = false;
+        listener.reading = None;
         Ok(())
     }
 
@@ -311,7 +305,7 @@ impl ChannelHub {
 /// subscriptions, for as long as the hub lives.
 async fn follow(hub: Weak<Inner>, mut at: Position) {
     let mut commits = match hub.upgrade() {
-        Some(hub) => hub.commits.clone(),
+        Some(hub) => hub.store.consumers().commits(),
         None => return,
     };
     loop {
@@ -325,12 +319,8 @@ async fn follow(hub: Weak<Inner>, mut at: Position) {
             match inner.store.consumers().head().await {
                 Ok(head) => {
                     // Under the lock: one that listens from now on reads the head after.
-                    let mut live = inner.live();
-                    if live.listeners.is_empty() && head > at {
-                        at = head;
-                        // What it keeps follows on from what it skipped no longer.
-                        live.recent.clear();
-                        live.floor = at;
+                    if inner.live().listeners.is_empty() {
+                        at = at.max(head);
                     }
                 }
                 Err(error) => tracing::warn!(%error, "the channel hub could not read the head"),

@@ -4,7 +4,6 @@
 //! with a pattern within the channel's, optionally from a position it already has, and
 //! receives each matching committed event of its tenant, in the global order, once.
 
-mod delivery;
 mod follow;
 mod hub;
 mod protocol;
@@ -30,15 +29,6 @@ pub const SUBPROTOCOL: &str = "herald.v1";
 
 /// The limits of the channels' WebSocket endpoint, given to
 /// [`Api::channels`](crate::http::Api::channels).
-///
-/// The sockets are served on threads of their own (`herald-channels`, at most two per
-/// process, at `nice` 10 on Linux), not on the application's runtime: handing one event
-/// to a thousand subscribers is a thousand socket writes, and they take the CPU the
-/// commands leave. When commands commit faster than the sockets take their frames, the
-/// subscribers fall behind and catch up from the hub's recent events ([`buffer`]),
-/// then from the store; `dispatch` never waits for them.
-///
-/// [`buffer`]: ChannelSettings::buffer
 ///
 /// ```
 /// use std::time::Duration;
@@ -108,18 +98,17 @@ impl ChannelSettings {
     }
 
     /// How many frames wait for a connection's socket at most (default: 256). When the
-    /// hub finds a subscription's queue full, the subscription catches up on what it
-    /// missed and then goes on live: a slow client never holds up the others.
+    /// hub finds a subscription's queue full, the subscription reads what it missed from
+    /// the store and then goes on live: a slow client never holds up the others.
     pub fn send_queue(mut self, frames: usize) -> Self {
         self.send_queue = frames.max(1);
         self
     }
 
-    /// How many of the last committed events the runtime's hub keeps in memory
-    /// (default: 4,096): a subscription that catches up (when it joins, and after its
-    /// queue was full) takes them from there, and reads the store only for older ones,
-    /// so that many subscribers falling behind at once do not each read the store. The
-    /// hub is one per runtime: the first router that serves channels for it sets this.
+    /// How many events the runtime's hub keeps for a subscription while it reads the
+    /// store, when it joins and after its queue was full (default: 4,096); past that it
+    /// reads on from the store. The hub is one per runtime: the first router that serves
+    /// channels for it sets this.
     pub fn buffer(mut self, events: usize) -> Self {
         self.buffer = events.max(1);
         self
@@ -174,19 +163,13 @@ pub(crate) async fn upgrade(State(door): State<Door>, request: Request) -> Respo
         Err(_) => None,
     };
     let settings = Arc::new(door.settings.channels.clone());
-    // Made here, on the application's runtime: the store's commit signal it listens to
-    // starts there, before any subscription of this socket is confirmed.
-    let hub = ChannelHub::of(&door.herald, settings.buffer);
     ws.protocols([SUBPROTOCOL])
         .max_message_size(settings.max_message)
         .max_frame_size(settings.max_message)
         // A client sends small messages: tungstenite's default read buffer (128 KiB,
         // taken when the socket opens) would cost 1.3 GB for 10,000 sockets.
         .read_buffer_size(READ_BUFFER)
-        // On the channels' own threads, below the commands' priority (`delivery.rs`).
-        .on_upgrade(move |socket| async move {
-            delivery::spawn(socket::run(socket, door, hub, settings, actor));
-        })
+        .on_upgrade(move |socket| socket::run(socket, door, settings, actor))
 }
 
 /// Closes every channel socket of `herald` with 1001, each told where its subscriptions

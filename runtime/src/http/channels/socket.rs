@@ -51,10 +51,10 @@ struct Sub {
 pub(crate) async fn run(
     mut socket: WebSocket,
     door: Door,
-    hub: Arc<ChannelHub>,
     settings: Arc<ChannelSettings>,
     actor: Option<Actor>,
 ) {
+    let hub = ChannelHub::of(&door.herald, settings.buffer);
     let (_open, mut closing) = hub.open();
     // The shutdowns so far; the next one closes this socket.
     let opened = *closing.borrow_and_update();
