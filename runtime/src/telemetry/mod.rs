@@ -107,7 +107,7 @@ pub use trace_parent::TraceParent;
 pub(crate) fn context_of(span: &tracing::Span) -> Option<String> {
     #[cfg(feature = "otel")]
     {
-        otel::trace_parent_of(span).map(|parent| parent.header())
+        otel::trace_parent_of(span).map(|parent| parent.to_string())
     }
     #[cfg(not(feature = "otel"))]
     {

@@ -81,13 +81,6 @@ impl fmt::Display for TraceParent {
 const HEADER_LEN: usize = 2 + 1 + 32 + 1 + 16 + 1 + 2;
 
 impl TraceParent {
-    /// The header as a `String` of its own (what `to_string` makes, without a formatter).
-    #[cfg_attr(not(feature = "otel"), allow(dead_code))]
-    pub(crate) fn header(&self) -> String {
-        let mut header = [0; HEADER_LEN];
-        self.encode(&mut header).to_owned()
-    }
-
     /// The header written into `out`, without the formatting machinery: a dispatch with
     /// telemetry on stores one with each command (see `telemetry::context_of`), and
     /// `write!` with a `String` per id cost several times this.
@@ -107,9 +100,11 @@ impl TraceParent {
     }
 }
 
+/// The lowercase hex digits.
+const DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 /// `bytes` as `N` (twice their count) lowercase hex digits.
 fn hex_digits<const N: usize>(bytes: &[u8]) -> [u8; N] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut digits = [0; N];
     for (pair, b) in digits.chunks_exact_mut(2).zip(bytes) {
         pair[0] = DIGITS[usize::from(b >> 4)];
@@ -137,7 +132,8 @@ fn hex(text: &str, out: &mut [u8]) -> Option<()> {
 fn hex_text(bytes: &[u8]) -> String {
     let mut text = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        text.push_str(std::str::from_utf8(&hex_digits::<2>(&[*b])).expect("hex digits"));
+        text.push(char::from(DIGITS[usize::from(b >> 4)]));
+        text.push(char::from(DIGITS[usize::from(b & 0xf)]));
     }
     text
 }
