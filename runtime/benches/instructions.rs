@@ -1,7 +1,7 @@
 //! Instructions a dispatch costs, counted by callgrind, which repeats to the instruction
 //! where wall-clock figures on a shared machine do not. Runs N commands over 10 streams on
-//! a SQLite file (or PostgreSQL with `CG_PG=<url>`); run it with two N and take the
-//! difference, so that start-up cancels out:
+//! a SQLite file (PostgreSQL with `CG_PG=<url>`, the memory store with `CG_MEMORY=1`);
+//! run it with two N and take the difference, so that start-up cancels out:
 //!
 //! ```text
 //! cargo bench -p herald --features postgres --bench instructions --no-run
@@ -31,9 +31,12 @@ async fn main() {
     let provider = telemetry::install(std::env::var("CG_TELEMETRY").ok().as_deref());
     let path = std::env::temp_dir().join(format!("herald-instructions-{}.db", std::process::id()));
     let builder = Herald::builder().modules(["instructions"]);
-    let builder = match std::env::var("CG_PG") {
-        Ok(url) => builder.store(herald::store::PostgresStore::connect(&url).await.unwrap()),
-        Err(_) => builder.store(herald::store::SqliteStore::open(&path).await.unwrap()),
+    let builder = match (std::env::var("CG_PG"), std::env::var_os("CG_MEMORY")) {
+        (_, Some(_)) => builder, // the default store: memory
+        (Ok(url), None) => {
+            builder.store(herald::store::PostgresStore::connect(&url).await.unwrap())
+        }
+        (Err(_), None) => builder.store(herald::store::SqliteStore::open(&path).await.unwrap()),
     };
     let herald = builder.build().await.unwrap();
     for i in 0..n {
