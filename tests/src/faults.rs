@@ -308,7 +308,7 @@ impl StoreTransaction for FaultyTransaction {
         &'a mut self,
         id: Uuid,
         payload_hash: &'a [u8],
-        result: &'a serde_json::Value,
+        result: &'a serde_json::value::RawValue,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         self.inner.finish_command(id, payload_hash, result)
     }

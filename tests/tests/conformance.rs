@@ -426,6 +426,11 @@ async fn invalid_stream_keys_are_refused(_test: &TestStore) {
     );
 }
 
+/// A command's result as a store takes it: JSON text.
+fn raw(value: &serde_json::Value) -> Box<serde_json::value::RawValue> {
+    serde_json::value::to_raw_value(value).unwrap()
+}
+
 /// A command id is recorded once: a later transaction finds its hash and result; a
 /// rolled back one leaves nothing.
 #[on_every_backend]
@@ -435,7 +440,7 @@ async fn command_ids_are_recorded_once(test: &TestStore) {
     let result = serde_json::json!({ "version": 3 });
     let mut tx = store.begin().await.unwrap();
     assert_eq!(tx.record_command(id, &hash).await.unwrap(), None);
-    tx.finish_command(id, &hash, &result).await.unwrap();
+    tx.finish_command(id, &hash, &raw(&result)).await.unwrap();
     tx.commit().await.unwrap();
 
     let mut tx = store.begin().await.unwrap();
@@ -473,13 +478,13 @@ async fn commands_list_newest_first_in_pages(test: &TestStore) {
         if n % 2 == 0 {
             assert_eq!(tx.record_command(id, &[1]).await.unwrap(), None);
         }
-        tx.finish_command(id, &[1], &result).await.unwrap();
+        tx.finish_command(id, &[1], &raw(&result)).await.unwrap();
         tx.commit().await.unwrap();
         committed.push(id);
         tokio::time::sleep(Duration::from_millis(3)).await;
     }
     let mut tx = store.begin().await.unwrap();
-    tx.finish_command(Uuid::now_v7(), &[1], &serde_json::json!({}))
+    tx.finish_command(Uuid::now_v7(), &[1], &raw(&serde_json::json!({})))
         .await
         .unwrap();
     tx.rollback().await.unwrap();
@@ -525,7 +530,7 @@ async fn a_racing_command_id_waits_for_the_first(test: &TestStore) {
         async {
             tokio::time::sleep(Duration::from_millis(100)).await;
             first
-                .finish_command(id, &[1], &serde_json::json!("done"))
+                .finish_command(id, &[1], &raw(&serde_json::json!("done")))
                 .await
                 .unwrap();
             first.commit().await.unwrap();

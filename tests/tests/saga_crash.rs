@@ -141,9 +141,13 @@ async fn killed_mid_saga_then_restarted(place: Place) {
     // committed with is done; the other (the id was sent again after it) is reversed.
     let (command_id, committed, abandoned) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let mut tx = herald.store().begin().await.unwrap();
-    tx.finish_command(command_id, &[1], &serde_json::json!({ "saga": committed }))
-        .await
-        .unwrap();
+    tx.finish_command(
+        command_id,
+        &[1],
+        &serde_json::value::to_raw_value(&serde_json::json!({ "saga": committed })).unwrap(),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     std::fs::remove_file(dir.join("released")).unwrap();
     let dead = Uuid::now_v7();

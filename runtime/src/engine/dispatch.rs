@@ -895,7 +895,7 @@ async fn keep_result<C: Command>(
         saga,
         caused: runs(caused),
     };
-    let result = serde_json::to_value(&result).map_err(|source| ErrorKind::Payload {
+    let result = serde_json::value::to_raw_value(&result).map_err(|source| ErrorKind::Payload {
         command: C::NAME,
         source,
     })?;

@@ -165,13 +165,10 @@ impl HeraldTransaction {
             None => {
                 // Nothing it dispatched wrote a command row: a row of its own tells.
                 let id = Uuid::now_v7();
-                let marked = tx
-                    .finish_command(
-                        id,
-                        TRANSACTION_MARK,
-                        &serde_json::json!({ "transaction": id }),
-                    )
-                    .await;
+                let mark =
+                    serde_json::value::to_raw_value(&serde_json::json!({ "transaction": id }))
+                        .expect("a map of one string is JSON");
+                let marked = tx.finish_command(id, TRANSACTION_MARK, &mark).await;
                 if let Err(source) = marked {
                     let _ = tx.rollback().await;
                     let unreversed = reverse(&herald, saga).await;

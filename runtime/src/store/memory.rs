@@ -73,7 +73,7 @@ struct State {
     /// Which transaction each waiting transaction waits for.
     waiting: HashMap<u64, u64>,
     /// Committed commands by id.
-    commands: HashMap<Uuid, RecordedCommand>,
+    commands: HashMap<Uuid, CommandRow>,
     /// Committed command ids in the order they committed, with when.
     command_order: Vec<(Uuid, SystemTime)>,
     /// The open transaction recording each command id.
@@ -232,8 +232,8 @@ impl EventStore for MemoryStore {
     }
 
     fn read_command(&self, id: Uuid) -> BoxFuture<'_, Result<Option<RecordedCommand>, StoreError>> {
-        let record = self.lock().commands.get(&id).cloned();
-        Box::pin(async move { Ok(record) })
+        let record = self.lock().commands.get(&id).map(CommandRow::recorded);
+        Box::pin(async move { record.transpose() })
     }
 
     fn recent_commands(
@@ -251,11 +251,14 @@ impl EventStore for MemoryStore {
             .iter()
             .rev()
             // A claim that committed without a result (as the SQL stores' `NULL`).
-            .filter(|(id, _)| !state.commands[id].result.is_null())
+            .filter(|(id, _)| state.commands[id].result.is_some())
             .take(limit)
-            .map(|&(id, at)| ListedCommand::new(id, at, state.commands[&id].result.clone()))
-            .collect();
-        Box::pin(async move { Ok(listed) })
+            .map(|&(id, at)| {
+                let recorded = state.commands[&id].recorded()?;
+                Ok(ListedCommand::new(id, at, recorded.result))
+            })
+            .collect::<Result<Vec<_>, StoreError>>();
+        Box::pin(async move { listed })
     }
 
     fn discard(
@@ -503,6 +506,31 @@ fn committed_stream(state: &State, stream: &StreamKey, after_version: u64) -> Ve
         .collect()
 }
 
+/// A command's row: its result kept as the JSON text it was written as (a tree of
+/// values would cost more to build, copy and drop than the rest of a dispatch), parsed
+/// only when read, which repeats and the operators' tools do; `None` while claimed.
+struct CommandRow {
+    payload_hash: Vec<u8>,
+    result: Option<Box<serde_json::value::RawValue>>,
+}
+
+impl CommandRow {
+    /// The row as the store's readers get it (`Null` for a claim, as the SQL stores'
+    /// `NULL`). It fails only where a database's JSON would: nested past what
+    /// `serde_json` reads.
+    fn recorded(&self) -> Result<RecordedCommand, StoreError> {
+        let result = match &self.result {
+            None => serde_json::Value::Null,
+            Some(text) => serde_json::from_str(text.get())
+                .map_err(|error| StoreError::Backend(Box::new(error)))?,
+        };
+        Ok(RecordedCommand {
+            payload_hash: self.payload_hash.clone(),
+            result,
+        })
+    }
+}
+
 struct MemoryTransaction {
     shared: Arc<Shared>,
     id: u64,
@@ -512,7 +540,7 @@ struct MemoryTransaction {
     /// savepoint.
     savepoints: Vec<[usize; 4]>,
     /// Commands recorded, with their result once finished.
-    commands: Vec<(Uuid, RecordedCommand)>,
+    commands: Vec<(Uuid, CommandRow)>,
     /// Snapshots taken.
     snapshots: Vec<(StreamKey, Snapshot)>,
     /// Checkpoints moved and events parked or unparked, in order.
@@ -672,7 +700,7 @@ impl StoreTransaction for MemoryTransaction {
                     {
                         let mut state = self.shared.lock();
                         if let Some(done) = state.commands.get(&id) {
-                            return Ok(Some(done.clone()));
+                            return done.recorded().map(Some);
                         }
                         match state.recording.get(&id) {
                             Some(&holder) if holder != self.id => {
@@ -689,13 +717,13 @@ impl StoreTransaction for MemoryTransaction {
                             Some(_) => {
                                 // Recorded earlier in this transaction: as on SQL stores.
                                 let own = self.commands.iter().find(|(c, _)| *c == id);
-                                return Ok(own.map(|(_, record)| record.clone()));
+                                return own.map(|(_, record)| record.recorded()).transpose();
                             }
                             None => {
                                 state.recording.insert(id, self.id);
-                                let record = RecordedCommand {
+                                let record = CommandRow {
                                     payload_hash: payload_hash.to_vec(),
-                                    result: serde_json::Value::Null,
+                                    result: None,
                                 };
                                 self.commands.push((id, record));
                                 return Ok(None);
@@ -713,7 +741,7 @@ impl StoreTransaction for MemoryTransaction {
         &'a mut self,
         id: Uuid,
         payload_hash: &'a [u8],
-        result: &'a serde_json::Value,
+        result: &'a serde_json::value::RawValue,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         let found = self
             .commands
@@ -721,16 +749,16 @@ impl StoreTransaction for MemoryTransaction {
             .find(|(recorded, _)| *recorded == id);
         let outcome = match found {
             Some((_, record)) => {
-                record.result = result.clone();
+                record.result = Some(result.to_owned());
                 Ok(())
             }
             None if self.shared.lock().commands.contains_key(&id) => Err(StoreError::Backend(
                 format!("command {id} is recorded already").into(),
             )),
             None => {
-                let record = RecordedCommand {
+                let record = CommandRow {
                     payload_hash: payload_hash.to_vec(),
-                    result: result.clone(),
+                    result: Some(result.to_owned()),
                 };
                 self.commands.push((id, record));
                 Ok(())

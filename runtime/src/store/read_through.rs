@@ -368,7 +368,7 @@ impl StoreTransaction for ReadThroughTransaction {
         &'a mut self,
         id: Uuid,
         payload_hash: &'a [u8],
-        result: &'a serde_json::Value,
+        result: &'a serde_json::value::RawValue,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         self.active.finish_command(id, payload_hash, result)
     }

@@ -483,7 +483,7 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
         &'a mut self,
         id: Uuid,
         payload_hash: &'a [u8],
-        result: &'a serde_json::Value,
+        result: &'a serde_json::value::RawValue,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let written = sqlx::query::<D::Db>(self.statements.finish_command.clone())
