@@ -77,11 +77,17 @@ async fn append_and_read(test: &TestStore) {
     let all = read_all_settled(store, Position::START, 4).await;
     assert_eq!(numbers(&all), [1, 2, 3, 4]);
     assert!(all.windows(2).all(|w| w[0].position < w[1].position));
-    assert_eq!(
-        numbers(&store.read_all(all[1].position, 2).await.unwrap()),
-        [3, 4],
-        "after a position, in batches"
-    );
+    // On PostgreSQL another test's transaction ending at that moment can hold the
+    // horizon back for one read (fewer events, never a skipped one): read until whole.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let batch = loop {
+        let batch = store.read_all(all[0].position, 2).await.unwrap();
+        if batch.len() == 2 || tokio::time::Instant::now() > deadline {
+            break batch;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(numbers(&batch), [2, 3], "after a position, in batches");
     assert_eq!(all[0].route.as_str(), "thing.a.happened");
     assert_eq!(
         first[0].position, all[0].position,
