@@ -44,9 +44,21 @@ pub async fn read_all_settled(
     after: Position,
     expected: usize,
 ) -> Vec<RecordedEvent> {
+    read_settled(store, after, 10_000, expected).await
+}
+
+/// One batch of at most `limit` events of the global order, once `expected` of them are
+/// readable: on PostgreSQL a transaction ending at the moment of a read, in any schema,
+/// can hold one read back (fewer events, never a skipped one).
+pub async fn read_settled(
+    store: &dyn EventStore,
+    after: Position,
+    limit: usize,
+    expected: usize,
+) -> Vec<RecordedEvent> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let events = store.read_all(after, 10_000).await.unwrap();
+        let events = store.read_all(after, limit).await.unwrap();
         if events.len() >= expected || tokio::time::Instant::now() > deadline {
             return events;
         }
