@@ -3,6 +3,7 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::error::{ErrorKind, RouteError, Syntax};
 use crate::grammar::{self, Fault, MAX_LEN, SegmentKind, Segs};
@@ -26,15 +27,18 @@ fn span(text: &str, start: u16, end: u16) -> &str {
 /// assert!(Route::parse("user.*").is_err());
 /// # Ok::<(), herald_route::RouteError>(())
 /// ```
+///
+/// Cloning one is cheap (its text is shared): a route travels with its command, its
+/// events, their trace and their errors.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Route(String);
+pub struct Route(Arc<str>);
 
 impl Route {
     /// Checks `text` as a concrete route: non-empty segments without `*`, `:`, `>`,
     /// whitespace or control characters.
     pub fn parse(text: &str) -> Result<Route, RouteError> {
         parse(text, Syntax::Concrete)?;
-        Ok(Route(text.to_owned()))
+        Ok(Route(Arc::from(text)))
     }
 
     /// The route's text.
@@ -49,7 +53,7 @@ impl Route {
 
     /// The route's text, owned.
     pub fn into_string(self) -> String {
-        self.0
+        self.0.as_ref().to_owned()
     }
 }
 
@@ -82,13 +86,13 @@ impl TryFrom<String> for Route {
     type Error = RouteError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         parse(&s, Syntax::Concrete)?;
-        Ok(Route(s))
+        Ok(Route(Arc::from(s)))
     }
 }
 
 impl From<Route> for String {
     fn from(route: Route) -> String {
-        route.0
+        route.into_string()
     }
 }
 
@@ -201,7 +205,7 @@ impl<'a> Template<'a> {
             };
             return Err(RouteError::from_fault(Syntax::Concrete, &out, fault));
         }
-        Ok(Route(out))
+        Ok(Route(Arc::from(out)))
     }
 }
 

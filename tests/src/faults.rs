@@ -11,8 +11,8 @@ use herald::Uuid;
 use herald::route::Pattern;
 use herald::store::{
     AggregateRead, BoxFuture, Checkpoint, ConsumerLog, DeadLetter, EventStore, Lease, NewEvent,
-    Page, Position, RecordedCommand, RecordedEvent, ReplayEvent, ReplayFrom, SagaLog, Savepoint,
-    Snapshot, Sql, StoreError, StoreTransaction, StreamKey,
+    Page, Position, RecordedCommand, RecordedEvent, ReplayEvent, ReplayFrom, ResultJson, SagaLog,
+    Savepoint, Snapshot, Sql, StoreError, StoreTransaction, StreamKey,
 };
 
 /// How the next commit concerned fails.
@@ -308,7 +308,7 @@ impl StoreTransaction for FaultyTransaction {
         &'a mut self,
         id: Uuid,
         payload_hash: &'a [u8],
-        result: &'a serde_json::value::RawValue,
+        result: ResultJson<'a>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         self.inner.finish_command(id, payload_hash, result)
     }

@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime};
 use herald::Uuid;
 use herald::route::Pattern;
 use herald::store::{
-    EventStore, Position, RecordedEvent, Snapshot, Sql, StoreError, StoreTransaction, StreamKey,
+    EventStore, Position, RecordedEvent, ResultJson, Snapshot, Sql, StoreError, StoreTransaction,
+    StreamKey,
 };
 
 use herald_tests::backends::TestStore;
@@ -425,8 +426,8 @@ async fn invalid_stream_keys_are_refused(_test: &TestStore) {
 }
 
 /// A command's result as a store takes it: JSON text.
-fn raw(value: &serde_json::Value) -> Box<serde_json::value::RawValue> {
-    serde_json::value::to_raw_value(value).unwrap()
+fn raw(value: &serde_json::Value) -> String {
+    value.to_string()
 }
 
 /// A command id is recorded once: a later transaction finds its hash and result; a
@@ -438,7 +439,9 @@ async fn command_ids_are_recorded_once(test: &TestStore) {
     let result = serde_json::json!({ "version": 3 });
     let mut tx = store.begin().await.unwrap();
     assert_eq!(tx.record_command(id, &hash).await.unwrap(), None);
-    tx.finish_command(id, &hash, &raw(&result)).await.unwrap();
+    tx.finish_command(id, &hash, ResultJson::new(&raw(&result)).unwrap())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     let mut tx = store.begin().await.unwrap();
@@ -476,15 +479,21 @@ async fn commands_list_newest_first_in_pages(test: &TestStore) {
         if n % 2 == 0 {
             assert_eq!(tx.record_command(id, &[1]).await.unwrap(), None);
         }
-        tx.finish_command(id, &[1], &raw(&result)).await.unwrap();
+        tx.finish_command(id, &[1], ResultJson::new(&raw(&result)).unwrap())
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         committed.push(id);
         tokio::time::sleep(Duration::from_millis(3)).await;
     }
     let mut tx = store.begin().await.unwrap();
-    tx.finish_command(Uuid::now_v7(), &[1], &raw(&serde_json::json!({})))
-        .await
-        .unwrap();
+    tx.finish_command(
+        Uuid::now_v7(),
+        &[1],
+        ResultJson::new(&raw(&serde_json::json!({}))).unwrap(),
+    )
+    .await
+    .unwrap();
     tx.rollback().await.unwrap();
     let mut tx = store.begin().await.unwrap();
     tx.record_command(Uuid::now_v7(), &[1]).await.unwrap();
@@ -528,7 +537,11 @@ async fn a_racing_command_id_waits_for_the_first(test: &TestStore) {
         async {
             tokio::time::sleep(Duration::from_millis(100)).await;
             first
-                .finish_command(id, &[1], &raw(&serde_json::json!("done")))
+                .finish_command(
+                    id,
+                    &[1],
+                    ResultJson::new(&raw(&serde_json::json!("done"))).unwrap(),
+                )
                 .await
                 .unwrap();
             first.commit().await.unwrap();

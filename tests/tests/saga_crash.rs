@@ -144,7 +144,8 @@ async fn killed_mid_saga_then_restarted(place: Place) {
     tx.finish_command(
         command_id,
         &[1],
-        &serde_json::value::to_raw_value(&serde_json::json!({ "saga": committed })).unwrap(),
+        herald::store::ResultJson::new(&serde_json::json!({ "saga": committed }).to_string())
+            .unwrap(),
     )
     .await
     .unwrap();

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::base::actor::Actor;
+use crate::base::json_text::JsonText;
 use crate::base::unwind::caught;
 use crate::engine::cache::{AggregateCache, Lookup};
 use crate::engine::group::{self, GroupCommit};
@@ -25,7 +26,9 @@ use crate::model::command::Command;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::outcome::trace::{Operation, Outcome, Trace, TraceOutcome, Tracer};
 use crate::route::Route;
-use crate::store::{EventStore, RecordedCommand, RecordedEvent, StoreTransaction, StreamKey};
+use crate::store::{
+    EventStore, RecordedCommand, RecordedEvent, ResultJson, StoreTransaction, StreamKey,
+};
 
 /// How the caller asked for a command to run.
 #[derive(Default)]
@@ -183,6 +186,56 @@ impl CommandResult {
     #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn event_count(&self) -> u64 {
         self.events + self.caused.iter().map(|run| run.events).sum::<u64>()
+    }
+}
+
+/// A [`CommandResult`] as a command writes it, borrowed from the dispatch, with the
+/// trace written by the caller: JSON written by hand (see [`crate::base::json_text`]),
+/// as `CommandResult`'s `Serialize` would write it.
+struct ResultParts<'a> {
+    route: &'a str,
+    stream: &'a StreamKey,
+    version: u64,
+    events: u64,
+    correlation_id: Uuid,
+    started_us: Option<u64>,
+    saga: Option<Uuid>,
+    caused: &'a [Run],
+}
+
+impl ResultParts<'_> {
+    fn to_json(&self, trace: impl FnOnce(&mut JsonText)) -> String {
+        let mut text = JsonText::with_capacity(1024);
+        text.open_object()
+            .key("route")
+            .string(self.route)
+            .key("stream");
+        self.stream.write_json(&mut text);
+        text.key("version").u64(self.version);
+        text.key("events").u64(self.events);
+        text.key("correlation_id").uuid(self.correlation_id);
+        trace(text.key("trace"));
+        if let Some(started_us) = self.started_us {
+            text.key("started_us").u64(started_us);
+        }
+        if let Some(saga) = self.saga {
+            text.key("saga").uuid(saga);
+        }
+        if !self.caused.is_empty() {
+            text.key("caused").open_array();
+            for run in self.caused {
+                text.open_object().key("stream");
+                run.stream.write_json(&mut text);
+                text.key("after")
+                    .u64(run.after)
+                    .key("events")
+                    .u64(run.events);
+                text.close_object();
+            }
+            text.close_array();
+        }
+        text.close_object();
+        text.into_string()
     }
 }
 
@@ -439,11 +492,21 @@ pub(crate) async fn in_own_transaction<C: Command>(
             tracer.time(Operation::Queue, None, waited).await?
         }
     };
-    let ran = match grouped::<C>(kernel, &prepared) {
-        Some(group) => in_group(kernel, group, command, &prepared, tracer, turn).await,
-        None => in_transaction_alone(kernel, command, &prepared, tracer, turn).await,
+    // Alone, here rather than inside `in_group`: each future holds the futures it awaits,
+    // and the dispatch's (boxed at every call) was twice the size with it there.
+    let ran = {
+        let grouped = match grouped::<C>(kernel, &prepared) {
+            Some(group) => in_group(kernel, group, command, &prepared, tracer, turn).await?,
+            None => Grouped::Alone(turn),
+        };
+        match grouped {
+            Grouped::Ran(ran) => ran,
+            Grouped::Alone(turn) => {
+                in_transaction_alone(kernel, command, &prepared, tracer, turn).await?
+            }
+        }
     };
-    Ok(match ran? {
+    Ok(match ran {
         Ran::Committed(stepped, caused) => Finished::Done(prepared, stepped, caused),
         Ran::Repeated(first) => *first,
     })
@@ -455,6 +518,13 @@ enum Ran {
     Committed(Stepped, Vec<RecordedEvent>),
     /// The command id was committed before: the first run's result.
     Repeated(Box<Finished>),
+}
+
+/// How a command that joined a group commit ran.
+enum Grouped<'q> {
+    Ran(Ran),
+    /// The group runs it alone (see [`group::Start::Alone`]), with its turn.
+    Alone(crate::engine::queue::Place<'q>),
 }
 
 /// The group commit a command joins, if any: top-level commands without a saga step
@@ -476,14 +546,14 @@ fn grouped<'k, C: Command>(
 /// A top-level command in a transaction it shares with the commands dispatched beside
 /// it (see [`super::group`]): its steps under a savepoint of their own, one commit for
 /// all. Its result, trace, saga and errors are its own, as alone.
-async fn in_group<C: Command>(
+async fn in_group<'q, C: Command>(
     kernel: &Kernel,
     group: &Arc<GroupCommit>,
     command: &mut C,
     prepared: &Prepared,
     tracer: &mut Tracer,
-    turn: crate::engine::queue::Place<'_>,
-) -> Result<Ran, Error> {
+    turn: crate::engine::queue::Place<'q>,
+) -> Result<Grouped<'q>, Error> {
     let fail_store = |source| store_error(C::NAME, &prepared.route, source);
     let started = async {
         loop {
@@ -497,7 +567,7 @@ async fn in_group<C: Command>(
     };
     let started = tracer.time(Operation::Begin, None, started).await;
     let Some(mut member) = started.map_err(fail_store)? else {
-        return in_transaction_alone(kernel, command, prepared, tracer, turn).await;
+        return Ok(Grouped::Alone(turn));
     };
     let own = AggregateCache::new(kernel.cache().capacity());
     let cache = Lookup {
@@ -542,12 +612,16 @@ async fn in_group<C: Command>(
             }
             let committed = committed.map(drop);
             settle_commit::<C>(kernel, prepared, committed, saga, own, turn, tracer).await?;
-            Ok(Ran::Committed(stepped, caused))
+            Ok(Grouped::Ran(Ran::Committed(stepped, caused)))
         }
-        Ok(Steps::Repeat(earlier)) => repeated::<C>(kernel, prepared, ended, turn, earlier).await,
+        Ok(Steps::Repeat(earlier)) => {
+            Box::pin(repeated::<C>(kernel, prepared, ended, turn, earlier))
+                .await
+                .map(Grouped::Ran)
+        }
         Err(error) => {
             drop(turn);
-            Err(undo(kernel, saga, error, tracer).await)
+            Err(Box::pin(undo(kernel, saga, error, tracer)).await)
         }
     }
 }
@@ -585,13 +659,13 @@ async fn in_transaction_alone<C: Command>(
         }
         Ok(Steps::Repeat(earlier)) => {
             let rolled_back = tracer.time(Operation::Rollback, None, tx.rollback()).await;
-            repeated::<C>(kernel, prepared, rolled_back, turn, earlier).await
+            Box::pin(repeated::<C>(kernel, prepared, rolled_back, turn, earlier)).await
         }
         Err(error) => {
             // The error is what the caller needs; a failed rollback shows in the trace.
             let _ = tracer.time(Operation::Rollback, None, tx.rollback()).await;
             drop(turn);
-            Err(undo(kernel, saga, error, tracer).await)
+            Err(Box::pin(undo(kernel, saga, error, tracer)).await)
         }
     }
 }
@@ -619,9 +693,8 @@ async fn settle_commit<C: Command>(
             )
         };
         let id = prepared.envelope_ids.0;
-        saga = saga
-            .after_failed_commit(kernel, id, source, context, fail_store, tracer)
-            .await?;
+        let settled = saga.after_failed_commit(kernel, id, source, context, fail_store, tracer);
+        saga = Box::pin(settled).await?;
     }
     own.move_into(kernel.cache());
     drop(turn);
@@ -880,26 +953,25 @@ async fn keep_result<C: Command>(
     tracer: &mut Tracer,
 ) -> Result<(), Error> {
     let (command_id, correlation_id) = prepared.envelope_ids;
-    let trace = tracer.current_at(prepared.trace_level);
-    let started = SystemTime::now().checked_sub(trace.root().duration);
-    let result = CommandResult {
-        route: prepared.route.to_string(),
-        stream: prepared.stream.clone(),
+    let started = SystemTime::now().checked_sub(tracer.open_for(prepared.trace_level));
+    let parts = ResultParts {
+        route: prepared.route.as_str(),
+        stream: &prepared.stream,
         version: stepped.version,
         events: stepped.events.len() as u64,
         correlation_id,
-        trace,
         started_us: started
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
         saga,
-        caused: runs(caused),
+        caused: &runs(caused),
     };
-    let result = serde_json::value::to_raw_value(&result).map_err(|source| ErrorKind::Payload {
-        command: C::NAME,
-        source,
-    })?;
-    let finished = tx.finish_command(command_id, &prepared.payload_hash, &result);
+    let result = parts.to_json(|text| tracer.write_current_at(prepared.trace_level, text));
+    let finished = tx.finish_command(
+        command_id,
+        &prepared.payload_hash,
+        ResultJson::written(&result),
+    );
     tracer
         .time(Operation::Finish, None, finished)
         .await
@@ -1077,4 +1149,44 @@ pub(crate) async fn nested<C: Command>(
         Err(error) => error.outcome(),
     });
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_is_written_as_serde_writes_it() {
+        let stream = |id: &str| serde_json::json!({"tenant": "t\"1", "stream_type": "account", "stream_id": id});
+        let trace = serde_json::json!({
+            "op": "dispatch", "handler": "Open", "route": "open.1", "start": 0, "took": 9,
+            "outcome": {"failed": "no\n"},
+            "children": [{"op": "load", "detail": "cached at version 2", "start": 1, "took": 2}],
+        });
+        let full = serde_json::json!({
+            "route": "open.1", "stream": stream("1"), "version": 3, "events": 2,
+            "correlation_id": Uuid::now_v7(), "trace": trace, "started_us": 1_700_000_000_000_000_u64,
+            "saga": Uuid::now_v7(),
+            "caused": [{"stream": stream("2"), "after": 0, "events": 1}, {"stream": stream("3"), "after": 5, "events": 2}],
+        });
+        let mut bare = full.clone();
+        for key in ["started_us", "saga", "caused"] {
+            bare.as_object_mut().unwrap().remove(key);
+        }
+        for json in [full, bare] {
+            let result: CommandResult = serde_json::from_value(json).unwrap();
+            let parts = ResultParts {
+                route: &result.route,
+                stream: &result.stream,
+                version: result.version,
+                events: result.events,
+                correlation_id: result.correlation_id,
+                started_us: result.started_us,
+                saga: result.saga,
+                caused: &result.caused,
+            };
+            let written = parts.to_json(|text| result.trace.write_json(text));
+            assert_eq!(written, serde_json::to_string(&result).unwrap());
+        }
+    }
 }

@@ -12,7 +12,7 @@ use crate::model::event::Event;
 use crate::outcome::error::connection_error;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::outcome::trace::{Operation, Tracer};
-use crate::store::{Sql, StoreError, StoreTransaction};
+use crate::store::{ResultJson, Sql, StoreError, StoreTransaction};
 use uuid::Uuid;
 
 /// A transaction of the event store that you commit: the events of the commands
@@ -165,10 +165,10 @@ impl HeraldTransaction {
             None => {
                 // Nothing it dispatched wrote a command row: a row of its own tells.
                 let id = Uuid::now_v7();
-                let mark =
-                    serde_json::value::to_raw_value(&serde_json::json!({ "transaction": id }))
-                        .expect("a map of one string is JSON");
-                let marked = tx.finish_command(id, TRANSACTION_MARK, &mark).await;
+                let mark = serde_json::json!({ "transaction": id }).to_string();
+                let marked = tx
+                    .finish_command(id, TRANSACTION_MARK, ResultJson::written(&mark))
+                    .await;
                 if let Err(source) = marked {
                     let _ = tx.rollback().await;
                     let unreversed = reverse(&herald, saga).await;

@@ -2,6 +2,8 @@
 //! order, metadata, recorded and replayed events, and why one does not decode.
 
 use std::fmt;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -9,6 +11,7 @@ use uuid::Uuid;
 
 use super::event::Event;
 use super::upcast::{UpcastError, upcast_as};
+use crate::base::json_text::JsonText;
 use crate::route::Route;
 
 /// The longest tenant, stream type or stream id, in bytes.
@@ -20,11 +23,32 @@ pub const MAX_KEY_LEN: usize = 255;
 pub struct InvalidStreamKey(String);
 
 /// A stream's identity: tenant, stream type (the aggregate's name) and id.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct StreamKey {
+///
+/// Cloning one is cheap (its parts are shared), and so is hashing it: its hash is taken
+/// once, when it is made, with the process's random keys, as a `HashMap` would.
+#[derive(Clone)]
+pub struct StreamKey(Arc<KeyInner>);
+
+struct KeyInner {
+    parts: KeyParts,
+    /// `parts` hashed with [`hash_keys`].
+    hash: u64,
+}
+
+/// What a stream key is, compared, ordered and stored.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename = "StreamKey")]
+struct KeyParts {
     tenant: String,
     stream_type: String,
     stream_id: String,
+}
+
+/// The keys every stream key of this process is hashed with: random per process, so
+/// that nobody outside it can choose stream ids that collide.
+fn hash_keys() -> &'static RandomState {
+    static KEYS: OnceLock<RandomState> = OnceLock::new();
+    KEYS.get_or_init(RandomState::new)
 }
 
 impl StreamKey {
@@ -34,15 +58,15 @@ impl StreamKey {
         stream_type: impl Into<String>,
         stream_id: impl Into<String>,
     ) -> Result<Self, InvalidStreamKey> {
-        let key = StreamKey {
+        let parts = KeyParts {
             tenant: tenant.into(),
             stream_type: stream_type.into(),
             stream_id: stream_id.into(),
         };
         for (what, part) in [
-            ("tenant", &key.tenant),
-            ("stream type", &key.stream_type),
-            ("stream id", &key.stream_id),
+            ("tenant", &parts.tenant),
+            ("stream type", &parts.stream_type),
+            ("stream id", &parts.stream_id),
         ] {
             if part.is_empty() {
                 return Err(InvalidStreamKey(format!("the {what} is empty")));
@@ -54,28 +78,108 @@ impl StreamKey {
                 )));
             }
         }
-        Ok(key)
+        Ok(StreamKey::of(parts))
+    }
+
+    fn of(parts: KeyParts) -> Self {
+        let hash = hash_keys().hash_one(&parts);
+        StreamKey(Arc::new(KeyInner { parts, hash }))
     }
 
     /// The tenant the stream belongs to.
     pub fn tenant(&self) -> &str {
-        &self.tenant
+        &self.0.parts.tenant
     }
 
     /// The stream type: the aggregate's name.
     pub fn stream_type(&self) -> &str {
-        &self.stream_type
+        &self.0.parts.stream_type
     }
 
     /// The stream id: the aggregate's id.
     pub fn stream_id(&self) -> &str {
-        &self.stream_id
+        &self.0.parts.stream_id
+    }
+}
+
+impl StreamKey {
+    /// Writes the key as its `Serialize` writes it to JSON.
+    pub(crate) fn write_json(&self, text: &mut JsonText) {
+        let parts = &self.0.parts;
+        text.open_object()
+            .key("tenant")
+            .string(&parts.tenant)
+            .key("stream_type")
+            .string(&parts.stream_type)
+            .key("stream_id")
+            .string(&parts.stream_id)
+            .close_object();
+    }
+}
+
+impl PartialEq for StreamKey {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.0.hash == other.0.hash && self.0.parts == other.0.parts)
+    }
+}
+
+impl Eq for StreamKey {}
+
+impl PartialOrd for StreamKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// By tenant, then stream type, then id.
+impl Ord for StreamKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.parts.cmp(&other.0.parts)
+    }
+}
+
+impl Hash for StreamKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0.hash);
+    }
+}
+
+impl fmt::Debug for StreamKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let KeyParts {
+            tenant,
+            stream_type,
+            stream_id,
+        } = &self.0.parts;
+        f.debug_struct("StreamKey")
+            .field("tenant", tenant)
+            .field("stream_type", stream_type)
+            .field("stream_id", stream_id)
+            .finish()
+    }
+}
+
+impl Serialize for StreamKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.parts.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for StreamKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        KeyParts::deserialize(deserializer).map(StreamKey::of)
     }
 }
 
 impl fmt::Display for StreamKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}", self.tenant, self.stream_type, self.stream_id)
+        let parts = &self.0.parts;
+        write!(
+            f,
+            "{}/{}/{}",
+            parts.tenant, parts.stream_type, parts.stream_id
+        )
     }
 }
 

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use tracing::field::Empty;
 use tracing::{Level, Span};
 
+use crate::base::json_text::JsonText;
+
 /// What a trace node timed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -140,7 +142,11 @@ mod nanos {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub(super) fn serialize<S: Serializer>(d: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_u64(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        serializer.serialize_u64(of(*d))
+    }
+
+    pub(super) fn of(d: Duration) -> u64 {
+        u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(
@@ -200,6 +206,60 @@ impl Trace {
     pub fn nodes(&self) -> impl Iterator<Item = &TraceNode> + '_ {
         self.root.walk()
     }
+
+    /// Writes the trace as its `Serialize` writes it to JSON.
+    #[cfg(test)]
+    pub(crate) fn write_json(&self, text: &mut JsonText) {
+        write_node(text, &self.root, self.root.duration, &[], Instant::now());
+    }
+}
+
+/// Writes `node` as its `Serialize` writes it to JSON, but with `duration` for how long
+/// it took, and with the open nodes `open_below` (outermost first) as its last child and
+/// theirs: the trace so far of an open node, without a copy of it made.
+fn write_node(
+    text: &mut JsonText,
+    node: &TraceNode,
+    duration: Duration,
+    open_below: &[Open],
+    now: Instant,
+) {
+    text.open_object().key("op").string(node.operation.as_str());
+    for (key, part) in [
+        ("handler", &node.handler),
+        ("route", &node.route),
+        ("detail", &node.detail),
+    ] {
+        if let Some(part) = part {
+            text.key(key).string(part);
+        }
+    }
+    text.key("start").u64(nanos::of(node.start));
+    text.key("took").u64(nanos::of(duration));
+    match &node.outcome {
+        Outcome::Ok => {}
+        Outcome::Conflict => {
+            text.key("outcome").string("conflict");
+        }
+        Outcome::Failed(error) => {
+            text.key("outcome")
+                .open_object()
+                .key("failed")
+                .string(error);
+            text.close_object();
+        }
+    }
+    if !node.children.is_empty() || !open_below.is_empty() {
+        text.key("children").open_array();
+        for child in &node.children {
+            write_node(text, child, child.duration, &[], now);
+        }
+        if let Some((next, below)) = open_below.split_first() {
+            write_node(text, &next.node, now - next.started, below, now);
+        }
+        text.close_array();
+    }
+    text.close_object();
 }
 
 impl fmt::Display for Trace {
@@ -498,9 +558,10 @@ impl Tracer {
     }
 
     /// The trace so far below the open node at `level` (0: the root), with the open
-    /// nodes as they are now.
-    pub(crate) fn current_at(&self, level: usize) -> Trace {
-        let now = Instant::now();
+    /// nodes as they are at `now`: what [`write_current_at`](Self::write_current_at)
+    /// writes.
+    #[cfg(test)]
+    fn current_at(&self, level: usize, now: Instant) -> Trace {
         let mut open = self.open[level..].iter().rev();
         let last = open.next().expect("the root is open");
         let mut node = TraceNode {
@@ -516,6 +577,21 @@ impl Tracer {
             node = parent;
         }
         Trace { root: node }
+    }
+
+    /// How long the open node at `level` has been open.
+    pub(crate) fn open_for(&self, level: usize) -> Duration {
+        self.open[level].started.elapsed()
+    }
+
+    /// Writes [`current_at`](Self::current_at)`(level)` as JSON, without building it.
+    pub(crate) fn write_current_at(&self, level: usize, text: &mut JsonText) {
+        self.write_current(level, Instant::now(), text);
+    }
+
+    fn write_current(&self, level: usize, now: Instant, text: &mut JsonText) {
+        let (node, below) = self.open[level..].split_first().expect("the root is open");
+        write_node(text, &node.node, now - node.started, below, now);
     }
 
     /// Closes every open node; the root ends with `outcome`.
@@ -557,5 +633,49 @@ impl TraceOutcome for crate::store::StoreError {
 impl TraceOutcome for crate::BoxError {
     fn outcome(&self) -> Outcome {
         Outcome::Failed(self.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A trace with every kind of field, open nodes at three levels, and text to escape.
+    fn tracer() -> Tracer {
+        let mut tracer = Tracer::new(Operation::Dispatch, "Open\"Account\"");
+        tracer.route("open.account.1");
+        tracer.time_sync(Operation::Authorize, Some("system"), || ());
+        tracer.open(Operation::Load, Some("Account"));
+        tracer.close(Outcome::Conflict);
+        tracer.detail("loaded\n3 events".to_owned());
+        tracer.open(Operation::Process, Some("Ledger::on_open"));
+        tracer.open(Operation::Dispatch, Some("Credit"));
+        tracer.route("credit.account.2");
+        tracer.open(Operation::Hook, None);
+        tracer.close(Outcome::Failed("refused: \u{1}\t\"no\" ✓".to_owned()));
+        tracer.open(Operation::Append, None);
+        tracer
+    }
+
+    #[test]
+    fn the_trace_so_far_is_written_as_serde_writes_it() {
+        let tracer = tracer();
+        let now = Instant::now();
+        for level in 0..tracer.depth() {
+            let mut text = JsonText::with_capacity(0);
+            tracer.write_current(level, now, &mut text);
+            let expected = serde_json::to_string(&tracer.current_at(level, now)).unwrap();
+            assert_eq!(text.into_string(), expected, "level {level}");
+        }
+    }
+
+    #[test]
+    fn a_finished_trace_is_written_as_serde_writes_it_and_reads_back() {
+        let trace = tracer().finish(Outcome::Failed("interrupted".to_owned()));
+        let mut text = JsonText::with_capacity(0);
+        trace.write_json(&mut text);
+        let text = text.into_string();
+        assert_eq!(text, serde_json::to_string(&trace).unwrap());
+        assert_eq!(serde_json::from_str::<Trace>(&text).unwrap(), trace);
     }
 }

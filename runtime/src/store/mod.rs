@@ -23,7 +23,7 @@ pub use consumer::{Checkpoint, ConsumerLog, DeadLetter, Lease};
 pub(crate) use contract::backend;
 pub use contract::{
     AggregateRead, Conflict, EventStore, ListedCommand, MAX_PAYLOAD_LEN, Page, ReadTransaction,
-    RecordedCommand, ReplayFrom, Savepoint, Snapshot, Sql, StoreError, StoreReader,
+    RecordedCommand, ReplayFrom, ResultJson, Savepoint, Snapshot, Sql, StoreError, StoreReader,
     StoreTransaction,
 };
 pub use memory::MemoryStore;

@@ -16,8 +16,8 @@ use crate::model::record::{NewEvent, Position, RecordedEvent, ReplayEvent, Strea
 use crate::store::archive::Archive;
 use crate::store::consumer::{Checkpoint, ConsumerLog, DeadLetter, Lease};
 use crate::store::contract::{
-    AggregateRead, EventStore, RecordedCommand, ReplayFrom, Savepoint, Snapshot, Sql, StoreError,
-    StoreTransaction,
+    AggregateRead, EventStore, RecordedCommand, ReplayFrom, ResultJson, Savepoint, Snapshot, Sql,
+    StoreError, StoreTransaction,
 };
 use crate::store::remote::RemoteConsumerLog;
 use crate::store::saga::SagaLog;
@@ -368,7 +368,7 @@ impl StoreTransaction for ReadThroughTransaction {
         &'a mut self,
         id: Uuid,
         payload_hash: &'a [u8],
-        result: &'a serde_json::value::RawValue,
+        result: ResultJson<'a>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         self.active.finish_command(id, payload_hash, result)
     }

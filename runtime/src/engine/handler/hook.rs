@@ -64,20 +64,19 @@ pub(crate) async fn run_hooks<C: Command>(
     } = *scope;
     let (registry, store) = (kernel.registry(), kernel.store().kind());
     for (hook, pattern) in registry.hooks_of(when, TypeId::of::<C>(), route) {
-        tracer
-            .time(Operation::Hook, Some(hook.name), async {
-                let mut cx =
-                    Cx::new(&mut *tx, envelope.actor, route, pattern, store).with_saga(saga);
-                let command: &mut (dyn Any + Send + Sync) = &mut *command;
-                crate::base::unwind::or_error(|| (hook.run)(command, &mut cx)).await
-            })
-            .await
-            .map_err(|source| ErrorKind::Hook {
-                command: C::NAME,
-                route: route.clone(),
-                hook: hook.name,
-                source,
-            })?;
+        // Boxed: a command without hooks (most) does not carry this future in its own.
+        Box::pin(tracer.time(Operation::Hook, Some(hook.name), async {
+            let mut cx = Cx::new(&mut *tx, envelope.actor, route, pattern, store).with_saga(saga);
+            let command: &mut (dyn Any + Send + Sync) = &mut *command;
+            crate::base::unwind::or_error(|| (hook.run)(command, &mut cx)).await
+        }))
+        .await
+        .map_err(|source| ErrorKind::Hook {
+            command: C::NAME,
+            route: route.clone(),
+            hook: hook.name,
+            source,
+        })?;
         let after = command.route().map_err(|source| ErrorKind::Route {
             command: C::NAME,
             source,

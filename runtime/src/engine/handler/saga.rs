@@ -306,12 +306,19 @@ impl Saga {
     /// The command committed: its saga is done.
     pub(crate) async fn settle_done(mut self, store: &dyn EventStore) {
         self.completed.clear();
-        for Run { saga_id: id, .. } in std::mem::take(&mut self.runs) {
-            if let Err(error) = store.sagas().settle(id, SagaOutcome::Done).await {
-                // The command's row committed with this saga's id: recovery marks it done.
-                tracing::warn!(%error, saga_id = %id, "could not mark a saga done; a later start settles it");
-            }
+        if self.runs.is_empty() {
+            return;
         }
+        // Boxed: a command without saga steps (most) does not carry this future in its own.
+        Box::pin(async move {
+            for Run { saga_id: id, .. } in std::mem::take(&mut self.runs) {
+                if let Err(error) = store.sagas().settle(id, SagaOutcome::Done).await {
+                    // The command's row committed with this saga's id: recovery marks it done.
+                    tracing::warn!(%error, saga_id = %id, "could not mark a saga done; a later start settles it");
+                }
+            }
+        })
+        .await;
     }
 
     /// The command did not commit: reverses the completed steps, last first. Returns
@@ -460,12 +467,16 @@ pub(crate) async fn run_saga<C: Command>(
         actor_json,
     };
     let steps = steps.into_iter().enumerate();
-    for (index, (row, pattern)) in steps.filter(|(_, (row, _))| row.late == late) {
-        logged
-            .run_step(index as u32, row, pattern, saga, tracer)
-            .await?;
-    }
-    Ok(())
+    // Boxed: a command without saga steps (most) does not carry their future in its own.
+    Box::pin(async move {
+        for (index, (row, pattern)) in steps.filter(|(_, (row, _))| row.late == late) {
+            logged
+                .run_step(index as u32, row, pattern, saga, tracer)
+                .await?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// What each saga step of a command's run is logged and run with.

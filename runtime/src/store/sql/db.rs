@@ -14,7 +14,6 @@
 )]
 
 use serde_json::Value;
-use serde_json::value::RawValue;
 use sqlx::query::Query;
 use sqlx::types::Json;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
@@ -46,7 +45,6 @@ pub trait Db:
     + for<'a> Bind<&'a [u8]>
     + for<'a> Bind<Json<&'a Value>>
     + for<'a> Bind<Json<&'a Metadata>>
-    + for<'a> Bind<Json<&'a RawValue>>
     + Bind<Option<Json<Value>>>
     + Read<i64>
     + Read<Option<i64>>
@@ -85,7 +83,6 @@ macro_rules! sql_database {
             bind: i64, i32, ::uuid::Uuid, Option<::uuid::Uuid>, String, &'a str, &'a [u8],
                 sqlx::types::Json<&'a serde_json::Value>,
                 sqlx::types::Json<&'a $crate::model::record::Metadata>,
-                sqlx::types::Json<&'a serde_json::value::RawValue>,
                 Option<sqlx::types::Json<serde_json::Value>>;
             read: i64, Option<i64>, i32, ::uuid::Uuid, Option<::uuid::Uuid>, String, Vec<u8>,
                 sqlx::types::Json<serde_json::Value>,

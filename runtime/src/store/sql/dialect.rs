@@ -94,6 +94,10 @@ pub trait Dialect: Clone + std::fmt::Debug + Send + Sync + Sized + 'static {
     #[doc(hidden)]
     fn later(time: &str, micros: &str) -> String;
 
+    /// SQL: JSON text (`text`, a parameter bound as text) as a JSON column's value.
+    #[doc(hidden)]
+    fn json(text: &str) -> String;
+
     /// SQL: a JSON column as its text.
     #[doc(hidden)]
     fn json_text(column: &str) -> String;

@@ -282,6 +282,10 @@ impl Dialect for Postgres {
         format!("({time} + {micros} * interval '1 microsecond')")
     }
 
+    fn json(text: &str) -> String {
+        format!("{text}::jsonb")
+    }
+
     fn json_text(column: &str) -> String {
         format!("{column}::text")
     }

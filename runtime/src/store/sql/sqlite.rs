@@ -252,6 +252,10 @@ impl Dialect for Sqlite {
         format!("({time} + {micros})")
     }
 
+    fn json(text: &str) -> String {
+        text.to_owned()
+    }
+
     fn json_text(column: &str) -> String {
         column.to_owned()
     }

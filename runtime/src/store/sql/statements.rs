@@ -129,10 +129,11 @@ impl Statements {
             // The claimed row, or a new one for an id no one else can know.
             finish_command: sql(format!(
                 "INSERT INTO herald_commands (id, payload_hash, result, recorded_at) \
-                 VALUES ($1, $2, $3, {}) \
+                 VALUES ($1, $2, {}, {}) \
                  ON CONFLICT (id) DO UPDATE SET result = excluded.result \
                  WHERE herald_commands.result IS NULL \
                  AND herald_commands.payload_hash = excluded.payload_hash",
+                D::json("$3"),
                 time("$4")
             )),
             recent_commands: sql(format!(

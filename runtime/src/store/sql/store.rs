@@ -17,8 +17,8 @@ use crate::BoxFuture;
 use crate::model::record::{NewEvent, Position, RecordedEvent, ReplayEvent, StreamKey};
 use crate::store::consumer::{ConsumerLog, DeadLetter};
 use crate::store::contract::{
-    AggregateRead, Conflict, EventStore, ListedCommand, RecordedCommand, ReplayFrom, Savepoint,
-    Snapshot, Sql, StoreError, StoreTransaction, backend,
+    AggregateRead, Conflict, EventStore, ListedCommand, RecordedCommand, ReplayFrom, ResultJson,
+    Savepoint, Snapshot, Sql, StoreError, StoreTransaction, backend,
 };
 use crate::store::remote::RemoteConsumerLog;
 use crate::store::saga::SagaLog;
@@ -483,13 +483,13 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
         &'a mut self,
         id: Uuid,
         payload_hash: &'a [u8],
-        result: &'a serde_json::value::RawValue,
+        result: ResultJson<'a>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             let written = sqlx::query::<D::Db>(self.statements.finish_command.clone())
                 .arg(id)
                 .arg(payload_hash)
-                .arg(sqlx::types::Json(result))
+                .arg(result.as_str())
                 .arg(micros(std::time::SystemTime::now()))
                 .execute(D::Db::executor(&mut self.tx))
                 .await
