@@ -33,30 +33,33 @@ impl JsonText {
         }
     }
 
-    pub(crate) fn open_object(&mut self) -> &mut Self {
+    fn open(&mut self, bracket: char) -> &mut Self {
         self.separate();
-        self.out.push('{');
+        self.out.push(bracket);
         self.after_value = false;
         self
+    }
+
+    fn close(&mut self, bracket: char) -> &mut Self {
+        self.out.push(bracket);
+        self.after_value = true;
+        self
+    }
+
+    pub(crate) fn open_object(&mut self) -> &mut Self {
+        self.open('{')
     }
 
     pub(crate) fn close_object(&mut self) -> &mut Self {
-        self.out.push('}');
-        self.after_value = true;
-        self
+        self.close('}')
     }
 
     pub(crate) fn open_array(&mut self) -> &mut Self {
-        self.separate();
-        self.out.push('[');
-        self.after_value = false;
-        self
+        self.open('[')
     }
 
     pub(crate) fn close_array(&mut self) -> &mut Self {
-        self.out.push(']');
-        self.after_value = true;
-        self
+        self.close(']')
     }
 
     /// An object's key, which the next value belongs to: a literal with nothing to
