@@ -1,10 +1,16 @@
 //! Commands per second sent over HTTP (`POST /v1/commands/Add` through
-//! `herald::http::router`, served by `herald::http::Server` on a loopback port, a reqwest
-//! client per task with keep-alive, a bearer token checked by `StaticTokens`) against the
-//! same command dispatched in process (`herald.dispatch(…)`, as the same actor), on
-//! SQLite (a file) and PostgreSQL (a schema of its own), with 1 and 8 clients on distinct
-//! streams. The two sides alternate, round by round, so that the machine's noise hits
-//! both; the table gives the median of the rounds and their ratio.
+//! `herald::http::router`, served by `herald::http::Server` on a loopback port, a bearer
+//! token checked by `StaticTokens`) against the same command dispatched in process
+//! (`herald.dispatch(…)`, as the same actor), on SQLite (a file) and PostgreSQL (a schema
+//! of its own), with 1 and 8 clients on distinct streams. The two sides alternate, round
+//! by round, so that the machine's noise hits both; the table gives the median of the
+//! rounds and their ratio.
+//!
+//! Each client is one keep-alive connection of hyper's HTTP/1 client, driven by the task
+//! that sends on it (as a load generator drives its connections): a pooled client such
+//! as reqwest runs each connection in a task of its own, and every request then crosses
+//! two more tasks, which costs this bench's process the time it is there to measure.
+//! The runtime is tokio's default, a worker per core.
 //!
 //! The server and the clients share this process, and so its cores: what the client
 //! spends (building the request, parsing the answer) is time the server does not get.
@@ -15,10 +21,13 @@
 //! short rounds) (PostgreSQL from `DATABASE_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/test`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use axum::body::Body;
+use axum::http::{Request, header};
 use herald::http::{Server, StaticTokens};
 use herald::{Actor, Herald};
+use hyper_util::rt::TokioIo;
 
 mod common;
 mod counter;
@@ -41,17 +50,65 @@ async fn measured(run: impl std::future::Future<Output = f64>, window: Duration)
     (rate, used * 1e6 / (rate * window.as_secs_f64()))
 }
 
-/// The runtime served on a free loopback port: its base URL, and what stops it.
+/// The runtime served on a free loopback port: its address, and what stops it.
 async fn serve(herald: &Herald) -> (String, tokio::sync::oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let addr = listener.local_addr().unwrap().to_string();
     let router = herald::http::router(herald.clone(), StaticTokens::new().token(TOKEN, actor()));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = Server::new(listener, router).shutdown_on(async move {
         let _ = stopped.await;
     });
     tokio::spawn(async move { server.run().await.unwrap() });
-    (base, stop)
+    (addr, stop)
+}
+
+/// Commands per second sent over HTTP by `clients` connections to `addr` for `window`,
+/// each on its own stream (`first + client`).
+async fn over_http(addr: &str, clients: usize, window: Duration, first: usize) -> f64 {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|client| {
+            let addr = addr.to_owned();
+            tokio::spawn(async move {
+                let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+                stream.set_nodelay(true).unwrap();
+                let (mut sender, connection) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                        .await
+                        .unwrap();
+                let sending = async {
+                    let mut done = 0u64;
+                    while started.elapsed() < window {
+                        let body = serde_json::json!({ "id": first + client, "by": done });
+                        let request = Request::post("/v1/commands/Add")
+                            .header(header::HOST, &addr)
+                            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+                            .header(header::CONTENT_TYPE, "application/json")
+                            .body(Body::from(body.to_string()))
+                            .unwrap();
+                        let response = sender.send_request(request).await.unwrap();
+                        let status = response.status();
+                        let body = Body::new(response.into_body());
+                        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+                        done += 1;
+                    }
+                    done
+                };
+                // The connection makes progress while this task waits for its answers.
+                tokio::select! {
+                    done = sending => done,
+                    ended = connection => panic!("the connection ended: {ended:?}"),
+                }
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
 }
 
 async fn row(backend: Backend, name: &str, clients: usize, window: Duration, rounds: usize) {
@@ -62,12 +119,7 @@ async fn row(backend: Backend, name: &str, clients: usize, window: Duration, rou
         .build()
         .await
         .unwrap();
-    let (base, stop) = serve(&herald).await;
-    let url = format!("{base}/v1/commands/Add");
-    // One client per task, kept across rounds: its connection stays open (keep-alive).
-    let http: Vec<reqwest::Client> = (0..clients)
-        .map(|_| reqwest::Client::builder().no_proxy().build().unwrap())
-        .collect();
+    let (addr, stop) = serve(&herald).await;
     let (mut local, mut remote) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         // Distinct streams per side and round; alternate which side goes first.
@@ -94,25 +146,8 @@ async fn row(backend: Backend, name: &str, clients: usize, window: Duration, rou
                     .await,
                 );
             } else {
-                let (http, url) = (http.clone(), url.clone());
-                remote.push(
-                    measured(
-                        throughput(clients, window, move |client, i| {
-                            let request = http[client]
-                                .post(&url)
-                                .bearer_auth(TOKEN)
-                                .json(&serde_json::json!({ "id": prefix + 50 + client, "by": i }));
-                            async move {
-                                let response = request.send().await.unwrap();
-                                let status = response.status();
-                                let body = response.bytes().await.unwrap();
-                                assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-                            }
-                        }),
-                        window,
-                    )
-                    .await,
-                );
+                let http = over_http(&addr, clients, window, prefix + 50);
+                remote.push(measured(http, window).await);
             }
         }
     }
@@ -130,7 +165,7 @@ async fn row(backend: Backend, name: &str, clients: usize, window: Duration, rou
     );
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+#[tokio::main]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let (window, rounds) = if quick {

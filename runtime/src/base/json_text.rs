@@ -1,10 +1,13 @@
-//! JSON text written by hand, for the one document every command writes: its result
-//! with its trace. `serde_json` escapes each key and each value byte by byte through its
-//! `Serializer`, which cost a tenth of a dispatch on the memory store; here keys are
-//! literals and a value is copied whole unless it holds a byte to escape. What it writes
-//! is what `serde_json` writes for the same value (compact, the same escapes); the tests
-//! of its users compare the two.
+//! JSON text written by hand, for the documents written once or more per command: its
+//! stored result with its trace, and what the HTTP door answers with (a command's
+//! result, its events). `serde_json` escapes each key and each value byte by byte
+//! through its `Serializer`, which cost a tenth of a dispatch on the memory store, and
+//! a `serde_json::Value` built to be written allocates every key; here keys are literals
+//! and a value is copied whole unless it holds a byte to escape. What it writes is what
+//! `serde_json` writes for the same value (compact, the same escapes); the tests of its
+//! users compare the two.
 
+use serde::Serialize;
 use uuid::Uuid;
 
 /// A JSON document being written: objects, arrays and values in order, commas placed.
@@ -99,6 +102,45 @@ impl JsonText {
         let mut buffer = Uuid::encode_buffer();
         self.string(value.hyphenated().encode_lower(&mut buffer))
     }
+
+    pub(crate) fn bool(&mut self, value: bool) -> &mut Self {
+        self.separate();
+        self.out.push_str(if value { "true" } else { "false" });
+        self.after_value = true;
+        self
+    }
+
+    /// Any value, as `serde_json` writes it (an event's payload, say), straight into the
+    /// text.
+    pub(crate) fn serialized(&mut self, value: &impl Serialize) -> &mut Self {
+        self.separate();
+        let start = self.out.len();
+        if serde_json::to_writer(Utf8Sink(&mut self.out), value).is_err() {
+            // Never seen: serde_json writes whole UTF-8 pieces. Written again, whole.
+            self.out.truncate(start);
+            let whole = serde_json::to_string(value);
+            self.out.push_str(whole.as_deref().unwrap_or("null"));
+        }
+        self.after_value = true;
+        self
+    }
+}
+
+/// What `serde_json` writes, appended to a `String`: each piece it writes is whole UTF-8
+/// (it cuts strings only before a byte it escapes), which the sink checks.
+struct Utf8Sink<'a>(&'a mut String);
+
+impl std::io::Write for Utf8Sink<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidData, error))?;
+        self.0.push_str(text);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Whether JSON needs `byte` escaped in a string (as `serde_json` escapes).
@@ -171,11 +213,17 @@ mod tests {
             .close_array()
             .key("c")
             .uuid(Uuid::nil())
+            .key("d")
+            .bool(true)
+            .key("e")
+            .serialized(&serde_json::json!({"é\n": [1.5, null, "✓ \"𝄞\""]}))
             .close_object();
         let expected = serde_json::json!({
             "a": u64::MAX,
             "b": [0, {}, [], "x"],
             "c": Uuid::nil(),
+            "d": true,
+            "e": {"é\n": [1.5, null, "✓ \"𝄞\""]},
         });
         assert_eq!(
             text.into_string(),

@@ -4,13 +4,12 @@
 
 use std::time::Duration;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use uuid::Uuid;
 
 use crate::base::actor::Actor;
@@ -96,26 +95,31 @@ pub(crate) async fn respond(
     dispatched: &Dispatched,
     wait: Option<(Vec<String>, Duration)>,
 ) -> Result<Response, Problem> {
-    let herald = &door.herald;
-    let mut body = wire::dispatched(dispatched, door.shows_trace(actor));
-    let mut status = StatusCode::OK;
     let mut applied = None;
+    let mut missed = None;
     if let Some((consumers, timeout)) = wait {
-        let waited = herald
+        let waited = door
+            .herald
             .consumers()
             .wait_for(&committed(dispatched), &consumers, timeout)
             .await;
         match waited {
             Ok(()) => applied = Some(prefer_applied(&consumers, timeout)),
-            // It committed: say so, with its result, so that nobody sends it again blindly.
-            Err(error) => {
-                status = StatusCode::ACCEPTED;
-                body["committed"] = true.into();
-                body["wait"] = Problem::from(&error).to_json();
-            }
+            Err(error) => missed = Some(Problem::from(&error).to_json()),
         }
     }
-    let mut response = (status, Json(body)).into_response();
+    // It committed: say so, with its result, so that nobody sends it again blindly.
+    let status = match missed {
+        Some(_) => StatusCode::ACCEPTED,
+        None => StatusCode::OK,
+    };
+    let told = wire::Told {
+        trace: door.shows_trace(actor),
+        repeat: Some(dispatched.is_repeat()),
+        missed: missed.as_ref(),
+    };
+    let body = wire::dispatched(dispatched, told);
+    let mut response = wire::json_response(status, body);
     let headers = response.headers_mut();
     headers.insert(header::ETAG, etag(dispatched.version()));
     if dispatched.is_repeat() {

@@ -178,8 +178,8 @@ pub(crate) async fn poll(
         .remote(actor.tenant())
         .poll_waiting(&name, after, limit, wait)
         .await?;
-    let events: Vec<Value> = page.events.iter().map(wire::event).collect();
-    Ok(Json(json!({ "events": events, "next": wire::position(page.next) })).into_response())
+    let page = wire::events_page(&page.events, page.next);
+    Ok(wire::json_response(StatusCode::OK, page))
 }
 
 #[derive(Deserialize)]

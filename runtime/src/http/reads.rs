@@ -73,9 +73,8 @@ pub(crate) async fn stream_events(
             "reading stream `{stream_type}` `{id}`"
         )))?;
     let more = events.len() > limit;
-    let events: Vec<_> = events.iter().take(limit).map(wire::event).collect();
-    let body = json!({ "stream": wire::stream(&stream), "events": events, "more": more });
-    Ok(Json(body).into_response())
+    let page = wire::stream_page(&stream, &events[..events.len().min(limit)], more);
+    Ok(wire::json_response(StatusCode::OK, page))
 }
 
 pub(crate) fn page_limit(asked: Option<usize>, door: &Door) -> Result<usize, Problem> {
@@ -171,9 +170,8 @@ pub(crate) async fn events(
     let page = read_events(store, actor.tenant(), after, &patterns, limit)
         .await
         .map_err(store_failed("reading the global order".into()))?;
-    let events: Vec<_> = page.events.iter().map(wire::event).collect();
-    let body = json!({ "events": events, "next": wire::position(page.next) });
-    Ok(Json(body).into_response())
+    let page = wire::events_page(&page.events, page.next);
+    Ok(wire::json_response(StatusCode::OK, page))
 }
 
 /// Comma-separated route patterns (a pattern holds no comma); a bad one is a 400 naming
@@ -218,9 +216,10 @@ pub(crate) async fn command(
             format!("no command {id} was committed"),
         ));
     };
-    let mut body = wire::dispatched(&dispatched, door.shows_trace(&actor));
-    if let Some(object) = body.as_object_mut() {
-        object.remove("repeat");
-    }
-    Ok(Json(body).into_response())
+    let told = wire::Told {
+        trace: door.shows_trace(&actor),
+        ..wire::Told::default()
+    };
+    let body = wire::dispatched(&dispatched, told);
+    Ok(wire::json_response(StatusCode::OK, body))
 }

@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use crate::base::json_text::JsonText;
 use crate::http::wire;
 use crate::store::{Position, RecordedEvent};
 
@@ -167,7 +168,9 @@ pub(crate) fn read(text: &str) -> Result<Incoming, Refused> {
 /// An event's part of every frame that carries it: its fields as the HTTP API writes
 /// them, after the frame's head (`{"type":"event","subscription":…,`).
 pub(crate) fn event_body(event: &RecordedEvent) -> String {
-    let mut text = wire::event(event).to_string();
+    let mut text = JsonText::with_capacity(1024);
+    wire::write_event(&mut text, event);
+    let mut text = text.into_string();
     text.remove(0); // the `{`: each frame opens with its own head
     text
 }
