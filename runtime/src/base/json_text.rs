@@ -103,6 +103,7 @@ impl JsonText {
         self.string(value.hyphenated().encode_lower(&mut buffer))
     }
 
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn bool(&mut self, value: bool) -> &mut Self {
         self.separate();
         self.out.push_str(if value { "true" } else { "false" });
@@ -112,6 +113,7 @@ impl JsonText {
 
     /// Any value, as `serde_json` writes it (an event's payload, say), straight into the
     /// text.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn serialized(&mut self, value: &impl Serialize) -> &mut Self {
         self.separate();
         let start = self.out.len();
@@ -128,6 +130,7 @@ impl JsonText {
 
 /// What `serde_json` writes, appended to a `String`: each piece it writes is whole UTF-8
 /// (it cuts strings only before a byte it escapes), which the sink checks.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 struct Utf8Sink<'a>(&'a mut String);
 
 impl std::io::Write for Utf8Sink<'_> {

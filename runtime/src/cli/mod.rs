@@ -525,7 +525,7 @@ impl Place<'_> {
                     return Ok(());
                 }
                 let line = match self.json {
-                    true => event_json(event).to_string(),
+                    true => event.to_wire_json().to_string(),
                     false => event_line(event),
                 };
                 if writeln!(out, "{line}").is_err() {
@@ -559,8 +559,8 @@ impl Place<'_> {
             ));
         }
         if self.json {
-            let events: Vec<Value> = events.iter().map(event_json).collect();
-            let body = json!({ "stream": stream_json(&key), "events": events });
+            let events: Vec<Value> = events.iter().map(RecordedEvent::to_wire_json).collect();
+            let body = json!({ "stream": key.to_wire_json(), "events": events });
             println!("{body}");
         } else {
             println!("stream {key}: {} events", events.len());
@@ -598,7 +598,7 @@ impl Place<'_> {
             _ => Vec::new(),
         };
         if self.json {
-            let events: Vec<Value> = events.iter().map(event_json).collect();
+            let events: Vec<Value> = events.iter().map(RecordedEvent::to_wire_json).collect();
             let body = json!({ "command_id": id, "result": result, "events": events });
             println!("{body}");
             return Ok(());
@@ -1329,26 +1329,6 @@ fn seconds(time: Duration) -> String {
     format!("{:.1}s", time.as_secs_f64())
 }
 
-fn stream_json(stream: &StreamKey) -> Value {
-    json!({ "tenant": stream.tenant(), "type": stream.stream_type(), "id": stream.stream_id() })
-}
-
-/// An event as stored, in the HTTP door's shape.
-fn event_json(event: &RecordedEvent) -> Value {
-    json!({
-        "position": event.position.to_wire(),
-        "event_id": event.event_id,
-        "stream": stream_json(&event.stream),
-        "version": event.version,
-        "route": event.route.as_str(),
-        "name": event.name,
-        "schema_version": event.schema_version,
-        "payload": event.payload,
-        "metadata": event.metadata,
-        "recorded_at": rfc3339(event.recorded_at),
-    })
-}
-
 fn event_line(event: &RecordedEvent) -> String {
     format!(
         "{} {} {} v{} {} {}@{} {}",
@@ -1368,7 +1348,7 @@ fn letter_json(letter: &DeadLetter) -> Value {
         "consumer": letter.consumer,
         "event_id": letter.event_id,
         "position": letter.position.to_wire(),
-        "stream": stream_json(&letter.stream),
+        "stream": letter.stream.to_wire_json(),
         "route": letter.route,
         "error": letter.error,
         "attempts": letter.attempts,

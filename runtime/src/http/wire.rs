@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::base::json_text::JsonText;
 use crate::engine::dispatch::Dispatched;
@@ -33,19 +33,11 @@ pub(crate) fn parse_position(text: &str, parameter: &str) -> Result<Position, Pr
     })
 }
 
-pub(crate) fn stream(stream: &StreamKey) -> Value {
-    json!({
-        "tenant": stream.tenant(),
-        "type": stream.stream_type(),
-        "id": stream.stream_id(),
-    })
-}
-
 // What follows writes JSON text by hand (see `base::json_text`), as `serde_json` writes
 // the same document built as a `Value`: each object's keys in order, as its maps keep
 // them. The tests compare the two byte for byte.
 
-/// `stream` as [`stream`] writes it.
+/// `stream` as [`StreamKey::to_wire_json`] writes it.
 fn write_stream(text: &mut JsonText, stream: &StreamKey) {
     text.open_object()
         .key("id")
@@ -199,23 +191,8 @@ pub(crate) fn rfc3339(time: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use std::time::{Duration, UNIX_EPOCH};
-
-    /// An event as a `serde_json::Value`, as the API wrote it before it wrote text.
-    fn event_value(event: &RecordedEvent) -> Value {
-        json!({
-            "position": position(event.position),
-            "event_id": event.event_id,
-            "stream": stream(&event.stream),
-            "version": event.version,
-            "route": event.route.as_str(),
-            "name": event.name,
-            "schema_version": event.schema_version,
-            "payload": event.payload,
-            "metadata": event.metadata,
-            "recorded_at": rfc3339(event.recorded_at),
-        })
-    }
 
     fn recorded(payload: Value, roles: Vec<String>, traceparent: Option<String>) -> RecordedEvent {
         let id = uuid::Uuid::now_v7();
@@ -259,13 +236,12 @@ mod tests {
         for event in &events {
             let mut text = JsonText::with_capacity(0);
             write_event(&mut text, event);
-            assert_eq!(text.into_string(), event_value(event).to_string());
+            assert_eq!(text.into_string(), event.to_wire_json().to_string());
         }
         let next = Position::from_parts(4, 0);
-        let expected =
-            json!({"events": [event_value(&events[0]), event_value(&events[1])], "next": "v1.4.0"});
+        let expected = json!({"events": [events[0].to_wire_json(), events[1].to_wire_json()], "next": "v1.4.0"});
         assert_eq!(events_page(&events, next), expected.to_string());
-        let expected = json!({"stream": stream(&events[0].stream), "events": [event_value(&events[0])], "more": true});
+        let expected = json!({"stream": events[0].stream.to_wire_json(), "events": [events[0].to_wire_json()], "more": true});
         assert_eq!(
             stream_page(&events[0].stream, &events[..1], true),
             expected.to_string()

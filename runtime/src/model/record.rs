@@ -429,3 +429,38 @@ pub enum DecodeError {
         source: serde_json::Error,
     },
 }
+
+/// What people and programs outside the process (the HTTP door, the CLI) see of a
+/// stream's key and of an event, as `serde_json` values. The door writes the same
+/// documents as text (`http::wire`), and its tests compare the two.
+#[cfg(any(feature = "http", feature = "cli"))]
+mod wire_json {
+    use serde_json::{Value, json};
+
+    use super::{RecordedEvent, StreamKey};
+
+    impl StreamKey {
+        pub(crate) fn to_wire_json(&self) -> Value {
+            json!({ "tenant": self.tenant(), "type": self.stream_type(), "id": self.stream_id() })
+        }
+    }
+
+    impl RecordedEvent {
+        // The door writes events as text; its tests compare with this.
+        #[cfg_attr(not(feature = "cli"), allow(dead_code))]
+        pub(crate) fn to_wire_json(&self) -> Value {
+            json!({
+                "position": self.position.to_wire(),
+                "event_id": self.event_id,
+                "stream": self.stream.to_wire_json(),
+                "version": self.version,
+                "route": self.route.as_str(),
+                "name": self.name,
+                "schema_version": self.schema_version,
+                "payload": self.payload,
+                "metadata": self.metadata,
+                "recorded_at": crate::base::time::rfc3339(self.recorded_at),
+            })
+        }
+    }
+}

@@ -173,7 +173,7 @@ impl Explorer<'_> {
         let mut detail = Map::new();
         detail.insert("command_id".into(), json!(dispatched.command_id()));
         detail.insert("correlation_id".into(), json!(dispatched.correlation_id()));
-        detail.insert("stream".into(), wire::stream(stream));
+        detail.insert("stream".into(), stream.to_wire_json());
         detail.insert("version".into(), json!(dispatched.version()));
         detail.insert("command".into(), json!(root.handler));
         let started = dispatched.started_at();
@@ -377,7 +377,7 @@ fn event_node(event: &RecordedEvent, command: usize) -> Node {
     detail.insert("event_id".into(), json!(event.event_id));
     detail.insert("name".into(), json!(event.name));
     detail.insert("position".into(), json!(wire::position(event.position)));
-    detail.insert("stream".into(), wire::stream(&event.stream));
+    detail.insert("stream".into(), event.stream.to_wire_json());
     detail.insert("version".into(), json!(event.version));
     detail.insert("command_id".into(), json!(meta.command_id));
     detail.insert("correlation_id".into(), json!(meta.correlation_id));
