@@ -21,7 +21,7 @@
 //! short rounds) (PostgreSQL from `DATABASE_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/test`).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, header};
@@ -34,7 +34,7 @@ mod counter;
 use common::{Backend, open};
 mod measure;
 use counter::Add;
-use measure::{cpu_seconds, median, throughput};
+use measure::{cpu_seconds, median, throughput, throughput_of};
 
 const TOKEN: &str = "bench-token";
 
@@ -66,49 +66,42 @@ async fn serve(herald: &Herald) -> (String, tokio::sync::oneshot::Sender<()>) {
 /// Commands per second sent over HTTP by `clients` connections to `addr` for `window`,
 /// each on its own stream (`first + client`).
 async fn over_http(addr: &str, clients: usize, window: Duration, first: usize) -> f64 {
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..clients)
-        .map(|client| {
-            let addr = addr.to_owned();
-            tokio::spawn(async move {
-                let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-                stream.set_nodelay(true).unwrap();
-                let (mut sender, connection) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                        .await
+    throughput_of(clients, |client, started| {
+        let addr = addr.to_owned();
+        async move {
+            let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            let sending = async {
+                let mut done = 0u64;
+                while started.elapsed() < window {
+                    let body = serde_json::json!({ "id": first + client, "by": done });
+                    let request = Request::post("/v1/commands/Add")
+                        .header(header::HOST, &addr)
+                        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+                        .header(header::CONTENT_TYPE, "application/json")
+                        .body(Body::from(body.to_string()))
                         .unwrap();
-                let sending = async {
-                    let mut done = 0u64;
-                    while started.elapsed() < window {
-                        let body = serde_json::json!({ "id": first + client, "by": done });
-                        let request = Request::post("/v1/commands/Add")
-                            .header(header::HOST, &addr)
-                            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-                            .header(header::CONTENT_TYPE, "application/json")
-                            .body(Body::from(body.to_string()))
-                            .unwrap();
-                        let response = sender.send_request(request).await.unwrap();
-                        let status = response.status();
-                        let body = Body::new(response.into_body());
-                        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-                        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-                        done += 1;
-                    }
-                    done
-                };
-                // The connection makes progress while this task waits for its answers.
-                tokio::select! {
-                    done = sending => done,
-                    ended = connection => panic!("the connection ended: {ended:?}"),
+                    let response = sender.send_request(request).await.unwrap();
+                    let status = response.status();
+                    let body = Body::new(response.into_body());
+                    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+                    done += 1;
                 }
-            })
-        })
-        .collect();
-    let mut total = 0;
-    for task in tasks {
-        total += task.await.unwrap();
-    }
-    total as f64 / started.elapsed().as_secs_f64()
+                done
+            };
+            // The connection makes progress while this task waits for its answers.
+            tokio::select! {
+                done = sending => done,
+                ended = connection => panic!("the connection ended: {ended:?}"),
+            }
+        }
+    })
+    .await
 }
 
 async fn row(backend: Backend, name: &str, clients: usize, window: Duration, rounds: usize) {

@@ -34,19 +34,31 @@ where
     F: Fn(usize, u64) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
+    throughput_of(writers, move |writer, started| {
+        let command = command.clone();
+        async move {
+            let mut done = 0u64;
+            while started.elapsed() < window {
+                command(writer, done).await;
+                done += 1;
+            }
+            done
+        }
+    })
+    .await
+}
+
+/// Commands per second of `writers` tasks, each `writer(index, started)`: it sends
+/// commands until its window since `started` has passed and says how many it sent (for
+/// a writer with state of its own across commands, a connection say).
+pub(crate) async fn throughput_of<F, Fut>(writers: usize, writer: F) -> f64
+where
+    F: Fn(usize, Instant) -> Fut,
+    Fut: std::future::Future<Output = u64> + Send + 'static,
+{
     let started = Instant::now();
     let tasks: Vec<_> = (0..writers)
-        .map(|writer| {
-            let command = command.clone();
-            tokio::spawn(async move {
-                let mut done = 0u64;
-                while started.elapsed() < window {
-                    command(writer, done).await;
-                    done += 1;
-                }
-                done
-            })
-        })
+        .map(|index| tokio::spawn(writer(index, started)))
         .collect();
     let mut total = 0;
     for task in tasks {
