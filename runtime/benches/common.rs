@@ -98,8 +98,14 @@ pub(crate) async fn open(backend: Backend) -> Db {
             let options = PgConnectOptions::from_str(&url)
                 .unwrap()
                 .options([("search_path", schema.as_str())]);
-            let store = PostgresStore::connect_with(options).await.unwrap();
-            let pool = store.pool().clone();
+            let store = PostgresStore::connect_with(options.clone()).await.unwrap();
+            // The floor's own pool, as Herald's was when the floor was frozen: 16
+            // connections, each pinged before every transaction (sqlx's default).
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(16)
+                .connect_with(options)
+                .await
+                .unwrap();
             sqlx::query(RAW_POSTGRES).execute(&pool).await.unwrap();
             Db {
                 store: Arc::new(store),

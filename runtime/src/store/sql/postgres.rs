@@ -169,8 +169,14 @@ impl SqlStore<Postgres> {
 
     /// Connects with your own options (a `search_path`, say) and creates or upgrades
     /// Herald's tables.
+    ///
+    /// The pool holds up to 16 connections, and checks a connection with a ping before
+    /// handing it out only when it sat idle for a second or more: a connection in
+    /// steady use is not asked every transaction whether it is alive (sqlx's default,
+    /// a round trip that a command's transaction would wait for), and one that died
+    /// while idle is still found and replaced before a transaction gets it.
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self, StoreError> {
-        Self::connect_with_pool(options, PgPoolOptions::new().max_connections(16)).await
+        Self::connect_with_pool(options, default_pool()).await
     }
 
     /// Connects with your own options and your own pool's settings (its size, how long a
@@ -455,6 +461,25 @@ impl Dialect for Postgres {
         }
         receiver
     }
+}
+
+/// How long a connection may sit idle in the default pool before it is pinged on its way
+/// out (see [`SqlStore::connect_with`]).
+const PING_WHEN_IDLE: Duration = Duration::from_secs(1);
+
+/// The pool [`SqlStore::connect_with`] makes.
+fn default_pool() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(16)
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_WHEN_IDLE {
+                    sqlx::Connection::ping(connection).await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// Bumps `committed` whenever a transaction of any process commits events into `schema`,
