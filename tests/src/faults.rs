@@ -366,6 +366,10 @@ impl StoreTransaction for FaultyTransaction {
         self.inner.sql()
     }
 
+    fn write_commands_at_commit(&mut self) {
+        self.inner.write_commands_at_commit();
+    }
+
     fn savepoint(&mut self) -> BoxFuture<'_, Result<Savepoint, StoreError>> {
         self.inner.savepoint()
     }

@@ -90,6 +90,50 @@ mod accounts {
         Ok(())
     }
 
+    /// Welcomes account `id`, once.
+    #[command("welcome.acct.:id")]
+    pub(crate) struct Welcome {
+        pub(crate) id: u64,
+    }
+
+    #[event("welcome.:id.sent")]
+    pub(crate) struct Welcomed {
+        pub(crate) id: u64,
+    }
+
+    #[aggregate(name = "welcome")]
+    #[derive(Default)]
+    pub(crate) struct Greeting {
+        pub(crate) sent: bool,
+    }
+
+    #[aggregate]
+    impl Greeting {
+        #[handle]
+        fn welcome(&self, cmd: &Welcome) -> Result<Welcomed, String> {
+            if self.sent {
+                return Err(format!("account {} was welcomed already", cmd.id));
+            }
+            Ok(Welcomed { id: cmd.id })
+        }
+
+        #[apply]
+        fn sent(&mut self, _: &Welcomed) {
+            self.sent = true;
+        }
+    }
+
+    /// A note `welcome` sends a welcome, nested; `welcome twice` sends two, the second
+    /// refused after the first ran.
+    #[processor("acct.:id.opened")]
+    async fn greet(e: &Recorded<Opened>, _cx: &mut Cx<'_>) -> Result<Vec<Welcome>, String> {
+        Ok(match e.note.as_str() {
+            "welcome" => vec![Welcome { id: e.id }],
+            "welcome twice" => vec![Welcome { id: e.id }, Welcome { id: e.id }],
+            _ => Vec::new(),
+        })
+    }
+
     #[projector("acct.:id.opened", priority = 5)]
     async fn ledger(e: &Recorded<Opened>, _cx: &mut Cx<'_>) -> Result<(), String> {
         match e.note.as_str() {
@@ -99,7 +143,7 @@ mod accounts {
     }
 }
 
-use accounts::{Acct, OpenAcct};
+use accounts::{Acct, Greeting, OpenAcct};
 
 async fn runtime(test: &TestStore, group_commit: bool) -> Herald {
     let herald = Herald::builder()
@@ -274,6 +318,64 @@ async fn a_failing_neighbour_is_undone_alone(test: &TestStore) {
     herald.dispatch(open(2, "", 0)).await.unwrap();
     herald.dispatch(open(4, "", 0)).await.unwrap();
     assert_eq!(herald.load::<Acct>(4).await.unwrap().version(), 1);
+}
+
+/// A processor's commands are undone with the command they are nested in: in one shared
+/// transaction, a command whose processor's first command ran and whose second was
+/// refused leaves no record of either, while its neighbours' records and their nested
+/// commands' are all there (the commit writes the records of a shared transaction's
+/// commands together).
+#[on_every_backend]
+async fn a_failing_neighbours_nested_commands_leave_no_record(test: &TestStore) {
+    let herald = runtime(test, true).await;
+    let commands = vec![
+        open(1, "welcome", 300),
+        open(2, "welcome twice", 0),
+        open(3, "welcome", 0),
+    ];
+    let results = together(&herald, commands).await;
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    let refused = results[1]
+        .as_ref()
+        .expect_err("the second welcome is refused");
+    assert!(
+        refused.to_string().contains("welcomed already"),
+        "{refused}"
+    );
+    let mut routes: Vec<String> = test
+        .store
+        .recent_commands(None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        // The table set up by a transaction has its row too, with no route.
+        .filter_map(|command| command.result["route"].as_str().map(str::to_owned))
+        .collect();
+    routes.sort();
+    assert_eq!(
+        routes,
+        [
+            "open.acct.1",
+            "open.acct.3",
+            "welcome.acct.1",
+            "welcome.acct.3"
+        ]
+    );
+    for (result, command) in [
+        (&results[0], open(1, "welcome", 300)),
+        (&results[2], open(3, "welcome", 0)),
+    ] {
+        let dispatched = result.as_ref().unwrap();
+        let again = herald
+            .dispatch(command)
+            .command_id(dispatched.command_id())
+            .await
+            .unwrap();
+        assert!(again.is_repeat(), "its own record, with its own result");
+    }
+    // Nothing of the refused one stayed: account 2 opens and is welcomed now.
+    herald.dispatch(open(2, "welcome", 0)).await.unwrap();
+    assert_eq!(herald.load::<Greeting>(2).await.unwrap().version(), 1);
 }
 
 /// A command given up in the middle of its steps (its caller dropped the dispatch while

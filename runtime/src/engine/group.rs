@@ -297,7 +297,11 @@ impl Member {
         }
         if shared.tx.is_none() {
             match store.begin().await {
-                Ok(tx) => shared.tx = Some(tx),
+                Ok(mut tx) => {
+                    // The members' command rows go in with the commit, in one statement.
+                    tx.write_commands_at_commit();
+                    shared.tx = Some(tx);
+                }
                 Err(error) => {
                     drop(shared);
                     self.leave();

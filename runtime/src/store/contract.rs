@@ -659,6 +659,15 @@ pub trait StoreTransaction: Send + Sync {
         result: ResultJson<'a>,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
+    /// From now on, [`finish_command`](Self::finish_command) may keep the records it is
+    /// given and write them all at the [`commit`](Self::commit), in one statement: a
+    /// round trip saved for every command but one in a group commit's transaction, which
+    /// the runtime puts in this mode. A kept record is undone by a rollback to a
+    /// savepoint taken before it, as a written one is, and a commit that cannot write
+    /// them all fails whole; SQL of your own in the transaction does not see kept
+    /// records in `herald_commands`. By default each record is written at once.
+    fn write_commands_at_commit(&mut self) {}
+
     /// The newest snapshot of `stream`.
     fn load_snapshot<'a>(
         &'a mut self,

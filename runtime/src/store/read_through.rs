@@ -426,6 +426,10 @@ impl StoreTransaction for ReadThroughTransaction {
         self.active.sql()
     }
 
+    fn write_commands_at_commit(&mut self) {
+        self.active.write_commands_at_commit();
+    }
+
     fn savepoint(&mut self) -> BoxFuture<'_, Result<Savepoint, StoreError>> {
         self.active.savepoint()
     }

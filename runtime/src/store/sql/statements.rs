@@ -22,6 +22,33 @@ fn commands<D: Dialect>() -> String {
     )
 }
 
+/// Writes the records of `n` commands: each the row its id claimed, or a new one for an
+/// id no one else can know. `$1` to `$4` are the first's id, payload hash, result (JSON
+/// text) and time (microseconds since the epoch), `$5` to `$8` the second's, and so on.
+/// A record is written only where the row has no result yet and the same payload hash,
+/// so the rows it touches say whether all were.
+pub(super) fn finish_commands<D: Dialect>(n: usize) -> SqlStr {
+    let rows: Vec<String> = (0..n)
+        .map(|i| {
+            let at = |k: usize| format!("${}", 4 * i + k);
+            format!(
+                "({}, {}, {}, {})",
+                at(1),
+                at(2),
+                D::json(&at(3)),
+                D::time(&at(4))
+            )
+        })
+        .collect();
+    sql(format!(
+        "INSERT INTO herald_commands (id, payload_hash, result, recorded_at) VALUES {} \
+         ON CONFLICT (id) DO UPDATE SET result = excluded.result \
+         WHERE herald_commands.result IS NULL \
+         AND herald_commands.payload_hash = excluded.payload_hash",
+        rows.join(", ")
+    ))
+}
+
 pub(super) fn sql(text: String) -> SqlStr {
     AssertSqlSafe(text).into_sql_str()
 }
@@ -126,16 +153,7 @@ impl Statements {
                  ON CONFLICT (id) DO NOTHING",
                 time("$3")
             )),
-            // The claimed row, or a new one for an id no one else can know.
-            finish_command: sql(format!(
-                "INSERT INTO herald_commands (id, payload_hash, result, recorded_at) \
-                 VALUES ($1, $2, {}, {}) \
-                 ON CONFLICT (id) DO UPDATE SET result = excluded.result \
-                 WHERE herald_commands.result IS NULL \
-                 AND herald_commands.payload_hash = excluded.payload_hash",
-                D::json("$3"),
-                time("$4")
-            )),
+            finish_command: finish_commands::<D>(1),
             recent_commands: sql(format!(
                 "{commands} ORDER BY {newest} LIMIT $1",
                 commands = commands::<D>(),

@@ -12,7 +12,7 @@ use super::db::{self, Args, Db};
 use super::dialect::Dialect;
 use super::rows::{self, int, micros, position};
 use super::saga::SqlSagaLog;
-use super::statements::Statements;
+use super::statements::{Statements, finish_commands};
 use crate::BoxFuture;
 use crate::model::record::{NewEvent, Position, RecordedEvent, ReplayEvent, StreamKey};
 use crate::store::consumer::{ConsumerLog, DeadLetter};
@@ -227,6 +227,7 @@ impl<D: Dialect> EventStore for SqlStore<D> {
                 appended: false,
                 committed: self.committed.clone(),
                 dialect: self.dialect.clone(),
+                kept: None,
                 _turn: turn,
             }) as Box<dyn StoreTransaction>)
         })
@@ -371,13 +372,59 @@ struct SqlTransaction<D: Dialect> {
     appended: bool,
     committed: Arc<watch::Sender<u64>>,
     dialect: Arc<D>,
+    /// Command records kept for the commit, which writes them in one statement (see
+    /// [`StoreTransaction::write_commands_at_commit`]); `None`: each is written at once.
+    kept: Option<Vec<KeptCommand>>,
     /// This process's turn to write, if the dialect takes turns; given up when the
     /// transaction ends (declared after `tx`, so a dropped transaction starts its
     /// rollback first).
     _turn: D::Turn,
 }
 
+/// A command's record that the commit writes.
+struct KeptCommand {
+    /// How many savepoints were open when it was kept: a rollback to one of them (or to
+    /// an earlier one) undoes it.
+    depth: usize,
+    id: Uuid,
+    payload_hash: Vec<u8>,
+    result: String,
+    at_us: i64,
+}
+
 impl<D: Dialect> SqlTransaction<D> {
+    /// Writes the records kept for the commit, all in one statement.
+    async fn write_kept(&mut self) -> Result<(), StoreError> {
+        let kept = match self.kept.as_mut() {
+            Some(kept) if !kept.is_empty() => std::mem::take(kept),
+            _ => return Ok(()),
+        };
+        let statement = finish_commands::<D>(kept.len());
+        let mut query = sqlx::query::<D::Db>(statement);
+        for record in &kept {
+            query = query
+                .arg(record.id)
+                .arg(record.payload_hash.as_slice())
+                .arg(record.result.as_str())
+                .arg(record.at_us);
+        }
+        let written = query
+            .execute(D::Db::executor(&mut self.tx))
+            .await
+            .map_err(backend)?;
+        let (all, written) = (kept.len() as u64, D::Db::rows_affected(&written));
+        match written == all {
+            true => Ok(()),
+            false => Err(StoreError::Backend(
+                format!(
+                    "{} of the {all} commands of this transaction were recorded already",
+                    all - written.min(all)
+                )
+                .into(),
+            )),
+        }
+    }
+
     async fn savepoint_statement(&mut self, statement: &str, n: usize) -> Result<(), StoreError> {
         sqlx::query::<D::Db>(AssertSqlSafe(format!("{statement} herald_{n}")))
             .execute(D::Db::executor(&mut self.tx))
@@ -454,6 +501,10 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
         payload_hash: &'a [u8],
     ) -> BoxFuture<'a, Result<Option<RecordedCommand>, StoreError>> {
         Box::pin(async move {
+            // A record kept for the commit is in the table for what follows.
+            if self.kept.iter().flatten().any(|kept| kept.id == id) {
+                self.write_kept().await?;
+            }
             if D::SINGLE_WRITER {
                 // No one else can record this id until the transaction ends, so there is
                 // nothing to claim, and the row is written once, whole, by
@@ -486,6 +537,16 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
         result: ResultJson<'a>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
+            if let Some(kept) = self.kept.as_mut() {
+                kept.push(KeptCommand {
+                    depth: self.savepoints,
+                    id,
+                    payload_hash: payload_hash.to_vec(),
+                    result: result.as_str().to_owned(),
+                    at_us: micros(std::time::SystemTime::now()),
+                });
+                return Ok(());
+            }
             let written = sqlx::query::<D::Db>(self.statements.finish_command.clone())
                 .arg(id)
                 .arg(payload_hash)
@@ -582,6 +643,10 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
         D::sql(&mut self.tx)
     }
 
+    fn write_commands_at_commit(&mut self) {
+        self.kept.get_or_insert_with(Vec::new);
+    }
+
     fn savepoint(&mut self) -> BoxFuture<'_, Result<Savepoint, StoreError>> {
         Box::pin(async move {
             self.savepoints += 1;
@@ -596,6 +661,9 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
             let n = savepoint.0;
             self.savepoint_statement("ROLLBACK TO SAVEPOINT", n).await?;
             self.savepoints = n;
+            if let Some(kept) = self.kept.as_mut() {
+                kept.retain(|record| record.depth < n);
+            }
             Ok(())
         })
     }
@@ -605,21 +673,26 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
             let n = savepoint.0;
             self.savepoint_statement("RELEASE SAVEPOINT", n).await?;
             self.savepoints = n - 1;
+            for record in self.kept.iter_mut().flatten() {
+                record.depth = record.depth.min(n - 1);
+            }
             Ok(())
         })
     }
 
-    fn commit(self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
-        // The turn is given up only once the commit is done.
-        let SqlTransaction {
-            tx,
-            _turn,
-            appended,
-            committed: signal,
-            dialect,
-            ..
-        } = *self;
+    fn commit(mut self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
         Box::pin(async move {
+            // Nothing commits unless every kept record is written.
+            self.write_kept().await?;
+            // The turn is given up only once the commit is done.
+            let SqlTransaction {
+                tx,
+                _turn,
+                appended,
+                committed: signal,
+                dialect,
+                ..
+            } = *self;
             let committed = tx.commit().await.map_err(backend);
             drop(_turn);
             if appended && committed.is_ok() {
