@@ -487,3 +487,50 @@ async fn many_writers_through_shared_commits_lose_nothing(test: &TestStore) {
     assert_eq!(ids.len(), 200);
     assert_eq!(rows(&*test.store).await.map(|r| r.len()), on_sql(test, 200));
 }
+
+/// A transaction that keeps its commands' rows for the commit, as a shared one does
+/// (`write_commands_at_commit`): a row kept after a savepoint goes with a rollback to it,
+/// one kept before it or released with it is written; and a commit that cannot write
+/// every kept row (here one id twice) commits nothing. The memory store writes each row
+/// at once, so the SQL stores only.
+#[on_every_backend]
+async fn rows_kept_for_the_commit_follow_savepoints_and_commit_whole(test: &TestStore) {
+    if !test.store.groups_commits() {
+        return;
+    }
+    let result = herald::store::ResultJson::new(r#"{"kept":true}"#).unwrap();
+    let [kept, undone, released] = [(); 3].map(|()| herald::Uuid::now_v7());
+    let mut tx = test.store.begin().await.unwrap();
+    tx.write_commands_at_commit();
+    tx.finish_command(kept, b"h", result).await.unwrap();
+    let savepoint = tx.savepoint().await.unwrap();
+    tx.finish_command(undone, b"h", result).await.unwrap();
+    tx.rollback_to(savepoint).await.unwrap();
+    let savepoint = tx.savepoint().await.unwrap();
+    tx.finish_command(released, b"h", result).await.unwrap();
+    tx.release(savepoint).await.unwrap();
+    // A savepoint taken after the release, and undone, leaves the released row alone.
+    let later = tx.savepoint().await.unwrap();
+    tx.rollback_to(later).await.unwrap();
+    tx.commit().await.unwrap();
+    let read = |id| test.store.read_command(id);
+    assert!(read(kept).await.unwrap().is_some());
+    assert!(read(undone).await.unwrap().is_none());
+    assert!(read(released).await.unwrap().is_some());
+
+    let [twice, beside] = [(); 2].map(|()| herald::Uuid::now_v7());
+    let mut tx = test.store.begin().await.unwrap();
+    tx.write_commands_at_commit();
+    tx.finish_command(beside, b"h", result).await.unwrap();
+    tx.finish_command(twice, b"h", result).await.unwrap();
+    tx.finish_command(twice, b"h", result).await.unwrap();
+    assert!(
+        tx.commit().await.is_err(),
+        "one id twice: not every row can be written"
+    );
+    assert!(read(twice).await.unwrap().is_none());
+    assert!(
+        read(beside).await.unwrap().is_none(),
+        "nothing of it committed"
+    );
+}
