@@ -533,4 +533,21 @@ async fn rows_kept_for_the_commit_follow_savepoints_and_commit_whole(test: &Test
         read(beside).await.unwrap().is_none(),
         "nothing of it committed"
     );
+
+    // More rows than one statement writes (a thousand): all of them.
+    let many: Vec<_> = (0..2_001).map(|_| herald::Uuid::now_v7()).collect();
+    let mut tx = test.store.begin().await.unwrap();
+    tx.write_commands_at_commit();
+    for &id in &many {
+        tx.finish_command(id, b"h", result).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    for id in [many[0], many[999], many[1_000], many[2_000]] {
+        assert!(read(id).await.unwrap().is_some());
+    }
+    assert_eq!(
+        test.store.recent_commands(None, 3_000).await.unwrap().len(),
+        2 + 2_001,
+        "the two rows of the first transaction, and these"
+    );
 }

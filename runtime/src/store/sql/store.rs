@@ -381,6 +381,10 @@ struct SqlTransaction<D: Dialect> {
     _turn: D::Turn,
 }
 
+/// The most kept records one statement writes: 4 parameters each, within SQLite's
+/// 32,766 and PostgreSQL's 65,535.
+const KEPT_PER_STATEMENT: usize = 1_000;
+
 /// A command's record that the commit writes.
 struct KeptCommand {
     /// How many savepoints were open when it was kept: a rollback to one of them (or to
@@ -393,36 +397,39 @@ struct KeptCommand {
 }
 
 impl<D: Dialect> SqlTransaction<D> {
-    /// Writes the records kept for the commit, all in one statement.
+    /// Writes the records kept for the commit: one statement for all of them (a
+    /// statement per [`KEPT_PER_STATEMENT`], so that a transaction of many nested
+    /// commands stays within the databases' limits on parameters).
     async fn write_kept(&mut self) -> Result<(), StoreError> {
         let kept = match self.kept.as_mut() {
             Some(kept) if !kept.is_empty() => std::mem::take(kept),
             _ => return Ok(()),
         };
-        let statement = finish_commands::<D>(kept.len());
-        let mut query = sqlx::query::<D::Db>(statement);
-        for record in &kept {
-            query = query
-                .arg(record.id)
-                .arg(record.payload_hash.as_slice())
-                .arg(record.result.as_str())
-                .arg(record.at_us);
+        for chunk in kept.chunks(KEPT_PER_STATEMENT) {
+            let mut query = sqlx::query::<D::Db>(finish_commands::<D>(chunk.len()));
+            for record in chunk {
+                query = query
+                    .arg(record.id)
+                    .arg(record.payload_hash.as_slice())
+                    .arg(record.result.as_str())
+                    .arg(record.at_us);
+            }
+            let written = query
+                .execute(D::Db::executor(&mut self.tx))
+                .await
+                .map_err(backend)?;
+            let (all, written) = (chunk.len() as u64, D::Db::rows_affected(&written));
+            if written != all {
+                return Err(StoreError::Backend(
+                    format!(
+                        "{} of {all} commands of this transaction were recorded already",
+                        all - written.min(all)
+                    )
+                    .into(),
+                ));
+            }
         }
-        let written = query
-            .execute(D::Db::executor(&mut self.tx))
-            .await
-            .map_err(backend)?;
-        let (all, written) = (kept.len() as u64, D::Db::rows_affected(&written));
-        match written == all {
-            true => Ok(()),
-            false => Err(StoreError::Backend(
-                format!(
-                    "{} of the {all} commands of this transaction were recorded already",
-                    all - written.min(all)
-                )
-                .into(),
-            )),
-        }
+        Ok(())
     }
 
     async fn savepoint_statement(&mut self, statement: &str, n: usize) -> Result<(), StoreError> {
