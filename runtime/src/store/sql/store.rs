@@ -396,6 +396,25 @@ struct KeptCommand {
     at_us: i64,
 }
 
+impl KeptCommand {
+    fn row(&self) -> CommandRow<'_> {
+        CommandRow {
+            id: self.id,
+            payload_hash: &self.payload_hash,
+            result: &self.result,
+            at_us: self.at_us,
+        }
+    }
+}
+
+/// A command's row in `herald_commands`, as `finish_commands` writes it.
+struct CommandRow<'a> {
+    id: Uuid,
+    payload_hash: &'a [u8],
+    result: &'a str,
+    at_us: i64,
+}
+
 impl<D: Dialect> SqlTransaction<D> {
     /// Writes the records kept for the commit: one statement for all of them (a
     /// statement per [`KEPT_PER_STATEMENT`], so that a transaction of many nested
@@ -406,19 +425,9 @@ impl<D: Dialect> SqlTransaction<D> {
             _ => return Ok(()),
         };
         for chunk in kept.chunks(KEPT_PER_STATEMENT) {
-            let mut query = sqlx::query::<D::Db>(finish_commands::<D>(chunk.len()));
-            for record in chunk {
-                query = query
-                    .arg(record.id)
-                    .arg(record.payload_hash.as_slice())
-                    .arg(record.result.as_str())
-                    .arg(record.at_us);
-            }
-            let written = query
-                .execute(D::Db::executor(&mut self.tx))
-                .await
-                .map_err(backend)?;
-            let (all, written) = (chunk.len() as u64, D::Db::rows_affected(&written));
+            let rows: Vec<CommandRow<'_>> = chunk.iter().map(KeptCommand::row).collect();
+            let statement = finish_commands::<D>(rows.len());
+            let (all, written) = (rows.len() as u64, self.write_rows(statement, &rows).await?);
             if written != all {
                 return Err(StoreError::Backend(
                     format!(
@@ -430,6 +439,28 @@ impl<D: Dialect> SqlTransaction<D> {
             }
         }
         Ok(())
+    }
+
+    /// Writes `rows` with `statement` (`finish_commands` for as many), returning how
+    /// many it wrote: fewer where a row has a result already, or another payload.
+    async fn write_rows(
+        &mut self,
+        statement: sqlx::SqlStr,
+        rows: &[CommandRow<'_>],
+    ) -> Result<u64, StoreError> {
+        let mut query = sqlx::query::<D::Db>(statement);
+        for row in rows {
+            query = query
+                .arg(row.id)
+                .arg(row.payload_hash)
+                .arg(row.result)
+                .arg(row.at_us);
+        }
+        let written = query
+            .execute(D::Db::executor(&mut self.tx))
+            .await
+            .map_err(backend)?;
+        Ok(D::Db::rows_affected(&written))
     }
 
     async fn savepoint_statement(&mut self, statement: &str, n: usize) -> Result<(), StoreError> {
@@ -544,25 +575,25 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
         result: ResultJson<'a>,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
+            let at_us = micros(std::time::SystemTime::now());
             if let Some(kept) = self.kept.as_mut() {
                 kept.push(KeptCommand {
                     depth: self.savepoints,
                     id,
                     payload_hash: payload_hash.to_vec(),
                     result: result.as_str().to_owned(),
-                    at_us: micros(std::time::SystemTime::now()),
+                    at_us,
                 });
                 return Ok(());
             }
-            let written = sqlx::query::<D::Db>(self.statements.finish_command.clone())
-                .arg(id)
-                .arg(payload_hash)
-                .arg(result.as_str())
-                .arg(micros(std::time::SystemTime::now()))
-                .execute(D::Db::executor(&mut self.tx))
-                .await
-                .map_err(backend)?;
-            match D::Db::rows_affected(&written) {
+            let row = CommandRow {
+                id,
+                payload_hash,
+                result: result.as_str(),
+                at_us,
+            };
+            let statement = self.statements.finish_command.clone();
+            match self.write_rows(statement, &[row]).await? {
                 1 => Ok(()),
                 _ => Err(StoreError::Backend(
                     format!("command {id} is recorded already").into(),
