@@ -107,19 +107,36 @@ fn actor(tenant: &str) -> Actor {
 async fn issue(herald: &Herald, tenant: &str, id: &str) -> RecordedEvent {
     let invoice_id = id.to_owned();
     let issued = herald.dispatch(Issue { invoice_id }).actor(actor(tenant));
-    issued.await.unwrap().into_events().remove(0)
+    readable(herald, issued.await.unwrap().into_events().remove(0)).await
 }
 
 async fn pay(herald: &Herald, tenant: &str, id: &str) -> RecordedEvent {
     let invoice_id = id.to_owned();
     let paid = herald.dispatch(Pay { invoice_id }).actor(actor(tenant));
-    paid.await.unwrap().into_events().remove(0)
+    readable(herald, paid.await.unwrap().into_events().remove(0)).await
 }
 
 async fn write(herald: &Herald, tenant: &str, id: &str) -> RecordedEvent {
     let note_id = id.to_owned();
     let written = herald.dispatch(Write { note_id }).actor(actor(tenant));
-    written.await.unwrap().into_events().remove(0)
+    readable(herald, written.await.unwrap().into_events().remove(0)).await
+}
+
+/// `event`, once readers can read it. On PostgreSQL a committed event becomes readable
+/// when every transaction of the store that began before it has ended, so one still
+/// ending (a rollback, say) can hold it back for a moment after its dispatch returned;
+/// the tests poll and acknowledge what they just wrote.
+async fn readable(herald: &Herald, event: RecordedEvent) -> RecordedEvent {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while herald.store().consumers().head().await.unwrap() < event.position {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "event {:?} not readable after 10 s",
+            event.position
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    event
 }
 
 fn routes(page: &Page) -> Vec<&str> {
