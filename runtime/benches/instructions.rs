@@ -10,6 +10,11 @@
 //! # (Ir(300) - Ir(100)) / 200 = instructions per dispatch, in this process
 //! ```
 //!
+//! With the feature `http`, `CG_HTTP=1` sends the same commands over HTTP instead
+//! (`POST /v1/commands/Add` to `herald::http::router` served on a loopback port, from one
+//! keep-alive connection of hyper's client in this process): the difference from the
+//! same store in process is what the HTTP door costs a command, client and server.
+//!
 //! With the features `otel` and `metrics`, `CG_TELEMETRY=info` counts the dispatches
 //! with telemetry on as the telemetry bench's "on, INFO" side has it: a subscriber with
 //! a `LevelFilter::INFO` and the OpenTelemetry layer exporting through the SDK's batch
@@ -39,6 +44,12 @@ async fn main() {
         (Err(_), None) => builder.store(herald::store::SqliteStore::open(&path).await.unwrap()),
     };
     let herald = builder.build().await.unwrap();
+    #[cfg(feature = "http")]
+    if std::env::var_os("CG_HTTP").is_some() {
+        http::send(&herald, n).await;
+        let _ = std::fs::remove_file(&path);
+        return;
+    }
     for i in 0..n {
         herald.dispatch(Add { id: i % 10, by: 1 }).await.unwrap();
     }
@@ -89,5 +100,42 @@ mod telemetry {
         tracing::subscriber::set_global_default(subscriber).unwrap();
         herald::telemetry::Prometheus::install().unwrap();
         Some(provider)
+    }
+}
+
+#[cfg(feature = "http")]
+mod http {
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    use herald::http::{Server, StaticTokens};
+    use herald::{Actor, Herald};
+    use hyper_util::rt::TokioIo;
+
+    /// Sends `n` commands over one connection to `herald` served on a loopback port.
+    pub(crate) async fn send(herald: &Herald, n: u64) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let tokens = StaticTokens::new().token("t", Actor::new("bench", Actor::DEFAULT_TENANT));
+        let server = Server::new(listener, herald::http::router(herald.clone(), tokens));
+        tokio::spawn(async move { server.run().await.unwrap() });
+        let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        for i in 0..n {
+            let request = Request::post("/v1/commands/Add")
+                .header(header::HOST, &addr)
+                .header(header::AUTHORIZATION, "Bearer t")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(format!(r#"{{"id":{},"by":1}}"#, i % 10)))
+                .unwrap();
+            let response = sender.send_request(request).await.unwrap();
+            assert_eq!(response.status(), 200);
+            axum::body::to_bytes(Body::new(response.into_body()), usize::MAX)
+                .await
+                .unwrap();
+        }
     }
 }
