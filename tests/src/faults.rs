@@ -374,6 +374,14 @@ impl StoreTransaction for FaultyTransaction {
         self.inner.savepoint()
     }
 
+    fn defer_savepoint(&mut self) -> BoxFuture<'_, Result<Savepoint, StoreError>> {
+        self.inner.defer_savepoint()
+    }
+
+    fn take_deferred_savepoint(&mut self) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.inner.take_deferred_savepoint()
+    }
+
     fn rollback_to(&mut self, savepoint: Savepoint) -> BoxFuture<'_, Result<(), StoreError>> {
         self.inner.rollback_to(savepoint)
     }

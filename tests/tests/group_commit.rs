@@ -25,8 +25,10 @@ mod accounts {
     }
 
     /// `note` says how it goes wrong: `reject` (the aggregate refuses), `project` (its
-    /// second strong projector fails after the first wrote a row); `hold_ms` keeps its
-    /// before hook busy, holding the shared transaction, while others gather.
+    /// second strong projector fails after the first wrote a row); `noted` makes its
+    /// before hook write a row of its own (`noted, reject`: then the aggregate refuses);
+    /// `hold_ms` keeps its before hook busy, holding the shared transaction, while others
+    /// gather.
     #[command("open.acct.:id")]
     pub(crate) struct OpenAcct {
         pub(crate) id: u64,
@@ -47,7 +49,7 @@ mod accounts {
             if self.open {
                 return Err(format!("account {} is open already", cmd.id));
             }
-            if cmd.note == "reject" {
+            if cmd.note.contains("reject") {
                 return Err("refused".into());
             }
             Ok(Opened {
@@ -60,13 +62,51 @@ mod accounts {
         fn opened(&mut self, _: &Opened) {
             self.open = true;
         }
+
+        #[handle]
+        fn note(&self, cmd: &NoteAcct) -> Result<Noted, String> {
+            Ok(Noted { id: cmd.id })
+        }
+
+        #[apply]
+        fn noted(&mut self, _: &Noted) {}
+    }
+
+    /// Notes something on account `id`: always accepted, any number of times.
+    #[command("note.acct.:id")]
+    pub(crate) struct NoteAcct {
+        pub(crate) id: u64,
+    }
+
+    #[event("acct.:id.noted")]
+    pub(crate) struct Noted {
+        pub(crate) id: u64,
     }
 
     #[hook(before, "open.acct.:id")]
-    async fn hold(cmd: &mut OpenAcct, _cx: &mut Cx<'_>) {
+    async fn hold(cmd: &mut OpenAcct, cx: &mut Cx<'_>) -> Result<(), herald::BoxError> {
         if cmd.hold_ms > 0 {
             tokio::time::sleep(Duration::from_millis(cmd.hold_ms)).await;
         }
+        if cmd.note.starts_with("noted") {
+            let id = cmd.id as i64;
+            match cx.sql() {
+                Sql::Sqlite(conn) => {
+                    sqlx::query("INSERT INTO gc_hooked (id) VALUES (?)")
+                        .bind(id)
+                        .execute(conn)
+                        .await?;
+                }
+                Sql::Postgres(conn) => {
+                    sqlx::query("INSERT INTO gc_hooked (id) VALUES ($1)")
+                        .bind(id)
+                        .execute(conn)
+                        .await?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     #[projector("acct.:id.opened")]
@@ -143,7 +183,7 @@ mod accounts {
     }
 }
 
-use accounts::{Acct, Greeting, OpenAcct};
+use accounts::{Acct, Greeting, NoteAcct, OpenAcct};
 
 async fn runtime(test: &TestStore, group_commit: bool) -> Herald {
     let herald = Herald::builder()
@@ -154,11 +194,14 @@ async fn runtime(test: &TestStore, group_commit: bool) -> Herald {
         .await
         .unwrap();
     let mut tx = herald.begin().await.unwrap();
-    let create = "CREATE TABLE IF NOT EXISTS gc_accounts (id BIGINT PRIMARY KEY)";
-    match tx.sql() {
-        Sql::Sqlite(conn) => drop(sqlx::query(create).execute(conn).await.unwrap()),
-        Sql::Postgres(conn) => drop(sqlx::query(create).execute(conn).await.unwrap()),
-        _ => {}
+    for table in ["gc_accounts", "gc_hooked"] {
+        let create = format!("CREATE TABLE IF NOT EXISTS {table} (id BIGINT PRIMARY KEY)");
+        let create = sqlx::AssertSqlSafe(create);
+        match tx.sql() {
+            Sql::Sqlite(conn) => drop(sqlx::query(create).execute(conn).await.unwrap()),
+            Sql::Postgres(conn) => drop(sqlx::query(create).execute(conn).await.unwrap()),
+            _ => {}
+        }
     }
     tx.commit().await.unwrap();
     herald
@@ -166,8 +209,13 @@ async fn runtime(test: &TestStore, group_commit: bool) -> Herald {
 
 /// The ids with a row in the read model; `None` on a store without SQL.
 async fn rows(store: &dyn EventStore) -> Option<Vec<i64>> {
+    rows_of(store, "gc_accounts").await
+}
+
+/// The ids with a row in `table`; `None` on a store without SQL.
+async fn rows_of(store: &dyn EventStore, table: &str) -> Option<Vec<i64>> {
     let mut reader = store.reader().await.unwrap();
-    let select = "SELECT id FROM gc_accounts ORDER BY id";
+    let select = sqlx::AssertSqlSafe(format!("SELECT id FROM {table} ORDER BY id"));
     Some(match reader.sql() {
         Sql::Sqlite(conn) => sqlx::query_scalar(select).fetch_all(conn).await.unwrap(),
         Sql::Postgres(conn) => sqlx::query_scalar(select).fetch_all(conn).await.unwrap(),
@@ -318,6 +366,86 @@ async fn a_failing_neighbour_is_undone_alone(test: &TestStore) {
     herald.dispatch(open(2, "", 0)).await.unwrap();
     herald.dispatch(open(4, "", 0)).await.unwrap();
     assert_eq!(herald.load::<Acct>(4).await.unwrap().version(), 1);
+}
+
+/// In one shared transaction, what a command's before hook wrote to the command's own
+/// connection is undone with the command when its aggregate refuses it, and kept with
+/// the neighbours that commit: a hook's SQL runs inside its command's savepoint, which
+/// the SQLite store otherwise takes with the command's append.
+#[on_every_backend]
+async fn a_hooks_writes_are_undone_with_its_refused_command(test: &TestStore) {
+    let herald = runtime(test, true).await;
+    let commands = vec![
+        open(1, "", 300),
+        open(2, "noted", 0),
+        open(3, "noted, reject", 0),
+        open(4, "noted", 0),
+    ];
+    let results = together(&herald, commands).await;
+    let refused = results[2].as_ref().unwrap_err();
+    assert!(
+        matches!(refused.kind(), herald::ErrorKind::Rejected { .. }),
+        "{refused}"
+    );
+    for i in [0, 1, 3] {
+        let dispatched = results[i].as_ref().unwrap();
+        if test.store.groups_commits() {
+            assert_eq!(
+                commit_detail(dispatched.trace().nodes().cloned()).as_deref(),
+                Some("committed in one transaction with 2 other commands")
+            );
+        }
+    }
+    assert_eq!(
+        rows_of(&*test.store, "gc_hooked").await,
+        on_sql(test, vec![2, 4])
+    );
+    assert_eq!(rows(&*test.store).await, on_sql(test, vec![1, 2, 4]));
+}
+
+/// A command whose runtime's cache is behind the store (another runtime wrote the
+/// stream) finds the stream moved on at its append inside a shared transaction: the
+/// append writes nothing, the command loads again and appends after the other's event,
+/// and it commits with its neighbour.
+#[on_every_backend]
+async fn a_stale_command_in_a_shared_transaction_loads_again_and_commits(test: &TestStore) {
+    let (ours, theirs) = (runtime(test, true).await, runtime(test, true).await);
+    ours.dispatch(NoteAcct { id: 9 }).await.unwrap();
+    let moved_on = theirs.dispatch(NoteAcct { id: 9 }).await.unwrap();
+    assert_eq!(moved_on.version(), 2);
+    let holder = {
+        let ours = ours.clone();
+        tokio::spawn(async move { ours.dispatch(open(1, "", 300)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let stale = ours.dispatch(NoteAcct { id: 9 }).await.unwrap();
+    holder.await.unwrap().unwrap();
+    assert_eq!(
+        stale.version(),
+        3,
+        "appended after the other runtime's event"
+    );
+    let conflicts = stale
+        .trace()
+        .nodes()
+        .filter(|n| n.outcome == herald::trace::Outcome::Conflict)
+        .count();
+    assert_eq!(conflicts, 1, "its first append found the stream moved on");
+    if test.store.groups_commits() {
+        assert_eq!(
+            commit_detail(stale.trace().nodes().cloned()).as_deref(),
+            Some("committed in one transaction with 1 other commands")
+        );
+    }
+    let versions: Vec<u64> = test
+        .store
+        .read_stream(&stale.events()[0].stream, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.version)
+        .collect();
+    assert_eq!(versions, [1, 2, 3]);
 }
 
 /// A processor's commands are undone with the command they are nested in: in one shared

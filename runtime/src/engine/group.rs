@@ -314,7 +314,8 @@ impl Member {
             false => None,
             true => {
                 let tx = shared.tx.as_mut().expect("opened above");
-                match tx.savepoint().await {
+                // Taken with the member's first statement where the store can.
+                match tx.defer_savepoint().await {
                     Ok(savepoint) => Some(savepoint),
                     Err(error) => {
                         shared.broken = Some(format!("a savepoint could not be taken: {error}"));

@@ -718,6 +718,25 @@ pub trait StoreTransaction: Send + Sync {
     /// Marks a point to roll back to.
     fn savepoint(&mut self) -> BoxFuture<'_, Result<Savepoint, StoreError>>;
 
+    /// Marks a point to roll back to, as [`savepoint`](Self::savepoint) does, but the
+    /// store may take it with the next statement of its own that this transaction runs,
+    /// in the same round trip, instead of in one of its own (SQLite takes it with the
+    /// append that follows: a round trip saved for every command but one in a group
+    /// commit's transaction, which the runtime takes its savepoints with). A rollback to
+    /// it or a release of it before any statement costs nothing. Until it is taken, the
+    /// connection of [`sql`](Self::sql) must not be used: call
+    /// [`take_deferred_savepoint`](Self::take_deferred_savepoint) first. By default the
+    /// savepoint is taken at once.
+    fn defer_savepoint(&mut self) -> BoxFuture<'_, Result<Savepoint, StoreError>> {
+        self.savepoint()
+    }
+
+    /// Takes the savepoint [`defer_savepoint`](Self::defer_savepoint) left for later, if
+    /// one waits: after this, SQL of your own runs inside it.
+    fn take_deferred_savepoint(&mut self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     /// Undoes everything after `savepoint` (which stays usable).
     fn rollback_to(&mut self, savepoint: Savepoint) -> BoxFuture<'_, Result<(), StoreError>>;
 

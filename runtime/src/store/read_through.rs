@@ -434,6 +434,14 @@ impl StoreTransaction for ReadThroughTransaction {
         self.active.savepoint()
     }
 
+    fn defer_savepoint(&mut self) -> BoxFuture<'_, Result<Savepoint, StoreError>> {
+        self.active.defer_savepoint()
+    }
+
+    fn take_deferred_savepoint(&mut self) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.active.take_deferred_savepoint()
+    }
+
     fn rollback_to(&mut self, savepoint: Savepoint) -> BoxFuture<'_, Result<(), StoreError>> {
         self.active.rollback_to(savepoint)
     }

@@ -7,7 +7,7 @@ use crate::BoxError;
 use crate::BoxFuture;
 use crate::engine::handler::Cx;
 use crate::engine::handler::saga::Saga;
-use crate::engine::step::Scope;
+use crate::engine::step::{Scope, store_error};
 use crate::model::command::Command;
 use crate::outcome::error::{Error, ErrorKind};
 use crate::outcome::trace::{Operation, Outcome, Tracer};
@@ -64,6 +64,10 @@ pub(crate) async fn run_hooks<C: Command>(
     } = *scope;
     let (registry, store) = (kernel.registry(), kernel.store().kind());
     for (hook, pattern) in registry.hooks_of(when, TypeId::of::<C>(), route) {
+        // The hook's SQL runs inside the command's savepoint.
+        tx.take_deferred_savepoint()
+            .await
+            .map_err(|source| store_error(C::NAME, route, source))?;
         // Boxed: a command without hooks (most) does not carry this future in its own.
         Box::pin(tracer.time(Operation::Hook, Some(hook.name), async {
             let mut cx = Cx::new(&mut *tx, envelope.actor, route, pattern, store).with_saga(saga);

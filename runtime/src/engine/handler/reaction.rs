@@ -116,6 +116,10 @@ async fn react_to(
 ) -> Result<Vec<RecordedEvent>, Error> {
     let mut caused = Vec::new();
     for reaction in scene.kernel.registry().strong_reactions_of(event) {
+        // The handler's SQL runs inside the command's savepoint (the append took it).
+        tx.take_deferred_savepoint()
+            .await
+            .map_err(|source| store_error(scene.command, scene.route, source))?;
         match reaction {
             Reaction::Project(projector, pattern) => {
                 project(scene, &mut *tx, event, (projector, pattern), tracer).await?;

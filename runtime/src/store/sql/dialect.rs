@@ -46,6 +46,12 @@ pub trait Dialect: Clone + std::fmt::Debug + Send + Sync + Sized + 'static {
     #[doc(hidden)]
     const SINGLE_WRITER: bool;
 
+    /// Whether [`append`](Self::append) takes a savepoint in the same round trip as its
+    /// first insert (SQLite, whose driver runs several statements in one call), so that
+    /// a deferred savepoint costs no round trip of its own.
+    #[doc(hidden)]
+    const TAKES_SAVEPOINT_WITH_APPEND: bool;
+
     /// SQL: what begins a read-only transaction on one moment of the database that
     /// holds up no writer (nor, on PostgreSQL, any reader of the global order).
     #[doc(hidden)]
@@ -121,9 +127,12 @@ pub trait Dialect: Clone + std::fmt::Debug + Send + Sync + Sized + 'static {
 
     /// Appends `events` to `stream` after version `expected`, returning them as recorded,
     /// or `Ok(None)` when the stream is not at `expected` (and nothing was appended).
+    /// Takes savepoint `herald_<n>` first when given one, in the same round trip where
+    /// the dialect can ([`TAKES_SAVEPOINT_WITH_APPEND`](Self::TAKES_SAVEPOINT_WITH_APPEND)).
     #[doc(hidden)]
     fn append<'a>(
         conn: &'a mut <Self::Db as sqlx::Database>::Connection,
+        savepoint: Option<usize>,
         stream: &'a StreamKey,
         expected: u64,
         events: Vec<NewEvent>,

@@ -259,6 +259,8 @@ impl Dialect for Postgres {
     type Turn = ();
     const KIND: &'static str = "postgres";
     const SINGLE_WRITER: bool = false;
+    // The extended protocol takes one statement a message: a savepoint is a round trip.
+    const TAKES_SAVEPOINT_WITH_APPEND: bool = false;
     // Without the writers' marker: it writes nothing, so it holds no reader back.
     const BEGIN_READ: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
     const EVENT_POSITION: &'static str = "tx_order, position";
@@ -321,11 +323,18 @@ impl Dialect for Postgres {
 
     fn append<'a>(
         conn: &'a mut PgConnection,
+        savepoint: Option<usize>,
         stream: &'a StreamKey,
         expected: u64,
         events: Vec<NewEvent>,
     ) -> BoxFuture<'a, Result<Option<Vec<RecordedEvent>>, StoreError>> {
         Box::pin(async move {
+            if let Some(n) = savepoint {
+                sqlx::query(AssertSqlSafe(format!("SAVEPOINT herald_{n}")))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+            }
             let n = events.len();
             let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
             let versions: Vec<i64> = (expected + 1..).take(n).map(|v| v as i64).collect();

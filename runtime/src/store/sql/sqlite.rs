@@ -18,7 +18,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::types::Json;
-use sqlx::{SqlStr, SqliteConnection};
+use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr, SqliteConnection};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::archive::SqlArchive;
@@ -221,6 +221,7 @@ impl Dialect for Sqlite {
     type Turn = Option<OwnedMutexGuard<()>>;
     const KIND: &'static str = "sqlite";
     const SINGLE_WRITER: bool = true;
+    const TAKES_SAVEPOINT_WITH_APPEND: bool = true;
     // Deferred: a read transaction from its first read on, which WAL mode never makes
     // wait for the writer.
     const BEGIN_READ: &'static str = "BEGIN";
@@ -293,43 +294,52 @@ impl Dialect for Sqlite {
 
     fn append<'a>(
         conn: &'a mut SqliteConnection,
+        savepoint: Option<usize>,
         stream: &'a StreamKey,
         expected: u64,
         events: Vec<NewEvent>,
     ) -> BoxFuture<'a, Result<Option<Vec<RecordedEvent>>, StoreError>> {
+        /// Inserts an event if the stream is at the version before it, returning its
+        /// position (no row: the stream moved on, and nothing was inserted).
+        const INSERT: &str = "INSERT INTO herald_events (event_id, tenant, stream_type, stream_id, version, \
+             route, name, schema_version, payload, metadata, recorded_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
+             WHERE (SELECT COALESCE(MAX(version), 0) FROM herald_events \
+             WHERE tenant = $2 AND stream_type = $3 AND stream_id = $4) = $5 - 1 \
+             RETURNING position";
         Box::pin(async move {
             // Writers are serialized by the write lock, so the first insert checks the
             // version in the same statement and the others follow it. On a conflict
             // nothing is written.
             let recorded_at = from_micros(micros(SystemTime::now())); // as a later read returns it
             let mut recorded = Vec::with_capacity(events.len());
+            let mut savepoint = savepoint;
             for (event, version) in events.into_iter().zip(expected + 1..) {
-                let inserted = sqlx::query::<sqlx::Sqlite>(
-                    "INSERT INTO herald_events (event_id, tenant, stream_type, stream_id, version, \
-                     route, name, schema_version, payload, metadata, recorded_at) \
-                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
-                     WHERE (SELECT COALESCE(MAX(version), 0) FROM herald_events \
-                     WHERE tenant = $2 AND stream_type = $3 AND stream_id = $4) = $5 - 1",
-                )
-                .arg(event.event_id)
-                .arg(stream.tenant())
-                .arg(stream.stream_type())
-                .arg(stream.stream_id())
-                .arg(version as i64)
-                .arg(event.route.as_str())
-                .arg(event.name.as_str())
-                .arg(i64::from(event.schema_version))
-                .arg(Json(&event.payload))
-                .arg(Json(&event.metadata))
-                .arg(micros(recorded_at))
-                .execute(&mut *conn)
-                .await
-                .map_err(backend)?;
-                if inserted.rows_affected() == 0 {
+                // The savepoint and the first insert in one call: the driver runs both.
+                let statement = match savepoint.take() {
+                    Some(n) => statements::sql(format!("SAVEPOINT herald_{n}; {INSERT}")),
+                    None => AssertSqlSafe(INSERT).into_sql_str(),
+                };
+                let inserted = sqlx::query::<sqlx::Sqlite>(statement)
+                    .arg(event.event_id)
+                    .arg(stream.tenant())
+                    .arg(stream.stream_type())
+                    .arg(stream.stream_id())
+                    .arg(version as i64)
+                    .arg(event.route.as_str())
+                    .arg(event.name.as_str())
+                    .arg(i64::from(event.schema_version))
+                    .arg(Json(&event.payload))
+                    .arg(Json(&event.metadata))
+                    .arg(micros(recorded_at))
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(backend)?;
+                let Some(inserted) = inserted else {
                     return Ok(None);
-                }
+                };
                 recorded.push(RecordedEvent {
-                    position: Position::from_parts(0, inserted.last_insert_rowid() as u64),
+                    position: Position::from_parts(0, inserted.col::<i64>("position")? as u64),
                     event_id: event.event_id,
                     stream: stream.clone(),
                     version,

@@ -228,6 +228,7 @@ impl<D: Dialect> EventStore for SqlStore<D> {
                 committed: self.committed.clone(),
                 dialect: self.dialect.clone(),
                 kept: None,
+                deferred: None,
                 _turn: turn,
             }) as Box<dyn StoreTransaction>)
         })
@@ -375,6 +376,9 @@ struct SqlTransaction<D: Dialect> {
     /// Command records kept for the commit, which writes them in one statement (see
     /// [`StoreTransaction::write_commands_at_commit`]); `None`: each is written at once.
     kept: Option<Vec<KeptCommand>>,
+    /// A savepoint deferred to the next statement (see
+    /// [`StoreTransaction::defer_savepoint`]): its number, not taken yet.
+    deferred: Option<usize>,
     /// This process's turn to write, if the dialect takes turns; given up when the
     /// transaction ends (declared after `tx`, so a dropped transaction starts its
     /// rollback first).
@@ -463,6 +467,15 @@ impl<D: Dialect> SqlTransaction<D> {
         Ok(D::Db::rows_affected(&written))
     }
 
+    /// Takes the deferred savepoint, if one waits: before any statement but the append
+    /// that takes it with its own.
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        match self.deferred.take() {
+            Some(n) => self.savepoint_statement("SAVEPOINT", n).await,
+            None => Ok(()),
+        }
+    }
+
     async fn savepoint_statement(&mut self, statement: &str, n: usize) -> Result<(), StoreError> {
         sqlx::query::<D::Db>(AssertSqlSafe(format!("{statement} herald_{n}")))
             .execute(D::Db::executor(&mut self.tx))
@@ -478,12 +491,10 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
         stream: &'a StreamKey,
         after_version: u64,
     ) -> BoxFuture<'a, Result<Vec<RecordedEvent>, StoreError>> {
-        Box::pin(stream_events::<D>(
-            &mut self.tx,
-            &self.statements,
-            stream,
-            after_version,
-        ))
+        Box::pin(async move {
+            self.flush().await?;
+            stream_events::<D>(&mut self.tx, &self.statements, stream, after_version).await
+        })
     }
 
     fn replay_stream<'a>(
@@ -491,19 +502,20 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
         stream: &'a StreamKey,
         after_version: u64,
     ) -> BoxFuture<'a, Result<Vec<ReplayEvent>, StoreError>> {
-        Box::pin(replay_events::<D>(
-            &mut self.tx,
-            &self.statements,
-            stream,
-            after_version,
-        ))
+        Box::pin(async move {
+            self.flush().await?;
+            replay_events::<D>(&mut self.tx, &self.statements, stream, after_version).await
+        })
     }
 
     fn stream_version<'a>(
         &'a mut self,
         stream: &'a StreamKey,
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
-        Box::pin(stream_version::<D>(&mut self.tx, stream))
+        Box::pin(async move {
+            self.flush().await?;
+            stream_version::<D>(&mut self.tx, stream).await
+        })
     }
 
     fn append<'a>(
@@ -515,10 +527,16 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
         Box::pin(async move {
             let appended = match events.is_empty() {
                 true => {
+                    self.flush().await?;
                     let actual = stream_version::<D>(&mut self.tx, stream).await?;
                     (actual == expected).then(Vec::new)
                 }
-                false => D::append(&mut self.tx, stream, expected, events).await?,
+                // The deferred savepoint goes with the first insert, where the dialect
+                // can take the two in one round trip.
+                false => {
+                    let savepoint = self.deferred.take();
+                    D::append(&mut self.tx, savepoint, stream, expected, events).await?
+                }
             };
             let Some(recorded) = appended else {
                 return Err(Conflict {
@@ -539,6 +557,7 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
         payload_hash: &'a [u8],
     ) -> BoxFuture<'a, Result<Option<RecordedCommand>, StoreError>> {
         Box::pin(async move {
+            self.flush().await?;
             // A record kept for the commit is in the table for what follows.
             if self.kept.iter().flatten().any(|kept| kept.id == id) {
                 self.write_kept().await?;
@@ -586,6 +605,7 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
                 });
                 return Ok(());
             }
+            self.flush().await?;
             let row = CommandRow {
                 id,
                 payload_hash,
@@ -606,7 +626,10 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
         &'a mut self,
         stream: &'a StreamKey,
     ) -> BoxFuture<'a, Result<Option<Snapshot>, StoreError>> {
-        Box::pin(snapshot_of::<D>(&mut self.tx, stream))
+        Box::pin(async move {
+            self.flush().await?;
+            snapshot_of::<D>(&mut self.tx, stream).await
+        })
     }
 
     fn save_snapshot<'a>(
@@ -615,6 +638,7 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
         snapshot: Snapshot,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
+            self.flush().await?;
             sqlx::query::<D::Db>(self.statements.save_snapshot.clone())
                 .arg(stream.tenant())
                 .arg(stream.stream_type())
@@ -634,11 +658,10 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
         &'a mut self,
         consumer: &'a str,
     ) -> BoxFuture<'a, Result<Position, StoreError>> {
-        Box::pin(consumer::claim::<D>(
-            &mut self.tx,
-            &self.statements,
-            consumer,
-        ))
+        Box::pin(async move {
+            self.flush().await?;
+            consumer::claim::<D>(&mut self.tx, &self.statements, consumer).await
+        })
     }
 
     fn save_checkpoint<'a>(
@@ -646,27 +669,27 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
         consumer: &'a str,
         position: Position,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(consumer::save_checkpoint::<D>(
-            &mut self.tx,
-            &self.statements,
-            consumer,
-            position,
-        ))
+        Box::pin(async move {
+            self.flush().await?;
+            consumer::save_checkpoint::<D>(&mut self.tx, &self.statements, consumer, position).await
+        })
     }
 
     fn park<'a>(&'a mut self, letter: &'a DeadLetter) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(consumer::park::<D>(&mut self.tx, &self.statements, letter))
+        Box::pin(async move {
+            self.flush().await?;
+            consumer::park::<D>(&mut self.tx, &self.statements, letter).await
+        })
     }
 
     fn dead_letters<'a>(
         &'a mut self,
         consumer: &'a str,
     ) -> BoxFuture<'a, Result<Vec<DeadLetter>, StoreError>> {
-        Box::pin(consumer::dead_letters::<D>(
-            &mut self.tx,
-            &self.statements,
-            consumer,
-        ))
+        Box::pin(async move {
+            self.flush().await?;
+            consumer::dead_letters::<D>(&mut self.tx, &self.statements, consumer).await
+        })
     }
 
     fn unpark<'a>(
@@ -674,10 +697,17 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
         consumer: &'a str,
         event_id: Uuid,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(consumer::unpark::<D>(&mut self.tx, consumer, event_id))
+        Box::pin(async move {
+            self.flush().await?;
+            consumer::unpark::<D>(&mut self.tx, consumer, event_id).await
+        })
     }
 
     fn sql(&mut self) -> Sql<'_> {
+        debug_assert!(
+            self.deferred.is_none(),
+            "a deferred savepoint is taken before the connection is handed out"
+        );
         D::sql(&mut self.tx)
     }
 
@@ -687,6 +717,7 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
 
     fn savepoint(&mut self) -> BoxFuture<'_, Result<Savepoint, StoreError>> {
         Box::pin(async move {
+            self.flush().await?;
             self.savepoints += 1;
             let n = self.savepoints;
             self.savepoint_statement("SAVEPOINT", n).await?;
@@ -694,10 +725,33 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
         })
     }
 
+    fn defer_savepoint(&mut self) -> BoxFuture<'_, Result<Savepoint, StoreError>> {
+        if !D::TAKES_SAVEPOINT_WITH_APPEND {
+            return self.savepoint();
+        }
+        Box::pin(async move {
+            self.flush().await?;
+            self.savepoints += 1;
+            self.deferred = Some(self.savepoints);
+            Ok(Savepoint(self.savepoints))
+        })
+    }
+
+    fn take_deferred_savepoint(&mut self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.flush())
+    }
+
     fn rollback_to(&mut self, savepoint: Savepoint) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let n = savepoint.0;
-            self.savepoint_statement("ROLLBACK TO SAVEPOINT", n).await?;
+            // Still deferred: no statement ran since, there is nothing to undo in the
+            // database, and it stays deferred (usable). One deferred after it is gone.
+            if self.deferred.is_some_and(|deferred| deferred > n) {
+                self.deferred = None;
+            }
+            if self.deferred != Some(n) {
+                self.savepoint_statement("ROLLBACK TO SAVEPOINT", n).await?;
+            }
             self.savepoints = n;
             if let Some(kept) = self.kept.as_mut() {
                 kept.retain(|record| record.depth < n);
@@ -709,7 +763,15 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
     fn release(&mut self, savepoint: Savepoint) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let n = savepoint.0;
-            self.savepoint_statement("RELEASE SAVEPOINT", n).await?;
+            // A deferred one at or after it is forgotten untaken; `n` itself, when it
+            // was taken, is released.
+            let untaken = self.deferred == Some(n);
+            if self.deferred.is_some_and(|deferred| deferred >= n) {
+                self.deferred = None;
+            }
+            if !untaken {
+                self.savepoint_statement("RELEASE SAVEPOINT", n).await?;
+            }
             self.savepoints = n - 1;
             for record in self.kept.iter_mut().flatten() {
                 record.depth = record.depth.min(n - 1);
@@ -720,6 +782,8 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
 
     fn commit(mut self: Box<Self>) -> BoxFuture<'static, Result<(), StoreError>> {
         Box::pin(async move {
+            // A savepoint still deferred was never needed.
+            self.deferred = None;
             // Nothing commits unless every kept record is written.
             self.write_kept().await?;
             // The turn is given up only once the commit is done.
