@@ -342,6 +342,45 @@ async fn savepoints_undo_what_came_after(test: &TestStore) {
     );
 }
 
+/// A deferred savepoint undoes what came after it whether a statement took it or not
+/// (the SQLite store takes it with the next append; PostgreSQL's append goes past it, and
+/// the next other statement takes it): a rollback to it right after an append undoes the
+/// append, and it stays usable; after an append, a read (which takes it on every store)
+/// and another append, a rollback to it undoes both appends; a release keeps what came
+/// after it.
+#[on_every_backend]
+async fn deferred_savepoints_undo_what_came_after(test: &TestStore) {
+    let store = &*test.store;
+    let (a, b, c) = (stream("a"), stream("b"), stream("c"));
+    let mut tx = store.begin().await.unwrap();
+    tx.append(&a, 0, vec![event(&a, 1)]).await.unwrap();
+    let first = tx.defer_savepoint().await.unwrap();
+    tx.append(&b, 0, vec![event(&b, 2)]).await.unwrap();
+    tx.rollback_to(first).await.unwrap();
+    tx.append(&b, 0, vec![event(&b, 3)]).await.unwrap();
+    assert_eq!(numbers(&tx.load_stream(&b, 0).await.unwrap()), [3]);
+    tx.append(&c, 0, vec![event(&c, 4)]).await.unwrap();
+    tx.rollback_to(first).await.unwrap();
+    assert_eq!(
+        numbers(&tx.load_stream(&b, 0).await.unwrap()),
+        Vec::<u64>::new()
+    );
+    assert_eq!(
+        numbers(&tx.load_stream(&c, 0).await.unwrap()),
+        Vec::<u64>::new()
+    );
+    let second = tx.defer_savepoint().await.unwrap();
+    tx.append(&b, 0, vec![event(&b, 5)]).await.unwrap();
+    tx.release(second).await.unwrap();
+    tx.commit().await.unwrap();
+    let all = read_all_settled(store, Position::START, 2).await;
+    assert_eq!(numbers(&all), [1, 5], "{all:#?}");
+    assert_eq!(
+        numbers(&store.read_stream(&c, 0).await.unwrap()),
+        Vec::<u64>::new()
+    );
+}
+
 /// A transaction dropped without commit leaves nothing and releases its streams.
 #[on_every_backend]
 async fn dropping_a_transaction_rolls_it_back(test: &TestStore) {

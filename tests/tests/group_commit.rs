@@ -83,51 +83,81 @@ mod accounts {
         pub(crate) id: u64,
     }
 
+    /// Writes row `id` to `table` on the command's connection (nothing on a store
+    /// without SQL).
+    async fn insert_id(cx: &mut Cx<'_>, table: &str, id: u64) -> Result<(), herald::BoxError> {
+        let id = id as i64;
+        match cx.sql() {
+            Sql::Sqlite(conn) => {
+                let insert = sqlx::AssertSqlSafe(format!("INSERT INTO {table} (id) VALUES (?)"));
+                sqlx::query(insert).bind(id).execute(conn).await?;
+            }
+            Sql::Postgres(conn) => {
+                let insert = sqlx::AssertSqlSafe(format!("INSERT INTO {table} (id) VALUES ($1)"));
+                sqlx::query(insert).bind(id).execute(conn).await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     #[hook(before, "open.acct.:id")]
     async fn hold(cmd: &mut OpenAcct, cx: &mut Cx<'_>) -> Result<(), herald::BoxError> {
         if cmd.hold_ms > 0 {
             tokio::time::sleep(Duration::from_millis(cmd.hold_ms)).await;
         }
         if cmd.note.starts_with("noted") {
-            let id = cmd.id as i64;
-            match cx.sql() {
-                Sql::Sqlite(conn) => {
-                    sqlx::query("INSERT INTO gc_hooked (id) VALUES (?)")
-                        .bind(id)
-                        .execute(conn)
-                        .await?;
-                }
-                Sql::Postgres(conn) => {
-                    sqlx::query("INSERT INTO gc_hooked (id) VALUES ($1)")
-                        .bind(id)
-                        .execute(conn)
-                        .await?;
-                }
-                _ => {}
-            }
+            insert_id(cx, "gc_hooked", cmd.id).await?;
         }
         Ok(())
     }
 
     #[projector("acct.:id.opened")]
     async fn account_row(e: &Recorded<Opened>, cx: &mut Cx<'_>) -> Result<(), herald::BoxError> {
-        let id = e.id as i64;
-        match cx.sql() {
-            Sql::Sqlite(conn) => {
-                sqlx::query("INSERT INTO gc_accounts (id) VALUES (?)")
-                    .bind(id)
-                    .execute(conn)
-                    .await?;
-            }
-            Sql::Postgres(conn) => {
-                sqlx::query("INSERT INTO gc_accounts (id) VALUES ($1)")
-                    .bind(id)
-                    .execute(conn)
-                    .await?;
-            }
-            _ => {}
-        }
+        insert_id(cx, "gc_accounts", e.id).await?;
         Ok(())
+    }
+
+    /// Tags `id`: a command with no hook, so no SQL of its own before its append. Tag
+    /// `fail` makes its strong projector fail after writing its row.
+    #[command("tag.:id")]
+    pub(crate) struct TagIt {
+        pub(crate) id: u64,
+        pub(crate) tag: String,
+    }
+
+    #[event("tag.:id.tagged")]
+    pub(crate) struct Tagged {
+        pub(crate) id: u64,
+        pub(crate) tag: String,
+    }
+
+    #[aggregate(name = "tag")]
+    #[derive(Default)]
+    pub(crate) struct Tag;
+
+    #[aggregate]
+    impl Tag {
+        #[handle]
+        fn tag(&self, cmd: &TagIt) -> Result<Tagged, String> {
+            Ok(Tagged {
+                id: cmd.id,
+                tag: cmd.tag.clone(),
+            })
+        }
+
+        #[apply]
+        fn tagged(&mut self, _: &Tagged) {}
+    }
+
+    #[projector("tag.:id.tagged")]
+    async fn tag_row(e: &Recorded<Tagged>, cx: &mut Cx<'_>) -> Result<(), herald::BoxError> {
+        // A row per tag: its id and version.
+        insert_id(cx, "gc_tagged", e.id * 10 + e.record().version).await?;
+        match e.tag.as_str() {
+            "fail" => Err("the tags are down".into()),
+            _ => Ok(()),
+        }
     }
 
     /// Welcomes account `id`, once.
@@ -183,7 +213,7 @@ mod accounts {
     }
 }
 
-use accounts::{Acct, Greeting, NoteAcct, OpenAcct};
+use accounts::{Acct, Greeting, NoteAcct, OpenAcct, Tag, TagIt};
 
 async fn runtime(test: &TestStore, group_commit: bool) -> Herald {
     let herald = Herald::builder()
@@ -194,7 +224,7 @@ async fn runtime(test: &TestStore, group_commit: bool) -> Herald {
         .await
         .unwrap();
     let mut tx = herald.begin().await.unwrap();
-    for table in ["gc_accounts", "gc_hooked"] {
+    for table in ["gc_accounts", "gc_hooked", "gc_tagged"] {
         let create = format!("CREATE TABLE IF NOT EXISTS {table} (id BIGINT PRIMARY KEY)");
         let create = sqlx::AssertSqlSafe(create);
         match tx.sql() {
@@ -446,6 +476,103 @@ async fn a_stale_command_in_a_shared_transaction_loads_again_and_commits(test: &
         .map(|e| e.version)
         .collect();
     assert_eq!(versions, [1, 2, 3]);
+}
+
+/// Commands whose first statement is their append (no hook, their aggregate cached) share
+/// the transaction too, their savepoint taken with that append where the store can
+/// (SQLite). One whose strong projector fails after writing its row, and one whose event
+/// holds a NUL character (which PostgreSQL refuses; the other stores keep it) are undone
+/// alone: the neighbours commit, and nothing of the failures stays.
+#[on_every_backend]
+async fn commands_without_sql_before_their_append_are_undone_alone(test: &TestStore) {
+    let herald = runtime(test, true).await;
+    // Tagged once each, alone: their aggregates are in the cache, so that the commands
+    // below load nothing, and their append is their first statement.
+    for id in 10..=13 {
+        let first = TagIt {
+            id,
+            tag: "first".into(),
+        };
+        herald.dispatch(first).await.unwrap();
+    }
+    let holder = {
+        let herald = herald.clone();
+        tokio::spawn(async move { herald.dispatch(open(1, "", 300)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut tags = Vec::new();
+    for (id, tag) in [(10, "a"), (11, "fail"), (12, "nul \0 here"), (13, "b")] {
+        let herald = herald.clone();
+        let tag = tag.to_owned();
+        tags.push(tokio::spawn(async move {
+            herald.dispatch(TagIt { id, tag }).await
+        }));
+    }
+    holder.await.unwrap().unwrap();
+    let mut results = Vec::new();
+    for task in tags {
+        results.push(task.await.unwrap());
+    }
+    let postgres = test.kind() == "postgres";
+    let failed = results[1].as_ref().expect_err("its projector failed");
+    assert!(
+        matches!(failed.kind(), herald::ErrorKind::Project { .. }),
+        "{failed}"
+    );
+    assert_eq!(results[2].is_err(), postgres, "{:?}", results[2]);
+    let committed: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    if test.store.groups_commits() {
+        let others = format!(
+            "committed in one transaction with {} other commands",
+            committed.len()
+        );
+        for dispatched in &committed {
+            assert_eq!(
+                commit_detail(dispatched.trace().nodes().cloned()),
+                Some(others.clone()),
+                "they shared the holder's commit"
+            );
+        }
+    }
+    // The first tags' rows (version 1), and the second tags' that committed.
+    let kept: Vec<u64> = match postgres {
+        true => vec![101, 102, 111, 121, 131, 132],
+        false => vec![101, 102, 111, 121, 122, 131, 132],
+    };
+    let rows: Vec<i64> = kept.iter().map(|&row| row as i64).collect();
+    assert_eq!(rows_of(&*test.store, "gc_tagged").await, on_sql(test, rows));
+    let mut streams: Vec<String> = test
+        .store
+        .read_all(Position::START, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            format!(
+                "{}.{}.{}",
+                e.stream.stream_type(),
+                e.stream.stream_id(),
+                e.version
+            )
+        })
+        .collect();
+    streams.sort();
+    let mut expected = vec!["acct.1.1".to_owned()];
+    expected.extend(
+        kept.iter()
+            .map(|row| format!("tag.{}.{}", row / 10, row % 10)),
+    );
+    assert_eq!(streams, expected);
+    // Nothing of the failed one stayed: its next tag is its second.
+    let again = herald
+        .dispatch(TagIt {
+            id: 11,
+            tag: "a".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(again.version(), 2);
+    assert_eq!(herald.load::<Tag>(11).await.unwrap().version(), 2);
 }
 
 /// A processor's commands are undone with the command they are nested in: in one shared

@@ -96,6 +96,13 @@ pub(crate) fn react<'a>(
             let chain = scene.chain.iter().chain(&side).cloned().collect();
             return Err(ErrorKind::Nesting { chain, limit }.into());
         }
+        if !events.is_empty() {
+            // The handlers' SQL runs inside the command's savepoint: the append that
+            // wrote `events` took it where the store defers it, so this is a safeguard.
+            tx.take_deferred_savepoint()
+                .await
+                .map_err(|source| store_error(scene.command, scene.route, source))?;
+        }
         let mut caused = Vec::new();
         for event in events {
             let more = react_to(scene, &mut *tx, event, &side, &mut *tracer, &mut *saga).await?;
@@ -116,10 +123,6 @@ async fn react_to(
 ) -> Result<Vec<RecordedEvent>, Error> {
     let mut caused = Vec::new();
     for reaction in scene.kernel.registry().strong_reactions_of(event) {
-        // The handler's SQL runs inside the command's savepoint (the append took it).
-        tx.take_deferred_savepoint()
-            .await
-            .map_err(|source| store_error(scene.command, scene.route, source))?;
         match reaction {
             Reaction::Project(projector, pattern) => {
                 project(scene, &mut *tx, event, (projector, pattern), tracer).await?;

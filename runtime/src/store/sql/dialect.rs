@@ -127,8 +127,8 @@ pub trait Dialect: Clone + std::fmt::Debug + Send + Sync + Sized + 'static {
 
     /// Appends `events` to `stream` after version `expected`, returning them as recorded,
     /// or `Ok(None)` when the stream is not at `expected` (and nothing was appended).
-    /// Takes savepoint `herald_<n>` first when given one, in the same round trip where
-    /// the dialect can ([`TAKES_SAVEPOINT_WITH_APPEND`](Self::TAKES_SAVEPOINT_WITH_APPEND)).
+    /// Takes savepoint `herald_<n>` first when given one, in the same round trip: given
+    /// only where [`TAKES_SAVEPOINT_WITH_APPEND`](Self::TAKES_SAVEPOINT_WITH_APPEND).
     #[doc(hidden)]
     fn append<'a>(
         conn: &'a mut <Self::Db as sqlx::Database>::Connection,

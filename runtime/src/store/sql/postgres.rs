@@ -328,13 +328,10 @@ impl Dialect for Postgres {
         expected: u64,
         events: Vec<NewEvent>,
     ) -> BoxFuture<'a, Result<Option<Vec<RecordedEvent>>, StoreError>> {
+        // Never given one (`TAKES_SAVEPOINT_WITH_APPEND` is false): with parameters,
+        // PostgreSQL runs one statement a round trip.
+        debug_assert!(savepoint.is_none(), "{savepoint:?}");
         Box::pin(async move {
-            if let Some(n) = savepoint {
-                sqlx::query(AssertSqlSafe(format!("SAVEPOINT herald_{n}")))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(backend)?;
-            }
             let n = events.len();
             let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
             let versions: Vec<i64> = (expected + 1..).take(n).map(|v| v as i64).collect();

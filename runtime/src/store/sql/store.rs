@@ -534,7 +534,13 @@ impl<D: Dialect> StoreTransaction for SqlTransaction<D> {
                 // The deferred savepoint goes with the first insert, where the dialect
                 // can take the two in one round trip.
                 false => {
-                    let savepoint = self.deferred.take();
+                    let savepoint = match D::TAKES_SAVEPOINT_WITH_APPEND {
+                        true => self.deferred.take(),
+                        false => {
+                            self.flush().await?;
+                            None
+                        }
+                    };
                     D::append(&mut self.tx, savepoint, stream, expected, events).await?
                 }
             };
