@@ -669,6 +669,47 @@ async fn a_dispatch_given_up_mid_way_leaves_nothing_in_the_shared_transaction(te
     herald.dispatch(open(2, "", 0)).await.unwrap();
 }
 
+/// A dispatch given up at any moment (after 0 to 6 ms, by steps of 50 µs: waiting for
+/// its seat, in its steps, while it commits the transaction it shares, after) never holds
+/// up or fails the neighbour that shares its transaction (a commit under way goes on
+/// without the caller), and leaves its stream whole: the next command on it commits,
+/// right after what did commit.
+#[on_every_backend]
+async fn a_dispatch_given_up_at_any_moment_never_holds_up_its_neighbour(test: &TestStore) {
+    let herald = runtime(test, true).await;
+    for step in 0..120u64 {
+        let id = 100 + step;
+        let neighbour = {
+            let herald = herald.clone();
+            tokio::spawn(async move { herald.dispatch(NoteAcct { id: 10_000 + step }).await })
+        };
+        let patience = Duration::from_micros(step * 50);
+        let given_up = tokio::time::timeout(patience, herald.dispatch(NoteAcct { id })).await;
+        let neighbour = tokio::time::timeout(Duration::from_secs(10), neighbour)
+            .await
+            .expect("the neighbour's dispatch finished")
+            .unwrap();
+        assert_eq!(neighbour.unwrap().version(), 1);
+        let next = tokio::time::timeout(Duration::from_secs(10), herald.dispatch(NoteAcct { id }))
+            .await
+            .expect("the next command on the stream was not held up")
+            .unwrap();
+        if let Ok(finished) = given_up {
+            assert_eq!(finished.unwrap().version(), 1);
+            assert_eq!(next.version(), 2);
+        }
+        let versions: Vec<u64> = test
+            .store
+            .read_stream(&next.events()[0].stream, 0)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.version)
+            .collect();
+        assert_eq!(versions, (1..=next.version()).collect::<Vec<_>>());
+    }
+}
+
 /// The same command id sent twice at once, while a transaction is being shared: one
 /// runs, the other waits for it and returns its result, running nothing.
 #[on_every_backend]

@@ -6,8 +6,9 @@
 //! each later one runs its steps under a savepoint of its own, so that one that fails
 //! (rejected, conflicting, a failing strong handler) is undone alone and its neighbours
 //! never see it. When every member has run its steps the batch is sealed and committed
-//! by a task of its own, while the next batch gathers: commands that arrive during a
-//! commit join the next one. A lone command is a batch of one and waits for no one.
+//! by the last of them, in its own task, while the next batch gathers: commands that
+//! arrive during a commit join the next one. A lone command is a batch of one and waits
+//! for no one, nor for another task.
 //!
 //! What keeps it free of deadlocks: a batch's commit waits only for its own members'
 //! steps, and only one batch runs steps at a time (one that is full makes newcomers wait
@@ -154,6 +155,7 @@ impl GroupCommit {
                                 batch,
                                 running: None,
                                 finished: false,
+                                commits: false,
                             };
                         }
                     }
@@ -177,27 +179,29 @@ impl GroupCommit {
     }
 
     /// A member of `batch` ran its steps (its work is in the transaction if `kept`) or
-    /// left; the last one commits the batch.
-    fn finished(self: &Arc<Self>, batch: &Arc<Batch>, kept: bool) {
-        let last = {
-            let mut state = self.state();
-            let mut progress = batch.progress();
-            progress.finished += 1;
-            progress.kept += usize::from(kept);
-            let last = progress.finished == progress.members;
-            drop(progress);
-            if last {
-                self.seal(&mut state, batch);
-            }
-            last
-        };
+    /// left. Returns whether it was the last: then the batch is sealed, and it is the
+    /// caller's to commit.
+    fn finished(&self, batch: &Arc<Batch>, kept: bool) -> bool {
+        let mut state = self.state();
+        let mut progress = batch.progress();
+        progress.finished += 1;
+        progress.kept += usize::from(kept);
+        let last = progress.finished == progress.members;
+        drop(progress);
         if last {
-            let (group, batch) = (self.clone(), batch.clone());
-            match tokio::runtime::Handle::try_current() {
-                Ok(handle) => drop(handle.spawn(async move { group.commit(batch).await })),
-                // No runtime to commit on: dropping the transaction rolls it back.
-                Err(_) => group.ended(&batch, Stage::Failed("no async runtime".to_owned())),
-            }
+            self.seal(&mut state, batch);
+        }
+        last
+    }
+
+    /// Commits `batch` from a task of its own, for a last member that will not wait for
+    /// the commit (it failed, left, or was given up).
+    fn commit_apart(self: &Arc<Self>, batch: &Arc<Batch>) {
+        let (group, batch) = (self.clone(), batch.clone());
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => drop(handle.spawn(async move { group.commit(batch).await })),
+            // No runtime to commit on: dropping the transaction rolls it back.
+            Err(_) => group.ended(&batch, Stage::Failed("no async runtime".to_owned())),
         }
     }
 
@@ -257,6 +261,10 @@ pub(crate) struct Member {
     batch: Arc<Batch>,
     running: Option<Running>,
     finished: bool,
+    /// The last to finish, its work kept: it commits the batch when it waits for the
+    /// commit ([`committed`](Self::committed)), in its own task (a lone command waits
+    /// for no other task), or from a task of its own if it is dropped first.
+    commits: bool,
 }
 
 /// A member running its steps: it holds the transaction.
@@ -370,12 +378,31 @@ impl Member {
             self.group.seal(&mut self.group.state(), &self.batch);
         }
         self.finished = true;
-        self.group.finished(&self.batch, keep && undone.is_ok());
+        let kept = keep && undone.is_ok();
+        if self.group.finished(&self.batch, kept) {
+            match kept {
+                true => self.commits = true,
+                false => self.group.commit_apart(&self.batch),
+            }
+        }
         undone
     }
 
-    /// Waits for the batch's commit: how many commands it committed, or why it failed.
-    pub(crate) async fn committed(&self) -> Result<usize, StoreError> {
+    /// Waits for the batch's commit (running it, when this member is the last to have
+    /// finished): how many commands it committed, or why it failed.
+    pub(crate) async fn committed(&mut self) -> Result<usize, StoreError> {
+        if std::mem::take(&mut self.commits) {
+            let (group, batch) = (self.group.clone(), self.batch.clone());
+            let mut commit = Committing {
+                rest: Some(Box::pin(async move { group.commit(batch).await })),
+                group: self.group.clone(),
+                batch: self.batch.clone(),
+            };
+            if let Some(running) = commit.rest.as_mut() {
+                running.await;
+            }
+            commit.rest = None;
+        }
         let mut stage = self.batch.stage.subscribe();
         let ended = stage
             .wait_for(|stage| matches!(stage, Stage::Committed(_) | Stage::Failed(_)))
@@ -396,12 +423,45 @@ impl Member {
     /// Leaves the batch without work in it.
     fn leave(&mut self) {
         self.finished = true;
-        self.group.finished(&self.batch, false);
+        if self.group.finished(&self.batch, false) {
+            self.group.commit_apart(&self.batch);
+        }
+    }
+}
+
+/// A batch's commit under way in a member's task: dropped before it ended (the caller
+/// gave up on the dispatch), it goes on in a task of its own, so that the neighbours'
+/// commit does not depend on this caller's patience.
+struct Committing {
+    /// The commit, until it ended.
+    rest: Option<crate::BoxFuture<'static, ()>>,
+    group: Arc<GroupCommit>,
+    batch: Arc<Batch>,
+}
+
+impl Drop for Committing {
+    fn drop(&mut self) {
+        if let Some(rest) = self.rest.take() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => drop(handle.spawn(rest)),
+                // No runtime to go on with: dropped, the transaction rolls back, and the
+                // batch's members are told it failed.
+                Err(_) => {
+                    drop(rest);
+                    let why = "no async runtime".to_owned();
+                    self.group.ended(&self.batch, Stage::Failed(why));
+                }
+            }
+        }
     }
 }
 
 impl Drop for Member {
     fn drop(&mut self) {
+        if self.commits {
+            // Given up before it waited for the commit that is its to run.
+            self.group.commit_apart(&self.batch);
+        }
         if let Some(running) = self.running.take() {
             // Given up in the middle of its steps: undo them before anyone else runs.
             let member = Member {
@@ -409,6 +469,7 @@ impl Drop for Member {
                 batch: self.batch.clone(),
                 running: Some(running),
                 finished: false,
+                commits: false,
             };
             self.finished = true;
             match tokio::runtime::Handle::try_current() {
