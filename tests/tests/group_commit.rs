@@ -253,6 +253,12 @@ async fn rows_of(store: &dyn EventStore, table: &str) -> Option<Vec<i64>> {
     })
 }
 
+/// The versions of the events of `stream`, in order.
+async fn versions(store: &dyn EventStore, stream: &herald::store::StreamKey) -> Vec<u64> {
+    let events = store.read_stream(stream, 0).await.unwrap();
+    events.iter().map(|e| e.version).collect()
+}
+
 /// `value` on a store with SQL (where the read model's rows are), `None` on the others.
 fn on_sql<T>(test: &TestStore, value: T) -> Option<T> {
     (test.store.kind() != "memory").then_some(value)
@@ -467,14 +473,7 @@ async fn a_stale_command_in_a_shared_transaction_loads_again_and_commits(test: &
             Some("committed in one transaction with 1 other commands")
         );
     }
-    let versions: Vec<u64> = test
-        .store
-        .read_stream(&stale.events()[0].stream, 0)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.version)
-        .collect();
+    let versions = versions(&*test.store, &stale.events()[0].stream).await;
     assert_eq!(versions, [1, 2, 3]);
 }
 
@@ -698,14 +697,7 @@ async fn a_dispatch_given_up_at_any_moment_never_holds_up_its_neighbour(test: &T
             assert_eq!(finished.unwrap().version(), 1);
             assert_eq!(next.version(), 2);
         }
-        let versions: Vec<u64> = test
-            .store
-            .read_stream(&next.events()[0].stream, 0)
-            .await
-            .unwrap()
-            .iter()
-            .map(|e| e.version)
-            .collect();
+        let versions = versions(&*test.store, &next.events()[0].stream).await;
         assert_eq!(versions, (1..=next.version()).collect::<Vec<_>>());
     }
 }
