@@ -392,16 +392,14 @@ impl Member {
     /// finished): how many commands it committed, or why it failed.
     pub(crate) async fn committed(&mut self) -> Result<usize, StoreError> {
         if std::mem::take(&mut self.commits) {
-            let (group, batch) = (self.group.clone(), self.batch.clone());
-            let mut commit = Committing {
-                rest: Some(Box::pin(async move { group.commit(batch).await })),
-                group: self.group.clone(),
-                batch: self.batch.clone(),
-            };
-            if let Some(running) = commit.rest.as_mut() {
-                running.await;
+            match tracing::Span::current().is_none() {
+                true => self.commit_here().await,
+                // A span is current (telemetry is on): the commit runs in a task of its
+                // own, with none. The SQLite driver keeps the span of each statement a
+                // moment after it answered, which would hold the dispatch's span open
+                // (and unexported) after the dispatch returned.
+                false => self.group.commit_apart(&self.batch),
             }
-            commit.rest = None;
         }
         let mut stage = self.batch.stage.subscribe();
         let ended = stage
@@ -418,6 +416,21 @@ impl Member {
                     .to_owned(),
             )))),
         }
+    }
+
+    /// Commits the batch in this member's task; given up mid-way, the commit goes on in
+    /// a task of its own (see [`Committing`]).
+    async fn commit_here(&self) {
+        let (group, batch) = (self.group.clone(), self.batch.clone());
+        let mut commit = Committing {
+            rest: Some(Box::pin(async move { group.commit(batch).await })),
+            group: self.group.clone(),
+            batch: self.batch.clone(),
+        };
+        if let Some(running) = commit.rest.as_mut() {
+            running.await;
+        }
+        commit.rest = None;
     }
 
     /// Leaves the batch without work in it.
