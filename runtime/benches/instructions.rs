@@ -47,7 +47,7 @@ async fn main() {
     #[cfg(feature = "http")]
     if std::env::var_os("CG_HTTP").is_some() {
         http::send(&herald, n).await;
-        let _ = std::fs::remove_file(&path);
+        remove_files(&path);
         return;
     }
     for i in 0..n {
@@ -57,7 +57,19 @@ async fn main() {
     if let Some(provider) = provider {
         provider.shutdown().unwrap();
     }
-    let _ = std::fs::remove_file(&path);
+    remove_files(&path);
+}
+
+/// Removes the bench's SQLite files: the events' file and the saga log's beside it
+/// (`….sagas.db`), with their journals.
+fn remove_files(path: &std::path::Path) {
+    let events = path.to_string_lossy();
+    let sagas = events.replace(".db", ".sagas.db");
+    for file in [events.as_ref(), sagas.as_str()] {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{file}{suffix}"));
+        }
+    }
 }
 
 #[cfg(all(feature = "otel", feature = "metrics"))]
