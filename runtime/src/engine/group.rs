@@ -197,11 +197,19 @@ impl GroupCommit {
     /// Commits `batch` from a task of its own, for a last member that will not wait for
     /// the commit (it failed, left, or was given up).
     fn commit_apart(self: &Arc<Self>, batch: &Arc<Batch>) {
-        let (group, batch) = (self.clone(), batch.clone());
+        let (group, owned) = (self.clone(), batch.clone());
+        self.go_on_apart(batch, Box::pin(async move { group.commit(owned).await }));
+    }
+
+    /// Runs `commit` (of `batch`, begun or not) in a task of its own. With no runtime to
+    /// run it on, it is dropped (the transaction rolls back) and the members are told.
+    fn go_on_apart(&self, batch: &Arc<Batch>, commit: crate::BoxFuture<'static, ()>) {
         match tokio::runtime::Handle::try_current() {
-            Ok(handle) => drop(handle.spawn(async move { group.commit(batch).await })),
-            // No runtime to commit on: dropping the transaction rolls it back.
-            Err(_) => group.ended(&batch, Stage::Failed("no async runtime".to_owned())),
+            Ok(handle) => drop(handle.spawn(commit)),
+            Err(_) => {
+                drop(commit);
+                self.ended(batch, Stage::Failed("no async runtime".to_owned()));
+            }
         }
     }
 
@@ -455,16 +463,7 @@ struct Committing {
 impl Drop for Committing {
     fn drop(&mut self) {
         if let Some(rest) = self.rest.take() {
-            match tokio::runtime::Handle::try_current() {
-                Ok(handle) => drop(handle.spawn(rest)),
-                // No runtime to go on with: dropped, the transaction rolls back, and the
-                // batch's members are told it failed.
-                Err(_) => {
-                    drop(rest);
-                    let why = "no async runtime".to_owned();
-                    self.group.ended(&self.batch, Stage::Failed(why));
-                }
-            }
+            self.group.go_on_apart(&self.batch, rest);
         }
     }
 }
