@@ -25,6 +25,15 @@ pub(crate) struct Db {
     pub(crate) scratch: String,
 }
 
+/// Removes SQLite files with their journals (`-wal`, `-shm`).
+pub(crate) fn remove_sqlite_files(files: &[&str]) {
+    for file in files {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{file}{suffix}"));
+        }
+    }
+}
+
 impl Db {
     /// Removes the scratch database, so that runs leave nothing behind.
     pub(crate) async fn remove(self) {
@@ -33,11 +42,7 @@ impl Db {
                 pool.close().await;
                 let sagas = self.scratch.replace(".db", ".sagas.db");
                 let raw_sagas = self.scratch.replace(".db", ".rawsagas.db");
-                for file in [&self.scratch, &sagas, &raw_sagas] {
-                    for suffix in ["", "-wal", "-shm"] {
-                        let _ = std::fs::remove_file(format!("{file}{suffix}"));
-                    }
-                }
+                remove_sqlite_files(&[&self.scratch, &sagas, &raw_sagas]);
             }
             Raw::Postgres(pool) => {
                 pool.close().await;

@@ -23,6 +23,7 @@
 //! the process ends, so that each run's export is counted too.
 use herald::prelude::*;
 
+mod common;
 mod counter;
 use counter::Add;
 
@@ -64,12 +65,7 @@ async fn main() {
 /// (`….sagas.db`), with their journals.
 fn remove_files(path: &std::path::Path) {
     let events = path.to_string_lossy();
-    let sagas = events.replace(".db", ".sagas.db");
-    for file in [events.as_ref(), sagas.as_str()] {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{file}{suffix}"));
-        }
-    }
+    common::remove_sqlite_files(&[&events, &events.replace(".db", ".sagas.db")]);
 }
 
 #[cfg(all(feature = "otel", feature = "metrics"))]
