@@ -342,12 +342,11 @@ async fn savepoints_undo_what_came_after(test: &TestStore) {
     );
 }
 
-/// A deferred savepoint undoes what came after it whether a statement took it or not
-/// (the SQLite store takes it with the next append; PostgreSQL's append goes past it, and
-/// the next other statement takes it): a rollback to it right after an append undoes the
-/// append, and it stays usable; after an append, a read (which takes it on every store)
-/// and another append, a rollback to it undoes both appends; a release keeps what came
-/// after it.
+/// A deferred savepoint undoes what came after it, however the store takes it (SQLite
+/// with the next append, in one call; PostgreSQL and the memory store at once): a
+/// rollback to it right after an append undoes the append, and it stays usable; after an
+/// append, a read and another append, a rollback to it undoes both appends; a release
+/// keeps what came after it.
 #[on_every_backend]
 async fn deferred_savepoints_undo_what_came_after(test: &TestStore) {
     let store = &*test.store;
